@@ -1,0 +1,128 @@
+//! Operator actions from a shell (`nanobanana admin …`): grant or deduct credits with a
+//! reason, and show a user's balance and recent movements. Credits move only via `ledger`.
+
+use anyhow::{bail, Context};
+use sqlx::{Connection, PgConnection};
+
+use crate::db::users;
+use crate::domain::{Credits, TelegramId};
+use crate::ledger::{self, Adjustment, Direction, LedgerError, Outcome, Reason};
+
+/// What `admin grant|deduct` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AdjustResult {
+    pub applied: bool,
+    pub entry: Option<ledger::Entry>,
+}
+
+pub struct AdjustRequest<'a> {
+    pub user_id: TelegramId,
+    pub direction: Direction,
+    pub credits: Credits,
+    pub reason: &'a Reason,
+    pub actor: &'a str,
+    pub idempotency_key: &'a str,
+}
+
+pub async fn adjust(conn: &mut PgConnection, request: &AdjustRequest<'_>) -> anyhow::Result<AdjustResult> {
+    let mut tx = conn.begin().await?;
+    let adjustment = Adjustment {
+        user_id: request.user_id,
+        direction: request.direction,
+        credits: request.credits,
+        reason: request.reason,
+        actor: request.actor,
+        idempotency_key: request.idempotency_key,
+    };
+    let outcome = match ledger::adjust(&mut tx, &adjustment).await {
+        Ok(outcome) => outcome,
+        Err(LedgerError::Insufficient { available, needed }) => {
+            bail!("user {} has {available} credits available, cannot deduct {needed}", request.user_id)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tx.commit().await.context("committing the adjustment")?;
+    Ok(match outcome {
+        Outcome::Applied(entry) => AdjustResult { applied: true, entry: Some(entry) },
+        Outcome::AlreadyDone => AdjustResult { applied: false, entry: None },
+    })
+}
+
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct JournalRow {
+    pub id: i64,
+    #[sqlx(rename = "type")]
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub amount: i64,
+    pub delta_available: i64,
+    pub delta_reserved: i64,
+    pub balance_after: i64,
+    pub reserved_after: i64,
+    pub reference: Option<String>,
+    pub reason: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserReport {
+    pub user: users::UserRow,
+    pub balance: users::Balance,
+    pub recent: Vec<JournalRow>,
+}
+
+pub async fn show(conn: &mut PgConnection, user_id: TelegramId, limit: u32) -> anyhow::Result<UserReport> {
+    let user = users::find(conn, user_id)
+        .await?
+        .with_context(|| format!("no user with telegram id {user_id}"))?;
+    let balance = users::balance(conn, user_id)
+        .await?
+        .with_context(|| format!("user {user_id} has no balance row"))?;
+    let recent = sqlx::query_as(
+        "SELECT id, type, amount, delta_available, delta_reserved, balance_after, reserved_after,
+                COALESCE('generation ' || generation_id, 'payment ' || payment_id,
+                         'refund ' || refund_id, 'key ' || idempotency_key) AS reference,
+                reason, created_at
+         FROM transactions WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(user_id)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(UserReport { user, balance, recent })
+}
+
+impl std::fmt::Display for UserReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let u = &self.user;
+        let name = u.username.as_deref().map(|n| format!(" @{n}")).unwrap_or_default();
+        writeln!(f, "user {}{name} registered {}", u.telegram_id, u.registered_at.format("%Y-%m-%d %H:%M"))?;
+        if u.is_banned || !u.is_active {
+            writeln!(f, "banned: {}, active: {}", u.is_banned, u.is_active)?;
+        }
+        writeln!(
+            f,
+            "available {} credits, reserved {}",
+            self.balance.credits_available, self.balance.credits_reserved
+        )?;
+        if self.recent.is_empty() {
+            return write!(f, "no movements yet");
+        }
+        writeln!(f, "{:>8}  {:<16}  {:<14}  {:>8}  {:>9}  {:>8}  reference", "id", "when", "type", "Δavail", "available", "reserved")?;
+        for r in &self.recent {
+            writeln!(
+                f,
+                "{:>8}  {:<16}  {:<14}  {:>+8}  {:>9}  {:>8}  {}{}",
+                r.id,
+                r.created_at.format("%Y-%m-%d %H:%M"),
+                r.kind,
+                r.delta_available,
+                r.balance_after,
+                r.reserved_after,
+                r.reference.as_deref().unwrap_or("-"),
+                r.reason.as_deref().map(|x| format!(" ({x})")).unwrap_or_default(),
+            )?;
+        }
+        Ok(())
+    }
+}

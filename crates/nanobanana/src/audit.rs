@@ -1,0 +1,216 @@
+//! `nanobanana audit`: checks the ledger guarantees (DESIGN §1.2) over the whole database and
+//! reports every violation with the ids needed to find it. Read-only; runs in one snapshot.
+
+use sqlx::{Connection, PgConnection};
+
+/// One broken rule about one thing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Violation {
+    pub check: &'static str,
+    pub user_id: Option<i64>,
+    pub subject: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Totals {
+    pub users: i64,
+    pub journal_rows: i64,
+    pub generations: i64,
+    pub charges: i64,
+    pub refunds: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    pub clean: bool,
+    pub checks: Vec<&'static str>,
+    pub totals: Totals,
+    pub violations: Vec<Violation>,
+}
+
+/// At most this many violations are listed per check.
+const LIMIT_PER_CHECK: i64 = 1000;
+
+/// Each check is a query returning (user_id, subject, detail) per violation.
+const CHECKS: &[(&str, &str)] = &[
+    (
+        "negative_balance",
+        "SELECT user_id, 'user ' || user_id,
+                format('available %s, reserved %s', credits_available, credits_reserved)
+         FROM balances WHERE credits_available < 0 OR credits_reserved < 0",
+    ),
+    (
+        "balance_vs_journal",
+        "SELECT COALESCE(b.user_id, j.user_id), 'user ' || COALESCE(b.user_id, j.user_id),
+                format('balance available %s reserved %s, journal sums available %s reserved %s',
+                       b.credits_available, b.credits_reserved, COALESCE(j.a, 0), COALESCE(j.r, 0))
+         FROM balances b
+         FULL JOIN (SELECT user_id, SUM(delta_available) AS a, SUM(delta_reserved) AS r
+                    FROM transactions GROUP BY user_id) j ON j.user_id = b.user_id
+         WHERE b.user_id IS NULL OR COALESCE(j.a, 0) <> b.credits_available
+            OR COALESCE(j.r, 0) <> b.credits_reserved",
+    ),
+    (
+        "reserved_vs_generations",
+        "SELECT b.user_id, 'user ' || b.user_id,
+                format('reserved %s, cost of unfinished generations %s', b.credits_reserved, COALESCE(g.c, 0))
+         FROM balances b
+         LEFT JOIN (SELECT user_id, SUM(cost) AS c FROM generations
+                    WHERE status IN ('queued', 'processing') GROUP BY user_id) g ON g.user_id = b.user_id
+         WHERE b.credits_reserved <> COALESCE(g.c, 0)",
+    ),
+    (
+        "journal_running_balance",
+        "SELECT DISTINCT ON (user_id) user_id, 'transaction ' || id,
+                format('balance_after %s reserved_after %s, but the rows up to it sum to %s and %s',
+                       balance_after, reserved_after, sa, sr)
+         FROM (SELECT id, user_id, balance_after, reserved_after,
+                      SUM(delta_available) OVER w AS sa, SUM(delta_reserved) OVER w AS sr
+               FROM transactions WINDOW w AS (PARTITION BY user_id ORDER BY id)) t
+         WHERE balance_after <> sa OR reserved_after <> sr
+         ORDER BY user_id, id",
+    ),
+    (
+        "charge_credited_once",
+        "SELECT p.user_id, format('payment %s (%s %s)', p.id, p.provider, p.payment_id),
+                format('succeeded, credited %s time(s) with %s credits, worth %s',
+                       COUNT(t.id), COALESCE(SUM(t.amount), 0), p.credits)
+         FROM payments p
+         LEFT JOIN transactions t ON t.payment_id = p.id AND t.type = 'topup'
+         WHERE p.status = 'succeeded'
+         GROUP BY p.id
+         HAVING COUNT(t.id) <> 1 OR COALESCE(SUM(t.amount), 0) <> p.credits",
+    ),
+    (
+        "credit_without_success",
+        "SELECT p.user_id, format('payment %s (%s %s)', p.id, p.provider, p.payment_id),
+                format('status %s, yet credited %s time(s)', p.status, COUNT(t.id))
+         FROM payments p JOIN transactions t ON t.payment_id = p.id AND t.type = 'topup'
+         WHERE p.status <> 'succeeded'
+         GROUP BY p.id",
+    ),
+    (
+        "generation_reserved_once",
+        "SELECT g.user_id, 'generation ' || g.id,
+                format('cost %s, reserved %s time(s) for %s', g.cost, COUNT(t.id), COALESCE(SUM(t.amount), 0))
+         FROM generations g
+         LEFT JOIN transactions t ON t.generation_id = g.id AND t.type = 'reserve'
+         GROUP BY g.id
+         HAVING COUNT(t.id) <> 1 OR COALESCE(SUM(t.amount), 0) <> g.cost",
+    ),
+    (
+        "generation_settled_once",
+        "SELECT g.user_id, 'generation ' || g.id,
+                format('status %s with %s settlement(s)', g.status, COUNT(t.id))
+         FROM generations g
+         LEFT JOIN transactions t ON t.generation_id = g.id AND t.type IN ('commit', 'release')
+         GROUP BY g.id
+         HAVING (g.status IN ('succeeded', 'failed') AND COUNT(t.id) <> 1)
+             OR (g.status IN ('queued', 'processing') AND COUNT(t.id) > 0)",
+    ),
+    (
+        "settlement_matches_status",
+        "SELECT g.user_id, 'generation ' || g.id,
+                format('status %s but settled by %s of %s (cost %s)', g.status, t.type, t.amount, g.cost)
+         FROM generations g
+         JOIN transactions t ON t.generation_id = g.id AND t.type IN ('commit', 'release')
+         WHERE (g.status = 'succeeded' AND t.type <> 'commit')
+            OR (g.status = 'failed' AND t.type <> 'release')
+            OR t.amount <> g.cost",
+    ),
+    (
+        "refund_held_once",
+        "SELECT r.user_id, 'refund ' || r.id,
+                format('%s credits, journal holds %s time(s) for %s', r.credits, COUNT(t.id), COALESCE(SUM(t.amount), 0))
+         FROM refunds r
+         LEFT JOIN transactions t ON t.refund_id = r.id AND t.type = 'refund'
+         GROUP BY r.id
+         HAVING COUNT(t.id) <> 1 OR COALESCE(SUM(t.amount), 0) <> r.credits",
+    ),
+    (
+        "refund_release_matches_status",
+        "SELECT r.user_id, 'refund ' || r.id,
+                format('status %s with %s release(s) of %s', r.status, COUNT(t.id), COALESCE(SUM(t.amount), 0))
+         FROM refunds r
+         LEFT JOIN transactions t ON t.refund_id = r.id AND t.type = 'refund_release'
+         GROUP BY r.id
+         HAVING (r.status = 'failed' AND (COUNT(t.id) <> 1 OR SUM(t.amount) <> r.credits))
+             OR (r.status <> 'failed' AND COUNT(t.id) > 0)",
+    ),
+];
+
+/// The names of every check, in the order they run.
+pub fn check_names() -> Vec<&'static str> {
+    CHECKS.iter().map(|(name, _)| *name).collect()
+}
+
+/// Runs every check in one repeatable-read snapshot, so concurrent traffic cannot make a
+/// consistent database look inconsistent.
+pub async fn run(conn: &mut PgConnection) -> sqlx::Result<Report> {
+    let mut tx = conn.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let report = run_checks(&mut tx).await?;
+    tx.rollback().await?;
+    Ok(report)
+}
+
+async fn run_checks(conn: &mut PgConnection) -> sqlx::Result<Report> {
+    let mut violations = Vec::new();
+    for (check, sql) in CHECKS {
+        let limited = format!("SELECT * FROM ({sql}) v LIMIT {LIMIT_PER_CHECK}");
+        let rows: Vec<(Option<i64>, Option<String>, Option<String>)> =
+            sqlx::query_as(&limited).fetch_all(&mut *conn).await?;
+        violations.extend(rows.into_iter().map(|(user_id, subject, detail)| Violation {
+            check,
+            user_id,
+            subject: subject.unwrap_or_default(),
+            detail: detail.unwrap_or_default(),
+        }));
+    }
+    let totals: (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM transactions),
+                (SELECT COUNT(*) FROM generations), (SELECT COUNT(*) FROM payments),
+                (SELECT COUNT(*) FROM refunds)",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Report {
+        clean: violations.is_empty(),
+        checks: check_names(),
+        totals: Totals {
+            users: totals.0,
+            journal_rows: totals.1,
+            generations: totals.2,
+            charges: totals.3,
+            refunds: totals.4,
+        },
+        violations,
+    })
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for v in &self.violations {
+            writeln!(f, "VIOLATION {}: {}: {}", v.check, v.subject, v.detail)?;
+        }
+        let t = &self.totals;
+        let verdict = if self.clean {
+            "clean".to_owned()
+        } else {
+            format!("{} violation(s)", self.violations.len())
+        };
+        write!(
+            f,
+            "audit {verdict}: {} checks over {} users, {} journal rows, {} generations, {} charges, {} refunds",
+            self.checks.len(),
+            t.users,
+            t.journal_rows,
+            t.generations,
+            t.charges,
+            t.refunds
+        )
+    }
+}

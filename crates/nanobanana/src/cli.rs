@@ -1,0 +1,181 @@
+//! The command line: `nanobanana <command>`. Each command loads the configuration its role
+//! needs, sets up logging and calls into the library. Exit codes: 0 success, 1 the command
+//! found a problem (audit violations, refused action), 2 bad configuration or arguments.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use sqlx::PgPool;
+
+use crate::admin::{self, AdjustRequest};
+use crate::audit;
+use crate::config::{Config, Role};
+use crate::db;
+use crate::domain::{Credits, TelegramId};
+use crate::ledger::{Direction, Reason};
+
+#[derive(Debug, Parser)]
+#[command(name = "nanobanana", version, about = "Nano Banana Pro: image generation for credits, on Telegram")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending database migrations (creating the database if needed).
+    Migrate,
+    /// Check the ledger guarantees over the whole database; exit 1 on any violation.
+    Audit {
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Operator actions.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Add credits to a user's available balance.
+    Grant(AdjustArgs),
+    /// Take credits from a user's available balance (never below zero).
+    Deduct(AdjustArgs),
+    /// Show a user's balance and recent movements.
+    Show {
+        #[arg(long, value_name = "TELEGRAM_ID")]
+        user: TelegramId,
+        /// How many recent movements to list.
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AdjustArgs {
+    #[arg(long, value_name = "TELEGRAM_ID")]
+    pub user: TelegramId,
+    /// A positive whole number.
+    #[arg(long, value_parser = parse_credits, allow_negative_numbers = true)]
+    pub credits: Credits,
+    /// Why, for the journal.
+    #[arg(long, value_parser = parse_reason)]
+    pub reason: Reason,
+    /// Repeating a command with the same key does nothing the second time (default: a new key).
+    #[arg(long, value_name = "KEY")]
+    pub idempotency_key: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_credits(text: &str) -> Result<Credits, String> {
+    Credits::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_reason(text: &str) -> Result<Reason, String> {
+    Reason::parse(text).map_err(|e| e.to_string())
+}
+
+/// Runs a parsed command line to its exit code.
+pub async fn run(cli: Cli) -> ExitCode {
+    let config = match Config::from_env(Role::Tool) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = crate::telemetry::init(&config.log) {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(2);
+    }
+    match execute(cli.command, &config).await {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn pool(config: &Config) -> anyhow::Result<PgPool> {
+    let pool = db::connect(&config.database).await?;
+    if config.database.auto_migrate {
+        db::migrate(&pool).await?;
+    }
+    Ok(pool)
+}
+
+async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Migrate => {
+            let pool = db::connect(&config.database).await?;
+            db::migrate(&pool).await?;
+            println!("migrations applied");
+        }
+        Command::Audit { json } => {
+            let pool = pool(config).await?;
+            let mut conn = pool.acquire().await?;
+            let report = audit::run(&mut conn).await.context("running the audit")?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{report}");
+            }
+            if !report.clean {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Admin(AdminCommand::Grant(args)) => adjust(config, Direction::Grant, args).await?,
+        Command::Admin(AdminCommand::Deduct(args)) => adjust(config, Direction::Deduct, args).await?,
+        Command::Admin(AdminCommand::Show { user, limit, json }) => {
+            let pool = pool(config).await?;
+            let report = admin::show(&mut *pool.acquire().await?, user, limit).await?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                println!("{report}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn adjust(config: &Config, direction: Direction, args: AdjustArgs) -> anyhow::Result<()> {
+    let pool = pool(config).await?;
+    let login = std::env::var("USER").unwrap_or_else(|_| "operator".to_owned());
+    let actor = format!("cli:{login}");
+    let key = args
+        .idempotency_key
+        .unwrap_or_else(|| format!("cli:{}", uuid::Uuid::new_v4()));
+    let request = AdjustRequest {
+        user_id: args.user,
+        direction,
+        credits: args.credits,
+        reason: &args.reason,
+        actor: &actor,
+        idempotency_key: &key,
+    };
+    let result = admin::adjust(&mut *pool.acquire().await?, &request).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&result)?);
+    } else if let Some(entry) = &result.entry {
+        println!(
+            "{} {} credits for user {}: available {}, reserved {} (journal #{})",
+            if direction == Direction::Grant { "granted" } else { "deducted" },
+            entry.amount,
+            entry.user_id,
+            entry.available_after,
+            entry.reserved_after,
+            entry.id
+        );
+    } else {
+        println!("already applied under idempotency key {key:?}; nothing changed");
+    }
+    Ok(())
+}

@@ -1,0 +1,338 @@
+//! The configuration's sections beyond the core: Telegram, Gemini, YooKassa, packs,
+//! prices, limits and the operator's details, each read and validated from the environment.
+
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+
+use super::env::{list, url_with_scheme, Env};
+use super::default_url;
+use crate::domain::{Credits, Kopecks, MicroUsd, PerVariant, Prices, ProviderCosts, TelegramId};
+use crate::secret::Secret;
+
+/// Where images are stored: a local directory (default `./data/images`) or an S3 bucket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageLocation {
+    Local(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl Default for StorageLocation {
+    fn default() -> Self {
+        Self::Local(PathBuf::from("./data/images"))
+    }
+}
+
+impl StorageLocation {
+    /// `file:///abs/path`, `file://./relative/path` or `s3://bucket/prefix`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if let Some(path) = raw.strip_prefix("file://") {
+            if path.is_empty() {
+                return Err("file:// needs a directory".to_owned());
+            }
+            Ok(Self::Local(PathBuf::from(path)))
+        } else if let Some(rest) = raw.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err("s3:// needs a bucket name".to_owned());
+            }
+            Ok(Self::S3 { bucket: bucket.to_owned(), prefix: prefix.trim_matches('/').to_owned() })
+        } else {
+            Err("expected file://DIRECTORY or s3://BUCKET/PREFIX".to_owned())
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TelegramMode {
+    Webhook,
+    Polling,
+}
+
+#[derive(Debug, Clone)]
+pub struct TelegramConfig {
+    pub bot_token: Secret<String>,
+    /// Required in webhook mode: Telegram sends it back in `X-Telegram-Bot-Api-Secret-Token`.
+    pub webhook_secret: Option<Secret<String>>,
+    pub mode: TelegramMode,
+    /// With it, `serve` registers its webhook at `{PUBLIC_BASE_URL}/telegram/webhook`.
+    pub public_base_url: Option<url::Url>,
+    pub api_url: url::Url,
+    pub proxy: Option<url::Url>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GeminiConfig {
+    pub api_key: Secret<String>,
+    pub api_url: url::Url,
+    pub proxy: Option<url::Url>,
+    pub model_pro: String,
+    pub model_flash: String,
+    pub max_concurrency: u32,
+    pub requests_per_minute: u32,
+    pub timeout_secs: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct YooKassaConfig {
+    pub shop_id: String,
+    pub secret_key: Secret<String>,
+    pub api_url: url::Url,
+    pub return_url: Option<url::Url>,
+    /// Notifications are accepted only from these networks.
+    pub trusted_networks: Vec<IpNet>,
+    /// Reverse proxies whose `X-Forwarded-For` we believe.
+    pub trusted_proxies: Vec<IpNet>,
+    /// 54-FZ receipts; `None` when disabled.
+    pub receipt: Option<ReceiptConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReceiptConfig {
+    pub item_description: String,
+    pub vat_code: u32,
+    pub payment_subject: String,
+    pub payment_mode: String,
+}
+
+/// One pack a user can buy: `price` in the currency's smallest unit (kopecks or Stars).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pack {
+    pub id: String,
+    pub price: i64,
+    pub credits: Credits,
+}
+
+#[derive(Debug, Clone)]
+pub struct Packs {
+    pub rub: Vec<Pack>,
+    pub stars: Vec<Pack>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Pricing {
+    pub prices: Prices,
+    pub provider_costs: ProviderCosts,
+    /// Kopecks per US dollar.
+    pub usd_rate: Kopecks,
+}
+
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_in_flight: u32,
+    pub daily_generations: u32,
+    pub max_prompt_chars: u32,
+    pub max_references_pro: u32,
+    pub max_references_flash: u32,
+    pub generation_deadline_secs: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct OperatorConfig {
+    pub admin_ids: Vec<TelegramId>,
+    pub support_contact: String,
+    pub terms_url: Option<url::Url>,
+    pub privacy_url: Option<url::Url>,
+    pub terms_version: String,
+}
+
+/// YooKassa's published notification sources (its documentation, 2026).
+pub const YOOKASSA_NETWORKS: &str = "185.71.76.0/27,185.71.77.0/27,77.75.153.0/25,77.75.156.11/32,\
+77.75.156.35/32,77.75.154.128/25,2a02:5180::/32";
+
+const PROXY_SCHEMES: &[&str] = &["http", "https", "socks5", "socks5h"];
+const WEB_SCHEMES: &[&str] = &["http", "https"];
+
+fn web_url(raw: &str) -> Result<url::Url, String> {
+    url_with_scheme(raw, WEB_SCHEMES)
+}
+
+fn proxy_url(raw: &str) -> Result<url::Url, String> {
+    url_with_scheme(raw, PROXY_SCHEMES)
+}
+
+fn non_empty_secret(raw: &str) -> Result<Secret<String>, String> {
+    Ok(Secret::new(raw.to_owned()))
+}
+
+pub(super) fn telegram(env: &mut Env, purpose: &str) -> Option<TelegramConfig> {
+    let bot_token = env.required("TELEGRAM_BOT_TOKEN", purpose, |raw| {
+        let (id, rest) = raw.split_once(':').ok_or("expected the form 123456:ABC… from @BotFather")?;
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) || rest.is_empty() {
+            return Err("expected the form 123456:ABC… from @BotFather");
+        }
+        Ok(Secret::new(raw.to_owned()))
+    });
+    let mode = env.or("TELEGRAM_MODE", TelegramMode::Webhook, |raw| match raw {
+        "webhook" => Ok(TelegramMode::Webhook),
+        "polling" => Ok(TelegramMode::Polling),
+        other => Err(format!("{other:?} is neither webhook nor polling")),
+    });
+    let parse_secret = |raw: &str| {
+        let valid = (1..=256).contains(&raw.len())
+            && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if valid {
+            Ok(Secret::new(raw.to_owned()))
+        } else {
+            Err("1–256 characters of A-Z, a-z, 0-9, _ and -")
+        }
+    };
+    let webhook_secret = match mode {
+        TelegramMode::Webhook => env.required("TELEGRAM_WEBHOOK_SECRET", "in webhook mode", parse_secret),
+        TelegramMode::Polling => env.optional("TELEGRAM_WEBHOOK_SECRET", parse_secret),
+    };
+    let public_base_url = env.optional("PUBLIC_BASE_URL", web_url);
+    let api_url = env.or("TELEGRAM_API_URL", default_url("https://api.telegram.org"), web_url);
+    let proxy = env.optional("TELEGRAM_PROXY", proxy_url);
+    Some(TelegramConfig { bot_token: bot_token?, webhook_secret, mode, public_base_url, api_url, proxy })
+}
+
+pub(super) fn gemini(env: &mut Env, purpose: &str) -> Option<GeminiConfig> {
+    let api_key = env.required("GEMINI_API_KEY", purpose, non_empty_secret);
+    let api_url = env.or(
+        "GEMINI_API_URL",
+        default_url("https://generativelanguage.googleapis.com"),
+        web_url,
+    );
+    let proxy = env.optional("GEMINI_PROXY", proxy_url);
+    let model_pro = env.raw("GEMINI_MODEL_PRO").unwrap_or_else(|| "gemini-3-pro-image".to_owned());
+    let model_flash = env.raw("GEMINI_MODEL_FLASH").unwrap_or_else(|| "gemini-3.1-flash-image".to_owned());
+    let max_concurrency = env.number("GEMINI_MAX_CONCURRENCY", 4, 1..=256);
+    let requests_per_minute = env.number("GEMINI_RPM", 60, 1..=100_000);
+    let timeout_secs = env.number("GEMINI_TIMEOUT_SECS", 300, 10..=3600);
+    Some(GeminiConfig {
+        api_key: api_key?,
+        api_url,
+        proxy,
+        model_pro,
+        model_flash,
+        max_concurrency,
+        requests_per_minute,
+        timeout_secs,
+    })
+}
+
+pub(super) fn yookassa(env: &mut Env) -> Option<YooKassaConfig> {
+    let networks = |raw: &str| list(raw, str::parse::<IpNet>);
+    let trusted_networks = env.or("YOOKASSA_TRUSTED_NETWORKS", Vec::new(), networks);
+    let trusted_networks = if trusted_networks.is_empty() {
+        list(YOOKASSA_NETWORKS, str::parse::<IpNet>).unwrap_or_default()
+    } else {
+        trusted_networks
+    };
+    let trusted_proxies = env.or("TRUSTED_PROXIES", Vec::new(), networks);
+    let receipt = env.value("RECEIPTS_ENABLED", false).then(|| ReceiptConfig {
+        item_description: env
+            .raw("RECEIPT_ITEM_DESCRIPTION")
+            .unwrap_or_else(|| "Пакет кредитов для генерации изображений".to_owned()),
+        vat_code: env.number("RECEIPT_VAT_CODE", 1, 1..=12),
+        payment_subject: env.raw("RECEIPT_PAYMENT_SUBJECT").unwrap_or_else(|| "service".to_owned()),
+        payment_mode: env.raw("RECEIPT_PAYMENT_MODE").unwrap_or_else(|| "full_payment".to_owned()),
+    });
+    let api_url = env.or("YOOKASSA_API_URL", default_url("https://api.yookassa.ru/v3"), web_url);
+    let return_url = env.optional("YOOKASSA_RETURN_URL", web_url);
+    match (env.raw("YOOKASSA_SHOP_ID"), env.raw("YOOKASSA_SECRET_KEY")) {
+        (Some(shop_id), Some(secret_key)) => Some(YooKassaConfig {
+            shop_id,
+            secret_key: Secret::new(secret_key),
+            api_url,
+            return_url,
+            trusted_networks,
+            trusted_proxies,
+            receipt,
+        }),
+        (None, None) => None,
+        (Some(_), None) => {
+            env.fail("YOOKASSA_SECRET_KEY", "is required when YOOKASSA_SHOP_ID is set");
+            None
+        }
+        (None, Some(_)) => {
+            env.fail("YOOKASSA_SHOP_ID", "is required when YOOKASSA_SECRET_KEY is set");
+            None
+        }
+    }
+}
+
+/// `PRICE:CREDITS` pairs; `price` parses the left side into the smallest unit.
+fn pack_list(raw: &str, prefix: &str, price: fn(&str) -> Result<i64, String>) -> Result<Vec<Pack>, String> {
+    let packs = list(raw, |item| {
+        let (left, right) = item.split_once(':').ok_or("expected PRICE:CREDITS")?;
+        let price = price(left)?;
+        if price <= 0 {
+            return Err("the price must be positive".to_owned());
+        }
+        let credits = Credits::parse(right).map_err(|e| e.to_string())?;
+        Ok(Pack { id: format!("{prefix}{}", credits.get()), price, credits })
+    })?;
+    let mut ids: Vec<_> = packs.iter().map(|p| &p.id).collect();
+    ids.sort();
+    ids.dedup();
+    if ids.len() != packs.len() {
+        return Err("two packs give the same number of credits".to_owned());
+    }
+    Ok(packs)
+}
+
+pub(super) fn packs(env: &mut Env) -> Packs {
+    let rubles = |raw: &str| Kopecks::parse_rubles(raw).map(Kopecks::get).map_err(|e| e.to_string());
+    let stars = |raw: &str| raw.trim().parse::<i64>().map_err(|e| format!("{raw:?}: {e}"));
+    let default_rub = pack_list("100:100,200:200,300:300", "rub", rubles).unwrap_or_default();
+    let default_stars = pack_list("80:100,160:200,240:300", "xtr", stars).unwrap_or_default();
+    Packs {
+        rub: env.or("RUB_PACKS", default_rub, |raw| pack_list(raw, "rub", rubles)),
+        stars: env.or("STARS_PACKS", default_stars, |raw| pack_list(raw, "xtr", stars)),
+    }
+}
+
+pub(super) fn pricing(env: &mut Env) -> Pricing {
+    let mut price = |var: &'static str, default: i64| {
+        let fallback = Credits::new(default).unwrap_or_else(|e| unreachable!("default price: {e}"));
+        env.or(var, fallback, |raw| Credits::parse(raw))
+    };
+    let prices = Prices {
+        flash: price("PRICE_FLASH", 10),
+        pro_1k: price("PRICE_PRO_1K", 20),
+        pro_2k: price("PRICE_PRO_2K", 20),
+        pro_4k: price("PRICE_PRO_4K", 35),
+    };
+    let mut cost = |var: &'static str, default: &str| {
+        let fallback = MicroUsd::parse_dollars(default).unwrap_or_else(|e| unreachable!("default cost: {e}"));
+        env.or(var, fallback, MicroUsd::parse_dollars)
+    };
+    let provider_costs = PerVariant {
+        flash: cost("COST_FLASH_USD", "0.039"),
+        pro_1k: cost("COST_PRO_1K_USD", "0.134"),
+        pro_2k: cost("COST_PRO_2K_USD", "0.134"),
+        pro_4k: cost("COST_PRO_4K_USD", "0.24"),
+    };
+    let default_rate = Kopecks::parse_rubles("100").unwrap_or_else(|e| unreachable!("default rate: {e}"));
+    let usd_rate = env.or("USD_RUB_RATE", default_rate, |raw| {
+        let rate = Kopecks::parse_rubles(raw).map_err(|e| e.to_string())?;
+        if rate.get() == 0 {
+            return Err("the rate must be positive".to_owned());
+        }
+        Ok(rate)
+    });
+    Pricing { prices, provider_costs, usd_rate }
+}
+
+pub(super) fn limits(env: &mut Env) -> Limits {
+    Limits {
+        max_in_flight: env.number("MAX_IN_FLIGHT", 2, 1..=100),
+        daily_generations: env.number("DAILY_GENERATION_CAP", 100, 1..=100_000),
+        max_prompt_chars: env.number("MAX_PROMPT_CHARS", 2000, 1..=10_000),
+        max_references_pro: env.number("MAX_REFERENCES_PRO", 14, 0..=14),
+        max_references_flash: env.number("MAX_REFERENCES_FLASH", 3, 0..=14),
+        generation_deadline_secs: env.number("GENERATION_DEADLINE_SECS", 900, 60..=86_400),
+    }
+}
+
+pub(super) fn operator(env: &mut Env) -> OperatorConfig {
+    OperatorConfig {
+        admin_ids: env.or("ADMIN_IDS", Vec::new(), |raw| list(raw, str::parse::<TelegramId>)),
+        support_contact: env.raw("SUPPORT_CONTACT").unwrap_or_default(),
+        terms_url: env.optional("TERMS_URL", web_url),
+        privacy_url: env.optional("PRIVACY_URL", web_url),
+        terms_version: env.raw("TERMS_VERSION").unwrap_or_else(|| "1".to_owned()),
+    }
+}

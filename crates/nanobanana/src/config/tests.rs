@@ -1,0 +1,132 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn load(role: Role, vars: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+    let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Config::from_lookup(role, &move |var| map.get(var).cloned())
+}
+
+fn errors(role: Role, vars: &[(&str, &str)]) -> ConfigErrors {
+    match load(role, vars) {
+        Ok(_) => panic!("configuration {vars:?} was accepted"),
+        Err(errors) => errors,
+    }
+}
+
+const SERVE: &[(&str, &str)] = &[("TELEGRAM_BOT_TOKEN", "123456:ABC-def"), ("TELEGRAM_WEBHOOK_SECRET", "s3cr3t_-")];
+
+#[test]
+fn an_empty_environment_works_for_tools_on_a_developer_machine() {
+    let config = load(Role::Tool, &[]).expect("defaults are valid");
+    assert_eq!(config.database.url.expose().as_str(), DEFAULT_DATABASE_URL);
+    assert_eq!(config.redis.url.expose().as_str(), "redis://127.0.0.1:6379");
+    assert_eq!(config.listen_addr.to_string(), "0.0.0.0:8080");
+    assert!(config.telegram.is_none() && config.gemini.is_none() && config.yookassa.is_none());
+    assert_eq!(config.packs.rub.len(), 3);
+    assert_eq!(config.packs.rub[0].price, 10_000);
+    assert_eq!(config.pricing.prices.flash.get(), 10);
+    assert!(config.prices_below_cost().is_empty(), "{:?}", config.prices_below_cost());
+}
+
+#[test]
+fn a_missing_required_variable_is_named() {
+    let errors = errors(Role::Serve, &[]);
+    assert!(errors.names("TELEGRAM_BOT_TOKEN"), "{errors}");
+    assert!(errors.to_string().contains("TELEGRAM_BOT_TOKEN: is required for `serve`"), "{errors}");
+    let errors = self::errors(Role::Worker, &[]);
+    assert!(errors.names("GEMINI_API_KEY"), "{errors}");
+    let errors = self::errors(Role::Serve, &[("TELEGRAM_BOT_TOKEN", "123456:ABC")]);
+    assert!(errors.names("TELEGRAM_WEBHOOK_SECRET"), "{errors}");
+    assert!(load(Role::Serve, SERVE).is_ok());
+}
+
+#[test]
+fn a_malformed_url_is_named() {
+    let errors = errors(Role::Tool, &[("DATABASE_URL", "not a url")]);
+    assert!(errors.names("DATABASE_URL"), "{errors}");
+    assert!(errors.to_string().contains("DATABASE_URL: malformed value"), "{errors}");
+    let errors = self::errors(Role::Tool, &[("REDIS_URL", "http://127.0.0.1:6379")]);
+    assert!(errors.names("REDIS_URL"), "{errors}");
+    let errors = self::errors(Role::Tool, &[("DATABASE_URL", "postgres://127.0.0.1:5432")]);
+    assert!(errors.names("DATABASE_URL"), "a URL without a database name: {errors}");
+}
+
+#[test]
+fn a_negative_price_is_named() {
+    let errors = errors(Role::Tool, &[("PRICE_FLASH", "-10")]);
+    assert!(errors.names("PRICE_FLASH"), "{errors}");
+    assert!(errors.to_string().contains("positive"), "{errors}");
+    let errors = self::errors(Role::Tool, &[("PRICE_PRO_4K", "0"), ("COST_PRO_4K_USD", "-0.24")]);
+    assert!(errors.names("PRICE_PRO_4K") && errors.names("COST_PRO_4K_USD"), "{errors}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let errors = errors(
+        Role::Run,
+        &[("LOG_FORMAT", "xml"), ("MAX_IN_FLIGHT", "0"), ("RUB_PACKS", "100:100,abc"), ("PORT", "http")],
+    );
+    for var in ["TELEGRAM_BOT_TOKEN", "GEMINI_API_KEY", "LOG_FORMAT", "MAX_IN_FLIGHT", "RUB_PACKS", "PORT"] {
+        assert!(errors.names(var), "{var} missing from {errors}");
+    }
+}
+
+#[test]
+fn port_is_used_only_without_listen_addr() {
+    let config = load(Role::Tool, &[("PORT", "3000")]).unwrap();
+    assert_eq!(config.listen_addr.to_string(), "0.0.0.0:3000");
+    let config = load(Role::Tool, &[("PORT", "3000"), ("LISTEN_ADDR", "127.0.0.1:9000")]).unwrap();
+    assert_eq!(config.listen_addr.to_string(), "127.0.0.1:9000");
+}
+
+#[test]
+fn secrets_never_print() {
+    let mut vars = SERVE.to_vec();
+    vars.extend([
+        ("GEMINI_API_KEY", "AIza-very-secret"),
+        ("YOOKASSA_SHOP_ID", "123"),
+        ("YOOKASSA_SECRET_KEY", "live_topsecret"),
+        ("DATABASE_URL", "postgres://app:hunter2@db:5432/nb"),
+    ]);
+    let config = load(Role::Run, &vars).unwrap();
+    let printed = format!("{config:?}");
+    for secret in ["ABC-def", "s3cr3t_-", "AIza-very-secret", "live_topsecret", "hunter2"] {
+        assert!(!printed.contains(secret), "{secret} printed in {printed}");
+    }
+}
+
+#[test]
+fn packs_trusted_networks_and_storage_parse() {
+    let config = load(
+        Role::Tool,
+        &[
+            ("RUB_PACKS", "99.90:100, 500:550"),
+            ("STARS_PACKS", "50:60"),
+            ("YOOKASSA_SHOP_ID", "42"),
+            ("YOOKASSA_SECRET_KEY", "test_x"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8"),
+            ("STORAGE_URL", "s3://bucket/images/"),
+            ("ADMIN_IDS", "1, 2"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.packs.rub[0].price, 9_990);
+    assert_eq!(config.packs.rub[1].credits.get(), 550);
+    assert_eq!(config.packs.stars[0].id, "xtr60");
+    let yookassa = config.yookassa.unwrap();
+    assert_eq!(yookassa.trusted_networks.len(), 7);
+    assert_eq!(yookassa.trusted_proxies.len(), 1);
+    assert_eq!(config.storage, StorageLocation::S3 { bucket: "bucket".into(), prefix: "images".into() });
+    assert_eq!(config.operator.admin_ids, vec![1, 2]);
+    let errors = errors(Role::Tool, &[("YOOKASSA_SHOP_ID", "42")]);
+    assert!(errors.names("YOOKASSA_SECRET_KEY"), "{errors}");
+}
+
+#[test]
+fn prices_below_provider_cost_are_flagged() {
+    let config = load(Role::Tool, &[("PRICE_PRO_4K", "10"), ("USD_RUB_RATE", "90")]).unwrap();
+    let warnings = config.prices_below_cost();
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].to_string().contains("pro 4K"), "{}", warnings[0]);
+}

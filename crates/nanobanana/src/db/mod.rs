@@ -1,0 +1,84 @@
+//! The database: connecting (creating the database when it does not exist yet),
+//! migrations, and the repositories of each table. SQL lives here and in `ledger`.
+
+pub mod generations;
+pub mod payments;
+pub mod users;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+
+use crate::config::DatabaseConfig;
+
+/// The migrations in `crates/nanobanana/migrations`, embedded in the binary.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+const DUPLICATE_DATABASE: &str = "42P04";
+const UNIQUE_VIOLATION: &str = "23505";
+const INVALID_CATALOG_NAME: &str = "3D000";
+
+/// Whether `error` is Postgres reporting `code` (a SQLSTATE).
+pub fn is_db_error(error: &sqlx::Error, code: &str) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|c| c == code)
+}
+
+/// Connects a pool to `config.url`, creating the database first if it does not exist.
+pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
+    let options = options(config.url.expose())?;
+    ensure_database(&options).await?;
+    PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .context("cannot connect to the database (DATABASE_URL)")
+}
+
+pub fn options(url: &url::Url) -> anyhow::Result<PgConnectOptions> {
+    let options: PgConnectOptions = url.as_str().parse().context("DATABASE_URL is not a Postgres URL")?;
+    Ok(options.log_statements(tracing::log::LevelFilter::Trace))
+}
+
+/// Creates the database named in `options` unless it exists; safe to race.
+pub async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {
+    match PgConnection::connect_with(options).await {
+        Ok(conn) => return conn.close().await.context("closing the probe connection"),
+        Err(e) if is_db_error(&e, INVALID_CATALOG_NAME) => {}
+        Err(e) => return Err(e).context("cannot connect to the database (DATABASE_URL)"),
+    }
+    let name = options.get_database().unwrap_or("postgres").to_owned();
+    let mut admin = PgConnection::connect_with(&options.clone().database("postgres"))
+        .await
+        .context("cannot connect to the `postgres` database to create ours")?;
+    let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+    match sqlx::raw_sql(&create).execute(&mut admin).await {
+        Ok(_) => tracing::info!(database = %name, "created the database"),
+        Err(e) if is_db_error(&e, DUPLICATE_DATABASE) || is_db_error(&e, UNIQUE_VIOLATION) => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot create database {name}")),
+    }
+    admin.close().await.context("closing the admin connection")
+}
+
+/// Applies pending migrations. Migrations newer than this binary are tolerated, so an
+/// older process can keep running beside a newer one during a rolling deploy.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    let mut migrator = Migrator { ignore_missing: true, ..clone_migrator() };
+    migrator.set_locking(true);
+    migrator.run(pool).await.context("applying migrations")
+}
+
+fn clone_migrator() -> Migrator {
+    Migrator {
+        migrations: MIGRATOR.migrations.clone(),
+        ignore_missing: MIGRATOR.ignore_missing,
+        locking: MIGRATOR.locking,
+        no_tx: MIGRATOR.no_tx,
+    }
+}

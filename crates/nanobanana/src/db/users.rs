@@ -1,0 +1,67 @@
+//! Users and their balance rows. A user always has a balance row, created with them at zero;
+//! balances change only through `ledger`.
+
+use sqlx::PgConnection;
+
+use crate::domain::TelegramId;
+
+/// What we know of a user from Telegram.
+#[derive(Debug, Clone, Default)]
+pub struct NewUser<'a> {
+    pub telegram_id: TelegramId,
+    pub username: Option<&'a str>,
+    pub first_name: Option<&'a str>,
+}
+
+/// Creates the user and their zero balance if missing; refreshes the names otherwise.
+pub async fn ensure(conn: &mut PgConnection, user: &NewUser<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "WITH u AS (
+             INSERT INTO users (telegram_id, username, first_name) VALUES ($1, $2, $3)
+             ON CONFLICT (telegram_id) DO UPDATE
+                 SET username = EXCLUDED.username, first_name = EXCLUDED.first_name
+             RETURNING telegram_id)
+         INSERT INTO balances (user_id) SELECT telegram_id FROM u
+         ON CONFLICT (user_id) DO NOTHING",
+    )
+    .bind(user.telegram_id)
+    .bind(user.username)
+    .bind(user.first_name)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct Balance {
+    pub credits_available: i64,
+    pub credits_reserved: i64,
+}
+
+/// The user's balance, or `None` for an unknown user.
+pub async fn balance(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<Option<Balance>> {
+    sqlx::query_as("SELECT credits_available, credits_reserved FROM balances WHERE user_id = $1")
+        .bind(user)
+        .fetch_optional(conn)
+        .await
+}
+
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
+pub struct UserRow {
+    pub telegram_id: TelegramId,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub registered_at: chrono::DateTime<chrono::Utc>,
+    pub is_active: bool,
+    pub is_banned: bool,
+}
+
+pub async fn find(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<Option<UserRow>> {
+    sqlx::query_as(
+        "SELECT telegram_id, username, first_name, registered_at, is_active, is_banned
+         FROM users WHERE telegram_id = $1",
+    )
+    .bind(user)
+    .fetch_optional(conn)
+    .await
+}

@@ -1,0 +1,15 @@
+//! Pure types and rules: amounts, models, prices. No I/O lives here; everything that
+//! comes from outside is parsed into these types at the boundary and stays valid after.
+
+mod credits;
+mod model;
+mod money;
+mod price;
+
+pub use credits::{Credits, CreditsError};
+pub use model::{ImageSize, Model, ModelError};
+pub use money::{Kopecks, MicroUsd, MoneyError};
+pub use price::{below_cost, BelowCost, PerVariant, Prices, ProviderCosts};
+
+/// A Telegram user id as Telegram sends it (positive for users).
+pub type TelegramId = i64;

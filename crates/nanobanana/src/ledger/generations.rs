@@ -1,0 +1,77 @@
+//! Reserving a generation's cost and settling it exactly once.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::movement::{apply, lock, Entry, Kind, Refs};
+use super::{LedgerError, Outcome};
+use crate::domain::{Credits, TelegramId};
+
+/// Moves `cost` from available to reserved for generation `generation_id`. Short balance:
+/// `Insufficient`, nothing written. The generation row may be inserted later in the same
+/// transaction (the journal's reference to it is checked at commit).
+pub async fn reserve(
+    conn: &mut PgConnection,
+    user_id: TelegramId,
+    generation_id: Uuid,
+    cost: Credits,
+) -> Result<Outcome, LedgerError> {
+    let locked = lock(conn, user_id).await?;
+    let refs = Refs { generation_id: Some(generation_id), ..Refs::default() };
+    let entry = apply(conn, &locked, Kind::Reserve, cost.get(), &refs).await?;
+    Ok(entry.map_or(Outcome::AlreadyDone, Outcome::Applied))
+}
+
+/// How a generation ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement<'a> {
+    /// `succeeded`: the reserved cost is spent. Only once the image is stored.
+    Commit,
+    /// `failed`: the reserved cost goes back to available.
+    Release { error: &'a str },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// This call ended the generation and wrote its settlement.
+    Now(Entry),
+    /// The generation is not `processing` under `epoch` any more (settled already, or another
+    /// holder took it over): nothing changed, and the caller must discard its result.
+    Stale,
+}
+
+/// Ends generation `generation_id`, held under lease `epoch`, exactly once: one transition out
+/// of `processing` fenced by the epoch, and its `commit` or `release` journal row.
+pub async fn settle(
+    conn: &mut PgConnection,
+    generation_id: Uuid,
+    epoch: i64,
+    settlement: Settlement<'_>,
+) -> Result<Settled, LedgerError> {
+    let (status, error, kind) = match settlement {
+        Settlement::Commit => ("succeeded", None, Kind::Commit),
+        Settlement::Release { error } => ("failed", Some(error), Kind::Release),
+    };
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "UPDATE generations SET status = $3, error = $4, completed_at = now()
+         WHERE id = $1 AND lease_epoch = $2 AND status = 'processing'
+         RETURNING user_id, cost",
+    )
+    .bind(generation_id)
+    .bind(epoch)
+    .bind(status)
+    .bind(error)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((user_id, cost)) = row else {
+        return Ok(Settled::Stale);
+    };
+    let locked = lock(conn, user_id).await?;
+    let refs = Refs { generation_id: Some(generation_id), ..Refs::default() };
+    match apply(conn, &locked, kind, cost, &refs).await? {
+        Some(entry) => Ok(Settled::Now(entry)),
+        // The fence passed but a settlement row exists: the data disagrees with itself.
+        // Refuse, so the caller's transaction (and its status change) rolls back.
+        None => Err(LedgerError::AlreadySettled(generation_id)),
+    }
+}

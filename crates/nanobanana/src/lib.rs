@@ -1,0 +1,12 @@
+//! Nano Banana Pro: a Telegram bot that sells Gemini image generation for credits.
+//! The binary (`main.rs`) only parses the command line; everything lives here.
+
+pub mod admin;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod ledger;
+pub mod secret;
+pub mod telemetry;
