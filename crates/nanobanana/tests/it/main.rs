@@ -1,0 +1,8 @@
+//! The nanobanana crate's integration tests: one binary, real Postgres, a fresh database
+//! per test (`helpers::TestDb`).
+
+mod admin_cli;
+mod audit;
+mod helpers;
+mod ledger;
+mod model;
