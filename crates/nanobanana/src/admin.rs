@@ -72,12 +72,10 @@ pub struct UserReport {
 }
 
 pub async fn show(conn: &mut PgConnection, user_id: TelegramId, limit: u32) -> anyhow::Result<UserReport> {
-    let user = users::find(conn, user_id)
-        .await?
-        .with_context(|| format!("no user with telegram id {user_id}"))?;
-    let balance = users::balance(conn, user_id)
-        .await?
-        .with_context(|| format!("user {user_id} has no balance row"))?;
+    let user =
+        users::find(conn, user_id).await?.with_context(|| format!("no user with telegram id {user_id}"))?;
+    let balance =
+        users::balance(conn, user_id).await?.with_context(|| format!("user {user_id} has no balance row"))?;
     let recent = sqlx::query_as(
         "SELECT id, type, amount, delta_available, delta_reserved, balance_after, reserved_after,
                 COALESCE('generation ' || generation_id, 'payment ' || payment_id,
@@ -108,7 +106,11 @@ impl std::fmt::Display for UserReport {
         if self.recent.is_empty() {
             return write!(f, "no movements yet");
         }
-        writeln!(f, "{:>8}  {:<16}  {:<14}  {:>8}  {:>9}  {:>8}  reference", "id", "when", "type", "Δavail", "available", "reserved")?;
+        writeln!(
+            f,
+            "{:>8}  {:<16}  {:<14}  {:>8}  {:>9}  {:>8}  reference",
+            "id", "when", "type", "Δavail", "available", "reserved"
+        )?;
         for r in &self.recent {
             writeln!(
                 f,

@@ -149,9 +149,7 @@ pub fn check_names() -> Vec<&'static str> {
 /// consistent database look inconsistent.
 pub async fn run(conn: &mut PgConnection) -> sqlx::Result<Report> {
     let mut tx = conn.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
     let report = run_checks(&mut tx).await?;
     tx.rollback().await?;
     Ok(report)
@@ -197,11 +195,8 @@ impl std::fmt::Display for Report {
             writeln!(f, "VIOLATION {}: {}: {}", v.check, v.subject, v.detail)?;
         }
         let t = &self.totals;
-        let verdict = if self.clean {
-            "clean".to_owned()
-        } else {
-            format!("{} violation(s)", self.violations.len())
-        };
+        let verdict =
+            if self.clean { "clean".to_owned() } else { format!("{} violation(s)", self.violations.len()) };
         write!(
             f,
             "audit {verdict}: {} checks over {} users, {} journal rows, {} generations, {} charges, {} refunds",

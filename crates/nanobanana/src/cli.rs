@@ -150,9 +150,7 @@ async fn adjust(config: &Config, direction: Direction, args: AdjustArgs) -> anyh
     let pool = pool(config).await?;
     let login = std::env::var("USER").unwrap_or_else(|_| "operator".to_owned());
     let actor = format!("cli:{login}");
-    let key = args
-        .idempotency_key
-        .unwrap_or_else(|| format!("cli:{}", uuid::Uuid::new_v4()));
+    let key = args.idempotency_key.unwrap_or_else(|| format!("cli:{}", uuid::Uuid::new_v4()));
     let request = AdjustRequest {
         user_id: args.user,
         direction,

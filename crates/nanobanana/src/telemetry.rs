@@ -40,7 +40,9 @@ fn open(dir: &Path, name: &str) -> anyhow::Result<Arc<File>> {
     Ok(Arc::new(file))
 }
 
-fn file_layer(file: Arc<File>) -> fmt::Layer<Registry, fmt::format::DefaultFields, fmt::format::Format, Arc<File>> {
+fn file_layer(
+    file: Arc<File>,
+) -> fmt::Layer<Registry, fmt::format::DefaultFields, fmt::format::Format, Arc<File>> {
     fmt::layer().with_ansi(false).with_writer(file)
 }
 
@@ -70,9 +72,6 @@ pub fn init(config: &LogConfig) -> anyhow::Result<()> {
             LogFormat::Pretty => Box::new(errors.with_filter(only)),
         });
     }
-    tracing_subscriber::registry()
-        .with(layers)
-        .try_init()
-        .context("a logger is already installed")?;
+    tracing_subscriber::registry().with(layers).try_init().context("a logger is already installed")?;
     Ok(())
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
-use super::env::{list, url_with_scheme, Env};
 use super::default_url;
+use super::env::{list, url_with_scheme, Env};
 use crate::domain::{Credits, Kopecks, MicroUsd, PerVariant, Prices, ProviderCosts, TelegramId};
 use crate::secret::Secret;
 
@@ -189,11 +189,7 @@ pub(super) fn telegram(env: &mut Env, purpose: &str) -> Option<TelegramConfig> {
 
 pub(super) fn gemini(env: &mut Env, purpose: &str) -> Option<GeminiConfig> {
     let api_key = env.required("GEMINI_API_KEY", purpose, non_empty_secret);
-    let api_url = env.or(
-        "GEMINI_API_URL",
-        default_url("https://generativelanguage.googleapis.com"),
-        web_url,
-    );
+    let api_url = env.or("GEMINI_API_URL", default_url("https://generativelanguage.googleapis.com"), web_url);
     let proxy = env.optional("GEMINI_PROXY", proxy_url);
     let model_pro = env.raw("GEMINI_MODEL_PRO").unwrap_or_else(|| "gemini-3-pro-image".to_owned());
     let model_flash = env.raw("GEMINI_MODEL_FLASH").unwrap_or_else(|| "gemini-3.1-flash-image".to_owned());
@@ -287,7 +283,7 @@ pub(super) fn packs(env: &mut Env) -> Packs {
 pub(super) fn pricing(env: &mut Env) -> Pricing {
     let mut price = |var: &'static str, default: i64| {
         let fallback = Credits::new(default).unwrap_or_else(|e| unreachable!("default price: {e}"));
-        env.or(var, fallback, |raw| Credits::parse(raw))
+        env.or(var, fallback, Credits::parse)
     };
     let prices = Prices {
         flash: price("PRICE_FLASH", 10),

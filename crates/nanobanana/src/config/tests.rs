@@ -14,7 +14,8 @@ fn errors(role: Role, vars: &[(&str, &str)]) -> ConfigErrors {
     }
 }
 
-const SERVE: &[(&str, &str)] = &[("TELEGRAM_BOT_TOKEN", "123456:ABC-def"), ("TELEGRAM_WEBHOOK_SECRET", "s3cr3t_-")];
+const SERVE: &[(&str, &str)] =
+    &[("TELEGRAM_BOT_TOKEN", "123456:ABC-def"), ("TELEGRAM_WEBHOOK_SECRET", "s3cr3t_-")];
 
 #[test]
 fn an_empty_environment_works_for_tools_on_a_developer_machine() {

@@ -23,10 +23,7 @@ const INVALID_CATALOG_NAME: &str = "3D000";
 
 /// Whether `error` is Postgres reporting `code` (a SQLSTATE).
 pub fn is_db_error(error: &sqlx::Error, code: &str) -> bool {
-    error
-        .as_database_error()
-        .and_then(|e| e.code())
-        .is_some_and(|c| c == code)
+    error.as_database_error().and_then(|e| e.code()).is_some_and(|c| c == code)
 }
 
 /// Connects a pool to `config.url`, creating the database first if it does not exist.

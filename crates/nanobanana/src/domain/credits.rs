@@ -33,10 +33,7 @@ impl Credits {
     }
 
     pub fn parse(text: &str) -> Result<Self, CreditsError> {
-        let value = text
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| CreditsError::NotANumber(text.to_owned()))?;
+        let value = text.trim().parse::<i64>().map_err(|_| CreditsError::NotANumber(text.to_owned()))?;
         Self::new(value)
     }
 

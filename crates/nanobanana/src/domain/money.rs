@@ -36,10 +36,7 @@ fn parse_fixed(text: &str, scale: u32) -> Result<i64, MoneyError> {
         let parsed: i64 = frac.parse().map_err(|_| too_large())?;
         parsed * 10i64.pow(scale - frac.len() as u32)
     };
-    whole
-        .checked_mul(10i64.pow(scale))
-        .and_then(|w| w.checked_add(frac_units))
-        .ok_or_else(too_large)
+    whole.checked_mul(10i64.pow(scale)).and_then(|w| w.checked_add(frac_units)).ok_or_else(too_large)
 }
 
 /// Rubles as whole kopecks (1 ₽ = 100).
@@ -114,10 +111,7 @@ mod tests {
         assert!(matches!(Kopecks::parse_rubles("1e3"), Err(MoneyError::Malformed(_))));
         assert!(matches!(Kopecks::parse_rubles("1."), Err(MoneyError::Malformed(_))));
         assert!(matches!(Kopecks::parse_rubles(".5"), Err(MoneyError::Malformed(_))));
-        assert!(matches!(
-            Kopecks::parse_rubles("99999999999999999999"),
-            Err(MoneyError::TooLarge(_))
-        ));
+        assert!(matches!(Kopecks::parse_rubles("99999999999999999999"), Err(MoneyError::TooLarge(_))));
     }
 
     #[test]

@@ -24,9 +24,7 @@ impl<T: Copy> PerVariant<T> {
     }
 
     pub fn variants() -> impl Iterator<Item = (Model, Option<ImageSize>)> {
-        Model::ALL
-            .into_iter()
-            .flat_map(|m| m.sizes().iter().map(move |s| (m, *s)))
+        Model::ALL.into_iter().flat_map(|m| m.sizes().iter().map(move |s| (m, *s)))
     }
 }
 
@@ -77,7 +75,8 @@ mod tests {
 
     #[test]
     fn prices_depend_on_model_and_size() {
-        let prices = Prices { flash: credits(10), pro_1k: credits(20), pro_2k: credits(25), pro_4k: credits(40) };
+        let prices =
+            Prices { flash: credits(10), pro_1k: credits(20), pro_2k: credits(25), pro_4k: credits(40) };
         assert_eq!(prices.get(Model::Flash, Some(ImageSize::K4)).get(), 10);
         assert_eq!(prices.get(Model::Pro, None).get(), 20);
         assert_eq!(prices.get(Model::Pro, Some(ImageSize::K2)).get(), 25);
@@ -87,9 +86,15 @@ mod tests {
 
     #[test]
     fn warns_about_prices_below_cost() {
-        let costs = ProviderCosts { flash: usd("0.039"), pro_1k: usd("0.134"), pro_2k: usd("0.134"), pro_4k: usd("0.24") };
+        let costs = ProviderCosts {
+            flash: usd("0.039"),
+            pro_1k: usd("0.134"),
+            pro_2k: usd("0.134"),
+            pro_4k: usd("0.24"),
+        };
         let rate = Kopecks::parse_rubles("100").unwrap();
-        let prices = Prices { flash: credits(10), pro_1k: credits(10), pro_2k: credits(20), pro_4k: credits(20) };
+        let prices =
+            Prices { flash: credits(10), pro_1k: credits(10), pro_2k: credits(20), pro_4k: credits(20) };
         let warnings = below_cost(&prices, &costs, rate);
         let flagged: Vec<_> = warnings.iter().map(|w| (w.model, w.size)).collect();
         assert_eq!(flagged, vec![(Model::Pro, Some(ImageSize::K1)), (Model::Pro, Some(ImageSize::K4))]);

@@ -144,12 +144,5 @@ pub(super) async fn apply(
         reserved = reserved_after,
         "credits moved"
     );
-    Ok(Some(Entry {
-        id,
-        user_id: locked.user_id,
-        kind,
-        amount,
-        available_after,
-        reserved_after,
-    }))
+    Ok(Some(Entry { id, user_id: locked.user_id, kind, amount, available_after, reserved_after }))
 }

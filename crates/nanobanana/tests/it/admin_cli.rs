@@ -28,7 +28,18 @@ async fn grant_deduct_and_show_move_credits_once_per_key() {
     db.user(USER).await;
     let url = db.url.as_str();
     let user = USER.to_string();
-    let grant = ["admin", "grant", "--user", &user, "--credits", "50", "--reason", "welcome", "--idempotency-key", "g1"];
+    let grant = [
+        "admin",
+        "grant",
+        "--user",
+        &user,
+        "--credits",
+        "50",
+        "--reason",
+        "welcome",
+        "--idempotency-key",
+        "g1",
+    ];
     let first = nanobanana(url, &grant);
     assert_eq!(first.status.code(), Some(0), "{}", text(&first));
     assert!(text(&first).contains("granted 50 credits for user 3001: available 50"), "{}", text(&first));
@@ -37,7 +48,8 @@ async fn grant_deduct_and_show_move_credits_once_per_key() {
     assert!(text(&again).contains("already applied"), "{}", text(&again));
     assert_eq!(db.balance(USER).await, (50, 0));
 
-    let deduct = nanobanana(url, &["admin", "deduct", "--user", &user, "--credits", "20", "--reason", "abuse"]);
+    let deduct =
+        nanobanana(url, &["admin", "deduct", "--user", &user, "--credits", "20", "--reason", "abuse"]);
     assert_eq!(deduct.status.code(), Some(0), "{}", text(&deduct));
     assert_eq!(db.balance(USER).await, (30, 0));
 
@@ -59,11 +71,31 @@ async fn refused_actions_explain_and_write_nothing() {
     let url = db.url.as_str();
     let user = USER.to_string();
     let cases: &[(&[&str], i32, &str)] = &[
-        (&["admin", "deduct", "--user", &user, "--credits", "11", "--reason", "x"], 1, "has 10 credits available, cannot deduct 11"),
-        (&["admin", "grant", "--user", "999", "--credits", "5", "--reason", "x"], 1, "no user with telegram id 999"),
-        (&["admin", "grant", "--user", &user, "--credits", "0", "--reason", "x"], 2, "credits must be a positive whole number"),
-        (&["admin", "grant", "--user", &user, "--credits", "-5", "--reason", "x"], 2, "credits must be a positive whole number"),
-        (&["admin", "grant", "--user", &user, "--credits", "ten", "--reason", "x"], 2, "credits must be a whole number"),
+        (
+            &["admin", "deduct", "--user", &user, "--credits", "11", "--reason", "x"],
+            1,
+            "has 10 credits available, cannot deduct 11",
+        ),
+        (
+            &["admin", "grant", "--user", "999", "--credits", "5", "--reason", "x"],
+            1,
+            "no user with telegram id 999",
+        ),
+        (
+            &["admin", "grant", "--user", &user, "--credits", "0", "--reason", "x"],
+            2,
+            "credits must be a positive whole number",
+        ),
+        (
+            &["admin", "grant", "--user", &user, "--credits", "-5", "--reason", "x"],
+            2,
+            "credits must be a positive whole number",
+        ),
+        (
+            &["admin", "grant", "--user", &user, "--credits", "ten", "--reason", "x"],
+            2,
+            "credits must be a whole number",
+        ),
         (&["admin", "grant", "--user", &user, "--credits", "5", "--reason", "  "], 2, "a reason is required"),
         (&["admin", "grant", "--user", &user, "--credits", "5"], 2, "--reason"),
         (&["admin", "show", "--user", "999"], 1, "no user with telegram id 999"),
@@ -74,7 +106,8 @@ async fn refused_actions_explain_and_write_nothing() {
         assert!(text(&output).contains(message), "{args:?}: {}", text(&output));
     }
     assert_eq!(db.balance(USER).await, (10, 0));
-    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM transactions").fetch_one(&db.pool).await.unwrap();
+    let rows: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM transactions").fetch_one(&db.pool).await.unwrap();
     assert_eq!(rows, 1, "only the setup grant");
 }
 
@@ -91,7 +124,11 @@ async fn bad_configuration_stops_the_program_naming_the_variable() {
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
-    assert!(text(&output).contains("LOG_FORMAT") && text(&output).contains("PRICE_FLASH"), "{}", text(&output));
+    assert!(
+        text(&output).contains("LOG_FORMAT") && text(&output).contains("PRICE_FLASH"),
+        "{}",
+        text(&output)
+    );
 }
 
 #[tokio::test]

@@ -31,7 +31,13 @@ async fn healthy() -> TestDb {
     let mut tx = db.pool.begin().await.unwrap();
     for (credits, finish) in [(10, Some(true)), (15, Some(false)), (5, None)] {
         let refund_id = Uuid::new_v4();
-        let hold = RefundHold { refund_id, payment_id: payment, credits: credits_of(credits), amount_minor: credits * 100, reason: Some("asked") };
+        let hold = RefundHold {
+            refund_id,
+            payment_id: payment,
+            credits: credits_of(credits),
+            amount_minor: credits * 100,
+            reason: Some("asked"),
+        };
         ledger::refund_hold(&mut tx, &hold).await.unwrap();
         match finish {
             Some(true) => assert!(ledger::refund_commit(&mut tx, refund_id, Some("rf")).await.unwrap()),
@@ -74,7 +80,10 @@ const CORRUPTIONS: &[(&str, &str)] = &[
         "ALTER TABLE balances DROP CONSTRAINT balances_non_negative;
          UPDATE balances SET credits_available = -5 WHERE user_id = 2002",
     ),
-    ("balance_vs_journal", "UPDATE balances SET credits_available = credits_available + 7 WHERE user_id = 2001"),
+    (
+        "balance_vs_journal",
+        "UPDATE balances SET credits_available = credits_available + 7 WHERE user_id = 2001",
+    ),
     (
         "reserved_vs_generations",
         "UPDATE generations SET status = 'queued' WHERE status = 'processing';

@@ -44,19 +44,18 @@ async fn exec(conn: &mut PgConnection, sql: &str) {
 async fn template() -> &'static str {
     TEMPLATE
         .get_or_init(|| async {
-            let checksum: String = db::MIGRATOR
-                .iter()
-                .map(|m| format!("{}{:x?}", m.version, &m.checksum[..4]))
-                .collect();
+            let checksum: String =
+                db::MIGRATOR.iter().map(|m| format!("{}{:x?}", m.version, &m.checksum[..4])).collect();
             let name = format!("nbt_template_{:x}", fxhash(&checksum));
             let mut admin = admin().await;
             exec(&mut admin, "SELECT pg_advisory_lock(727274)").await;
             sweep_dead(&mut admin).await;
-            let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(&name)
-                .fetch_one(&mut admin)
-                .await
-                .expect("look up the template");
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                    .bind(&name)
+                    .fetch_one(&mut admin)
+                    .await
+                    .expect("look up the template");
             if !exists {
                 let building = format!("{name}_building");
                 exec(&mut admin, &format!("DROP DATABASE IF EXISTS {building}")).await;
@@ -74,10 +73,11 @@ async fn template() -> &'static str {
 
 /// Drops the databases of test processes that have exited.
 async fn sweep_dead(admin: &mut PgConnection) {
-    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname ~ '^nbt_[0-9]+_'")
-        .fetch_all(&mut *admin)
-        .await
-        .expect("list test databases");
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname ~ '^nbt_[0-9]+_'")
+            .fetch_all(&mut *admin)
+            .await
+            .expect("list test databases");
     for name in names {
         let pid = name.split('_').nth(1).unwrap_or("");
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
@@ -161,7 +161,11 @@ impl TestDb {
     }
 
     /// Inserts a generation and reserves its cost in one transaction, as a request does.
-    pub async fn request_generation(&self, user_id: TelegramId, cost: i64) -> Result<Uuid, ledger::LedgerError> {
+    pub async fn request_generation(
+        &self,
+        user_id: TelegramId,
+        cost: i64,
+    ) -> Result<Uuid, ledger::LedgerError> {
         let id = Uuid::new_v4();
         let mut tx = self.pool.begin().await?;
         ledger::reserve(&mut tx, user_id, id, credits_of(cost)).await?;
@@ -192,8 +196,7 @@ impl TestDb {
     /// A succeeded charge of a new topup worth `credits`; returns `payments.id`.
     pub async fn succeeded_charge(&self, user_id: TelegramId, credits: i64) -> i64 {
         let topup = self.topup(user_id, credits).await;
-        self.charge(topup, &format!("pay-{}", Uuid::new_v4()), db::payments::ChargeStatus::Succeeded)
-            .await
+        self.charge(topup, &format!("pay-{}", Uuid::new_v4()), db::payments::ChargeStatus::Succeeded).await
     }
 
     pub async fn topup(&self, user_id: TelegramId, credits: i64) -> Uuid {
@@ -257,7 +260,11 @@ impl TestDb {
     /// Runs raw SQL with triggers and foreign keys off, to corrupt data on purpose.
     pub async fn corrupt(&self, sql: &str) {
         let mut conn = self.conn().await;
-        exec(&mut conn, &format!("SET session_replication_role = replica; {sql}; SET session_replication_role = DEFAULT")).await;
+        exec(
+            &mut conn,
+            &format!("SET session_replication_role = replica; {sql}; SET session_replication_role = DEFAULT"),
+        )
+        .await;
     }
 }
 

@@ -20,10 +20,7 @@ async fn sixty_four_simultaneous_reserves_of_ten_from_a_hundred_exactly_ten_succ
     db.user_with(USER, 100).await;
     let results = join_all((0..64).map(|_| db.request_generation(USER, 10))).await;
     let succeeded = results.iter().filter(|r| r.is_ok()).count();
-    let short = results
-        .iter()
-        .filter(|r| matches!(r, Err(LedgerError::Insufficient { .. })))
-        .count();
+    let short = results.iter().filter(|r| matches!(r, Err(LedgerError::Insufficient { .. }))).count();
     assert_eq!((succeeded, short), (10, 54), "{results:?}");
     assert_eq!(db.balance(USER).await, (0, 100));
     db.assert_audit_clean().await;
@@ -38,7 +35,8 @@ async fn a_short_reserve_writes_nothing() {
     assert!(matches!(err, LedgerError::Insufficient { available: 5, needed: 10 }), "{err:?}");
     assert_eq!(journal_rows(&db).await, before);
     assert_eq!(db.balance(USER).await, (5, 0));
-    let generations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM generations").fetch_one(&db.pool).await.unwrap();
+    let generations: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM generations").fetch_one(&db.pool).await.unwrap();
     assert_eq!(generations, 0);
 }
 
@@ -84,8 +82,12 @@ async fn commits_racing_releases_settle_once_and_match_the_status() {
         .await
         .unwrap();
     match winner {
-        Some(ledger::Kind::Commit) => assert_eq!((status.as_str(), db.balance(USER).await), ("succeeded", (90, 0))),
-        Some(ledger::Kind::Release) => assert_eq!((status.as_str(), db.balance(USER).await), ("failed", (100, 0))),
+        Some(ledger::Kind::Commit) => {
+            assert_eq!((status.as_str(), db.balance(USER).await), ("succeeded", (90, 0)))
+        }
+        Some(ledger::Kind::Release) => {
+            assert_eq!((status.as_str(), db.balance(USER).await), ("failed", (100, 0)))
+        }
         other => panic!("unexpected winner {other:?}"),
     }
 }
@@ -141,11 +143,13 @@ async fn the_same_charge_credited_thirty_two_times_at_once_is_credited_once() {
     let repeats = results.iter().filter(|r| matches!(r, Ok(Outcome::AlreadyDone))).count();
     assert_eq!((applied, repeats), (1, 31), "{results:?}");
     assert_eq!(db.balance(USER).await, (100, 0));
-    let status: String = sqlx::query_scalar("SELECT t.status FROM topups t JOIN payments p ON p.topup_id = t.id WHERE p.id = $1")
-        .bind(payment)
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let status: String = sqlx::query_scalar(
+        "SELECT t.status FROM topups t JOIN payments p ON p.topup_id = t.id WHERE p.id = $1",
+    )
+    .bind(payment)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
     assert_eq!(status, "paid");
     db.assert_audit_clean().await;
 }
@@ -185,7 +189,13 @@ async fn only_a_succeeded_charge_is_credited() {
 
 async fn hold(db: &TestDb, refund_id: Uuid, payment_id: i64, credits: i64) -> Result<Outcome, LedgerError> {
     let mut tx = db.pool.begin().await?;
-    let hold = RefundHold { refund_id, payment_id, credits: credits_of(credits), amount_minor: credits * 100, reason: None };
+    let hold = RefundHold {
+        refund_id,
+        payment_id,
+        credits: credits_of(credits),
+        amount_minor: credits * 100,
+        reason: None,
+    };
     let outcome = ledger::refund_hold(&mut tx, &hold).await?;
     tx.commit().await?;
     Ok(outcome)
@@ -238,7 +248,10 @@ async fn refunds_hold_then_commit_or_release() {
     let beyond = hold(&db, Uuid::new_v4(), payment, 61).await.unwrap_err();
     assert!(matches!(beyond, LedgerError::ExceedsCharge { refundable: 60, .. }), "{beyond:?}");
     let mut tx = db.pool.begin().await.unwrap();
-    assert!(matches!(ledger::refund_release(&mut tx, Uuid::new_v4()).await, Err(LedgerError::UnknownRefund(_))));
+    assert!(matches!(
+        ledger::refund_release(&mut tx, Uuid::new_v4()).await,
+        Err(LedgerError::UnknownRefund(_))
+    ));
     drop(tx);
     db.assert_audit_clean().await;
 }
@@ -253,7 +266,7 @@ async fn the_same_refund_held_concurrently_moves_credits_once() {
     let results = join_all((0..16).map(|_| hold(&db, refund, payment, 50))).await;
     let applied = results.iter().filter(|r| matches!(r, Ok(Outcome::Applied(_)))).count();
     assert_eq!(applied, 1, "{results:?}");
-    assert!(results.iter().all(|r| matches!(r, Ok(_))), "{results:?}");
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert_eq!(db.balance(USER).await, (50, 0));
     db.assert_audit_clean().await;
 }
@@ -264,7 +277,14 @@ fn adjustment<'a>(
     reason: &'a ledger::Reason,
     key: &'a str,
 ) -> ledger::Adjustment<'a> {
-    ledger::Adjustment { user_id: USER, direction, credits: credits_of(credits), reason, actor: "cli:test", idempotency_key: key }
+    ledger::Adjustment {
+        user_id: USER,
+        direction,
+        credits: credits_of(credits),
+        reason,
+        actor: "cli:test",
+        idempotency_key: key,
+    }
 }
 
 async fn adjust(db: &TestDb, adjustment: &ledger::Adjustment<'_>) -> Result<Outcome, LedgerError> {
@@ -289,7 +309,10 @@ async fn adjustments_are_idempotent_and_never_overdraw() {
 
     let before = journal_rows(&db).await;
     let overdraw = adjustment(ledger::Direction::Deduct, 51, &reason, "k2");
-    assert!(matches!(adjust(&db, &overdraw).await, Err(LedgerError::Insufficient { available: 50, needed: 51 })));
+    assert!(matches!(
+        adjust(&db, &overdraw).await,
+        Err(LedgerError::Insufficient { available: 50, needed: 51 })
+    ));
     assert_eq!(journal_rows(&db).await, before);
 
     let deduct = adjustment(ledger::Direction::Deduct, 50, &reason, "k3");

@@ -18,14 +18,39 @@ const USERS: i64 = 3;
 #[derive(Debug, Clone)]
 enum Op {
     /// A new succeeded charge, credited; `repeat` credits it again.
-    Charge { user: i64, credits: i64, repeat: bool },
-    Reserve { user: i64, cost: i64 },
-    Start { generation: Index },
+    Charge {
+        user: i64,
+        credits: i64,
+        repeat: bool,
+    },
+    Reserve {
+        user: i64,
+        cost: i64,
+    },
+    Start {
+        generation: Index,
+    },
     /// Settle with the current epoch, or a stale one.
-    Settle { generation: Index, commit: bool, stale: bool },
-    RefundHold { charge: Index, credits: i64, reuse: Option<Index> },
-    RefundFinish { refund: Index, success: bool },
-    Adjust { user: i64, deduct: bool, credits: i64, reuse_key: Option<Index> },
+    Settle {
+        generation: Index,
+        commit: bool,
+        stale: bool,
+    },
+    RefundHold {
+        charge: Index,
+        credits: i64,
+        reuse: Option<Index>,
+    },
+    RefundFinish {
+        refund: Index,
+        success: bool,
+    },
+    Adjust {
+        user: i64,
+        deduct: bool,
+        credits: i64,
+        reuse_key: Option<Index>,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -92,9 +117,13 @@ impl Case<'_> {
             Op::Charge { user, credits, repeat } => {
                 let uid = self.uid(*user);
                 let payment = db.succeeded_charge(uid, *credits).await;
-                check(matches!(db.credit(payment).await.map_err(fail)?, Outcome::Applied(_)), || format!("{op:?}"))?;
+                check(matches!(db.credit(payment).await.map_err(fail)?, Outcome::Applied(_)), || {
+                    format!("{op:?}")
+                })?;
                 if *repeat {
-                    check(db.credit(payment).await.map_err(fail)? == Outcome::AlreadyDone, || format!("{op:?}"))?;
+                    check(db.credit(payment).await.map_err(fail)? == Outcome::AlreadyDone, || {
+                        format!("{op:?}")
+                    })?;
                 }
                 self.model.balances.entry(uid).or_default().0 += credits;
                 self.model.charges.push((payment, uid, *credits, 0));
@@ -110,7 +139,9 @@ impl Case<'_> {
                         self.model.generations.push((id, uid, *cost, GenState::Queued));
                     }
                     Err(LedgerError::Insufficient { available, .. }) => {
-                        check(balance.0 < *cost && available == balance.0, || format!("{op:?} refused at {available}"))?;
+                        check(balance.0 < *cost && available == balance.0, || {
+                            format!("{op:?} refused at {available}")
+                        })?;
                     }
                     Err(e) => return Err(fail(e)),
                 }
@@ -121,10 +152,16 @@ impl Case<'_> {
                 }
                 let i = generation.index(self.model.generations.len());
                 let (id, _, _, state) = self.model.generations[i];
-                let started = nanobanana::db::generations::start(&mut *db.conn().await, id).await.map_err(|e| fail(e.into()))?;
+                let started = nanobanana::db::generations::start(&mut *db.conn().await, id)
+                    .await
+                    .map_err(|e| fail(e.into()))?;
                 match (state, started) {
-                    (GenState::Queued, Some(epoch)) => self.model.generations[i].3 = GenState::Processing(epoch),
-                    (GenState::Queued, None) => return Err(TestCaseError::fail(format!("{op:?}: queued but not started"))),
+                    (GenState::Queued, Some(epoch)) => {
+                        self.model.generations[i].3 = GenState::Processing(epoch)
+                    }
+                    (GenState::Queued, None) => {
+                        return Err(TestCaseError::fail(format!("{op:?}: queued but not started")))
+                    }
                     (_, Some(_)) => return Err(TestCaseError::fail(format!("{op:?}: started twice"))),
                     (_, None) => {}
                 }
@@ -140,10 +177,13 @@ impl Case<'_> {
                     GenState::Processing(epoch) => epoch,
                     _ => 1,
                 };
-                let settlement = if *commit { Settlement::Commit } else { Settlement::Release { error: "model" } };
+                let settlement =
+                    if *commit { Settlement::Commit } else { Settlement::Release { error: "model" } };
                 let settled = db.settle(id, epoch, settlement).await.map_err(fail)?;
                 let expect_now = matches!(state, GenState::Processing(_)) && !stale;
-                check(matches!(settled, Settled::Now(_)) == expect_now, || format!("{op:?} in {state:?}: {settled:?}"))?;
+                check(matches!(settled, Settled::Now(_)) == expect_now, || {
+                    format!("{op:?} in {state:?}: {settled:?}")
+                })?;
                 if expect_now {
                     let balance = self.model.balances.entry(uid).or_default();
                     balance.1 -= cost;
@@ -163,7 +203,13 @@ impl Case<'_> {
                     .filter(|_| !self.model.refunds.is_empty())
                     .map(|r| self.model.refunds[r.index(self.model.refunds.len())]);
                 let refund_id = reused.map_or_else(Uuid::new_v4, |r| r.0);
-                let hold = RefundHold { refund_id, payment_id: payment, credits: credits_of(*credits), amount_minor: credits * 100, reason: None };
+                let hold = RefundHold {
+                    refund_id,
+                    payment_id: payment,
+                    credits: credits_of(*credits),
+                    amount_minor: credits * 100,
+                    reason: None,
+                };
                 let mut tx = db.pool.begin().await.map_err(|e| fail(e.into()))?;
                 let result = ledger::refund_hold(&mut tx, &hold).await;
                 tx.commit().await.map_err(|e| fail(e.into()))?;
@@ -171,16 +217,22 @@ impl Case<'_> {
                 match (result, reused) {
                     (Ok(Outcome::AlreadyDone), Some(_)) => {}
                     (Ok(Outcome::Applied(_)), None) => {
-                        check(*credits <= available && *credits <= charge_credits - refunded, || format!("{op:?} allowed"))?;
+                        check(*credits <= available && *credits <= charge_credits - refunded, || {
+                            format!("{op:?} allowed")
+                        })?;
                         self.model.balances.entry(uid).or_default().0 -= credits;
                         self.model.charges[c].3 += credits;
                         self.model.refunds.push((refund_id, c, *credits, false));
                     }
                     (Err(LedgerError::ExceedsCharge { refundable, .. }), None) => {
-                        check(refundable == charge_credits - refunded && *credits > refundable, || format!("{op:?}"))?;
+                        check(refundable == charge_credits - refunded && *credits > refundable, || {
+                            format!("{op:?}")
+                        })?;
                     }
                     (Err(LedgerError::Insufficient { .. }), None) => {
-                        check(*credits > available && *credits <= charge_credits - refunded, || format!("{op:?}"))?;
+                        check(*credits > available && *credits <= charge_credits - refunded, || {
+                            format!("{op:?}")
+                        })?;
                     }
                     (other, reused) => {
                         return Err(TestCaseError::fail(format!("{op:?} (reused {reused:?}): {other:?}")));
@@ -200,7 +252,7 @@ impl Case<'_> {
                     matches!(ledger::refund_release(&mut tx, id).await.map_err(fail)?, Outcome::Applied(_))
                 };
                 tx.commit().await.map_err(|e| fail(e.into()))?;
-                check(moved == !finished, || format!("{op:?} finished={finished} moved={moved}"))?;
+                check(moved != finished, || format!("{op:?} finished={finished} moved={moved}"))?;
                 if !finished {
                     self.model.refunds[r].3 = true;
                     if !success {
@@ -216,19 +268,31 @@ impl Case<'_> {
                     .filter(|_| !self.model.keys.is_empty())
                     .map(|k| self.model.keys[k.index(self.model.keys.len())].clone());
                 let key = reused.as_ref().map_or_else(|| Uuid::new_v4().to_string(), |k| k.0.clone());
-                let reason = ledger::Reason::parse("model").map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let reason =
+                    ledger::Reason::parse("model").map_err(|e| TestCaseError::fail(e.to_string()))?;
                 let direction = if *deduct { ledger::Direction::Deduct } else { ledger::Direction::Grant };
-                let adjustment = ledger::Adjustment { user_id: uid, direction, credits: credits_of(*credits), reason: &reason, actor: "model", idempotency_key: &key };
+                let adjustment = ledger::Adjustment {
+                    user_id: uid,
+                    direction,
+                    credits: credits_of(*credits),
+                    reason: &reason,
+                    actor: "model",
+                    idempotency_key: &key,
+                };
                 let mut tx = db.pool.begin().await.map_err(|e| fail(e.into()))?;
                 let result = ledger::adjust(&mut tx, &adjustment).await;
                 tx.commit().await.map_err(|e| fail(e.into()))?;
                 let balance = self.model.balances.entry(uid).or_default();
                 match (result, reused) {
                     (Ok(Outcome::AlreadyDone), Some(k)) => {
-                        check(k == (key.clone(), uid, *deduct, *credits), || format!("{op:?} matched {k:?}"))?;
+                        check(k == (key.clone(), uid, *deduct, *credits), || {
+                            format!("{op:?} matched {k:?}")
+                        })?;
                     }
                     (Err(LedgerError::KeyReused(_)), Some(k)) => {
-                        check(k != (key.clone(), uid, *deduct, *credits), || format!("{op:?} refused {k:?}"))?;
+                        check(k != (key.clone(), uid, *deduct, *credits), || {
+                            format!("{op:?} refused {k:?}")
+                        })?;
                     }
                     (Ok(Outcome::Applied(_)), None) => {
                         check(!deduct || balance.0 >= *credits, || format!("{op:?} overdrew"))?;
@@ -238,7 +302,9 @@ impl Case<'_> {
                     (Err(LedgerError::Insufficient { .. }), None) => {
                         check(*deduct && balance.0 < *credits, || format!("{op:?} refused"))?;
                     }
-                    (other, reused) => return Err(TestCaseError::fail(format!("{op:?} (reused {reused:?}): {other:?}"))),
+                    (other, reused) => {
+                        return Err(TestCaseError::fail(format!("{op:?} (reused {reused:?}): {other:?}")))
+                    }
                 }
             }
         }
@@ -250,7 +316,9 @@ impl Case<'_> {
             let uid = self.uid(user);
             let expected = self.model.balances.get(&uid).copied().unwrap_or_default();
             let actual = self.db.balance(uid).await;
-            check(actual == expected, || format!("after {op:?}: user {uid} has {actual:?}, model says {expected:?}"))?;
+            check(actual == expected, || {
+                format!("after {op:?}: user {uid} has {actual:?}, model says {expected:?}")
+            })?;
         }
         Ok(())
     }
@@ -261,7 +329,12 @@ fn random_ledger_operations_match_the_model_and_keep_the_audit_clean() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let db = runtime.block_on(TestDb::new());
     let cases = std::env::var("LEDGER_MODEL_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
-    let mut runner = TestRunner::new(Config { cases, max_shrink_iters: 200, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases,
+        max_shrink_iters: 200,
+        failure_persistence: None,
+        ..Config::default()
+    });
     let next_base = std::cell::Cell::new(10_000i64);
     let result = runner.run(&prop::collection::vec(op(), 1..40), |ops| {
         next_base.set(next_base.get() + 100);
