@@ -3,7 +3,7 @@
 
 use sqlx::PgConnection;
 
-use super::movement::{apply, lock, Kind, Refs};
+use super::movement::{apply, Kind, Refs};
 use super::{LedgerError, Outcome};
 use crate::domain::{Credits, TelegramId};
 
@@ -66,7 +66,6 @@ pub struct Adjustment<'a> {
 /// Grants or deducts credits from the available balance. A deduct beyond it is
 /// `Insufficient`; an unknown user is `UnknownUser`; in both cases nothing is written.
 pub async fn adjust(conn: &mut PgConnection, adjustment: &Adjustment<'_>) -> Result<Outcome, LedgerError> {
-    let locked = lock(conn, adjustment.user_id).await?;
     let kind = adjustment.direction.kind();
     let refs = Refs {
         idempotency_key: Some(adjustment.idempotency_key),
@@ -77,7 +76,7 @@ pub async fn adjust(conn: &mut PgConnection, adjustment: &Adjustment<'_>) -> Res
     // A repeat is recognised before the balance check, so repeating a deduct that already
     // happened is `AlreadyDone` even if the balance has fallen since.
     if earlier(conn, adjustment).await?.is_none() {
-        if let Some(entry) = apply(conn, &locked, kind, adjustment.credits.get(), &refs).await? {
+        if let Some(entry) = apply(conn, adjustment.user_id, kind, adjustment.credits.get(), &refs).await? {
             return Ok(Outcome::Applied(entry));
         }
     }

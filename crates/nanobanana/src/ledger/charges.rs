@@ -2,7 +2,7 @@
 
 use sqlx::PgConnection;
 
-use super::movement::{apply, lock, Kind, Refs};
+use super::movement::{apply, Kind, Refs};
 use super::{LedgerError, Outcome};
 
 /// Credits the user for charge `payment_id` (our `payments.id`) with the charge's credits.
@@ -18,9 +18,8 @@ pub async fn credit_charge(conn: &mut PgConnection, payment_id: i64) -> Result<O
     if status != "succeeded" {
         return Err(LedgerError::NotSucceeded(payment_id));
     }
-    let locked = lock(conn, user_id).await?;
     let refs = Refs { payment_id: Some(payment_id), ..Refs::default() };
-    let Some(entry) = apply(conn, &locked, Kind::Topup, credits, &refs).await? else {
+    let Some(entry) = apply(conn, user_id, Kind::Topup, credits, &refs).await? else {
         return Ok(Outcome::AlreadyDone);
     };
     sqlx::query(

@@ -3,7 +3,7 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::movement::{apply, lock, Entry, Kind, Refs};
+use super::movement::{apply, run, statement, Entry, Kind, Moved, Refs, SETTLE};
 use super::{LedgerError, Outcome};
 use crate::domain::{Credits, TelegramId};
 
@@ -16,9 +16,8 @@ pub async fn reserve(
     generation_id: Uuid,
     cost: Credits,
 ) -> Result<Outcome, LedgerError> {
-    let locked = lock(conn, user_id).await?;
     let refs = Refs { generation_id: Some(generation_id), ..Refs::default() };
-    let entry = apply(conn, &locked, Kind::Reserve, cost.get(), &refs).await?;
+    let entry = apply(conn, user_id, Kind::Reserve, cost.get(), &refs).await?;
     Ok(entry.map_or(Outcome::AlreadyDone, Outcome::Applied))
 }
 
@@ -41,7 +40,8 @@ pub enum Settled {
 }
 
 /// Ends generation `generation_id`, held under lease `epoch`, exactly once: one transition out
-/// of `processing` fenced by the epoch, and its `commit` or `release` journal row.
+/// of `processing` fenced by the epoch, and its `commit` or `release` journal row, in one
+/// statement.
 pub async fn settle(
     conn: &mut PgConnection,
     generation_id: Uuid,
@@ -52,26 +52,13 @@ pub async fn settle(
         Settlement::Commit => ("succeeded", None, Kind::Commit),
         Settlement::Release { error } => ("failed", Some(error), Kind::Release),
     };
-    let row: Option<(i64, i64)> = sqlx::query_as(
-        "UPDATE generations SET status = $3, error = $4, completed_at = now()
-         WHERE id = $1 AND lease_epoch = $2 AND status = 'processing'
-         RETURNING user_id, cost",
-    )
-    .bind(generation_id)
-    .bind(epoch)
-    .bind(status)
-    .bind(error)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((user_id, cost)) = row else {
-        return Ok(Settled::Stale);
-    };
-    let locked = lock(conn, user_id).await?;
     let refs = Refs { generation_id: Some(generation_id), ..Refs::default() };
-    match apply(conn, &locked, kind, cost, &refs).await? {
-        Some(entry) => Ok(Settled::Now(entry)),
+    let query = statement(&SETTLE, kind, &refs).bind(status).bind(error).bind(epoch);
+    match run(conn, query, kind, &refs).await? {
+        Moved::Applied(entry) => Ok(Settled::Now(entry)),
+        Moved::NoSource => Ok(Settled::Stale),
         // The fence passed but a settlement row exists: the data disagrees with itself.
         // Refuse, so the caller's transaction (and its status change) rolls back.
-        None => Err(LedgerError::AlreadySettled(generation_id)),
+        Moved::AlreadyDone => Err(LedgerError::AlreadySettled(generation_id)),
     }
 }

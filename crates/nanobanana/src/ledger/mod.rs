@@ -1,8 +1,8 @@
 //! The ledger: the only code that moves credits (DESIGN §1.1, §1.2).
 //!
 //! Every operation runs inside the caller's transaction, so a state change and the credits
-//! it moves commit together. Each movement locks the user's balance row, writes one journal
-//! row (`transactions`) and updates the balance. Exactly-once comes from the database — fenced
+//! it moves commit together. Each movement is one statement that locks the user's balance
+//! row, writes one journal row (`transactions`) and updates the balance. Exactly-once comes from the database — fenced
 //! conditional updates and unique journal rows (`ON CONFLICT DO NOTHING`) — never from checks
 //! made in Rust beforehand. A repeat is `Outcome::AlreadyDone`, which callers treat as success.
 //! Nothing here calls the outside world or holds a lock across an await on anything but Postgres.

@@ -1,4 +1,7 @@
-//! One credit movement: lock the balance row, write the journal row, update the balance.
+//! One credit movement, in one statement: lock the balance row, write the journal row with
+//! the balance after it, update the balance.
+
+use std::sync::LazyLock;
 
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -34,14 +37,14 @@ impl Kind {
         }
     }
 
-    /// (Δ available, Δ reserved) for a movement of `amount`.
-    fn deltas(self, amount: i64) -> (i64, i64) {
+    /// The signs of (Δ available, Δ reserved) for a movement of a positive amount.
+    fn signs(self) -> (i64, i64) {
         match self {
-            Kind::Topup | Kind::Grant | Kind::RefundRelease => (amount, 0),
-            Kind::Deduct | Kind::Refund => (-amount, 0),
-            Kind::Reserve => (-amount, amount),
-            Kind::Commit => (0, -amount),
-            Kind::Release => (amount, -amount),
+            Kind::Topup | Kind::Grant | Kind::RefundRelease => (1, 0),
+            Kind::Deduct | Kind::Refund => (-1, 0),
+            Kind::Reserve => (-1, 1),
+            Kind::Commit => (0, -1),
+            Kind::Release => (1, -1),
         }
     }
 }
@@ -57,23 +60,15 @@ pub struct Entry {
     pub reserved_after: i64,
 }
 
-/// The user's balance, locked for the rest of the transaction.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Locked {
-    pub user_id: TelegramId,
-    pub available: i64,
-    pub reserved: i64,
-}
-
-pub(super) async fn lock(conn: &mut PgConnection, user_id: TelegramId) -> Result<Locked, LedgerError> {
-    let row: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT credits_available, credits_reserved FROM balances WHERE user_id = $1 FOR UPDATE",
-    )
-    .bind(user_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let (available, reserved) = row.ok_or(LedgerError::UnknownUser(user_id))?;
-    Ok(Locked { user_id, available, reserved })
+/// Locks the user's balance row for the rest of the transaction; returns what is available.
+/// Only for checks that must see no concurrent change before `apply` (which locks by itself).
+pub(super) async fn lock(conn: &mut PgConnection, user_id: TelegramId) -> Result<i64, LedgerError> {
+    let available: Option<i64> =
+        sqlx::query_scalar("SELECT credits_available FROM balances WHERE user_id = $1 FOR UPDATE")
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    available.ok_or(LedgerError::UnknownUser(user_id))
 }
 
 /// What a movement refers to; exactly the references its kind requires.
@@ -87,54 +82,116 @@ pub(super) struct Refs<'a> {
     pub reason: Option<&'a str>,
 }
 
-/// Moves `amount` on a locked balance. `None` when the journal already holds this movement
-/// (a unique index matched): then nothing was written. A movement that would make the
-/// available balance negative fails with `Insufficient`, also writing nothing.
+/// The movement statement around a source: a query or fenced update named `src` yielding at
+/// most one `(user_id, amount)`, with its own parameters from `$10` on. `cur` locks the
+/// balance row and reads its latest committed values (READ COMMITTED re-reads a row it had to
+/// wait for); `j` writes nothing if a unique journal index already holds this movement or the
+/// available balance would go negative; `u` applies `j` to the balance.
+fn movement_sql(source: &str) -> String {
+    format!(
+        "WITH src AS ({source}),
+         cur AS (
+             SELECT b.user_id, b.credits_available AS a, b.credits_reserved AS r, src.amount
+             FROM balances b JOIN src ON b.user_id = src.user_id FOR UPDATE OF b),
+         j AS (
+             INSERT INTO transactions (user_id, type, amount, delta_available, delta_reserved,
+                 balance_after, reserved_after, generation_id, payment_id, refund_id,
+                 idempotency_key, actor, reason)
+             SELECT cur.user_id, $1, cur.amount, $2 * cur.amount, $3 * cur.amount,
+                    cur.a + $2 * cur.amount, cur.r + $3 * cur.amount, $4, $5, $6, $7, $8, $9
+             FROM cur WHERE cur.a + $2 * cur.amount >= 0
+             ON CONFLICT DO NOTHING
+             RETURNING id, balance_after, reserved_after),
+         u AS (
+             UPDATE balances SET credits_available = j.balance_after,
+                                 credits_reserved = j.reserved_after, updated_at = now()
+             FROM j, cur WHERE balances.user_id = cur.user_id)
+         SELECT src.user_id, src.amount, cur.a, j.id, j.balance_after, j.reserved_after
+         FROM src LEFT JOIN cur ON TRUE LEFT JOIN j ON TRUE"
+    )
+}
+
+/// A movement of an amount given by the caller.
+static DIRECT: LazyLock<String> =
+    LazyLock::new(|| movement_sql("SELECT $10::BIGINT AS user_id, $11::BIGINT AS amount"));
+
+/// The settlement of a generation: the fenced transition out of `processing` is the source,
+/// so a stale lease yields no row and moves nothing.
+pub(super) static SETTLE: LazyLock<String> = LazyLock::new(|| {
+    movement_sql(
+        "UPDATE generations SET status = $10, error = $11, completed_at = now()
+         WHERE id = $4 AND lease_epoch = $12 AND status = 'processing'
+         RETURNING user_id, cost AS amount",
+    )
+});
+
+/// What a movement statement found and did.
+pub(super) enum Moved {
+    /// The source yielded nothing (a fenced update that matched no row).
+    NoSource,
+    Applied(Entry),
+    /// Nothing written: the journal already holds this movement.
+    AlreadyDone,
+}
+
+/// Moves `amount` on the user's balance in one statement. `Insufficient` when it would make
+/// the available balance negative; `UnknownUser` without a balance row; nothing written then.
 pub(super) async fn apply(
     conn: &mut PgConnection,
-    locked: &Locked,
+    user_id: TelegramId,
     kind: Kind,
     amount: i64,
     refs: &Refs<'_>,
 ) -> Result<Option<Entry>, LedgerError> {
-    let (d_available, d_reserved) = kind.deltas(amount);
-    let available_after = locked.available + d_available;
-    let reserved_after = locked.reserved + d_reserved;
-    if available_after < 0 {
-        return Err(LedgerError::Insufficient { available: locked.available, needed: amount });
+    let query = statement(&DIRECT, kind, refs).bind(user_id).bind(amount);
+    match run(conn, query, kind, refs).await? {
+        Moved::Applied(entry) => Ok(Some(entry)),
+        Moved::AlreadyDone => Ok(None),
+        Moved::NoSource => Err(LedgerError::UnknownUser(user_id)),
     }
-    let id: Option<i64> = sqlx::query_scalar(
-        "WITH j AS (
-             INSERT INTO transactions (user_id, type, amount, delta_available, delta_reserved,
-                 balance_after, reserved_after, generation_id, payment_id, refund_id,
-                 idempotency_key, actor, reason)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-             ON CONFLICT DO NOTHING
-             RETURNING id)
-         UPDATE balances SET credits_available = $6, credits_reserved = $7, updated_at = now()
-         FROM j WHERE balances.user_id = $1
-         RETURNING j.id",
-    )
-    .bind(locked.user_id)
-    .bind(kind.as_str())
-    .bind(amount)
-    .bind(d_available)
-    .bind(d_reserved)
-    .bind(available_after)
-    .bind(reserved_after)
-    .bind(refs.generation_id)
-    .bind(refs.payment_id)
-    .bind(refs.refund_id)
-    .bind(refs.idempotency_key)
-    .bind(refs.actor)
-    .bind(refs.reason)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(id) = id else {
-        return Ok(None);
+}
+
+type Row = (i64, i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+pub(super) type Query<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, Row, sqlx::postgres::PgArguments>;
+
+/// The movement statement `sql` with the parameters every movement shares bound (`$1`–`$9`).
+pub(super) fn statement<'q>(sql: &'q str, kind: Kind, refs: &Refs<'q>) -> Query<'q> {
+    let (sign_available, sign_reserved) = kind.signs();
+    sqlx::query_as(sql)
+        .bind(kind.as_str())
+        .bind(sign_available)
+        .bind(sign_reserved)
+        .bind(refs.generation_id)
+        .bind(refs.payment_id)
+        .bind(refs.refund_id)
+        .bind(refs.idempotency_key)
+        .bind(refs.actor)
+        .bind(refs.reason)
+}
+
+pub(super) async fn run(
+    conn: &mut PgConnection,
+    query: Query<'_>,
+    kind: Kind,
+    refs: &Refs<'_>,
+) -> Result<Moved, LedgerError> {
+    let Some((user_id, amount, available, id, available_after, reserved_after)) =
+        query.fetch_optional(&mut *conn).await?
+    else {
+        return Ok(Moved::NoSource);
+    };
+    let Some(available) = available else {
+        return Err(LedgerError::UnknownUser(user_id));
+    };
+    let (Some(id), Some(available_after), Some(reserved_after)) = (id, available_after, reserved_after)
+    else {
+        if available + kind.signs().0 * amount < 0 {
+            return Err(LedgerError::Insufficient { available, needed: amount });
+        }
+        return Ok(Moved::AlreadyDone);
     };
     tracing::info!(
-        user_id = locked.user_id,
+        user_id,
         kind = kind.as_str(),
         amount,
         generation_id = ?refs.generation_id,
@@ -144,5 +201,5 @@ pub(super) async fn apply(
         reserved = reserved_after,
         "credits moved"
     );
-    Ok(Some(Entry { id, user_id: locked.user_id, kind, amount, available_after, reserved_after }))
+    Ok(Moved::Applied(Entry { id, user_id, kind, amount, available_after, reserved_after }))
 }

@@ -33,7 +33,7 @@ pub async fn refund_hold(conn: &mut PgConnection, hold: &RefundHold<'_>) -> Resu
         return Err(LedgerError::NotSucceeded(hold.payment_id));
     }
     // The balance lock serializes this user's refunds, so the sum below cannot go stale.
-    let locked = lock(conn, user_id).await?;
+    let available = lock(conn, user_id).await?;
     let already: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM refunds WHERE id = $1)")
         .bind(hold.refund_id)
         .fetch_one(&mut *conn)
@@ -55,8 +55,8 @@ pub async fn refund_hold(conn: &mut PgConnection, hold: &RefundHold<'_>) -> Resu
             refundable,
         });
     }
-    if hold.credits.get() > locked.available {
-        return Err(LedgerError::Insufficient { available: locked.available, needed: hold.credits.get() });
+    if hold.credits.get() > available {
+        return Err(LedgerError::Insufficient { available: available, needed: hold.credits.get() });
     }
     sqlx::query(
         "INSERT INTO refunds (id, payment_id, user_id, credits, amount_minor, reason)
@@ -71,7 +71,7 @@ pub async fn refund_hold(conn: &mut PgConnection, hold: &RefundHold<'_>) -> Resu
     .execute(&mut *conn)
     .await?;
     let refs = Refs { refund_id: Some(hold.refund_id), ..Refs::default() };
-    let entry = apply(conn, &locked, Kind::Refund, hold.credits.get(), &refs).await?;
+    let entry = apply(conn, user_id, Kind::Refund, hold.credits.get(), &refs).await?;
     Ok(entry.map_or(Outcome::AlreadyDone, Outcome::Applied))
 }
 
@@ -113,9 +113,8 @@ pub async fn refund_release(conn: &mut PgConnection, refund_id: Uuid) -> Result<
         ensure_exists(conn, refund_id).await?;
         return Ok(Outcome::AlreadyDone);
     };
-    let locked = lock(conn, user_id).await?;
     let refs = Refs { refund_id: Some(refund_id), ..Refs::default() };
-    let entry = apply(conn, &locked, Kind::RefundRelease, credits, &refs).await?;
+    let entry = apply(conn, user_id, Kind::RefundRelease, credits, &refs).await?;
     Ok(entry.map_or(Outcome::AlreadyDone, Outcome::Applied))
 }
 

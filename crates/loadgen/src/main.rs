@@ -1,0 +1,34 @@
+//! `loadgen`: the benchmarks of DESIGN §8. Each subcommand sets up what it needs, prints a
+//! readable table, and with `--json` ends with one line holding one JSON object with every
+//! figure, the reference measured in the same run, and their `ratio`.
+
+mod ledger;
+mod pgbench;
+mod setup;
+mod stats;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", about = "Benchmarks of Nano Banana Pro")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Concurrent clients doing reserve→commit and reserve→release pairs through the ledger,
+    /// against pgbench's built-in tpcb-like script at the same client count and duration.
+    Ledger(ledger::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Ledger(args) => ledger::run(args).await,
+        }
+    })
+}
