@@ -131,3 +131,22 @@ fn prices_below_provider_cost_are_flagged() {
     assert_eq!(warnings.len(), 1);
     assert!(warnings[0].to_string().contains("pro 4K"), "{}", warnings[0]);
 }
+
+#[test]
+fn env_example_documents_every_variable_read() {
+    let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    let lookup = |var: &str| {
+        asked.borrow_mut().insert(var.to_owned());
+        None
+    };
+    // Run enables every optional section, so every variable is asked for.
+    let _ = Config::from_lookup(Role::Run, &lookup);
+    let example = include_str!("../../../../.env.example");
+    let documented: Vec<&str> = example
+        .lines()
+        .map(|line| line.trim_start_matches("# "))
+        .filter_map(|line| line.split_once('=').map(|(name, _)| name))
+        .collect();
+    let missing: Vec<_> = asked.borrow().iter().filter(|v| !documented.contains(&v.as_str())).cloned().collect();
+    assert!(missing.is_empty(), ".env.example lacks {missing:?}");
+}
