@@ -57,6 +57,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         fund(&pool, FIRST_USER + i64::from(client)).await?;
     }
 
+    setup::checkpoint(&url).await;
     let deadline = Instant::now() + Duration::from_secs(args.duration);
     let started = Instant::now();
     let tasks: Vec<_> = (0..args.clients)
@@ -151,7 +152,7 @@ async fn client_loop(pool: PgPool, user_id: i64, deadline: Instant) -> anyhow::R
     let mut stats = ClientStats::default();
     let mut commit = true;
     while Instant::now() < deadline {
-        let id = Uuid::new_v4();
+        let id = Uuid::now_v7();
         let source_key = id.to_string();
         let t0 = Instant::now();
         let mut tx = pool.begin().await?;

@@ -27,6 +27,7 @@ pub async fn tpcb_like(clients: u32, seconds: u64, scale: u32) -> anyhow::Result
     if !output.status.success() {
         bail!("pgbench -i failed: {}", String::from_utf8_lossy(&output.stderr));
     }
+    setup::checkpoint(&url).await;
     let mut run = Command::new("pgbench");
     base(&mut run);
     let threads = clients.min(std::thread::available_parallelism().map_or(2, |n| n.get() as u32));

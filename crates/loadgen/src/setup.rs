@@ -23,3 +23,12 @@ pub async fn fresh_database(name: &str) -> anyhow::Result<url::Url> {
     url.set_path(&format!("/{name}"));
     Ok(url)
 }
+
+/// Starts the next measurement from a fresh checkpoint, so that neither it nor the reference
+/// inherits the other's pending writes. Needs superuser rights; skipped without them.
+pub async fn checkpoint(url: &url::Url) {
+    if let Ok(mut conn) = PgConnection::connect(url.as_str()).await {
+        let _ = sqlx::raw_sql("CHECKPOINT").execute(&mut conn).await;
+        let _ = conn.close().await;
+    }
+}

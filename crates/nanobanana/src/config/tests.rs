@@ -147,6 +147,7 @@ fn env_example_documents_every_variable_read() {
         .map(|line| line.trim_start_matches("# "))
         .filter_map(|line| line.split_once('=').map(|(name, _)| name))
         .collect();
-    let missing: Vec<_> = asked.borrow().iter().filter(|v| !documented.contains(&v.as_str())).cloned().collect();
+    let missing: Vec<_> =
+        asked.borrow().iter().filter(|v| !documented.contains(&v.as_str())).cloned().collect();
     assert!(missing.is_empty(), ".env.example lacks {missing:?}");
 }

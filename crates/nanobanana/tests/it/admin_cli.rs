@@ -144,3 +144,42 @@ async fn migrate_creates_a_missing_database() {
     assert_eq!(audit.status.code(), Some(0), "{}", text(&audit));
     assert!(text(&audit).contains("audit clean"), "{}", text(&audit));
 }
+
+#[tokio::test]
+async fn log_dir_receives_the_seeds_files_with_money_movements_and_errors() {
+    let db = TestDb::new().await;
+    db.user(USER).await;
+    let dir = std::env::temp_dir().join(format!("nb-logs-{}", uuid::Uuid::new_v4().simple()));
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_nanobanana"))
+            .args(args)
+            .env("DATABASE_URL", db.url.as_str())
+            .env("LOG_DIR", &dir)
+            .env("LOG_FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .output()
+            .expect("run nanobanana")
+    };
+    let user = USER.to_string();
+    let granted = run(&["admin", "grant", "--user", &user, "--credits", "5", "--reason", "logs"]);
+    assert_eq!(granted.status.code(), Some(0), "{}", text(&granted));
+    let refused = run(&["admin", "deduct", "--user", &user, "--credits", "6", "--reason", "logs"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let payments = read("payments.log");
+    let moved = payments
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("JSON lines"))
+        .find(|event| event["fields"]["message"] == "credits moved")
+        .unwrap_or_else(|| panic!("no movement in payments.log:\n{payments}"));
+    assert_eq!(moved["fields"]["user_id"], USER);
+    assert_eq!(moved["fields"]["available"], 5);
+    let errors = read("errors.log");
+    assert!(errors.contains("cannot deduct 6"), "errors.log:\n{errors}");
+    assert!(!errors.contains("credits moved"), "only errors in errors.log");
+    for name in ["bot_api.log", "worker.log"] {
+        assert!(dir.join(name).exists(), "{name} is created");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
