@@ -56,7 +56,7 @@ pub async fn refund_hold(conn: &mut PgConnection, hold: &RefundHold<'_>) -> Resu
         });
     }
     if hold.credits.get() > available {
-        return Err(LedgerError::Insufficient { available: available, needed: hold.credits.get() });
+        return Err(LedgerError::Insufficient { available, needed: hold.credits.get() });
     }
     sqlx::query(
         "INSERT INTO refunds (id, payment_id, user_id, credits, amount_minor, reason)
