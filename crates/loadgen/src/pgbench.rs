@@ -6,10 +6,15 @@ use anyhow::{bail, Context};
 
 use crate::setup;
 
-/// Runs `pgbench -b tpcb-like` with `clients` for `seconds` at scale `scale`; returns its tps.
-pub async fn tpcb_like(clients: u32, seconds: u64, scale: u32) -> anyhow::Result<f64> {
-    let url = setup::fresh_database("nanobanana_loadgen_pgbench").await?;
-    let base = |command: &mut Command| {
+/// pgbench's own database, initialized once at a scale factor.
+pub struct Pgbench {
+    url: url::Url,
+}
+
+impl Pgbench {
+    fn command(&self) -> Command {
+        let url = &self.url;
+        let mut command = Command::new("pgbench");
         command
             .env("PGHOST", url.host_str().unwrap_or("127.0.0.1"))
             .env("PGPORT", url.port().unwrap_or(5432).to_string())
@@ -18,35 +23,36 @@ pub async fn tpcb_like(clients: u32, seconds: u64, scale: u32) -> anyhow::Result
         if let Some(password) = url.password() {
             command.env("PGPASSWORD", password);
         }
-    };
-    let mut init = Command::new("pgbench");
-    base(&mut init);
-    init.args(["-i", "-q", "-s", &scale.to_string()]);
-    let output =
-        init.output().context("running pgbench -i (is pgbench installed? Debian: postgresql-contrib)")?;
-    if !output.status.success() {
-        bail!("pgbench -i failed: {}", String::from_utf8_lossy(&output.stderr));
+        command
     }
-    setup::checkpoint(&url).await;
-    let mut run = Command::new("pgbench");
-    base(&mut run);
-    let threads = clients.min(std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
-    run.args([
-        "-b",
-        "tpcb-like",
-        "-c",
-        &clients.to_string(),
-        "-j",
-        &threads.to_string(),
-        "-T",
-        &seconds.to_string(),
-    ]);
-    let output = tokio::task::spawn_blocking(move || run.output()).await?.context("running pgbench")?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        bail!("pgbench failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+
+    /// `pgbench -i -s scale` into a fresh database of its own.
+    pub async fn init(scale: u32) -> anyhow::Result<Self> {
+        let url = setup::fresh_database("nanobanana_loadgen_pgbench").await?;
+        let pgbench = Self { url };
+        let mut init = pgbench.command();
+        init.args(["-i", "-q", "-s", &scale.to_string()]);
+        let output = init.output().context("running pgbench -i (is pgbench installed? Debian: postgresql-contrib)")?;
+        if !output.status.success() {
+            bail!("pgbench -i failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        Ok(pgbench)
     }
-    parse_tps(&stdout).with_context(|| format!("no tps in pgbench's output:\n{stdout}"))
+
+    /// Runs the built-in tpcb-like script with `clients` for `seconds`; returns its tps.
+    pub async fn tpcb_like(&self, clients: u32, seconds: u64) -> anyhow::Result<f64> {
+        setup::checkpoint(&self.url).await;
+        let threads = clients.min(std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
+        let mut run = self.command();
+        run.args(["-b", "tpcb-like", "-c", &clients.to_string(), "-j", &threads.to_string()]);
+        run.args(["-T", &seconds.to_string()]);
+        let output = tokio::task::spawn_blocking(move || run.output()).await?.context("running pgbench")?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            bail!("pgbench failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+        }
+        parse_tps(&stdout).with_context(|| format!("no tps in pgbench's output:\n{stdout}"))
+    }
 }
 
 /// The `tps = N (without initial connection time)` line.

@@ -31,6 +31,16 @@ impl Samples {
     }
 }
 
+/// The median of `values` (the mean of the middle two for an even count); 0 when empty.
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,5 +54,12 @@ mod tests {
         assert_eq!(samples.percentile_ms(50.0), 50.0);
         assert_eq!(samples.percentile_ms(99.0), 99.0);
         assert_eq!(samples.percentile_ms(100.0), 100.0);
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&mut []), 0.0);
     }
 }

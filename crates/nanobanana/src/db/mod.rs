@@ -14,8 +14,14 @@ use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 
 use crate::config::DatabaseConfig;
 
-/// The migrations in `crates/nanobanana/migrations`, embedded in the binary.
-pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+/// The migrations in `crates/nanobanana/migrations`, embedded in the binary. Migrations
+/// newer than this binary are tolerated, so an older process can keep running beside a newer
+/// one during a rolling deploy.
+pub fn migrator() -> Migrator {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator
+}
 
 const DUPLICATE_DATABASE: &str = "42P04";
 const UNIQUE_VIOLATION: &str = "23505";
@@ -63,19 +69,7 @@ pub async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {
     admin.close().await.context("closing the admin connection")
 }
 
-/// Applies pending migrations. Migrations newer than this binary are tolerated, so an
-/// older process can keep running beside a newer one during a rolling deploy.
+/// Applies pending migrations (under Postgres' advisory lock, so concurrent starts are safe).
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    let mut migrator = Migrator { ignore_missing: true, ..clone_migrator() };
-    migrator.set_locking(true);
-    migrator.run(pool).await.context("applying migrations")
-}
-
-fn clone_migrator() -> Migrator {
-    Migrator {
-        migrations: MIGRATOR.migrations.clone(),
-        ignore_missing: MIGRATOR.ignore_missing,
-        locking: MIGRATOR.locking,
-        no_tx: MIGRATOR.no_tx,
-    }
+    migrator().run(pool).await.context("applying migrations")
 }

@@ -45,7 +45,7 @@ async fn template() -> &'static str {
     TEMPLATE
         .get_or_init(|| async {
             let checksum: String =
-                db::MIGRATOR.iter().map(|m| format!("{}{:x?}", m.version, &m.checksum[..4])).collect();
+                db::migrator().iter().map(|m| format!("{}{:x?}", m.version, &m.checksum[..4])).collect();
             let name = format!("nbt_template_{:x}", fxhash(&checksum));
             let mut admin = admin().await;
             exec(&mut admin, "SELECT pg_advisory_lock(727274)").await;
