@@ -65,7 +65,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let scale = args.scale.unwrap_or(args.clients);
     let pgbench = Pgbench::init(scale).await?;
     let claim = if args.with_claim { "with the worker's claim" } else { "ledger operations only" };
-    println!("loadgen ledger: {} clients, {} rounds of {} s, {claim}", args.clients, args.rounds, args.duration);
+    println!(
+        "loadgen ledger: {} clients, {} rounds of {} s, {claim}",
+        args.clients, args.rounds, args.duration
+    );
     println!("{:<6} {:>12} {:>12} {:>7}", "round", "pairs/s", "pgbench tps", "ratio");
     let mut total = Phase { audit_clean: true, ..Phase::default() };
     let (mut rates, mut tps_all, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
@@ -208,7 +211,12 @@ async fn insert_leased(conn: &mut sqlx::PgConnection, generation: &NewGeneration
     Ok(1)
 }
 
-async fn client_loop(pool: PgPool, user_id: i64, deadline: Instant, with_claim: bool) -> anyhow::Result<Phase> {
+async fn client_loop(
+    pool: PgPool,
+    user_id: i64,
+    deadline: Instant,
+    with_claim: bool,
+) -> anyhow::Result<Phase> {
     let cost = Credits::new(10)?;
     let mut stats = Phase::default();
     let mut commit = true;

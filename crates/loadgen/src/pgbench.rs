@@ -32,7 +32,8 @@ impl Pgbench {
         let pgbench = Self { url };
         let mut init = pgbench.command();
         init.args(["-i", "-q", "-s", &scale.to_string()]);
-        let output = init.output().context("running pgbench -i (is pgbench installed? Debian: postgresql-contrib)")?;
+        let output =
+            init.output().context("running pgbench -i (is pgbench installed? Debian: postgresql-contrib)")?;
         if !output.status.success() {
             bail!("pgbench -i failed: {}", String::from_utf8_lossy(&output.stderr));
         }

@@ -72,6 +72,23 @@ const CHECKS: &[(&str, &str)] = &[
          ORDER BY user_id, id",
     ),
     (
+        "journal_shape",
+        "SELECT user_id, format('transaction %s (%s)', id, type),
+                format('%s of %s moves available by %s and reserved by %s', type, amount,
+                       delta_available, delta_reserved)
+         FROM transactions
+         WHERE amount <= 0
+            OR delta_available IS DISTINCT FROM amount * CASE type
+                   WHEN 'topup' THEN 1 WHEN 'grant' THEN 1 WHEN 'bonus' THEN 1
+                   WHEN 'release' THEN 1 WHEN 'refund_release' THEN 1
+                   WHEN 'reserve' THEN -1 WHEN 'deduct' THEN -1 WHEN 'refund' THEN -1
+                   WHEN 'commit' THEN 0 END
+            OR delta_reserved IS DISTINCT FROM amount * CASE type
+                   WHEN 'reserve' THEN 1 WHEN 'commit' THEN -1 WHEN 'release' THEN -1 ELSE 0 END
+            OR (type IN ('grant', 'deduct', 'bonus') AND idempotency_key IS NULL)
+            OR (type IN ('grant', 'deduct') AND (actor IS NULL OR reason IS NULL))",
+    ),
+    (
         "charge_credited_once",
         "SELECT p.user_id, format('payment %s (%s %s)', p.id, p.provider, p.payment_id),
                 format('succeeded, credited %s time(s) with %s credits, worth %s',

@@ -66,7 +66,7 @@ async fn a_healthy_ledger_is_clean() {
     let output = audit_command(&db, false);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("audit clean: 11 checks over 2 users"), "{stdout}");
+    assert!(stdout.contains("audit clean: 12 checks over 2 users"), "{stdout}");
     let json = audit_command(&db, true);
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON object");
     assert_eq!(report["clean"], true);
@@ -93,6 +93,10 @@ const CORRUPTIONS: &[(&str, &str)] = &[
         "journal_running_balance",
         "UPDATE transactions SET balance_after = balance_after + 1
          WHERE id = (SELECT MIN(id) FROM transactions WHERE user_id = 2001)",
+    ),
+    (
+        "journal_shape",
+        "UPDATE transactions SET delta_available = 0, delta_reserved = amount WHERE type = 'topup'",
     ),
     ("charge_credited_once", "DELETE FROM transactions WHERE type = 'topup'"),
     ("credit_without_success", "UPDATE payments SET status = 'canceled'"),

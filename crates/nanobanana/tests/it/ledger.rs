@@ -346,6 +346,39 @@ async fn the_database_itself_refuses_a_second_settlement_and_journal_edits() {
     .await
     .unwrap_err();
     assert!(nanobanana::db::is_db_error(&second, "23505"), "{second}");
+    // One reserve per generation, one topup per charge, one adjustment per key, whoever writes.
+    let payment = db.succeeded_charge(USER, 5).await;
+    db.credit(payment).await.unwrap();
+    let repeats = [
+        format!("'reserve', 10, -10, 10, 80, 10, '{id}', NULL, NULL"),
+        format!("'topup', 5, 5, 0, 100, 0, NULL, {payment}, NULL"),
+        "'grant', 100, 100, 0, 200, 0, NULL, NULL, 'setup-key'".to_owned(),
+    ];
+    let key: String = sqlx::query_scalar("SELECT idempotency_key FROM transactions WHERE type = 'grant'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    for values in repeats {
+        let values = values.replace("setup-key", &key);
+        let sql = format!(
+            "INSERT INTO transactions (user_id, type, amount, delta_available, delta_reserved, balance_after,
+                                       reserved_after, generation_id, payment_id, idempotency_key)
+             VALUES ({USER}, {values})"
+        );
+        let repeat = sqlx::raw_sql(&sql).execute(&db.pool).await.unwrap_err();
+        assert!(nanobanana::db::is_db_error(&repeat, "23505"), "{values}: {repeat}");
+    }
+    // A reserve that names no generation would escape the one-reserve-per-generation index.
+    let unreferenced = sqlx::query(
+        "INSERT INTO transactions (user_id, type, amount, delta_available, delta_reserved,
+                                   balance_after, reserved_after)
+         VALUES ($1, 'reserve', 10, -10, 10, 80, 10)",
+    )
+    .bind(USER)
+    .execute(&db.pool)
+    .await
+    .unwrap_err();
+    assert!(nanobanana::db::is_db_error(&unreferenced, "23514"), "{unreferenced}");
     let negative = sqlx::query("UPDATE balances SET credits_available = -1 WHERE user_id = $1")
         .bind(USER)
         .execute(&db.pool)
