@@ -1,0 +1,378 @@
+//! The fake Telegram's memory: chats and what the bot sent to them, the update queue, files,
+//! pending queries and payments, the webhook setting. Everything sits behind one mutex that is
+//! never held across an await; watchers learn about changes through version counters.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use super::config::TelegramConfig;
+use super::faults::{Fault, Pace};
+use crate::common::server::Shutdown;
+
+/// Shared state of one fake Telegram.
+#[derive(Debug)]
+pub struct TgState {
+    pub config: TelegramConfig,
+    pub inner: Mutex<Inner>,
+    /// Bumped whenever the update queue changes (long polls and the webhook sender wait on it).
+    pub updates_version: watch::Sender<u64>,
+    /// Bumped whenever the bot does something visible in a chat (tests wait on it).
+    pub chats_version: watch::Sender<u64>,
+    pub shutdown: Shutdown,
+    pub http: reqwest::Client,
+}
+
+impl TgState {
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn updates_changed(&self) {
+        self.updates_version.send_modify(|v| *v += 1);
+    }
+
+    pub fn chats_changed(&self) {
+        self.chats_version.send_modify(|v| *v += 1);
+    }
+
+    pub fn bot_id(&self) -> i64 {
+        self.config
+            .token
+            .split(':')
+            .next()
+            .and_then(|id| id.parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn bot_user(&self) -> Value {
+        json!({
+            "id": self.bot_id(),
+            "is_bot": true,
+            "first_name": self.config.bot_first_name,
+            "username": self.config.bot_username,
+        })
+    }
+}
+
+/// An update waiting to be fetched with getUpdates or delivered to the webhook.
+#[derive(Debug, Clone)]
+pub struct PendingUpdate {
+    pub update_id: i64,
+    /// Updates with the same key are delivered one at a time, in order.
+    pub chat_key: i64,
+    pub body: Value,
+    pub attempts: u32,
+    pub in_flight: bool,
+    pub not_before: Instant,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Webhook {
+    pub url: String,
+    pub secret_token: Option<String>,
+    pub max_connections: usize,
+    pub last_error_date: Option<i64>,
+    pub last_error_message: Option<String>,
+}
+
+/// A file Telegram stores: uploaded by the bot or sent by a user.
+#[derive(Debug, Clone)]
+pub struct StoredFile {
+    pub file_id: String,
+    pub file_unique_id: String,
+    pub file_path: String,
+    pub kind: FileKind,
+    pub bytes: axum::body::Bytes,
+    pub mime_type: Option<String>,
+    pub file_name: Option<String>,
+    pub width: u32,
+    pub height: u32,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    Photo,
+    Document,
+}
+
+/// What a test sees about a file the bot sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub file_id: String,
+    pub kind: FileKind,
+    pub size: usize,
+    pub sha256: String,
+    pub mime_type: Option<String>,
+    pub file_name: Option<String>,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// One message the bot sent, as it stands now, with its history of edits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BotMessage {
+    pub message_id: i64,
+    /// "text", "photo", "document" or "invoice".
+    pub kind: String,
+    /// The Telegram `Message` object as the bot last got it back (edits applied).
+    pub message: Value,
+    pub file: Option<FileRecord>,
+    /// Earlier versions: each entry is the `Message` before an edit.
+    pub edits: Vec<Value>,
+    pub deleted: bool,
+}
+
+impl BotMessage {
+    pub fn text(&self) -> Option<&str> {
+        self.message.get("text").and_then(Value::as_str)
+    }
+
+    pub fn caption(&self) -> Option<&str> {
+        self.message.get("caption").and_then(Value::as_str)
+    }
+
+    pub fn reply_markup(&self) -> Option<&Value> {
+        self.message.get("reply_markup")
+    }
+
+    /// `callback_data` of every inline button, row by row.
+    pub fn callback_data(&self) -> Vec<String> {
+        let rows = self
+            .reply_markup()
+            .and_then(|m| m.get("inline_keyboard"))
+            .and_then(Value::as_array);
+        rows.into_iter()
+            .flatten()
+            .filter_map(Value::as_array)
+            .flatten()
+            .filter_map(|b| {
+                b.get("callback_data")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+}
+
+/// Something the bot did in a chat, in order: every send, edit, delete, chat action and answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatEvent {
+    pub method: String,
+    pub detail: Value,
+}
+
+/// A private chat with one user.
+#[derive(Debug, Clone)]
+pub struct Chat {
+    pub user: Value,
+    pub blocked: bool,
+    pub next_message_id: i64,
+    pub messages: BTreeMap<i64, BotMessage>,
+    /// Messages the user sent (kept so callback buttons and invoices can refer to ids).
+    pub user_messages: BTreeMap<i64, Value>,
+    pub events: Vec<ChatEvent>,
+}
+
+/// Everything the bot did in a chat, as returned by the control API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatRecord {
+    pub chat_id: i64,
+    pub blocked: bool,
+    pub messages: Vec<BotMessage>,
+    pub chat_actions: Vec<String>,
+    pub events: Vec<ChatEvent>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CallbackQuery {
+    pub chat_id: i64,
+    pub answered: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PreCheckout {
+    pub user_id: i64,
+    pub currency: String,
+    pub total_amount: i64,
+    pub payload: String,
+    pub created: Instant,
+    pub answered: bool,
+}
+
+/// A Stars payment the user made, as returned by the control API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentRecord {
+    pub pre_checkout_query_id: String,
+    pub user_id: i64,
+    pub currency: String,
+    pub total_amount: i64,
+    pub invoice_payload: String,
+    /// "pending", "rejected" (answered ok=false), "expired" (not answered in time), "paid", "refunded".
+    pub status: String,
+    pub error_message: Option<String>,
+    pub telegram_payment_charge_id: Option<String>,
+}
+
+/// One attempt to deliver an update to the webhook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    pub update_id: i64,
+    pub attempt: u32,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+}
+
+pub const MAX_RECORDS: usize = 10_000;
+
+#[derive(Debug, Default)]
+pub struct Inner {
+    pub next_update_id: i64,
+    pub poll_generation: u64,
+    pub invoices: HashMap<(i64, i64), Invoice>,
+    pub updates: VecDeque<PendingUpdate>,
+    pub webhook: Option<Webhook>,
+    pub allowed_updates: Option<Vec<String>>,
+    pub chats: BTreeMap<i64, Chat>,
+    pub files: HashMap<String, StoredFile>,
+    pub file_paths: HashMap<String, String>,
+    pub file_bytes: usize,
+    pub next_serial: u64,
+    pub callback_queries: HashMap<String, CallbackQuery>,
+    pub pre_checkouts: HashMap<String, PreCheckout>,
+    pub payments: Vec<PaymentRecord>,
+    pub commands: Value,
+    pub faults: Vec<Fault>,
+    pub pace: Pace,
+    pub deliveries: VecDeque<DeliveryRecord>,
+}
+
+/// Default update types: everything except the ones Telegram sends only when asked.
+const NOT_DEFAULT: [&str; 3] = ["chat_member", "message_reaction", "message_reaction_count"];
+
+impl Inner {
+    pub fn serial(&mut self) -> u64 {
+        self.next_serial += 1;
+        self.next_serial
+    }
+
+    fn allows(&self, kind: &str) -> bool {
+        match &self.allowed_updates {
+            Some(list) if !list.is_empty() => list.iter().any(|k| k == kind),
+            _ => !NOT_DEFAULT.contains(&kind),
+        }
+    }
+
+    /// Queues `{"update_id":…, kind: payload}`; `None` when filtered out by `allowed_updates`
+    /// or when the queue is full (Telegram drops what it cannot keep too).
+    pub fn enqueue(
+        &mut self,
+        kind: &str,
+        chat_key: i64,
+        payload: Value,
+        max: usize,
+    ) -> Option<i64> {
+        if !self.allows(kind) || self.updates.len() >= max {
+            return None;
+        }
+        let update_id = self.next_update_id;
+        self.next_update_id += 1;
+        let body = json!({ "update_id": update_id, kind: payload });
+        self.push_raw(update_id, chat_key, body);
+        Some(update_id)
+    }
+
+    pub fn push_raw(&mut self, update_id: i64, chat_key: i64, body: Value) {
+        let now = Instant::now();
+        let update = PendingUpdate {
+            update_id,
+            chat_key,
+            body,
+            attempts: 0,
+            in_flight: false,
+            not_before: now,
+        };
+        self.updates.push_back(update);
+    }
+
+    pub fn chat(&mut self, chat_id: i64) -> Option<&mut Chat> {
+        self.chats.get_mut(&chat_id)
+    }
+
+    /// Creates the private chat of a user on first contact.
+    pub fn ensure_user(&mut self, user: Value) -> &mut Chat {
+        let id = user.get("id").and_then(Value::as_i64).unwrap_or(0);
+        self.chats.entry(id).or_insert_with(|| Chat {
+            user,
+            blocked: false,
+            next_message_id: 1,
+            messages: BTreeMap::new(),
+            user_messages: BTreeMap::new(),
+            events: Vec::new(),
+        })
+    }
+
+    pub fn record(&self, chat_id: i64) -> Option<ChatRecord> {
+        let chat = self.chats.get(&chat_id)?;
+        let chat_actions = chat
+            .events
+            .iter()
+            .filter(|e| e.method == "sendChatAction")
+            .filter_map(|e| {
+                e.detail
+                    .get("action")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .collect();
+        Some(ChatRecord {
+            chat_id,
+            blocked: chat.blocked,
+            messages: chat.messages.values().cloned().collect(),
+            chat_actions,
+            events: chat.events.clone(),
+        })
+    }
+}
+
+impl Chat {
+    pub fn take_message_id(&mut self) -> i64 {
+        let id = self.next_message_id;
+        self.next_message_id += 1;
+        id
+    }
+
+    pub fn chat_object(&self) -> Value {
+        let mut chat = json!({"id": self.user["id"], "type": "private", "first_name": self.user["first_name"]});
+        if let Some(username) = self.user.get("username") {
+            chat["username"] = username.clone();
+        }
+        chat
+    }
+
+    pub fn push_event(&mut self, method: &str, detail: Value) {
+        if self.events.len() >= MAX_RECORDS {
+            self.events.remove(0);
+        }
+        self.events.push(ChatEvent {
+            method: method.to_string(),
+            detail,
+        });
+    }
+}
+
+/// What the fake remembers about an invoice the bot sent (the `Message` hides the payload).
+#[derive(Debug, Clone)]
+pub struct Invoice {
+    pub currency: String,
+    pub total_amount: i64,
+    pub payload: String,
+}

@@ -1,0 +1,7 @@
+//! Integration tests of the fakes over real HTTP, each fake started on port 0.
+
+mod support;
+mod telegram_basics;
+mod telegram_media;
+mod telegram_users;
+mod telegram_webhook;
