@@ -58,9 +58,22 @@ impl RunningServer {
         router: Router,
         shutdown: Shutdown,
     ) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(listen)
+        let listener = Self::bind(listen).await?;
+        Self::serve(listener, router, shutdown)
+    }
+
+    /// Binds first, for fakes that need their address before building the router.
+    pub async fn bind(listen: SocketAddr) -> anyhow::Result<TcpListener> {
+        TcpListener::bind(listen)
             .await
-            .with_context(|| format!("binding {listen}"))?;
+            .with_context(|| format!("binding {listen}"))
+    }
+
+    pub fn serve(
+        listener: TcpListener,
+        router: Router,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Self> {
         let addr = listener.local_addr().context("reading the bound address")?;
         let signal = shutdown.clone();
         let app = router.into_make_service_with_connect_info::<SocketAddr>();

@@ -5,3 +5,5 @@ mod telegram_basics;
 mod telegram_media;
 mod telegram_users;
 mod telegram_webhook;
+mod yookassa_api;
+mod yookassa_notify;

@@ -39,7 +39,6 @@ pub async fn get_json(url: &str) -> (u16, Value) {
 pub struct Received {
     pub headers: HeaderMap,
     pub body: Value,
-    #[allow(dead_code)] // read by the YooKassa tests
     pub peer: SocketAddr,
 }
 
