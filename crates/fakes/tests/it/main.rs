@@ -1,5 +1,6 @@
 //! Integration tests of the fakes over real HTTP, each fake started on port 0.
 
+mod gemini;
 mod support;
 mod telegram_basics;
 mod telegram_media;

@@ -1,0 +1,29 @@
+//! Settings of a fake Gemini.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct GeminiConfig {
+    pub listen: SocketAddr,
+    /// The only key accepted in `x-goog-api-key` (or `?key=`).
+    pub api_key: String,
+    /// Images with a 64 px long side, for benchmarks.
+    pub small: bool,
+    /// Added to every generation.
+    pub latency: Duration,
+    /// How long a `hang` keeps the request open (until shutdown at most).
+    pub hang: Duration,
+}
+
+impl Default for GeminiConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_key: "fake-gemini-key".into(),
+            small: false,
+            latency: Duration::ZERO,
+            hang: Duration::from_secs(600),
+        }
+    }
+}
