@@ -20,9 +20,9 @@ fn usage(model: Model, request: &GenRequest, output_tokens: u64, thoughts: u64) 
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": text_tokens}],
     });
     if image_tokens > 0 {
-        usage["promptTokensDetails"]
-            .as_array_mut()
-            .map(|d| d.push(json!({"modality": "IMAGE", "tokenCount": image_tokens})));
+        if let Some(details) = usage["promptTokensDetails"].as_array_mut() {
+            details.push(json!({"modality": "IMAGE", "tokenCount": image_tokens}));
+        }
     }
     if thoughts > 0 {
         usage["thoughtsTokenCount"] = json!(thoughts);

@@ -65,17 +65,17 @@ fn edit(state: &TgState, p: &Params, change: Change, content: Option<Value>) -> 
         }
         Change::Caption => match content {
             Some(caption) => updated["caption"] = caption,
-            None => drop(updated.as_object_mut().map(|m| m.remove("caption"))),
+            None => remove_key(&mut updated, "caption"),
         },
         Change::Markup => {}
     }
     match markup {
         Some(markup) => updated["reply_markup"] = markup,
-        None => drop(updated.as_object_mut().map(|m| m.remove("reply_markup"))),
+        None => remove_key(&mut updated, "reply_markup"),
     }
-    updated.as_object_mut().map(|m| m.remove("edit_date"));
+    remove_key(&mut updated, "edit_date");
     let mut before = stored.message.clone();
-    before.as_object_mut().map(|m| m.remove("edit_date"));
+    remove_key(&mut before, "edit_date");
     if before == updated {
         return Err(TgError::bad_request(NOT_MODIFIED));
     }
@@ -111,4 +111,10 @@ pub fn delete_message(state: &TgState, p: &Params) -> TgResult {
     drop(inner);
     state.chats_changed();
     Ok(json!(true))
+}
+
+fn remove_key(value: &mut Value, key: &str) {
+    if let Some(map) = value.as_object_mut() {
+        map.remove(key);
+    }
 }
