@@ -31,6 +31,11 @@ pub struct FakeGemini {
     state: Arc<GeminiState>,
 }
 
+/// A wait did not finish before its deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("timed out after {0:?} waiting for {1}")]
+pub struct WaitTimeout(pub std::time::Duration, pub &'static str);
+
 /// Inline data may be up to 100 MB; JSON and base64 add a third.
 const MAX_BODY: usize = 140 * 1024 * 1024;
 
@@ -42,6 +47,7 @@ impl FakeGemini {
             config,
             inner: Mutex::new(state::Inner::default()),
             shutdown: shutdown.clone(),
+            version: tokio::sync::watch::channel(0).0,
         });
         let router = Router::new()
             .merge(routes::router())
@@ -78,6 +84,27 @@ impl FakeGemini {
 
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.state.lock().requests.iter().cloned().collect()
+    }
+
+    /// Waits until at least `n` requests were recorded (a request is recorded once answered).
+    pub async fn wait_for_requests(
+        &self,
+        n: usize,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<RequestRecord>, WaitTimeout> {
+        let mut version = self.state.version.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            version.borrow_and_update();
+            let records = self.requests();
+            if records.len() >= n {
+                return Ok(records);
+            }
+            tokio::select! {
+                _ = version.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => return Err(WaitTimeout(timeout, "gemini requests")),
+            }
+        }
     }
 }
 

@@ -127,6 +127,7 @@ async fn generate(
         Err(error) => {
             record.status = Some(error.code);
             s.lock().record(record);
+            s.version.send_modify(|v| *v += 1);
             return error.into_response();
         }
     };
@@ -164,6 +165,7 @@ async fn generate(
     };
     tracing::info!(model = model.id, status = ?record.status, behaviour = ?record.behaviour, references = record.references.len(), "gemini generateContent");
     s.lock().record(record);
+    s.version.send_modify(|v| *v += 1);
     response
 }
 

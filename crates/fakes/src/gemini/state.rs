@@ -15,6 +15,8 @@ pub struct GeminiState {
     pub config: GeminiConfig,
     pub inner: Mutex<Inner>,
     pub shutdown: Shutdown,
+    /// Bumped when a request is recorded.
+    pub version: tokio::sync::watch::Sender<u64>,
 }
 
 impl GeminiState {

@@ -214,6 +214,26 @@ impl FakeTelegram {
         }
     }
 
+    /// Waits until `n` getUpdates calls are running (e.g. a long poll has started).
+    pub async fn wait_for_long_polls(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<(), WaitTimeout> {
+        let mut version = self.state.updates_version.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            version.borrow_and_update();
+            if self.state.lock().waiting_polls >= n {
+                return Ok(());
+            }
+            tokio::select! {
+                _ = version.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => return Err(WaitTimeout(timeout, "long polls")),
+            }
+        }
+    }
+
     /// Waits until every queued update was delivered (webhook) or confirmed (getUpdates).
     pub async fn wait_until_no_pending_updates(
         &self,

@@ -237,6 +237,8 @@ pub const MAX_RECORDS: usize = 10_000;
 pub struct Inner {
     pub next_update_id: i64,
     pub poll_generation: u64,
+    /// getUpdates calls currently running.
+    pub waiting_polls: usize,
     pub invoices: HashMap<(i64, i64), Invoice>,
     pub updates: VecDeque<PendingUpdate>,
     pub webhook: Option<Webhook>,

@@ -210,3 +210,49 @@ impl Inner {
         self.requests.push_back(record);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn remembered(age: Duration) -> Remembered {
+        let at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+        Remembered {
+            path: "/v3/payments".into(),
+            body: json!({}),
+            status: 200,
+            answer: json!({}),
+            at,
+        }
+    }
+
+    #[test]
+    fn idempotence_keys_are_forgotten_after_the_ttl() {
+        let mut inner = Inner::default();
+        inner
+            .idempotence
+            .insert("old".into(), remembered(Duration::from_secs(25 * 3600)));
+        inner
+            .idempotence
+            .insert("new".into(), remembered(Duration::from_secs(23 * 3600)));
+        inner.forget_expired_keys(Duration::from_secs(24 * 3600));
+        assert!(!inner.idempotence.contains_key("old"));
+        assert!(inner.idempotence.contains_key("new"));
+    }
+
+    #[test]
+    fn faults_match_by_path_prefix_and_count_down() {
+        let mut inner = Inner::default();
+        inner.faults.push(ApiFault {
+            kind: ApiFaultKind::ServerError,
+            count: 2,
+            processed: false,
+            path: Some("/v3/refunds".into()),
+        });
+        assert_eq!(inner.take_fault("/v3/payments"), None);
+        assert!(inner.take_fault("/v3/refunds").is_some());
+        assert!(inner.take_fault("/v3/refunds/abc").is_some());
+        assert_eq!(inner.take_fault("/v3/refunds"), None);
+    }
+}

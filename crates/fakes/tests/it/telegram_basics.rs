@@ -183,8 +183,9 @@ async fn get_updates_long_polls_and_confirms_with_offset() {
     let tg = start_telegram().await;
     let poll_url = tg.method_url("getUpdates");
     let poll = tokio::spawn(async move { post_json(&poll_url, &json!({"timeout": 20})).await });
-    // The poll waits until an update exists; the text below wakes it.
-    tokio::task::yield_now().await;
+    tg.wait_for_long_polls(1, WAIT)
+        .await
+        .expect("the poll is waiting");
     let sent = tg.send_text(11, "wake up").expect("user writes");
     let (status, body) = poll.await.expect("poll task");
     assert_eq!(status, 200);
@@ -210,4 +211,44 @@ async fn get_updates_long_polls_and_confirms_with_offset() {
     )
     .await;
     assert_eq!(empty, json!([]));
+}
+
+#[tokio::test]
+async fn a_newer_get_updates_terminates_the_waiting_one() {
+    let tg = start_telegram().await;
+    let poll_url = tg.method_url("getUpdates");
+    let first = tokio::spawn(async move { post_json(&poll_url, &json!({"timeout": 30})).await });
+    tg.wait_for_long_polls(1, WAIT)
+        .await
+        .expect("the first poll is waiting");
+    assert_eq!(
+        call_ok(&tg, "getUpdates", json!({"timeout": 0})).await,
+        json!([])
+    );
+    let first = first.await.expect("poll task");
+    assert_error(
+        &first,
+        409,
+        "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running",
+    );
+}
+
+#[tokio::test]
+async fn allowed_updates_filter_and_drop_pending_updates() {
+    let tg = start_telegram().await;
+    tg.send_text(13, "old").expect("user writes");
+    call_ok(&tg, "deleteWebhook", json!({"drop_pending_updates": true})).await;
+    assert_eq!(call_ok(&tg, "getUpdates", json!({})).await, json!([]));
+    call_ok(
+        &tg,
+        "getUpdates",
+        json!({"allowed_updates": ["callback_query"]}),
+    )
+    .await;
+    tg.send_text(13, "filtered out")
+        .expect_err("a message is not an allowed update");
+    call_ok(&tg, "getUpdates", json!({"allowed_updates": []})).await;
+    tg.send_text(13, "back to defaults").expect("user writes");
+    let updates = call_ok(&tg, "getUpdates", json!({})).await;
+    assert_eq!(updates[0]["message"]["text"], "back to defaults");
 }

@@ -128,6 +128,7 @@ pub async fn get_updates(state: &TgState, p: &Params) -> TgResult {
         inner.poll_generation
     };
     state.updates_changed();
+    let _waiting = WaitingPoll::new(state);
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         version.borrow_and_update();
@@ -172,5 +173,23 @@ fn confirm(
         }
         Some(offset) => updates.retain(|u| u.update_id >= offset),
         None => {}
+    }
+}
+
+/// Counts a getUpdates call while it runs (also when the client goes away mid-poll).
+struct WaitingPoll<'a>(&'a TgState);
+
+impl<'a> WaitingPoll<'a> {
+    fn new(state: &'a TgState) -> Self {
+        state.lock().waiting_polls += 1;
+        state.updates_changed();
+        Self(state)
+    }
+}
+
+impl Drop for WaitingPoll<'_> {
+    fn drop(&mut self) {
+        let mut inner = self.0.lock();
+        inner.waiting_polls = inner.waiting_polls.saturating_sub(1);
     }
 }
