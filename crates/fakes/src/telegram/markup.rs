@@ -1,190 +1,58 @@
 //! Text rules of the Bot API: length limits (counted in UTF-16 units after entity parsing, as
-//! Telegram counts), `parse_mode` HTML and MarkdownV2 syntax, and inline keyboard rules
-//! (callback data 1–64 bytes). Pure functions; never touches state.
+//! Telegram counts) and inline keyboard rules (callback data 1–64 bytes). Pure functions; never
+//! touches state. Parsing of `parse_mode` lives in `entities`.
 
 use serde_json::Value;
 
+use super::entities::{parse, Formatted};
 use super::error::TgError;
 
 pub const MAX_TEXT: usize = 4096;
 pub const MAX_CAPTION: usize = 1024;
 pub const MAX_CALLBACK_DATA: usize = 64;
 
-fn parse_error(what: String) -> TgError {
-    TgError::bad_request(&format!("can't parse entities: {what}"))
-}
-
-/// The visible text of `text` under `parse_mode`, or Telegram's parse error.
-pub fn visible_text(text: &str, parse_mode: Option<&str>) -> Result<String, TgError> {
-    match parse_mode {
-        None | Some("") => Ok(text.to_string()),
-        Some(mode) if mode.eq_ignore_ascii_case("html") => html(text),
-        Some(mode) if mode.eq_ignore_ascii_case("markdownv2") => markdown_v2(text),
-        Some(mode) if mode.eq_ignore_ascii_case("markdown") => {
-            Ok(text.replace(['*', '_', '`'], ""))
-        }
-        Some(_) => Err(TgError::bad_request("unsupported parse_mode")),
-    }
-}
-
-/// Checks a message text: not empty, at most 4096 units once parsed.
-pub fn check_text(text: Option<&str>, parse_mode: Option<&str>) -> Result<String, TgError> {
-    let text = text.unwrap_or("");
-    let visible = visible_text(text, parse_mode)?;
-    if visible.trim().is_empty() {
+/// Checks a message text: not empty, at most 4096 units once parsed; returns what Telegram
+/// stores (visible text and entities).
+pub fn check_text(text: Option<&str>, parse_mode: Option<&str>) -> Result<Formatted, TgError> {
+    let formatted = parse(text.unwrap_or(""), parse_mode)?;
+    if formatted.text.trim().is_empty() {
         return Err(TgError::bad_request("message text is empty"));
     }
-    if visible.encode_utf16().count() > MAX_TEXT {
+    if formatted.text.encode_utf16().count() > MAX_TEXT {
         return Err(TgError::bad_request("message is too long"));
     }
-    Ok(visible)
+    Ok(formatted)
 }
 
 /// Checks an optional caption: at most 1024 units once parsed.
-pub fn check_caption(caption: Option<&str>, parse_mode: Option<&str>) -> Result<(), TgError> {
+pub fn check_caption(
+    caption: Option<&str>,
+    parse_mode: Option<&str>,
+) -> Result<Option<Formatted>, TgError> {
     let Some(caption) = caption else {
-        return Ok(());
+        return Ok(None);
     };
-    if visible_text(caption, parse_mode)?.encode_utf16().count() > MAX_CAPTION {
+    let formatted = parse(caption, parse_mode)?;
+    if formatted.text.encode_utf16().count() > MAX_CAPTION {
         return Err(TgError::bad_request("message caption is too long"));
     }
-    Ok(())
+    Ok(Some(formatted))
 }
 
-const HTML_TAGS: [&str; 16] = [
-    "b",
-    "strong",
-    "i",
-    "em",
-    "u",
-    "ins",
-    "s",
-    "strike",
-    "del",
-    "span",
-    "tg-spoiler",
-    "a",
-    "code",
-    "pre",
-    "blockquote",
-    "tg-emoji",
-];
-
-fn html(text: &str) -> Result<String, TgError> {
-    let mut out = String::new();
-    let mut stack: Vec<String> = Vec::new();
-    let mut rest = text;
-    while let Some(ch) = rest.chars().next() {
-        let offset = text.len() - rest.len();
-        if ch == '<' {
-            let end = rest.find('>').ok_or_else(|| {
-                parse_error(format!("Unclosed start tag at byte offset {offset}"))
-            })?;
-            let inner = &rest[1..end];
-            rest = &rest[end + 1..];
-            if let Some(name) = inner.strip_prefix('/') {
-                let name = name.trim().to_ascii_lowercase();
-                match stack.pop() {
-                    Some(open) if open == name || name.is_empty() => {}
-                    Some(open) => {
-                        return Err(parse_error(format!(
-                            "Unmatched end tag at byte offset {offset}, expected \"</{open}>\", found \"</{name}>\""
-                        )))
-                    }
-                    None => return Err(parse_error(format!("Unexpected end tag at byte offset {offset}"))),
-                }
-                continue;
-            }
-            let name = inner
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            if !HTML_TAGS.contains(&name.as_str()) {
-                return Err(parse_error(format!(
-                    "Unsupported start tag \"{name}\" at byte offset {offset}"
-                )));
-            }
-            stack.push(name);
-        } else if ch == '&' {
-            let (decoded, used) = entity(rest);
-            out.push_str(&decoded);
-            rest = &rest[used..];
-        } else {
-            out.push(ch);
-            rest = &rest[ch.len_utf8()..];
-        }
-    }
-    if let Some(open) = stack.pop() {
-        return Err(parse_error(format!(
-            "Can't find end tag corresponding to start tag \"{open}\""
-        )));
-    }
-    Ok(out)
-}
-
-/// Decodes one HTML entity at the start of `s`; an unknown one stays literal text.
-fn entity(s: &str) -> (String, usize) {
-    let Some(end) = s.find(';').filter(|&e| e <= 10) else {
-        return ("&".into(), 1);
+/// Sets `field` (text or caption) and its entities on a `Message`.
+pub fn set_formatted(message: &mut Value, field: &str, formatted: &Formatted) {
+    message[field] = Value::String(formatted.text.clone());
+    let entities_field = if field == "text" {
+        "entities"
+    } else {
+        "caption_entities"
     };
-    let name = &s[1..end];
-    let decoded = match name {
-        "lt" => Some('<'),
-        "gt" => Some('>'),
-        "amp" => Some('&'),
-        "quot" => Some('"'),
-        _ => name
-            .strip_prefix("#x")
-            .or_else(|| name.strip_prefix("#X"))
-            .map_or_else(
-                || {
-                    name.strip_prefix('#')
-                        .and_then(|d| d.parse().ok())
-                        .and_then(char::from_u32)
-                },
-                |hex| u32::from_str_radix(hex, 16).ok().and_then(char::from_u32),
-            ),
-    };
-    match decoded {
-        Some(c) => (c.to_string(), end + 1),
-        None => ("&".into(), 1),
+    if let Some(map) = message.as_object_mut() {
+        map.remove(entities_field);
     }
-}
-
-const MD_RESERVED: &str = "_*[]()~`>#+-=|{}.!";
-
-/// A basic MarkdownV2 check: reserved characters outside code and links must be escaped.
-fn markdown_v2(text: &str) -> Result<String, TgError> {
-    let mut out = String::new();
-    let mut chars = text.chars().peekable();
-    let (mut in_code, mut in_url, mut after_bracket) = (false, false, false);
-    while let Some(c) = chars.next() {
-        if c == '\\' {
-            if let Some(next) = chars.next() {
-                out.push(next);
-            }
-            continue;
-        }
-        let link_open = after_bracket && c == '(';
-        after_bracket = false;
-        match c {
-            '`' => in_code = !in_code,
-            _ if in_code => out.push(c),
-            '(' if link_open => in_url = true,
-            ')' if in_url => in_url = false,
-            _ if in_url => {}
-            ']' => after_bracket = true,
-            '*' | '_' | '~' | '|' | '[' => {}
-            _ if MD_RESERVED.contains(c) => {
-                return Err(parse_error(format!(
-                    "Character '{c}' is reserved and must be escaped with the preceding '\\'"
-                )))
-            }
-            _ => out.push(c),
-        }
+    if !formatted.entities.is_empty() {
+        message[entities_field] = Value::Array(formatted.entities.clone());
     }
-    Ok(out)
 }
 
 /// Validates `reply_markup`; returns what Telegram echoes back in the `Message` (only inline
@@ -259,27 +127,6 @@ fn check_inline_button(button: &Value) -> Result<(), TgError> {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn html_is_parsed_like_telegram() {
-        assert_eq!(
-            visible_text("<b>a</b> &lt;3 &amp; x", Some("HTML")).as_deref(),
-            Ok("a <3 & x")
-        );
-        let err = visible_text("<div>x</div>", Some("HTML")).expect_err("div is not allowed");
-        assert!(err.description.contains("Unsupported start tag \"div\""));
-        assert!(visible_text("<b>x", Some("HTML")).is_err());
-        assert!(visible_text("<b>x</i>", Some("HTML")).is_err());
-    }
-
-    #[test]
-    fn markdown_v2_requires_escapes() {
-        assert!(visible_text("Hello.", Some("MarkdownV2")).is_err());
-        assert_eq!(
-            visible_text("Hello\\. *bold* [x](http://a.b/c)", Some("MarkdownV2")).as_deref(),
-            Ok("Hello. bold x")
-        );
-    }
 
     #[test]
     fn text_limits_count_utf16_units() {

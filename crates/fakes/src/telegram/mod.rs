@@ -15,6 +15,7 @@ use crate::common::server::{RunningServer, Shutdown};
 mod config;
 mod control;
 mod delivery;
+pub mod entities;
 pub mod error;
 pub mod faults;
 pub mod markup;

@@ -84,7 +84,12 @@ async fn send_message_validates_chat_text_and_keyboard() {
 
     let chat = tg.chat(42).expect("chat exists");
     assert_eq!(chat.messages.len(), 1);
-    assert_eq!(chat.messages[0].text(), Some("<b>Pick</b>"));
+    assert_eq!(
+        chat.messages[0].text(),
+        Some("Pick"),
+        "Telegram stores the parsed text"
+    );
+    assert_eq!(chat.messages[0].message["entities"][0]["type"], "bold");
     assert_eq!(chat.messages[0].callback_data(), vec!["buy:1".to_string()]);
 }
 

@@ -5,8 +5,9 @@
 use serde_json::{json, Value};
 
 use super::{chat_id, message_id, unix_now, writable_chat};
+use crate::telegram::entities::Formatted;
 use crate::telegram::error::{TgError, TgResult};
-use crate::telegram::markup::{check_caption, check_reply_markup, check_text};
+use crate::telegram::markup::{check_caption, check_reply_markup, check_text, set_formatted};
 use crate::telegram::params::Params;
 use crate::telegram::state::TgState;
 
@@ -22,21 +23,21 @@ enum Change {
 pub fn edit_text(state: &TgState, p: &Params) -> TgResult {
     let text = p.str("text");
     let parse_mode = p.str("parse_mode");
-    check_text(text.as_deref(), parse_mode.as_deref())?;
-    edit(state, p, Change::Text, text.map(Value::String))
+    let formatted = check_text(text.as_deref(), parse_mode.as_deref())?;
+    edit(state, p, Change::Text, Some(formatted))
 }
 
 pub fn edit_caption(state: &TgState, p: &Params) -> TgResult {
     let caption = p.str("caption");
-    check_caption(caption.as_deref(), p.str("parse_mode").as_deref())?;
-    edit(state, p, Change::Caption, caption.map(Value::String))
+    let formatted = check_caption(caption.as_deref(), p.str("parse_mode").as_deref())?;
+    edit(state, p, Change::Caption, formatted)
 }
 
 pub fn edit_reply_markup(state: &TgState, p: &Params) -> TgResult {
     edit(state, p, Change::Markup, None)
 }
 
-fn edit(state: &TgState, p: &Params, change: Change, content: Option<Value>) -> TgResult {
+fn edit(state: &TgState, p: &Params, change: Change, content: Option<Formatted>) -> TgResult {
     if p.has("inline_message_id") {
         return Err(TgError::bad_request("MESSAGE_ID_INVALID"));
     }
@@ -57,15 +58,22 @@ fn edit(state: &TgState, p: &Params, change: Change, content: Option<Value>) -> 
                 "there is no text in the message to edit",
             ))
         }
-        Change::Text => updated["text"] = content.unwrap_or(Value::Null),
+        Change::Text => {
+            if let Some(text) = &content {
+                set_formatted(&mut updated, "text", text);
+            }
+        }
         Change::Caption if stored.kind == "text" || stored.kind == "invoice" => {
             return Err(TgError::bad_request(
                 "there is no caption in the message to edit",
             ))
         }
-        Change::Caption => match content {
-            Some(caption) => updated["caption"] = caption,
-            None => remove_key(&mut updated, "caption"),
+        Change::Caption => match &content {
+            Some(caption) => set_formatted(&mut updated, "caption", caption),
+            None => {
+                remove_key(&mut updated, "caption");
+                remove_key(&mut updated, "caption_entities");
+            }
         },
         Change::Markup => {}
     }

@@ -11,7 +11,7 @@ use super::send::{new_message, record_message};
 use super::{before_send, chat_id, writable_chat};
 use crate::common::image::{render_png, seed_of};
 use crate::telegram::error::{TgError, TgResult};
-use crate::telegram::markup::{check_caption, check_reply_markup};
+use crate::telegram::markup::{check_caption, check_reply_markup, set_formatted};
 use crate::telegram::params::Params;
 use crate::telegram::state::{FileKind, FileRecord, Inner, StoredFile, TgState};
 
@@ -161,7 +161,7 @@ async fn send_file(state: &TgState, p: &Params, kind: FileKind) -> TgResult {
         ("document", "sendDocument")
     };
     let caption = p.str("caption");
-    check_caption(caption.as_deref(), p.str("parse_mode").as_deref())?;
+    let caption = check_caption(caption.as_deref(), p.str("parse_mode").as_deref())?;
     let markup = check_reply_markup(p.json("reply_markup")?)?;
     writable_chat(&mut state.lock(), chat_id)?;
     let input = resolve(state, p, field, p.str(field), kind).await?;
@@ -176,7 +176,7 @@ async fn send_file(state: &TgState, p: &Params, kind: FileKind) -> TgResult {
     let message = new_message(state, &mut inner, chat_id, |m| {
         m[field] = content;
         if let Some(caption) = &caption {
-            m["caption"] = json!(caption);
+            set_formatted(m, "caption", caption);
         }
         if let Some(markup) = &markup {
             m["reply_markup"] = markup.clone();
@@ -214,9 +214,13 @@ pub async fn send_media_group(state: &TgState, p: &Params) -> TgResult {
     }
     writable_chat(&mut state.lock(), chat_id)?;
     let mut inputs = Vec::with_capacity(media.len());
+    let mut captions = Vec::with_capacity(media.len());
     for (item, kind) in media.iter().zip(&kinds) {
         let caption = item.get("caption").and_then(Value::as_str);
-        check_caption(caption, item.get("parse_mode").and_then(Value::as_str))?;
+        captions.push(check_caption(
+            caption,
+            item.get("parse_mode").and_then(Value::as_str),
+        )?);
         let value = item
             .get("media")
             .and_then(Value::as_str)
@@ -227,7 +231,7 @@ pub async fn send_media_group(state: &TgState, p: &Params) -> TgResult {
     before_send(&mut inner, chat_id, media.len() as u32)?;
     let group_id = format!("{}", 13_000_000_000_000_000u64 + inner.serial());
     let mut messages = Vec::with_capacity(media.len());
-    for ((item, kind), input) in media.iter().zip(kinds).zip(inputs) {
+    for ((caption, kind), input) in captions.iter().zip(kinds).zip(inputs) {
         let file = materialize(&mut inner, state.config.max_file_bytes, input, kind)?;
         let (field, content) = match kind {
             FileKind::Photo => (
@@ -239,8 +243,8 @@ pub async fn send_media_group(state: &TgState, p: &Params) -> TgResult {
         let message = new_message(state, &mut inner, chat_id, |m| {
             m[field] = content;
             m["media_group_id"] = json!(group_id);
-            if let Some(caption) = item.get("caption") {
-                m["caption"] = caption.clone();
+            if let Some(caption) = caption {
+                set_formatted(m, "caption", caption);
             }
         })?;
         let record = record_message(

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::{before_send, chat_id, message_base, writable_chat};
 use crate::telegram::error::{TgError, TgResult};
-use crate::telegram::markup::{check_reply_markup, check_text};
+use crate::telegram::markup::{check_reply_markup, check_text, set_formatted};
 use crate::telegram::params::Params;
 use crate::telegram::state::{BotMessage, FileRecord, Inner, TgState, MAX_RECORDS};
 
@@ -27,12 +27,12 @@ pub fn send_message(state: &TgState, p: &Params) -> TgResult {
     let chat_id = chat_id(p)?;
     let text = p.str("text");
     let parse_mode = p.str("parse_mode");
-    check_text(text.as_deref(), parse_mode.as_deref())?;
+    let formatted = check_text(text.as_deref(), parse_mode.as_deref())?;
     let markup = check_reply_markup(p.json("reply_markup")?)?;
     let mut inner = state.lock();
     before_send(&mut inner, chat_id, 1)?;
     let message = new_message(state, &mut inner, chat_id, |m| {
-        m["text"] = json!(text);
+        set_formatted(m, "text", &formatted);
         if let Some(markup) = &markup {
             m["reply_markup"] = markup.clone();
         }
