@@ -169,6 +169,36 @@ async fn injected_faults_answer_with_telegram_errors_then_clear() {
 }
 
 #[tokio::test]
+async fn strict_pace_limits_all_chats_to_30_per_second() {
+    let tg = start_telegram().await;
+    for chat in 100..131 {
+        tg.send_text(chat, "hi").expect("user writes");
+    }
+    tg.set_strict_pace(true);
+    // 70 quick sends over 31 chats: at most 3 per chat (its burst), far above 30/s overall.
+    let mut answers = Vec::new();
+    for i in 0..70 {
+        answers.push(
+            call(
+                &tg,
+                "sendMessage",
+                json!({"chat_id": 100 + (i % 31), "text": "y"}),
+            )
+            .await,
+        );
+    }
+    let limited: Vec<&(u16, serde_json::Value)> = answers.iter().filter(|a| a.0 == 429).collect();
+    assert!(!limited.is_empty(), "a burst far above 30/s is limited");
+    assert!(limited
+        .iter()
+        .all(|a| a.1["parameters"]["retry_after"] == 1));
+    assert!(
+        answers[..30].iter().all(|a| a.0 == 200),
+        "the first 30 fit the overall burst"
+    );
+}
+
+#[tokio::test]
 async fn strict_pace_answers_429_beyond_a_burst_per_chat() {
     let tg = start_telegram().await;
     tg.send_text(9, "hi").expect("user writes");
@@ -256,4 +286,38 @@ async fn allowed_updates_filter_and_drop_pending_updates() {
     tg.send_text(13, "back to defaults").expect("user writes");
     let updates = call_ok(&tg, "getUpdates", json!({})).await;
     assert_eq!(updates[0]["message"]["text"], "back to defaults");
+}
+
+#[tokio::test]
+async fn replies_embed_the_message_and_a_missing_one_is_an_error() {
+    let tg = start_telegram().await;
+    let sent = tg.send_text(14, "a cat").expect("user writes");
+    let message_id = sent.message_id.expect("id");
+    let reply = call_ok(
+        &tg,
+        "sendMessage",
+        json!({"chat_id": 14, "text": "queued",
+        "reply_parameters": {"message_id": message_id}}),
+    )
+    .await;
+    assert_eq!(reply["reply_to_message"]["text"], "a cat");
+    let missing = call(
+        &tg,
+        "sendMessage",
+        json!({"chat_id": 14, "text": "x", "reply_to_message_id": 999}),
+    )
+    .await;
+    assert_error(
+        &missing,
+        400,
+        "Bad Request: message to be replied not found",
+    );
+    let allowed = call_ok(
+        &tg,
+        "sendMessage",
+        json!({"chat_id": 14, "text": "x",
+        "reply_parameters": {"message_id": 999, "allow_sending_without_reply": true}}),
+    )
+    .await;
+    assert!(allowed.get("reply_to_message").is_none());
 }

@@ -259,3 +259,80 @@ async fn albums_share_a_media_group_id_and_raw_updates_pass_through() {
     assert_eq!(last["update_id"], body["update_id"]);
     assert_eq!(last["message"]["sticker"]["file_id"], "x");
 }
+
+#[tokio::test]
+async fn an_unanswered_pre_checkout_query_expires() {
+    let config = fakes::TelegramConfig {
+        pre_checkout_timeout: std::time::Duration::from_millis(50),
+        ..Default::default()
+    };
+    let tg = fakes::FakeTelegram::start(config).await.expect("start");
+    tg.send_text(15, "buy").expect("user writes");
+    let invoice = call_ok(
+        &tg,
+        "sendInvoice",
+        json!({"chat_id": 15, "title": "t", "description": "d",
+        "payload": "p", "currency": "XTR", "prices": [{"label": "x", "amount": 1}]}),
+    )
+    .await;
+    let paying = tg
+        .pay_invoice(15, invoice["message_id"].as_i64().expect("id"))
+        .expect("pay");
+    // Poll with a deadline until the 50 ms answer window has passed.
+    let deadline = std::time::Instant::now() + WAIT;
+    while tg.payments()[0].status == "pending" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the query never expired"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(tg.payments()[0].status, "expired");
+    let late = call(
+        &tg,
+        "answerPreCheckoutQuery",
+        json!({"pre_checkout_query_id": paying.query_id, "ok": true}),
+    )
+    .await;
+    assert_error(
+        &late,
+        400,
+        "Bad Request: query is too old and response timeout expired or query ID is invalid",
+    );
+    let all = updates(&tg).await;
+    assert!(all
+        .iter()
+        .all(|u| u["message"].get("successful_payment").is_none()));
+}
+
+#[tokio::test]
+async fn files_uploaded_through_the_control_api_can_be_sent_by_file_id() {
+    let tg = start_telegram().await;
+    tg.send_text(16, "hi").expect("user writes");
+    let png =
+        fakes::common::image::render_png(50, 40, &fakes::common::image::seed_of(&[b"upload"]));
+    let body = json!({"data_base64": fakes::common::b64::encode(&png), "kind": "photo"});
+    let (status, uploaded) = post_json(&format!("{}/_fake/files", tg.base_url()), &body).await;
+    assert_eq!(status, 200, "{uploaded}");
+    let sent = call_ok(
+        &tg,
+        "sendPhoto",
+        json!({"chat_id": 16, "photo": uploaded["file_id"]}),
+    )
+    .await;
+    let largest = sent["photo"]
+        .as_array()
+        .and_then(|s| s.last())
+        .expect("size")
+        .clone();
+    assert_eq!(
+        (largest["width"].clone(), largest["height"].clone()),
+        (json!(50), json!(40))
+    );
+    let (status, _) = post_json(
+        &format!("{}/_fake/files", tg.base_url()),
+        &json!({"data_base64": "aGVsbG8=", "kind": "photo"}),
+    )
+    .await;
+    assert_eq!(status, 400, "text is not a photo");
+}

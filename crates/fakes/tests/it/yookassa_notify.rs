@@ -206,3 +206,39 @@ async fn a_dashboard_refund_sends_refund_succeeded() {
     .await;
     assert_eq!(got.1["status"], "succeeded");
 }
+
+#[tokio::test]
+async fn unpaid_payments_expire_on_confirmation() {
+    let hook = Receiver::start(|_, _| StatusCode::OK).await;
+    let config = fakes::YooKassaConfig {
+        notification_url: Some(hook.url.clone()),
+        confirmation_expiry: std::time::Duration::from_millis(100),
+        ..fakes::YooKassaConfig::default()
+    };
+    let fake = fakes::FakeYooKassa::start(config).await.expect("start");
+    let p = yk(
+        &fake,
+        "POST",
+        "/payments",
+        Some("p"),
+        Some(payment_body("10.00", true)),
+    )
+    .await
+    .1;
+    let received = hook.wait_for(1).await;
+    assert_eq!(received[0].body["event"], "payment.canceled");
+    assert_eq!(received[0].body["object"]["id"], p["id"]);
+    assert_eq!(
+        received[0].body["object"]["cancellation_details"],
+        json!({"party": "yoo_money", "reason": "expired_on_confirmation"})
+    );
+    let got = yk(
+        &fake,
+        "GET",
+        &format!("/payments/{}", p["id"].as_str().expect("id")),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(got.1["status"], "canceled");
+}

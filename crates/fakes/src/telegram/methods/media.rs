@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::input::{resolve, Input};
 use super::send::{new_message, record_message};
-use super::{before_send, chat_id, writable_chat};
+use super::{before_send, chat_id, reply_to, writable_chat};
 use crate::common::image::{render_png, seed_of};
 use crate::telegram::error::{TgError, TgResult};
 use crate::telegram::markup::{check_caption, check_reply_markup, set_formatted};
@@ -166,6 +166,7 @@ async fn send_file(state: &TgState, p: &Params, kind: FileKind) -> TgResult {
     writable_chat(&mut state.lock(), chat_id)?;
     let input = resolve(state, p, field, p.str(field), kind).await?;
     let mut inner = state.lock();
+    let reply = reply_to(&mut inner, chat_id, p)?;
     before_send(&mut inner, chat_id, 1)?;
     let max = state.config.max_file_bytes;
     let file = materialize(&mut inner, max, input, kind)?;
@@ -177,6 +178,9 @@ async fn send_file(state: &TgState, p: &Params, kind: FileKind) -> TgResult {
         m[field] = content;
         if let Some(caption) = &caption {
             set_formatted(m, "caption", caption);
+        }
+        if let Some(reply) = reply {
+            m["reply_to_message"] = reply;
         }
         if let Some(markup) = &markup {
             m["reply_markup"] = markup.clone();

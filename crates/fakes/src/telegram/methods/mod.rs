@@ -132,3 +132,40 @@ pub fn message_base(state: &TgState, chat: &Chat, message_id: i64) -> Value {
         "date": unix_now(),
     })
 }
+
+/// The message a send replies to (`reply_parameters` or the older `reply_to_message_id`), as
+/// Telegram embeds it in `reply_to_message`; a missing one is a 400 unless
+/// `allow_sending_without_reply`.
+pub fn reply_to(inner: &mut Inner, chat_id: i64, p: &Params) -> Result<Option<Value>, TgError> {
+    let parameters = p.json("reply_parameters")?;
+    let (target, allow) = match &parameters {
+        Some(r) => (
+            r.get("message_id").and_then(Value::as_i64),
+            r["allow_sending_without_reply"] == true,
+        ),
+        None => (
+            p.i64("reply_to_message_id")?,
+            p.bool("allow_sending_without_reply"),
+        ),
+    };
+    let Some(target) = target else {
+        return Ok(None);
+    };
+    let chat = inner.chat(chat_id).ok_or_else(TgError::chat_not_found)?;
+    let found = chat
+        .messages
+        .get(&target)
+        .filter(|m| !m.deleted)
+        .map(|m| m.message.clone())
+        .or_else(|| chat.user_messages.get(&target).cloned());
+    match found {
+        Some(mut message) => {
+            if let Some(map) = message.as_object_mut() {
+                map.remove("reply_to_message");
+            }
+            Ok(Some(message))
+        }
+        None if allow => Ok(None),
+        None => Err(TgError::bad_request("message to be replied not found")),
+    }
+}

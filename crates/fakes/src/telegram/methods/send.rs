@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::{before_send, chat_id, message_base, writable_chat};
+use super::{before_send, chat_id, message_base, reply_to, writable_chat};
 use crate::telegram::error::{TgError, TgResult};
 use crate::telegram::markup::{check_reply_markup, check_text, set_formatted};
 use crate::telegram::params::Params;
@@ -30,9 +30,13 @@ pub fn send_message(state: &TgState, p: &Params) -> TgResult {
     let formatted = check_text(text.as_deref(), parse_mode.as_deref())?;
     let markup = check_reply_markup(p.json("reply_markup")?)?;
     let mut inner = state.lock();
+    let reply = reply_to(&mut inner, chat_id, p)?;
     before_send(&mut inner, chat_id, 1)?;
     let message = new_message(state, &mut inner, chat_id, |m| {
         set_formatted(m, "text", &formatted);
+        if let Some(reply) = reply {
+            m["reply_to_message"] = reply;
+        }
         if let Some(markup) = &markup {
             m["reply_markup"] = markup.clone();
         }
