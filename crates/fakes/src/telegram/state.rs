@@ -129,6 +129,9 @@ pub struct BotMessage {
     /// Earlier versions: each entry is the `Message` before an edit.
     pub edits: Vec<Value>,
     pub deleted: bool,
+    /// For invoices: the `payload` the bot set (the `Message` does not show it).
+    #[serde(default)]
+    pub invoice_payload: Option<String>,
 }
 
 impl BotMessage {
@@ -232,6 +235,8 @@ pub struct DeliveryRecord {
 }
 
 pub const MAX_RECORDS: usize = 10_000;
+/// Open callback and pre-checkout queries, invoices and payments kept at most.
+pub const MAX_OPEN: usize = 100_000;
 
 #[derive(Debug, Default)]
 pub struct Inner {
@@ -239,7 +244,7 @@ pub struct Inner {
     pub poll_generation: u64,
     /// getUpdates calls currently running.
     pub waiting_polls: usize,
-    pub invoices: HashMap<(i64, i64), Invoice>,
+    pub invoices: BTreeMap<(i64, i64), Invoice>,
     pub updates: VecDeque<PendingUpdate>,
     pub webhook: Option<Webhook>,
     pub allowed_updates: Option<Vec<String>>,
@@ -303,6 +308,30 @@ impl Inner {
             not_before: now,
         };
         self.updates.push_back(update);
+    }
+
+    /// Keeps the query, invoice and payment stores bounded: answered queries go first, then
+    /// the oldest entries (a query dropped this way answers "query is too old", as Telegram's
+    /// expired queries do).
+    pub fn make_room(&mut self) {
+        if self.callback_queries.len() >= MAX_OPEN {
+            self.callback_queries.retain(|_, q| !q.answered);
+            if self.callback_queries.len() >= MAX_OPEN {
+                self.callback_queries.clear();
+            }
+        }
+        if self.pre_checkouts.len() >= MAX_OPEN {
+            self.pre_checkouts.retain(|_, q| !q.answered);
+            if self.pre_checkouts.len() >= MAX_OPEN {
+                self.pre_checkouts.clear();
+            }
+        }
+        while self.invoices.len() >= MAX_OPEN {
+            self.invoices.pop_first();
+        }
+        if self.payments.len() >= MAX_OPEN {
+            self.payments.drain(..MAX_OPEN / 10);
+        }
     }
 
     pub fn chat(&mut self, chat_id: i64) -> Option<&mut Chat> {

@@ -189,7 +189,7 @@ async fn fault_answer(state: &YkState, kind: ApiFaultKind) -> (u16, Value, bool)
 
 async fn create_payment(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
     let op: Op =
-        Box::new(|state, body| Ok(lifecycle::create_payment(state, validate::payment(&body)?)));
+        Box::new(|state, body| lifecycle::create_payment(state, validate::payment(&body)?));
     handle(s, headers, "/v3/payments".into(), Some(body), op).await
 }
 

@@ -42,6 +42,15 @@ impl YkError {
         }
     }
 
+    pub fn too_many() -> Self {
+        Self {
+            status: 429,
+            code: "too_many_requests",
+            description: "Too many requests".into(),
+            parameter: None,
+        }
+    }
+
     pub fn internal() -> Self {
         Self {
             status: 500,

@@ -51,7 +51,13 @@ pub fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-pub fn create_payment(state: &YkState, new: NewPayment) -> Value {
+/// Payments and refunds kept at most; beyond, the API answers 429 too_many_requests.
+pub const MAX_OBJECTS: usize = 1_000_000;
+
+pub fn create_payment(state: &YkState, new: NewPayment) -> Result<Value, YkError> {
+    if state.lock().payments.len() >= MAX_OBJECTS {
+        return Err(YkError::too_many());
+    }
     let id = format!("{}", uuid::Uuid::new_v4());
     let mut object = json!({
         "id": id, "status": "pending", "paid": false, "amount": amount(new.cents, &new.currency),
@@ -83,7 +89,7 @@ pub fn create_payment(state: &YkState, new: NewPayment) -> Value {
     inner.payments.insert(id, payment);
     drop(inner);
     state.changed();
-    object
+    Ok(object)
 }
 
 pub fn get_payment(state: &YkState, id: &str) -> Result<Value, YkError> {
@@ -212,6 +218,9 @@ pub fn expire_overdue(state: &YkState, deadline: Duration) {
 /// Refunds part or all of a succeeded payment; emits `refund.succeeded`.
 pub fn refund(state: &YkState, new: NewRefund) -> Result<Value, YkError> {
     let mut inner = state.lock();
+    if inner.refunds.len() >= MAX_OBJECTS {
+        return Err(YkError::too_many());
+    }
     let payment = inner
         .payments
         .get_mut(&new.payment_id)

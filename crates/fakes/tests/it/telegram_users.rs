@@ -148,6 +148,14 @@ async fn stars_payment_completes_only_after_an_ok_answer_and_can_be_refunded() {
     let invoice = call_ok(&tg, "sendInvoice", json!({"chat_id": 6, "title": "100 credits", "description": "Pack",
         "payload": "topup-1", "currency": "XTR", "prices": [{"label": "100 credits", "amount": 50}], "start_parameter": "buy"})).await;
     assert_eq!(invoice["invoice"]["total_amount"], 50);
+    let recorded = tg
+        .chat(6)
+        .expect("chat")
+        .messages
+        .into_iter()
+        .find(|m| m.kind == "invoice")
+        .expect("invoice");
+    assert_eq!(recorded.invoice_payload.as_deref(), Some("topup-1"));
     let paying = tg
         .pay_invoice(6, invoice["message_id"].as_i64().expect("id"))
         .expect("pay");
@@ -285,7 +293,7 @@ async fn an_unanswered_pre_checkout_query_expires() {
             std::time::Instant::now() < deadline,
             "the query never expired"
         );
-        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await; // poll interval
     }
     assert_eq!(tg.payments()[0].status, "expired");
     let late = call(

@@ -66,14 +66,13 @@ pub fn send_invoice(state: &TgState, p: &Params) -> TgResult {
         }
     })?;
     let message_id = message["message_id"].as_i64().unwrap_or(0);
-    inner.invoices.insert(
-        (chat_id, message_id),
-        Invoice {
-            currency,
-            total_amount: total,
-            payload,
-        },
-    );
+    inner.make_room();
+    let invoice = Invoice {
+        currency,
+        total_amount: total,
+        payload: payload.clone(),
+    };
+    inner.invoices.insert((chat_id, message_id), invoice);
     let record = record_message(
         &mut inner,
         chat_id,
@@ -82,6 +81,12 @@ pub fn send_invoice(state: &TgState, p: &Params) -> TgResult {
         None,
         "sendInvoice",
     );
+    if let Some(sent) = inner
+        .chat(chat_id)
+        .and_then(|c| c.messages.get_mut(&message_id))
+    {
+        sent.invoice_payload = Some(payload);
+    }
     drop(inner);
     state.chats_changed();
     Ok(record.unwrap_or(message))

@@ -89,6 +89,7 @@ pub fn record_message(
         file,
         edits: vec![],
         deleted: false,
+        invoice_payload: None,
     };
     chat.messages.insert(message_id, bot_message);
     chat.push_event(method, message.clone());

@@ -29,6 +29,7 @@ pub fn press_button(
     }
     let query = json!({"id": query_id, "from": chat.user, "message": message.message,
         "chat_instance": format!("{}", -user_id.abs()), "data": data});
+    inner.make_room();
     inner.callback_queries.insert(
         query_id.clone(),
         CallbackQuery {
@@ -115,6 +116,7 @@ pub fn pay_invoice(
         .clone();
     let query = json!({"id": query_id, "from": user, "currency": invoice.currency,
         "total_amount": invoice.total_amount, "invoice_payload": invoice.payload});
+    inner.make_room();
     inner.pre_checkouts.insert(
         query_id.clone(),
         PreCheckout {
