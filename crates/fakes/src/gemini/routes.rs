@@ -126,8 +126,7 @@ async fn generate(
         Ok(request) => request,
         Err(error) => {
             record.status = Some(error.code);
-            s.lock().record(record);
-            s.version.send_modify(|v| *v += 1);
+            store(&s, record);
             return error.into_response();
         }
     };
@@ -158,15 +157,22 @@ async fn generate(
             _ = s.shutdown.wait() => {}
         }
     }
-    let response = answer(&s, model, request, outcome.clone()).await;
-    record.status = match outcome {
-        Some(Behaviour::Drop | Behaviour::Hang) => None,
-        _ => Some(response.status().as_u16()),
-    };
-    tracing::info!(model = model.id, status = ?record.status, behaviour = ?record.behaviour, references = record.references.len(), "gemini generateContent");
+    if matches!(outcome, Some(Behaviour::Hang | Behaviour::Drop)) {
+        // Recorded before the answer never comes, so a test can see the request arrived.
+        store(&s, record);
+        return answer(&s, model, request, outcome).await;
+    }
+    let response = answer(&s, model, request, outcome).await;
+    record.status = Some(response.status().as_u16());
+    store(&s, record);
+    response
+}
+
+fn store(s: &GeminiState, record: RequestRecord) {
+    tracing::info!(model = %record.model, status = ?record.status, behaviour = ?record.behaviour,
+        references = record.references.len(), "gemini generateContent");
     s.lock().record(record);
     s.version.send_modify(|v| *v += 1);
-    response
 }
 
 async fn answer(

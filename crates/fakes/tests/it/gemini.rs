@@ -304,6 +304,9 @@ async fn dropped_connections_hangs_and_latency() {
         .send()
         .await;
     assert!(hung.is_err_and(|e| e.is_timeout()));
+    let recorded = fake.wait_for_requests(2, WAIT).await.expect("recorded");
+    assert_eq!(recorded[1].behaviour.as_deref(), Some("hang"));
+    assert_eq!(recorded[1].status, None, "a hanging request has no status");
     let started = std::time::Instant::now();
     assert_eq!(
         generate(&fake, PRO, &prompt("[[latency:200]] slow", "1:1"))
