@@ -59,6 +59,9 @@ pub struct GeminiArgs {
     /// Small images (about 64 px) for benchmarks.
     #[arg(long)]
     pub small: bool,
+    /// png, jpeg or mixed (Gemini's mime type varies; mixed picks per request).
+    #[arg(long, value_enum, default_value = "mixed")]
+    pub image_format: crate::gemini::ImageFormat,
     /// Extra latency added to every generation, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,

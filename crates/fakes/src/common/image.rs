@@ -1,6 +1,6 @@
-//! Deterministic picture generation: turns a 32-byte seed into a PNG whose colours and layout
-//! depend on every byte of the seed, so different prompts give visibly different pictures and
-//! the same seed always gives the same bytes. Owns PNG encoding; never decodes.
+//! Deterministic picture generation: turns a 32-byte seed into a PNG or JPEG whose colours and
+//! layout depend on every byte of the seed, so different prompts give visibly different
+//! pictures and the same seed always gives the same bytes. Owns encoding; never decodes.
 
 use sha2::{Digest, Sha256};
 
@@ -34,6 +34,26 @@ pub fn render_png(width: u32, height: u32, seed: &Seed) -> Vec<u8> {
         .and_then(|mut writer| writer.write_image_data(&pixels));
     if let Err(error) = written {
         tracing::error!(%error, "encoding a generated PNG failed");
+    }
+    out
+}
+
+/// Renders a baseline JPEG (quality 85) of the same picture as [`render_png`].
+pub fn render_jpeg(width: u32, height: u32, seed: &Seed) -> Vec<u8> {
+    let (width, height) = (
+        width.clamp(1, u32::from(u16::MAX)),
+        height.clamp(1, u32::from(u16::MAX)),
+    );
+    let pixels = render_pixels(width, height, seed);
+    let mut out = Vec::new();
+    let encoder = jpeg_encoder::Encoder::new(&mut out, 85);
+    if let Err(error) = encoder.encode(
+        &pixels,
+        width as u16,
+        height as u16,
+        jpeg_encoder::ColorType::Rgb,
+    ) {
+        tracing::error!(%error, "encoding a generated JPEG failed");
     }
     out
 }
@@ -95,5 +115,15 @@ mod tests {
         assert_ne!(a, c);
         let info = sniff(&a).expect("a generated PNG is recognised");
         assert_eq!((info.mime, info.width, info.height), ("image/png", 40, 30));
+    }
+
+    #[test]
+    fn jpegs_decode_to_the_requested_size() {
+        let jpeg = render_jpeg(48, 20, &seed_of(&[b"a cat"]));
+        let info = sniff(&jpeg).expect("a generated JPEG is recognised");
+        assert_eq!((info.mime, info.width, info.height), ("image/jpeg", 48, 20));
+        let mut decoder = jpeg_decoder::Decoder::new(jpeg.as_slice());
+        let pixels = decoder.decode().expect("a valid JPEG");
+        assert_eq!(pixels.len(), 48 * 20 * 3);
     }
 }

@@ -19,7 +19,7 @@ mod routes;
 pub mod state;
 
 pub use behaviour::Behaviour;
-pub use config::GeminiConfig;
+pub use config::{GeminiConfig, ImageFormat};
 pub use state::{ReferenceRecord, RequestRecord};
 
 use state::GeminiState;
@@ -113,6 +113,7 @@ pub async fn run_cli(args: crate::cli::GeminiArgs) -> anyhow::Result<()> {
         listen: args.listen,
         api_key: args.api_key,
         small: args.small,
+        image_format: args.image_format,
         latency: std::time::Duration::from_millis(args.latency_ms),
         ..GeminiConfig::default()
     };

@@ -1,14 +1,15 @@
 //! Successful and 200-but-no-image answers in Gemini's shape: candidates with parts (Pro adds
 //! two interim `thought` images and a `thoughtSignature`), `promptFeedback`, `finishReason`,
-//! `usageMetadata`. Images are deterministic for the same model, prompt, references, seed,
-//! ratio and size.
+//! `usageMetadata`. Images (PNG or JPEG) are deterministic for the same model, prompt,
+//! references, seed, ratio and size.
 
 use serde_json::{json, Value};
 
+use super::config::ImageFormat;
 use super::models::{dimensions, Model};
 use super::request::GenRequest;
 use crate::common::b64;
-use crate::common::image::{render_png, seed_of};
+use crate::common::image::{render_jpeg, render_png, seed_of};
 
 fn usage(model: Model, request: &GenRequest, output_tokens: u64, thoughts: u64) -> Value {
     let text_tokens = (request.prompt.len() as u64 / 4).max(1);
@@ -63,13 +64,34 @@ fn seed(model: Model, request: &GenRequest, what: &str) -> [u8; 32] {
     seed_of(&parts)
 }
 
-fn image_part(width: u32, height: u32, seed: &[u8; 32]) -> Value {
-    json!({"inlineData": {"mimeType": "image/png", "data": b64::encode(&render_png(width, height, seed))}})
+fn image_part(width: u32, height: u32, seed: &[u8; 32], jpeg: bool) -> Value {
+    let (mime, bytes) = match jpeg {
+        true => ("image/jpeg", render_jpeg(width, height, seed)),
+        false => ("image/png", render_png(width, height, seed)),
+    };
+    json!({"inlineData": {"mimeType": mime, "data": b64::encode(&bytes)}})
+}
+
+/// JPEG or PNG for this request: a `[[jpeg]]` / `[[png]]` marker, else the configured format
+/// (mixed: decided by the request's hash, so a repeat gets the same format).
+fn wants_jpeg(model: Model, request: &GenRequest, format: ImageFormat) -> bool {
+    if request.prompt.contains("[[jpeg]]") {
+        return true;
+    }
+    if request.prompt.contains("[[png]]") {
+        return false;
+    }
+    match format {
+        ImageFormat::Png => false,
+        ImageFormat::Jpeg => true,
+        ImageFormat::Mixed => seed(model, request, "format")[0] & 1 == 1,
+    }
 }
 
 /// A generated image answer. CPU-heavy for large sizes: call from a blocking task.
-pub fn success(model: Model, request: &GenRequest, small: bool) -> Value {
+pub fn success(model: Model, request: &GenRequest, small: bool, format: ImageFormat) -> Value {
     let (width, height) = dimensions(&request.aspect_ratio, &request.image_size, small);
+    let jpeg = wants_jpeg(model, request, format);
     let signature = b64::encode(&seed(model, request, "signature"));
     let mut parts = Vec::new();
     let mut thoughts = 0;
@@ -81,6 +103,7 @@ pub fn success(model: Model, request: &GenRequest, small: bool) -> Value {
                 (width / 4).max(1),
                 (height / 4).max(1),
                 &seed(model, request, &format!("thought{n}")),
+                jpeg,
             );
             thought["thought"] = json!(true);
             parts.push(thought);
@@ -89,7 +112,7 @@ pub fn success(model: Model, request: &GenRequest, small: bool) -> Value {
     if request.want_text {
         parts.push(json!({"text": "Here is your image.", "thoughtSignature": signature}));
     }
-    let mut last = image_part(width, height, &seed(model, request, "final"));
+    let mut last = image_part(width, height, &seed(model, request, "final"), jpeg);
     if model.pro || !request.want_text {
         last["thoughtSignature"] = json!(signature);
     }

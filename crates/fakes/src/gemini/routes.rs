@@ -183,9 +183,9 @@ async fn answer(
 ) -> Response {
     let json = match outcome {
         None => {
-            let small = s.config.small;
-            let rendered =
-                tokio::task::spawn_blocking(move || respond::success(model, &request, small)).await;
+            let (small, format) = (s.config.small, s.config.image_format);
+            let render = move || respond::success(model, &request, small, format);
+            let rendered = tokio::task::spawn_blocking(render).await;
             return match rendered {
                 Ok(body) => Json(body).into_response(),
                 Err(_) => GError::server(500).into_response(),

@@ -52,8 +52,15 @@ fn final_image(answer: &Value) -> Vec<u8> {
         .rev()
         .find(|p| p.get("inlineData").is_some() && p["thought"] != true)
         .expect("final image");
-    fakes::gemini::request::decode_base64(part["inlineData"]["data"].as_str().expect("data"))
-        .expect("base64")
+    let bytes =
+        fakes::gemini::request::decode_base64(part["inlineData"]["data"].as_str().expect("data"))
+            .expect("base64");
+    let info = sniff(&bytes).expect("an image");
+    assert_eq!(
+        part["inlineData"]["mimeType"], info.mime,
+        "mimeType matches the bytes"
+    );
+    bytes
 }
 
 fn assert_google_error(answer: &(u16, Value), code: u16, status: &str) {
@@ -120,7 +127,7 @@ async fn pro_answers_with_thoughts_then_a_deterministic_final_image() {
         .is_some_and(|t| t > 0));
     let image = final_image(&answer);
     let info = sniff(&image).expect("a PNG");
-    assert_eq!((info.mime, info.width, info.height), ("image/png", 64, 35));
+    assert_eq!((info.width, info.height), (64, 35));
 
     let again = generate(&fake, PRO, &prompt("a banana on the moon", "16:9"))
         .await
@@ -315,4 +322,37 @@ async fn dropped_connections_hangs_and_latency() {
         200
     );
     assert!(started.elapsed() >= Duration::from_millis(200));
+}
+
+#[tokio::test]
+async fn images_are_png_or_jpeg_as_with_gemini() {
+    let fake = start(true).await;
+    let jpeg = final_image(
+        &generate(&fake, FLASH, &prompt("a fox [[jpeg]]", "4:3"))
+            .await
+            .1,
+    );
+    let mut decoder = jpeg_decoder::Decoder::new(jpeg.as_slice());
+    let pixels = decoder.decode().expect("a decodable JPEG");
+    let info = decoder.info().expect("info");
+    assert_eq!(
+        (info.width, info.height, pixels.len()),
+        (64, 47, 64 * 47 * 3)
+    );
+    let png = final_image(
+        &generate(&fake, FLASH, &prompt("a fox [[png]]", "4:3"))
+            .await
+            .1,
+    );
+    assert_eq!(sniff(&png).map(|i| i.mime), Some("image/png"));
+    let mut mimes = std::collections::BTreeSet::new();
+    for n in 0..8 {
+        let image = final_image(
+            &generate(&fake, FLASH, &prompt(&format!("prompt {n}"), "1:1"))
+                .await
+                .1,
+        );
+        mimes.insert(sniff(&image).map(|i| i.mime));
+    }
+    assert_eq!(mimes.len(), 2, "by default both formats occur: {mimes:?}");
 }
