@@ -24,6 +24,7 @@ pub fn router(state: Arc<TgState>) -> Router {
         .route("/{bot}/{method}", any(call))
         .route("/file/{bot}/{*path}", get(download))
         .nest("/_fake", control::router())
+        .fallback(|| async { TgError::not_found() })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(|r, n| log_requests("telegram", r, n)))
         .with_state(state)

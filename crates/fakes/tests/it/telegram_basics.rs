@@ -23,6 +23,8 @@ async fn tokens_and_methods_are_checked_like_telegram() {
         404,
         "Not Found",
     );
+    let bare = post_json(&format!("{base}/bot{}/", tg.token()), &json!({})).await;
+    assert_error(&bare, 404, "Not Found");
     // Method names are case-insensitive.
     assert_eq!(call_ok(&tg, "getme", json!({})).await["id"], 123456789);
 }
