@@ -21,6 +21,7 @@ pub mod faults;
 pub mod markup;
 mod methods;
 pub mod params;
+pub mod records;
 mod routes;
 pub mod state;
 pub mod users;

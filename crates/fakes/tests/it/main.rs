@@ -7,4 +7,5 @@ mod telegram_media;
 mod telegram_users;
 mod telegram_webhook;
 mod yookassa_api;
+mod yookassa_faults;
 mod yookassa_notify;
