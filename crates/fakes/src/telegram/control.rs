@@ -32,6 +32,7 @@ pub fn router() -> Router<Arc<TgState>> {
         .route("/users/{id}/pay", post(pay))
         .route("/files", post(upload))
         .route("/updates", post(raw_update).get(pending_updates))
+        .route("/chats", get(chats))
         .route("/chats/{id}", get(chat))
         .route("/payments", get(payments))
         .route(
@@ -208,6 +209,16 @@ async fn pending_updates(State(s): St) -> Response {
             .collect::<Vec<_>>(),
     )
     .into_response()
+}
+
+async fn chats(State(s): St) -> Response {
+    let inner = s.lock();
+    let list: Vec<Value> = inner
+        .chats
+        .iter()
+        .map(|(id, c)| json!({"chat_id": id, "user": c.user, "blocked": c.blocked, "messages": c.messages.len()}))
+        .collect();
+    Json(list).into_response()
 }
 
 async fn chat(State(s): St, Path(id): Path<i64>) -> Response {

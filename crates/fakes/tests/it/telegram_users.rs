@@ -49,6 +49,9 @@ async fn control_api_acts_as_a_user_and_reads_the_chat() {
     assert_eq!(chat["chat_actions"], json!(["upload_photo"]));
     assert_eq!(chat["messages"][0]["message"]["text"], "welcome");
     assert_eq!(get_json(&format!("{base}/_fake/chats/78")).await.0, 404);
+    let (_, list) = get_json(&format!("{base}/_fake/chats")).await;
+    assert_eq!(list[0]["chat_id"], 77);
+    assert_eq!(list[0]["messages"], 1);
 }
 
 #[tokio::test]

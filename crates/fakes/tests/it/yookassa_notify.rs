@@ -242,3 +242,38 @@ async fn unpaid_payments_expire_on_confirmation() {
     .await;
     assert_eq!(got.1["status"], "canceled");
 }
+
+fn object_id(body: &serde_json::Value) -> String {
+    body["object"]["id"].as_str().unwrap_or("").to_string()
+}
+
+#[tokio::test]
+async fn duplicate_copies_arrive_concurrently() {
+    // Each answer takes 200 ms, so copies sent together overlap at the receiver.
+    let delay = std::time::Duration::from_millis(200);
+    let hook = Receiver::start_with(|_, _| StatusCode::OK, delay, object_id, "127.0.0.1:0").await;
+    let fake = start_yookassa(Some(hook.url.clone())).await;
+    let p = yk(
+        &fake,
+        "POST",
+        "/payments",
+        Some("p"),
+        Some(payment_body("10.00", true)),
+    )
+    .await
+    .1;
+    fake.set_notify_mode(NotifyMode {
+        duplicate: 3,
+        ..NotifyMode::default()
+    });
+    fake.pay(p["id"].as_str().expect("id")).expect("pay");
+    let received = hook.wait_for(3).await;
+    assert!(received
+        .iter()
+        .all(|r| r.body["event"] == "payment.succeeded"));
+    assert_eq!(
+        hook.max_in_flight_per_key(),
+        3,
+        "the three copies were in flight together"
+    );
+}
