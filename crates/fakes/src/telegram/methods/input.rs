@@ -161,3 +161,54 @@ async fn fetch(state: &TgState, url: &str, limit: usize) -> Result<Bytes, TgErro
     }
     Ok(Bytes::from(body))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::image::{render_png, seed_of};
+
+    fn code_and_text(result: Result<Input, TgError>) -> (u16, String) {
+        match result {
+            Ok(_) => (200, String::new()),
+            Err(e) => (e.code, e.description),
+        }
+    }
+
+    #[test]
+    fn size_limits_of_photos_and_documents() {
+        let big = Bytes::from(vec![0u8; MAX_DOCUMENT + 1]);
+        assert_eq!(
+            code_and_text(new_input(big, None, None, FileKind::Document, false)).0,
+            413
+        );
+        let photo = Bytes::from(vec![0u8; MAX_PHOTO + 1]);
+        let answer = code_and_text(new_input(photo, None, None, FileKind::Photo, false));
+        assert_eq!(answer, (400, "Bad Request: PHOTO_SAVE_FILE_INVALID".into()));
+        let png = Bytes::from(render_png(200, 100, &seed_of(&[b"ok"])));
+        assert_eq!(
+            code_and_text(new_input(png, None, None, FileKind::Photo, false)).0,
+            200
+        );
+    }
+
+    #[test]
+    fn photo_dimensions_follow_telegram() {
+        let info = |width, height| {
+            Some(ImageInfo {
+                mime: "image/png",
+                width,
+                height,
+            })
+        };
+        assert!(check_photo(10, info(5000, 5000), false).is_ok());
+        assert!(
+            check_photo(10, info(5001, 5000), false).is_err(),
+            "w + h > 10000"
+        );
+        assert!(check_photo(10, info(2000, 100), false).is_ok(), "ratio 20");
+        assert!(
+            check_photo(10, info(2001, 100), false).is_err(),
+            "ratio > 20"
+        );
+    }
+}
