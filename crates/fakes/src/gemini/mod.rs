@@ -37,7 +37,7 @@ pub struct FakeGemini {
 pub struct WaitTimeout(pub std::time::Duration, pub &'static str);
 
 /// Inline data may be up to 100 MB; JSON and base64 add a third.
-const MAX_BODY: usize = 140 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 140 * 1024 * 1024;
 
 impl FakeGemini {
     pub async fn start(config: GeminiConfig) -> anyhow::Result<Self> {

@@ -103,7 +103,7 @@ async fn generate(
     Path(spec): Path<String>,
     headers: HeaderMap,
     Query(q): KeyQuery,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     if let Err(e) = check_key(&s, &headers, &q) {
         return e.into_response();
@@ -122,7 +122,14 @@ async fn generate(
         status: None,
         behaviour: None,
     };
-    let request = match parse(model, &body) {
+    let parsed = match body {
+        Ok(body) => parse(model, &body),
+        Err(_) => Err(GError::invalid(format!(
+            "Request payload size exceeds the limit: {} bytes.",
+            super::MAX_BODY
+        ))),
+    };
+    let request = match parsed {
         Ok(request) => request,
         Err(error) => {
             record.status = Some(error.code);

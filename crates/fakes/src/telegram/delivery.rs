@@ -72,7 +72,7 @@ struct Delivery {
 
 async fn deliver(state: Arc<TgState>, hook: Webhook, job: Delivery) {
     let mut request = state
-        .http
+        .webhook_client
         .post(&hook.url)
         .json(&job.body)
         .timeout(state.config.webhook_timeout);

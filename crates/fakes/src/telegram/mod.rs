@@ -53,6 +53,10 @@ impl FakeTelegram {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .build()?;
+        let webhook_client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
         let listen = config.listen;
         let mut inner = state::Inner {
             next_update_id: 100_000_001,
@@ -66,6 +70,7 @@ impl FakeTelegram {
             chats_version: watch::channel(0).0,
             shutdown: shutdown.clone(),
             http,
+            webhook_client,
         });
         let server = RunningServer::start(listen, routes::router(state.clone()), shutdown).await?;
         tokio::spawn(delivery::run(state.clone()));

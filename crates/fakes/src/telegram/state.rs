@@ -27,7 +27,10 @@ pub struct TgState {
     /// Bumped whenever the bot does something visible in a chat (tests wait on it).
     pub chats_version: watch::Sender<u64>,
     pub shutdown: Shutdown,
+    /// Downloads files sent by URL (follows redirects).
     pub http: reqwest::Client,
+    /// Webhook deliveries: a redirect is a non-2xx answer, not something to follow.
+    pub webhook_client: reqwest::Client,
 }
 
 impl TgState {

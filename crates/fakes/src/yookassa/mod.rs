@@ -55,7 +55,9 @@ impl FakeYooKassa {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
-        let mut builder = reqwest::Client::builder().connect_timeout(Duration::from_secs(10));
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none());
         if let Some(source) = config.source_address {
             builder = builder.local_address(source);
         }

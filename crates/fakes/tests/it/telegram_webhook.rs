@@ -150,3 +150,24 @@ async fn a_slow_webhook_times_out_and_the_update_goes_again() {
     assert_eq!(info["last_error_message"], "Read timeout expired");
     assert_eq!(info["pending_update_count"], 1);
 }
+
+#[tokio::test]
+async fn a_redirect_is_not_a_delivery() {
+    let tg = start_telegram().await;
+    let hook = Receiver::start(|n, _| {
+        if n == 1 {
+            StatusCode::FOUND
+        } else {
+            StatusCode::NO_CONTENT
+        }
+    })
+    .await;
+    call_ok(&tg, "setWebhook", json!({"url": hook.url})).await;
+    tg.send_text(42, "hi").expect("user writes");
+    hook.wait_for(2).await;
+    tg.wait_until_no_pending_updates(WAIT)
+        .await
+        .expect("delivered by the 204");
+    let statuses: Vec<Option<u16>> = tg.deliveries().iter().map(|d| d.status).collect();
+    assert_eq!(statuses, [Some(302), Some(204)]);
+}
