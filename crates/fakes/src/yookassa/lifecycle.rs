@@ -68,6 +68,9 @@ pub fn create_payment(state: &YkState, new: NewPayment) -> Result<Value, YkError
     if let Some(description) = &new.description {
         object["description"] = json!(description);
     }
+    if new.has_receipt {
+        object["receipt_registration"] = json!("pending");
+    }
     if let Some(mut confirmation) = new.confirmation {
         if confirmation["type"] == "redirect" {
             confirmation["confirmation_url"] = json!(format!("{}/checkout/{id}", state.public_url));
@@ -145,6 +148,9 @@ fn mark_succeeded(payment: &mut Payment) {
     o["income_amount"] = amount(payment.cents - fee, &payment.currency);
     o["refunded_amount"] = amount(0, &payment.currency);
     o["refundable"] = json!(true);
+    if o.get("receipt_registration").is_some() {
+        o["receipt_registration"] = json!("succeeded");
+    }
     if let Some(map) = o.as_object_mut() {
         map.remove("expires_at");
     }
@@ -190,6 +196,9 @@ pub fn cancel(state: &YkState, id: &str, reason: &str) -> Result<Value, ChangeEr
     o["status"] = json!("canceled");
     o["paid"] = json!(false);
     o["cancellation_details"] = json!({"party": party, "reason": reason});
+    if o.get("receipt_registration").is_some() {
+        o["receipt_registration"] = json!("canceled");
+    }
     if let Some(map) = o.as_object_mut() {
         map.remove("confirmation");
         map.remove("expires_at");

@@ -17,6 +17,8 @@ pub struct NewPayment {
     pub description: Option<String>,
     pub metadata: Option<Map<String, Value>>,
     pub confirmation: Option<Value>,
+    /// A 54-FZ receipt was sent (the payment then reports `receipt_registration`).
+    pub has_receipt: bool,
 }
 
 pub fn payment(body: &Value) -> Result<NewPayment, YkError> {
@@ -32,10 +34,12 @@ pub fn payment(body: &Value) -> Result<NewPayment, YkError> {
     let description = description(body.get("description"), "description")?;
     let metadata = metadata(body.get("metadata"))?;
     let confirmation = confirmation(body.get("confirmation"))?;
-    if let Some(receipt) = body.get("receipt") {
+    let receipt = body.get("receipt").filter(|r| !r.is_null());
+    if let Some(receipt) = receipt {
         check_receipt(receipt, cents, &currency)?;
     }
     Ok(NewPayment {
+        has_receipt: receipt.is_some(),
         cents,
         currency,
         capture,

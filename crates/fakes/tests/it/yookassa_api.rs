@@ -206,11 +206,13 @@ async fn field_limits_and_receipts_are_enforced() {
         Some("receipt.items"),
     );
     body["receipt"]["items"][0]["amount"]["value"] = json!("10.00");
+    let with_receipt = yk(&fake, "POST", "/payments", Some("e"), Some(body)).await;
+    assert_eq!(with_receipt.0, 200);
+    assert_eq!(with_receipt.1["receipt_registration"], "pending");
+    let id = with_receipt.1["id"].as_str().expect("id");
     assert_eq!(
-        yk(&fake, "POST", "/payments", Some("e"), Some(body))
-            .await
-            .0,
-        200
+        fake.pay(id).expect("pay")["receipt_registration"],
+        "succeeded"
     );
 }
 
