@@ -249,8 +249,8 @@ fn object_id(body: &serde_json::Value) -> String {
 
 #[tokio::test]
 async fn duplicate_copies_arrive_concurrently() {
-    // Each answer takes 200 ms, so copies sent together overlap at the receiver.
-    let delay = std::time::Duration::from_millis(200);
+    // Each answer takes 500 ms, so copies sent together overlap at the receiver.
+    let delay = std::time::Duration::from_millis(500);
     let hook = Receiver::start_with(|_, _| StatusCode::OK, delay, object_id, "127.0.0.1:0").await;
     let fake = start_yookassa(Some(hook.url.clone())).await;
     let p = yk(
