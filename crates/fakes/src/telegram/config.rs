@@ -19,6 +19,8 @@ pub struct TelegramConfig {
     pub webhook_retry_delay: Duration,
     /// Time the bot has to answer a pre_checkout_query (Telegram: 10 s).
     pub pre_checkout_timeout: Duration,
+    /// How long an undelivered update is kept (Telegram: 24 h).
+    pub update_ttl: Duration,
     /// Updates kept at most; beyond that new updates are dropped.
     pub max_pending_updates: usize,
     /// Bytes of files kept in memory at most.
@@ -36,6 +38,7 @@ impl Default for TelegramConfig {
             webhook_timeout: Duration::from_secs(60),
             webhook_retry_delay: Duration::from_millis(500),
             pre_checkout_timeout: Duration::from_secs(10),
+            update_ttl: Duration::from_secs(24 * 3600),
             max_pending_updates: 100_000,
             max_file_bytes: 1 << 30,
         }

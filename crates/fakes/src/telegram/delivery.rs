@@ -33,6 +33,7 @@ pub async fn run(state: Arc<TgState>) {
 
 /// Starts every delivery that may start now; returns when the next retry becomes due.
 fn dispatch_ready(state: &Arc<TgState>) -> Option<Instant> {
+    state.expire_updates();
     let mut inner = state.lock();
     let hook = inner.webhook.clone()?;
     let now = Instant::now();

@@ -40,6 +40,15 @@ impl TgState {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Drops expired updates and tells the waiters if any went.
+    pub fn expire_updates(&self) {
+        let expired = self.lock().expire_updates(self.config.update_ttl);
+        if expired > 0 {
+            tracing::info!(expired, "updates older than the TTL were dropped");
+            self.updates_changed();
+        }
+    }
+
     pub fn updates_changed(&self) {
         self.updates_version.send_modify(|v| *v += 1);
     }
@@ -77,6 +86,8 @@ pub struct PendingUpdate {
     pub attempts: u32,
     pub in_flight: bool,
     pub not_before: Instant,
+    /// When the update was queued; Telegram keeps updates at most 24 h.
+    pub created: Instant,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -210,6 +221,7 @@ impl Inner {
             attempts: 0,
             in_flight: false,
             not_before: now,
+            created: now,
         };
         self.updates.push_back(update);
     }
@@ -236,6 +248,16 @@ impl Inner {
         if self.payments.len() >= MAX_OPEN {
             self.payments.drain(..MAX_OPEN / 10);
         }
+    }
+
+    /// Forgets updates older than `ttl` that are not being delivered right now; returns how
+    /// many went (the caller tells the waiters).
+    pub fn expire_updates(&mut self, ttl: std::time::Duration) -> usize {
+        let now = Instant::now();
+        let before = self.updates.len();
+        self.updates
+            .retain(|u| u.in_flight || now.duration_since(u.created) < ttl);
+        before - self.updates.len()
     }
 
     pub fn chat(&mut self, chat_id: i64) -> Option<&mut Chat> {

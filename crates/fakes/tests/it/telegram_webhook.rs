@@ -171,3 +171,32 @@ async fn a_redirect_is_not_a_delivery() {
     let statuses: Vec<Option<u16>> = tg.deliveries().iter().map(|d| d.status).collect();
     assert_eq!(statuses, [Some(302), Some(204)]);
 }
+
+#[tokio::test]
+async fn undeliverable_updates_are_dropped_after_the_ttl() {
+    let config = fakes::TelegramConfig {
+        update_ttl: Duration::from_millis(300),
+        webhook_retry_delay: Duration::from_millis(20),
+        ..fakes::TelegramConfig::default()
+    };
+    let tg = fakes::FakeTelegram::start(config).await.expect("start");
+    let hook = Receiver::start(|_, _| StatusCode::INTERNAL_SERVER_ERROR).await;
+    call_ok(&tg, "setWebhook", json!({"url": hook.url})).await;
+    let sent = tg.send_text(43, "lost").expect("user writes");
+    tg.wait_until_no_pending_updates(WAIT)
+        .await
+        .expect("dropped after the TTL");
+    let attempts = hook.received();
+    assert!(
+        attempts.len() >= 2,
+        "retried until the TTL: {}",
+        attempts.len()
+    );
+    assert!(attempts
+        .iter()
+        .all(|r| r.body["update_id"] == sent.update_id));
+    assert_eq!(
+        call_ok(&tg, "getWebhookInfo", json!({})).await["pending_update_count"],
+        0
+    );
+}

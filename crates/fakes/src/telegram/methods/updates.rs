@@ -82,6 +82,7 @@ pub fn delete_webhook(state: &TgState, p: &Params) -> TgResult {
 }
 
 pub fn webhook_info(state: &TgState) -> Value {
+    state.expire_updates();
     let inner = state.lock();
     let pending = inner.updates.len();
     let Some(hook) = &inner.webhook else {
@@ -114,6 +115,7 @@ pub async fn get_updates(state: &TgState, p: &Params) -> TgResult {
     let limit = p.i64("limit")?.unwrap_or(100).clamp(1, 100) as usize;
     let timeout = Duration::from_secs(p.i64("timeout")?.unwrap_or(0).clamp(0, 50) as u64);
     let allowed = allowed_updates(p)?;
+    state.expire_updates();
     let mut version = state.updates_version.subscribe();
     let generation = {
         let mut inner = state.lock();
