@@ -250,6 +250,15 @@ pub fn refund(state: &YkState, new: NewRefund) -> Result<Value, YkError> {
         ));
     }
     let left = payment.cents - payment.refunded_cents;
+    if left == 0 {
+        return Err(YkError::invalid(
+            "Payment has been refunded in full",
+            "payment_id",
+        ));
+    }
+    if new.cents <= 0 {
+        return Err(YkError::invalid("Invalid amount.value", "amount.value"));
+    }
     if new.cents > left {
         return Err(YkError::invalid(
             format!(

@@ -1,5 +1,6 @@
 //! Integration tests of the fakes over real HTTP, each fake started on port 0.
 
+mod control_apis;
 mod gemini;
 mod support;
 mod telegram_basics;
