@@ -1,0 +1,8 @@
+//! Pieces shared by the three fakes: the HTTP server lifecycle, request logging, image
+//! generation and image header sniffing. Nothing here knows about a particular API.
+
+pub mod b64;
+pub mod image;
+pub mod image_info;
+pub mod logging;
+pub mod server;

@@ -1,0 +1,81 @@
+//! The control API of the fake Gemini under `/_fake/…` (documented in the crate README):
+//! queue behaviours for the next requests, set a latency, read recorded requests.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::behaviour::Behaviour;
+use super::state::{GeminiState, MAX_QUEUED};
+
+type St = State<Arc<GeminiState>>;
+
+pub fn router() -> Router<Arc<GeminiState>> {
+    Router::new()
+        .route("/behaviours", post(queue).delete(clear).get(list))
+        .route("/latency", post(latency))
+        .route("/requests", get(requests).delete(clear_requests))
+}
+
+#[derive(Deserialize)]
+struct QueueBody {
+    behaviour: String,
+    #[serde(default = "one")]
+    count: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+async fn queue(State(s): St, Json(body): Json<QueueBody>) -> Response {
+    let Some(behaviour) = Behaviour::parse(&body.behaviour) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": format!("unknown behaviour {:?}", body.behaviour)})),
+        )
+            .into_response();
+    };
+    let mut inner = s.lock();
+    if inner.queued.len() + body.count > MAX_QUEUED {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "too many queued behaviours"})))
+            .into_response();
+    }
+    inner.queued.extend(std::iter::repeat_n(behaviour, body.count));
+    Json(json!({"queued": inner.queued.len()})).into_response()
+}
+
+async fn clear(State(s): St) -> Response {
+    s.lock().queued.clear();
+    Json(json!({"queued": 0})).into_response()
+}
+
+async fn list(State(s): St) -> Response {
+    let markers: Vec<String> = s.lock().queued.iter().map(Behaviour::marker).collect();
+    Json(markers).into_response()
+}
+
+#[derive(Deserialize)]
+struct LatencyBody {
+    ms: u64,
+}
+
+async fn latency(State(s): St, Json(body): Json<LatencyBody>) -> Response {
+    s.lock().latency_ms = body.ms;
+    Json(json!({"ms": body.ms})).into_response()
+}
+
+async fn requests(State(s): St) -> Response {
+    Json(s.lock().requests.clone()).into_response()
+}
+
+async fn clear_requests(State(s): St) -> Response {
+    s.lock().requests.clear();
+    Json(json!({"ok": true})).into_response()
+}

@@ -1,0 +1,121 @@
+//! The fake Gemini API (image generation). [`FakeGemini::start`] runs it on a port (0
+//! allowed); the handle queues behaviours and reads recorded requests. See the crate README.
+
+use std::sync::{Arc, Mutex};
+
+use axum::{middleware, Router};
+
+use crate::common::logging::log_requests;
+use crate::common::server::{RunningServer, Shutdown};
+
+pub mod behaviour;
+mod config;
+mod control;
+pub mod error;
+pub mod models;
+pub mod request;
+pub mod respond;
+mod routes;
+pub mod state;
+
+pub use behaviour::Behaviour;
+pub use config::{GeminiConfig, ImageFormat};
+pub use state::{ReferenceRecord, RequestRecord};
+
+use state::GeminiState;
+
+/// A running fake Gemini. Dropping it stops the server and ends hanging requests.
+#[derive(Debug)]
+pub struct FakeGemini {
+    server: RunningServer,
+    state: Arc<GeminiState>,
+}
+
+/// A wait did not finish before its deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("timed out after {0:?} waiting for {1}")]
+pub struct WaitTimeout(pub std::time::Duration, pub &'static str);
+
+/// Inline data may be up to 100 MB; JSON and base64 add a third.
+pub(crate) const MAX_BODY: usize = 140 * 1024 * 1024;
+
+impl FakeGemini {
+    pub async fn start(config: GeminiConfig) -> anyhow::Result<Self> {
+        let shutdown = Shutdown::new();
+        let listen = config.listen;
+        let state = Arc::new(GeminiState {
+            config,
+            inner: Mutex::new(state::Inner::default()),
+            shutdown: shutdown.clone(),
+            version: tokio::sync::watch::channel(0).0,
+        });
+        let router = Router::new()
+            .merge(routes::router())
+            .nest("/_fake", control::router())
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+            .layer(middleware::from_fn(|r, n| log_requests("gemini", r, n)))
+            .with_state(state.clone());
+        let server = RunningServer::start(listen, router, shutdown).await?;
+        tracing::info!(url = %server.base_url(), "fake gemini listening");
+        Ok(Self { server, state })
+    }
+
+    /// `http://127.0.0.1:PORT`: the API is at `{base_url}/v1beta/models/…`.
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    pub fn api_key(&self) -> &str {
+        &self.state.config.api_key
+    }
+
+    /// The next `count` requests behave this way (after any prompt markers' latency).
+    pub fn queue(&self, behaviour: Behaviour, count: usize) {
+        let mut inner = self.state.lock();
+        let room = state::MAX_QUEUED.saturating_sub(inner.queued.len());
+        inner.queued.extend(std::iter::repeat_n(behaviour, count.min(room)));
+    }
+
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.state.lock().latency_ms = latency.as_millis() as u64;
+    }
+
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.state.lock().requests.iter().cloned().collect()
+    }
+
+    /// Waits until at least `n` requests were recorded (a request is recorded once answered).
+    pub async fn wait_for_requests(
+        &self,
+        n: usize,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<RequestRecord>, WaitTimeout> {
+        let mut version = self.state.version.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            version.borrow_and_update();
+            let records = self.requests();
+            if records.len() >= n {
+                return Ok(records);
+            }
+            tokio::select! {
+                _ = version.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => return Err(WaitTimeout(timeout, "gemini requests")),
+            }
+        }
+    }
+}
+
+pub async fn run_cli(args: crate::cli::GeminiArgs) -> anyhow::Result<()> {
+    let config = GeminiConfig {
+        listen: args.listen,
+        api_key: args.api_key,
+        small: args.small,
+        image_format: args.image_format,
+        latency: std::time::Duration::from_millis(args.latency_ms),
+        ..GeminiConfig::default()
+    };
+    let fake = FakeGemini::start(config).await?;
+    println!("fake gemini: {}", fake.base_url());
+    crate::cli::wait_for_ctrl_c().await
+}
