@@ -5,11 +5,13 @@ mod credits;
 mod model;
 mod money;
 mod price;
+mod settings;
 
 pub use credits::{Credits, CreditsError};
 pub use model::{ImageSize, Model, ModelError};
 pub use money::{Kopecks, MicroUsd, MoneyError};
 pub use price::{below_cost, BelowCost, PerVariant, Prices, ProviderCosts};
+pub use settings::{Delivery, Settings, ASPECT_RATIOS};
 
 /// A Telegram user id as Telegram sends it (positive for users).
 pub type TelegramId = i64;

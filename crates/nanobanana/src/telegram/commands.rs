@@ -4,6 +4,7 @@
 use sqlx::PgConnection;
 
 use super::request;
+use super::settings;
 use super::texts::{render, render_html, Lang};
 use super::update::{Content, From, Incoming, Message};
 use crate::config::Config;
@@ -23,9 +24,9 @@ pub async fn apply(
             on_message(conn, config, update_id, message).await?;
             Ok(None)
         }
-        Incoming::Callback { from, .. } => {
-            touch(conn, from).await?;
-            Ok(Some(String::new()))
+        Incoming::Callback { from, chat_id, message_id, data, .. } => {
+            let (lang, _) = touch(conn, from).await?;
+            on_button(conn, config, lang, from.id, *chat_id, *message_id, data).await
         }
         Incoming::ChatMember { from, status } => {
             let active = !matches!(status.as_str(), "kicked" | "left");
@@ -87,6 +88,12 @@ async fn on_message(
             "help" => render_html(lang, "help", &[("prices", &price_list(lang, config))]),
             "balance" => balance_text(conn, lang, message.from.id).await?,
             "support" | "paysupport" => support(lang, config),
+            "settings" => {
+                let current = settings::load(conn, message.from.id).await?;
+                let (text, keyboard) = settings::screen(lang, config, &current);
+                outbox::send_text(conn, chat, &text, Some(keyboard)).await?;
+                return Ok(());
+            }
             _ => render(lang, "unknown_command", &[]),
         },
         Content::Text(text) => {
@@ -96,6 +103,53 @@ async fn on_message(
     };
     outbox::send_text(conn, chat, &reply, None).await?;
     Ok(())
+}
+
+/// A button press: settings and language change here; the answer is the callback's toast.
+async fn on_button(
+    conn: &mut PgConnection,
+    config: &Config,
+    lang: Lang,
+    user: i64,
+    chat_id: Option<i64>,
+    message_id: Option<i64>,
+    data: &str,
+) -> sqlx::Result<Option<String>> {
+    let mut lang = lang;
+    let mut current = settings::load(conn, user).await?;
+    let changed = if let Some(change) = data.strip_prefix(settings::CHANGE) {
+        current.apply(change) && {
+            settings::save(conn, user, &current).await?;
+            true
+        }
+    } else if let Some(code) = data.strip_prefix(settings::LANGUAGE) {
+        match Lang::parse(code) {
+            Some(chosen) => {
+                sqlx::query("UPDATE users SET language = $2 WHERE telegram_id = $1")
+                    .bind(user)
+                    .bind(chosen.code())
+                    .execute(&mut *conn)
+                    .await?;
+                lang = chosen;
+                true
+            }
+            None => false,
+        }
+    } else {
+        false
+    };
+    if !changed {
+        return Ok(Some(String::new()));
+    }
+    if let (Some(chat_id), Some(message_id)) = (chat_id, message_id) {
+        let (text, keyboard) = settings::screen(lang, config, &current);
+        let params = serde_json::json!({
+            "chat_id": chat_id, "message_id": message_id, "text": text,
+            "parse_mode": "HTML", "reply_markup": keyboard,
+        });
+        outbox::enqueue(conn, chat_id, "editMessageText", params).await?;
+    }
+    Ok(Some(render(lang, "settings_saved", &[])))
 }
 
 async fn balance(conn: &mut PgConnection, user: i64) -> sqlx::Result<(i64, i64)> {

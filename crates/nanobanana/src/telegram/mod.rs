@@ -6,5 +6,6 @@ pub mod client;
 pub mod commands;
 pub mod handler;
 pub mod request;
+pub mod settings;
 pub mod texts;
 pub mod update;

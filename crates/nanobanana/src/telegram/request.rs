@@ -8,11 +8,11 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::commands::model_name;
+use super::settings;
 use super::texts::{render, Lang};
 use super::update::Message;
 use crate::config::Config;
 use crate::db::{generations, users};
-use crate::domain::Model;
 use crate::ledger::{self, LedgerError, Outcome};
 use crate::outbox;
 
@@ -52,7 +52,8 @@ pub async fn generation(
     .bind(user)
     .fetch_one(&mut *conn)
     .await?;
-    let (model, size) = (Model::Flash, None);
+    let chosen = settings::load(conn, user).await?;
+    let (model, size) = (chosen.model, chosen.image_size());
     let cost = config.pricing.prices.get(model, size);
     let text = if in_flight >= i64::from(config.limits.max_in_flight) {
         reply("too_many_in_flight", &[("count", &in_flight.to_string())])
@@ -67,7 +68,7 @@ pub async fn generation(
             prompt,
             model,
             image_size: size,
-            aspect_ratio: "1:1",
+            aspect_ratio: &chosen.aspect_ratio,
             cost,
             source_key: &source_key,
         };

@@ -325,3 +325,37 @@ async fn a_429_or_a_500_is_waited_out_and_the_message_still_arrives_once() {
     assert_eq!(bot.count("SELECT COUNT(*) FROM outbox WHERE state <> 'sent'").await, 0);
     bot.stop().await;
 }
+
+#[tokio::test]
+async fn settings_buttons_change_the_model_price_and_language() {
+    let bot = TestBot::start(&[]).await;
+    bot.db.user_with(4001, 100).await;
+    bot.command(4001, "ru", "settings");
+    let chat = bot.messages(4001, 1).await;
+    let screen = &chat.messages[0];
+    assert!(screen.text().unwrap_or("").contains("Модель: Nano Banana 2 — 10 кр."), "{screen:?}");
+    bot.tg.press_button(4001, screen.message_id, "st:m:pro").expect("press Pro");
+    let chat = bot.tg.wait_for_chat(4001, WAIT, |c| c.messages[0].edits.len() == 1).await.expect("edited");
+    assert!(chat.messages[0].text().unwrap_or("").contains("Модель: Nano Banana Pro 1K — 20 кр."));
+    bot.tg.press_button(4001, screen.message_id, "st:s:4K").expect("press 4K");
+    bot.tg.press_button(4001, screen.message_id, "st:a:16:9").expect("press 16:9");
+    bot.tg.press_button(4001, screen.message_id, "lang:en").expect("press English");
+    let chat = bot.tg.wait_for_chat(4001, WAIT, |c| c.messages[0].edits.len() == 4).await.expect("edited");
+    let text = chat.messages[0].text().unwrap_or("");
+    assert!(
+        text.contains("Model: Nano Banana Pro 4K, 35 cr.") && text.contains("Aspect ratio: 16:9"),
+        "{text}"
+    );
+    bot.text(4001, "ru", "a wide banana");
+    let chat = bot.messages(4001, 2).await;
+    assert!(chat.messages[1].text().unwrap_or("").contains("Prompt accepted"), "English now: {chat:?}");
+    assert_eq!(bot.db.balance(4001).await, (65, 35));
+    let (model, size, aspect): (String, Option<String>, String) =
+        sqlx::query_as("SELECT model, image_size, aspect_ratio FROM generations")
+            .fetch_one(&bot.db.pool)
+            .await
+            .expect("generation");
+    assert_eq!((model.as_str(), size.as_deref(), aspect.as_str()), ("pro", Some("4K"), "16:9"));
+    bot.db.assert_audit_clean().await;
+    bot.stop().await;
+}
