@@ -31,7 +31,9 @@ pub fn classify(status: u16, body: &[u8]) -> (Outcome, Option<Usage>) {
                 let usage = response.usage_metadata;
                 (success_body(response), usage)
             }
-            Err(e) => (Outcome::Retryable { after: None, reason: format!("unreadable 200 answer: {e}") }, None),
+            Err(e) => {
+                (Outcome::Retryable { after: None, reason: format!("unreadable 200 answer: {e}") }, None)
+            }
         }
     } else {
         (error_status(status, body), None)
@@ -172,7 +174,9 @@ mod tests {
     fn blocks_refusals_and_missing_images() {
         let prompt = json!({"promptFeedback": {"blockReason": "OTHER", "new": 1}, "usageMetadata": {}});
         assert_eq!(ok(prompt), Outcome::Blocked { reason: "OTHER".into() });
-        for reason in ["SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT", "RECITATION"] {
+        for reason in
+            ["SAFETY", "IMAGE_SAFETY", "PROHIBITED_CONTENT", "IMAGE_PROHIBITED_CONTENT", "RECITATION"]
+        {
             let body = json!({"candidates": [{"finishReason": reason, "finishMessage": "no"}]});
             assert_eq!(ok(body), Outcome::Blocked { reason: reason.into() });
         }
@@ -207,7 +211,10 @@ mod tests {
         let Outcome::Invalid { reason } = err(400, invalid) else { panic!("invalid") };
         assert!(reason.contains("INVALID_ARGUMENT") && reason.contains("aspect ratio"), "{reason}");
         for status in [400, 403, 404] {
-            assert!(matches!(err(status, json!({"error": {"status": "FAILED_PRECONDITION"}})), Outcome::Invalid { .. }));
+            assert!(matches!(
+                err(status, json!({"error": {"status": "FAILED_PRECONDITION"}})),
+                Outcome::Invalid { .. }
+            ));
         }
         for status in [500, 502, 503, 504] {
             assert!(matches!(err(status, json!({})), Outcome::Retryable { after: None, .. }));

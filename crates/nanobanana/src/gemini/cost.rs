@@ -39,10 +39,19 @@ mod tests {
     #[test]
     fn images_cost_their_variant_price() {
         let table = costs();
-        assert_eq!(provider_cost(&table, Model::Pro, Some(ImageSize::K4), &image()).map(MicroUsd::get), Some(240_000));
-        assert_eq!(provider_cost(&table, Model::Pro, Some(ImageSize::K2), &image()).map(MicroUsd::get), Some(134_000));
+        assert_eq!(
+            provider_cost(&table, Model::Pro, Some(ImageSize::K4), &image()).map(MicroUsd::get),
+            Some(240_000)
+        );
+        assert_eq!(
+            provider_cost(&table, Model::Pro, Some(ImageSize::K2), &image()).map(MicroUsd::get),
+            Some(134_000)
+        );
         assert_eq!(provider_cost(&table, Model::Pro, None, &image()).map(MicroUsd::get), Some(134_000));
-        assert_eq!(provider_cost(&table, Model::Flash, Some(ImageSize::K4), &image()).map(MicroUsd::get), Some(39_000));
+        assert_eq!(
+            provider_cost(&table, Model::Flash, Some(ImageSize::K4), &image()).map(MicroUsd::get),
+            Some(39_000)
+        );
     }
 
     #[test]

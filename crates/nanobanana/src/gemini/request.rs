@@ -51,9 +51,11 @@ impl Request {
     /// The `generateContent` body.
     pub fn body(&self) -> Value {
         let mut parts = vec![json!({ "text": self.prompt })];
-        parts.extend(self.references.iter().map(|r| {
-            json!({"inline_data": {"mime_type": r.mime_type, "data": STANDARD.encode(&r.bytes)}})
-        }));
+        parts.extend(
+            self.references.iter().map(
+                |r| json!({"inline_data": {"mime_type": r.mime_type, "data": STANDARD.encode(&r.bytes)}}),
+            ),
+        );
         let mut image_config = json!({ "aspectRatio": self.aspect_ratio });
         if let (Model::Pro, Some(size)) = (self.model, self.size) {
             image_config["imageSize"] = json!(size.as_str());

@@ -157,7 +157,10 @@ mod tests {
         let candidate = &parsed.candidates.expect("candidates")[0];
         assert_eq!(candidate.finish_reason.as_deref(), Some("SOMETHING_NEW"));
         let usage = parsed.usage_metadata.expect("usage");
-        assert_eq!((usage.prompt_token_count, usage.candidates_token_count, usage.total_token_count), (7, 0, 9));
+        assert_eq!(
+            (usage.prompt_token_count, usage.candidates_token_count, usage.total_token_count),
+            (7, 0, 9)
+        );
     }
 
     #[test]

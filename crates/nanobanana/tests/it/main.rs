@@ -3,6 +3,7 @@
 
 mod admin_cli;
 mod audit;
+mod gemini;
 mod helpers;
 mod ledger;
 mod model;
