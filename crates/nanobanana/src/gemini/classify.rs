@@ -160,6 +160,16 @@ mod tests {
     }
 
     #[test]
+    fn snake_case_answers_are_read_too() {
+        let body = json!({"candidates": [{"content": {"parts": [
+            {"inline_data": {"mime_type": "image/png", "data": b64(&png_header(3, 4))}}]}, "finish_reason": "STOP"}],
+            "usage_metadata": {"total_token_count": 5}});
+        let (outcome, usage) = classify(200, body.to_string().as_bytes());
+        assert!(matches!(outcome, Outcome::Image(Image { width: 3, height: 4, .. })), "{outcome:?}");
+        assert_eq!(usage.map(|u| u.total_token_count), Some(5));
+    }
+
+    #[test]
     fn undecodable_images_are_not_a_success() {
         let garbage = candidate(vec![image_part(b"GIF89a not what we expect", false)], "STOP");
         assert!(matches!(ok(garbage), Outcome::BadImage { .. }));

@@ -106,6 +106,11 @@ impl Client {
         Reply { outcome, usage, latency, status }
     }
 
+    /// The configured model ids (Pro, Flash) that Gemini does not list; for the start-up warning.
+    pub async fn missing_models(&self) -> Result<Vec<String>, ModelsError> {
+        self.check_models(&[&self.model_pro, &self.model_flash]).await
+    }
+
     /// Which of `ids` `GET /v1beta/models` does not list (the caller warns about them).
     pub async fn check_models(&self, ids: &[&str]) -> Result<Vec<String>, ModelsError> {
         let mut listed = Vec::new();

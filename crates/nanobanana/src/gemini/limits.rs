@@ -22,6 +22,9 @@ const MAX_SLOW_DOWN: Duration = Duration::from_secs(600);
 /// The window of `requests_per_minute`.
 pub const MINUTE: Duration = Duration::from_secs(60);
 
+/// Times are microseconds, passed to Redis through `%.0f` so no digit is lost to Lua's
+/// number formatting.
+///
 /// KEYS: window zset, slow-until key. ARGV: limit, window (µs), member.
 /// Returns {1, 0} when a slot was taken, else {0, µs to wait}.
 const ACQUIRE: &str = r"
@@ -30,9 +33,9 @@ local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local slow = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
 if slow > now then return {0, slow - now} end
 local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - window))
 if redis.call('ZCARD', KEYS[1]) < limit then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[3])
   redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
   return {1, 0}
 end

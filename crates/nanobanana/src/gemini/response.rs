@@ -66,18 +66,23 @@ pub struct PromptFeedback {
     pub block_reason: Option<String>,
 }
 
-/// Token counts from `usageMetadata`; absent counts are zero.
+/// Token counts from `usageMetadata`; absent, null or odd counts are zero.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Usage {
-    #[serde(alias = "prompt_token_count")]
+    #[serde(alias = "prompt_token_count", deserialize_with = "count")]
     pub prompt_token_count: u64,
-    #[serde(alias = "candidates_token_count")]
+    #[serde(alias = "candidates_token_count", deserialize_with = "count")]
     pub candidates_token_count: u64,
-    #[serde(alias = "thoughts_token_count")]
+    #[serde(alias = "thoughts_token_count", deserialize_with = "count")]
     pub thoughts_token_count: u64,
-    #[serde(alias = "total_token_count")]
+    #[serde(alias = "total_token_count", deserialize_with = "count")]
     pub total_token_count: u64,
+}
+
+/// A token count that never fails the whole answer: anything but a non-negative integer is 0.
+fn count<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    Ok(Value::deserialize(deserializer)?.as_u64().unwrap_or(0))
 }
 
 /// Google's error body: `{"error":{"code","message","status","details":[…]}}`.
@@ -151,7 +156,8 @@ mod tests {
     fn ignores_unknown_fields_and_keeps_unknown_reasons() {
         let body = r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"hi","newThing":1}]},
             "finishReason":"SOMETHING_NEW","safetyRatings":[],"index":0}],
-            "usageMetadata":{"promptTokenCount":7,"totalTokenCount":9,"cacheTokensDetails":[]},
+            "usageMetadata":{"promptTokenCount":7,"totalTokenCount":9,"cacheTokensDetails":[],
+                "thoughtsTokenCount":null,"candidatesTokenCount":"12"},
             "brandNewTopLevel":{"x":1}}"#;
         let parsed: GenerateResponse = serde_json::from_str(body).expect("lenient");
         let candidate = &parsed.candidates.expect("candidates")[0];

@@ -201,6 +201,11 @@ async fn gemini_model_check_reports_missing_ids() {
     let missing = client(&fake).check_models(&ids).await.expect("models listed");
 
     assert_eq!(missing, ["gemini-2.5-flash-image"]);
+    let mut retired = config(&fake);
+    retired.model_pro = "gemini-3-pro-image-preview".into();
+    let configured = Client::new(&retired).expect("client").missing_models().await.expect("models listed");
+    assert_eq!(configured, ["gemini-3-pro-image-preview"]);
+    assert_eq!(client(&fake).missing_models().await.expect("models listed"), Vec::<String>::new());
 }
 
 #[tokio::test]
