@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::classify::classify;
 use super::outcome::{Outcome, Reply};
 use super::request::Request;
+use super::response::Usage;
 use crate::config::GeminiConfig;
 use crate::domain::Model;
 
@@ -20,6 +21,8 @@ const MAX_ANSWER: usize = 160 * 1024 * 1024;
 /// `GET /v1beta/models` pages read at most.
 const MAX_MODEL_PAGES: usize = 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Answers smaller than this are classified on the calling task.
+const INLINE_CLASSIFY: usize = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -95,7 +98,11 @@ impl Client {
         let (status, read) = match sent {
             Ok(response) => {
                 let status = response.status().as_u16();
-                (Some(status), read_bounded(response).await.map(|body| classify(status, &body)))
+                let read = match read_bounded(response).await {
+                    Ok(body) => Ok(classify_off_thread(status, body).await),
+                    Err(e) => Err(e),
+                };
+                (Some(status), read)
             }
             Err(e) => (None, Err(ReadError::Transport(e))),
         };
@@ -150,6 +157,17 @@ struct ModelsPage {
 struct ModelEntry {
     #[serde(default)]
     name: Option<String>,
+}
+
+/// Parsing and base64-decoding a large answer (a 4K image is tens of MB) takes milliseconds of
+/// CPU: done on the blocking pool so the runtime keeps serving the other calls.
+async fn classify_off_thread(status: u16, body: Vec<u8>) -> (Outcome, Option<Usage>) {
+    if body.len() < INLINE_CLASSIFY {
+        return classify(status, &body);
+    }
+    tokio::task::spawn_blocking(move || classify(status, &body)).await.unwrap_or_else(|e| {
+        (Outcome::Retryable { after: None, reason: format!("classifying the answer failed: {e}") }, None)
+    })
 }
 
 /// Why no complete answer was read.

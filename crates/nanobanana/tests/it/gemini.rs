@@ -327,3 +327,15 @@ async fn gemini_a_429_delay_slows_every_process() {
     assert_eq!(fake.requests().len(), 1);
     drop(unrelated.acquire().await.expect("other prefixes are not slowed"));
 }
+
+#[tokio::test]
+async fn gemini_full_size_answers_are_read_and_checked() {
+    let fake = FakeGemini::start(fakes::GeminiConfig::default()).await.expect("fake gemini starts");
+
+    let reply = client(&fake).generate(&request(Model::Pro, "a full-size lemon [[png]]")).await;
+
+    let Outcome::Image(image) = &reply.outcome else { panic!("expected an image: {reply:?}") };
+    assert_eq!((image.format, image.width, image.height), (ImageFormat::Png, 1024, 1024));
+    // Over 256 KiB of answer: classified on the blocking pool.
+    assert!(image.bytes.len() > 256 * 1024, "{} bytes", image.bytes.len());
+}
