@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod gemini;
 pub mod http;
 pub mod ledger;
 pub mod outbox;

@@ -1,0 +1,214 @@
+//! The thin Gemini REST client: one reqwest client built from [`GeminiConfig`] (proxy, timeout,
+//! key in `x-goog-api-key`), `generateContent` and the start-up model check. It owns transport
+//! only: what an answer means is `classify`'s, and limits are `Limits`' — this file never
+//! waits for a slot, never retries, and never logs the key or the prompt.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde::Deserialize;
+
+use super::classify::classify;
+use super::outcome::{Outcome, Reply};
+use super::request::Request;
+use super::response::Usage;
+use crate::config::GeminiConfig;
+use crate::domain::Model;
+
+/// Answers larger than this are cut off: a 4K PNG plus two thought images in base64 fit well
+/// below it.
+const MAX_ANSWER: usize = 160 * 1024 * 1024;
+/// `GET /v1beta/models` pages read at most.
+const MAX_MODEL_PAGES: usize = 20;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Answers smaller than this are classified on the calling task.
+const INLINE_CLASSIFY: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The proxy URL's text is not repeated: it may carry a password.
+    #[error("GEMINI_PROXY is not a usable proxy URL (http, https, socks5 or socks5h)")]
+    Proxy,
+    #[error("GEMINI_API_KEY contains characters not allowed in an HTTP header")]
+    Key,
+    #[error("cannot build the Gemini HTTP client: {0}")]
+    Build(reqwest::Error),
+}
+
+/// Why the start-up model check could not tell which models exist.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelsError {
+    #[error("listing Gemini models failed: {0}")]
+    Request(#[from] ReadError),
+    #[error("listing Gemini models answered {status}: {outcome:?}")]
+    Answer { status: u16, outcome: Outcome },
+    #[error("listing Gemini models: unreadable answer: {0}")]
+    Unreadable(serde_json::Error),
+}
+
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    model_pro: String,
+    model_flash: String,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("gemini::Client").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(config: &GeminiConfig) -> Result<Self, ClientError> {
+        let mut key = HeaderValue::from_str(config.api_key.expose()).map_err(|_| ClientError::Key)?;
+        key.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert("x-goog-api-key", key);
+        let timeout = Duration::from_secs(u64::from(config.timeout_secs.max(1)));
+        let mut builder = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(timeout)
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout));
+        if let Some(proxy) = &config.proxy {
+            builder = builder.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(|_| ClientError::Proxy)?);
+        }
+        Ok(Self {
+            http: builder.build().map_err(ClientError::Build)?,
+            base: config.api_url.as_str().trim_end_matches('/').to_owned(),
+            model_pro: config.model_pro.clone(),
+            model_flash: config.model_flash.clone(),
+        })
+    }
+
+    /// The provider's id for one of our models, from configuration.
+    pub fn model_id(&self, model: Model) -> &str {
+        match model {
+            Model::Pro => &self.model_pro,
+            Model::Flash => &self.model_flash,
+        }
+    }
+
+    /// One `generateContent` call, classified. Never fails: transport trouble is an outcome.
+    pub async fn generate(&self, request: &Request) -> Reply {
+        let url = format!("{}/v1beta/models/{}:generateContent", self.base, self.model_id(request.model));
+        let started = Instant::now();
+        let sent = self.http.post(&url).json(&request.body()).send().await;
+        let (status, read) = match sent {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let read = match read_bounded(response).await {
+                    Ok(body) => Ok(classify_off_thread(status, body).await),
+                    Err(e) => Err(e),
+                };
+                (Some(status), read)
+            }
+            Err(e) => (None, Err(ReadError::Transport(e))),
+        };
+        let (outcome, usage) = read.unwrap_or_else(|e| (unread(&e), None));
+        let latency = started.elapsed();
+        tracing::debug!(model = %request.model, status, kind = outcome.kind(),
+            latency_ms = latency.as_millis() as u64, "gemini generateContent");
+        Reply { outcome, usage, latency, status }
+    }
+
+    /// The configured model ids (Pro, Flash) that Gemini does not list; for the start-up warning.
+    pub async fn missing_models(&self) -> Result<Vec<String>, ModelsError> {
+        self.check_models(&[&self.model_pro, &self.model_flash]).await
+    }
+
+    /// Which of `ids` `GET /v1beta/models` does not list (the caller warns about them).
+    pub async fn check_models(&self, ids: &[&str]) -> Result<Vec<String>, ModelsError> {
+        let mut listed = Vec::new();
+        let mut page_token: Option<String> = None;
+        for _ in 0..MAX_MODEL_PAGES {
+            let mut query = vec![("pageSize", "1000".to_owned())];
+            query.extend(page_token.take().map(|t| ("pageToken", t)));
+            let url = format!("{}/v1beta/models", self.base);
+            let response = self.http.get(&url).query(&query).send().await.map_err(ReadError::from)?;
+            let status = response.status().as_u16();
+            let body = read_bounded(response).await?;
+            if status != 200 {
+                return Err(ModelsError::Answer { status, outcome: classify(status, &body).0 });
+            }
+            let page: ModelsPage = serde_json::from_slice(&body).map_err(ModelsError::Unreadable)?;
+            listed.extend(page.models.into_iter().flatten().filter_map(|m| m.name));
+            page_token = page.next_page_token.filter(|t| !t.is_empty());
+            if page_token.is_none() {
+                break;
+            }
+        }
+        let known = |id: &str| listed.iter().any(|name| name.strip_prefix("models/").unwrap_or(name) == id);
+        Ok(ids.iter().filter(|id| !known(id)).map(|id| (*id).to_owned()).collect())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ModelsPage {
+    #[serde(default)]
+    models: Option<Vec<ModelEntry>>,
+    #[serde(default)]
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ModelEntry {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// Parsing and base64-decoding a large answer (a 4K image is tens of MB) takes milliseconds of
+/// CPU: done on the blocking pool so the runtime keeps serving the other calls.
+async fn classify_off_thread(status: u16, body: Vec<u8>) -> (Outcome, Option<Usage>) {
+    if body.len() < INLINE_CLASSIFY {
+        return classify(status, &body);
+    }
+    tokio::task::spawn_blocking(move || classify(status, &body)).await.unwrap_or_else(|e| {
+        (Outcome::Retryable { after: None, reason: format!("classifying the answer failed: {e}") }, None)
+    })
+}
+
+/// Why no complete answer was read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Transport(#[from] reqwest::Error),
+    #[error("answer larger than {MAX_ANSWER} bytes")]
+    TooLarge,
+}
+
+/// The whole body, up to [`MAX_ANSWER`] bytes.
+async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, ReadError> {
+    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0).min(1 << 20) as usize);
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(ReadError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A call that got no complete answer: worth another try.
+fn unread(error: &ReadError) -> Outcome {
+    match error {
+        ReadError::Transport(e) => transport(e),
+        ReadError::TooLarge => Outcome::BadImage { reason: error.to_string() },
+    }
+}
+
+fn transport(error: &reqwest::Error) -> Outcome {
+    let what = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else if error.is_body() || error.is_decode() {
+        "connection dropped while reading the answer"
+    } else {
+        "request failed"
+    };
+    let source = std::error::Error::source(error).map(|s| format!(": {s}")).unwrap_or_default();
+    Outcome::Retryable { after: None, reason: format!("{what}{source}") }
+}

@@ -1,0 +1,43 @@
+//! The one way the worker calls Gemini: the client behind the global limits. A 429 that says
+//! how long to wait slows every process down for that long. Never retries by itself: what to
+//! do with an outcome is the worker's decision.
+
+use super::client::Client;
+use super::limits::{LimitError, Limits};
+use super::outcome::Reply;
+use super::request::Request;
+
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    client: Client,
+    limits: Limits,
+}
+
+impl Gateway {
+    pub fn new(client: Client, limits: Limits) -> Self {
+        Self { client, limits }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Waits for a slot (bounded), calls Gemini, and shares a 429's delay. `Err` means no call
+    /// was made: requeue the job (after `retry_after` when given).
+    pub async fn generate(&self, request: &Request) -> Result<Reply, LimitError> {
+        let permit = self.limits.acquire().await?;
+        let reply = self.client.generate(request).await;
+        drop(permit);
+        if let Some(after) = reply.outcome.retry_after() {
+            if let Err(error) = self.limits.slow_down(after).await {
+                // The call's outcome still stands; only the other processes' pacing is lost.
+                tracing::warn!(%error, delay_ms = after.as_millis() as u64, "could not share a Gemini 429 delay");
+            }
+        }
+        Ok(reply)
+    }
+}
