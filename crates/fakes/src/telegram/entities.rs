@@ -143,9 +143,11 @@ fn html(text: &str) -> Result<Formatted, TgError> {
                         entities.push(kind);
                     }
                 }
-                Some((open, ..)) => return Err(parse_error(format!(
+                Some((open, ..)) => {
+                    return Err(parse_error(format!(
                     "Unmatched end tag at byte offset {offset}, expected \"</{open}>\", found \"</{name}>\""
-                ))),
+                )))
+                }
                 None => return Err(parse_error(format!("Unexpected end tag at byte offset {offset}"))),
             }
             continue;
