@@ -4,5 +4,6 @@
 mod admin_cli;
 mod audit;
 mod helpers;
+mod jobs;
 mod ledger;
 mod model;
