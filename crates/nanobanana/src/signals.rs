@@ -20,6 +20,9 @@ use uuid::Uuid;
 /// The stream's key after the deployment's prefix, and its consumer group.
 pub const STREAM: &str = "jobs:wake";
 pub const GROUP: &str = "workers";
+/// Every worker reads as this one consumer: with `NOACK` nothing is pending per consumer, so a
+/// name per worker would only pile up in the group as workers come and go.
+pub const CONSUMER: &str = "worker";
 /// About this many entries are kept (`MAXLEN ~`); older ones are trimmed unread.
 pub const MAX_STREAM_LEN: usize = 10_000;
 /// At most this many entries per read.
@@ -71,21 +74,13 @@ pub enum Wake {
 pub struct Waiter {
     conn: ConnectionManager,
     key: String,
-    consumer: String,
     group_ready: bool,
     healthy: bool,
 }
 
 impl Waiter {
-    /// `consumer` names this worker within the group (its worker id).
-    pub fn new(conn: ConnectionManager, prefix: &str, consumer: &str) -> Self {
-        Self {
-            conn,
-            key: stream_key(prefix),
-            consumer: consumer.to_owned(),
-            group_ready: false,
-            healthy: true,
-        }
+    pub fn new(conn: ConnectionManager, prefix: &str) -> Self {
+        Self { conn, key: stream_key(prefix), group_ready: false, healthy: true }
     }
 
     /// Blocks until signals arrive or `block` (at most `redis::MAX_BLOCK`) passes; returns the
@@ -96,7 +91,7 @@ impl Waiter {
         }
         let block = block.min(crate::redis::MAX_BLOCK).max(Duration::from_millis(1));
         let options = StreamReadOptions::default()
-            .group(GROUP, &self.consumer)
+            .group(GROUP, CONSUMER)
             .count(MAX_READ)
             .block(usize::try_from(block.as_millis()).unwrap_or(usize::MAX))
             .noack();

@@ -22,6 +22,26 @@ pub struct Claimed {
     pub locked_until: DateTime<Utc>,
 }
 
+impl Claimed {
+    /// When a retry of this attempt may run: now + `backoff(attempts)`.
+    pub fn retry_at(&self) -> DateTime<Utc> {
+        let attempt = u32::try_from(self.attempts).unwrap_or(1);
+        let delay = chrono::Duration::from_std(super::backoff(attempt))
+            .unwrap_or_else(|_| chrono::Duration::seconds(64));
+        Utc::now() + delay
+    }
+}
+
+/// A fresh worker id for `claim` and the logs: the host (when `HOSTNAME` says), the process
+/// and a random suffix, so two workers never share one, even in one process.
+pub fn new_worker_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_default();
+    let host: String = host.chars().filter(char::is_ascii_graphic).take(63).collect();
+    let host = if host.is_empty() { "worker".to_owned() } else { host };
+    let suffix = Uuid::new_v4().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &suffix[..8])
+}
+
 /// Expired leases first (they are the oldest work), then due queued jobs in `run_after` order;
 /// jobs past their deadline are left to `expire_overdue`. `SKIP LOCKED` lets concurrent
 /// claimers pass each other; the row lock taken by the selects makes each job go to one
@@ -71,4 +91,25 @@ pub async fn claim(
         .bind(super::batch(limit))
         .fetch_all(conn)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_runs_after_the_backoff_of_its_attempt() {
+        let now = Utc::now();
+        let claimed =
+            Claimed { id: Uuid::nil(), user_id: 1, epoch: 1, attempts: 3, deadline: now, locked_until: now };
+        let wait = claimed.retry_at() - now;
+        assert!(wait >= chrono::Duration::seconds(4) && wait <= chrono::Duration::seconds(9), "{wait}");
+    }
+
+    #[test]
+    fn worker_ids_differ() {
+        let (a, b) = (new_worker_id(), new_worker_id());
+        assert_ne!(a, b);
+        assert!(a.len() <= 63 + 1 + 10 + 1 + 8, "{a}");
+    }
 }

@@ -18,7 +18,7 @@ mod lease;
 use std::time::Duration;
 
 pub use backoff::{backoff, backoff_with_jitter, BACKOFF_BASE, BACKOFF_CAP};
-pub use claim::{claim, Claimed};
+pub use claim::{claim, new_worker_id, Claimed};
 pub use deadline::{expire_overdue, Expired, DEADLINE_ERROR, SWEEPER_ID};
 pub use lease::{hand_back, heartbeat, retry_later};
 

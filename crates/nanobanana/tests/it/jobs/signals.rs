@@ -33,9 +33,9 @@ impl TestRedis {
         Notifier::new(nb_redis::connect(&self.config).await.expect("Redis"), &self.config.prefix)
     }
 
-    async fn waiter(&self, consumer: &str) -> Waiter {
+    async fn waiter(&self) -> Waiter {
         let conn = nb_redis::connect_blocking(&self.config).await.expect("Redis");
-        let mut waiter = Waiter::new(conn, &self.config.prefix, consumer);
+        let mut waiter = Waiter::new(conn, &self.config.prefix);
         // Creates the stream and the group, so what follows finds the waiter in place.
         assert_eq!(waiter.wait(Duration::from_millis(1)).await.expect("first read"), Vec::<Uuid>::new());
         waiter
@@ -62,7 +62,7 @@ impl Drop for TestRedis {
 #[tokio::test]
 async fn a_notify_wakes_a_waiting_worker_with_the_generation() {
     let redis = TestRedis::new();
-    let mut waiter = redis.waiter("w1").await;
+    let mut waiter = redis.waiter().await;
     let waiting = tokio::spawn(async move { waiter.next(Duration::from_secs(10)).await });
     let id = Uuid::new_v4();
     redis.notifier().await.notify(id).await.expect("notify");
@@ -73,8 +73,8 @@ async fn a_notify_wakes_a_waiting_worker_with_the_generation() {
 #[tokio::test]
 async fn each_signal_is_consumed_once() {
     let redis = TestRedis::new();
-    let mut first = redis.waiter("w1").await;
-    let mut second = redis.waiter("w2").await;
+    let mut first = redis.waiter().await;
+    let mut second = redis.waiter().await;
     let notifier = redis.notifier().await;
     let ids = [Uuid::new_v4(), Uuid::new_v4()];
     for id in ids {
@@ -92,7 +92,7 @@ async fn after_the_stream_is_lost_polling_still_finds_the_job_and_signals_recove
     let db = TestDb::new().await;
     db.user_with(USER, 100).await;
     let redis = TestRedis::new();
-    let mut waiter = redis.waiter("w1").await;
+    let mut waiter = redis.waiter().await;
     let notifier = redis.notifier().await;
     let id = db.request_generation(USER, 10).await.expect("request");
     notifier.notify(id).await.expect("notify");
@@ -116,4 +116,25 @@ async fn after_the_stream_is_lost_polling_still_finds_the_job_and_signals_recove
     .await
     .expect("signals work again once the group is recreated");
     assert_eq!(signalled, vec![next]);
+}
+
+#[tokio::test]
+async fn a_waiter_blocked_while_the_stream_is_lost_gets_later_signals() {
+    let redis = TestRedis::new();
+    let mut waiter = redis.waiter().await;
+    let (blocked_tx, blocked_rx) = tokio::sync::oneshot::channel();
+    let waiting = tokio::spawn(async move {
+        let _ = blocked_tx.send(());
+        loop {
+            if let Wake::Signalled(ids) = waiter.next(Duration::from_millis(200)).await {
+                return ids;
+            }
+        }
+    });
+    blocked_rx.await.expect("waiter started");
+    redis.lose_the_stream().await;
+    let id = Uuid::new_v4();
+    redis.notifier().await.notify(id).await.expect("notify");
+    let ids = tokio::time::timeout(PATIENCE, waiting).await.expect("woken in time").expect("waiter task");
+    assert_eq!(ids, vec![id]);
 }
