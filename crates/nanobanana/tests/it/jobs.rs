@@ -239,6 +239,9 @@ async fn the_deadline_sweep_fails_overdue_jobs_and_releases_once() {
     db.assert_audit_clean().await;
 }
 
+/// One side of the race: (commits, releases) it made.
+type Racer<'a> = Pin<Box<dyn Future<Output = (i64, i64)> + 'a>>;
+
 #[tokio::test]
 async fn live_holders_racing_the_deadline_sweep_settle_each_generation_exactly_once() {
     let db = TestDb::heavy(12).await;
@@ -252,7 +255,7 @@ async fn live_holders_racing_the_deadline_sweep_settle_each_generation_exactly_o
 
     // Each holder's commit next to a sweep of one job, so commits and sweeps interleave (both
     // sides win some in practice; which ones is up to the scheduler, so only the sum is checked).
-    let mut racers: Vec<Pin<Box<dyn Future<Output = (i64, i64)> + '_>>> = Vec::new();
+    let mut racers: Vec<Racer<'_>> = Vec::new();
     let shared = &db;
     for c in &held {
         racers.push(Box::pin(async {
