@@ -24,6 +24,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The bot service: Telegram webhook, update handling, outbox sender (LISTEN_ADDR).
+    Serve,
     /// Apply pending database migrations (creating the database if needed).
     Migrate,
     /// Check the ledger guarantees over the whole database; exit 1 on any violation.
@@ -82,7 +84,11 @@ fn parse_reason(text: &str) -> Result<Reason, String> {
 
 /// Runs a parsed command line to its exit code.
 pub async fn run(cli: Cli) -> ExitCode {
-    let config = match Config::from_env(Role::Tool) {
+    let role = match cli.command {
+        Command::Serve => Role::Serve,
+        _ => Role::Tool,
+    };
+    let config = match Config::from_env(role) {
         Ok(config) => config,
         Err(errors) => {
             eprintln!("{errors}");
@@ -113,6 +119,12 @@ async fn pool(config: &Config) -> anyhow::Result<PgPool> {
 
 async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Serve => {
+            let listener = tokio::net::TcpListener::bind(config.listen_addr)
+                .await
+                .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", config.listen_addr))?;
+            crate::service::serve(config.clone(), listener, shutdown_signal()).await?;
+        }
         Command::Migrate => {
             let pool = db::connect(&config.database).await?;
             db::migrate(&pool).await?;
@@ -144,6 +156,35 @@ async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> 
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Turns true on SIGTERM or Ctrl-C.
+fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+        tracing::info!("shutting down");
+        let _ = tx.send(true);
+    });
+    rx
 }
 
 async fn adjust(config: &Config, direction: Direction, args: AdjustArgs) -> anyhow::Result<()> {

@@ -135,14 +135,16 @@ async fn strict_pace_limits_all_chats_to_30_per_second() {
     }
     tg.set_strict_pace(true);
     // 70 quick sends over 31 chats: at most 3 per chat (its burst), far above 30/s overall.
-    let mut answers = Vec::new();
-    for i in 0..70 {
-        answers.push(call(&tg, "sendMessage", json!({"chat_id": 100 + (i % 31), "text": "y"})).await);
-    }
+    // Sent at once, so even a slow machine cannot spread them over more than a second.
+    let answers = futures_util::future::join_all(
+        (0..70).map(|i| call(&tg, "sendMessage", json!({"chat_id": 100 + (i % 31), "text": "y"}))),
+    )
+    .await;
     let limited: Vec<&(u16, serde_json::Value)> = answers.iter().filter(|a| a.0 == 429).collect();
     assert!(!limited.is_empty(), "a burst far above 30/s is limited");
     assert!(limited.iter().all(|a| a.1["parameters"]["retry_after"] == 1));
-    assert!(answers[..30].iter().all(|a| a.0 == 200), "the first 30 fit the overall burst");
+    let passed = answers.iter().filter(|a| a.0 == 200).count();
+    assert!((30..70).contains(&passed), "about the overall burst passes: {passed}");
 }
 
 #[tokio::test]

@@ -61,7 +61,7 @@ pub async fn ensure_database(options: &PgConnectOptions) -> anyhow::Result<()> {
         .await
         .context("cannot connect to the `postgres` database to create ours")?;
     let create = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
-    match sqlx::raw_sql(&create).execute(&mut admin).await {
+    match sqlx::query(&create).execute(&mut admin).await {
         Ok(_) => tracing::info!(database = %name, "created the database"),
         Err(e) if is_db_error(&e, DUPLICATE_DATABASE) || is_db_error(&e, UNIQUE_VIOLATION) => {}
         Err(e) => return Err(e).with_context(|| format!("cannot create database {name}")),

@@ -65,3 +65,42 @@ pub async fn find(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<Opt
     .fetch_optional(conn)
     .await
 }
+
+/// What `touch` learned about the user who just wrote.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Touched {
+    pub language: String,
+    pub is_banned: bool,
+    pub created: bool,
+}
+
+/// Records that the user wrote: creates them (with `language` and a zero balance) on first
+/// contact, refreshes their names otherwise, and marks them active again.
+pub async fn touch(conn: &mut PgConnection, user: &NewUser<'_>, language: &str) -> sqlx::Result<Touched> {
+    sqlx::query_as(
+        "WITH u AS (
+             INSERT INTO users (telegram_id, username, first_name, language, last_seen_at)
+             VALUES ($1, $2, $3, $4, now())
+             ON CONFLICT (telegram_id) DO UPDATE
+                 SET username = EXCLUDED.username, first_name = EXCLUDED.first_name,
+                     last_seen_at = now(), is_active = TRUE
+             RETURNING telegram_id, language, is_banned, (xmax = 0) AS created),
+         b AS (INSERT INTO balances (user_id) SELECT telegram_id FROM u ON CONFLICT (user_id) DO NOTHING)
+         SELECT language, is_banned, created FROM u",
+    )
+    .bind(user.telegram_id)
+    .bind(user.username)
+    .bind(user.first_name)
+    .bind(language)
+    .fetch_one(conn)
+    .await
+}
+
+/// Locks the user's balance row for the rest of the transaction: checks made under it (caps,
+/// balance) cannot be raced by the user's other requests. The available credits.
+pub async fn lock_balance(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT credits_available FROM balances WHERE user_id = $1 FOR UPDATE")
+        .bind(user)
+        .fetch_optional(conn)
+        .await
+}

@@ -3,6 +3,7 @@
 
 mod admin_cli;
 mod audit;
+mod bot;
 mod helpers;
 mod jobs;
 mod ledger;

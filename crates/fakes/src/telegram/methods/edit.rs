@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::{chat_id, message_id, unix_now, writable_chat};
+use super::{before_send, chat_id, message_id, unix_now, writable_chat};
 use crate::telegram::entities::Formatted;
 use crate::telegram::error::{TgError, TgResult};
 use crate::telegram::markup::{check_caption, check_reply_markup, check_text, set_formatted};
@@ -45,6 +45,9 @@ fn edit(state: &TgState, p: &Params, change: Change, content: Option<Formatted>)
     let message_id = message_id(p)?;
     let markup = check_reply_markup(p.json("reply_markup")?)?;
     let mut inner = state.lock();
+    // Telegram's flood control counts edits too: a bot that edits a progress message too
+    // often gets 429s.
+    before_send(&mut inner, chat_id, 1)?;
     let chat = writable_chat(&mut inner, chat_id)?;
     let stored = chat
         .messages

@@ -102,7 +102,10 @@ pub fn photo_sizes(inner: &mut Inner, max: usize, file: &StoredFile) -> Result<V
     if long <= THUMB_SIDE {
         return Ok(json!([full]));
     }
-    let (w, h) = ((file.width * THUMB_SIDE / long).max(1), (file.height * THUMB_SIDE / long).max(1));
+    let scale = |side: u32| {
+        u32::try_from(u64::from(side) * u64::from(THUMB_SIDE) / u64::from(long)).unwrap_or(1).max(1)
+    };
+    let (w, h) = (scale(file.width), scale(file.height));
     let thumb_bytes = Bytes::from(render_png(w, h, &seed_of(&[file.sha256.as_bytes()])));
     let thumb = store_file(inner, max, FileKind::Photo, thumb_bytes, Some("image/png".into()), None, (w, h))?;
     let small = json!({"file_id": thumb.file_id, "file_unique_id": thumb.file_unique_id,

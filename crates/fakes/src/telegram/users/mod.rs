@@ -76,7 +76,9 @@ impl ImageSpec {
         match &self.data_base64 {
             Some(bytes) => Bytes::from(bytes.clone()),
             None => {
-                let (w, h) = (self.width.unwrap_or(640), self.height.unwrap_or(480));
+                // Telegram's own bound (width + height ≤ 10000) also bounds the memory used here.
+                let clamp = |side: Option<u32>, default: u32| side.unwrap_or(default).clamp(1, 5000);
+                let (w, h) = (clamp(self.width, 640), clamp(self.height, 480));
                 Bytes::from(render_png(w, h, &seed_of(&[b"user photo", &salt.to_be_bytes()])))
             }
         }

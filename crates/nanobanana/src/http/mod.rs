@@ -1,0 +1,35 @@
+//! The HTTP surface of `serve`: the Telegram webhook, health and readiness. Every request is
+//! validated before it touches the database; callers get a precise 4xx, and a 500 says only
+//! "internal error" while the cause is logged once.
+
+mod health;
+mod webhook;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::secret::Secret;
+use crate::telegram::handler::Bot;
+
+/// Largest webhook body accepted; Telegram's updates are far smaller.
+pub const MAX_UPDATE_BYTES: usize = 1024 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub bot: Arc<Bot>,
+    /// `TELEGRAM_WEBHOOK_SECRET`; without it the webhook refuses everything.
+    pub webhook_secret: Option<Secret<String>>,
+    pub redis: redis::Client,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/telegram/webhook", post(webhook::telegram))
+        .layer(DefaultBodyLimit::max(MAX_UPDATE_BYTES))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(state)
+}

@@ -1,0 +1,279 @@
+//! The outbox: Telegram requests written in the transaction of the change that causes them,
+//! and the one active sender that delivers them — per chat in order, about one message a
+//! second per chat and at most 30 a second overall, waiting out 429s, dropping what Telegram
+//! rejects and the queue of users who blocked the bot. It never sends a row twice: a row is
+//! marked sent with the `message_id` Telegram returned in the same step that sent it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::{watch, Notify};
+
+use crate::telegram::client::{ApiError, BotApi};
+
+/// Advisory lock key held by the active sender.
+const LEADER_LOCK: i64 = 0x6e62_6f75_7462_6f78; // "nboutbox"
+const PER_CHAT_INTERVAL: Duration = Duration::from_millis(1000);
+const GLOBAL_PER_SECOND: usize = 30;
+const BATCH: i64 = 100;
+const MAX_ATTEMPTS: i32 = 10;
+
+/// Queues `method(params)` to `chat_id`; returns the row id. Call inside the transaction of the
+/// change that causes the message.
+pub async fn enqueue(
+    conn: &mut PgConnection,
+    chat_id: i64,
+    method: &str,
+    params: Value,
+) -> sqlx::Result<i64> {
+    sqlx::query_scalar("INSERT INTO outbox (chat_id, method, params) VALUES ($1, $2, $3) RETURNING id")
+        .bind(chat_id)
+        .bind(method)
+        .bind(params)
+        .fetch_one(conn)
+        .await
+}
+
+/// A `sendMessage` in HTML with an optional inline keyboard.
+pub async fn send_text(
+    conn: &mut PgConnection,
+    chat_id: i64,
+    text: &str,
+    keyboard: Option<Value>,
+) -> sqlx::Result<i64> {
+    let mut params = serde_json::json!({ "chat_id": chat_id, "text": text, "parse_mode": "HTML" });
+    if let Some(keyboard) = keyboard {
+        params["reply_markup"] = keyboard;
+    }
+    enqueue(conn, chat_id, "sendMessage", params).await
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Row {
+    id: i64,
+    chat_id: i64,
+    method: String,
+    params: Value,
+    edits: Option<i64>,
+    attempts: i32,
+}
+
+/// What happened to one row.
+enum Sent {
+    Done,
+    /// Not yet: the message it edits has not been sent.
+    Waiting,
+    Retry(Duration),
+    /// Telegram said slow down: everyone waits.
+    Pause(Duration),
+    Blocked,
+    Dropped(String),
+}
+
+pub struct Sender {
+    pool: PgPool,
+    api: BotApi,
+    wake: Arc<Notify>,
+    last_sent: HashMap<i64, Instant>,
+    window: Vec<Instant>,
+}
+
+impl Sender {
+    pub fn new(pool: PgPool, api: BotApi, wake: Arc<Notify>) -> Self {
+        Self { pool, api, wake, last_sent: HashMap::new(), window: Vec::new() }
+    }
+
+    /// Runs until `shutdown` turns true: waits to become the active sender, then sends.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            match self.lead(&mut shutdown).await {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::warn!(error = %format!("{e:#}"), "outbox sender restarting");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// Holds the leader lock on its own connection while sending; returns on shutdown.
+    async fn lead(&mut self, shutdown: &mut watch::Receiver<bool>) -> anyhow::Result<()> {
+        let mut leader = self.pool.acquire().await?.detach();
+        loop {
+            let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(LEADER_LOCK)
+                .fetch_one(&mut leader)
+                .await?;
+            if got {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = shutdown.changed() => return Ok(()),
+            }
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+        }
+        tracing::info!("outbox sender active");
+        while !*shutdown.borrow() {
+            let busy = self.tick().await?;
+            if !busy {
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        leader.close().await.ok();
+        Ok(())
+    }
+
+    /// One pass over the chats with something due; whether anything was sent.
+    async fn tick(&mut self) -> anyhow::Result<bool> {
+        let heads: Vec<(Row, bool)> = sqlx::query_as::<_, (i64, i64, String, Value, Option<i64>, i32, bool)>(
+            "SELECT id, chat_id, method, params, edits, attempts, next_attempt_at <= now()
+             FROM (SELECT DISTINCT ON (chat_id) * FROM outbox WHERE state = 'pending'
+                   ORDER BY chat_id, id) heads
+             ORDER BY id LIMIT $1",
+        )
+        .bind(BATCH)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|(id, chat_id, method, params, edits, attempts, due)| {
+            (Row { id, chat_id, method, params, edits, attempts }, due)
+        })
+        .collect();
+        let mut sent_any = false;
+        for (row, due) in heads {
+            if !due || self.last_sent.get(&row.chat_id).is_some_and(|t| t.elapsed() < PER_CHAT_INTERVAL) {
+                continue;
+            }
+            self.wait_for_global_slot().await;
+            let outcome = self.send(&row).await?;
+            if !matches!(outcome, Sent::Waiting) {
+                self.last_sent.insert(row.chat_id, Instant::now());
+                sent_any = true;
+            }
+            if let Sent::Pause(pause) = outcome {
+                tracing::warn!(?pause, "Telegram asked to slow down");
+                tokio::time::sleep(pause).await;
+            }
+        }
+        self.last_sent.retain(|_, t| t.elapsed() < PER_CHAT_INTERVAL);
+        Ok(sent_any)
+    }
+
+    async fn wait_for_global_slot(&mut self) {
+        let second = Duration::from_secs(1);
+        self.window.retain(|t| t.elapsed() < second);
+        if self.window.len() >= GLOBAL_PER_SECOND {
+            if let Some(oldest) = self.window.first() {
+                tokio::time::sleep(second.saturating_sub(oldest.elapsed())).await;
+            }
+            self.window.retain(|t| t.elapsed() < second);
+        }
+        self.window.push(Instant::now());
+    }
+
+    async fn send(&self, row: &Row) -> anyhow::Result<Sent> {
+        let mut params = row.params.clone();
+        if let Some(target) = row.edits {
+            let message_id: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT message_id FROM outbox WHERE id = $1")
+                    .bind(target)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            match message_id.flatten() {
+                Some(id) => params["message_id"] = id.into(),
+                None => return Ok(Sent::Waiting),
+            }
+        }
+        let outcome = match self.api.call(&row.method, &params).await {
+            Ok(result) => {
+                let message_id = result.get("message_id").and_then(Value::as_i64);
+                sqlx::query(
+                    "UPDATE outbox SET state = 'sent', message_id = $2, sent_at = now() WHERE id = $1",
+                )
+                .bind(row.id)
+                .bind(message_id)
+                .execute(&self.pool)
+                .await?;
+                return Ok(Sent::Done);
+            }
+            Err(e) => classify(&e, row.attempts),
+        };
+        match &outcome {
+            Sent::Retry(after) | Sent::Pause(after) => {
+                sqlx::query(
+                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                                       next_attempt_at = now() + make_interval(secs => $3)
+                     WHERE id = $1",
+                )
+                .bind(row.id)
+                .bind(outcome_reason(&outcome))
+                .bind(after.as_secs_f64())
+                .execute(&self.pool)
+                .await?;
+            }
+            Sent::Blocked => self.blocked(row.chat_id).await?,
+            Sent::Dropped(reason) => {
+                tracing::warn!(outbox_id = row.id, chat_id = row.chat_id, method = %row.method, %reason, "outbox row dropped");
+                sqlx::query("UPDATE outbox SET state = 'dropped', last_error = $2 WHERE id = $1")
+                    .bind(row.id)
+                    .bind(reason)
+                    .execute(&self.pool)
+                    .await?;
+            }
+            Sent::Done | Sent::Waiting => {}
+        }
+        Ok(outcome)
+    }
+
+    /// The user blocked the bot: mark them inactive and drop what was queued for them.
+    async fn blocked(&self, chat_id: i64) -> anyhow::Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        sqlx::query("UPDATE users SET is_active = FALSE WHERE telegram_id = $1")
+            .bind(chat_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE outbox SET state = 'dropped', last_error = 'bot blocked' WHERE chat_id = $1 AND state = 'pending'")
+            .bind(chat_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(chat_id, "user blocked the bot: marked inactive");
+        Ok(())
+    }
+}
+
+fn outcome_reason(outcome: &Sent) -> &'static str {
+    match outcome {
+        Sent::Pause(_) => "429 Too Many Requests",
+        _ => "retryable failure",
+    }
+}
+
+fn classify(error: &ApiError, attempts: i32) -> Sent {
+    let backoff = Duration::from_secs(2u64.saturating_pow(attempts.clamp(0, 6) as u32));
+    match error {
+        ApiError::Refused { code: 429, retry_after, .. } => {
+            Sent::Pause(Duration::from_secs(retry_after.unwrap_or(1)))
+        }
+        ApiError::Refused { code: 403, .. } => Sent::Blocked,
+        ApiError::Refused { code: 400 | 404, description, .. } => Sent::Dropped(description.clone()),
+        _ if attempts + 1 >= MAX_ATTEMPTS => {
+            Sent::Dropped(format!("gave up after {MAX_ATTEMPTS} attempts: {error}"))
+        }
+        _ => Sent::Retry(backoff),
+    }
+}

@@ -1,0 +1,135 @@
+//! `nanobanana serve`: the HTTP server (Telegram webhook, health), update handling and the
+//! outbox sender, until shutdown. With `PUBLIC_BASE_URL` it registers its webhook at start;
+//! with `TELEGRAM_MODE=polling` it long-polls instead (local development) and never deletes a
+//! webhook by itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+use crate::config::{Config, TelegramConfig, TelegramMode};
+use crate::db;
+use crate::http::{self, AppState};
+use crate::outbox;
+use crate::telegram::client::BotApi;
+use crate::telegram::handler::Bot;
+
+/// The update kinds the bot asks Telegram for.
+pub const ALLOWED_UPDATES: &[&str] = &["message", "callback_query", "pre_checkout_query", "my_chat_member"];
+
+/// Serves on `listener` until `shutdown` turns true; then stops taking requests, lets the
+/// outbox sender finish its current row, and returns.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let telegram = config.telegram.clone().context("serve needs TELEGRAM_BOT_TOKEN")?;
+    let pool = db::connect(&config.database).await?;
+    if config.database.auto_migrate {
+        db::migrate(&pool).await?;
+    }
+    for warning in config.prices_below_cost() {
+        tracing::warn!("{warning}");
+    }
+    let api = BotApi::new(&telegram)?;
+    let wake = Arc::new(Notify::new());
+    let sender =
+        tokio::spawn(outbox::Sender::new(pool.clone(), api.clone(), wake.clone()).run(shutdown.clone()));
+    let bot = Arc::new(Bot { pool, config: config.clone(), api: api.clone(), outbox_wake: wake });
+    let poller = match telegram.mode {
+        TelegramMode::Webhook => {
+            if let Some(base) = &telegram.public_base_url {
+                set_webhook(&api, &telegram, base).await?;
+            }
+            None
+        }
+        TelegramMode::Polling => {
+            refuse_if_webhook_set(&api).await?;
+            Some(tokio::spawn(poll(bot.clone(), shutdown.clone())))
+        }
+    };
+    let redis = redis::Client::open(config.redis.url.expose().as_str()).context("REDIS_URL")?;
+    let state = AppState { bot, webhook_secret: telegram.webhook_secret.clone(), redis };
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "serving");
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(async move {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        })
+        .await
+        .context("HTTP server")?;
+    if let Some(poller) = poller {
+        poller.await?;
+    }
+    sender.await?;
+    Ok(())
+}
+
+async fn set_webhook(api: &BotApi, telegram: &TelegramConfig, base: &url::Url) -> anyhow::Result<()> {
+    let url = base.join("telegram/webhook").context("PUBLIC_BASE_URL")?;
+    let secret = telegram.webhook_secret.as_ref().context("webhook mode needs TELEGRAM_WEBHOOK_SECRET")?;
+    let params = json!({
+        "url": url.as_str(),
+        "secret_token": secret.expose(),
+        "allowed_updates": ALLOWED_UPDATES,
+        "max_connections": 40,
+    });
+    api.call("setWebhook", &params).await.context("setWebhook")?;
+    tracing::info!(url = %url, "webhook registered");
+    Ok(())
+}
+
+/// Polling while a webhook is set would fail; say so instead of deleting someone's webhook.
+async fn refuse_if_webhook_set(api: &BotApi) -> anyhow::Result<()> {
+    let info = api.call("getWebhookInfo", &json!({})).await.context("getWebhookInfo")?;
+    if let Some(url) = info.get("url").and_then(Value::as_str).filter(|u| !u.is_empty()) {
+        bail!(
+            "a webhook is set ({url}), so TELEGRAM_MODE=polling cannot receive updates; \
+             delete it yourself (deleteWebhook) or use TELEGRAM_MODE=webhook"
+        );
+    }
+    Ok(())
+}
+
+/// Long polling for local development: the same handler, the offset advanced after each
+/// update is committed.
+async fn poll(bot: Arc<Bot>, mut shutdown: watch::Receiver<bool>) {
+    let mut offset = 0i64;
+    while !*shutdown.borrow() {
+        let params = json!({ "offset": offset, "timeout": 25, "allowed_updates": ALLOWED_UPDATES });
+        let updates = tokio::select! {
+            result = bot.api.call("getUpdates", &params) => result,
+            _ = shutdown.changed() => break,
+        };
+        let updates = match updates {
+            Ok(Value::Array(updates)) => updates,
+            Ok(_) => Vec::new(),
+            Err(e) => {
+                tracing::warn!(error = %e, "getUpdates failed");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        for update in updates {
+            let id = update.get("update_id").and_then(Value::as_i64);
+            if let Err(e) = bot.handle(&update).await {
+                tracing::error!(update_id = ?id, error = %e, "update handling failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                break;
+            }
+            if let Some(id) = id {
+                offset = id + 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! A thin Bot API client: `call(method, params)` with Telegram's envelope and errors.
+//! The token lives in the request URL, so errors are stripped of their URL before they can
+//! reach a log.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::config::TelegramConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Telegram answered `ok: false`.
+    #[error("Telegram refused {method}: {code} {description}")]
+    Refused { method: String, code: i64, description: String, retry_after: Option<u64> },
+    /// No answer we could read: connection, timeout, or a body that is not Telegram's envelope.
+    #[error("Telegram unreachable for {method}: {reason}")]
+    Transport { method: String, reason: String },
+}
+
+impl ApiError {
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            ApiError::Refused { code, .. } => Some(*code),
+            ApiError::Transport { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BotApi {
+    http: reqwest::Client,
+    /// `{api_url}/bot{token}/`: secret, never logged.
+    base: String,
+}
+
+impl BotApi {
+    pub fn new(config: &TelegramConfig) -> anyhow::Result<Self> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(proxy) = &config.proxy {
+            builder = builder.proxy(reqwest::Proxy::all(proxy.as_str())?);
+        }
+        let api = config.api_url.as_str().trim_end_matches('/');
+        Ok(Self { http: builder.build()?, base: format!("{api}/bot{}/", config.bot_token.expose()) })
+    }
+
+    /// Calls `method` with JSON `params`; the `result` on success.
+    pub async fn call(&self, method: &str, params: &Value) -> Result<Value, ApiError> {
+        let transport = |e: reqwest::Error| ApiError::Transport {
+            method: method.to_owned(),
+            reason: e.without_url().to_string(),
+        };
+        let response =
+            self.http.post(format!("{}{method}", self.base)).json(params).send().await.map_err(transport)?;
+        let status = response.status();
+        let body: Value = response.json().await.map_err(transport)?;
+        if body.get("ok").and_then(Value::as_bool) == Some(true) {
+            return Ok(body.get("result").cloned().unwrap_or(Value::Null));
+        }
+        Err(ApiError::Refused {
+            method: method.to_owned(),
+            code: body.get("error_code").and_then(Value::as_i64).unwrap_or(i64::from(status.as_u16())),
+            description: body.get("description").and_then(Value::as_str).unwrap_or("").to_owned(),
+            retry_after: body.pointer("/parameters/retry_after").and_then(Value::as_u64),
+        })
+    }
+}

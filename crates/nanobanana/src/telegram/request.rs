@@ -1,0 +1,96 @@
+//! A generation request (DESIGN §4): under the user's balance row lock — refused if banned,
+//! over the in-flight cap or the daily cap; otherwise the price of (model, size) is reserved,
+//! the generation inserted (keyed to its source so a redelivery cannot create a second one)
+//! and its status message queued, all in the update's transaction. Short balance: nothing is
+//! reserved; the answer shows the balance.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::commands::model_name;
+use super::texts::{render, Lang};
+use super::update::Message;
+use crate::config::Config;
+use crate::db::{generations, users};
+use crate::domain::Model;
+use crate::ledger::{self, LedgerError, Outcome};
+use crate::outbox;
+
+pub async fn generation(
+    conn: &mut PgConnection,
+    config: &Config,
+    lang: Lang,
+    banned: bool,
+    message: &Message,
+    update_id: i64,
+    prompt: &str,
+) -> sqlx::Result<()> {
+    let (user, chat) = (message.from.id, message.chat_id);
+    let reply = |key: &str, args: &[(&str, &str)]| render(lang, key, args);
+    let prompt = prompt.trim();
+    let length = prompt.chars().count();
+    let max = config.limits.max_prompt_chars as usize;
+    let refusal = if banned {
+        Some(reply("banned", &[]))
+    } else if prompt.is_empty() {
+        Some(reply("prompt_empty", &[]))
+    } else if length > max {
+        Some(reply("prompt_too_long", &[("length", &length.to_string()), ("max", &max.to_string())]))
+    } else {
+        None
+    };
+    if let Some(text) = refusal {
+        outbox::send_text(conn, chat, &text, None).await?;
+        return Ok(());
+    }
+    let available = users::lock_balance(conn, user).await?.unwrap_or(0);
+    let (in_flight, today): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*) FILTER (WHERE status IN ('queued', 'processing')),
+                COUNT(*) FILTER (WHERE created_at >= date_trunc('day', now()))
+         FROM generations WHERE user_id = $1",
+    )
+    .bind(user)
+    .fetch_one(&mut *conn)
+    .await?;
+    let (model, size) = (Model::Flash, None);
+    let cost = config.pricing.prices.get(model, size);
+    let text = if in_flight >= i64::from(config.limits.max_in_flight) {
+        reply("too_many_in_flight", &[("count", &in_flight.to_string())])
+    } else if today >= i64::from(config.limits.daily_generations) {
+        reply("daily_cap", &[("cap", &config.limits.daily_generations.to_string())])
+    } else {
+        let id = Uuid::now_v7();
+        let source_key = format!("update:{update_id}");
+        let generation = generations::NewGeneration {
+            id,
+            user_id: user,
+            prompt,
+            model,
+            image_size: size,
+            aspect_ratio: "1:1",
+            cost,
+            source_key: &source_key,
+        };
+        match ledger::reserve(conn, user, id, cost).await {
+            Ok(Outcome::Applied(_)) if generations::insert(conn, &generation).await? => {
+                let excerpt: String = prompt.chars().take(100).collect();
+                reply(
+                    "queued",
+                    &[("prompt", &excerpt), ("model", &model_name(model, size)), ("cost", &cost.to_string())],
+                )
+            }
+            Err(LedgerError::Insufficient { .. }) => {
+                reply("insufficient", &[("cost", &cost.to_string()), ("available", &available.to_string())])
+            }
+            Err(LedgerError::Db(e)) => return Err(e),
+            other => {
+                // A repeat of this very request: the update's own row prevents it; if it ever
+                // happens, refuse to half-write by failing the transaction.
+                tracing::error!(user, ?other, "generation request could not be recorded");
+                return Err(sqlx::Error::Protocol(format!("generation request failed: {other:?}")));
+            }
+        }
+    };
+    outbox::send_text(conn, chat, &text, None).await?;
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! Incoming updates, read leniently: unknown kinds and fields are skipped, never an error.
+//! Only what the bot acts on is extracted; the raw JSON is kept in `telegram_updates`.
+
+use serde_json::Value;
+
+use crate::domain::TelegramId;
+
+/// Who sent something.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct From {
+    pub id: TelegramId,
+    pub username: Option<String>,
+    pub first_name: Option<String>,
+    pub language_code: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// `/name@bot args`: the name lower-cased without the bot's username.
+    Command {
+        name: String,
+        args: String,
+    },
+    Text(String),
+    /// Stickers, voice, location, …: something we do not take.
+    Unsupported(&'static str),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub chat_id: i64,
+    pub private: bool,
+    pub from: From,
+    pub content: Content,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    Message(Message),
+    Callback {
+        id: String,
+        from: From,
+        chat_id: Option<i64>,
+        message_id: Option<i64>,
+        data: String,
+    },
+    /// The user blocked (`kicked`) or unblocked (`member`) the bot.
+    ChatMember {
+        from: From,
+        status: String,
+    },
+    /// A kind we do not handle; recorded and answered 200.
+    Other,
+}
+
+/// `update_id` and the update's kind (its one key besides `update_id`), if it has them.
+pub fn envelope(update: &Value) -> Option<(i64, String)> {
+    let id = update.get("update_id")?.as_i64()?;
+    let kind = update.as_object()?.keys().find(|k| *k != "update_id").cloned().unwrap_or_default();
+    Some((id, kind))
+}
+
+fn from(value: &Value) -> Option<From> {
+    let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+    Some(From {
+        id: value.get("id")?.as_i64()?,
+        username: text("username"),
+        first_name: text("first_name"),
+        language_code: text("language_code"),
+    })
+}
+
+const UNSUPPORTED: &[&str] =
+    &["sticker", "voice", "video_note", "video", "audio", "location", "contact", "poll", "dice", "animation"];
+
+fn content(message: &Value) -> Content {
+    if let Some(text) = message.get("text").and_then(Value::as_str) {
+        if let Some(command) = text.strip_prefix('/') {
+            let (head, args) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
+            let name = head.split('@').next().unwrap_or(head).to_ascii_lowercase();
+            return Content::Command { name, args: args.trim().to_owned() };
+        }
+        return Content::Text(text.to_owned());
+    }
+    let kind = UNSUPPORTED.iter().find(|k| message.get(**k).is_some()).copied();
+    Content::Unsupported(kind.unwrap_or("other"))
+}
+
+pub fn parse(update: &Value) -> Incoming {
+    if let Some(message) = update.get("message") {
+        let chat = message.get("chat");
+        let chat_id = chat.and_then(|c| c.get("id")).and_then(Value::as_i64);
+        let private = chat.and_then(|c| c.get("type")).and_then(Value::as_str) == Some("private");
+        if let (Some(chat_id), Some(from)) = (chat_id, message.get("from").and_then(from)) {
+            return Incoming::Message(Message { chat_id, private, from, content: content(message) });
+        }
+    }
+    if let Some(query) = update.get("callback_query") {
+        if let (Some(id), Some(from)) =
+            (query.get("id").and_then(Value::as_str), query.get("from").and_then(from))
+        {
+            let message = query.get("message");
+            return Incoming::Callback {
+                id: id.to_owned(),
+                from,
+                chat_id: message.and_then(|m| m.pointer("/chat/id")).and_then(Value::as_i64),
+                message_id: message.and_then(|m| m.get("message_id")).and_then(Value::as_i64),
+                data: query.get("data").and_then(Value::as_str).unwrap_or("").to_owned(),
+            };
+        }
+    }
+    if let Some(member) = update.get("my_chat_member") {
+        let status = member.pointer("/new_chat_member/status").and_then(Value::as_str);
+        if let (Some(from), Some(status)) = (member.get("from").and_then(from), status) {
+            return Incoming::ChatMember { from, status: status.to_owned() };
+        }
+    }
+    Incoming::Other
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn message(body: Value) -> Value {
+        let mut m = json!({"message_id": 1, "chat": {"id": 7, "type": "private"}, "from": {"id": 7, "first_name": "A"}});
+        if let (Some(m), Some(b)) = (m.as_object_mut(), body.as_object()) {
+            m.extend(b.clone());
+        }
+        json!({"update_id": 10, "message": m})
+    }
+
+    #[test]
+    fn reads_commands_text_and_unsupported_content() {
+        let Incoming::Message(m) = parse(&message(json!({"text": "/Start@nano_bot ref-42"}))) else {
+            panic!()
+        };
+        assert_eq!(m.content, Content::Command { name: "start".into(), args: "ref-42".into() });
+        let Incoming::Message(m) = parse(&message(json!({"text": "a cat"}))) else { panic!() };
+        assert_eq!(m.content, Content::Text("a cat".into()));
+        let Incoming::Message(m) = parse(&message(json!({"sticker": {}}))) else { panic!() };
+        assert_eq!(m.content, Content::Unsupported("sticker"));
+    }
+
+    #[test]
+    fn unknown_or_broken_updates_are_other() {
+        assert_eq!(parse(&json!({"update_id": 1, "poll_answer": {}})), Incoming::Other);
+        assert_eq!(parse(&json!({"update_id": 1, "message": {"text": "no chat"}})), Incoming::Other);
+        assert_eq!(
+            envelope(&json!({"update_id": 5, "edited_message": {}})),
+            Some((5, "edited_message".into()))
+        );
+        assert_eq!(envelope(&json!({"no": "id"})), None);
+    }
+}

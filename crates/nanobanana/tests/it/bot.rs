@@ -1,0 +1,269 @@
+//! The bot service over real HTTP: the fake Telegram delivers updates to `serve`'s webhook,
+//! and the tests assert on what the fake received, on the ledger and on the audit.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use fakes::telegram::users::{self, UserProfile};
+use fakes::telegram::{ChatRecord, TelegramConfig};
+use fakes::FakeTelegram;
+use futures_util::future::join_all;
+use nanobanana::config::{Config, Role};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use crate::helpers::TestDb;
+
+const SECRET: &str = "test-webhook-secret_1";
+const WAIT: Duration = Duration::from_secs(15);
+
+struct TestBot {
+    db: TestDb,
+    tg: FakeTelegram,
+    url: String,
+    http: reqwest::Client,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestBot {
+    async fn start(extra: &[(&str, &str)]) -> Self {
+        let db = TestDb::new().await;
+        let tg = FakeTelegram::start(TelegramConfig::default()).await.expect("fake Telegram");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let mut vars: HashMap<String, String> = [
+            ("DATABASE_URL", db.url.to_string()),
+            ("TELEGRAM_BOT_TOKEN", tg.token().to_owned()),
+            ("TELEGRAM_WEBHOOK_SECRET", SECRET.to_owned()),
+            ("TELEGRAM_API_URL", tg.base_url()),
+            ("PUBLIC_BASE_URL", format!("{url}/")),
+            ("AUTO_MIGRATE", "false".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = Config::from_lookup(Role::Serve, &|k| vars.get(k).cloned()).expect("config");
+        let (shutdown, rx) = watch::channel(false);
+        let server = tokio::spawn(nanobanana::service::serve(config, listener, rx));
+        let bot = Self { db, tg, url, http: reqwest::Client::new(), shutdown, server };
+        bot.wait_for_webhook().await;
+        bot
+    }
+
+    /// serve registers its webhook at start; updates flow once it has.
+    async fn wait_for_webhook(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let info: Value = self
+                .http
+                .post(format!("{}/bot{}/getWebhookInfo", self.tg.base_url(), self.tg.token()))
+                .send()
+                .await
+                .expect("getWebhookInfo")
+                .json()
+                .await
+                .expect("JSON");
+            if info["result"]["url"].as_str().is_some_and(|u| u.starts_with(&self.url)) {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "webhook never registered: {info}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        self.server.await.expect("server task").expect("server ran cleanly");
+    }
+
+    fn profile(lang: &str) -> UserProfile {
+        UserProfile { first_name: Some("Test".into()), username: None, language_code: Some(lang.into()) }
+    }
+
+    fn command(&self, user: i64, lang: &str, command: &str) {
+        users::command(self.tg.state(), user, &Self::profile(lang), command, None).expect("command");
+    }
+
+    fn text(&self, user: i64, lang: &str, text: &str) {
+        users::text(self.tg.state(), user, &Self::profile(lang), text).expect("text");
+    }
+
+    async fn messages(&self, user: i64, count: usize) -> ChatRecord {
+        self.tg
+            .wait_for_chat(user, WAIT, |c| c.messages.len() >= count)
+            .await
+            .unwrap_or_else(|e| panic!("chat {user}: {e}; have {:?}", self.tg.chat(user)))
+    }
+
+    async fn post(&self, secret: Option<&str>, body: Vec<u8>) -> reqwest::StatusCode {
+        let mut request = self.http.post(format!("{}/telegram/webhook", self.url)).body(body);
+        if let Some(secret) = secret {
+            request = request.header("X-Telegram-Bot-Api-Secret-Token", secret);
+        }
+        request.send().await.expect("webhook answers").status()
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.db.pool).await.expect(sql)
+    }
+
+    /// Waits until the outbox has nothing pending.
+    async fn drained(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").await > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "outbox never drained");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn message_update(update_id: i64, user: i64, text: &str) -> Value {
+    json!({
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id, "date": 1_700_000_000, "text": text,
+            "chat": {"id": user, "type": "private", "first_name": "T"},
+            "from": {"id": user, "is_bot": false, "first_name": "T", "language_code": "en"}
+        }
+    })
+}
+
+#[tokio::test]
+async fn start_and_help_answer_in_the_users_language() {
+    let bot = TestBot::start(&[]).await;
+    bot.command(501, "ru", "start");
+    bot.command(502, "en", "start");
+    let ru = bot.messages(501, 1).await;
+    let en = bot.messages(502, 1).await;
+    let (ru, en) = (ru.messages[0].text().unwrap_or(""), en.messages[0].text().unwrap_or(""));
+    assert!(ru.contains("Баланс: 0 кредитов") && ru.contains("Nano Banana 2 — 10 кр."), "{ru}");
+    assert!(en.contains("Balance: 0 credits") && en.contains("Nano Banana 2: 10 cr."), "{en}");
+    bot.command(502, "en", "help");
+    bot.command(502, "en", "nosuchcommand");
+    let chat = bot.messages(502, 3).await;
+    assert!(chat.messages[1].text().unwrap_or("").contains("How it works"));
+    assert!(chat.messages[2].text().unwrap_or("").contains("I don't know that command"));
+    bot.stop().await;
+}
+
+#[tokio::test]
+async fn a_prompt_reserves_its_price_and_a_short_balance_reserves_nothing() {
+    let bot = TestBot::start(&[]).await;
+    bot.db.user_with(601, 15).await;
+    // A user who existed before keeps their language (Russian, the default).
+    bot.text(601, "en", "a banana <b>on</b> the moon");
+    let chat = bot.messages(601, 1).await;
+    let text = chat.messages[0].text().unwrap_or("");
+    assert!(text.contains("Запрос принят: a banana <b>on</b> the moon"), "escaped, shown as typed: {text}");
+    assert_eq!(bot.db.balance(601).await, (5, 10));
+    bot.text(601, "en", "another one");
+    let chat = bot.messages(601, 2).await;
+    let text = chat.messages[1].text().unwrap_or("");
+    assert!(text.contains("Не хватает кредитов: нужно 10, на балансе 5"), "{text}");
+    assert_eq!(bot.db.balance(601).await, (5, 10));
+    assert_eq!(bot.count("SELECT COUNT(*) FROM generations").await, 1);
+    bot.db.assert_audit_clean().await;
+    bot.stop().await;
+}
+
+#[tokio::test]
+async fn the_same_update_delivered_five_times_at_once_has_one_effect() {
+    let bot = TestBot::start(&[]).await;
+    bot.db.user_with(701, 100).await;
+    bot.command(701, "en", "help");
+    bot.messages(701, 1).await;
+    let body = serde_json::to_vec(&message_update(9_000_001, 701, "one cat")).expect("JSON");
+    let statuses = join_all((0..5).map(|_| bot.post(Some(SECRET), body.clone()))).await;
+    assert!(statuses.iter().all(|s| s.is_success()), "{statuses:?}");
+    for _ in 0..5 {
+        assert!(bot.post(Some(SECRET), body.clone()).await.is_success());
+    }
+    bot.drained().await;
+    let chat = bot.messages(701, 2).await;
+    assert_eq!(chat.messages.len(), 2, "/help and one reply: {chat:?}");
+    assert_eq!(bot.count("SELECT COUNT(*) FROM generations").await, 1);
+    assert_eq!(bot.db.balance(701).await, (90, 10));
+    bot.db.assert_audit_clean().await;
+    bot.stop().await;
+}
+
+#[tokio::test]
+async fn fifty_prompts_at_once_reserve_only_what_the_balance_and_the_cap_allow() {
+    for (cap, expected) in [("5", 3), ("2", 2)] {
+        let bot = TestBot::start(&[("MAX_IN_FLIGHT", cap)]).await;
+        bot.db.user_with(801, 30).await;
+        let bodies: Vec<Vec<u8>> = (0..50)
+            .map(|i| {
+                serde_json::to_vec(&message_update(9_100_000 + i, 801, &format!("prompt {i}"))).expect("JSON")
+            })
+            .collect();
+        let statuses = join_all(bodies.into_iter().map(|b| bot.post(Some(SECRET), b))).await;
+        assert!(statuses.iter().all(|s| s.is_success()), "{statuses:?}");
+        assert_eq!(bot.count("SELECT COUNT(*) FROM generations").await, expected, "cap {cap}");
+        let reserved = 10 * expected;
+        assert_eq!(bot.db.balance(801).await, (30 - reserved, reserved));
+        // Every prompt is answered (sending 50 messages to one chat takes ~50 s at Telegram's
+        // pace, so the answers are read from the outbox).
+        let answers: Vec<String> =
+            sqlx::query_scalar("SELECT params->>'text' FROM outbox WHERE chat_id = 801")
+                .fetch_all(&bot.db.pool)
+                .await
+                .expect("outbox");
+        assert_eq!(answers.len(), 50);
+        let accepted = answers.iter().filter(|t| t.contains("Запрос принят")).count();
+        let refused = answers.iter().filter(|t| t.contains("Не хватает") || t.contains("в работе")).count();
+        assert_eq!((accepted as i64, refused as i64), (expected, 50 - expected), "{answers:?}");
+        bot.db.assert_audit_clean().await;
+        bot.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_and_change_nothing() {
+    let bot = TestBot::start(&[]).await;
+    let update = serde_json::to_vec(&message_update(9_200_001, 901, "hi")).expect("JSON");
+    assert_eq!(bot.post(None, update.clone()).await, 401);
+    assert_eq!(bot.post(Some("wrong-secret"), update.clone()).await, 401);
+    assert_eq!(bot.post(Some(SECRET), b"{not json".to_vec()).await, 400);
+    assert_eq!(bot.post(Some(SECRET), b"{\"no\": \"update_id\"}".to_vec()).await, 400);
+    assert_eq!(bot.post(Some(SECRET), vec![b' '; 2 * 1024 * 1024]).await, 413);
+    assert_eq!(bot.count("SELECT COUNT(*) FROM telegram_updates").await, 0);
+    let unknown = json!({"update_id": 9_200_002, "poll_answer": {"poll_id": "1", "option_ids": []}});
+    assert_eq!(bot.post(Some(SECRET), serde_json::to_vec(&unknown).expect("JSON")).await, 200);
+    assert_eq!(bot.count("SELECT COUNT(*) FROM telegram_updates WHERE state = 'handled'").await, 1);
+    assert_eq!(bot.count("SELECT COUNT(*) FROM outbox").await, 0);
+    assert_eq!(bot.count("SELECT COUNT(*) FROM users").await, 0);
+    let health = bot.http.get(format!("{}/readyz", bot.url)).send().await.expect("readyz");
+    assert_eq!(health.status(), 200, "{:?}", health.text().await);
+    bot.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_who_blocks_the_bot_becomes_inactive_and_gets_nothing_more() {
+    let bot = TestBot::start(&[]).await;
+    bot.command(1001, "en", "start");
+    bot.messages(1001, 1).await;
+    bot.tg.block(1001).expect("block");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while bot.count("SELECT COUNT(*) FROM users WHERE telegram_id = 1001 AND NOT is_active").await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "never marked inactive");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A message queued for them now is refused by Telegram (403) and dropped.
+    let mut conn = bot.db.conn().await;
+    nanobanana::outbox::send_text(&mut conn, 1001, "late news", None).await.expect("enqueue");
+    drop(conn);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while bot
+        .count("SELECT COUNT(*) FROM outbox WHERE state = 'dropped' AND last_error = 'bot blocked'")
+        .await
+        == 0
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the blocked user's message was not dropped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(bot.tg.chat(1001).map(|c| c.messages.len()), Some(1));
+    bot.stop().await;
+}
