@@ -30,8 +30,11 @@ pub async fn insert(conn: &mut PgConnection, generation: &NewGeneration<'_>) -> 
     insert_with_deadline(conn, generation, None).await
 }
 
-/// `insert` with the deadline `deadline` from now (`GENERATION_DEADLINE_SECS`); `None` keeps
-/// the schema's default.
+/// The longest deadline `insert_with_deadline` sets (`GENERATION_DEADLINE_SECS`' maximum).
+pub const MAX_DEADLINE: Duration = Duration::from_secs(86_400);
+
+/// `insert` with the deadline `deadline` from now (`GENERATION_DEADLINE_SECS`, whole seconds,
+/// at most `MAX_DEADLINE`); `None` keeps the schema's default.
 pub async fn insert_with_deadline(
     conn: &mut PgConnection,
     generation: &NewGeneration<'_>,
@@ -51,7 +54,7 @@ pub async fn insert_with_deadline(
     .bind(generation.aspect_ratio)
     .bind(generation.cost.get())
     .bind(generation.source_key)
-    .bind(deadline.map(|d| Duration::from_secs(d.as_secs())))
+    .bind(deadline.map(|d| Duration::from_secs(d.min(MAX_DEADLINE).as_secs())))
     .execute(conn)
     .await?
     .rows_affected();

@@ -10,11 +10,13 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::future::join_all;
+use nanobanana::db;
+use nanobanana::domain::Model;
 use nanobanana::jobs::{self, Claimed};
-use nanobanana::ledger::{Settled, Settlement};
+use nanobanana::ledger::{self, Settled, Settlement};
 use uuid::Uuid;
 
-use crate::helpers::TestDb;
+use crate::helpers::{credits_of, TestDb};
 
 const USER: i64 = 2001;
 const LEASE: Duration = Duration::from_secs(30);
@@ -79,6 +81,40 @@ async fn eight_claimers_take_fifty_jobs_each_exactly_once() {
     assert!(claimed.iter().all(|c| c.epoch == 1 && c.attempts == 1 && c.user_id == USER), "{claimed:?}");
     assert!(claim(&db, "late", 10).await.is_empty(), "live leases are not taken again");
     db.assert_audit_clean().await;
+}
+
+#[tokio::test]
+async fn a_generation_gets_its_deadline_at_insert() {
+    let db = TestDb::new().await;
+    db.user_with(USER, 100).await;
+    let by_default = db.request_generation(USER, 10).await.expect("request");
+    let id = Uuid::new_v4();
+    let generation = db::generations::NewGeneration {
+        id,
+        user_id: USER,
+        prompt: "a banana",
+        model: Model::Flash,
+        image_size: None,
+        aspect_ratio: "1:1",
+        cost: credits_of(10),
+        source_key: "deadline",
+    };
+    let mut tx = db.pool.begin().await.expect("begin");
+    ledger::reserve(&mut tx, USER, id, credits_of(10)).await.expect("reserve");
+    let deadline = Some(Duration::from_secs(120));
+    assert!(db::generations::insert_with_deadline(&mut tx, &generation, deadline).await.expect("insert"));
+    tx.commit().await.expect("commit");
+    let seconds_left = |id: Uuid| {
+        sqlx::query_scalar::<_, f64>(
+            "SELECT EXTRACT(EPOCH FROM deadline - now())::float8 FROM generations WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&db.pool)
+    };
+    let (default_left, set_left) =
+        (seconds_left(by_default).await.expect("d"), seconds_left(id).await.expect("d"));
+    assert!((850.0..=900.0).contains(&default_left), "{default_left}");
+    assert!((60.0..=120.0).contains(&set_left), "{set_left}");
 }
 
 #[tokio::test]
