@@ -267,3 +267,61 @@ async fn a_user_who_blocks_the_bot_becomes_inactive_and_gets_nothing_more() {
     assert_eq!(bot.tg.chat(1001).map(|c| c.messages.len()), Some(1));
     bot.stop().await;
 }
+
+#[tokio::test]
+async fn the_sender_keeps_telegrams_pace_and_each_chats_order() {
+    let bot = TestBot::start(&[]).await;
+    let chats: Vec<i64> = (2000..2050).collect();
+    for chat in &chats {
+        bot.command(*chat, "en", "help");
+    }
+    for chat in &chats {
+        bot.messages(*chat, 1).await;
+    }
+    bot.tg.set_strict_pace(true);
+    let mut conn = bot.db.conn().await;
+    for round in 0..4 {
+        for chat in &chats {
+            nanobanana::outbox::send_text(&mut conn, *chat, &format!("news {round}"), None)
+                .await
+                .expect("enqueue");
+        }
+    }
+    drop(conn);
+    bot.tg.set_strict_pace(true);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    while bot.count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").await > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "200 messages not sent within 40 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let retried = bot.count("SELECT COUNT(*) FROM outbox WHERE attempts > 0 OR state <> 'sent'").await;
+    assert_eq!(retried, 0, "no 429, nothing dropped");
+    for chat in &chats {
+        let record = bot.tg.chat(*chat).expect("chat");
+        let texts: Vec<&str> = record.messages.iter().skip(1).map(|m| m.text().unwrap_or("")).collect();
+        assert_eq!(texts, ["news 0", "news 1", "news 2", "news 3"], "chat {chat} in order");
+    }
+    bot.stop().await;
+}
+
+#[tokio::test]
+async fn a_429_or_a_500_is_waited_out_and_the_message_still_arrives_once() {
+    let bot = TestBot::start(&[]).await;
+    bot.command(3001, "en", "help");
+    bot.messages(3001, 1).await;
+    for kind in [fakes::telegram::FaultKind::TooManyRequests, fakes::telegram::FaultKind::ServerError] {
+        bot.tg.inject_fault(fakes::telegram::Fault {
+            method: "sendMessage".into(),
+            count: 1,
+            kind,
+            retry_after: Some(1),
+        });
+        bot.command(3001, "en", "support");
+    }
+    let chat = bot.messages(3001, 3).await;
+    assert_eq!(chat.messages.len(), 3, "each answer once: {chat:?}");
+    // Both faults hit the first answer, which was retried until it went through.
+    assert_eq!(bot.count("SELECT SUM(attempts) FROM outbox WHERE state = 'sent'").await, 2);
+    assert_eq!(bot.count("SELECT COUNT(*) FROM outbox WHERE state <> 'sent'").await, 0);
+    bot.stop().await;
+}
