@@ -1,6 +1,8 @@
 //! Generations (which are also jobs): creation and the fenced start of processing.
 //! Settlement — the move to a terminal state — is `ledger::settle`, never here.
 
+use std::time::Duration;
+
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -18,12 +20,30 @@ pub struct NewGeneration<'a> {
     pub source_key: &'a str,
 }
 
-/// Inserts a queued generation; `false` when the same source already created one.
-/// Call it in the transaction that reserves its cost (`ledger::reserve`).
+/// The lease `start` takes; the worker's claim (`jobs::claim`) chooses its own.
+pub const START_LEASE: Duration = Duration::from_secs(60);
+
+/// Inserts a queued generation, due now, with the schema's default deadline (15 minutes);
+/// `false` when the same source already created one. Call it in the transaction that
+/// reserves its cost (`ledger::reserve`).
 pub async fn insert(conn: &mut PgConnection, generation: &NewGeneration<'_>) -> sqlx::Result<bool> {
+    insert_with_deadline(conn, generation, None).await
+}
+
+/// The longest deadline `insert_with_deadline` sets (`GENERATION_DEADLINE_SECS`' maximum).
+pub const MAX_DEADLINE: Duration = Duration::from_secs(86_400);
+
+/// `insert` with the deadline `deadline` from now (`GENERATION_DEADLINE_SECS`, whole seconds,
+/// at most `MAX_DEADLINE`); `None` keeps the schema's default.
+pub async fn insert_with_deadline(
+    conn: &mut PgConnection,
+    generation: &NewGeneration<'_>,
+    deadline: Option<Duration>,
+) -> sqlx::Result<bool> {
     let inserted = sqlx::query(
-        "INSERT INTO generations (id, user_id, prompt, model, image_size, aspect_ratio, cost, source_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        "INSERT INTO generations (id, user_id, prompt, model, image_size, aspect_ratio, cost, source_key,
+                                  deadline)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE(now() + $9::interval, now() + interval '15 minutes'))
          ON CONFLICT (user_id, source_key) DO NOTHING",
     )
     .bind(generation.id)
@@ -34,22 +54,27 @@ pub async fn insert(conn: &mut PgConnection, generation: &NewGeneration<'_>) -> 
     .bind(generation.aspect_ratio)
     .bind(generation.cost.get())
     .bind(generation.source_key)
+    .bind(deadline.map(|d| Duration::from_secs(d.min(MAX_DEADLINE).as_secs())))
     .execute(conn)
     .await?
     .rows_affected();
     Ok(inserted == 1)
 }
 
-/// Takes a queued generation into `processing` under a new lease epoch, which every
-/// later write of this holder must present. `None` if it is not queued.
+/// Takes this one queued generation into `processing` under a new lease epoch (which every
+/// later write of this holder must present) and a lease of `START_LEASE`, as `jobs::claim`
+/// would, whether or not it is due yet. `None` if it is not queued. For tests and benchmarks;
+/// workers use `jobs::claim`.
 pub async fn start(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<i64>> {
     sqlx::query_scalar(
         "UPDATE generations
-         SET status = 'processing', lease_epoch = lease_epoch + 1, started_at = now()
+         SET status = 'processing', lease_epoch = lease_epoch + 1, attempts = attempts + 1,
+             locked_until = now() + $2::interval, started_at = now()
          WHERE id = $1 AND status = 'queued'
          RETURNING lease_epoch",
     )
     .bind(id)
+    .bind(START_LEASE)
     .fetch_optional(conn)
     .await
 }

@@ -6,5 +6,6 @@ mod audit;
 mod bot;
 mod gemini;
 mod helpers;
+mod jobs;
 mod ledger;
 mod model;
