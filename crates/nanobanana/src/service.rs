@@ -41,7 +41,9 @@ pub async fn serve(
     let wake = Arc::new(Notify::new());
     let sender =
         tokio::spawn(outbox::Sender::new(pool.clone(), api.clone(), wake.clone()).run(shutdown.clone()));
-    let bot = Arc::new(Bot { pool, config: config.clone(), api: api.clone(), outbox_wake: wake });
+    let redis = crate::redis::connect(&config.redis).await?;
+    let workers = crate::signals::Notifier::new(redis, &config.redis.prefix);
+    let bot = Arc::new(Bot { pool, config: config.clone(), api: api.clone(), outbox_wake: wake, workers });
     let poller = match telegram.mode {
         TelegramMode::Webhook => {
             if let Some(base) = &telegram.public_base_url {

@@ -12,21 +12,31 @@ use crate::db::users::{self, NewUser};
 use crate::domain::{ImageSize, Model, PerVariant};
 use crate::outbox;
 
-/// Applies an update; returns the text to answer a callback query with, if it was one.
+/// What the update's transaction did that needs acting on after its commit.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// The text to answer a callback query with, if it was one.
+    pub callback_answer: Option<String>,
+    /// A generation it queued: the workers are signalled.
+    pub generation: Option<uuid::Uuid>,
+}
+
+/// Applies an update inside its transaction.
 pub async fn apply(
     conn: &mut PgConnection,
     config: &Config,
     update_id: i64,
     incoming: &Incoming,
-) -> sqlx::Result<Option<String>> {
+) -> sqlx::Result<Effects> {
     match incoming {
         Incoming::Message(message) => {
-            on_message(conn, config, update_id, message).await?;
-            Ok(None)
+            let generation = on_message(conn, config, update_id, message).await?;
+            Ok(Effects { generation, ..Effects::default() })
         }
         Incoming::Callback { from, chat_id, message_id, data, .. } => {
             let (lang, _) = touch(conn, from).await?;
-            on_button(conn, config, lang, from.id, *chat_id, *message_id, data).await
+            let callback_answer = on_button(conn, config, lang, from.id, *chat_id, *message_id, data).await?;
+            Ok(Effects { callback_answer, ..Effects::default() })
         }
         Incoming::ChatMember { from, status } => {
             let active = !matches!(status.as_str(), "kicked" | "left");
@@ -35,9 +45,9 @@ pub async fn apply(
                 .bind(active)
                 .execute(&mut *conn)
                 .await?;
-            Ok(None)
+            Ok(Effects::default())
         }
-        Incoming::Other => Ok(None),
+        Incoming::Other => Ok(Effects::default()),
     }
 }
 
@@ -53,12 +63,13 @@ async fn touch(conn: &mut PgConnection, from: &From) -> sqlx::Result<(Lang, bool
     Ok((Lang::parse(&touched.language).unwrap_or(guess), touched.is_banned))
 }
 
+/// Handles a message; the generation it queued, if any.
 async fn on_message(
     conn: &mut PgConnection,
     config: &Config,
     update_id: i64,
     message: &Message,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<Option<uuid::Uuid>> {
     let chat = message.chat_id;
     if !message.private {
         // In groups the bot answers only commands addressed to it, pointing to a private chat.
@@ -66,7 +77,7 @@ async fn on_message(
             let lang = Lang::from_telegram(message.from.language_code.as_deref());
             outbox::send_text(conn, chat, &render(lang, "group_hint", &[]), None).await?;
         }
-        return Ok(());
+        return Ok(None);
     }
     let (lang, banned) = touch(conn, &message.from).await?;
     let reply = match &message.content {
@@ -92,7 +103,7 @@ async fn on_message(
                 let current = settings::load(conn, message.from.id).await?;
                 let (text, keyboard) = settings::screen(lang, config, &current);
                 outbox::send_text(conn, chat, &text, Some(keyboard)).await?;
-                return Ok(());
+                return Ok(None);
             }
             _ => render(lang, "unknown_command", &[]),
         },
@@ -102,7 +113,7 @@ async fn on_message(
         Content::Unsupported(_) => render(lang, "unsupported", &[]),
     };
     outbox::send_text(conn, chat, &reply, None).await?;
-    Ok(())
+    Ok(None)
 }
 
 /// A button press: settings and language change here; the answer is the callback's toast.

@@ -12,6 +12,7 @@ use super::client::BotApi;
 use super::commands;
 use super::update::{self, Incoming};
 use crate::config::Config;
+use crate::signals::Notifier;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
@@ -29,6 +30,8 @@ pub struct Bot {
     pub api: BotApi,
     /// Wakes the outbox sender after a commit that queued messages.
     pub outbox_wake: Arc<Notify>,
+    /// Wakes the workers after a commit that queued a generation.
+    pub workers: Notifier,
 }
 
 impl Bot {
@@ -41,14 +44,20 @@ impl Bot {
             return Ok(());
         }
         let incoming = update::parse(raw);
-        let answer = commands::apply(&mut tx, &self.config, update_id, &incoming).await?;
+        let effects = commands::apply(&mut tx, &self.config, update_id, &incoming).await?;
         sqlx::query("UPDATE telegram_updates SET state = 'handled', handled_at = now() WHERE update_id = $1")
             .bind(update_id)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         self.outbox_wake.notify_one();
-        if let (Incoming::Callback { id, .. }, Some(text)) = (&incoming, answer) {
+        if let Some(generation) = effects.generation {
+            // A hint only: workers also poll Postgres, so a lost signal merely delays.
+            if let Err(e) = self.workers.notify(generation).await {
+                tracing::warn!(%generation, error = %e, "could not signal the workers");
+            }
+        }
+        if let (Incoming::Callback { id, .. }, Some(text)) = (&incoming, effects.callback_answer) {
             // Telegram wants callback queries answered within seconds, so not via the outbox.
             let params = serde_json::json!({ "callback_query_id": id, "text": text });
             if let Err(e) = self.api.call("answerCallbackQuery", &params).await {

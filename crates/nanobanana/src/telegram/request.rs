@@ -2,7 +2,7 @@
 //! over the in-flight cap or the daily cap; otherwise the price of (model, size) is reserved,
 //! the generation inserted (keyed to its source so a redelivery cannot create a second one)
 //! and its status message queued, all in the update's transaction. Short balance: nothing is
-//! reserved; the answer shows the balance.
+//! reserved; the answer shows the balance. The caller signals the workers after the commit.
 
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -24,7 +24,7 @@ pub async fn generation(
     message: &Message,
     update_id: i64,
     prompt: &str,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<Option<Uuid>> {
     let (user, chat) = (message.from.id, message.chat_id);
     let reply = |key: &str, args: &[(&str, &str)]| render(lang, key, args);
     let prompt = prompt.trim();
@@ -41,7 +41,7 @@ pub async fn generation(
     };
     if let Some(text) = refusal {
         outbox::send_text(conn, chat, &text, None).await?;
-        return Ok(());
+        return Ok(None);
     }
     let available = users::lock_balance(conn, user).await?.unwrap_or(0);
     let (in_flight, today): (i64, i64) = sqlx::query_as(
@@ -55,12 +55,14 @@ pub async fn generation(
     let chosen = settings::load(conn, user).await?;
     let (model, size) = (chosen.model, chosen.image_size());
     let cost = config.pricing.prices.get(model, size);
+    let mut created = None;
     let text = if in_flight >= i64::from(config.limits.max_in_flight) {
         reply("too_many_in_flight", &[("count", &in_flight.to_string())])
     } else if today >= i64::from(config.limits.daily_generations) {
         reply("daily_cap", &[("cap", &config.limits.daily_generations.to_string())])
     } else {
         let id = Uuid::now_v7();
+        let deadline = std::time::Duration::from_secs(u64::from(config.limits.generation_deadline_secs));
         let source_key = format!("update:{update_id}");
         let generation = generations::NewGeneration {
             id,
@@ -73,7 +75,10 @@ pub async fn generation(
             source_key: &source_key,
         };
         match ledger::reserve(conn, user, id, cost).await {
-            Ok(Outcome::Applied(_)) if generations::insert(conn, &generation).await? => {
+            Ok(Outcome::Applied(_))
+                if generations::insert_with_deadline(conn, &generation, Some(deadline)).await? =>
+            {
+                created = Some(id);
                 let excerpt: String = prompt.chars().take(100).collect();
                 reply(
                     "queued",
@@ -93,5 +98,5 @@ pub async fn generation(
         }
     };
     outbox::send_text(conn, chat, &text, None).await?;
-    Ok(())
+    Ok(created)
 }

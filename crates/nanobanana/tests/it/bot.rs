@@ -24,6 +24,7 @@ struct TestBot {
     http: reqwest::Client,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    redis: nanobanana::config::RedisConfig,
 }
 
 impl TestBot {
@@ -39,15 +40,17 @@ impl TestBot {
             ("TELEGRAM_API_URL", tg.base_url()),
             ("PUBLIC_BASE_URL", format!("{url}/")),
             ("AUTO_MIGRATE", "false".to_owned()),
+            ("REDIS_PREFIX", format!("nbtest:{}:", uuid::Uuid::new_v4().simple())),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = Config::from_lookup(Role::Serve, &|k| vars.get(k).cloned()).expect("config");
+        let redis = config.redis.clone();
         let (shutdown, rx) = watch::channel(false);
         let server = tokio::spawn(nanobanana::service::serve(config, listener, rx));
-        let bot = Self { db, tg, url, http: reqwest::Client::new(), shutdown, server };
+        let bot = Self { db, tg, url, http: reqwest::Client::new(), shutdown, server, redis };
         bot.wait_for_webhook().await;
         bot
     }
@@ -158,6 +161,13 @@ async fn a_prompt_reserves_its_price_and_a_short_balance_reserves_nothing() {
     let text = chat.messages[0].text().unwrap_or("");
     assert!(text.contains("Запрос принят: a banana <b>on</b> the moon"), "escaped, shown as typed: {text}");
     assert_eq!(bot.db.balance(601).await, (5, 10));
+    // The workers were woken for it.
+    let id: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM generations").fetch_one(&bot.db.pool).await.expect("id");
+    let conn = nanobanana::redis::connect_blocking(&bot.redis).await.expect("redis");
+    let mut waiter = nanobanana::signals::Waiter::new(conn, &bot.redis.prefix);
+    let woken = waiter.wait(Duration::from_secs(5)).await.expect("signal");
+    assert_eq!(woken, vec![id]);
     bot.text(601, "en", "another one");
     let chat = bot.messages(601, 2).await;
     let text = chat.messages[1].text().unwrap_or("");
