@@ -44,6 +44,8 @@ pub async fn serve(
     let redis = crate::redis::connect(&config.redis).await?;
     let workers = crate::signals::Notifier::new(redis, &config.redis.prefix);
     let bot = Arc::new(Bot { pool, config: config.clone(), api: api.clone(), outbox_wake: wake, workers });
+    // Before the webhook, so the menu is in place by the time updates arrive.
+    crate::telegram::menu::register(&api).await;
     let poller = match telegram.mode {
         TelegramMode::Webhook => {
             if let Some(base) = &telegram.public_base_url {

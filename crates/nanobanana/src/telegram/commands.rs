@@ -3,10 +3,12 @@
 
 use sqlx::PgConnection;
 
+use super::admin::{self, Caller};
 use super::request;
 use super::settings;
 use super::texts::{render, render_html, Lang};
 use super::update::{Content, From, Incoming, Message};
+use super::{account, history};
 use crate::config::Config;
 use crate::db::users::{self, NewUser};
 use crate::domain::{ImageSize, Model, PerVariant};
@@ -60,7 +62,11 @@ async fn touch(conn: &mut PgConnection, from: &From) -> sqlx::Result<(Lang, bool
     };
     let guess = Lang::from_telegram(from.language_code.as_deref());
     let touched = users::touch(conn, &user, guess.code()).await?;
-    Ok((Lang::parse(&touched.language).unwrap_or(guess), touched.is_banned))
+    let lang = match account::returning(conn, from.id, guess).await? {
+        Some(fresh) => fresh,
+        None => Lang::parse(&touched.language).unwrap_or(guess),
+    };
+    Ok((lang, touched.is_banned))
 }
 
 /// Handles a message; the generation it queued, if any.
@@ -99,11 +105,25 @@ async fn on_message(
             "help" => render_html(lang, "help", &[("prices", &price_list(lang, config))]),
             "balance" => balance_text(conn, lang, message.from.id).await?,
             "support" | "paysupport" => support(lang, config),
+            "terms" => account::terms(lang, config),
             "settings" => {
                 let current = settings::load(conn, message.from.id).await?;
                 let (text, keyboard) = settings::screen(lang, config, &current);
                 outbox::send_text(conn, chat, &text, Some(keyboard)).await?;
                 return Ok(None);
+            }
+            "history" => {
+                let (text, keyboard) = history::screen(conn, lang, message.from.id).await?;
+                outbox::send_text(conn, chat, &text, keyboard).await?;
+                return Ok(None);
+            }
+            "deleteme" => {
+                account::ask(conn, lang, message.from.id, chat).await?;
+                return Ok(None);
+            }
+            command if admin::COMMANDS.contains(&command) && is_admin(config, message.from.id) => {
+                let caller = Caller { admin: message.from.id, lang, update_id };
+                admin::handle(conn, config, &caller, command, args).await?
             }
             _ => render(lang, "unknown_command", &[]),
         },
@@ -126,6 +146,12 @@ async fn on_button(
     message_id: Option<i64>,
     data: &str,
 ) -> sqlx::Result<Option<String>> {
+    if data.starts_with(history::SEND_AGAIN) {
+        return Ok(Some(history::send_again(conn, lang, user, chat_id, data).await?));
+    }
+    if data == account::CONFIRM || data == account::CANCEL {
+        return Ok(Some(account::confirm(conn, lang, user, chat_id, message_id, data).await?));
+    }
     let mut lang = lang;
     let mut current = settings::load(conn, user).await?;
     let changed = if let Some(change) = data.strip_prefix(settings::CHANGE) {
@@ -175,22 +201,38 @@ async fn balance_text(conn: &mut PgConnection, lang: Lang, user: i64) -> sqlx::R
         "balance",
         &[("available", &available.to_string()), ("reserved", &reserved.to_string())],
     );
+    text.push_str("\n\n");
+    text.push_str(&recent_movements(conn, lang, user, 5).await?);
+    Ok(text)
+}
+
+/// The user's last `limit` journal rows, one a line, with a title.
+pub async fn recent_movements(
+    conn: &mut PgConnection,
+    lang: Lang,
+    user: i64,
+    limit: i64,
+) -> sqlx::Result<String> {
     let recent: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT type, delta_available, balance_after FROM transactions WHERE user_id = $1 ORDER BY id DESC LIMIT 5",
+        "SELECT type, delta_available, balance_after FROM transactions WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(user)
+    .bind(limit)
     .fetch_all(&mut *conn)
     .await?;
-    text.push_str("\n\n");
     if recent.is_empty() {
-        text.push_str(&render(lang, "balance_history_empty", &[]));
-    } else {
-        text.push_str(&render(lang, "balance_history_title", &[]));
-        for (kind, delta, after) in recent {
-            text.push_str(&format!("\n{} {delta:+} → {after}", render(lang, &format!("kind_{kind}"), &[])));
-        }
+        return Ok(render(lang, "balance_history_empty", &[]));
+    }
+    let mut text = render(lang, "balance_history_title", &[]);
+    for (kind, delta, after) in recent {
+        text.push_str(&format!("\n{} {delta:+} → {after}", render(lang, &format!("kind_{kind}"), &[])));
     }
     Ok(text)
+}
+
+/// Admin commands are for `ADMIN_IDS` only; for everyone else they do not exist.
+fn is_admin(config: &Config, user: i64) -> bool {
+    config.operator.admin_ids.contains(&user)
 }
 
 fn support(lang: Lang, config: &Config) -> String {

@@ -1,0 +1,100 @@
+//! The user's own account: `/terms`, and `/deleteme` — a confirmation button, then the
+//! personal data erased (names, settings, deep link, conversation state) and the moment
+//! recorded in `deleted_at`. Accounting rows (balance, journal, payments, generations) are
+//! never touched here. A user who writes again afterwards starts fresh.
+
+use serde_json::{json, Value};
+use sqlx::PgConnection;
+
+use super::conversation;
+use super::texts::{render, Lang};
+use crate::config::Config;
+use crate::domain::TelegramId;
+use crate::outbox;
+
+/// Callback data of the confirmation buttons.
+pub const CONFIRM: &str = "del:yes";
+pub const CANCEL: &str = "del:no";
+/// The conversation state a pending confirmation holds.
+const AWAITING: &str = "deleteme";
+
+pub fn terms(lang: Lang, config: &Config) -> String {
+    let link = |url: &Option<url::Url>| {
+        url.as_ref().map_or_else(|| render(lang, "terms_not_published", &[]), |u| u.to_string())
+    };
+    render(
+        lang,
+        "terms",
+        &[
+            ("version", &config.operator.terms_version),
+            ("terms", &link(&config.operator.terms_url)),
+            ("privacy", &link(&config.operator.privacy_url)),
+        ],
+    )
+}
+
+/// `/deleteme`: asks for confirmation, valid for `conversation::DEFAULT_TTL`.
+pub async fn ask(conn: &mut PgConnection, lang: Lang, user: TelegramId, chat: i64) -> sqlx::Result<()> {
+    conversation::set(conn, user, AWAITING, None, conversation::DEFAULT_TTL).await?;
+    let keyboard = json!({ "inline_keyboard": [[
+        { "text": render(lang, "deleteme_yes", &[]), "callback_data": CONFIRM },
+        { "text": render(lang, "deleteme_no", &[]), "callback_data": CANCEL },
+    ]]});
+    outbox::send_text(conn, chat, &render(lang, "deleteme_confirm", &[]), Some(keyboard)).await?;
+    Ok(())
+}
+
+/// A confirmation button: erases the data (`del:yes`) or cancels (`del:no`) if the request is
+/// still pending; the confirmation message is edited to say what happened. The toast.
+pub async fn confirm(
+    conn: &mut PgConnection,
+    lang: Lang,
+    user: TelegramId,
+    chat_id: Option<i64>,
+    message_id: Option<i64>,
+    data: &str,
+) -> sqlx::Result<String> {
+    if conversation::take(conn, user, AWAITING).await?.is_none() {
+        return Ok(render(lang, "deleteme_expired", &[]));
+    }
+    let key = if data == CONFIRM {
+        anonymize(conn, user).await?;
+        tracing::info!(user, "user data deleted on request");
+        "deleteme_done"
+    } else {
+        "deleteme_cancelled"
+    };
+    let text = render(lang, key, &[]);
+    if let (Some(chat_id), Some(message_id)) = (chat_id, message_id) {
+        let params: Value = json!({ "chat_id": chat_id, "message_id": message_id, "text": text });
+        outbox::enqueue(conn, chat_id, "editMessageText", params).await?;
+    }
+    Ok(text)
+}
+
+async fn anonymize(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE users SET username = NULL, first_name = NULL, settings = '{}', deep_link = NULL,
+                          awaiting = NULL, awaiting_data = NULL, awaiting_until = NULL,
+                          deleted_at = now()
+         WHERE telegram_id = $1",
+    )
+    .bind(user)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// For a user who deleted their data and writes again: they start fresh, in the language their
+/// Telegram speaks now. Their language otherwise.
+pub async fn returning(conn: &mut PgConnection, user: TelegramId, guess: Lang) -> sqlx::Result<Option<Lang>> {
+    let back: Option<String> = sqlx::query_scalar(
+        "UPDATE users SET deleted_at = NULL, language = $2
+         WHERE telegram_id = $1 AND deleted_at IS NOT NULL RETURNING language",
+    )
+    .bind(user)
+    .bind(guess.code())
+    .fetch_optional(conn)
+    .await?;
+    Ok(back.and_then(|code| Lang::parse(&code)))
+}

@@ -1,0 +1,105 @@
+//! `/history`: the user's last generations, newest first, with a "send again" button for each
+//! finished one (`h:send:<generation id>`). Sending again needs the Telegram `file_id` of the
+//! delivered picture; until the worker records it, the button says it is not available yet.
+
+use serde_json::{json, Value};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::commands::model_name;
+use super::texts::{render, Lang};
+use crate::domain::{ImageSize, Model, TelegramId};
+
+/// Callback data prefix of the "send again" button.
+pub const SEND_AGAIN: &str = "h:send:";
+const SHOWN: i64 = 10;
+const PROMPT_EXCERPT: usize = 60;
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    status: String,
+    model: String,
+    image_size: Option<String>,
+    prompt: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The history message: text and, when something can be sent again, its keyboard.
+pub async fn screen(
+    conn: &mut PgConnection,
+    lang: Lang,
+    user: TelegramId,
+) -> sqlx::Result<(String, Option<Value>)> {
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, status, model, image_size, prompt, created_at FROM generations
+         WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+    )
+    .bind(user)
+    .bind(SHOWN)
+    .fetch_all(conn)
+    .await?;
+    if rows.is_empty() {
+        return Ok((render(lang, "history_empty", &[]), None));
+    }
+    let mut text = render(lang, "history_title", &[]);
+    let mut buttons = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let n = (i + 1).to_string();
+        let model = match Model::parse(&row.model) {
+            Ok(m) => model_name(m, row.image_size.as_deref().and_then(|s| ImageSize::parse(s).ok())),
+            Err(_) => row.model.clone(),
+        };
+        let mut prompt: String = row.prompt.chars().take(PROMPT_EXCERPT).collect();
+        if row.prompt.chars().count() > PROMPT_EXCERPT {
+            prompt.push('…');
+        }
+        text.push_str("\n\n");
+        text.push_str(&render(
+            lang,
+            "history_item",
+            &[
+                ("n", &n),
+                ("status", &render(lang, &format!("status_{}", row.status), &[])),
+                ("model", &model),
+                ("date", &row.created_at.format("%d.%m.%Y %H:%M").to_string()),
+                ("prompt", &prompt),
+            ],
+        ));
+        if row.status == "succeeded" {
+            buttons.push(json!({
+                "text": render(lang, "history_button", &[("n", &n)]),
+                "callback_data": format!("{SEND_AGAIN}{}", row.id),
+            }));
+        }
+    }
+    let keyboard = (!buttons.is_empty())
+        .then(|| json!({ "inline_keyboard": buttons.chunks(2).map(<[Value]>::to_vec).collect::<Vec<_>>() }));
+    Ok((text, keyboard))
+}
+
+/// The "send again" button: the toast to answer with. Only the owner's own finished
+/// generations are found.
+pub async fn send_again(
+    conn: &mut PgConnection,
+    lang: Lang,
+    user: TelegramId,
+    chat_id: Option<i64>,
+    data: &str,
+) -> sqlx::Result<String> {
+    let Some(id) = data.strip_prefix(SEND_AGAIN).and_then(|id| Uuid::parse_str(id).ok()) else {
+        return Ok(render(lang, "history_not_found", &[]));
+    };
+    let found: Option<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM generations WHERE id = $1 AND user_id = $2 AND status = 'succeeded'",
+    )
+    .bind(id)
+    .bind(user)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (Some(_), Some(_chat)) = (found, chat_id) else {
+        return Ok(render(lang, "history_not_found", &[]));
+    };
+    // No `file_id` is recorded for a delivered picture yet (the worker's part).
+    Ok(render(lang, "history_not_available", &[]))
+}

@@ -1,0 +1,118 @@
+//! `/stats` for admins: the seed's metrics (active users, generations per day, average cost,
+//! conversion to payment, processing time) plus credits sold and spent, revenue, and the
+//! provider's cost estimated from the configured tariff (no per-generation cost is recorded).
+//! Read-only.
+
+use sqlx::PgConnection;
+
+use super::texts::{render, Lang};
+use crate::config::Config;
+use crate::domain::{ImageSize, Model};
+
+#[derive(sqlx::FromRow)]
+struct Counts {
+    users: i64,
+    active_day: i64,
+    active_week: i64,
+    paying: i64,
+    today: i64,
+    queued: i64,
+    processing: i64,
+    succeeded: i64,
+    failed: i64,
+    week: i64,
+    avg_cost: Option<f64>,
+    avg_seconds: Option<f64>,
+    sold: i64,
+    spent: i64,
+    granted: i64,
+    kopecks: i64,
+    stars: i64,
+}
+
+const COUNTS: &str = "
+    SELECT
+        (SELECT COUNT(*) FROM users) AS users,
+        (SELECT COUNT(*) FROM users WHERE last_seen_at >= now() - interval '1 day') AS active_day,
+        (SELECT COUNT(*) FROM users WHERE last_seen_at >= now() - interval '7 days') AS active_week,
+        (SELECT COUNT(DISTINCT user_id) FROM payments WHERE status = 'succeeded') AS paying,
+        g.today, g.queued, g.processing, g.succeeded, g.failed, g.week,
+        (SELECT AVG(cost)::float8 FROM generations WHERE status = 'succeeded') AS avg_cost,
+        (SELECT EXTRACT(EPOCH FROM AVG(completed_at - started_at))::float8 FROM generations
+          WHERE status = 'succeeded' AND completed_at >= now() - interval '7 days'
+            AND started_at IS NOT NULL) AS avg_seconds,
+        t.sold, t.spent, t.granted,
+        (SELECT COALESCE(SUM(amount_minor), 0)::int8 FROM payments
+          WHERE status = 'succeeded' AND currency = 'RUB') AS kopecks,
+        (SELECT COALESCE(SUM(amount_minor), 0)::int8 FROM payments
+          WHERE status = 'succeeded' AND currency = 'XTR') AS stars
+    FROM (SELECT
+            COUNT(*) FILTER (WHERE created_at >= date_trunc('day', now())) AS today,
+            COUNT(*) FILTER (WHERE created_at >= date_trunc('day', now()) AND status = 'queued') AS queued,
+            COUNT(*) FILTER (WHERE created_at >= date_trunc('day', now()) AND status = 'processing')
+                AS processing,
+            COUNT(*) FILTER (WHERE created_at >= date_trunc('day', now()) AND status = 'succeeded')
+                AS succeeded,
+            COUNT(*) FILTER (WHERE created_at >= date_trunc('day', now()) AND status = 'failed') AS failed,
+            COUNT(*) FILTER (WHERE created_at >= now() - interval '7 days') AS week
+          FROM generations) g,
+         (SELECT
+            COALESCE(SUM(amount) FILTER (WHERE type = 'topup'), 0)::int8 AS sold,
+            COALESCE(SUM(amount) FILTER (WHERE type = 'commit'), 0)::int8 AS spent,
+            COALESCE(SUM(amount) FILTER (WHERE type IN ('grant', 'bonus')), 0)::int8 AS granted
+          FROM transactions) t";
+
+/// The stats message.
+pub async fn render_stats(conn: &mut PgConnection, config: &Config, lang: Lang) -> sqlx::Result<String> {
+    let c: Counts = sqlx::query_as(COUNTS).fetch_one(&mut *conn).await?;
+    let per_variant: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT model, image_size, COUNT(*) FROM generations WHERE status = 'succeeded'
+         GROUP BY model, image_size",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let provider_kopecks: i64 = per_variant
+        .iter()
+        .filter_map(|(model, size, count)| {
+            let model = Model::parse(model).ok()?;
+            let size = size.as_deref().and_then(|s| ImageSize::parse(s).ok());
+            let each = config.pricing.provider_costs.get(model, size).to_kopecks(config.pricing.usd_rate);
+            Some(each.get().saturating_mul(*count))
+        })
+        .fold(0i64, i64::saturating_add);
+    // Credits are rubles (1 credit = 1 ₽): the margin is what was spent minus what it cost us.
+    let margin_kopecks = c.spent.saturating_mul(100).saturating_sub(provider_kopecks);
+    let conversion = if c.users > 0 { c.paying as f64 * 100.0 / c.users as f64 } else { 0.0 };
+    let rubles = |k: i64| {
+        let sign = if k < 0 { "-" } else { "" };
+        format!("{sign}{}.{:02}", k.unsigned_abs() / 100, k.unsigned_abs() % 100)
+    };
+    let one = |v: Option<f64>| v.map_or_else(|| "—".to_owned(), |v| format!("{v:.1}"));
+    let n = |v: i64| v.to_string();
+    Ok(render(
+        lang,
+        "admin_stats",
+        &[
+            ("users", &n(c.users)),
+            ("active_day", &n(c.active_day)),
+            ("active_week", &n(c.active_week)),
+            ("today", &n(c.today)),
+            ("queued", &n(c.queued)),
+            ("processing", &n(c.processing)),
+            ("succeeded", &n(c.succeeded)),
+            ("failed", &n(c.failed)),
+            ("week", &n(c.week)),
+            ("avg_cost", &one(c.avg_cost)),
+            ("paying", &n(c.paying)),
+            ("conversion", &format!("{conversion:.1}")),
+            ("avg_seconds", &one(c.avg_seconds)),
+            ("sold", &n(c.sold)),
+            ("spent", &n(c.spent)),
+            ("granted", &n(c.granted)),
+            ("rubles", &rubles(c.kopecks)),
+            ("stars", &n(c.stars)),
+            ("provider", &rubles(provider_kopecks)),
+            ("margin", &rubles(margin_kopecks)),
+        ],
+    ))
+}
