@@ -1,0 +1,444 @@
+//! The bot's commands beyond the basics, over real HTTP through the fake Telegram: the command
+//! menu, admin commands (and their absence for everyone else), `/history`, `/terms`,
+//! `/deleteme` with its expiring confirmation.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use fakes::telegram::users::{self, UserProfile};
+use fakes::telegram::{ChatRecord, TelegramConfig};
+use fakes::FakeTelegram;
+use futures_util::future::join_all;
+use nanobanana::config::{Config, Role};
+use nanobanana::ledger::Settlement;
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use crate::helpers::TestDb;
+
+const SECRET: &str = "test-webhook-secret_2";
+const WAIT: Duration = Duration::from_secs(15);
+
+struct TestBot {
+    db: TestDb,
+    tg: FakeTelegram,
+    url: String,
+    http: reqwest::Client,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestBot {
+    async fn start(extra: &[(&str, &str)]) -> Self {
+        let db = TestDb::new().await;
+        let tg = FakeTelegram::start(TelegramConfig::default()).await.expect("fake Telegram");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let mut vars: HashMap<String, String> = [
+            ("DATABASE_URL", db.url.to_string()),
+            ("TELEGRAM_BOT_TOKEN", tg.token().to_owned()),
+            ("TELEGRAM_WEBHOOK_SECRET", SECRET.to_owned()),
+            ("TELEGRAM_API_URL", tg.base_url()),
+            ("PUBLIC_BASE_URL", format!("{url}/")),
+            ("AUTO_MIGRATE", "false".to_owned()),
+            ("REDIS_PREFIX", format!("nbtest:{}:", uuid::Uuid::new_v4().simple())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = Config::from_lookup(Role::Serve, &|k| vars.get(k).cloned()).expect("config");
+        let (shutdown, rx) = watch::channel(false);
+        let server = tokio::spawn(nanobanana::service::serve(config, listener, rx));
+        let bot = Self { db, tg, url, http: reqwest::Client::new(), shutdown, server };
+        bot.wait_for_webhook().await;
+        bot
+    }
+
+    async fn wait_for_webhook(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let info: Value = self
+                .http
+                .post(format!("{}/bot{}/getWebhookInfo", self.tg.base_url(), self.tg.token()))
+                .send()
+                .await
+                .expect("getWebhookInfo")
+                .json()
+                .await
+                .expect("JSON");
+            if info["result"]["url"].as_str().is_some_and(|u| u.starts_with(&self.url)) {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "webhook never registered: {info}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        self.server.await.expect("server task").expect("server ran cleanly");
+    }
+
+    fn profile(lang: &str) -> UserProfile {
+        UserProfile { first_name: Some("Test".into()), username: None, language_code: Some(lang.into()) }
+    }
+
+    /// Sends `/command args` and waits for the chat's `n`-th message; its text.
+    async fn ask(&self, user: i64, lang: &str, command: &str, args: &str, n: usize) -> String {
+        users::command(self.tg.state(), user, &Self::profile(lang), command, Some(args)).expect("command");
+        let chat = self.messages(user, n).await;
+        chat.messages[n - 1].text().unwrap_or("").to_owned()
+    }
+
+    fn text(&self, user: i64, lang: &str, text: &str) {
+        users::text(self.tg.state(), user, &Self::profile(lang), text).expect("text");
+    }
+
+    async fn messages(&self, user: i64, count: usize) -> ChatRecord {
+        self.tg
+            .wait_for_chat(user, WAIT, |c| c.messages.len() >= count)
+            .await
+            .unwrap_or_else(|e| panic!("chat {user}: {e}; have {:?}", self.tg.chat(user)))
+    }
+
+    /// Presses a button and waits for the answer to its callback query; the toast.
+    async fn press(&self, user: i64, message_id: i64, data: &str) -> String {
+        let answers = |c: &ChatRecord| c.events.iter().filter(|e| e.method == "answerCallbackQuery").count();
+        let before = self.tg.chat(user).map_or(0, |c| answers(&c));
+        self.tg.press_button(user, message_id, data).expect("press");
+        let chat = self.tg.wait_for_chat(user, WAIT, |c| answers(c) > before).await.expect("answered");
+        let last = chat.events.iter().rev().find(|e| e.method == "answerCallbackQuery");
+        last.and_then(|e| e.detail["text"].as_str()).unwrap_or("").to_owned()
+    }
+
+    async fn post(&self, body: Vec<u8>) -> reqwest::StatusCode {
+        let request = self
+            .http
+            .post(format!("{}/telegram/webhook", self.url))
+            .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+            .body(body);
+        request.send().await.expect("webhook answers").status()
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.db.pool).await.expect(sql)
+    }
+
+    async fn drained(&self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").await > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "outbox never drained");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn message_update(update_id: i64, user: i64, lang: &str, text: &str) -> Value {
+    json!({
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id, "date": 1_700_000_000, "text": text,
+            "chat": {"id": user, "type": "private", "first_name": "T"},
+            "from": {"id": user, "is_bot": false, "first_name": "T", "language_code": lang}
+        }
+    })
+}
+
+fn callback_update(update_id: i64, user: i64, message_id: i64, data: &str) -> Value {
+    json!({
+        "update_id": update_id,
+        "callback_query": {
+            "id": format!("forged-{update_id}"), "data": data, "chat_instance": "1",
+            "from": {"id": user, "is_bot": false, "first_name": "T", "language_code": "en"},
+            "message": {"message_id": message_id, "date": 1_700_000_000, "chat": {"id": user, "type": "private"}}
+        }
+    })
+}
+
+fn buttons(message: &fakes::telegram::BotMessage) -> Vec<(String, String)> {
+    let rows =
+        message.reply_markup().and_then(|m| m["inline_keyboard"].as_array().cloned()).unwrap_or_default();
+    rows.iter()
+        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+        .map(|b| {
+            (
+                b["text"].as_str().unwrap_or("").to_owned(),
+                b["callback_data"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_command_menu_is_registered_in_both_languages() {
+    let bot = TestBot::start(&[]).await;
+    let commands = bot.tg.state().lock().commands.clone();
+    let names = |key: &str| -> Vec<String> {
+        commands[key].as_array().map_or_else(Vec::new, |list| {
+            list.iter().map(|c| c["command"].as_str().unwrap_or("").to_owned()).collect()
+        })
+    };
+    let expected = [
+        "start",
+        "help",
+        "balance",
+        "buy",
+        "settings",
+        "history",
+        "support",
+        "terms",
+        "paysupport",
+        "deleteme",
+    ];
+    assert_eq!(names("default|"), expected, "{commands}");
+    assert_eq!(names("default|en"), expected, "{commands}");
+    assert_eq!(commands["default|"][3]["description"], "Купить кредиты");
+    assert_eq!(commands["default|en"][3]["description"], "Buy credits");
+    bot.stop().await;
+}
+
+#[tokio::test]
+async fn admin_commands_do_not_exist_for_everyone_else() {
+    let bot = TestBot::start(&[("ADMIN_IDS", "1100")]).await;
+    bot.db.user(1102).await;
+    for (i, (command, args)) in
+        [("grant", "1101 50 gift"), ("user", "1102"), ("ban", "1102"), ("stats", ""), ("unban", "1102")]
+            .iter()
+            .enumerate()
+    {
+        let ru = bot.ask(1101, "ru", command, args, i + 1).await;
+        assert_eq!(ru, "Не знаю такой команды. /help — список команд.", "/{command}");
+        let en = bot.ask(1103, "en", command, args, i + 1).await;
+        assert!(en.starts_with("I don't know that command"), "/{command}: {en}");
+    }
+    assert_eq!(bot.count("SELECT COUNT(*) FROM transactions").await, 0);
+    assert_eq!(bot.count("SELECT COUNT(*) FROM users WHERE is_banned").await, 0);
+    bot.drained().await;
+    assert_eq!(bot.tg.chat(1101).map(|c| c.messages.len()), Some(5), "nothing else was sent");
+    bot.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_grants_once_however_often_the_update_arrives() {
+    let bot = TestBot::start(&[("ADMIN_IDS", "1200, 1210")]).await;
+    bot.db.user(1201).await;
+    // The fake delivers only to chats it knows: both open theirs first.
+    bot.ask(1200, "en", "help", "", 1).await;
+    bot.ask(1201, "en", "help", "", 1).await;
+    let body = serde_json::to_vec(&message_update(9_300_001, 1200, "en", "/grant 1201 50 welcome gift"))
+        .expect("JSON");
+    let statuses = join_all((0..4).map(|_| bot.post(body.clone()))).await;
+    assert!(statuses.iter().all(|s| s.is_success()), "{statuses:?}");
+    assert!(bot.post(body.clone()).await.is_success());
+    bot.drained().await;
+    let admin = bot.messages(1200, 2).await;
+    assert_eq!(admin.messages.len(), 2, "one answer: {admin:?}");
+    assert_eq!(admin.messages[1].text(), Some("Granted 50 cr. to user 1201. Balance: 50."));
+    assert_eq!(bot.db.balance(1201).await, (50, 0));
+    let rows: Vec<(String, i64, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT type, amount, reason, actor FROM transactions WHERE user_id = 1201")
+            .fetch_all(&bot.db.pool)
+            .await
+            .expect("journal");
+    assert_eq!(rows, [("grant".into(), 50, Some("welcome gift".into()), Some("telegram:1200".into()))]);
+    let user = bot.messages(1201, 2).await;
+    assert_eq!(user.messages.len(), 2, "one note: {user:?}");
+    assert_eq!(user.messages[1].text(), Some("🎁 Вам начислено 50 кр. Баланс: 50."));
+
+    // Bad arguments get a clear answer and move nothing, in either language.
+    let cases = [
+        ("", "Usage: /grant <user id> <credits> <reason>"),
+        ("1201", "Usage: /grant <user id> <credits> <reason>"),
+        ("abc 5 gift", "Not a user id: abc"),
+        ("1201 -5 gift", "Credits must be a whole number from 1 to 1000000000, not -5"),
+        ("1201 lots gift", "Credits must be a whole number from 1 to 1000000000, not lots"),
+        ("1201 5", "A reason is required (at most 500 characters)."),
+        ("1201 5    ", "A reason is required (at most 500 characters)."),
+        ("777 5 gift", "No user 777."),
+    ];
+    for (i, (args, expected)) in cases.iter().enumerate() {
+        let text = bot.ask(1200, "en", "grant", args, i + 3).await;
+        assert_eq!(text, *expected, "/grant {args}");
+    }
+    let text = bot.ask(1210, "ru", "grant", "1201 x y", 1).await;
+    assert_eq!(text, "Кредиты — целое число от 1 до 1000000000, а не x");
+    let text = bot.ask(1210, "ru", "grant", "1201 7 поддержка", 2).await;
+    assert_eq!(text, "Начислено 7 кр. пользователю 1201. Баланс: 57.");
+    assert_eq!(bot.count("SELECT COUNT(*) FROM transactions").await, 2);
+    bot.db.assert_audit_clean().await;
+    bot.stop().await;
+}
+
+#[tokio::test]
+async fn a_banned_user_is_refused_until_unbanned_and_admins_see_users_and_stats() {
+    let bot = TestBot::start(&[("ADMIN_IDS", "1300,1310")]).await;
+    bot.db.user_with(1301, 30).await;
+    assert_eq!(
+        bot.ask(1300, "ru", "ban", "1301", 1).await,
+        "Пользователь 1301 забанен: новые запросы отклоняются."
+    );
+    bot.text(1301, "ru", "a cat");
+    let chat = bot.messages(1301, 1).await;
+    assert_eq!(chat.messages[0].text(), Some("Доступ к генерации закрыт. Вопросы: /support"));
+    assert_eq!(bot.db.balance(1301).await, (30, 0));
+    assert_eq!(bot.count("SELECT COUNT(*) FROM generations").await, 0);
+    assert_eq!(bot.ask(1310, "en", "unban", "1301", 1).await, "User 1301 is unbanned.");
+    bot.text(1301, "ru", "a cat");
+    let chat = bot.messages(1301, 2).await;
+    assert!(chat.messages[1].text().unwrap_or("").contains("Запрос принят"), "{chat:?}");
+    assert_eq!(bot.db.balance(1301).await, (20, 10));
+
+    let user = bot.ask(1300, "ru", "user", "1301", 2).await;
+    assert!(user.contains("Пользователь 1301") && user.contains("Статус: активен"), "{user}");
+    assert!(user.contains("Баланс: 20, в резерве: 10") && user.contains("начисление +30 → 30"), "{user}");
+    let user = bot.ask(1310, "en", "user", "1301", 2).await;
+    assert!(user.contains("Balance: 20, reserved: 10") && user.contains("reserved -10 → 20"), "{user}");
+    assert_eq!(bot.ask(1310, "en", "user", "", 3).await, "Usage: /user <user id>");
+    assert_eq!(bot.ask(1310, "en", "ban", "12x", 4).await, "Not a user id: 12x");
+    assert_eq!(bot.ask(1310, "en", "ban", "404", 5).await, "No user 404.");
+
+    let stats = bot.ask(1310, "en", "stats", "", 6).await;
+    for part in [
+        "Users: 3; active in 24 h: 3",
+        "Generations today: 1 (queued 1, processing 0, done 0, failed 0)",
+        "Conversion to payment: 0 of 3 (0.0%)",
+        "Credits sold: 0, spent: 0, granted by hand: 30",
+    ] {
+        assert!(stats.contains(part), "{part:?} in {stats}");
+    }
+    let stats = bot.ask(1300, "ru", "stats", "", 3).await;
+    assert!(stats.contains("Генераций сегодня: 1 (в очереди 1"), "{stats}");
+    bot.db.assert_audit_clean().await;
+    bot.stop().await;
+}
+
+#[tokio::test]
+async fn history_lists_generations_with_a_button_for_finished_ones() {
+    let bot = TestBot::start(&[]).await;
+    bot.db.user_with(1401, 100).await;
+    let done = bot.db.request_generation(1401, 10).await.expect("generation");
+    let epoch = bot.db.start(done).await;
+    bot.db.settle(done, epoch, Settlement::Commit).await.expect("commit");
+    bot.db.request_generation(1401, 10).await.expect("generation");
+    sqlx::query("UPDATE generations SET created_at = created_at - interval '1 minute' WHERE id = $1")
+        .bind(done)
+        .execute(&bot.db.pool)
+        .await
+        .expect("older");
+
+    assert_eq!(bot.ask(1402, "ru", "history", "", 1).await, "Картинок пока нет. Напишите, что нарисовать.");
+    // The user existed before writing, so they are spoken to in Russian, the default.
+    let text = bot.ask(1401, "en", "history", "", 1).await;
+    let chat = bot.messages(1401, 1).await;
+    assert!(text.starts_with("🖼 Последние картинки:\n\n1. ⏳ в очереди · Nano Banana 2 · "), "{text}");
+    assert!(text.contains("\n\n2. ✅ готово · Nano Banana 2 · ") && text.contains("a banana"), "{text}");
+    let keys = buttons(&chat.messages[0]);
+    assert_eq!(keys, [("Прислать ещё раз №2".to_owned(), format!("h:send:{done}"))]);
+    let toast = bot.press(1401, chat.messages[0].message_id, &format!("h:send:{done}")).await;
+    assert_eq!(toast, "Повторная отправка пока недоступна.");
+    // In English. Someone else's generation or a forged id is not found.
+    sqlx::query("UPDATE users SET language = 'en' WHERE telegram_id = 1401")
+        .execute(&bot.db.pool)
+        .await
+        .expect("English");
+    let text = bot.ask(1401, "en", "history", "", 2).await;
+    let chat = bot.messages(1401, 2).await;
+    assert!(text.starts_with("🖼 Recent pictures:\n\n1. ⏳ queued · Nano Banana 2 · "), "{text}");
+    assert!(text.contains("\n\n2. ✅ done · Nano Banana 2 · "), "{text}");
+    assert_eq!(buttons(&chat.messages[1])[0].0, "Send again #2");
+    let toast = bot.press(1401, chat.messages[1].message_id, &format!("h:send:{done}")).await;
+    assert_eq!(toast, "Sending again is not available yet.");
+    for (i, (user, data)) in
+        [(1401, "h:send:not-a-uuid".to_owned()), (1402, format!("h:send:{done}"))].into_iter().enumerate()
+    {
+        let forged = callback_update(9_400_001 + i as i64, user, 1, &data);
+        assert!(bot.post(serde_json::to_vec(&forged).expect("JSON")).await.is_success());
+    }
+    bot.drained().await;
+    assert_eq!(bot.count("SELECT COUNT(*) FROM outbox WHERE method <> 'sendMessage'").await, 0);
+    bot.db.assert_audit_clean().await;
+    bot.stop().await;
+}
+
+#[tokio::test]
+async fn terms_show_the_operators_links() {
+    let bot =
+        TestBot::start(&[("TERMS_URL", "https://example.com/terms?a=1&b=2"), ("TERMS_VERSION", "2026-11")])
+            .await;
+    let en = bot.ask(1501, "en", "terms", "", 1).await;
+    assert!(en.contains("Terms of use (version 2026-11): https://example.com/terms?a=1&b=2"), "{en}");
+    assert!(en.contains("Privacy policy: not published yet"), "{en}");
+    let ru = bot.ask(1502, "ru", "terms", "", 1).await;
+    assert!(ru.contains("Условия использования (версия 2026-11)"), "{ru}");
+    bot.stop().await;
+}
+
+#[tokio::test]
+async fn deleteme_erases_personal_data_and_keeps_the_accounts() {
+    let bot = TestBot::start(&[]).await;
+    bot.db.user_with(1601, 40).await;
+    bot.ask(1601, "en", "start", "ref-42", 1).await;
+    bot.text(1601, "en", "a cat");
+    bot.messages(1601, 2).await;
+    sqlx::query("UPDATE users SET settings = '{\"model\": \"pro\"}' WHERE telegram_id = 1601")
+        .execute(&bot.db.pool)
+        .await
+        .expect("settings");
+    let journal = bot.count("SELECT COUNT(*) FROM transactions WHERE user_id = 1601").await;
+    let balance = bot.db.balance(1601).await;
+
+    // Cancel first: nothing changes.
+    let text = bot.ask(1601, "ru", "deleteme", "", 3).await;
+    assert!(text.starts_with("Удалить ваши данные?"), "the user's language is kept: {text}");
+    let confirm = bot.messages(1601, 3).await.messages[2].clone();
+    let keys: Vec<String> = buttons(&confirm).into_iter().map(|(_, data)| data).collect();
+    assert_eq!(keys, ["del:yes", "del:no"]);
+    assert_eq!(bot.press(1601, confirm.message_id, "del:no").await, "Удаление отменено.");
+    // The old button (Telegram may still show it) no longer confirms anything.
+    let late = callback_update(9_600_001, 1601, confirm.message_id, "del:yes");
+    assert!(bot.post(serde_json::to_vec(&late).expect("JSON")).await.is_success());
+    assert_eq!(bot.count("SELECT COUNT(*) FROM users WHERE deleted_at IS NOT NULL").await, 0);
+
+    // An expired confirmation does nothing.
+    bot.ask(1601, "ru", "deleteme", "", 4).await;
+    let confirm = bot.messages(1601, 4).await.messages[3].clone();
+    sqlx::query("UPDATE users SET awaiting_until = now() - interval '1 second' WHERE telegram_id = 1601")
+        .execute(&bot.db.pool)
+        .await
+        .expect("expire");
+    assert!(bot.press(1601, confirm.message_id, "del:yes").await.starts_with("Подтверждение устарело"));
+    assert_eq!(bot.count("SELECT COUNT(*) FROM users WHERE deleted_at IS NOT NULL").await, 0);
+
+    // Confirmed: the data is gone, the accounts stay.
+    bot.ask(1601, "ru", "deleteme", "", 5).await;
+    let confirm = bot.messages(1601, 5).await.messages[4].clone();
+    let toast = bot.press(1601, confirm.message_id, "del:yes").await;
+    assert_eq!(toast, "Ваши данные удалены. Если напишете снова, начнём с чистого листа.");
+    let row: (Option<String>, Option<String>, Value, Option<String>, bool, Option<String>) = sqlx::query_as(
+        "SELECT username, first_name, settings, deep_link, deleted_at IS NOT NULL, awaiting
+         FROM users WHERE telegram_id = 1601",
+    )
+    .fetch_one(&bot.db.pool)
+    .await
+    .expect("user");
+    assert_eq!(row, (None, None, json!({}), None, true, None));
+    assert_eq!(bot.count("SELECT COUNT(*) FROM transactions WHERE user_id = 1601").await, journal);
+    assert_eq!(bot.db.balance(1601).await, balance);
+    assert_eq!(bot.count("SELECT COUNT(*) FROM generations WHERE user_id = 1601").await, 1);
+    let chat = bot.tg.wait_for_chat(1601, WAIT, |c| !c.messages[4].edits.is_empty()).await.expect("edited");
+    assert_eq!(chat.messages[4].text(), Some(toast.as_str()));
+    bot.db.assert_audit_clean().await;
+
+    // Writing again starts fresh, in the language Telegram says now; nothing is restored.
+    let text = bot.ask(1601, "en", "start", "", 6).await;
+    assert!(text.contains("Balance: 30 credits"), "{text}");
+    let row: (Option<String>, Value, Option<String>, bool, String) = sqlx::query_as(
+        "SELECT username, settings, deep_link, deleted_at IS NOT NULL, language FROM users WHERE telegram_id = 1601",
+    )
+    .fetch_one(&bot.db.pool)
+    .await
+    .expect("user");
+    assert_eq!(row, (None, json!({}), None, false, "en".to_owned()));
+    bot.stop().await;
+}
