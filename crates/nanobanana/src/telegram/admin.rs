@@ -68,7 +68,7 @@ async fn grant(conn: &mut PgConnection, caller: &Caller, args: &str) -> sqlx::Re
         return Ok(render(lang, "admin_unknown_user", &[("id", &user.to_string())]));
     };
     let actor = format!("telegram:{}", caller.admin);
-    let key = format!("telegram-grant:{}", caller.update_id);
+    let key = format!("telegram-grant:{}:{}", caller.update_id, caller.admin);
     let adjustment = Adjustment {
         user_id: user,
         direction: Direction::Grant,

@@ -298,17 +298,31 @@ async fn a_banned_user_is_refused_until_unbanned_and_admins_see_users_and_stats(
     assert_eq!(bot.ask(1310, "en", "ban", "12x", 4).await, "Not a user id: 12x");
     assert_eq!(bot.ask(1310, "en", "ban", "404", 5).await, "No user 404.");
 
+    let stats = bot.ask(1300, "ru", "stats", "", 3).await;
+    assert!(stats.contains("Генераций сегодня: 1 (в очереди 1"), "{stats}");
+    assert!(stats.contains("Конверсия в оплату: 0 из 3 (0.0%)"), "{stats}");
+
+    // The generation finishes and the user pays for a pack.
+    let id: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM generations").fetch_one(&bot.db.pool).await.expect("id");
+    let epoch = bot.db.start(id).await;
+    bot.db.settle(id, epoch, Settlement::Commit).await.expect("commit");
+    let payment = bot.db.succeeded_charge(1301, 100).await;
+    bot.db.credit(payment).await.expect("credited");
     let stats = bot.ask(1310, "en", "stats", "", 6).await;
     for part in [
-        "Users: 3; active in 24 h: 3",
-        "Generations today: 1 (queued 1, processing 0, done 0, failed 0)",
-        "Conversion to payment: 0 of 3 (0.0%)",
-        "Credits sold: 0, spent: 0, granted by hand: 30",
+        "Users: 3; active in 24 h: 3, in 7 days: 3",
+        "Generations today: 1 (queued 0, processing 0, done 1, failed 0); in 7 days: 1",
+        "Average cost of a finished one: 10.0 cr.",
+        "Conversion to payment: 1 of 3 (33.3%)",
+        "Average processing time (7 days): 0.",
+        "Credits sold: 100, spent: 10, granted by hand: 30",
+        "Revenue: 100.00 ₽ and 0 ⭐",
+        // Nano Banana 2 at $0.039 and 100 ₽ per dollar (the defaults) against 10 credits (₽).
+        "Provider cost (estimated from the tariff): 3.90 ₽, margin: 6.10 ₽",
     ] {
         assert!(stats.contains(part), "{part:?} in {stats}");
     }
-    let stats = bot.ask(1300, "ru", "stats", "", 3).await;
-    assert!(stats.contains("Генераций сегодня: 1 (в очереди 1"), "{stats}");
     bot.db.assert_audit_clean().await;
     bot.stop().await;
 }
