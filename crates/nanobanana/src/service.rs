@@ -44,6 +44,7 @@ pub async fn serve(
     let redis = crate::redis::connect(&config.redis).await?;
     let workers = crate::signals::Notifier::new(redis, &config.redis.prefix);
     let bot = Arc::new(Bot { pool, config: config.clone(), api: api.clone(), outbox_wake: wake, workers });
+    let albums = tokio::spawn(crate::telegram::album::sweep(bot.clone(), shutdown.clone()));
     let poller = match telegram.mode {
         TelegramMode::Webhook => {
             if let Some(base) = &telegram.public_base_url {
@@ -73,6 +74,7 @@ pub async fn serve(
     if let Some(poller) = poller {
         poller.await?;
     }
+    albums.await?;
     sender.await?;
     Ok(())
 }
