@@ -8,11 +8,13 @@
 //! [`MAX_DECODE_BYTES`].
 
 use std::io::Cursor;
+use std::sync::LazyLock;
 
 use bytes::Bytes;
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
+use tokio::sync::Semaphore;
 
 use crate::gemini::{sniff, ImageFormat};
 
@@ -62,8 +64,16 @@ pub enum PreviewError {
     Task(#[source] tokio::task::JoinError),
 }
 
-/// [`make`] on the blocking thread pool.
+/// At most this many previews are made at once per process through [`make_async`]: one per
+/// core, since each is pure CPU and may hold a few hundred MB while it runs.
+static RUNNING: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
+
+/// [`make`] on the blocking thread pool, waiting for a turn when every core is already making
+/// one (so memory stays bounded however many generations finish together).
 pub async fn make_async(original: Bytes) -> Result<Preview, PreviewError> {
+    // The semaphore is never closed, so `acquire` cannot fail; were it to, run unthrottled.
+    let _turn = RUNNING.acquire().await.ok();
     tokio::task::spawn_blocking(move || make(&original)).await.map_err(PreviewError::Task)?
 }
 

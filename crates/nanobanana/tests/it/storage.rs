@@ -295,6 +295,7 @@ fn storage_preview_of_what_the_fake_gemini_renders() {
     }
 }
 
+/// The slowest test here in a debug build (seconds; the `image` crate is unoptimized there).
 #[test]
 fn storage_preview_scales_a_large_image_to_2560() {
     let png = encode(DynamicImage::ImageRgb8(gradient(4096, 4096)), ImageFormat::Png);
@@ -302,9 +303,10 @@ fn storage_preview_scales_a_large_image_to_2560() {
     assert_eq!((preview.width, preview.height), (2560, 2560));
     assert_sendable(&preview);
 
-    let wide = encode(DynamicImage::ImageRgb8(gradient(5504, 3072)), ImageFormat::Jpeg);
-    let preview = preview::make(&wide).expect("preview");
-    assert_eq!((preview.width, preview.height), (2560, 1429));
+    // The short side is rounded up: 1600 × 2560 / 3000 = 1365.3.
+    let tall = encode(DynamicImage::ImageRgb8(gradient(1600, 3000)), ImageFormat::Jpeg);
+    let preview = preview::make(&tall).expect("preview");
+    assert_eq!((preview.width, preview.height), (1366, 2560));
     assert_sendable(&preview);
 }
 
@@ -347,4 +349,14 @@ async fn storage_preview_async_runs_off_the_runtime() {
     let preview = preview::make_async(jpeg).await.expect("preview");
     assert_eq!((preview.width, preview.height), (300, 200));
     assert!(matches!(preview::make_async(Bytes::from_static(b"nope")).await, Err(PreviewError::NotAnImage)));
+
+    // More at once than there are cores: they wait their turn and all finish.
+    let many = (0..6u32).map(|i| {
+        let png = encode(DynamicImage::ImageRgb8(gradient(100 + i, 80)), ImageFormat::Png);
+        preview::make_async(Bytes::from(png))
+    });
+    let previews = futures_util::future::join_all(many).await;
+    for (i, preview) in (0u32..).zip(previews) {
+        assert_eq!(preview.expect("preview").width, 100 + i);
+    }
 }
