@@ -2,10 +2,10 @@
 //! ≤ 10 MB, width + height ≤ 10000, aspect ratio ≤ 20) at the size Telegram shows photos (long
 //! side ≤ 2560). The original is kept as it is and sent as a document on request.
 //!
-//! Pure and CPU-heavy: [`make`] blocks for tens to hundreds of milliseconds on a 4K image, so async
-//! callers use [`make_async`]. It never panics on bad input; memory is bounded by refusing inputs
-//! over [`MAX_INPUT_BYTES`] and images whose decoded pixels would need more than
-//! [`MAX_DECODE_BYTES`].
+//! Pure and CPU-heavy: [`make`] blocks for a few hundred milliseconds on a 4K image in a release
+//! build (seconds in a debug one), so async callers use [`make_async`]. It never panics on bad
+//! input; memory is bounded by refusing inputs over [`MAX_INPUT_BYTES`] and images whose decoded
+//! pixels would need more than [`MAX_DECODE_BYTES`].
 
 use std::io::Cursor;
 use std::sync::LazyLock;
@@ -42,13 +42,15 @@ pub struct Preview {
     pub height: u32,
 }
 
+/// Why no preview could be made. Every variant but `Task` is a property of the image itself, so
+/// trying again with the same bytes gives the same answer.
 #[derive(Debug, thiserror::Error)]
 pub enum PreviewError {
     #[error("the image is {0} bytes, over the {MAX_INPUT_BYTES}-byte limit")]
     TooLarge(usize),
     #[error("not a PNG or JPEG image")]
     NotAnImage,
-    #[error("the image is {width}×{height}, over the {MAX_SIDE}-pixel side limit")]
+    #[error("the image is {width}×{height}; each side must be 1 to {MAX_SIDE} pixels")]
     TooManyPixels { width: u32, height: u32 },
     #[error(
         "the image is {width}×{height}; Telegram refuses photos with an aspect ratio over {MAX_ASPECT_RATIO}"
