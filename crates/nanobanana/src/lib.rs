@@ -17,5 +17,6 @@ pub mod redis;
 pub mod secret;
 pub mod service;
 pub mod signals;
+pub mod storage;
 pub mod telegram;
 pub mod telemetry;
