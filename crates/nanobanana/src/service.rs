@@ -46,6 +46,7 @@ pub async fn serve(
     let bot = Arc::new(Bot { pool, config: config.clone(), api: api.clone(), outbox_wake: wake, workers });
     // Before the webhook, so the menu is in place by the time updates arrive.
     crate::telegram::menu::register(&api).await;
+    let albums = tokio::spawn(crate::telegram::album::sweep(bot.clone(), shutdown.clone()));
     let poller = match telegram.mode {
         TelegramMode::Webhook => {
             if let Some(base) = &telegram.public_base_url {
@@ -75,6 +76,7 @@ pub async fn serve(
     if let Some(poller) = poller {
         poller.await?;
     }
+    albums.await?;
     sender.await?;
     Ok(())
 }

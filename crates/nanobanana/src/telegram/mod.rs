@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod album;
 pub mod client;
 pub mod commands;
 pub mod conversation;

@@ -10,3 +10,4 @@ mod helpers;
 mod jobs;
 mod ledger;
 mod model;
+mod storage;
