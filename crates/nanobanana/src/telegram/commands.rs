@@ -37,7 +37,12 @@ pub async fn apply(
             Ok(Effects { generation, ..Effects::default() })
         }
         Incoming::Callback { from, chat_id, message_id, data, .. } => {
-            let (lang, _) = touch(conn, from).await?;
+            let (lang, banned) = touch(conn, from).await?;
+            if data.starts_with(history::AGAIN) {
+                let again = history::Again { user: from.id, chat_id: *chat_id, update_id, banned };
+                let (toast, generation) = history::again(conn, config, lang, &again, data).await?;
+                return Ok(Effects { callback_answer: Some(toast), generation });
+            }
             let callback_answer = on_button(conn, config, lang, from.id, *chat_id, *message_id, data).await?;
             Ok(Effects { callback_answer, ..Effects::default() })
         }

@@ -1,5 +1,7 @@
 //! `/history`: the user's last generations, newest first, with a "send again" button for each
-//! finished one (`h:send:<generation id>`). Sending again needs the Telegram `file_id` of the
+//! finished one (`h:send:<generation id>`) and an "again" button for each finished or failed one
+//! (`h:again:<generation id>`): the same prompt and references as a new request, at the
+//! user's current settings and price. Sending again needs the Telegram `file_id` of the
 //! delivered picture; until the worker records it, the button says it is not available yet.
 
 use serde_json::{json, Value};
@@ -7,11 +9,15 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::commands::model_name;
+use super::request::{self, Ask};
 use super::texts::{render, Lang};
+use crate::config::Config;
 use crate::domain::{ImageSize, Model, TelegramId};
 
 /// Callback data prefix of the "send again" button.
 pub const SEND_AGAIN: &str = "h:send:";
+/// Callback data prefix of the "generate again" button.
+pub const AGAIN: &str = "h:again:";
 const SHOWN: i64 = 10;
 const PROMPT_EXCERPT: usize = 60;
 
@@ -43,7 +49,7 @@ pub async fn screen(
         return Ok((render(lang, "history_empty", &[]), None));
     }
     let mut text = render(lang, "history_title", &[]);
-    let mut buttons = Vec::new();
+    let mut keyboard = Vec::new();
     for (i, row) in rows.iter().enumerate() {
         let n = (i + 1).to_string();
         let model = match Model::parse(&row.model) {
@@ -66,15 +72,24 @@ pub async fn screen(
                 ("prompt", &prompt),
             ],
         ));
+        let mut buttons = Vec::new();
         if row.status == "succeeded" {
             buttons.push(json!({
                 "text": render(lang, "history_button", &[("n", &n)]),
                 "callback_data": format!("{SEND_AGAIN}{}", row.id),
             }));
         }
+        if matches!(row.status.as_str(), "succeeded" | "failed") {
+            buttons.push(json!({
+                "text": render(lang, "history_again_button", &[("n", &n)]),
+                "callback_data": format!("{AGAIN}{}", row.id),
+            }));
+        }
+        if !buttons.is_empty() {
+            keyboard.push(Value::Array(buttons));
+        }
     }
-    let keyboard = (!buttons.is_empty())
-        .then(|| json!({ "inline_keyboard": buttons.chunks(2).map(<[Value]>::to_vec).collect::<Vec<_>>() }));
+    let keyboard = (!keyboard.is_empty()).then(|| json!({ "inline_keyboard": keyboard }));
     Ok((text, keyboard))
 }
 
@@ -102,4 +117,47 @@ pub async fn send_again(
     };
     // No `file_id` is recorded for a delivered picture yet (the worker's part).
     Ok(render(lang, "history_not_available", &[]))
+}
+
+/// Who pressed "again", in which update (the new generation's source).
+pub struct Again {
+    pub user: TelegramId,
+    pub chat_id: Option<i64>,
+    pub update_id: i64,
+    pub banned: bool,
+}
+
+/// The "again" button: a new generation request with the prompt and references of the user's
+/// own finished or failed generation, refused or charged exactly like a typed prompt. The toast
+/// and the generation it queued.
+pub async fn again(
+    conn: &mut PgConnection,
+    config: &Config,
+    lang: Lang,
+    again: &Again,
+    data: &str,
+) -> sqlx::Result<(String, Option<Uuid>)> {
+    let Some(id) = data.strip_prefix(AGAIN).and_then(|id| Uuid::parse_str(id).ok()) else {
+        return Ok((render(lang, "history_not_found", &[]), None));
+    };
+    let found: Option<(String, Vec<String>)> = sqlx::query_as(
+        "SELECT prompt, reference_file_ids FROM generations
+         WHERE id = $1 AND user_id = $2 AND status IN ('succeeded', 'failed')",
+    )
+    .bind(id)
+    .bind(again.user)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (Some((prompt, references)), Some(chat)) = (found, again.chat_id) else {
+        return Ok((render(lang, "history_not_found", &[]), None));
+    };
+    let ask = Ask {
+        user: again.user,
+        chat,
+        prompt: &prompt,
+        references: &references,
+        source_key: format!("update:{}", again.update_id),
+    };
+    let created = request::generation(conn, config, lang, again.banned, &ask).await?;
+    Ok((render(lang, "history_again", &[]), created))
 }

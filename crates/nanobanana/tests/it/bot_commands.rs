@@ -348,7 +348,11 @@ async fn history_lists_generations_with_a_button_for_finished_ones() {
     assert!(text.starts_with("🖼 Последние картинки:\n\n1. ⏳ в очереди · Nano Banana 2 · "), "{text}");
     assert!(text.contains("\n\n2. ✅ готово · Nano Banana 2 · ") && text.contains("a banana"), "{text}");
     let keys = buttons(&chat.messages[0]);
-    assert_eq!(keys, [("Прислать ещё раз №2".to_owned(), format!("h:send:{done}"))]);
+    let expected = [
+        ("Прислать ещё раз №2".to_owned(), format!("h:send:{done}")),
+        ("Ещё раз №2".to_owned(), format!("h:again:{done}")),
+    ];
+    assert_eq!(keys, expected);
     let toast = bot.press(1401, chat.messages[0].message_id, &format!("h:send:{done}")).await;
     assert_eq!(toast, "Повторная отправка пока недоступна.");
     // In English. Someone else's generation or a forged id is not found.
@@ -371,6 +375,15 @@ async fn history_lists_generations_with_a_button_for_finished_ones() {
     }
     bot.drained().await;
     assert_eq!(bot.count("SELECT COUNT(*) FROM outbox WHERE method <> 'sendMessage'").await, 0);
+
+    // "Again" is a new request with the same prompt, charged like a typed one.
+    assert_eq!(bot.db.balance(1401).await, (80, 10));
+    let toast = bot.press(1401, chat.messages[1].message_id, &format!("h:again:{done}")).await;
+    assert_eq!(toast, "Generating again");
+    let chat = bot.messages(1401, 3).await;
+    assert!(chat.messages[2].text().unwrap_or("").starts_with("⏳ Prompt accepted: a banana"), "{chat:?}");
+    assert_eq!(bot.db.balance(1401).await, (70, 20));
+    assert_eq!(bot.count("SELECT COUNT(*) FROM generations WHERE prompt = 'a banana'").await, 3);
     bot.db.assert_audit_clean().await;
     bot.stop().await;
 }
