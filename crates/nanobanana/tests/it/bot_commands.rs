@@ -469,3 +469,27 @@ async fn deleteme_erases_personal_data_and_keeps_the_accounts() {
     assert_eq!(row, (None, json!({}), None, false, "en".to_owned()));
     bot.stop().await;
 }
+
+#[tokio::test]
+async fn conversation_states_expire_and_are_taken_once() {
+    use nanobanana::telegram::conversation;
+    let db = TestDb::new().await;
+    db.user(1701).await;
+    let mut conn = db.conn().await;
+    assert_eq!(conversation::get(&mut conn, 1701).await.expect("get"), None);
+    let data = json!({"edit": "a cat"});
+    conversation::set(&mut conn, 1701, "edit_prompt", Some(data.clone()), Duration::from_secs(600))
+        .await
+        .expect("set");
+    let state = conversation::get(&mut conn, 1701).await.expect("get");
+    assert_eq!(state, Some(conversation::State { name: "edit_prompt".into(), data: Some(data.clone()) }));
+    assert_eq!(conversation::take(&mut conn, 1701, "deleteme").await.expect("take"), None);
+    assert_eq!(conversation::take(&mut conn, 1701, "edit_prompt").await.expect("take"), Some(Some(data)));
+    assert_eq!(conversation::take(&mut conn, 1701, "edit_prompt").await.expect("take"), None);
+    conversation::set(&mut conn, 1701, "deleteme", None, Duration::from_secs(0)).await.expect("set");
+    assert_eq!(conversation::get(&mut conn, 1701).await.expect("get"), None, "expired at once");
+    assert_eq!(conversation::take(&mut conn, 1701, "deleteme").await.expect("take"), None);
+    conversation::set(&mut conn, 1701, "deleteme", None, Duration::from_secs(600)).await.expect("set");
+    conversation::clear(&mut conn, 1701).await.expect("clear");
+    assert_eq!(conversation::get(&mut conn, 1701).await.expect("get"), None);
+}
