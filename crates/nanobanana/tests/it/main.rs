@@ -4,6 +4,7 @@
 mod admin_cli;
 mod audit;
 mod bot;
+mod crash;
 mod gemini;
 mod helpers;
 mod jobs;
