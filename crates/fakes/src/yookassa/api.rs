@@ -93,7 +93,7 @@ async fn run(
         return error(YkError::credentials());
     }
     let Some(body) = body else {
-        if let Some(fault) = state.lock().take_fault(path) {
+        if let Some(fault) = state.lock().take_fault("GET", path) {
             return Outcome::Fault(fault.kind);
         }
         return match op(state, Value::Null) {
@@ -132,7 +132,7 @@ async fn run(
             }
             return Outcome::Answer(seen.status, seen.answer.clone(), true);
         }
-        inner.take_fault(path)
+        inner.take_fault("POST", path)
     };
     if let Some(fault) = &fault {
         if !fault.processed {

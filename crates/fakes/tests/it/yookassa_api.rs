@@ -210,3 +210,21 @@ async fn statuses_cancellation_and_refunds() {
     assert_eq!(canceled["status"], "canceled");
     assert_eq!(canceled["cancellation_details"], json!({"party": "yoo_money", "reason": "fraud_suspected"}));
 }
+
+#[tokio::test]
+async fn waiting_for_a_payment_returns_it_once_created() {
+    let fake = std::sync::Arc::new(start_yookassa(None).await);
+    let waiter = {
+        let fake = fake.clone();
+        tokio::spawn(async move {
+            fake.wait_for_payment(Duration::from_secs(10), |p| p["description"] == "waited for").await
+        })
+    };
+    let mut body = payment_body("10.00", true);
+    body["description"] = json!("waited for");
+    let created = yk(&fake, "POST", "/payments", Some("wait-1"), Some(body)).await;
+    let found = waiter.await.expect("task").expect("found");
+    assert_eq!(found["id"], created.1["id"]);
+    let missing = fake.wait_for_payment(Duration::from_millis(50), |p| p["description"] == "never").await;
+    assert!(missing.is_err());
+}
