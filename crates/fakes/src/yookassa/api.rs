@@ -189,7 +189,15 @@ async fn capture(State(s): St, Path(id): Path<String>, headers: HeaderMap, body:
 async fn cancel(State(s): St, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     let path = format!("/v3/payments/{id}/cancel");
     let op: Op = Box::new(move |state, _| {
-        lifecycle::get_payment(state, &id)?;
+        let payment = lifecycle::get_payment(state, &id)?;
+        // The merchant's cancel works only on a payment waiting for capture, as YooKassa's.
+        if payment["status"] != "waiting_for_capture" {
+            let status = payment["status"].as_str().unwrap_or("unknown");
+            return Err(YkError::invalid(
+                format!("Payment {id} is {status}; only a payment waiting for capture can be canceled"),
+                "payment_id",
+            ));
+        }
         lifecycle::cancel(state, &id, "canceled_by_merchant")
             .map_err(|e| YkError::invalid(e.to_string(), "payment_id"))
     });
