@@ -1,8 +1,11 @@
 //! The outbox: Telegram requests written in the transaction of the change that causes them,
 //! and the one active sender that delivers them — per chat in order, about one message a
 //! second per chat and at most 30 a second overall, waiting out 429s, dropping what Telegram
-//! rejects and the queue of users who blocked the bot. It never sends a row twice: a row is
-//! marked sent with the `message_id` Telegram returned in the same step that sent it.
+//! rejects and the queue of users who blocked the bot. A row is marked sent, with the
+//! `message_id` Telegram returned, right after Telegram accepts it. Delivery is at least once:
+//! the Bot API has no idempotency key, so if the process dies between Telegram's answer and that
+//! mark, the row is sent again after the restart. Rows go out one at a time, so a crash repeats
+//! at most one message — never an edit of the wrong message, never a lost one.
 
 use std::collections::HashMap;
 use std::sync::Arc;

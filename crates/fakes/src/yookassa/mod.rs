@@ -157,6 +157,37 @@ impl FakeYooKassa {
         self.state.lock().requests.iter().cloned().collect()
     }
 
+    /// Waits until `probe` finds something in the fake (a payment, a request…), re-checking on
+    /// every change.
+    pub async fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        what: &'static str,
+        probe: impl Fn(&Self) -> Option<T>,
+    ) -> Result<T, WaitTimeout> {
+        let mut version = self.state.version.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            version.borrow_and_update();
+            if let Some(found) = probe(self) {
+                return Ok(found);
+            }
+            tokio::select! {
+                _ = version.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => return Err(WaitTimeout(timeout, what)),
+            }
+        }
+    }
+
+    /// Waits for a payment object matching `done` (e.g. the one the service just created).
+    pub async fn wait_for_payment(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Result<Value, WaitTimeout> {
+        self.wait_for(timeout, "a payment", |fake| fake.payments().into_iter().find(|p| done(p))).await
+    }
+
     /// Waits until `done` holds for the notification attempts so far.
     pub async fn wait_for_notifications(
         &self,

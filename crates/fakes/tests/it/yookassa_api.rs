@@ -210,3 +210,37 @@ async fn statuses_cancellation_and_refunds() {
     assert_eq!(canceled["status"], "canceled");
     assert_eq!(canceled["cancellation_details"], json!({"party": "yoo_money", "reason": "fraud_suspected"}));
 }
+
+#[tokio::test]
+async fn waiting_for_a_payment_returns_it_once_created() {
+    let fake = std::sync::Arc::new(start_yookassa(None).await);
+    let waiter = {
+        let fake = fake.clone();
+        tokio::spawn(async move {
+            fake.wait_for_payment(Duration::from_secs(10), |p| p["description"] == "waited for").await
+        })
+    };
+    let mut body = payment_body("10.00", true);
+    body["description"] = json!("waited for");
+    let created = yk(&fake, "POST", "/payments", Some("wait-1"), Some(body)).await;
+    let found = waiter.await.expect("task").expect("found");
+    assert_eq!(found["id"], created.1["id"]);
+    let missing = fake.wait_for_payment(Duration::from_millis(50), |p| p["description"] == "never").await;
+    assert!(missing.is_err());
+}
+
+#[tokio::test]
+async fn the_merchant_cancels_only_a_payment_waiting_for_capture() {
+    let fake = start_yookassa(None).await;
+    let pending = yk(&fake, "POST", "/payments", Some("c-1"), Some(payment_body("10.00", true))).await;
+    let id = pending.1["id"].as_str().expect("id").to_owned();
+    let refused = yk(&fake, "POST", &format!("/payments/{id}/cancel"), Some("c-2"), Some(json!({}))).await;
+    assert_yk_error(&refused, 400, "invalid_request", Some("payment_id"));
+    let held = yk(&fake, "POST", "/payments", Some("c-3"), Some(payment_body("10.00", false))).await;
+    let id = held.1["id"].as_str().expect("id").to_owned();
+    fake.pay(&id).expect("paid, waiting for capture");
+    let canceled = yk(&fake, "POST", &format!("/payments/{id}/cancel"), Some("c-4"), Some(json!({}))).await;
+    assert_eq!(canceled.0, 200, "{:?}", canceled.1);
+    assert_eq!(canceled.1["status"], "canceled");
+    assert_eq!(canceled.1["cancellation_details"]["reason"], "canceled_by_merchant");
+}
