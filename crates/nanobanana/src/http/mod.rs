@@ -5,6 +5,7 @@
 mod health;
 mod metrics;
 mod webhook;
+pub mod yookassa;
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/telegram/webhook", post(webhook::telegram))
         .layer(DefaultBodyLimit::max(MAX_UPDATE_BYTES))
+        .route("/yookassa/webhook", yookassa::route(&state))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
