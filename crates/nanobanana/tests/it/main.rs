@@ -10,4 +10,5 @@ mod helpers;
 mod jobs;
 mod ledger;
 mod model;
+mod payments;
 mod storage;
