@@ -58,7 +58,17 @@ impl YooKassa {
         config: YooKassaConfig,
         outbox_wake: Option<Arc<Notify>>,
     ) -> Result<Self, reqwest::Error> {
-        let client = Client::new(&config, API_TIMEOUT)?;
+        Self::with_timeout(pool, config, outbox_wake, API_TIMEOUT)
+    }
+
+    /// As `new`, with `timeout` per API call instead of `API_TIMEOUT`.
+    pub fn with_timeout(
+        pool: PgPool,
+        config: YooKassaConfig,
+        outbox_wake: Option<Arc<Notify>>,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        let client = Client::new(&config, timeout)?;
         Ok(Self { pool, client, config, outbox_wake })
     }
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{PaymentError, YooKassa};
 use crate::db::payments::{record_charge, Charge, ChargeStatus, Provider};
-use crate::ledger::{self, Outcome};
+use crate::ledger::{self, LedgerError, Outcome};
 use crate::outbox;
 use crate::telegram::texts::{self, Lang};
 use crate::yookassa::Payment;
@@ -108,8 +108,15 @@ async fn settle_inner(
     let mut tx = yk.pool.begin().await?;
     let charge_id = record_charge(&mut tx, &charge).await?;
     let settled = match status {
-        ChargeStatus::Succeeded => match ledger::credit_charge(&mut tx, charge_id).await? {
-            Outcome::Applied(entry) => {
+        ChargeStatus::Succeeded => match ledger::credit_charge(&mut tx, charge_id).await {
+            Err(LedgerError::NotSucceeded(_)) => {
+                // Our row holds another final status (canceled): the provider contradicts
+                // itself. Nothing is credited; an operator must look, a retry would not help.
+                tracing::error!(%topup_id, "YooKassa reports succeeded for a charge recorded canceled");
+                return Ok(Settled::Ignored("charge already final with another status"));
+            }
+            Err(e) => return Err(e.into()),
+            Ok(Outcome::Applied(entry)) => {
                 let lang = language(&mut tx, topup.user_id).await?;
                 let (credits, balance) = (entry.amount.to_string(), entry.available_after.to_string());
                 let text =
@@ -117,7 +124,7 @@ async fn settle_inner(
                 outbox::send_text(&mut tx, topup.user_id, &text, None).await?;
                 Settled::Credited { credits: entry.amount, balance: entry.available_after }
             }
-            Outcome::AlreadyDone => Settled::AlreadyCredited,
+            Ok(Outcome::AlreadyDone) => Settled::AlreadyCredited,
         },
         ChargeStatus::Canceled => {
             let closed: Option<Uuid> = sqlx::query_scalar(

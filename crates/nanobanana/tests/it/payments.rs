@@ -35,6 +35,7 @@ impl Shop {
         let fake = FakeYooKassa::start(fakes::YooKassaConfig {
             notification_url: Some(format!("{url}/yookassa/webhook")),
             source_address: source,
+            hang: Duration::from_secs(5),
             ..Default::default()
         })
         .await
@@ -48,7 +49,9 @@ impl Shop {
             trusted_proxies: vec![],
             receipt: None,
         };
-        let yk = Arc::new(YooKassa::new(db.pool.clone(), config, None).expect("client"));
+        let yk = Arc::new(
+            YooKassa::with_timeout(db.pool.clone(), config, None, Duration::from_secs(1)).expect("client"),
+        );
         let server = tokio::spawn(nanobanana::http::yookassa::serve(listener, yk.clone()));
         Self { db, fake, yk, url, server }
     }
@@ -333,5 +336,79 @@ async fn payments_dropped_notifications_are_made_good_by_the_reconciler() {
     assert_eq!(payments::reconcile_once(&shop.yk, Duration::ZERO).await.expect("reconcile"), 0);
     assert_eq!(shop.topups_credited().await, 1);
     assert!(shop.fake.notifications().iter().all(|n| n.status.is_none()), "the notification was dropped");
+    shop.stop().await;
+}
+
+#[tokio::test]
+async fn payments_timeouts_and_202_on_create_are_retried_with_the_same_key() {
+    let shop = Shop::trusted().await;
+    shop.db.user(1008).await;
+    for (kind, source) in [(ApiFaultKind::Timeout, "update:1"), (ApiFaultKind::Processing, "update:2")] {
+        let fault = ApiFault {
+            kind,
+            count: 1,
+            processed: true,
+            path: Some("/v3/payments".into()),
+            method: Some("POST".into()),
+        };
+        shop.fake.inject_fault(fault);
+        shop.buy(1008, source).await;
+    }
+    assert_eq!(shop.fake.payments().len(), 2, "one payment per click");
+    let keys: Vec<String> = shop.fake.requests().into_iter().filter_map(|r| r.idempotence_key).collect();
+    let distinct: std::collections::BTreeSet<&String> = keys.iter().collect();
+    // The timed-out first attempt is still hanging at the fake, so it is not listed yet.
+    assert_eq!((keys.len(), distinct.len()), (3, 2), "{keys:?}");
+    assert_eq!(shop.scalar("SELECT COUNT(*) FROM payments WHERE status = 'pending'").await, 2);
+    shop.stop().await;
+}
+
+#[tokio::test]
+async fn payments_a_notification_before_the_create_call_returned_is_credited_once() {
+    let shop = Shop::trusted().await;
+    shop.db.user(1009).await;
+    // YooKassa creates the payment but its answer hangs; the user pays meanwhile.
+    shop.fake.inject_fault(ApiFault {
+        kind: ApiFaultKind::Timeout,
+        count: 1,
+        processed: true,
+        path: Some("/v3/payments".into()),
+        method: Some("POST".into()),
+    });
+    let yk = shop.yk.clone();
+    let create =
+        tokio::spawn(
+            async move { payments::start_yookassa(&yk, 1009, &Shop::pack(100), "update:5", None).await },
+        );
+    let created = shop.fake.wait_for_payment(WAIT, |_| true).await.expect("created at YooKassa");
+    let id = created["id"].as_str().expect("id").to_owned();
+    shop.fake.pay(&id).expect("pay");
+    shop.notified(1).await;
+    // Usually before the create call returns (it waits for its 1 s timeout); credited once either way.
+    assert_eq!(shop.db.balance(1009).await, (100, 0));
+    let url = create.await.expect("task").expect("the retry gets the remembered answer");
+    assert!(url.ends_with(&id), "{url}");
+    assert_eq!(shop.db.balance(1009).await, (100, 0));
+    // The redelivered update finishes with the same payment and credits nothing more.
+    assert_eq!(shop.buy(1009, "update:5").await, id);
+    assert_eq!(shop.fake.payments().len(), 1);
+    assert_eq!(shop.scalar("SELECT COUNT(*) FROM payments WHERE status = 'succeeded'").await, 1);
+    assert_eq!(shop.topups_credited().await, 1);
+    assert_eq!(shop.messages(1009).await.len(), 1);
+    shop.stop().await;
+}
+
+#[tokio::test]
+async fn payments_oversized_and_unhandled_notifications() {
+    let shop = Shop::trusted().await;
+    let huge = json!({"type": "notification", "event": "payment.succeeded",
+        "object": {"id": "x", "padding": "a".repeat(100 * 1024)}});
+    assert_eq!(shop.post_webhook("127.0.0.1", None, &huge).await, 413);
+    assert_eq!(shop.scalar("SELECT COUNT(*) FROM payment_events").await, 0);
+    // refund.succeeded is stored for later; unknown shapes too; both answered 200.
+    let refund = json!({"type": "notification", "event": "refund.succeeded", "object": {"id": "r-1"}});
+    assert_eq!(shop.post_webhook("127.0.0.1", None, &refund).await, 200);
+    assert_eq!(shop.post_webhook("127.0.0.1", None, &json!({"hello": "world"})).await, 200);
+    assert_eq!(shop.scalar("SELECT COUNT(*) FROM payment_events WHERE source = 'notification'").await, 2);
     shop.stop().await;
 }
