@@ -412,3 +412,82 @@ async fn payments_oversized_and_unhandled_notifications() {
     assert_eq!(shop.scalar("SELECT COUNT(*) FROM payment_events WHERE source = 'notification'").await, 2);
     shop.stop().await;
 }
+
+/// The whole service: `serve` with YooKassa configured, the fake Telegram as the user's app.
+/// The notification reaches serve's own router, and the user reads the result in Telegram.
+#[tokio::test]
+async fn payments_through_serve_the_user_reads_the_credit_in_telegram() {
+    use fakes::telegram::users::{self, UserProfile};
+    use nanobanana::config::{Config, Role};
+
+    let db = TestDb::new().await;
+    let tg = fakes::FakeTelegram::start(fakes::TelegramConfig::default()).await.expect("fake Telegram");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let fake = FakeYooKassa::start(fakes::YooKassaConfig {
+        notification_url: Some(format!("{url}/yookassa/webhook")),
+        ..Default::default()
+    })
+    .await
+    .expect("fake YooKassa");
+    let vars: std::collections::HashMap<&str, String> = [
+        ("DATABASE_URL", db.url.to_string()),
+        ("TELEGRAM_BOT_TOKEN", tg.token().to_owned()),
+        ("TELEGRAM_WEBHOOK_SECRET", "payments-test-secret".to_owned()),
+        ("TELEGRAM_API_URL", tg.base_url()),
+        ("AUTO_MIGRATE", "false".to_owned()),
+        ("REDIS_PREFIX", format!("nbtest:{}:", uuid::Uuid::new_v4().simple())),
+        ("YOOKASSA_SHOP_ID", fake.shop_id().to_owned()),
+        ("YOOKASSA_SECRET_KEY", fake.secret_key().to_owned()),
+        ("YOOKASSA_API_URL", fake.api_url()),
+        ("YOOKASSA_RETURN_URL", "https://t.me/nanobanana_test_bot".to_owned()),
+        ("YOOKASSA_TRUSTED_NETWORKS", "127.0.0.1/32".to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    let config = Config::from_lookup(Role::Serve, &|k| vars.get(k).cloned()).expect("config");
+    let yk_config = config.yookassa.clone().expect("YooKassa configured");
+    let (shutdown, rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(nanobanana::service::serve(config, listener, rx));
+    // The user opens the chat (so the bot may write) and gets the welcome.
+    let profile =
+        UserProfile { first_name: Some("T".into()), username: None, language_code: Some("en".into()) };
+    let user = 1010;
+    // No webhook is registered (no PUBLIC_BASE_URL): deliver the /start update ourselves.
+    users::command(tg.state(), user, &profile, "start", None).expect("command");
+    let updates: Value = reqwest::Client::new()
+        .post(format!("{}/bot{}/getUpdates", tg.base_url(), tg.token()))
+        .json(&json!({"timeout": 0}))
+        .send()
+        .await
+        .expect("getUpdates")
+        .json()
+        .await
+        .expect("JSON");
+    let update = updates["result"][0].clone();
+    let status = reqwest::Client::new()
+        .post(format!("{url}/telegram/webhook"))
+        .header("X-Telegram-Bot-Api-Secret-Token", "payments-test-secret")
+        .json(&update)
+        .send()
+        .await
+        .expect("webhook")
+        .status();
+    assert!(status.is_success(), "{status}: {update}");
+    tg.wait_for_chat(user, WAIT, |c| !c.messages.is_empty()).await.expect("welcome");
+    let yk = YooKassa::new(db.pool.clone(), yk_config, None).expect("client");
+    let checkout =
+        payments::start_yookassa(&yk, user, &Shop::pack(100), "update:1", None).await.expect("start");
+    let id = checkout.rsplit('/').next().expect("id").to_owned();
+    fake.pay(&id).expect("pay");
+    let chat = tg
+        .wait_for_chat(user, WAIT, |c| c.messages.len() >= 2)
+        .await
+        .unwrap_or_else(|e| panic!("{e}; {:?}", tg.chat(user)));
+    let text = chat.messages[1].text().unwrap_or("");
+    assert!(text.contains("100 credits credited. Balance: 100 credits"), "{text}");
+    assert_eq!(db.balance(user).await, (100, 0));
+    let _ = shutdown.send(true);
+    server.await.expect("server task").expect("server ran cleanly");
+    db.assert_audit_clean().await;
+}
