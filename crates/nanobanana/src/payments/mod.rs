@@ -80,13 +80,17 @@ impl YooKassa {
     /// Reads payment `id` from the API, keeps the answer in `payment_events` and settles the
     /// charge on it. A payment YooKassa does not know is `Ignored`, never an error.
     pub async fn check_payment(&self, id: &str) -> Result<Settled, PaymentError> {
-        let raw = match self.client.get_raw("payments", id).await {
-            Ok(raw) => raw,
+        let payment = match self.client.get_payment(id).await {
+            Ok(payment) => payment,
             Err(e) if e.is_not_found() => return Ok(Settled::Ignored("YooKassa does not know this payment")),
+            Err(YkError::Malformed(e)) => {
+                tracing::warn!(payment_id = %id, error = %e, "YooKassa answered a payment we cannot read");
+                return Ok(Settled::Ignored("unreadable payment"));
+            }
             Err(e) => return Err(e.into()),
         };
-        record_event(&self.pool, "api", Some("payment"), Some(id), None, &raw).await?;
-        settle::settle(self, &raw).await
+        record_event(&self.pool, "api", Some("payment"), Some(id), None, &payment.raw).await?;
+        settle::settle(self, &payment).await
     }
 }
 
@@ -121,37 +125,14 @@ pub async fn start_yookassa(
     };
     let payment = yk.client.create_payment(topup_id, &request).await?;
     tracing::info!(%topup_id, payment_id = %payment.id, user, "YooKassa payment created");
-    let raw = serde_json::to_value(PaymentEcho::from(&payment)).unwrap_or_default();
-    record_event(&yk.pool, "api", Some("payment.created"), Some(&payment.id), None, &raw).await?;
+    record_event(&yk.pool, "api", Some("payment.created"), Some(&payment.id), None, &payment.raw).await?;
     // The created payment goes through the same checks as any other answer (it may even have
-    // succeeded already if the user was faster than us).
-    yk.check_created(&payment).await?;
+    // succeeded already if the user paid before this call returned).
+    settle::settle(yk, &payment).await?;
     payment
         .confirmation_url()
         .map(str::to_owned)
         .ok_or_else(|| PaymentError::NoConfirmationUrl(payment.status))
-}
-
-impl YooKassa {
-    async fn check_created(&self, payment: &crate::yookassa::Payment) -> Result<Settled, PaymentError> {
-        settle::settle_payment(self, payment, None).await
-    }
-}
-
-/// What we keep of a create answer (the typed fields; the raw body is not retained by the
-/// client).
-#[derive(serde::Serialize)]
-struct PaymentEcho<'a> {
-    id: &'a str,
-    status: &'a str,
-    amount: &'a crate::yookassa::Amount,
-    metadata: &'a std::collections::BTreeMap<String, serde_json::Value>,
-}
-
-impl<'a> From<&'a crate::yookassa::Payment> for PaymentEcho<'a> {
-    fn from(p: &'a crate::yookassa::Payment) -> Self {
-        Self { id: &p.id, status: &p.status, amount: &p.amount, metadata: &p.metadata }
-    }
 }
 
 /// Appends one raw notification or API answer to the audit trail.

@@ -4,7 +4,6 @@
 //! and for `succeeded` the credit (once per charge, by the ledger) with the user's message, for
 //! `canceled` the topup closed and the user told why (once, by a conditional update).
 
-use serde_json::Value;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -49,30 +48,13 @@ struct Topup {
     amount_minor: i64,
 }
 
-pub(super) async fn settle(yk: &YooKassa, raw: &Value) -> Result<Settled, PaymentError> {
-    match serde_json::from_value::<Payment>(raw.clone()) {
-        Ok(payment) => settle_payment(yk, &payment, Some(raw)).await,
-        Err(e) => {
-            tracing::warn!(error = %e, "YooKassa answered a payment we cannot read");
-            Ok(Settled::Ignored("unreadable payment"))
-        }
-    }
-}
-
-pub(super) async fn settle_payment(
-    yk: &YooKassa,
-    payment: &Payment,
-    raw: Option<&Value>,
-) -> Result<Settled, PaymentError> {
+/// Settles the charge on `payment`, an answer read from the API.
+pub(super) async fn settle(yk: &YooKassa, payment: &Payment) -> Result<Settled, PaymentError> {
     let span = tracing::info_span!("payment", payment_id = %payment.id, status = %payment.status);
-    settle_inner(yk, payment, raw).instrument(span).await
+    settle_inner(yk, payment).instrument(span).await
 }
 
-async fn settle_inner(
-    yk: &YooKassa,
-    payment: &Payment,
-    raw: Option<&Value>,
-) -> Result<Settled, PaymentError> {
+async fn settle_inner(yk: &YooKassa, payment: &Payment) -> Result<Settled, PaymentError> {
     let Some(topup_id) = payment.metadata_str("topup_id").and_then(|t| Uuid::parse_str(t).ok()) else {
         tracing::warn!("payment without our topup_id; ignored");
         return Ok(Settled::Ignored("no topup_id"));
@@ -102,7 +84,7 @@ async fn settle_inner(
         topup_id,
         amount_minor: topup.amount_minor,
         status,
-        raw_payload: raw,
+        raw_payload: Some(&payment.raw),
     };
     // Guarantee §1.1: the charge row, the credit and the message commit together or not at all.
     let mut tx = yk.pool.begin().await?;

@@ -114,12 +114,12 @@ impl Client {
         let body = self.payment_body(topup_id, payment);
         let key = topup_id.to_string();
         let answer = self.call(reqwest::Method::POST, "/payments", Some((&key, &body))).await?;
-        parse(answer)
+        Payment::from_json(answer).map_err(|e| YkError::Malformed(e.to_string()))
     }
 
     /// `GET /payments/{id}`: the authority for crediting.
     pub async fn get_payment(&self, id: &str) -> Result<Payment, YkError> {
-        parse(self.get_raw("payments", id).await?)
+        Payment::from_json(self.get_raw("payments", id).await?).map_err(|e| YkError::Malformed(e.to_string()))
     }
 
     /// `GET /refunds/{id}`.

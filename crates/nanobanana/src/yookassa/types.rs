@@ -51,9 +51,19 @@ pub struct Payment {
     pub metadata: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     pub cancellation_details: Option<CancellationDetails>,
+    /// The whole answer as received, kept in `payment_events` and on the charge row.
+    #[serde(skip)]
+    pub raw: serde_json::Value,
 }
 
 impl Payment {
+    /// Reads an API answer, keeping it whole in `raw`.
+    pub fn from_json(raw: serde_json::Value) -> Result<Self, serde_json::Error> {
+        let mut payment: Payment = serde_json::from_value(raw.clone())?;
+        payment.raw = raw;
+        Ok(payment)
+    }
+
     /// The provider's status, or `None` for one we do not know (left alone, logged).
     pub fn charge_status(&self) -> Option<ChargeStatus> {
         match self.status.as_str() {
