@@ -105,7 +105,6 @@ pub async fn start_yookassa(
     source_key: &str,
     customer: Option<Contact>,
 ) -> Result<String, PaymentError> {
-    let amount = Kopecks::from_kopecks(pack.price).map_err(|_| PaymentError::BadPrice(pack.price))?;
     let return_url = yk.config.return_url.as_ref().ok_or(PaymentError::NoReturnUrl)?.to_string();
     let topup = NewTopup {
         user_id: user,
@@ -116,9 +115,17 @@ pub async fn start_yookassa(
         source_key: Some(source_key),
     };
     let topup_id: Uuid = db::create_topup(&mut *yk.pool.acquire().await?, &topup).await?;
+    // A redelivered update finds the topup it created before: the body is rebuilt from that
+    // row, not from today's pack list, so the retry is byte-for-byte the same request.
+    let (amount_minor, credits): (i64, i64) =
+        sqlx::query_as("SELECT amount_minor, credits FROM topups WHERE id = $1")
+            .bind(topup_id)
+            .fetch_one(&yk.pool)
+            .await?;
+    let amount = Kopecks::from_kopecks(amount_minor).map_err(|_| PaymentError::BadPrice(amount_minor))?;
     let request = CreatePayment {
         amount,
-        description: format!("Nano Banana Pro: {} credits", pack.credits.get()),
+        description: format!("Nano Banana Pro: {credits} credits"),
         user_id: user,
         return_url,
         customer,

@@ -161,6 +161,9 @@ async fn payments_create_sends_the_exact_body_and_a_retry_after_500_makes_no_sec
     assert_eq!((posts[0].status, posts[1].status), (500, 200));
     // The same update again (a redelivery) repeats the same payment.
     assert_eq!(shop.buy(1001, "update:77").await, id);
+    // Even if the pack list changed in between, the redelivery repeats the original request.
+    let again = payments::start_yookassa(&shop.yk, 1001, &Shop::pack(200), "update:77", None).await;
+    assert!(again.expect("same request").ends_with(&id));
     assert_eq!(shop.fake.payments().len(), 1);
     assert_eq!(shop.scalar("SELECT COUNT(*) FROM payments WHERE status = 'pending'").await, 1);
     assert_eq!(shop.scalar("SELECT COUNT(*) FROM topups WHERE status = 'pending'").await, 1);
