@@ -9,9 +9,10 @@ use std::time::Duration;
 use fakes::yookassa::{ApiFault, ApiFaultKind, NotifyMode};
 use fakes::FakeYooKassa;
 use futures_util::future::join_all;
-use nanobanana::config::{Pack, YooKassaConfig};
+use nanobanana::config::{Pack, ReceiptConfig, YooKassaConfig};
 use nanobanana::payments::{self, Settled, YooKassa};
 use nanobanana::secret::Secret;
+use nanobanana::yookassa::Contact;
 use serde_json::{json, Value};
 
 use crate::helpers::{credits_of, TestDb};
@@ -29,6 +30,10 @@ struct Shop {
 impl Shop {
     /// The webhook on port 0, trusting `trusted`; the fake notifies it from `source`.
     async fn start(source: Option<IpAddr>, trusted: &[&str]) -> Self {
+        Self::start_with(source, trusted, None).await
+    }
+
+    async fn start_with(source: Option<IpAddr>, trusted: &[&str], receipt: Option<ReceiptConfig>) -> Self {
         let db = TestDb::new().await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
@@ -47,7 +52,7 @@ impl Shop {
             return_url: Some(url::Url::parse("https://t.me/nanobanana_test_bot").expect("url")),
             trusted_networks: trusted.iter().map(|n| n.parse().expect("net")).collect(),
             trusted_proxies: vec![],
-            receipt: None,
+            receipt,
         };
         let yk = Arc::new(
             YooKassa::with_timeout(db.pool.clone(), config, None, Duration::from_secs(1)).expect("client"),
@@ -493,4 +498,29 @@ async fn payments_through_serve_the_user_reads_the_credit_in_telegram() {
     let _ = shutdown.send(true);
     server.await.expect("server task").expect("server ran cleanly");
     db.assert_audit_clean().await;
+}
+
+#[tokio::test]
+async fn payments_a_receipt_is_sent_when_enabled_and_a_contact_is_known() {
+    let receipt = ReceiptConfig {
+        item_description: "Пакет кредитов".into(),
+        vat_code: 1,
+        payment_subject: "service".into(),
+        payment_mode: "full_payment".into(),
+    };
+    let shop = Shop::start_with(None, &["127.0.0.1/32"], Some(receipt)).await;
+    shop.db.user(1011).await;
+    let contact = Some(Contact::Email("user@example.com".into()));
+    let url = payments::start_yookassa(&shop.yk, 1011, &Shop::pack(300), "update:1", contact)
+        .await
+        .expect("the fake accepts our receipt");
+    let id = url.rsplit('/').next().expect("id");
+    let payment = shop.fake.payment(id).expect("payment");
+    assert_eq!(payment["receipt_registration"], "pending", "{payment}");
+    assert_eq!(payment["amount"]["value"], "300.00");
+    // Without a contact no receipt is attempted (asking for one is the bot's job).
+    let url = payments::start_yookassa(&shop.yk, 1011, &Shop::pack(100), "update:2", None).await.expect("ok");
+    let payment = shop.fake.payment(url.rsplit('/').next().expect("id")).expect("payment");
+    assert!(payment.get("receipt_registration").is_none(), "{payment}");
+    shop.stop().await;
 }
