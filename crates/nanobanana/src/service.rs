@@ -1,7 +1,7 @@
-//! `nanobanana serve`: the HTTP server (Telegram webhook, health), update handling and the
-//! outbox sender, until shutdown. With `PUBLIC_BASE_URL` it registers its webhook at start;
-//! with `TELEGRAM_MODE=polling` it long-polls instead (local development) and never deletes a
-//! webhook by itself.
+//! `nanobanana serve`: the HTTP server (Telegram and YooKassa webhooks, health), update
+//! handling, the outbox sender and the payment reconciler, until shutdown. With
+//! `PUBLIC_BASE_URL` it registers its webhook at start; with `TELEGRAM_MODE=polling` it
+//! long-polls instead (local development) and never deletes a webhook by itself.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,6 @@
-//! The HTTP surface of `serve`: the Telegram webhook, health and readiness. Every request is
-//! validated before it touches the database; callers get a precise 4xx, and a 500 says only
-//! "internal error" while the cause is logged once.
+//! The HTTP surface of `serve`: the Telegram and YooKassa webhooks, health and readiness.
+//! Every request is validated before it touches the database; callers get a precise 4xx, and
+//! a 500 says only "internal error" while the cause is logged once.
 
 mod health;
 mod metrics;

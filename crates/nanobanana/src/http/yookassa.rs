@@ -106,7 +106,7 @@ async fn act(yk: &YooKassa, notification: &Notification) -> Reply {
             (StatusCode::OK, "")
         }
         Err(e) => {
-            tracing::error!(payment_id = %id, error = %e, "settling a notified payment failed; YooKassa will redeliver");
+            tracing::error!(payment_id = %id, error = %e, "settling a notified payment failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         }
     }

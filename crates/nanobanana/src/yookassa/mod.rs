@@ -154,7 +154,7 @@ impl Client {
                 Attempt::Done(value) => return Ok(value),
                 Attempt::Final(e) => return Err(e),
                 Attempt::Retry(why) => {
-                    tracing::warn!(path, attempt, why = %why, "YooKassa outcome unknown; retrying with the same key");
+                    tracing::warn!(path, attempt, why = %why, "YooKassa outcome unknown; retrying, same key");
                     last = why;
                 }
             }
