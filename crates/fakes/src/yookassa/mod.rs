@@ -135,6 +135,16 @@ impl FakeYooKassa {
         lifecycle::refund(&self.state, refund)
     }
 
+    /// The next `n` refunds stay `pending` until `finish_refund`.
+    pub fn hold_next_refunds(&self, n: u32) {
+        self.state.lock().pending_refunds = n;
+    }
+
+    /// Finishes a pending refund: succeeded (notified), or canceled with `reason`.
+    pub fn finish_refund(&self, id: &str, succeed: bool, reason: &str) -> Result<Value, ChangeError> {
+        lifecycle::finish_refund(&self.state, id, succeed, reason)
+    }
+
     pub fn inject_fault(&self, fault: ApiFault) {
         self.state.lock().faults.push(fault);
     }

@@ -165,6 +165,8 @@ pub struct Inner {
     pub next_seq: u64,
     pub notifications: VecDeque<NotificationRecord>,
     pub requests: VecDeque<RequestRecord>,
+    /// The next this many refunds stay `pending` until finished through the control API.
+    pub pending_refunds: u32,
 }
 
 impl Inner {

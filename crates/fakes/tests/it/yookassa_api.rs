@@ -244,3 +244,31 @@ async fn the_merchant_cancels_only_a_payment_waiting_for_capture() {
     assert_eq!(canceled.1["status"], "canceled");
     assert_eq!(canceled.1["cancellation_details"]["reason"], "canceled_by_merchant");
 }
+
+#[tokio::test]
+async fn a_refund_can_stay_pending_then_succeed_or_be_canceled() {
+    let fake = start_yookassa(None).await;
+    let created = yk(&fake, "POST", "/payments", Some("r-1"), Some(payment_body("100.00", true))).await;
+    let id = created.1["id"].as_str().expect("id").to_owned();
+    fake.pay(&id).expect("paid");
+    fake.hold_next_refunds(2);
+    let refund = |key: &'static str, value: &'static str| {
+        let body = json!({"payment_id": id, "amount": {"value": value, "currency": "RUB"}});
+        yk(&fake, "POST", "/refunds", Some(key), Some(body))
+    };
+    let first = refund("r-2", "60.00").await;
+    assert_eq!((first.0, first.1["status"].as_str()), (200, Some("pending")));
+    let second = refund("r-3", "40.00").await;
+    assert_eq!(second.1["status"], "pending");
+    let over = refund("r-4", "1.00").await;
+    assert_yk_error(&over, 400, "invalid_request", Some("payment_id"));
+    let canceled =
+        fake.finish_refund(second.1["id"].as_str().expect("id"), false, "general_decline").expect("cancel");
+    assert_eq!(canceled["status"], "canceled");
+    assert_eq!(canceled["cancellation_details"]["reason"], "general_decline");
+    let again = refund("r-5", "40.00").await;
+    assert_eq!(again.1["status"], "succeeded", "the canceled amount is refundable again");
+    let done = fake.finish_refund(first.1["id"].as_str().expect("id"), true, "").expect("succeed");
+    assert_eq!(done["status"], "succeeded");
+    assert!(fake.finish_refund(first.1["id"].as_str().expect("id"), true, "").is_err(), "final");
+}

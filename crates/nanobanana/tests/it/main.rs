@@ -11,4 +11,5 @@ mod helpers;
 mod jobs;
 mod ledger;
 mod model;
+mod payments;
 mod storage;
