@@ -18,3 +18,4 @@ pub mod service;
 pub mod signals;
 pub mod telegram;
 pub mod telemetry;
+pub mod worker;
