@@ -12,7 +12,8 @@ use serde_json::Value;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{watch, Notify};
 
-use crate::telegram::client::{ApiError, BotApi};
+use crate::telegram::client::{ApiError, BotApi, Upload};
+use crate::worker::store::Storage;
 
 /// Advisory lock key held by the active sender.
 const LEADER_LOCK: i64 = 0x6e62_6f75_7462_6f78; // "nboutbox"
@@ -79,11 +80,19 @@ pub struct Sender {
     wake: Arc<Notify>,
     last_sent: HashMap<i64, Instant>,
     window: Vec<Instant>,
+    storage: Option<Storage>,
 }
 
 impl Sender {
     pub fn new(pool: PgPool, api: BotApi, wake: Arc<Notify>) -> Self {
-        Self { pool, api, wake, last_sent: HashMap::new(), window: Vec::new() }
+        Self { pool, api, wake, last_sent: HashMap::new(), window: Vec::new(), storage: None }
+    }
+
+    /// Lets rows carry stored files (`{"storage_key": …}` as `photo` or `document`), uploaded
+    /// from `storage` as multipart. Without it such rows are dropped.
+    pub fn with_storage(mut self, storage: Storage) -> Self {
+        self.storage = Some(storage);
+        self
     }
 
     /// Runs until `shutdown` turns true: waits to become the active sender, then sends.
@@ -197,8 +206,19 @@ impl Sender {
                 None => return Ok(Sent::Waiting),
             }
         }
-        let outcome = match self.api.call(&row.method, &params).await {
+        let attachment = Attachment::of(&params);
+        let answer = match &attachment {
+            None => self.api.call(&row.method, &params).await,
+            Some(attachment) => match self.upload(attachment).await {
+                Ok(file) => self.api.call_with_file(&row.method, &params, file).await,
+                Err(error) => Err(error),
+            },
+        };
+        let outcome = match answer {
             Ok(result) => {
+                if let Some(attachment) = &attachment {
+                    attachment.record_file_id(&self.pool, &result).await?;
+                }
                 let message_id = result.get("message_id").and_then(Value::as_i64);
                 sqlx::query(
                     "UPDATE outbox SET state = 'sent', message_id = $2, sent_at = now() WHERE id = $1",
@@ -253,6 +273,57 @@ impl Sender {
         tx.commit().await?;
         tracing::info!(chat_id, "user blocked the bot: marked inactive");
         Ok(())
+    }
+}
+
+/// A stored file a row sends: `params[field] = {"storage_key", "generation_id"?}`.
+struct Attachment {
+    field: &'static str,
+    key: String,
+    generation_id: Option<uuid::Uuid>,
+}
+
+impl Attachment {
+    fn of(params: &Value) -> Option<Self> {
+        ["photo", "document"].into_iter().find_map(|field| {
+            let file = params.get(field)?;
+            let key = file.get("storage_key")?.as_str()?.to_owned();
+            let generation_id =
+                file.get("generation_id").and_then(Value::as_str).and_then(|id| id.parse().ok());
+            Some(Self { field, key, generation_id })
+        })
+    }
+
+    /// Keeps Telegram's `file_id` (a photo's largest size) on the generation, for sending again.
+    async fn record_file_id(&self, pool: &PgPool, result: &Value) -> sqlx::Result<()> {
+        let Some(id) = self.generation_id else {
+            return Ok(());
+        };
+        let (column, file_id) = match self.field {
+            "photo" => ("file_id", result.get("photo").and_then(Value::as_array).and_then(|sizes| sizes.last())),
+            _ => ("document_file_id", result.get("document")),
+        };
+        let Some(file_id) = file_id.and_then(|f| f.get("file_id")).and_then(Value::as_str) else {
+            return Ok(());
+        };
+        let sql = format!("UPDATE generations SET {column} = $2 WHERE id = $1");
+        sqlx::query(&sql).bind(id).bind(file_id).execute(pool).await?;
+        Ok(())
+    }
+}
+
+impl Sender {
+    /// Reads the stored file; a failure is retried like a failed call.
+    async fn upload(&self, attachment: &Attachment) -> Result<Upload, ApiError> {
+        let failed = |reason: String| ApiError::Transport { method: "storage".to_owned(), reason };
+        let storage = self.storage.as_ref().ok_or_else(|| failed("no storage configured".to_owned()))?;
+        let bytes = storage.get(&attachment.key).await.map_err(|e| failed(format!("{e:#}")))?;
+        let file_name = attachment.key.rsplit('/').next().unwrap_or("image").to_owned();
+        let mime_type = match crate::gemini::sniff(&bytes) {
+            Some(info) => info.format.mime(),
+            None => "application/octet-stream",
+        };
+        Ok(Upload { field: attachment.field, file_name, mime_type, bytes })
     }
 }
 

@@ -49,12 +49,36 @@ impl BotApi {
 
     /// Calls `method` with JSON `params`; the `result` on success.
     pub async fn call(&self, method: &str, params: &Value) -> Result<Value, ApiError> {
+        let request = self.http.post(format!("{}{method}", self.base)).json(params);
+        self.send(method, request).await
+    }
+
+    /// Calls `method` as multipart with `file` uploaded as the parameter `field`; the other
+    /// `params` go as form fields (strings as they are, anything else as JSON text).
+    pub async fn call_with_file(&self, method: &str, params: &Value, file: Upload) -> Result<Value, ApiError> {
+        let mut form = reqwest::multipart::Form::new();
+        if let Some(fields) = params.as_object() {
+            for (name, value) in fields.iter().filter(|(name, _)| *name != file.field) {
+                let text = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+                form = form.text(name.clone(), text);
+            }
+        }
+        let part = reqwest::multipart::Part::bytes(file.bytes).file_name(file.file_name);
+        let part = part.mime_str(file.mime_type).map_err(|e| ApiError::Transport {
+            method: method.to_owned(),
+            reason: e.without_url().to_string(),
+        })?;
+        let form = form.part(file.field.to_owned(), part);
+        let request = self.http.post(format!("{}{method}", self.base)).multipart(form);
+        self.send(method, request).await
+    }
+
+    async fn send(&self, method: &str, request: reqwest::RequestBuilder) -> Result<Value, ApiError> {
         let transport = |e: reqwest::Error| ApiError::Transport {
             method: method.to_owned(),
             reason: e.without_url().to_string(),
         };
-        let response =
-            self.http.post(format!("{}{method}", self.base)).json(params).send().await.map_err(transport)?;
+        let response = request.send().await.map_err(transport)?;
         let status = response.status();
         let body: Value = response.json().await.map_err(transport)?;
         if body.get("ok").and_then(Value::as_bool) == Some(true) {
@@ -67,4 +91,14 @@ impl BotApi {
             retry_after: body.pointer("/parameters/retry_after").and_then(Value::as_u64),
         })
     }
+}
+
+/// A file to upload with a call.
+#[derive(Debug)]
+pub struct Upload {
+    /// The parameter that carries it: `photo`, `document`.
+    pub field: &'static str,
+    pub file_name: String,
+    pub mime_type: &'static str,
+    pub bytes: Vec<u8>,
 }
