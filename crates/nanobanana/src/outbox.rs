@@ -300,7 +300,9 @@ impl Attachment {
             return Ok(());
         };
         let (column, file_id) = match self.field {
-            "photo" => ("file_id", result.get("photo").and_then(Value::as_array).and_then(|sizes| sizes.last())),
+            "photo" => {
+                ("file_id", result.get("photo").and_then(Value::as_array).and_then(|sizes| sizes.last()))
+            }
             _ => ("document_file_id", result.get("document")),
         };
         let Some(file_id) = file_id.and_then(|f| f.get("file_id")).and_then(Value::as_str) else {

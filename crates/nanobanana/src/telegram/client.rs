@@ -55,7 +55,12 @@ impl BotApi {
 
     /// Calls `method` as multipart with `file` uploaded as the parameter `field`; the other
     /// `params` go as form fields (strings as they are, anything else as JSON text).
-    pub async fn call_with_file(&self, method: &str, params: &Value, file: Upload) -> Result<Value, ApiError> {
+    pub async fn call_with_file(
+        &self,
+        method: &str,
+        params: &Value,
+        file: Upload,
+    ) -> Result<Value, ApiError> {
         let mut form = reqwest::multipart::Form::new();
         if let Some(fields) = params.as_object() {
             for (name, value) in fields.iter().filter(|(name, _)| *name != file.field) {

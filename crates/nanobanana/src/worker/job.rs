@@ -253,7 +253,8 @@ async fn requeue_uncounted(
 /// generation pauses for everyone; the admins hear of it once, when the pause starts.
 async fn pause_generation(worker: &Worker, claimed: &Claimed, reason: &str) -> anyhow::Result<Finished> {
     let probe = worker.settings.probe_every;
-    let at = Utc::now() + chrono::Duration::from_std(probe)?;
+    // Due at once: while paused, claims are gated by `pause::take_probe`, not by `run_after`.
+    let at = Utc::now();
     let mut conn = worker.pool.acquire().await?;
     let mut tx = conn.begin().await?;
     if !repo::requeue_uncounted(&mut tx, claimed.id, claimed.epoch, at, reason).await? {

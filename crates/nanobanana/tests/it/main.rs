@@ -9,3 +9,4 @@ mod helpers;
 mod jobs;
 mod ledger;
 mod model;
+mod worker;

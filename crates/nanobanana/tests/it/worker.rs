@@ -1,0 +1,403 @@
+//! The generation worker end to end: `serve` with the fake Telegram, one or more workers with
+//! the fake Gemini, real Postgres and Redis (a unique prefix per test), files in a temporary
+//! directory. Assertions are on what the user sees, the ledger and the audit.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fakes::gemini::Behaviour;
+use fakes::telegram::users::{self, UserProfile};
+use fakes::telegram::{ChatRecord, TelegramConfig};
+use fakes::{FakeGemini, FakeTelegram};
+use nanobanana::config::{Config, Role};
+use nanobanana::worker::{self, pause, Worker, WorkerSettings};
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::helpers::TestDb;
+
+const SECRET: &str = "test-webhook-secret_1";
+const WAIT: Duration = Duration::from_secs(30);
+const ADMINS: [i64; 2] = [9_001, 9_002];
+const PRICE: i64 = 10;
+
+struct RunningWorker {
+    id: String,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+struct Pipeline {
+    db: TestDb,
+    tg: FakeTelegram,
+    gemini: FakeGemini,
+    config: Config,
+    storage: PathBuf,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<anyhow::Result<()>>,
+}
+
+fn fast() -> WorkerSettings {
+    WorkerSettings {
+        concurrency: 4,
+        lease: Duration::from_secs(10),
+        heartbeat_every: Some(Duration::from_millis(500)),
+        poll_every: Duration::from_millis(200),
+        sweep_every: Duration::from_millis(500),
+        deadline_grace: Duration::from_secs(5),
+        max_attempts: 3,
+        retry_delay_cap: Some(Duration::from_millis(100)),
+        probe_every: Duration::from_millis(300),
+    }
+}
+
+fn profile(lang: &str) -> UserProfile {
+    UserProfile { first_name: Some("Test".into()), username: None, language_code: Some(lang.into()) }
+}
+
+impl Pipeline {
+    async fn start() -> Self {
+        let db = TestDb::new().await;
+        let tg = FakeTelegram::start(TelegramConfig::default()).await.expect("fake Telegram");
+        let gemini = FakeGemini::start(fakes::GeminiConfig { small: true, ..Default::default() })
+            .await
+            .expect("fake Gemini");
+        let storage = std::env::temp_dir().join(format!("nbtest-worker-{}", Uuid::new_v4().simple()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let admins = ADMINS.map(|a| a.to_string()).join(",");
+        let vars: HashMap<String, String> = [
+            ("DATABASE_URL", db.url.to_string()),
+            ("DATABASE_MAX_CONNECTIONS", "3".to_owned()),
+            ("TELEGRAM_BOT_TOKEN", tg.token().to_owned()),
+            ("TELEGRAM_WEBHOOK_SECRET", SECRET.to_owned()),
+            ("TELEGRAM_API_URL", tg.base_url()),
+            ("PUBLIC_BASE_URL", format!("{url}/")),
+            ("GEMINI_API_KEY", gemini.api_key().to_owned()),
+            ("GEMINI_API_URL", gemini.base_url()),
+            ("STORAGE_URL", format!("file://{}", storage.display())),
+            ("ADMIN_IDS", admins),
+            ("AUTO_MIGRATE", "false".to_owned()),
+            ("REDIS_PREFIX", format!("nbtest:{}:", Uuid::new_v4().simple())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let config = Config::from_lookup(Role::Run, &|k| vars.get(k).cloned()).expect("config");
+        let (stop, rx) = watch::channel(false);
+        let server = tokio::spawn(nanobanana::service::serve(config.clone(), listener, rx));
+        let pipeline = Self { db, tg, gemini, config, storage, stop, server };
+        for admin in ADMINS {
+            pipeline.open_chat(admin, "en").await;
+        }
+        pipeline
+    }
+
+    /// A worker with its own small pool, running until `stop_worker`.
+    async fn worker(&self, settings: WorkerSettings) -> RunningWorker {
+        let pool = PgPoolOptions::new().max_connections(3).connect(self.db.url.as_str()).await.expect("pool");
+        let worker = Worker::new(&self.config, pool, settings).await.expect("worker");
+        let redis = nanobanana::redis::connect_blocking(&self.config.redis).await.expect("redis");
+        let waiter = nanobanana::signals::Waiter::new(redis, &self.config.redis.prefix);
+        let (stop, rx) = watch::channel(false);
+        let id = worker.id.clone();
+        let task = tokio::spawn(worker::run(Arc::new(worker), waiter, rx));
+        RunningWorker { id, stop, task }
+    }
+
+    async fn stop_worker(worker: RunningWorker) {
+        let _ = worker.stop.send(true);
+        let stopped = tokio::time::timeout(WAIT, worker.task).await.expect("worker stops in time");
+        stopped.expect("worker task").expect("worker ran cleanly");
+    }
+
+    /// The user opens the chat (/start) and sees the welcome.
+    async fn open_chat(&self, user: i64, lang: &str) {
+        users::command(self.tg.state(), user, &profile(lang), "start", None).expect("command");
+        self.chat(user, |c| !c.messages.is_empty()).await;
+    }
+
+    /// A user with a chat and `credits`.
+    async fn funded(&self, user: i64, credits: i64) {
+        self.open_chat(user, "en").await;
+        self.db.user_with(user, credits).await;
+    }
+
+    /// Sends a prompt and waits for the "accepted" answer; returns the generation's id.
+    async fn prompt(&self, user: i64, text: &str) -> Uuid {
+        let before = self.tg.chat(user).map_or(0, |c| c.messages.len());
+        users::text(self.tg.state(), user, &profile("en"), text).expect("text");
+        self.chat(user, |c| c.messages.len() > before).await;
+        sqlx::query_scalar("SELECT id FROM generations WHERE user_id = $1 ORDER BY created_at DESC LIMIT 1")
+            .bind(user)
+            .fetch_one(&self.db.pool)
+            .await
+            .expect("the prompt created a generation")
+    }
+
+    async fn chat(&self, user: i64, done: impl Fn(&ChatRecord) -> bool) -> ChatRecord {
+        self.tg
+            .wait_for_chat(user, WAIT, done)
+            .await
+            .unwrap_or_else(|e| panic!("chat {user}: {e}; have {:#?}", self.tg.chat(user)))
+    }
+
+    async fn status(&self, id: Uuid) -> (String, i32) {
+        sqlx::query_as("SELECT status, attempts FROM generations WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.db.pool)
+            .await
+            .expect("generation")
+    }
+
+    async fn wait_status(&self, id: Uuid, wanted: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let (status, _) = self.status(id).await;
+            if status == wanted {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{id} stayed {status}, wanted {wanted}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.db.pool).await.expect(sql)
+    }
+
+    /// Nothing pending in the outbox, nothing unfinished, audit clean; then stops `serve`.
+    async fn finish(self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").await > 0 {
+            assert!(tokio::time::Instant::now() < deadline, "outbox never drained");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            self.count("SELECT COUNT(*) FROM outbox WHERE state = 'dropped'").await,
+            0,
+            "dropped rows"
+        );
+        self.db.assert_audit_clean().await;
+        let _ = self.stop.send(true);
+        self.server.await.expect("server task").expect("server ran cleanly");
+        let _ = std::fs::remove_dir_all(&self.storage);
+    }
+}
+
+fn texts(chat: &ChatRecord) -> Vec<String> {
+    chat.messages.iter().filter_map(|m| m.text().or(m.caption()).map(str::to_owned)).collect()
+}
+
+#[tokio::test]
+async fn worker_delivers_photo_and_original_and_charges_once() {
+    let p = Pipeline::start().await;
+    p.funded(1_001, 100).await;
+    sqlx::query("UPDATE users SET settings = '{\"delivery\": \"photo_and_file\"}' WHERE telegram_id = 1001")
+        .execute(&p.db.pool)
+        .await
+        .expect("settings");
+    let id = p.prompt(1_001, "a banana <astronaut> on the moon").await;
+    assert_eq!(p.db.balance(1_001).await, (90, PRICE));
+    let w = p.worker(fast()).await;
+    let chat = p.chat(1_001, |c| c.messages.iter().any(|m| m.kind == "document")).await;
+    let photo = chat.messages.iter().find(|m| m.kind == "photo").expect("a photo");
+    let caption = photo.caption().unwrap_or("");
+    assert!(
+        caption.contains("a banana <astronaut> on the moon") && caption.contains("Nano Banana 2"),
+        "{caption}"
+    );
+    assert_eq!(
+        photo.callback_data(),
+        vec![format!("regen:{id}"), format!("edit:{id}"), format!("orig:{id}")]
+    );
+    let document = chat.messages.iter().find(|m| m.kind == "document").expect("a document");
+    // The files Telegram got are the stored ones.
+    let (result_key, preview_key): (String, String) =
+        sqlx::query_as("SELECT result_key, preview_key FROM generations WHERE id = $1")
+            .bind(id)
+            .fetch_one(&p.db.pool)
+            .await
+            .expect("keys");
+    let stored = |key: &str| std::fs::read(p.storage.join(key)).expect("stored file");
+    let sent = |m: &fakes::telegram::BotMessage| {
+        let file = m.file.as_ref().expect("file record");
+        p.tg.file_bytes(&file.file_id).expect("file bytes").to_vec()
+    };
+    assert_eq!(sent(photo), stored(&preview_key));
+    assert_eq!(sent(document), stored(&result_key));
+    p.wait_status(id, "succeeded").await;
+    assert_eq!(p.db.balance(1_001).await, (90, 0));
+    assert_eq!(p.count("SELECT COUNT(*) FROM transactions WHERE type = 'commit'").await, 1);
+    // Telegram's file_id is kept for sending again, with the usage and cost of the call.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while p
+        .count("SELECT COUNT(*) FROM generations WHERE file_id IS NOT NULL AND document_file_id IS NOT NULL")
+        .await
+        == 0
+    {
+        assert!(tokio::time::Instant::now() < deadline, "file ids never recorded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let recorded = p
+        .count("SELECT COUNT(*) FROM generations WHERE usage IS NOT NULL AND provider_cost_micro_usd > 0 AND latency_ms >= 0")
+        .await;
+    assert_eq!(recorded, 1);
+    Pipeline::stop_worker(w).await;
+    p.finish().await;
+}
+
+#[tokio::test]
+async fn worker_releases_once_and_explains_each_permanent_outcome() {
+    let p = Pipeline::start().await;
+    let cases = [
+        (1_101, "a cat [[blocked]]", "blocked by the model's safety rules"),
+        (1_102, "a cat [[text_only]]", "the model declined"),
+        (1_103, "a cat [[no_image]]", "returned no picture"),
+        (1_104, "a cat", "rejected as invalid"),
+    ];
+    let mut ids = Vec::new();
+    for (user, prompt, _) in cases {
+        p.funded(user, 30).await;
+        ids.push(p.prompt(user, prompt).await);
+    }
+    // An aspect ratio Gemini refuses: a 400, never worth a retry.
+    sqlx::query("UPDATE generations SET aspect_ratio = '7:3' WHERE user_id = 1104")
+        .execute(&p.db.pool)
+        .await
+        .expect("bad ratio");
+    let w = p.worker(fast()).await;
+    for ((user, _, reason), id) in cases.into_iter().zip(ids) {
+        let chat = p.chat(user, |c| texts(c).iter().any(|t| t.contains("could not be made"))).await;
+        let told = texts(&chat).into_iter().find(|t| t.contains("could not be made")).unwrap_or_default();
+        assert!(told.contains(reason) && told.contains("10 cr. returned"), "{user}: {told}");
+        p.wait_status(id, "failed").await;
+        assert_eq!(p.db.balance(user).await, (30, 0), "{user}");
+        assert_eq!(p.status(id).await.1, 1, "{user}: one attempt, no retries");
+    }
+    assert_eq!(p.count("SELECT COUNT(*) FROM transactions WHERE type = 'release'").await, 4);
+    assert_eq!(p.count("SELECT COUNT(*) FROM generations WHERE result_key IS NOT NULL").await, 0);
+    Pipeline::stop_worker(w).await;
+    p.finish().await;
+}
+
+#[tokio::test]
+async fn worker_retries_then_succeeds_and_gives_up_after_max_attempts() {
+    let p = Pipeline::start().await;
+    p.funded(1_201, 50).await;
+    p.funded(1_202, 50).await;
+    p.gemini.queue(Behaviour::Server(500), 2);
+    let flaky = p.prompt(1_201, "a cat").await;
+    let w = p.worker(fast()).await;
+    p.chat(1_201, |c| c.messages.iter().any(|m| m.kind == "photo")).await;
+    p.wait_status(flaky, "succeeded").await;
+    assert_eq!(p.status(flaky).await.1, 3, "two failures, then the image");
+    assert_eq!(p.db.balance(1_201).await, (40, 0));
+
+    let doomed = p.prompt(1_202, "a dog [[503]]").await;
+    let chat = p.chat(1_202, |c| texts(c).iter().any(|t| t.contains("could not be made"))).await;
+    assert!(texts(&chat).iter().any(|t| t.contains("did not answer after several attempts")), "{chat:?}");
+    p.wait_status(doomed, "failed").await;
+    assert_eq!(p.status(doomed).await.1, 3);
+    assert_eq!(p.db.balance(1_202).await, (50, 0));
+    assert!(!chat.messages.iter().any(|m| m.kind == "photo"));
+    Pipeline::stop_worker(w).await;
+    p.finish().await;
+}
+
+#[tokio::test]
+async fn worker_lease_lost_under_a_live_worker_changes_nothing() {
+    let p = Pipeline::start().await;
+    p.funded(1_301, 50).await;
+    p.gemini.set_latency(Duration::from_millis(2_500));
+    let id = p.prompt(1_301, "a slow cat").await;
+    // The first worker's lease expires after 1 s and it never renews it.
+    let stalled = WorkerSettings { lease: Duration::from_secs(1), heartbeat_every: None, ..fast() };
+    let first = p.worker(stalled).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let holder: Option<String> = sqlx::query_scalar("SELECT worker_id FROM generations WHERE id = $1")
+            .bind(id)
+            .fetch_one(&p.db.pool)
+            .await
+            .expect("holder");
+        if holder.as_deref() == Some(first.id.as_str()) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "first worker never claimed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let second = p.worker(fast()).await;
+    p.wait_status(id, "succeeded").await;
+    // Both called Gemini; the first one's late answer was discarded.
+    p.gemini.wait_for_requests(2, WAIT).await.expect("two calls");
+    let winner: Option<String> = sqlx::query_scalar("SELECT worker_id FROM generations WHERE id = $1")
+        .bind(id)
+        .fetch_one(&p.db.pool)
+        .await
+        .expect("holder");
+    assert_eq!(winner.as_deref(), Some(second.id.as_str()));
+    Pipeline::stop_worker(first).await;
+    Pipeline::stop_worker(second).await;
+    let chat = p.chat(1_301, |c| c.messages.iter().any(|m| m.kind == "photo")).await;
+    assert_eq!(chat.messages.iter().filter(|m| m.kind == "photo").count(), 1);
+    assert_eq!(p.db.balance(1_301).await, (40, 0));
+    assert_eq!(p.count("SELECT COUNT(*) FROM transactions WHERE type IN ('commit', 'release')").await, 1);
+    p.finish().await;
+}
+
+#[tokio::test]
+async fn worker_daily_quota_pauses_alerts_admins_once_and_resumes_on_a_probe() {
+    let p = Pipeline::start().await;
+    p.funded(1_401, 50).await;
+    p.gemini.queue(Behaviour::DailyQuota, 2);
+    let id = p.prompt(1_401, "a cat").await;
+    let w = p.worker(fast()).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while pause::is_paused(&mut *p.db.conn().await).await.expect("pause flag").is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "generation never paused");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_ne!(p.status(id).await.0, "failed", "a paused job is requeued, not failed");
+    for admin in ADMINS {
+        p.chat(admin, |c| texts(c).iter().any(|t| t.contains("Generation is paused"))).await;
+    }
+    // The second probe also hits the quota; the third succeeds and generation resumes.
+    p.wait_status(id, "succeeded").await;
+    assert_eq!(p.status(id).await.1, 1, "paused calls do not count as attempts");
+    assert!(pause::is_paused(&mut *p.db.conn().await).await.expect("pause flag").is_none());
+    for admin in ADMINS {
+        let chat = p.chat(admin, |c| texts(c).iter().any(|t| t.contains("Generation resumed"))).await;
+        let paused = texts(&chat).iter().filter(|t| t.contains("Generation is paused")).count();
+        assert_eq!(paused, 1, "admins are alerted once per pause");
+    }
+    assert_eq!(p.gemini.requests().len(), 3);
+    p.chat(1_401, |c| c.messages.iter().any(|m| m.kind == "photo")).await;
+    assert_eq!(p.db.balance(1_401).await, (40, 0));
+    Pipeline::stop_worker(w).await;
+    p.finish().await;
+}
+
+#[tokio::test]
+async fn worker_shutdown_hands_back_in_flight_jobs() {
+    let p = Pipeline::start().await;
+    p.funded(1_501, 50).await;
+    let id = p.prompt(1_501, "a cat [[hang]]").await;
+    let w = p.worker(fast()).await;
+    p.gemini.wait_for_requests(1, WAIT).await.expect("the call is in flight");
+    Pipeline::stop_worker(w).await;
+    let (status, attempts) = p.status(id).await;
+    assert_eq!((status.as_str(), attempts), ("queued", 0), "handed back, attempt not counted");
+    let holder: Option<String> = sqlx::query_scalar("SELECT worker_id FROM generations WHERE id = $1")
+        .bind(id)
+        .fetch_one(&p.db.pool)
+        .await
+        .expect("holder");
+    assert_eq!(holder, None);
+    assert_eq!(p.db.balance(1_501).await, (40, PRICE), "still reserved, nothing settled");
+    p.finish().await;
+}
