@@ -32,7 +32,7 @@ pub enum Finished {
 /// and another worker (or the deadline sweep) takes the job over.
 pub async fn run(worker: Arc<Worker>, claimed: Claimed, shutdown: watch::Receiver<bool>) -> Option<Finished> {
     let span = tracing::info_span!("job", generation_id = %claimed.id, epoch = claimed.epoch, attempt = claimed.attempts);
-    match process(&worker, &claimed, shutdown).instrument(span).await {
+    let finished = match process(&worker, &claimed, shutdown).instrument(span).await {
         Ok(finished) => {
             tracing::debug!(generation_id = %claimed.id, ?finished, "job done");
             Some(finished)
@@ -41,7 +41,9 @@ pub async fn run(worker: Arc<Worker>, claimed: Claimed, shutdown: watch::Receive
             tracing::error!(generation_id = %claimed.id, error = %format!("{error:#}"), "job failed; its lease will expire");
             None
         }
-    }
+    };
+    worker.stats.add(finished);
+    finished
 }
 
 async fn process(

@@ -16,6 +16,7 @@ pub mod pause;
 mod repo;
 pub mod store;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,6 +70,35 @@ impl WorkerSettings {
     }
 }
 
+/// How many jobs left this worker in each way since it started.
+#[derive(Debug, Default)]
+pub struct Stats {
+    counts: [AtomicU64; 7],
+}
+
+impl Stats {
+    fn index(finished: Option<Finished>) -> usize {
+        match finished {
+            Some(Finished::Succeeded) => 0,
+            Some(Finished::Failed) => 1,
+            Some(Finished::Requeued) => 2,
+            Some(Finished::Paused) => 3,
+            Some(Finished::HandedBack) => 4,
+            Some(Finished::Discarded) => 5,
+            None => 6,
+        }
+    }
+
+    fn add(&self, finished: Option<Finished>) {
+        self.counts[Self::index(finished)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Jobs that ended this way (`None`: ended by an error, left to their lease).
+    pub fn get(&self, finished: Option<Finished>) -> u64 {
+        self.counts[Self::index(finished)].load(Ordering::Relaxed)
+    }
+}
+
 /// What every job task shares.
 pub struct Worker {
     pub id: String,
@@ -78,6 +108,7 @@ pub struct Worker {
     settings: WorkerSettings,
     provider_costs: ProviderCosts,
     admins: Vec<i64>,
+    pub stats: Stats,
 }
 
 impl Worker {
@@ -93,8 +124,9 @@ impl Worker {
             gateway: Gateway::new(client, limits),
             storage: store::Storage::from_location(&config.storage)?,
             settings,
-            provider_costs: config.pricing.provider_costs.clone(),
+            provider_costs: config.pricing.provider_costs,
             admins: config.operator.admin_ids.clone(),
+            stats: Stats::default(),
         })
     }
 }

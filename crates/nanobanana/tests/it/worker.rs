@@ -12,7 +12,7 @@ use fakes::telegram::users::{self, UserProfile};
 use fakes::telegram::{ChatRecord, TelegramConfig};
 use fakes::{FakeGemini, FakeTelegram};
 use nanobanana::config::{Config, Role};
-use nanobanana::worker::{self, pause, Worker, WorkerSettings};
+use nanobanana::worker::{self, pause, Finished, Worker, WorkerSettings};
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -27,6 +27,7 @@ const PRICE: i64 = 10;
 
 struct RunningWorker {
     id: String,
+    worker: Arc<Worker>,
     stop: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -105,8 +106,9 @@ impl Pipeline {
         let waiter = nanobanana::signals::Waiter::new(redis, &self.config.redis.prefix);
         let (stop, rx) = watch::channel(false);
         let id = worker.id.clone();
-        let task = tokio::spawn(worker::run(Arc::new(worker), waiter, rx));
-        RunningWorker { id, stop, task }
+        let worker = Arc::new(worker);
+        let task = tokio::spawn(worker::run(worker.clone(), waiter, rx));
+        RunningWorker { id, worker, stop, task }
     }
 
     async fn stop_worker(worker: RunningWorker) {
@@ -341,6 +343,13 @@ async fn worker_lease_lost_under_a_live_worker_changes_nothing() {
         .await
         .expect("holder");
     assert_eq!(winner.as_deref(), Some(second.id.as_str()));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while first.worker.stats.get(Some(Finished::Discarded)) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the first worker's answer never came back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(first.worker.stats.get(Some(Finished::Succeeded)), 0);
+    assert_eq!(second.worker.stats.get(Some(Finished::Succeeded)), 1);
     Pipeline::stop_worker(first).await;
     Pipeline::stop_worker(second).await;
     let chat = p.chat(1_301, |c| c.messages.iter().any(|m| m.kind == "photo")).await;
@@ -399,5 +408,42 @@ async fn worker_shutdown_hands_back_in_flight_jobs() {
         .expect("holder");
     assert_eq!(holder, None);
     assert_eq!(p.db.balance(1_501).await, (40, PRICE), "still reserved, nothing settled");
+    p.finish().await;
+}
+
+#[tokio::test]
+async fn worker_deadline_sweep_fails_overdue_generations_and_tells_the_user() {
+    let p = Pipeline::start().await;
+    p.funded(1_601, 50).await;
+    let id = p.prompt(1_601, "a cat").await;
+    sqlx::query("UPDATE generations SET deadline = now() - interval '1 second' WHERE id = $1")
+        .bind(id)
+        .execute(&p.db.pool)
+        .await
+        .expect("overdue");
+    let w = p.worker(fast()).await;
+    let chat = p.chat(1_601, |c| texts(c).iter().any(|t| t.contains("it took too long"))).await;
+    assert!(texts(&chat).iter().any(|t| t.contains("10 cr. returned")), "{chat:?}");
+    p.wait_status(id, "failed").await;
+    assert_eq!(p.db.balance(1_601).await, (50, 0));
+    assert!(p.gemini.requests().is_empty(), "an overdue job is never called");
+    Pipeline::stop_worker(w).await;
+    p.finish().await;
+}
+
+#[tokio::test]
+async fn worker_run_serves_and_works_in_one_process_until_shutdown() {
+    let p = Pipeline::start().await;
+    p.funded(1_701, 50).await;
+    // `run` next to the test's `serve`: the second outbox sender waits for the leader lock.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let (stop, rx) = watch::channel(false);
+    let config = p.config.clone();
+    let run = tokio::spawn(async move { nanobanana::cli::run_both(&config, listener, rx).await });
+    p.prompt(1_701, "a cat").await;
+    p.chat(1_701, |c| c.messages.iter().any(|m| m.kind == "photo")).await;
+    let _ = stop.send(true);
+    let stopped = tokio::time::timeout(WAIT, run).await.expect("run stops in time");
+    stopped.expect("run task").expect("run ended cleanly");
     p.finish().await;
 }
