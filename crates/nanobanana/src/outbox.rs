@@ -3,6 +3,10 @@
 //! second per chat and at most 30 a second overall, waiting out 429s, dropping what Telegram
 //! rejects and the queue of users who blocked the bot. It never sends a row twice: a row is
 //! marked sent with the `message_id` Telegram returned in the same step that sent it.
+//!
+//! A row may carry a stored file instead of a Telegram file reference: `params.photo` or
+//! `params.document` = `{"storage_key": …, "generation_id": …}`. The sender then uploads that
+//! file from storage as multipart and keeps the `file_id` Telegram returned on the generation.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -160,7 +160,7 @@ pub async fn run(
             tracing::warn!(error = %format!("{error:#}"), "claiming failed; will retry");
         }
         tokio::select! {
-            _ = wake.recv() => {}
+            Some(()) = wake.recv() => {}
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             _ = sweep.tick() => expire(&worker).await,
             _ = shutdown.changed() => {}

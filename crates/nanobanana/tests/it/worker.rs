@@ -447,3 +447,87 @@ async fn worker_run_serves_and_works_in_one_process_until_shutdown() {
     stopped.expect("run task").expect("run ended cleanly");
     p.finish().await;
 }
+
+#[tokio::test]
+async fn worker_process_killed_mid_call_is_finished_by_another_worker() {
+    let p = Pipeline::start().await;
+    p.funded(1_801, 50).await;
+    let id = p.prompt(1_801, "a cat").await;
+    // The first call never gets an answer: the process is killed while Gemini holds it.
+    p.gemini.queue(Behaviour::Hang, 1);
+    let redis_url =
+        std::env::var("REDIS_URL").unwrap_or_else(|_| nanobanana::config::DEFAULT_REDIS_URL.to_owned());
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_nanobanana"))
+        .arg("worker")
+        .env("DATABASE_URL", p.db.url.as_str())
+        .env("DATABASE_MAX_CONNECTIONS", "2")
+        .env("REDIS_URL", redis_url)
+        .env("REDIS_PREFIX", &p.config.redis.prefix)
+        .env("GEMINI_API_KEY", p.gemini.api_key())
+        .env("GEMINI_API_URL", p.gemini.base_url())
+        .env("STORAGE_URL", format!("file://{}", p.storage.display()))
+        .env("AUTO_MIGRATE", "false")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start `nanobanana worker`");
+    p.gemini.wait_for_requests(1, WAIT).await.expect("the worker process called Gemini");
+    assert_eq!(p.status(id).await.0, "processing");
+    child.start_kill().expect("kill -9");
+    child.wait().await.expect("the process is gone");
+    // Time passes: the dead worker's lease expires.
+    sqlx::query("UPDATE generations SET locked_until = now() - interval '1 second' WHERE id = $1")
+        .bind(id)
+        .execute(&p.db.pool)
+        .await
+        .expect("expire the lease");
+    let w = p.worker(fast()).await;
+    p.wait_status(id, "succeeded").await;
+    let chat = p.chat(1_801, |c| c.messages.iter().any(|m| m.kind == "photo")).await;
+    assert_eq!(chat.messages.iter().filter(|m| m.kind == "photo").count(), 1);
+    assert_eq!(p.db.balance(1_801).await, (40, 0));
+    assert_eq!(p.status(id).await.1, 2, "the killed attempt and the one that finished");
+    Pipeline::stop_worker(w).await;
+    p.finish().await;
+}
+
+/// Deletes every Redis key of this test's prefix: `FLUSHALL` for this deployment, without
+/// touching the keys of tests running beside it.
+async fn flush_prefix(prefix: &str) {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| nanobanana::config::DEFAULT_REDIS_URL.to_owned());
+    let client = redis::Client::open(url).expect("REDIS_URL");
+    let mut conn = client.get_multiplexed_async_connection().await.expect("redis");
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.expect("KEYS");
+    if !keys.is_empty() {
+        let _: i64 = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.expect("DEL");
+    }
+}
+
+#[tokio::test]
+async fn worker_redis_data_lost_with_jobs_queued_and_in_flight_all_finish() {
+    let p = Pipeline::start().await;
+    p.gemini.set_latency(Duration::from_millis(300));
+    let users = [1_901, 1_902, 1_903, 1_904];
+    let mut ids = Vec::new();
+    for user in users {
+        p.funded(user, 50).await;
+        ids.push(p.prompt(user, "a cat").await);
+    }
+    let w = p.worker(WorkerSettings { concurrency: 2, ..fast() }).await;
+    p.gemini.wait_for_requests(1, WAIT).await.expect("calls in flight");
+    flush_prefix(&p.config.redis.prefix).await;
+    // A request after the loss is signalled into a stream that no longer has its group.
+    p.funded(1_905, 50).await;
+    ids.push(p.prompt(1_905, "a dog").await);
+    for id in &ids {
+        p.wait_status(*id, "succeeded").await;
+    }
+    for user in users.into_iter().chain([1_905]) {
+        p.chat(user, |c| c.messages.iter().any(|m| m.kind == "photo")).await;
+        assert_eq!(p.db.balance(user).await, (40, 0));
+    }
+    Pipeline::stop_worker(w).await;
+    p.finish().await;
+}
