@@ -2,6 +2,7 @@
 //! readable table, and with `--json` ends with one line holding one JSON object with every
 //! figure, the reference measured in the same run, and their `ratio`.
 
+mod intake;
 mod ledger;
 mod pgbench;
 mod setup;
@@ -21,6 +22,9 @@ enum Command {
     /// Concurrent clients doing reserve→commit and reserve→release pairs through the ledger,
     /// against pgbench's built-in tpcb-like script at the same client count and duration.
     Ledger(ledger::Args),
+    /// The webhook under load: answer latency at a fixed rate, and peak updates/s, against
+    /// pgbench tpcb-like at the same client count and duration.
+    Intake(intake::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,6 +33,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Ledger(args) => ledger::run(args).await,
+            Command::Intake(args) => intake::run(args).await,
         }
     })
 }

@@ -11,6 +11,7 @@ pub mod gemini;
 pub mod http;
 pub mod jobs;
 pub mod ledger;
+pub mod metrics;
 pub mod outbox;
 pub mod redis;
 pub mod secret;

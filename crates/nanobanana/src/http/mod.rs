@@ -3,6 +3,7 @@
 //! "internal error" while the cause is logged once.
 
 mod health;
+mod metrics;
 mod webhook;
 
 use std::sync::Arc;
@@ -31,5 +32,6 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_UPDATE_BYTES))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
         .with_state(state)
 }

@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 
 use super::AppState;
+use crate::metrics;
 use crate::telegram::handler::HandleError;
 
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
@@ -27,6 +28,7 @@ pub async fn telegram(
         .as_ref()
         .is_some_and(|secret| constant_time_eq(given, secret.expose().as_bytes()));
     if !authorized {
+        metrics::inc(&metrics::WEBHOOK_REFUSED);
         return (StatusCode::UNAUTHORIZED, "invalid secret token");
     }
     let Ok(update) = serde_json::from_slice::<serde_json::Value>(&body) else {
@@ -39,6 +41,7 @@ pub async fn telegram(
             (StatusCode::BAD_REQUEST, "not a Telegram update")
         }
         Err(HandleError::Db(e)) => {
+            metrics::inc(&metrics::UPDATES_FAILED);
             tracing::error!(error = %e, "update handling failed; Telegram will redeliver");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         }

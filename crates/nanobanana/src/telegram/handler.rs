@@ -12,6 +12,7 @@ use super::client::BotApi;
 use super::commands;
 use super::update::{self, Incoming};
 use crate::config::Config;
+use crate::metrics;
 use crate::signals::Notifier;
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,7 @@ impl Bot {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
         if !claim(&mut tx, update_id, &kind, raw).await? {
+            metrics::inc(&metrics::UPDATES_REPEATED);
             return Ok(());
         }
         let incoming = update::parse(raw);
@@ -50,6 +52,7 @@ impl Bot {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        metrics::inc(&metrics::UPDATES_HANDLED);
         self.outbox_wake.notify_one();
         if let Some(generation) = effects.generation {
             // A hint only: workers also poll Postgres, so a lost signal merely delays.

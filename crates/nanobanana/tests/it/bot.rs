@@ -247,6 +247,16 @@ async fn bad_requests_are_refused_and_change_nothing() {
     assert_eq!(bot.count("SELECT COUNT(*) FROM users").await, 0);
     let health = bot.http.get(format!("{}/readyz", bot.url)).send().await.expect("readyz");
     assert_eq!(health.status(), 200, "{:?}", health.text().await);
+    let metrics = bot.http.get(format!("{}/metrics", bot.url)).send().await.expect("metrics");
+    assert_eq!(metrics.status(), 200);
+    let metrics = metrics.text().await.expect("text");
+    for line in [
+        "nanobanana_outbox_pending 0",
+        "nanobanana_queue_depth 0",
+        "# TYPE nanobanana_updates_handled_total counter",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
     bot.stop().await;
 }
 

@@ -1,0 +1,89 @@
+//! Process counters for `GET /metrics`, in Prometheus' text format. Counters are plain atomics
+//! (no registry crate); figures that live in the database (queue depth, outbox lag, payments)
+//! are read at scrape time instead, so every process reports the same truth.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub static UPDATES_HANDLED: AtomicU64 = AtomicU64::new(0);
+pub static UPDATES_REPEATED: AtomicU64 = AtomicU64::new(0);
+pub static UPDATES_FAILED: AtomicU64 = AtomicU64::new(0);
+pub static WEBHOOK_REFUSED: AtomicU64 = AtomicU64::new(0);
+
+pub fn inc(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Appends one sample line (with its `# TYPE` header when `kind` is given).
+pub fn sample(out: &mut String, name: &str, kind: Option<&str>, labels: &str, value: impl std::fmt::Display) {
+    if let Some(kind) = kind {
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+    }
+    let labels = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+    let _ = writeln!(out, "{name}{labels} {value}");
+}
+
+/// The process counters.
+pub fn render_counters(out: &mut String) {
+    let counter = |out: &mut String, name: &str, value: &AtomicU64| {
+        sample(out, name, Some("counter"), "", value.load(Ordering::Relaxed));
+    };
+    counter(out, "nanobanana_updates_handled_total", &UPDATES_HANDLED);
+    counter(out, "nanobanana_updates_repeated_total", &UPDATES_REPEATED);
+    counter(out, "nanobanana_updates_failed_total", &UPDATES_FAILED);
+    counter(out, "nanobanana_webhook_refused_total", &WEBHOOK_REFUSED);
+}
+
+/// Figures from the database: generations by status and model, queue depth and age, outbox
+/// backlog and lag, charges by status, credits sold and spent.
+pub async fn render_database(out: &mut String, pool: &sqlx::PgPool) -> sqlx::Result<()> {
+    let generations: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT status, model, COUNT(*) FROM generations GROUP BY status, model ORDER BY 1, 2",
+    )
+    .fetch_all(pool)
+    .await?;
+    let _ = writeln!(out, "# TYPE nanobanana_generations gauge");
+    for (status, model, count) in generations {
+        sample(out, "nanobanana_generations", None, &format!("status=\"{status}\",model=\"{model}\""), count);
+    }
+    let (queued, oldest): (i64, f64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(EXTRACT(EPOCH FROM now() - MIN(created_at)), 0)::FLOAT8
+         FROM generations WHERE status = 'queued'",
+    )
+    .fetch_one(pool)
+    .await?;
+    sample(out, "nanobanana_queue_depth", Some("gauge"), "", queued);
+    sample(out, "nanobanana_queue_oldest_seconds", Some("gauge"), "", oldest);
+    let (pending, lag): (i64, f64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(EXTRACT(EPOCH FROM now() - MIN(created_at)), 0)::FLOAT8
+         FROM outbox WHERE state = 'pending'",
+    )
+    .fetch_one(pool)
+    .await?;
+    sample(out, "nanobanana_outbox_pending", Some("gauge"), "", pending);
+    sample(out, "nanobanana_outbox_lag_seconds", Some("gauge"), "", lag);
+    let charges: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT provider, status, COUNT(*) FROM payments GROUP BY 1, 2 ORDER BY 1, 2")
+            .fetch_all(pool)
+            .await?;
+    let _ = writeln!(out, "# TYPE nanobanana_charges gauge");
+    for (provider, status, count) in charges {
+        sample(
+            out,
+            "nanobanana_charges",
+            None,
+            &format!("provider=\"{provider}\",status=\"{status}\""),
+            count,
+        );
+    }
+    let (sold, spent): (i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(SUM(amount) FILTER (WHERE type = 'topup'), 0)::BIGINT,
+                COALESCE(SUM(amount) FILTER (WHERE type = 'commit'), 0)::BIGINT
+         FROM transactions",
+    )
+    .fetch_one(pool)
+    .await?;
+    sample(out, "nanobanana_credits_sold_total", Some("counter"), "", sold);
+    sample(out, "nanobanana_credits_spent_total", Some("counter"), "", spent);
+    Ok(())
+}
