@@ -80,6 +80,8 @@ impl Pipeline {
             ("PUBLIC_BASE_URL", format!("{url}/")),
             ("GEMINI_API_KEY", gemini.api_key().to_owned()),
             ("GEMINI_API_URL", gemini.base_url()),
+            ("GEMINI_RPM", "100000".to_owned()),
+            ("GEMINI_MAX_CONCURRENCY", "16".to_owned()),
             ("STORAGE_URL", format!("file://{}", storage.display())),
             ("ADMIN_IDS", admins),
             ("AUTO_MIGRATE", "false".to_owned()),
@@ -530,4 +532,72 @@ async fn worker_redis_data_lost_with_jobs_queued_and_in_flight_all_finish() {
     }
     Pipeline::stop_worker(w).await;
     p.finish().await;
+}
+
+/// Queues `prompt` for `user` as a request would (reserve + insert in one transaction).
+async fn queue_generation(db: &TestDb, user: i64, prompt: &str) -> Uuid {
+    let id = Uuid::new_v4();
+    let mut tx = db.pool.begin().await.expect("begin");
+    let cost = crate::helpers::credits_of(PRICE);
+    nanobanana::ledger::reserve(&mut tx, user, id, cost).await.expect("reserve");
+    let source_key = id.to_string();
+    let generation = nanobanana::db::generations::NewGeneration {
+        id,
+        user_id: user,
+        prompt,
+        model: nanobanana::domain::Model::Flash,
+        image_size: None,
+        aspect_ratio: "1:1",
+        cost,
+        source_key: &source_key,
+    };
+    assert!(nanobanana::db::generations::insert(&mut tx, &generation).await.expect("insert"));
+    tx.commit().await.expect("commit");
+    id
+}
+
+#[tokio::test]
+async fn worker_pair_takes_a_thousand_generations_with_faults_to_the_end() {
+    let p = Pipeline::start().await;
+    let (users, per_user) = (50_i64, 20_usize);
+    for user in 0..users {
+        p.db.user_with(20_000 + user, PRICE * 20).await;
+    }
+    // Transient faults on the first calls, whoever makes them; permanent ones by prompt.
+    p.gemini.queue(Behaviour::Server(503), 60);
+    p.gemini.queue(Behaviour::Drop, 20);
+    let mut expected_failures = 0;
+    for n in 0..(users as usize * per_user) {
+        let user = 20_000 + (n as i64 % users);
+        let prompt = match n % 20 {
+            0 => "a cat [[blocked]]",
+            1 => "a cat [[text_only]]",
+            2 => "a cat [[503]]",
+            _ => "a cat",
+        };
+        expected_failures += usize::from(n % 20 < 3);
+        queue_generation(&p.db, user, &format!("{prompt} #{n}")).await;
+    }
+    let settings = WorkerSettings { concurrency: 8, ..fast() };
+    let (a, b) = (p.worker(settings.clone()).await, p.worker(settings).await);
+    let started = tokio::time::Instant::now();
+    let deadline = started + Duration::from_secs(240);
+    while p.count("SELECT COUNT(*) FROM generations WHERE status IN ('queued', 'processing')").await > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "not all generations ended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("1000 generations ended in {:?}", started.elapsed());
+    Pipeline::stop_worker(a).await;
+    Pipeline::stop_worker(b).await;
+    let failed = p.count("SELECT COUNT(*) FROM generations WHERE status = 'failed'").await;
+    assert_eq!(failed, expected_failures as i64);
+    assert_eq!(p.count("SELECT COUNT(*) FROM transactions WHERE type = 'commit'").await, 1000 - failed);
+    assert_eq!(p.count("SELECT COUNT(*) FROM transactions WHERE type = 'release'").await, failed);
+    let delivered = p.count("SELECT COUNT(*) FROM outbox WHERE method = 'sendPhoto'").await;
+    assert_eq!(delivered, 1000 - failed, "one photo per success");
+    p.db.assert_audit_clean().await;
+    // These users never opened a chat: their messages are not delivered, and that is fine here.
+    let _ = p.stop.send(true);
+    p.server.await.expect("server task").expect("server ran cleanly");
+    let _ = std::fs::remove_dir_all(&p.storage);
 }
