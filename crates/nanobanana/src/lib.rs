@@ -17,6 +17,7 @@ pub mod redis;
 pub mod secret;
 pub mod service;
 pub mod signals;
+pub mod storage;
 pub mod telegram;
 pub mod telemetry;
 pub mod worker;

@@ -1,8 +1,11 @@
 //! The outbox: Telegram requests written in the transaction of the change that causes them,
 //! and the one active sender that delivers them — per chat in order, about one message a
 //! second per chat and at most 30 a second overall, waiting out 429s, dropping what Telegram
-//! rejects and the queue of users who blocked the bot. It never sends a row twice: a row is
-//! marked sent with the `message_id` Telegram returned in the same step that sent it.
+//! rejects and the queue of users who blocked the bot. A row is marked sent, with the
+//! `message_id` Telegram returned, right after Telegram accepts it. Delivery is at least once:
+//! the Bot API has no idempotency key, so if the process dies between Telegram's answer and that
+//! mark, the row is sent again after the restart. Rows go out one at a time, so a crash repeats
+//! at most one message — never an edit of the wrong message, never a lost one.
 //!
 //! A row may carry a stored file instead of a Telegram file reference: `params.photo` or
 //! `params.document` = `{"storage_key": …, "generation_id": …}`. The sender then uploads that
@@ -16,8 +19,8 @@ use serde_json::Value;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{watch, Notify};
 
+use crate::storage::Storage;
 use crate::telegram::client::{ApiError, BotApi, Upload};
-use crate::worker::store::Storage;
 
 /// Advisory lock key held by the active sender.
 const LEADER_LOCK: i64 = 0x6e62_6f75_7462_6f78; // "nboutbox"
@@ -323,7 +326,7 @@ impl Sender {
     async fn upload(&self, attachment: &Attachment) -> Result<Upload, ApiError> {
         let failed = |reason: String| ApiError::Transport { method: "storage".to_owned(), reason };
         let storage = self.storage.as_ref().ok_or_else(|| failed("no storage configured".to_owned()))?;
-        let bytes = storage.get(&attachment.key).await.map_err(|e| failed(format!("{e:#}")))?;
+        let bytes = storage.get(&attachment.key).await.map_err(|e| failed(format!("{e:#}")))?.to_vec();
         let file_name = attachment.key.rsplit('/').next().unwrap_or("image").to_owned();
         let mime_type = match crate::gemini::sniff(&bytes) {
             Some(info) => info.format.mime(),

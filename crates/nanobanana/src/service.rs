@@ -39,12 +39,13 @@ pub async fn serve(
     }
     let api = BotApi::new(&telegram)?;
     let wake = Arc::new(Notify::new());
-    let storage = crate::worker::store::Storage::from_location(&config.storage)?;
+    let storage = crate::storage::Storage::from_location(&config.storage)?;
     let sender = outbox::Sender::new(pool.clone(), api.clone(), wake.clone()).with_storage(storage);
     let sender = tokio::spawn(sender.run(shutdown.clone()));
     let redis = crate::redis::connect(&config.redis).await?;
     let workers = crate::signals::Notifier::new(redis, &config.redis.prefix);
     let bot = Arc::new(Bot { pool, config: config.clone(), api: api.clone(), outbox_wake: wake, workers });
+    let albums = tokio::spawn(crate::telegram::album::sweep(bot.clone(), shutdown.clone()));
     let poller = match telegram.mode {
         TelegramMode::Webhook => {
             if let Some(base) = &telegram.public_base_url {
@@ -74,6 +75,7 @@ pub async fn serve(
     if let Some(poller) = poller {
         poller.await?;
     }
+    albums.await?;
     sender.await?;
     Ok(())
 }

@@ -98,7 +98,9 @@ pub fn success(model: Model, request: &GenRequest, small: bool, format: ImageFor
     if model.pro {
         thoughts = 180;
         parts.push(json!({"text": "**Composing the scene**\n\nI'm planning the layout and colours.", "thought": true}));
-        for n in 1..=2 {
+        // Up to two interim images, as Gemini 3 sends them: how many varies with the request.
+        let interim = seed(model, request, "interim")[0] % 3;
+        for n in 1..=interim {
             let mut thought = image_part(
                 (width / 4).max(1),
                 (height / 4).max(1),
@@ -117,6 +119,10 @@ pub fn success(model: Model, request: &GenRequest, small: bool, format: ImageFor
         last["thoughtSignature"] = json!(signature);
     }
     parts.push(last);
+    // Sometimes a closing remark follows the image, so "the last part" is not the result.
+    if request.want_text && seed(model, request, "remark")[0] % 4 == 0 {
+        parts.push(json!({"text": "Let me know if you want changes."}));
+    }
     let output = match (model.pro, request.image_size.as_str()) {
         (true, "4K") => 2000,
         (true, _) => 1120,

@@ -93,7 +93,7 @@ async fn run(
         return error(YkError::credentials());
     }
     let Some(body) = body else {
-        if let Some(fault) = state.lock().take_fault(path) {
+        if let Some(fault) = state.lock().take_fault("GET", path) {
             return Outcome::Fault(fault.kind);
         }
         return match op(state, Value::Null) {
@@ -132,7 +132,7 @@ async fn run(
             }
             return Outcome::Answer(seen.status, seen.answer.clone(), true);
         }
-        inner.take_fault(path)
+        inner.take_fault("POST", path)
     };
     if let Some(fault) = &fault {
         if !fault.processed {
@@ -189,7 +189,15 @@ async fn capture(State(s): St, Path(id): Path<String>, headers: HeaderMap, body:
 async fn cancel(State(s): St, Path(id): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
     let path = format!("/v3/payments/{id}/cancel");
     let op: Op = Box::new(move |state, _| {
-        lifecycle::get_payment(state, &id)?;
+        let payment = lifecycle::get_payment(state, &id)?;
+        // The merchant's cancel works only on a payment waiting for capture, as YooKassa's.
+        if payment["status"] != "waiting_for_capture" {
+            let status = payment["status"].as_str().unwrap_or("unknown");
+            return Err(YkError::invalid(
+                format!("Payment {id} is {status}; only a payment waiting for capture can be canceled"),
+                "payment_id",
+            ));
+        }
         lifecycle::cancel(state, &id, "canceled_by_merchant")
             .map_err(|e| YkError::invalid(e.to_string(), "payment_id"))
     });

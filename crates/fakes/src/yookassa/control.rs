@@ -27,6 +27,9 @@ pub fn router() -> Router<Arc<YkState>> {
         .route("/payments/{id}/succeed", post(succeed))
         .route("/payments/{id}/cancel", post(cancel))
         .route("/payments/{id}/refund", post(dashboard_refund))
+        .route("/refunds/mode", post(refund_mode))
+        .route("/refunds/{id}/succeed", post(refund_succeed))
+        .route("/refunds/{id}/cancel", post(refund_cancel))
         .route("/faults", post(add_fault).delete(clear_faults).get(list_faults))
         .route("/notifications", get(notifications))
         .route("/notifications/mode", post(set_mode).get(get_mode))
@@ -66,6 +69,26 @@ fn default_reason() -> String {
 async fn cancel(State(s): St, Path(id): Path<String>, body: Option<Json<CancelBody>>) -> Response {
     let reason = body.map_or_else(default_reason, |b| b.0.reason);
     change(lifecycle::cancel(&s, &id, &reason))
+}
+
+#[derive(Deserialize)]
+struct RefundMode {
+    /// The next this many refunds stay `pending`.
+    pending_next: u32,
+}
+
+async fn refund_mode(State(s): St, Json(mode): Json<RefundMode>) -> Response {
+    s.lock().pending_refunds = mode.pending_next;
+    Json(json!({"pending_next": mode.pending_next})).into_response()
+}
+
+async fn refund_succeed(State(s): St, Path(id): Path<String>) -> Response {
+    change(lifecycle::finish_refund(&s, &id, true, ""))
+}
+
+async fn refund_cancel(State(s): St, Path(id): Path<String>, body: Option<Json<CancelBody>>) -> Response {
+    let reason = body.map_or_else(|| "general_decline".to_owned(), |b| b.0.reason);
+    change(lifecycle::finish_refund(&s, &id, false, &reason))
 }
 
 #[derive(Deserialize)]

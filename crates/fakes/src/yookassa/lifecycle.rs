@@ -248,13 +248,51 @@ pub fn refund(state: &YkState, new: NewRefund) -> Result<Value, YkError> {
     payment.object["refunded_amount"] = amount(payment.refunded_cents, &payment.currency);
     payment.object["refundable"] = json!(payment.refunded_cents < payment.cents);
     let id = format!("{}", uuid::Uuid::new_v4());
-    let mut refund = json!({"id": id, "payment_id": new.payment_id, "status": "succeeded",
+    let hold = inner.pending_refunds > 0;
+    let status = if hold { "pending" } else { "succeeded" };
+    let mut refund = json!({"id": id, "payment_id": new.payment_id, "status": status,
         "created_at": now(), "amount": amount(new.cents, &new.currency)});
     if let Some(description) = new.description {
         refund["description"] = json!(description);
     }
     inner.refunds.insert(id, refund.clone());
-    emit(state, &mut inner, "refund.succeeded", refund.clone());
+    if hold {
+        inner.pending_refunds -= 1;
+    } else {
+        emit(state, &mut inner, "refund.succeeded", refund.clone());
+    }
+    drop(inner);
+    state.changed();
+    Ok(refund)
+}
+
+/// Finishes a `pending` refund: `succeeded` (with its `refund.succeeded` notification), or
+/// `canceled` with `cancellation_details` and the amount refundable again (no notification, as
+/// YooKassa sends none for a canceled refund).
+pub fn finish_refund(state: &YkState, id: &str, succeed: bool, reason: &str) -> Result<Value, ChangeError> {
+    let mut inner = state.lock();
+    let refund = inner.refunds.get(id).cloned().ok_or_else(|| ChangeError::NoSuchPayment(id.into()))?;
+    let status = refund["status"].as_str().unwrap_or("");
+    if status != "pending" {
+        return Err(ChangeError::WrongStatus(id.into(), status.into()));
+    }
+    let mut refund = refund;
+    if succeed {
+        refund["status"] = json!("succeeded");
+        inner.refunds.insert(id.to_owned(), refund.clone());
+        emit(state, &mut inner, "refund.succeeded", refund.clone());
+    } else {
+        refund["status"] = json!("canceled");
+        refund["cancellation_details"] = json!({"party": "yoo_money", "reason": reason});
+        let cents = refund["amount"]["value"].as_str().and_then(super::money::parse_value);
+        let payment_id = refund["payment_id"].as_str().unwrap_or("").to_owned();
+        if let (Some(cents), Some(payment)) = (cents, inner.payments.get_mut(&payment_id)) {
+            payment.refunded_cents -= cents;
+            payment.object["refunded_amount"] = amount(payment.refunded_cents, &payment.currency);
+            payment.object["refundable"] = json!(true);
+        }
+        inner.refunds.insert(id.to_owned(), refund.clone());
+    }
     drop(inner);
     state.changed();
     Ok(refund)

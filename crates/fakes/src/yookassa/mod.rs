@@ -135,6 +135,16 @@ impl FakeYooKassa {
         lifecycle::refund(&self.state, refund)
     }
 
+    /// The next `n` refunds stay `pending` until `finish_refund`.
+    pub fn hold_next_refunds(&self, n: u32) {
+        self.state.lock().pending_refunds = n;
+    }
+
+    /// Finishes a pending refund: succeeded (notified), or canceled with `reason`.
+    pub fn finish_refund(&self, id: &str, succeed: bool, reason: &str) -> Result<Value, ChangeError> {
+        lifecycle::finish_refund(&self.state, id, succeed, reason)
+    }
+
     pub fn inject_fault(&self, fault: ApiFault) {
         self.state.lock().faults.push(fault);
     }
@@ -155,6 +165,37 @@ impl FakeYooKassa {
 
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.state.lock().requests.iter().cloned().collect()
+    }
+
+    /// Waits until `probe` finds something in the fake (a payment, a request…), re-checking on
+    /// every change.
+    pub async fn wait_for<T>(
+        &self,
+        timeout: Duration,
+        what: &'static str,
+        probe: impl Fn(&Self) -> Option<T>,
+    ) -> Result<T, WaitTimeout> {
+        let mut version = self.state.version.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            version.borrow_and_update();
+            if let Some(found) = probe(self) {
+                return Ok(found);
+            }
+            tokio::select! {
+                _ = version.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => return Err(WaitTimeout(timeout, what)),
+            }
+        }
+    }
+
+    /// Waits for a payment object matching `done` (e.g. the one the service just created).
+    pub async fn wait_for_payment(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Result<Value, WaitTimeout> {
+        self.wait_for(timeout, "a payment", |fake| fake.payments().into_iter().find(|p| done(p))).await
     }
 
     /// Waits until `done` holds for the notification attempts so far.

@@ -96,6 +96,10 @@ pub struct ApiFault {
     pub processed: bool,
     #[serde(default)]
     pub path: Option<String>,
+    /// Only requests with this HTTP method (`GET`, `POST`); any method when absent, so a fault
+    /// meant for a create can be kept from a poller's `GET` of the same path.
+    #[serde(default)]
+    pub method: Option<String>,
 }
 
 /// How notifications go out. Set through the control API; stays until changed.
@@ -161,6 +165,8 @@ pub struct Inner {
     pub next_seq: u64,
     pub notifications: VecDeque<NotificationRecord>,
     pub requests: VecDeque<RequestRecord>,
+    /// The next this many refunds stay `pending` until finished through the control API.
+    pub pending_refunds: u32,
 }
 
 impl Inner {
@@ -175,11 +181,12 @@ impl Inner {
         }
     }
 
-    pub fn take_fault(&mut self, path: &str) -> Option<ApiFault> {
-        let index = self
-            .faults
-            .iter()
-            .position(|f| f.count > 0 && f.path.as_deref().is_none_or(|p| path.starts_with(p)))?;
+    pub fn take_fault(&mut self, method: &str, path: &str) -> Option<ApiFault> {
+        let index = self.faults.iter().position(|f| {
+            f.count > 0
+                && f.path.as_deref().is_none_or(|p| path.starts_with(p))
+                && f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+        })?;
         let fault = &mut self.faults[index];
         fault.count -= 1;
         let taken = fault.clone();
@@ -232,10 +239,25 @@ mod tests {
             count: 2,
             processed: false,
             path: Some("/v3/refunds".into()),
+            method: None,
         });
-        assert_eq!(inner.take_fault("/v3/payments"), None);
-        assert!(inner.take_fault("/v3/refunds").is_some());
-        assert!(inner.take_fault("/v3/refunds/abc").is_some());
-        assert_eq!(inner.take_fault("/v3/refunds"), None);
+        assert_eq!(inner.take_fault("POST", "/v3/payments"), None);
+        assert!(inner.take_fault("POST", "/v3/refunds").is_some());
+        assert!(inner.take_fault("GET", "/v3/refunds/abc").is_some());
+        assert_eq!(inner.take_fault("POST", "/v3/refunds"), None);
+    }
+
+    #[test]
+    fn a_fault_for_one_method_leaves_the_other_alone() {
+        let mut inner = Inner::default();
+        inner.faults.push(ApiFault {
+            kind: ApiFaultKind::ServerError,
+            count: 1,
+            processed: false,
+            path: Some("/v3/payments".into()),
+            method: Some("POST".into()),
+        });
+        assert_eq!(inner.take_fault("GET", "/v3/payments/abc"), None, "the poller's GET is not hit");
+        assert!(inner.take_fault("post", "/v3/payments").is_some());
     }
 }

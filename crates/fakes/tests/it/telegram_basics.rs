@@ -238,3 +238,27 @@ async fn replies_embed_the_message_and_a_missing_one_is_an_error() {
     .await;
     assert!(allowed.get("reply_to_message").is_none());
 }
+
+#[tokio::test]
+async fn a_user_who_blocked_the_bot_restarts_it_by_writing() {
+    let tg = start_telegram().await;
+    tg.send_text(9, "hi").expect("writes");
+    tg.block(9).expect("blocks");
+    tg.send_text(9, "back again").expect("writes again");
+    let kinds: Vec<String> = tg
+        .pending_updates()
+        .iter()
+        .filter_map(|u| u.as_object()?.keys().find(|k| *k != "update_id").cloned())
+        .collect();
+    assert_eq!(kinds, ["message", "my_chat_member", "my_chat_member", "message"]);
+    let statuses: Vec<&str> = tg
+        .pending_updates()
+        .iter()
+        .filter_map(|u| {
+            u.pointer("/my_chat_member/new_chat_member/status").and_then(|s| s.as_str()).map(str::to_owned)
+        })
+        .map(|s| if s == "kicked" { "kicked" } else { "member" })
+        .collect();
+    assert_eq!(statuses, ["kicked", "member"]);
+    assert!(!tg.chat(9).expect("chat").blocked, "sends work again");
+}

@@ -210,3 +210,65 @@ async fn statuses_cancellation_and_refunds() {
     assert_eq!(canceled["status"], "canceled");
     assert_eq!(canceled["cancellation_details"], json!({"party": "yoo_money", "reason": "fraud_suspected"}));
 }
+
+#[tokio::test]
+async fn waiting_for_a_payment_returns_it_once_created() {
+    let fake = std::sync::Arc::new(start_yookassa(None).await);
+    let waiter = {
+        let fake = fake.clone();
+        tokio::spawn(async move {
+            fake.wait_for_payment(Duration::from_secs(10), |p| p["description"] == "waited for").await
+        })
+    };
+    let mut body = payment_body("10.00", true);
+    body["description"] = json!("waited for");
+    let created = yk(&fake, "POST", "/payments", Some("wait-1"), Some(body)).await;
+    let found = waiter.await.expect("task").expect("found");
+    assert_eq!(found["id"], created.1["id"]);
+    let missing = fake.wait_for_payment(Duration::from_millis(50), |p| p["description"] == "never").await;
+    assert!(missing.is_err());
+}
+
+#[tokio::test]
+async fn the_merchant_cancels_only_a_payment_waiting_for_capture() {
+    let fake = start_yookassa(None).await;
+    let pending = yk(&fake, "POST", "/payments", Some("c-1"), Some(payment_body("10.00", true))).await;
+    let id = pending.1["id"].as_str().expect("id").to_owned();
+    let refused = yk(&fake, "POST", &format!("/payments/{id}/cancel"), Some("c-2"), Some(json!({}))).await;
+    assert_yk_error(&refused, 400, "invalid_request", Some("payment_id"));
+    let held = yk(&fake, "POST", "/payments", Some("c-3"), Some(payment_body("10.00", false))).await;
+    let id = held.1["id"].as_str().expect("id").to_owned();
+    fake.pay(&id).expect("paid, waiting for capture");
+    let canceled = yk(&fake, "POST", &format!("/payments/{id}/cancel"), Some("c-4"), Some(json!({}))).await;
+    assert_eq!(canceled.0, 200, "{:?}", canceled.1);
+    assert_eq!(canceled.1["status"], "canceled");
+    assert_eq!(canceled.1["cancellation_details"]["reason"], "canceled_by_merchant");
+}
+
+#[tokio::test]
+async fn a_refund_can_stay_pending_then_succeed_or_be_canceled() {
+    let fake = start_yookassa(None).await;
+    let created = yk(&fake, "POST", "/payments", Some("r-1"), Some(payment_body("100.00", true))).await;
+    let id = created.1["id"].as_str().expect("id").to_owned();
+    fake.pay(&id).expect("paid");
+    fake.hold_next_refunds(2);
+    let refund = |key: &'static str, value: &'static str| {
+        let body = json!({"payment_id": id, "amount": {"value": value, "currency": "RUB"}});
+        yk(&fake, "POST", "/refunds", Some(key), Some(body))
+    };
+    let first = refund("r-2", "60.00").await;
+    assert_eq!((first.0, first.1["status"].as_str()), (200, Some("pending")));
+    let second = refund("r-3", "40.00").await;
+    assert_eq!(second.1["status"], "pending");
+    let over = refund("r-4", "1.00").await;
+    assert_yk_error(&over, 400, "invalid_request", Some("payment_id"));
+    let canceled =
+        fake.finish_refund(second.1["id"].as_str().expect("id"), false, "general_decline").expect("cancel");
+    assert_eq!(canceled["status"], "canceled");
+    assert_eq!(canceled["cancellation_details"]["reason"], "general_decline");
+    let again = refund("r-5", "40.00").await;
+    assert_eq!(again.1["status"], "succeeded", "the canceled amount is refundable again");
+    let done = fake.finish_refund(first.1["id"].as_str().expect("id"), true, "").expect("succeed");
+    assert_eq!(done["status"], "succeeded");
+    assert!(fake.finish_refund(first.1["id"].as_str().expect("id"), true, "").is_err(), "final");
+}

@@ -16,6 +16,7 @@ async fn faults_500_processed_202_and_timeout() {
         count: 1,
         processed: true,
         path: Some("/v3/payments".into()),
+        method: None,
     });
     let lost = yk(&fake, "POST", "/payments", Some("k1"), Some(payment_body("10.00", true))).await;
     assert_yk_error(&lost, 500, "internal_server_error", None);
@@ -32,7 +33,13 @@ async fn faults_500_processed_202_and_timeout() {
     assert_eq!((processing.0, processing.1["type"].as_str()), (202, Some("processing")));
     assert_eq!(fake.payments().len(), 1);
 
-    fake.inject_fault(ApiFault { kind: ApiFaultKind::Timeout, count: 1, processed: false, path: None });
+    fake.inject_fault(ApiFault {
+        kind: ApiFaultKind::Timeout,
+        count: 1,
+        processed: false,
+        path: None,
+        method: None,
+    });
     let quick = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().expect("client");
     let timed_out = quick
         .get(format!("{}/payments/{}", fake.api_url(), retry.1["id"].as_str().expect("id")))

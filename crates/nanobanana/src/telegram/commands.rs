@@ -3,7 +3,8 @@
 
 use sqlx::PgConnection;
 
-use super::request;
+use super::album;
+use super::request::{self, Ask};
 use super::settings;
 use super::texts::{render, render_html, Lang};
 use super::update::{Content, From, Incoming, Message};
@@ -108,7 +109,37 @@ async fn on_message(
             _ => render(lang, "unknown_command", &[]),
         },
         Content::Text(text) => {
-            return request::generation(conn, config, lang, banned, message, update_id, text).await;
+            let ask = Ask {
+                user: message.from.id,
+                chat,
+                prompt: text,
+                references: &[],
+                source_key: format!("update:{update_id}"),
+            };
+            return request::generation(conn, config, lang, banned, &ask).await;
+        }
+        Content::Image { file_id, caption, media_group_id: Some(group) } => {
+            let item = album::Item {
+                user: message.from.id,
+                chat,
+                media_group_id: group,
+                message_id: message.message_id,
+                file_id,
+                caption: caption.as_deref(),
+            };
+            album::add_item(conn, lang, &item).await?;
+            return Ok(None);
+        }
+        Content::Image { file_id, caption, media_group_id: None } => {
+            let references = [file_id.clone()];
+            let ask = Ask {
+                user: message.from.id,
+                chat,
+                prompt: caption.as_deref().unwrap_or(""),
+                references: &references,
+                source_key: format!("update:{update_id}"),
+            };
+            return request::generation(conn, config, lang, banned, &ask).await;
         }
         Content::Unsupported(_) => render(lang, "unsupported", &[]),
     };

@@ -2,6 +2,7 @@
 //! prompts, buttons) and the words it says. Handling writes to the database and the outbox
 //! only; it never calls Telegram itself, except answers Telegram requires inline.
 
+pub mod album;
 pub mod client;
 pub mod commands;
 pub mod handler;

@@ -10,32 +10,55 @@ use uuid::Uuid;
 use super::commands::model_name;
 use super::settings;
 use super::texts::{render, Lang};
-use super::update::Message;
 use crate::config::Config;
 use crate::db::{generations, users};
+use crate::domain::Model;
 use crate::ledger::{self, LedgerError, Outcome};
 use crate::outbox;
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct Ask<'a> {
+    pub user: i64,
+    pub chat: i64,
+    pub prompt: &'a str,
+    /// Telegram file ids of reference images, in the user's order.
+    pub references: &'a [String],
+    /// What created it (the update, or the album): a second request from it is refused by the
+    /// database.
+    pub source_key: String,
+}
 
 pub async fn generation(
     conn: &mut PgConnection,
     config: &Config,
     lang: Lang,
     banned: bool,
-    message: &Message,
-    update_id: i64,
-    prompt: &str,
+    ask: &Ask<'_>,
 ) -> sqlx::Result<Option<Uuid>> {
-    let (user, chat) = (message.from.id, message.chat_id);
+    let (user, chat) = (ask.user, ask.chat);
     let reply = |key: &str, args: &[(&str, &str)]| render(lang, key, args);
-    let prompt = prompt.trim();
+    let prompt = ask.prompt.trim();
     let length = prompt.chars().count();
     let max = config.limits.max_prompt_chars as usize;
+    let chosen = settings::load(conn, user).await?;
+    let (model, size) = (chosen.model, chosen.image_size());
+    let max_references = match model {
+        Model::Pro => config.limits.max_references_pro,
+        Model::Flash => config.limits.max_references_flash,
+    } as usize;
     let refusal = if banned {
         Some(reply("banned", &[]))
     } else if prompt.is_empty() {
         Some(reply("prompt_empty", &[]))
     } else if length > max {
         Some(reply("prompt_too_long", &[("length", &length.to_string()), ("max", &max.to_string())]))
+    } else if ask.references.len() > max_references {
+        let (count, max) = (ask.references.len().to_string(), max_references.to_string());
+        Some(reply(
+            "too_many_references",
+            &[("count", &count), ("max", &max), ("model", &model_name(model, size))],
+        ))
     } else {
         None
     };
@@ -52,8 +75,6 @@ pub async fn generation(
     .bind(user)
     .fetch_one(&mut *conn)
     .await?;
-    let chosen = settings::load(conn, user).await?;
-    let (model, size) = (chosen.model, chosen.image_size());
     let cost = config.pricing.prices.get(model, size);
     let mut created = None;
     let text = if in_flight >= i64::from(config.limits.max_in_flight) {
@@ -63,7 +84,7 @@ pub async fn generation(
     } else {
         let id = Uuid::now_v7();
         let deadline = std::time::Duration::from_secs(u64::from(config.limits.generation_deadline_secs));
-        let source_key = format!("update:{update_id}");
+        let source_key = &ask.source_key;
         let generation = generations::NewGeneration {
             id,
             user_id: user,
@@ -72,13 +93,20 @@ pub async fn generation(
             image_size: size,
             aspect_ratio: &chosen.aspect_ratio,
             cost,
-            source_key: &source_key,
+            source_key,
         };
         match ledger::reserve(conn, user, id, cost).await {
             Ok(Outcome::Applied(_))
                 if generations::insert_with_deadline(conn, &generation, Some(deadline)).await? =>
             {
                 created = Some(id);
+                if !ask.references.is_empty() {
+                    sqlx::query("UPDATE generations SET reference_file_ids = $2 WHERE id = $1")
+                        .bind(id)
+                        .bind(ask.references)
+                        .execute(&mut *conn)
+                        .await?;
+                }
                 let excerpt: String = prompt.chars().take(100).collect();
                 reply(
                     "queued",

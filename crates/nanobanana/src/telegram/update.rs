@@ -22,6 +22,13 @@ pub enum Content {
         args: String,
     },
     Text(String),
+    /// A photo, or an image sent as a document: a prompt with a reference (the caption is the
+    /// prompt); items of an album share `media_group_id`.
+    Image {
+        file_id: String,
+        caption: Option<String>,
+        media_group_id: Option<String>,
+    },
     /// Stickers, voice, location, …: something we do not take.
     Unsupported(&'static str),
 }
@@ -29,6 +36,7 @@ pub enum Content {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     pub chat_id: i64,
+    pub message_id: i64,
     pub private: bool,
     pub from: From,
     pub content: Content,
@@ -73,7 +81,24 @@ fn from(value: &Value) -> Option<From> {
 const UNSUPPORTED: &[&str] =
     &["sticker", "voice", "video_note", "video", "audio", "location", "contact", "poll", "dice", "animation"];
 
+/// The largest size of a photo, or an image document.
+fn image_file_id(message: &Value) -> Option<String> {
+    if let Some(sizes) = message.get("photo").and_then(Value::as_array) {
+        return sizes.last()?.get("file_id")?.as_str().map(str::to_owned);
+    }
+    let document = message.get("document")?;
+    let mime = document.get("mime_type").and_then(Value::as_str).unwrap_or("");
+    if mime.starts_with("image/") {
+        return document.get("file_id")?.as_str().map(str::to_owned);
+    }
+    None
+}
+
 fn content(message: &Value) -> Content {
+    if let Some(file_id) = image_file_id(message) {
+        let text = |key: &str| message.get(key).and_then(Value::as_str).map(str::to_owned);
+        return Content::Image { file_id, caption: text("caption"), media_group_id: text("media_group_id") };
+    }
     if let Some(text) = message.get("text").and_then(Value::as_str) {
         if let Some(command) = text.strip_prefix('/') {
             let (head, args) = command.split_once(char::is_whitespace).unwrap_or((command, ""));
@@ -92,7 +117,14 @@ pub fn parse(update: &Value) -> Incoming {
         let chat_id = chat.and_then(|c| c.get("id")).and_then(Value::as_i64);
         let private = chat.and_then(|c| c.get("type")).and_then(Value::as_str) == Some("private");
         if let (Some(chat_id), Some(from)) = (chat_id, message.get("from").and_then(from)) {
-            return Incoming::Message(Message { chat_id, private, from, content: content(message) });
+            let message_id = message.get("message_id").and_then(Value::as_i64).unwrap_or(0);
+            return Incoming::Message(Message {
+                chat_id,
+                message_id,
+                private,
+                from,
+                content: content(message),
+            });
         }
     }
     if let Some(query) = update.get("callback_query") {
@@ -142,6 +174,20 @@ mod tests {
         assert_eq!(m.content, Content::Text("a cat".into()));
         let Incoming::Message(m) = parse(&message(json!({"sticker": {}}))) else { panic!() };
         assert_eq!(m.content, Content::Unsupported("sticker"));
+        let photo = json!({"photo": [{"file_id": "small"}, {"file_id": "big"}], "caption": "cat", "media_group_id": "g1"});
+        let Incoming::Message(m) = parse(&message(photo)) else { panic!() };
+        let expected = Content::Image {
+            file_id: "big".into(),
+            caption: Some("cat".into()),
+            media_group_id: Some("g1".into()),
+        };
+        assert_eq!(m.content, expected);
+        let pdf = json!({"document": {"file_id": "d", "mime_type": "application/pdf"}});
+        let Incoming::Message(m) = parse(&message(pdf)) else { panic!() };
+        assert_eq!(m.content, Content::Unsupported("other"));
+        let png = json!({"document": {"file_id": "d", "mime_type": "image/png"}});
+        let Incoming::Message(m) = parse(&message(png)) else { panic!() };
+        assert!(matches!(m.content, Content::Image { .. }));
     }
 
     #[test]

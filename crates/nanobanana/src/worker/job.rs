@@ -121,7 +121,7 @@ async fn keep_lease(worker: &Worker, claimed: &Claimed) {
 async fn load_references(worker: &Worker, job: &Job) -> anyhow::Result<Vec<Reference>> {
     let mut references = Vec::with_capacity(job.reference_keys.len());
     for key in &job.reference_keys {
-        let bytes = worker.storage.get(key).await?;
+        let bytes = worker.storage.get(key).await?.to_vec();
         let mime_type = match gemini::sniff(&bytes) {
             Some(info) => info.format.mime().to_owned(),
             None if key.ends_with(".webp") => "image/webp".to_owned(),
@@ -167,13 +167,19 @@ async fn succeed(
     };
     let result_key = store::original_key(claimed.id, ext);
     let preview_key = store::preview_key(claimed.id);
-    let stored = async {
-        worker.storage.put(&result_key, image.bytes.clone()).await?;
-        let preview = store::make_preview(&image.bytes, image.width, image.height).await?;
-        worker.storage.put(&preview_key, preview.bytes).await
+    let original = bytes::Bytes::from(image.bytes.clone());
+    if let Err(error) = worker.storage.put(&result_key, original.clone()).await {
+        return retry(worker, claimed, job, None, &format!("storing the original: {error:#}")).await;
+    }
+    let preview = match store::make_preview(original).await {
+        Ok(preview) => preview,
+        // The image is not one Telegram can show: like a bad image, never a success.
+        Err(error) => {
+            return retry(worker, claimed, job, None, &format!("bad_image: preview: {error}")).await
+        }
     };
-    if let Err(error) = stored.await {
-        return retry(worker, claimed, job, None, &format!("storing the image: {error:#}")).await;
+    if let Err(error) = worker.storage.put(&preview_key, preview.bytes).await {
+        return retry(worker, claimed, job, None, &format!("storing the preview: {error:#}")).await;
     }
     resume_if_paused(worker).await?;
     let cost = gemini::provider_cost(&worker.provider_costs, job.model, job.size, &reply.outcome);

@@ -379,3 +379,100 @@ async fn settings_buttons_change_the_model_price_and_language() {
     bot.db.assert_audit_clean().await;
     bot.stop().await;
 }
+
+fn photo_update(
+    update_id: i64,
+    user: i64,
+    message_id: i64,
+    file_id: &str,
+    group: Option<&str>,
+    caption: Option<&str>,
+) -> Value {
+    let mut message = json!({
+        "message_id": message_id, "date": 1_700_000_000,
+        "chat": {"id": user, "type": "private", "first_name": "T"},
+        "from": {"id": user, "is_bot": false, "first_name": "T", "language_code": "en"},
+        "photo": [{"file_id": format!("{file_id}-small"), "file_unique_id": "s", "width": 90, "height": 90},
+                  {"file_id": file_id, "file_unique_id": "b", "width": 1280, "height": 1280}]
+    });
+    if let Some(group) = group {
+        message["media_group_id"] = json!(group);
+    }
+    if let Some(caption) = caption {
+        message["caption"] = json!(caption);
+    }
+    json!({ "update_id": update_id, "message": message })
+}
+
+#[tokio::test]
+async fn an_album_delivered_twice_and_out_of_order_is_one_generation_and_a_late_item_is_refused() {
+    let bot = TestBot::start(&[]).await;
+    bot.db.user_with(5001, 100).await;
+    bot.command(5001, "en", "help");
+    bot.messages(5001, 1).await;
+    let items = [
+        photo_update(9_300_003, 5001, 303, "photo-c", Some("album-1"), None),
+        photo_update(9_300_001, 5001, 301, "photo-a", Some("album-1"), Some("three cats")),
+        photo_update(9_300_002, 5001, 302, "photo-b", Some("album-1"), None),
+    ];
+    for round in 0..2 {
+        for item in &items {
+            let status = bot.post(Some(SECRET), serde_json::to_vec(item).expect("JSON")).await;
+            assert!(status.is_success(), "round {round}: {status}");
+        }
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while bot.count("SELECT COUNT(*) FROM generations").await == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the album was never submitted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (prompt, references): (String, Vec<String>) =
+        sqlx::query_as("SELECT prompt, reference_file_ids FROM generations")
+            .fetch_one(&bot.db.pool)
+            .await
+            .expect("row");
+    assert_eq!(prompt, "three cats");
+    assert_eq!(references, ["photo-a", "photo-b", "photo-c"], "in the user's order, each once");
+    assert_eq!(bot.db.balance(5001).await, (90, 10));
+    let late = photo_update(9_300_004, 5001, 304, "photo-d", Some("album-1"), None);
+    assert!(bot.post(Some(SECRET), serde_json::to_vec(&late).expect("JSON")).await.is_success());
+    let chat = bot.messages(5001, 3).await;
+    let texts: Vec<&str> = chat.messages.iter().map(|m| m.text().unwrap_or("")).collect();
+    assert!(
+        texts[1].contains("Запрос принят: three cats") || texts[1].contains("Prompt accepted: three cats"),
+        "{texts:?}"
+    );
+    assert!(texts[2].contains("уже принят"), "{texts:?}");
+    assert_eq!(bot.count("SELECT COUNT(*) FROM generations").await, 1);
+    assert_eq!(bot.db.balance(5001).await, (90, 10));
+    bot.db.assert_audit_clean().await;
+    bot.stop().await;
+}
+
+#[tokio::test]
+async fn a_photo_with_a_caption_is_a_prompt_with_a_reference_and_too_many_are_refused() {
+    let bot = TestBot::start(&[]).await;
+    bot.db.user_with(5101, 100).await;
+    bot.command(5101, "en", "help");
+    bot.messages(5101, 1).await;
+    let single = photo_update(9_400_001, 5101, 401, "solo", None, Some("make it blue"));
+    assert!(bot.post(Some(SECRET), serde_json::to_vec(&single).expect("JSON")).await.is_success());
+    let references: Vec<String> = sqlx::query_scalar("SELECT reference_file_ids FROM generations")
+        .fetch_one(&bot.db.pool)
+        .await
+        .expect("generation");
+    assert_eq!(references, ["solo"]);
+    // Nano Banana 2 takes at most 3 references (MAX_REFERENCES_FLASH).
+    for (i, id) in ["r1", "r2", "r3", "r4"].iter().enumerate() {
+        let caption = (i == 0).then_some("four is too many");
+        let item = photo_update(9_400_010 + i as i64, 5101, 410 + i as i64, id, Some("album-4"), caption);
+        assert!(bot.post(Some(SECRET), serde_json::to_vec(&item).expect("JSON")).await.is_success());
+    }
+    let chat = bot.messages(5101, 3).await;
+    let refusal = chat.messages[2].text().unwrap_or("");
+    assert!(refusal.contains("Слишком много картинок: 4") && refusal.contains("не больше 3"), "{refusal}");
+    assert_eq!(bot.count("SELECT COUNT(*) FROM generations").await, 1);
+    assert_eq!(bot.db.balance(5101).await, (90, 10));
+    bot.db.assert_audit_clean().await;
+    bot.stop().await;
+}

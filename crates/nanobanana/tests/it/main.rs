@@ -4,9 +4,11 @@
 mod admin_cli;
 mod audit;
 mod bot;
+mod crash;
 mod gemini;
 mod helpers;
 mod jobs;
 mod ledger;
 mod model;
+mod storage;
 mod worker;

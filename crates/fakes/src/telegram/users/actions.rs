@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::{user_object, ActionError, Sent, UserProfile};
 use crate::telegram::methods::unix_now;
-use crate::telegram::state::{CallbackQuery, PaymentRecord, PreCheckout, TgState};
+use crate::telegram::state::{CallbackQuery, Inner, PaymentRecord, PreCheckout, TgState};
 
 /// Presses an inline button of a bot message; the button must exist.
 pub fn press_button(
@@ -17,6 +17,10 @@ pub fn press_button(
     data: &str,
 ) -> Result<Sent, ActionError> {
     let mut inner = state.lock();
+    if inner.chat(user_id).is_some_and(|c| c.blocked) {
+        set_blocked_locked(state, &mut inner, user_id, profile, false)?;
+        state.chats_changed();
+    }
     let query_id = format!("{}", 4_000_000_000_000_000_000i64 + inner.serial() as i64);
     let chat = inner.ensure_user(user_object(user_id, profile));
     let message = chat
@@ -46,8 +50,23 @@ pub fn set_blocked(
     profile: &UserProfile,
     blocked: bool,
 ) -> Result<Sent, ActionError> {
-    let bot = state.bot_user();
     let mut inner = state.lock();
+    let update_id = set_blocked_locked(state, &mut inner, user_id, profile, blocked)?;
+    drop(inner);
+    state.updates_changed();
+    state.chats_changed();
+    Ok(Sent { update_id, message_id: None, query_id: None, file_id: None })
+}
+
+/// `set_blocked` under the caller's lock: the `my_chat_member` update's id.
+pub(super) fn set_blocked_locked(
+    state: &TgState,
+    inner: &mut Inner,
+    user_id: i64,
+    profile: &UserProfile,
+    blocked: bool,
+) -> Result<i64, ActionError> {
+    let bot = state.bot_user();
     let chat = inner.ensure_user(user_object(user_id, profile));
     chat.blocked = blocked;
     let (old, new) = if blocked { ("member", "kicked") } else { ("kicked", "member") };
@@ -57,13 +76,9 @@ pub fn set_blocked(
     }
     let update = json!({"chat": chat.chat_object(), "from": chat.user, "date": unix_now(),
         "old_chat_member": {"user": bot, "status": old}, "new_chat_member": new_member});
-    let update_id = inner
+    inner
         .enqueue("my_chat_member", user_id, update, state.config.max_pending_updates)
-        .ok_or(ActionError::NotQueued)?;
-    drop(inner);
-    state.updates_changed();
-    state.chats_changed();
-    Ok(Sent { update_id, message_id: None, query_id: None, file_id: None })
+        .ok_or(ActionError::NotQueued)
 }
 
 /// Pays an invoice the bot sent: a `pre_checkout_query`; the bot's ok answer completes it.

@@ -119,6 +119,12 @@ pub(super) fn message_locked(
     profile: &UserProfile,
     fill: impl FnOnce(&mut Value),
 ) -> Result<Sent, ActionError> {
+    // A user who blocked the bot must restart it to write to it: Telegram first reports the
+    // bot as a member again.
+    if inner.chat(user_id).is_some_and(|c| c.blocked) {
+        actions::set_blocked_locked(state, inner, user_id, profile, false)?;
+        state.chats_changed();
+    }
     let chat = inner.ensure_user(user_object(user_id, profile));
     let message_id = chat.take_message_id();
     let mut message =
