@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
 use chrono::Utc;
 use sqlx::Acquire;
 use tokio::sync::watch;
@@ -54,7 +55,7 @@ async fn process(
     let Some(job) = repo::load(&mut *worker.pool.acquire().await?, claimed.id).await? else {
         anyhow::bail!("claimed generation {} has no row", claimed.id);
     };
-    let references = match load_references(worker, &job).await {
+    let references = match load_references(worker, claimed.id, &job).await {
         Ok(references) => references,
         Err(error) => return retry(worker, claimed, &job, None, &format!("references: {error:#}")).await,
     };
@@ -118,16 +119,24 @@ async fn keep_lease(worker: &Worker, claimed: &Claimed) {
     }
 }
 
-async fn load_references(worker: &Worker, job: &Job) -> anyhow::Result<Vec<Reference>> {
-    let mut references = Vec::with_capacity(job.reference_keys.len());
-    for key in &job.reference_keys {
-        let bytes = worker.storage.get(key).await?.to_vec();
-        let mime_type = match gemini::sniff(&bytes) {
-            Some(info) => info.format.mime().to_owned(),
-            None if key.ends_with(".webp") => "image/webp".to_owned(),
-            None => anyhow::bail!("reference {key} is not a PNG, JPEG or WebP"),
+/// Downloads the reference photos from Telegram and stores them before the call (so what
+/// Gemini saw is kept); a failure is retried like a failed call.
+async fn load_references(worker: &Worker, id: uuid::Uuid, job: &Job) -> anyhow::Result<Vec<Reference>> {
+    if job.reference_file_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let telegram = worker.telegram.as_ref().context("references need TELEGRAM_BOT_TOKEN on the worker")?;
+    let mut references = Vec::with_capacity(job.reference_file_ids.len());
+    for (index, file_id) in job.reference_file_ids.iter().enumerate() {
+        let (bytes, path) = telegram.download(file_id).await?;
+        let (mime_type, ext) = match gemini::sniff(&bytes) {
+            Some(info) if info.format == ImageFormat::Png => ("image/png", "png"),
+            Some(_) => ("image/jpeg", "jpg"),
+            None if path.ends_with(".webp") => ("image/webp", "webp"),
+            None => anyhow::bail!("reference {index} is not a PNG, JPEG or WebP image"),
         };
-        references.push(Reference { mime_type, bytes });
+        worker.storage.put(&store::reference_key(id, index, ext), bytes::Bytes::from(bytes.clone())).await?;
+        references.push(Reference { mime_type: mime_type.to_owned(), bytes });
     }
     Ok(references)
 }

@@ -108,6 +108,8 @@ pub struct Worker {
     settings: WorkerSettings,
     provider_costs: ProviderCosts,
     admins: Vec<i64>,
+    /// For downloading reference photos; absent without `TELEGRAM_BOT_TOKEN`.
+    telegram: Option<crate::telegram::client::BotApi>,
     pub stats: Stats,
 }
 
@@ -126,6 +128,7 @@ impl Worker {
             settings,
             provider_costs: config.pricing.provider_costs,
             admins: config.operator.admin_ids.clone(),
+            telegram: config.telegram.as_ref().map(crate::telegram::client::BotApi::new).transpose()?,
             stats: Stats::default(),
         })
     }

@@ -21,18 +21,18 @@ pub struct Job {
     pub aspect_ratio: String,
     pub lang: Lang,
     pub delivery: Delivery,
-    /// Storage keys of reference images, when the generation has any.
-    pub reference_keys: Vec<String>,
+    /// Telegram file ids of the reference photos, when the prompt came with any.
+    pub reference_file_ids: Vec<String>,
 }
 
-type JobRow = (String, String, Option<String>, String, String, Value, Value);
+type JobRow = (String, String, Option<String>, String, String, Value, Vec<String>);
 
 /// `None` when the generation is gone. Unknown stored values fall back to defaults rather than
-/// failing the job (`reference_keys` is read whether or not the column exists yet).
+/// failing the job.
 pub async fn load(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Job>> {
     let row: Option<JobRow> = sqlx::query_as(
         "SELECT g.prompt, g.model, g.image_size, g.aspect_ratio, u.language, u.settings,
-                COALESCE(to_jsonb(g) -> 'reference_keys', '[]'::jsonb)
+                g.reference_file_ids
          FROM generations g JOIN users u ON u.telegram_id = g.user_id
          WHERE g.id = $1",
     )
@@ -46,7 +46,7 @@ pub async fn load(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Job>
         aspect_ratio,
         lang: Lang::parse(&language).unwrap_or(Lang::Ru),
         delivery: Settings::from_json(&settings).delivery,
-        reference_keys: serde_json::from_value(references).unwrap_or_default(),
+        reference_file_ids: references,
     }))
 }
 

@@ -601,3 +601,37 @@ async fn worker_pair_takes_a_thousand_generations_with_faults_to_the_end() {
     p.server.await.expect("server task").expect("server ran cleanly");
     let _ = std::fs::remove_dir_all(&p.storage);
 }
+
+#[tokio::test]
+async fn worker_downloads_stores_and_sends_reference_photos() {
+    let p = Pipeline::start().await;
+    p.funded(2_101, 50).await;
+    let spec = users::ImageSpec {
+        caption: Some("make it blue".into()),
+        width: Some(80),
+        height: Some(60),
+        ..Default::default()
+    };
+    let sent = users::photo(p.tg.state(), 2_101, &profile("en"), &spec, None).expect("photo");
+    let file_id = sent.file_id.expect("the photo's file id");
+    p.chat(2_101, |c| c.messages.len() >= 2).await;
+    let id: Uuid = sqlx::query_scalar("SELECT id FROM generations WHERE user_id = 2101")
+        .fetch_one(&p.db.pool)
+        .await
+        .expect("a generation with a reference");
+    let w = p.worker(fast()).await;
+    p.wait_status(id, "succeeded").await;
+    let original = p.tg.file_bytes(&file_id).expect("the user's photo").to_vec();
+    let requests = p.gemini.requests();
+    let references = &requests.first().expect("one call").references;
+    assert_eq!(references.len(), 1);
+    assert_eq!(references[0].size, original.len());
+    let stored = std::fs::read_dir(p.storage.join(format!("references/{id}"))).expect("references stored");
+    let stored: Vec<Vec<u8>> =
+        stored.map(|e| std::fs::read(e.expect("entry").path()).expect("read")).collect();
+    assert_eq!(stored, vec![original]);
+    p.chat(2_101, |c| c.messages.iter().any(|m| m.kind == "photo")).await;
+    assert_eq!(p.db.balance(2_101).await, (40, 0));
+    Pipeline::stop_worker(w).await;
+    p.finish().await;
+}
