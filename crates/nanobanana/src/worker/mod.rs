@@ -119,7 +119,10 @@ impl Worker {
         let gemini = config.gemini.as_ref().context("the worker needs GEMINI_API_KEY")?;
         let client = Client::new(gemini)?;
         let redis = crate::redis::connect(&config.redis).await?;
-        let limits = Limits::new(redis, LimitSettings::from_config(gemini, config.redis.prefix.clone()));
+        let mut limit_settings = LimitSettings::from_config(gemini, config.redis.prefix.clone());
+        // Every job in flight is one call: the worker's capacity is the process' Gemini slots.
+        limit_settings.max_concurrency = u32::try_from(settings.concurrency).unwrap_or(u32::MAX);
+        let limits = Limits::new(redis, limit_settings);
         Ok(Self {
             id: crate::jobs::new_worker_id(),
             pool,
@@ -139,6 +142,11 @@ pub async fn start(config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::
     let pool = crate::db::connect(&config.database).await?;
     if config.database.auto_migrate {
         crate::db::migrate(&pool).await?;
+    }
+    if config.telegram.is_none() {
+        tracing::warn!(
+            "TELEGRAM_BOT_TOKEN is not set: prompts with reference photos cannot be downloaded and will fail"
+        );
     }
     let worker = Worker::new(config, pool, WorkerSettings::from_config(config)).await?;
     let waiter = Waiter::new(crate::redis::connect_blocking(&config.redis).await?, &config.redis.prefix);
