@@ -357,3 +357,22 @@ fn classify(error: &ApiError, attempts: i32) -> Sent {
         _ => Sent::Retry(backoff),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_files_are_recognized_only_by_a_storage_key() {
+        let id = uuid::Uuid::new_v4();
+        let photo =
+            serde_json::json!({"chat_id": 1, "photo": {"storage_key": "a/b.jpg", "generation_id": id}});
+        let found = Attachment::of(&photo).expect("a stored photo");
+        assert_eq!((found.field, found.key.as_str(), found.generation_id), ("photo", "a/b.jpg", Some(id)));
+        let document = serde_json::json!({"document": {"storage_key": "a/o.png"}});
+        let found = Attachment::of(&document).expect("a stored document");
+        assert_eq!((found.field, found.generation_id), ("document", None));
+        assert!(Attachment::of(&serde_json::json!({"photo": "AgACAgIAAxk-file-id"})).is_none());
+        assert!(Attachment::of(&serde_json::json!({"text": "hi"})).is_none());
+    }
+}

@@ -160,3 +160,52 @@ pub async fn tell_expired(pool: &PgPool, id: Uuid, user_id: i64, credits: i64) -
     tracing::info!(generation_id = %id, user_id, "user told: deadline passed");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Model;
+
+    fn job(prompt: &str, lang: Lang) -> Job {
+        Job {
+            prompt: prompt.to_owned(),
+            model: Model::Flash,
+            size: None,
+            aspect_ratio: "16:9".to_owned(),
+            lang,
+            delivery: Delivery::Photo,
+            reference_file_ids: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn captions_escape_and_cut_the_prompt() {
+        let long = "<b>".repeat(100);
+        let caption = caption(&job(&long, Lang::En));
+        assert!(
+            caption.starts_with("🍌 &lt;b&gt;") && caption.contains("…\nNano Banana 2 · 16:9"),
+            "{caption}"
+        );
+        assert_eq!(caption.matches("&lt;b&gt;").count(), 66, "200 characters of the prompt, escaped");
+    }
+
+    #[test]
+    fn buttons_fit_telegrams_callback_data_limit() {
+        let markup = buttons(Lang::Ru, Uuid::max());
+        let row = markup["inline_keyboard"][0].as_array().expect("one row");
+        assert_eq!(row.len(), 3);
+        for button in row {
+            let data = button["callback_data"].as_str().expect("data");
+            assert!(data.len() <= 64, "{data}");
+        }
+        assert_eq!(row[2]["text"], "📎 Оригинал");
+    }
+
+    #[test]
+    fn failures_say_why_and_what_came_back_in_both_languages() {
+        let en = failure_text(Lang::En, Failure::Blocked, 40);
+        assert!(en.contains("safety rules") && en.contains("40 cr. returned"), "{en}");
+        let ru = failure_text(Lang::Ru, Failure::Deadline, 40);
+        assert!(ru.contains("слишком много времени") && ru.contains("40 кр."), "{ru}");
+    }
+}

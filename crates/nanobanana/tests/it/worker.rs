@@ -62,6 +62,11 @@ fn profile(lang: &str) -> UserProfile {
 
 impl Pipeline {
     async fn start() -> Self {
+        Self::start_with_gemini(None).await
+    }
+
+    /// With `gemini_url`, the workers call that server instead of the fake Gemini.
+    async fn start_with_gemini(gemini_url: Option<String>) -> Self {
         let db = TestDb::new().await;
         let tg = FakeTelegram::start(TelegramConfig::default()).await.expect("fake Telegram");
         let gemini = FakeGemini::start(fakes::GeminiConfig { small: true, ..Default::default() })
@@ -79,7 +84,7 @@ impl Pipeline {
             ("TELEGRAM_API_URL", tg.base_url()),
             ("PUBLIC_BASE_URL", format!("{url}/")),
             ("GEMINI_API_KEY", gemini.api_key().to_owned()),
-            ("GEMINI_API_URL", gemini.base_url()),
+            ("GEMINI_API_URL", gemini_url.unwrap_or_else(|| gemini.base_url())),
             ("GEMINI_RPM", "100000".to_owned()),
             ("GEMINI_MAX_CONCURRENCY", "16".to_owned()),
             ("STORAGE_URL", format!("file://{}", storage.display())),
@@ -634,4 +639,56 @@ async fn worker_downloads_stores_and_sends_reference_photos() {
     assert_eq!(p.db.balance(2_101).await, (40, 0));
     Pipeline::stop_worker(w).await;
     p.finish().await;
+}
+
+/// A Gemini that answers every call with an image part whose bytes have a PNG header and
+/// nothing decodable after it.
+async fn garbage_gemini() -> (String, JoinHandle<()>) {
+    use base64::Engine;
+    let mut png = vec![0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n', 0, 0, 0, 13];
+    png.extend(b"IHDR");
+    png.extend(64u32.to_be_bytes());
+    png.extend(64u32.to_be_bytes());
+    png.extend([8, 6, 0, 0, 0, 0, 0, 0, 0]);
+    png.extend([0x5a; 64]);
+    let data = base64::engine::general_purpose::STANDARD.encode(&png);
+    let answer = serde_json::json!({
+        "candidates": [{"content": {"role": "model", "parts": [{"inlineData": {"mimeType": "image/png", "data": data}}]},
+                        "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 1290, "totalTokenCount": 1295}
+    });
+    let app = axum::Router::new().fallback(move || {
+        let answer = answer.clone();
+        async move { axum::Json(answer) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, server)
+}
+
+#[tokio::test]
+async fn worker_never_charges_for_an_undecodable_image() {
+    let (url, server) = garbage_gemini().await;
+    let p = Pipeline::start_with_gemini(Some(url)).await;
+    p.funded(2_201, 50).await;
+    let id = p.prompt(2_201, "a cat").await;
+    let w = p.worker(fast()).await;
+    let chat = p.chat(2_201, |c| texts(c).iter().any(|t| t.contains("could not be made"))).await;
+    assert!(!chat.messages.iter().any(|m| m.kind == "photo"));
+    p.wait_status(id, "failed").await;
+    assert_eq!(p.status(id).await.1, 3, "retried as a bad image, then given up");
+    assert_eq!(p.db.balance(2_201).await, (50, 0));
+    assert_eq!(p.count("SELECT COUNT(*) FROM transactions WHERE type = 'commit'").await, 0);
+    let error: Option<String> = sqlx::query_scalar("SELECT error FROM generations WHERE id = $1")
+        .bind(id)
+        .fetch_one(&p.db.pool)
+        .await
+        .expect("error");
+    assert!(error.as_deref().is_some_and(|e| e.contains("bad_image")), "{error:?}");
+    Pipeline::stop_worker(w).await;
+    p.finish().await;
+    server.abort();
 }
