@@ -124,6 +124,28 @@ impl Pipeline {
         stopped.expect("worker task").expect("worker ran cleanly");
     }
 
+    /// `nanobanana worker` as a process of its own, on this pipeline's database, Redis prefix,
+    /// Gemini and storage.
+    fn worker_process(&self) -> tokio::process::Child {
+        let redis_url =
+            std::env::var("REDIS_URL").unwrap_or_else(|_| nanobanana::config::DEFAULT_REDIS_URL.to_owned());
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_nanobanana"))
+            .arg("worker")
+            .env("DATABASE_URL", self.db.url.as_str())
+            .env("DATABASE_MAX_CONNECTIONS", "2")
+            .env("REDIS_URL", redis_url)
+            .env("REDIS_PREFIX", &self.config.redis.prefix)
+            .env("GEMINI_API_KEY", self.gemini.api_key())
+            .env("GEMINI_API_URL", self.gemini.base_url())
+            .env("STORAGE_URL", format!("file://{}", self.storage.display()))
+            .env("AUTO_MIGRATE", "false")
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start `nanobanana worker`")
+    }
+
     /// The user opens the chat (/start) and sees the welcome.
     async fn open_chat(&self, user: i64, lang: &str) {
         users::command(self.tg.state(), user, &profile(lang), "start", None).expect("command");
@@ -462,23 +484,7 @@ async fn worker_process_killed_mid_call_is_finished_by_another_worker() {
     let id = p.prompt(1_801, "a cat").await;
     // The first call never gets an answer: the process is killed while Gemini holds it.
     p.gemini.queue(Behaviour::Hang, 1);
-    let redis_url =
-        std::env::var("REDIS_URL").unwrap_or_else(|_| nanobanana::config::DEFAULT_REDIS_URL.to_owned());
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_nanobanana"))
-        .arg("worker")
-        .env("DATABASE_URL", p.db.url.as_str())
-        .env("DATABASE_MAX_CONNECTIONS", "2")
-        .env("REDIS_URL", redis_url)
-        .env("REDIS_PREFIX", &p.config.redis.prefix)
-        .env("GEMINI_API_KEY", p.gemini.api_key())
-        .env("GEMINI_API_URL", p.gemini.base_url())
-        .env("STORAGE_URL", format!("file://{}", p.storage.display()))
-        .env("AUTO_MIGRATE", "false")
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start `nanobanana worker`");
+    let mut child = p.worker_process();
     p.gemini.wait_for_requests(1, WAIT).await.expect("the worker process called Gemini");
     assert_eq!(p.status(id).await.0, "processing");
     child.start_kill().expect("kill -9");
@@ -691,4 +697,21 @@ async fn worker_never_charges_for_an_undecodable_image() {
     Pipeline::stop_worker(w).await;
     p.finish().await;
     server.abort();
+}
+
+#[tokio::test]
+async fn worker_process_on_sigterm_hands_back_and_exits_zero() {
+    let p = Pipeline::start().await;
+    p.funded(2_301, 50).await;
+    let id = p.prompt(2_301, "a cat [[hang]]").await;
+    let mut child = p.worker_process();
+    p.gemini.wait_for_requests(1, WAIT).await.expect("the worker process called Gemini");
+    let pid = child.id().expect("pid").to_string();
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+    assert!(killed.success());
+    let exit = tokio::time::timeout(WAIT, child.wait()).await.expect("exits in time").expect("exit status");
+    assert!(exit.success(), "{exit:?}");
+    assert_eq!(p.status(id).await, ("queued".to_owned(), 0), "handed back, attempt not counted");
+    assert_eq!(p.db.balance(2_301).await, (40, PRICE));
+    p.finish().await;
 }
