@@ -137,6 +137,8 @@ impl Pipeline {
             .env("REDIS_PREFIX", &self.config.redis.prefix)
             .env("GEMINI_API_KEY", self.gemini.api_key())
             .env("GEMINI_API_URL", self.gemini.base_url())
+            .env("GEMINI_RPM", "100000")
+            .env("GEMINI_MAX_CONCURRENCY", "16")
             .env("STORAGE_URL", format!("file://{}", self.storage.display()))
             .env("AUTO_MIGRATE", "false")
             .env("RUST_LOG", "warn")
@@ -714,4 +716,59 @@ async fn worker_process_on_sigterm_hands_back_and_exits_zero() {
     assert_eq!(p.status(id).await, ("queued".to_owned(), 0), "handed back, attempt not counted");
     assert_eq!(p.db.balance(2_301).await, (40, PRICE));
     p.finish().await;
+}
+
+#[tokio::test]
+async fn worker_processes_take_a_thousand_generations_through_faults_and_a_kill() {
+    let p = Pipeline::start().await;
+    let users = 50_i64;
+    for user in 0..users {
+        p.db.user_with(30_000 + user, PRICE * 20).await;
+    }
+    let mut permanent = 0;
+    for n in 0..1000_usize {
+        let prompt = match n % 25 {
+            0 => "a cat [[blocked]]",
+            1 => "a cat [[no_image]]",
+            _ => "a cat",
+        };
+        permanent += usize::from(n % 25 < 2);
+        queue_generation(&p.db, 30_000 + (n as i64 % users), &format!("{prompt} #{n}")).await;
+    }
+    p.gemini.queue(Behaviour::Server(503), 40);
+    let mut first = p.worker_process();
+    let mut second = p.worker_process();
+    let finished = "SELECT COUNT(*) FROM generations WHERE status IN ('succeeded', 'failed')";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while p.count(finished).await < 300 {
+        assert!(tokio::time::Instant::now() < deadline, "the workers made no progress");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Connections drop mid-answer, and one process dies with jobs in hand.
+    p.gemini.queue(Behaviour::Drop, 10);
+    first.start_kill().expect("kill -9");
+    first.wait().await.expect("the process is gone");
+    // Its leases run out (as 60 s would make them), and a replacement starts.
+    sqlx::query("UPDATE generations SET locked_until = now() WHERE status = 'processing'")
+        .execute(&p.db.pool)
+        .await
+        .expect("expire the leases");
+    let mut third = p.worker_process();
+    while p.count("SELECT COUNT(*) FROM generations WHERE status IN ('queued', 'processing')").await > 0 {
+        assert!(tokio::time::Instant::now() < deadline, "not all generations ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for child in [&mut second, &mut third] {
+        let pid = child.id().expect("pid").to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+        assert!(child.wait().await.expect("exit").success());
+    }
+    let failed = p.count("SELECT COUNT(*) FROM generations WHERE status = 'failed'").await;
+    assert_eq!(failed, permanent as i64, "only the permanent refusals failed");
+    assert_eq!(p.count("SELECT COUNT(*) FROM transactions WHERE type = 'commit'").await, 1000 - failed);
+    assert_eq!(p.count("SELECT COUNT(*) FROM outbox WHERE method = 'sendPhoto'").await, 1000 - failed);
+    p.db.assert_audit_clean().await;
+    let _ = p.stop.send(true);
+    p.server.await.expect("server task").expect("server ran cleanly");
+    let _ = std::fs::remove_dir_all(&p.storage);
 }
