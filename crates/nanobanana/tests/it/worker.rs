@@ -144,8 +144,25 @@ impl Pipeline {
             .env("RUST_LOG", "warn")
             .kill_on_drop(true)
             .stdout(std::process::Stdio::null())
+            .stderr(self.process_log())
             .spawn()
             .expect("start `nanobanana worker`")
+    }
+
+    /// A file in the storage directory for a worker process' stderr (read by `process_logs`).
+    fn process_log(&self) -> std::fs::File {
+        std::fs::create_dir_all(&self.storage).expect("storage directory");
+        std::fs::File::create(self.storage.join(format!("worker-{}.log", Uuid::new_v4().simple())))
+            .expect("log file")
+    }
+
+    /// What the worker processes wrote to stderr.
+    fn process_logs(&self) -> String {
+        let entries = std::fs::read_dir(&self.storage).into_iter().flatten().flatten();
+        let logs = entries.filter(|e| e.file_name().to_string_lossy().ends_with(".log"));
+        logs.map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n---\n")
     }
 
     /// The user opens the chat (/start) and sees the welcome.
@@ -487,7 +504,9 @@ async fn worker_process_killed_mid_call_is_finished_by_another_worker() {
     // The first call never gets an answer: the process is killed while Gemini holds it.
     p.gemini.queue(Behaviour::Hang, 1);
     let mut child = p.worker_process();
-    p.gemini.wait_for_requests(1, WAIT).await.expect("the worker process called Gemini");
+    if let Err(e) = p.gemini.wait_for_requests(1, WAIT).await {
+        panic!("the worker process never called Gemini ({e:?}); its log:\n{}", p.process_logs());
+    }
     assert_eq!(p.status(id).await.0, "processing");
     child.start_kill().expect("kill -9");
     child.wait().await.expect("the process is gone");
@@ -707,7 +726,9 @@ async fn worker_process_on_sigterm_hands_back_and_exits_zero() {
     p.funded(2_301, 50).await;
     let id = p.prompt(2_301, "a cat [[hang]]").await;
     let mut child = p.worker_process();
-    p.gemini.wait_for_requests(1, WAIT).await.expect("the worker process called Gemini");
+    if let Err(e) = p.gemini.wait_for_requests(1, WAIT).await {
+        panic!("the worker process never called Gemini ({e:?}); its log:\n{}", p.process_logs());
+    }
     let pid = child.id().expect("pid").to_string();
     let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
     assert!(killed.success());
@@ -741,7 +762,11 @@ async fn worker_processes_take_a_thousand_generations_through_faults_and_a_kill(
     let finished = "SELECT COUNT(*) FROM generations WHERE status IN ('succeeded', 'failed')";
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while p.count(finished).await < 300 {
-        assert!(tokio::time::Instant::now() < deadline, "the workers made no progress");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the workers made no progress:\n{}",
+            p.process_logs()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Connections drop mid-answer, and one process dies with jobs in hand.
@@ -755,7 +780,7 @@ async fn worker_processes_take_a_thousand_generations_through_faults_and_a_kill(
         .expect("expire the leases");
     let mut third = p.worker_process();
     while p.count("SELECT COUNT(*) FROM generations WHERE status IN ('queued', 'processing')").await > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "not all generations ended");
+        assert!(tokio::time::Instant::now() < deadline, "not all generations ended:\n{}", p.process_logs());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     for child in [&mut second, &mut third] {
