@@ -25,6 +25,33 @@ const WAIT: Duration = Duration::from_secs(30);
 const ADMINS: [i64; 2] = [9_001, 9_002];
 const PRICE: i64 = 10;
 
+/// This build's `nanobanana` binary, copied once per test run: a target directory shared with
+/// other branches may have its `nanobanana` replaced by another build while the tests run.
+fn worker_binary() -> &'static std::path::Path {
+    static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let prefix = "nanobanana-worker-test-";
+        // Copies of runs that have ended go.
+        for entry in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix(prefix) {
+                if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+        let copy = std::env::temp_dir().join(format!("{prefix}{}", std::process::id()));
+        std::fs::copy(env!("CARGO_BIN_EXE_nanobanana"), &copy).expect("copy the nanobanana binary");
+        let help = std::process::Command::new(&copy).arg("--help").output().expect("nanobanana --help");
+        let help = String::from_utf8_lossy(&help.stdout);
+        assert!(
+            help.contains("worker"),
+            "the nanobanana binary has no `worker` command: another build replaced it; run the tests again"
+        );
+        copy
+    })
+}
+
 struct RunningWorker {
     id: String,
     worker: Arc<Worker>,
@@ -129,7 +156,7 @@ impl Pipeline {
     fn worker_process(&self) -> tokio::process::Child {
         let redis_url =
             std::env::var("REDIS_URL").unwrap_or_else(|_| nanobanana::config::DEFAULT_REDIS_URL.to_owned());
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_nanobanana"))
+        tokio::process::Command::new(worker_binary())
             .arg("worker")
             .env("DATABASE_URL", self.db.url.as_str())
             .env("DATABASE_MAX_CONNECTIONS", "2")
