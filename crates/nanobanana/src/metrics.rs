@@ -46,20 +46,10 @@ pub async fn render_database(out: &mut String, pool: &sqlx::PgPool) -> sqlx::Res
     for (status, model, count) in generations {
         sample(out, "nanobanana_generations", None, &format!("status=\"{status}\",model=\"{model}\""), count);
     }
-    let (queued, oldest): (i64, f64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(EXTRACT(EPOCH FROM now() - MIN(created_at)), 0)::FLOAT8
-         FROM generations WHERE status = 'queued'",
-    )
-    .fetch_one(pool)
-    .await?;
+    let (queued, oldest) = backlog(pool, "generations WHERE status = 'queued'").await?;
     sample(out, "nanobanana_queue_depth", Some("gauge"), "", queued);
     sample(out, "nanobanana_queue_oldest_seconds", Some("gauge"), "", oldest);
-    let (pending, lag): (i64, f64) = sqlx::query_as(
-        "SELECT COUNT(*), COALESCE(EXTRACT(EPOCH FROM now() - MIN(created_at)), 0)::FLOAT8
-         FROM outbox WHERE state = 'pending'",
-    )
-    .fetch_one(pool)
-    .await?;
+    let (pending, lag) = backlog(pool, "outbox WHERE state = 'pending'").await?;
     sample(out, "nanobanana_outbox_pending", Some("gauge"), "", pending);
     sample(out, "nanobanana_outbox_lag_seconds", Some("gauge"), "", lag);
     let charges: Vec<(String, String, i64)> =
@@ -86,4 +76,12 @@ pub async fn render_database(out: &mut String, pool: &sqlx::PgPool) -> sqlx::Res
     sample(out, "nanobanana_credits_sold_total", Some("counter"), "", sold);
     sample(out, "nanobanana_credits_spent_total", Some("counter"), "", spent);
     Ok(())
+}
+
+/// How many rows of `rows` (a table and its condition) wait, and the age of the oldest.
+async fn backlog(pool: &sqlx::PgPool, rows: &'static str) -> sqlx::Result<(i64, f64)> {
+    let sql = format!(
+        "SELECT COUNT(*), COALESCE(EXTRACT(EPOCH FROM now() - MIN(created_at)), 0)::FLOAT8 FROM {rows}"
+    );
+    sqlx::query_as(&sql).fetch_one(pool).await
 }

@@ -1,7 +1,7 @@
-//! `nanobanana serve`: the HTTP server (Telegram webhook, health), update handling and the
-//! outbox sender, until shutdown. With `PUBLIC_BASE_URL` it registers its webhook at start;
-//! with `TELEGRAM_MODE=polling` it long-polls instead (local development) and never deletes a
-//! webhook by itself.
+//! `nanobanana serve`: the HTTP server (Telegram and YooKassa webhooks, health), update
+//! handling, the outbox sender and the payment reconciler, until shutdown. With
+//! `PUBLIC_BASE_URL` it registers its webhook at start; with `TELEGRAM_MODE=polling` it
+//! long-polls instead (local development) and never deletes a webhook by itself.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +45,12 @@ pub async fn serve(
     let redis = crate::redis::connect(&config.redis).await?;
     let workers = crate::signals::Notifier::new(redis, &config.redis.prefix);
     let bot = Arc::new(Bot { pool, config: config.clone(), api: api.clone(), outbox_wake: wake, workers });
+    let _reconciler = crate::payments::spawn_reconciler(
+        bot.pool.clone(),
+        &config,
+        bot.outbox_wake.clone(),
+        shutdown.clone(),
+    );
     let albums = tokio::spawn(crate::telegram::album::sweep(bot.clone(), shutdown.clone()));
     let poller = match telegram.mode {
         TelegramMode::Webhook => {
@@ -62,7 +68,7 @@ pub async fn serve(
     let state = AppState { bot, webhook_secret: telegram.webhook_secret.clone(), redis };
     let address = listener.local_addr()?;
     tracing::info!(%address, "serving");
-    axum::serve(listener, http::router(state))
+    axum::serve(listener, http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(async move {
             while !*shutdown.borrow() {
                 if shutdown.changed().await.is_err() {

@@ -1,10 +1,11 @@
-//! The HTTP surface of `serve`: the Telegram webhook, health and readiness. Every request is
-//! validated before it touches the database; callers get a precise 4xx, and a 500 says only
-//! "internal error" while the cause is logged once.
+//! The HTTP surface of `serve`: the Telegram and YooKassa webhooks, health and readiness.
+//! Every request is validated before it touches the database; callers get a precise 4xx, and
+//! a 500 says only "internal error" while the cause is logged once.
 
 mod health;
 mod metrics;
 mod webhook;
+pub mod yookassa;
 
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/telegram/webhook", post(webhook::telegram))
         .layer(DefaultBodyLimit::max(MAX_UPDATE_BYTES))
+        .route("/yookassa/webhook", yookassa::route(&state))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))

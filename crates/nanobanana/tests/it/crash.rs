@@ -38,7 +38,8 @@ async fn count(db: &TestDb, sql: &str) -> i64 {
 
 #[tokio::test]
 async fn a_killed_service_loses_and_repeats_nothing() {
-    let db = TestDb::new().await;
+    // The service below opens up to 50 connections: run alone among the heavy tests.
+    let db = TestDb::heavy(5).await;
     let config =
         TelegramConfig { webhook_retry_delay: Duration::from_millis(100), ..TelegramConfig::default() };
     let tg = FakeTelegram::start(config).await.expect("fake Telegram");

@@ -10,5 +10,6 @@ mod helpers;
 mod jobs;
 mod ledger;
 mod model;
+mod payments;
 mod storage;
 mod worker;

@@ -1,0 +1,166 @@
+//! YooKassa payments (DESIGN §4 "YooKassa payment"): starting a payment for a pack, and
+//! settling a charge on the provider's word only — the webhook and the reconciler both read
+//! the payment with `GET` and hand that answer to `settle`. Credits move only through
+//! `ledger::credit_charge`, in the same transaction as the charge row and the user's message.
+//! Never calls YooKassa inside a database transaction.
+
+pub mod network;
+mod reconcile;
+mod settle;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::config::{Pack, YooKassaConfig};
+use crate::db::payments::{self as db, NewTopup, Provider};
+use crate::domain::{Kopecks, TelegramId};
+use crate::yookassa::{Client, Contact, CreatePayment, YkError};
+
+pub use reconcile::{reconcile_loop, reconcile_once, spawn_reconciler, INTERVAL, MIN_AGE};
+pub use settle::Settled;
+
+/// How long one YooKassa call may take before it counts as a timeout (and is retried).
+pub const API_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
+    #[error(transparent)]
+    YooKassa(#[from] YkError),
+    #[error("YooKassa ruble payments need YOOKASSA_RETURN_URL")]
+    NoReturnUrl,
+    #[error("invalid pack price {0}")]
+    BadPrice(i64),
+    #[error("the created payment has no confirmation URL (status {0})")]
+    NoConfirmationUrl(String),
+}
+
+/// Everything the YooKassa flows need; cheap to share.
+#[derive(Debug)]
+pub struct YooKassa {
+    pub pool: PgPool,
+    pub client: Client,
+    pub config: YooKassaConfig,
+    /// Woken after a commit that queued a message for the user.
+    pub outbox_wake: Option<Arc<Notify>>,
+}
+
+impl YooKassa {
+    pub fn new(
+        pool: PgPool,
+        config: YooKassaConfig,
+        outbox_wake: Option<Arc<Notify>>,
+    ) -> Result<Self, reqwest::Error> {
+        Self::with_timeout(pool, config, outbox_wake, API_TIMEOUT)
+    }
+
+    /// As `new`, with `timeout` per API call instead of `API_TIMEOUT`.
+    pub fn with_timeout(
+        pool: PgPool,
+        config: YooKassaConfig,
+        outbox_wake: Option<Arc<Notify>>,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        let client = Client::new(&config, timeout)?;
+        Ok(Self { pool, client, config, outbox_wake })
+    }
+
+    /// Whether a notification from `ip` may be believed at all.
+    pub fn trusts(&self, ip: std::net::IpAddr) -> bool {
+        network::contains(&self.config.trusted_networks, ip)
+    }
+
+    /// Reads payment `id` from the API, keeps the answer in `payment_events` and settles the
+    /// charge on it. A payment YooKassa does not know is `Ignored`, never an error.
+    pub async fn check_payment(&self, id: &str) -> Result<Settled, PaymentError> {
+        let payment = match self.client.get_payment(id).await {
+            Ok(payment) => payment,
+            Err(e) if e.is_not_found() => return Ok(Settled::Ignored("YooKassa does not know this payment")),
+            Err(YkError::Malformed(e)) => {
+                tracing::warn!(payment_id = %id, error = %e, "YooKassa answered a payment we cannot read");
+                return Ok(Settled::Ignored("unreadable payment"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        record_event(&self.pool, "api", Some("payment"), Some(id), None, &payment.raw).await?;
+        settle::settle(self, &payment).await
+    }
+}
+
+/// Starts a ruble payment for `pack`: the topup keyed to `source_key` (the update id), the
+/// create call outside any transaction with the topup id as Idempotence-Key, the charge row,
+/// and the URL the user pays at. Calling it again for the same source repeats the same
+/// payment, never a second one.
+pub async fn start_yookassa(
+    yk: &YooKassa,
+    user: TelegramId,
+    pack: &Pack,
+    source_key: &str,
+    customer: Option<Contact>,
+) -> Result<String, PaymentError> {
+    let return_url = yk.config.return_url.as_ref().ok_or(PaymentError::NoReturnUrl)?.to_string();
+    let topup = NewTopup {
+        user_id: user,
+        provider: Provider::YooKassa,
+        pack: &pack.id,
+        amount_minor: pack.price,
+        credits: pack.credits,
+        source_key: Some(source_key),
+    };
+    let topup_id: Uuid = db::create_topup(&mut *yk.pool.acquire().await?, &topup).await?;
+    // A redelivered update finds the topup it created before: the body is rebuilt from that
+    // row, not from today's pack list, so the retry is byte-for-byte the same request.
+    let (amount_minor, credits): (i64, i64) =
+        sqlx::query_as("SELECT amount_minor, credits FROM topups WHERE id = $1")
+            .bind(topup_id)
+            .fetch_one(&yk.pool)
+            .await?;
+    let amount = Kopecks::from_kopecks(amount_minor).map_err(|_| PaymentError::BadPrice(amount_minor))?;
+    let request = CreatePayment {
+        amount,
+        description: format!("Nano Banana Pro: {credits} credits"),
+        user_id: user,
+        return_url,
+        customer,
+    };
+    let payment = yk.client.create_payment(topup_id, &request).await?;
+    tracing::info!(%topup_id, payment_id = %payment.id, user, "YooKassa payment created");
+    record_event(&yk.pool, "api", Some("payment.created"), Some(&payment.id), None, &payment.raw).await?;
+    // The created payment goes through the same checks as any other answer (it may even have
+    // succeeded already if the user paid before this call returned).
+    settle::settle(yk, &payment).await?;
+    payment
+        .confirmation_url()
+        .map(str::to_owned)
+        .ok_or_else(|| PaymentError::NoConfirmationUrl(payment.status))
+}
+
+/// Appends one raw notification or API answer to the audit trail.
+pub async fn record_event(
+    pool: &PgPool,
+    source: &str,
+    event: Option<&str>,
+    object_id: Option<&str>,
+    remote_addr: Option<&str>,
+    payload: &serde_json::Value,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO payment_events (provider, source, event, object_id, remote_addr, payload)
+         VALUES ('yookassa', $1, $2, $3, $4, $5)",
+    )
+    .bind(source)
+    .bind(event)
+    .bind(object_id)
+    .bind(remote_addr)
+    .bind(payload)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

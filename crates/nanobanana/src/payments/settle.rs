@@ -1,0 +1,161 @@
+//! Settling a YooKassa charge on an answer read from the API — never on a notification body.
+//! The payment must name a known YooKassa topup in `metadata.topup_id` and carry exactly its
+//! amount and currency. Then, in one transaction: the charge row with the provider's status,
+//! and for `succeeded` the credit (once per charge, by the ledger) with the user's message, for
+//! `canceled` the topup closed and the user told why (once, by a conditional update).
+
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::{PaymentError, YooKassa};
+use crate::db::payments::{record_charge, Charge, ChargeStatus, Provider};
+use crate::ledger::{self, LedgerError, Outcome};
+use crate::outbox;
+use crate::telegram::texts::{self, Lang};
+use crate::yookassa::Payment;
+
+/// Cancellation reasons with their own text; any other is told as "declined".
+const KNOWN_REASONS: &[&str] = &[
+    "insufficient_funds",
+    "expired_on_confirmation",
+    "card_expired",
+    "3d_secure_failed",
+    "fraud_suspected",
+    "payment_method_limit_exceeded",
+    "general_decline",
+];
+
+/// What settling did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// This call credited the charge; the user was told.
+    Credited { credits: i64, balance: i64 },
+    /// Credited before; nothing changed.
+    AlreadyCredited,
+    /// The provider canceled it; `told` when this call queued the message.
+    Canceled { told: bool },
+    /// Not final yet.
+    Pending,
+    /// Not ours or not consistent with our topup: nothing was written.
+    Ignored(&'static str),
+}
+
+#[derive(sqlx::FromRow)]
+struct Topup {
+    user_id: i64,
+    provider: String,
+    currency: String,
+    amount_minor: i64,
+}
+
+/// Settles the charge on `payment`, an answer read from the API.
+pub(super) async fn settle(yk: &YooKassa, payment: &Payment) -> Result<Settled, PaymentError> {
+    let span = tracing::info_span!("payment", payment_id = %payment.id, status = %payment.status);
+    settle_inner(yk, payment).instrument(span).await
+}
+
+async fn settle_inner(yk: &YooKassa, payment: &Payment) -> Result<Settled, PaymentError> {
+    let Some(topup_id) = payment.metadata_str("topup_id").and_then(|t| Uuid::parse_str(t).ok()) else {
+        tracing::warn!("payment without our topup_id; ignored");
+        return Ok(Settled::Ignored("no topup_id"));
+    };
+    let topup: Option<Topup> =
+        sqlx::query_as("SELECT user_id, provider, currency, amount_minor FROM topups WHERE id = $1")
+            .bind(topup_id)
+            .fetch_optional(&yk.pool)
+            .await?;
+    let Some(topup) = topup.filter(|t| t.provider == Provider::YooKassa.as_str()) else {
+        tracing::warn!(%topup_id, "payment names no YooKassa topup of ours; ignored");
+        return Ok(Settled::Ignored("unknown topup"));
+    };
+    let amount = payment.amount.minor().ok();
+    if amount != Some(topup.amount_minor) || payment.amount.currency != topup.currency {
+        tracing::warn!(%topup_id, value = %payment.amount.value, currency = %payment.amount.currency,
+            expected = topup.amount_minor, "payment amount differs from its topup; ignored");
+        return Ok(Settled::Ignored("amount mismatch"));
+    }
+    let Some(status) = payment.charge_status() else {
+        tracing::warn!("unknown payment status; left as it was");
+        return Ok(Settled::Ignored("unknown status"));
+    };
+    let charge = Charge {
+        provider: Provider::YooKassa,
+        payment_id: &payment.id,
+        topup_id,
+        amount_minor: topup.amount_minor,
+        status,
+        raw_payload: Some(&payment.raw),
+    };
+    // Guarantee §1.1: the charge row, the credit and the message commit together or not at all.
+    let mut tx = yk.pool.begin().await?;
+    let charge_id = record_charge(&mut tx, &charge).await?;
+    let settled = match status {
+        ChargeStatus::Succeeded => match ledger::credit_charge(&mut tx, charge_id).await {
+            Err(LedgerError::NotSucceeded(_)) => {
+                // Our row holds another final status (canceled): the provider contradicts
+                // itself. Nothing is credited; an operator must look, a retry would not help.
+                tracing::error!(%topup_id, "YooKassa reports succeeded for a charge recorded canceled");
+                return Ok(Settled::Ignored("charge already final with another status"));
+            }
+            Err(e) => return Err(e.into()),
+            Ok(Outcome::Applied(entry)) => {
+                let lang = language(&mut tx, topup.user_id).await?;
+                let (credits, balance) = (entry.amount.to_string(), entry.available_after.to_string());
+                let text =
+                    texts::render(lang, "payment_credited", &[("credits", &credits), ("balance", &balance)]);
+                outbox::send_text(&mut tx, topup.user_id, &text, None).await?;
+                Settled::Credited { credits: entry.amount, balance: entry.available_after }
+            }
+            Ok(Outcome::AlreadyDone) => Settled::AlreadyCredited,
+        },
+        ChargeStatus::Canceled => {
+            let closed: Option<Uuid> = sqlx::query_scalar(
+                "UPDATE topups SET status = 'canceled'
+                 WHERE id = $1 AND status IN ('created', 'pending') RETURNING id",
+            )
+            .bind(topup_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if closed.is_some() {
+                let lang = language(&mut tx, topup.user_id).await?;
+                let reason = payment.cancel_reason();
+                let key = if KNOWN_REASONS.contains(&reason) {
+                    format!("payment_reason_{reason}")
+                } else {
+                    "payment_reason_other".to_owned()
+                };
+                let reason_text = texts::render(lang, &key, &[]);
+                let amount = crate::domain::Kopecks::from_kopecks(topup.amount_minor)
+                    .map(|k| k.to_string())
+                    .unwrap_or_default();
+                let text =
+                    texts::render(lang, "payment_canceled", &[("amount", &amount), ("reason", &reason_text)]);
+                outbox::send_text(&mut tx, topup.user_id, &text, None).await?;
+            }
+            Settled::Canceled { told: closed.is_some() }
+        }
+        ChargeStatus::Pending | ChargeStatus::WaitingForCapture => {
+            sqlx::query("UPDATE topups SET status = 'pending' WHERE id = $1 AND status = 'created'")
+                .bind(topup_id)
+                .execute(&mut *tx)
+                .await?;
+            Settled::Pending
+        }
+    };
+    tx.commit().await?;
+    if matches!(settled, Settled::Credited { .. } | Settled::Canceled { told: true }) {
+        tracing::info!(%topup_id, user_id = topup.user_id, outcome = ?settled, "charge settled");
+        if let Some(wake) = &yk.outbox_wake {
+            wake.notify_one();
+        }
+    }
+    Ok(settled)
+}
+
+async fn language(conn: &mut sqlx::PgConnection, user: i64) -> sqlx::Result<Lang> {
+    let code: Option<String> = sqlx::query_scalar("SELECT language FROM users WHERE telegram_id = $1")
+        .bind(user)
+        .fetch_optional(conn)
+        .await?;
+    Ok(code.as_deref().and_then(Lang::parse).unwrap_or(Lang::Ru))
+}
