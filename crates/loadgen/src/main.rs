@@ -5,6 +5,7 @@
 mod intake;
 mod ledger;
 mod pgbench;
+mod pipeline;
 mod setup;
 mod stats;
 
@@ -25,6 +26,9 @@ enum Command {
     /// The webhook under load: answer latency at a fixed rate, and peak updates/s, against
     /// pgbench tpcb-like at the same client count and duration.
     Intake(intake::Args),
+    /// The generation worker end to end against the fake Gemini: generations/s, CPU time per
+    /// generation, peak in flight and peak RSS.
+    Pipeline(pipeline::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Ledger(args) => ledger::run(args).await,
             Command::Intake(args) => intake::run(args).await,
+            Command::Pipeline(args) => pipeline::run(args).await,
         }
     })
 }

@@ -26,6 +26,10 @@ pub struct Cli {
 pub enum Command {
     /// The bot service: Telegram webhook, update handling, outbox sender (LISTEN_ADDR).
     Serve,
+    /// The generation worker: claims queued generations, calls Gemini, stores and settles.
+    Worker,
+    /// `serve` and `worker` in one process: the default for a single machine.
+    Run,
     /// Apply pending database migrations (creating the database if needed).
     Migrate,
     /// Check the ledger guarantees over the whole database; exit 1 on any violation.
@@ -86,6 +90,8 @@ fn parse_reason(text: &str) -> Result<Reason, String> {
 pub async fn run(cli: Cli) -> ExitCode {
     let role = match cli.command {
         Command::Serve => Role::Serve,
+        Command::Worker => Role::Worker,
+        Command::Run => Role::Run,
         _ => Role::Tool,
     };
     let config = match Config::from_env(role) {
@@ -125,6 +131,13 @@ async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> 
                 .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", config.listen_addr))?;
             crate::service::serve(config.clone(), listener, shutdown_signal()).await?;
         }
+        Command::Worker => crate::worker::start(config, shutdown_signal()).await?,
+        Command::Run => {
+            let listener = tokio::net::TcpListener::bind(config.listen_addr)
+                .await
+                .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", config.listen_addr))?;
+            run_both(config, listener, shutdown_signal()).await?;
+        }
         Command::Migrate => {
             let pool = db::connect(&config.database).await?;
             db::migrate(&pool).await?;
@@ -156,6 +169,48 @@ async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> 
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `nanobanana run`: the service and the worker on one shutdown signal. The worker starts after
+/// `serve` has had the chance to migrate; if either fails, the other is told to stop.
+pub async fn run_both(
+    config: &Config,
+    listener: tokio::net::TcpListener,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    if config.database.auto_migrate {
+        db::migrate(&db::connect(&config.database).await?).await?;
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop = std::sync::Arc::new(stop);
+    let mut outer = shutdown;
+    let forward = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while !*outer.borrow() {
+                if outer.changed().await.is_err() {
+                    return;
+                }
+            }
+            let _ = stop.send(true);
+        })
+    };
+    // Whichever half ends first (an error, or the shutdown) stops the other.
+    let serve = async {
+        let result = crate::service::serve(config.clone(), listener, stopped.clone()).await;
+        let _ = stop.send(true);
+        result
+    };
+    let work = async {
+        let result = crate::worker::start(config, stopped.clone()).await;
+        let _ = stop.send(true);
+        result
+    };
+    let (served, worked) = tokio::join!(serve, work);
+    forward.abort();
+    served.context("serve")?;
+    worked.context("worker")?;
+    Ok(())
 }
 
 /// Turns true on SIGTERM or Ctrl-C.

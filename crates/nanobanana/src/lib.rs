@@ -21,4 +21,5 @@ pub mod signals;
 pub mod storage;
 pub mod telegram;
 pub mod telemetry;
+pub mod worker;
 pub mod yookassa;

@@ -6,6 +6,10 @@
 //! the Bot API has no idempotency key, so if the process dies between Telegram's answer and that
 //! mark, the row is sent again after the restart. Rows go out one at a time, so a crash repeats
 //! at most one message — never an edit of the wrong message, never a lost one.
+//!
+//! A row may carry a stored file instead of a Telegram file reference: `params.photo` or
+//! `params.document` = `{"storage_key": …, "generation_id": …}`. The sender then uploads that
+//! file from storage as multipart and keeps the `file_id` Telegram returned on the generation.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +19,8 @@ use serde_json::Value;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{watch, Notify};
 
-use crate::telegram::client::{ApiError, BotApi};
+use crate::storage::Storage;
+use crate::telegram::client::{ApiError, BotApi, Upload};
 
 /// Advisory lock key held by the active sender.
 const LEADER_LOCK: i64 = 0x6e62_6f75_7462_6f78; // "nboutbox"
@@ -82,11 +87,19 @@ pub struct Sender {
     wake: Arc<Notify>,
     last_sent: HashMap<i64, Instant>,
     window: Vec<Instant>,
+    storage: Option<Storage>,
 }
 
 impl Sender {
     pub fn new(pool: PgPool, api: BotApi, wake: Arc<Notify>) -> Self {
-        Self { pool, api, wake, last_sent: HashMap::new(), window: Vec::new() }
+        Self { pool, api, wake, last_sent: HashMap::new(), window: Vec::new(), storage: None }
+    }
+
+    /// Lets rows carry stored files (`{"storage_key": …}` as `photo` or `document`), uploaded
+    /// from `storage` as multipart. Without it such rows are dropped.
+    pub fn with_storage(mut self, storage: Storage) -> Self {
+        self.storage = Some(storage);
+        self
     }
 
     /// Runs until `shutdown` turns true: waits to become the active sender, then sends.
@@ -200,8 +213,19 @@ impl Sender {
                 None => return Ok(Sent::Waiting),
             }
         }
-        let outcome = match self.api.call(&row.method, &params).await {
+        let attachment = Attachment::of(&params);
+        let answer = match &attachment {
+            None => self.api.call(&row.method, &params).await,
+            Some(attachment) => match self.upload(attachment).await {
+                Ok(file) => self.api.call_with_file(&row.method, &params, file).await,
+                Err(error) => Err(error),
+            },
+        };
+        let outcome = match answer {
             Ok(result) => {
+                if let Some(attachment) = &attachment {
+                    attachment.record_file_id(&self.pool, &result).await?;
+                }
                 let message_id = result.get("message_id").and_then(Value::as_i64);
                 sqlx::query(
                     "UPDATE outbox SET state = 'sent', message_id = $2, sent_at = now() WHERE id = $1",
@@ -259,6 +283,59 @@ impl Sender {
     }
 }
 
+/// A stored file a row sends: `params[field] = {"storage_key", "generation_id"?}`.
+struct Attachment {
+    field: &'static str,
+    key: String,
+    generation_id: Option<uuid::Uuid>,
+}
+
+impl Attachment {
+    fn of(params: &Value) -> Option<Self> {
+        ["photo", "document"].into_iter().find_map(|field| {
+            let file = params.get(field)?;
+            let key = file.get("storage_key")?.as_str()?.to_owned();
+            let generation_id =
+                file.get("generation_id").and_then(Value::as_str).and_then(|id| id.parse().ok());
+            Some(Self { field, key, generation_id })
+        })
+    }
+
+    /// Keeps Telegram's `file_id` (a photo's largest size) on the generation, for sending again.
+    async fn record_file_id(&self, pool: &PgPool, result: &Value) -> sqlx::Result<()> {
+        let Some(id) = self.generation_id else {
+            return Ok(());
+        };
+        let (column, file_id) = match self.field {
+            "photo" => {
+                ("file_id", result.get("photo").and_then(Value::as_array).and_then(|sizes| sizes.last()))
+            }
+            _ => ("document_file_id", result.get("document")),
+        };
+        let Some(file_id) = file_id.and_then(|f| f.get("file_id")).and_then(Value::as_str) else {
+            return Ok(());
+        };
+        let sql = format!("UPDATE generations SET {column} = $2 WHERE id = $1");
+        sqlx::query(&sql).bind(id).bind(file_id).execute(pool).await?;
+        Ok(())
+    }
+}
+
+impl Sender {
+    /// Reads the stored file; a failure is retried like a failed call.
+    async fn upload(&self, attachment: &Attachment) -> Result<Upload, ApiError> {
+        let failed = |reason: String| ApiError::Transport { method: "storage".to_owned(), reason };
+        let storage = self.storage.as_ref().ok_or_else(|| failed("no storage configured".to_owned()))?;
+        let bytes = storage.get(&attachment.key).await.map_err(|e| failed(format!("{e:#}")))?.to_vec();
+        let file_name = attachment.key.rsplit('/').next().unwrap_or("image").to_owned();
+        let mime_type = match crate::gemini::sniff(&bytes) {
+            Some(info) => info.format.mime(),
+            None => "application/octet-stream",
+        };
+        Ok(Upload { field: attachment.field, file_name, mime_type, bytes })
+    }
+}
+
 fn outcome_reason(outcome: &Sent) -> &'static str {
     match outcome {
         Sent::Pause(_) => "429 Too Many Requests",
@@ -278,5 +355,24 @@ fn classify(error: &ApiError, attempts: i32) -> Sent {
             Sent::Dropped(format!("gave up after {MAX_ATTEMPTS} attempts: {error}"))
         }
         _ => Sent::Retry(backoff),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_files_are_recognized_only_by_a_storage_key() {
+        let id = uuid::Uuid::new_v4();
+        let photo =
+            serde_json::json!({"chat_id": 1, "photo": {"storage_key": "a/b.jpg", "generation_id": id}});
+        let found = Attachment::of(&photo).expect("a stored photo");
+        assert_eq!((found.field, found.key.as_str(), found.generation_id), ("photo", "a/b.jpg", Some(id)));
+        let document = serde_json::json!({"document": {"storage_key": "a/o.png"}});
+        let found = Attachment::of(&document).expect("a stored document");
+        assert_eq!((found.field, found.generation_id), ("document", None));
+        assert!(Attachment::of(&serde_json::json!({"photo": "AgACAgIAAxk-file-id"})).is_none());
+        assert!(Attachment::of(&serde_json::json!({"text": "hi"})).is_none());
     }
 }

@@ -39,8 +39,9 @@ pub async fn serve(
     }
     let api = BotApi::new(&telegram)?;
     let wake = Arc::new(Notify::new());
-    let sender =
-        tokio::spawn(outbox::Sender::new(pool.clone(), api.clone(), wake.clone()).run(shutdown.clone()));
+    let storage = crate::storage::Storage::from_location(&config.storage)?;
+    let sender = outbox::Sender::new(pool.clone(), api.clone(), wake.clone()).with_storage(storage);
+    let sender = tokio::spawn(sender.run(shutdown.clone()));
     let redis = crate::redis::connect(&config.redis).await?;
     let workers = crate::signals::Notifier::new(redis, &config.redis.prefix);
     let bot = Arc::new(Bot { pool, config: config.clone(), api: api.clone(), outbox_wake: wake, workers });

@@ -14,8 +14,24 @@ use crate::helpers::TestDb;
 const SECRET: &str = "crash-test-secret";
 const USERS: i64 = 40;
 
-fn spawn_serve(db: &TestDb, tg: &FakeTelegram, port: u16, prefix: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_nanobanana"))
+/// A child process killed when dropped, so a failing test leaves no server behind.
+struct Serve(Child);
+
+impl Serve {
+    fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn_serve(db: &TestDb, tg: &FakeTelegram, port: u16, prefix: &str) -> Serve {
+    let child = Command::new(env!("CARGO_BIN_EXE_nanobanana"))
         .arg("serve")
         .env("DATABASE_URL", db.url.as_str())
         .env("TELEGRAM_BOT_TOKEN", tg.token())
@@ -29,7 +45,8 @@ fn spawn_serve(db: &TestDb, tg: &FakeTelegram, port: u16, prefix: &str) -> Child
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("start nanobanana serve")
+        .expect("start nanobanana serve");
+    Serve(child)
 }
 
 async fn count(db: &TestDb, sql: &str) -> i64 {
@@ -73,8 +90,7 @@ async fn a_killed_service_loses_and_repeats_nothing() {
         assert!(tokio::time::Instant::now() < deadline, "the service never got going");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    serve.kill().expect("SIGKILL");
-    serve.wait().expect("reaped");
+    serve.kill();
     blocker.rollback().await.expect("unlock");
     let handled_before = count(&db, "SELECT COUNT(*) FROM telegram_updates WHERE state = 'handled'").await;
     let mut serve = spawn_serve(&db, &tg, port, &prefix);
@@ -84,8 +100,7 @@ async fn a_killed_service_loses_and_repeats_nothing() {
         assert!(tokio::time::Instant::now() < deadline, "outbox never drained");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    serve.kill().ok();
-    serve.wait().ok();
+    serve.kill();
 
     assert_eq!(handled_before, USERS / 2, "the blocked half was in flight when the service died");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM telegram_updates WHERE state = 'handled'").await, USERS);

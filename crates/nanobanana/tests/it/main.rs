@@ -13,3 +13,4 @@ mod ledger;
 mod model;
 mod payments;
 mod storage;
+mod worker;

@@ -1,0 +1,233 @@
+//! `loadgen pipeline`: the generation worker end to end against the fake Gemini (in this
+//! process, small images) and a fresh database. Generations are queued as requests would queue
+//! them (reserve + insert), then `--workers` workers take them to the end; the run measures
+//! generations/s from the first claim to the last settlement, CPU time per generation and the
+//! process' peak RSS. With `--latency-ms` high and `--concurrency` large it measures in-flight
+//! capacity instead (e.g. 10,000 generations, 30 s latency, concurrency 10,000).
+//!
+//! No reference is measured: the targets (≥ 1,000 generations/s; 10,000 in flight in ≤ 256 MB)
+//! are absolute. CPU time and RSS are the whole process': the workers, the fake Gemini and the
+//! preview encoder together, so they overstate the worker's own share.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use nanobanana::config::{Config, Role};
+use nanobanana::db::{self, users};
+use nanobanana::domain::{Credits, Model};
+use nanobanana::ledger;
+use nanobanana::worker::{Worker, WorkerSettings};
+use serde_json::json;
+use sqlx::postgres::PgPoolOptions;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use crate::setup;
+
+const FIRST_USER: i64 = 7_000_000;
+const PRICE: i64 = 10;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Generations to queue and finish.
+    #[arg(long, default_value_t = 2000)]
+    generations: usize,
+    /// Worker instances in this process (each with its own pool and claim loop).
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Jobs in flight per worker.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// The fake Gemini's latency per call.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Distinct users the generations belong to.
+    #[arg(long, default_value_t = 200)]
+    users: i64,
+    /// End with one JSON line.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(args.generations > 0 && args.workers > 0 && args.concurrency > 0 && args.users > 0);
+    let url = setup::fresh_database("loadgen_pipeline").await?;
+    let pool = PgPoolOptions::new().max_connections(16).connect(url.as_str()).await?;
+    db::migrate(&pool).await?;
+    let gemini = fakes::FakeGemini::start(fakes::GeminiConfig {
+        small: true,
+        latency: Duration::from_millis(args.latency_ms),
+        ..Default::default()
+    })
+    .await?;
+    let storage = std::env::temp_dir().join(format!("loadgen-pipeline-{}", Uuid::new_v4().simple()));
+    let vars: HashMap<&str, String> = [
+        ("DATABASE_URL", url.to_string()),
+        ("DATABASE_MAX_CONNECTIONS", "16".to_owned()),
+        ("GEMINI_API_KEY", gemini.api_key().to_owned()),
+        ("GEMINI_API_URL", gemini.base_url()),
+        ("GEMINI_RPM", "100000".to_owned()),
+        ("GEMINI_TIMEOUT_SECS", (args.latency_ms / 1000 + 60).to_string()),
+        ("STORAGE_URL", format!("file://{}", storage.display())),
+        ("REDIS_PREFIX", format!("loadgen:{}:", Uuid::new_v4().simple())),
+        ("AUTO_MIGRATE", "false".to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    let config =
+        Config::from_lookup(Role::Worker, &|k| vars.get(k).cloned().or_else(|| std::env::var(k).ok()))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    queue(&pool, &args).await?;
+    println!("queued {} generations for {} users", args.generations, args.users);
+
+    let (stop, stopped) = watch::channel(false);
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    let mut running = Vec::new();
+    for _ in 0..args.workers {
+        let worker_pool = PgPoolOptions::new().max_connections(8).connect(url.as_str()).await?;
+        let settings = WorkerSettings {
+            concurrency: args.concurrency,
+            poll_every: Duration::from_millis(100),
+            ..WorkerSettings::from_config(&config)
+        };
+        let worker = Arc::new(Worker::new(&config, worker_pool, settings).await?);
+        let redis = nanobanana::redis::connect_blocking(&config.redis).await?;
+        let waiter = nanobanana::signals::Waiter::new(redis, &config.redis.prefix);
+        running.push(tokio::spawn(nanobanana::worker::run(worker, waiter, stopped.clone())));
+    }
+    let mut peak_in_flight = 0;
+    loop {
+        let (open, in_flight): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*) FILTER (WHERE status IN ('queued', 'processing')),
+                    COUNT(*) FILTER (WHERE status = 'processing')
+             FROM generations",
+        )
+        .fetch_one(&pool)
+        .await?;
+        peak_in_flight = peak_in_flight.max(in_flight);
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds().zip(cpu_before).map(|(after, before)| after - before);
+    let _ = stop.send(true);
+    for worker in running {
+        worker.await.context("worker task")??;
+    }
+    let (succeeded, failed): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*) FILTER (WHERE status = 'succeeded'), COUNT(*) FILTER (WHERE status = 'failed')
+         FROM generations",
+    )
+    .fetch_one(&pool)
+    .await?;
+    let audit = nanobanana::audit::run(&mut *pool.acquire().await?).await?;
+    let _ = std::fs::remove_dir_all(&storage);
+
+    let rate = args.generations as f64 / elapsed;
+    let cpu_ms = cpu.map(|c| c * 1000.0 / args.generations as f64);
+    let rss_mb = peak_rss_kb().map(|kb| kb as f64 / 1024.0);
+    println!(
+        "loadgen pipeline: {} workers × {} in flight, fake latency {} ms",
+        args.workers, args.concurrency, args.latency_ms
+    );
+    println!("finished {} generations in {elapsed:.2} s: {rate:.1} generations/s", args.generations);
+    println!(
+        "succeeded {succeeded}, failed {failed}; audit {}",
+        if audit.clean { "clean" } else { "NOT clean" }
+    );
+    println!("peak in flight: {peak_in_flight}");
+    match cpu_ms {
+        Some(ms) => println!("CPU time (whole process): {ms:.2} ms per generation"),
+        None => println!("CPU time: not available on this system"),
+    }
+    match rss_mb {
+        Some(mb) => println!("peak RSS (whole process): {mb:.1} MB"),
+        None => println!("peak RSS: not available on this system"),
+    }
+    if args.json {
+        let json = json!({
+            "benchmark": "pipeline", "generations": args.generations, "workers": args.workers,
+            "concurrency": args.concurrency, "latency_ms": args.latency_ms,
+            "seconds": round(elapsed), "generations_per_s": round(rate),
+            "cpu_ms_per_generation": cpu_ms.map(round), "peak_rss_mb": rss_mb.map(round),
+            "peak_in_flight": peak_in_flight, "succeeded": succeeded, "failed": failed,
+            "audit_clean": audit.clean,
+        });
+        println!("{json}");
+    }
+    anyhow::ensure!(audit.clean, "the audit found violations:\n{audit}");
+    Ok(())
+}
+
+fn round(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// Funds the users and queues the generations, round robin over the users.
+async fn queue(pool: &sqlx::PgPool, args: &Args) -> anyhow::Result<()> {
+    let per_user = (args.generations as i64 + args.users - 1) / args.users;
+    let reason = ledger::Reason::parse("loadgen pipeline").map_err(|e| anyhow::anyhow!("{e}"))?;
+    for n in 0..args.users {
+        let user = FIRST_USER + n;
+        let mut conn = pool.acquire().await?;
+        users::ensure(
+            &mut conn,
+            &users::NewUser { telegram_id: user, username: None, first_name: Some("L") },
+        )
+        .await?;
+        let key = format!("loadgen-{user}");
+        let grant = ledger::Adjustment {
+            user_id: user,
+            direction: ledger::Direction::Grant,
+            credits: Credits::new(per_user * PRICE).context("credits")?,
+            reason: &reason,
+            actor: "loadgen",
+            idempotency_key: &key,
+        };
+        ledger::adjust(&mut conn, &grant).await?;
+    }
+    let cost = Credits::new(PRICE).context("price")?;
+    for n in 0..args.generations {
+        let user = FIRST_USER + (n as i64 % args.users);
+        let id = Uuid::now_v7();
+        let source_key = id.to_string();
+        let prompt = format!("a banana number {n}");
+        let mut tx = pool.begin().await?;
+        ledger::reserve(&mut tx, user, id, cost).await?;
+        let generation = db::generations::NewGeneration {
+            id,
+            user_id: user,
+            prompt: &prompt,
+            model: Model::Flash,
+            image_size: None,
+            aspect_ratio: "1:1",
+            cost,
+            source_key: &source_key,
+        };
+        db::generations::insert_with_deadline(&mut tx, &generation, Some(Duration::from_secs(3600))).await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+/// User + system CPU seconds of this process so far (Linux `/proc`, 100 ticks a second).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesized command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// The process' peak resident set (`VmHWM`), in kB.
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

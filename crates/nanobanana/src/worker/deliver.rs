@@ -1,0 +1,211 @@
+//! How a generation ends, each in one transaction: `ledger::settle` plus what the user (and the
+//! generation row) must get with it — the photo and the original on success, an explanation
+//! with "credits returned" on failure. `Stale` from the ledger means this holder lost the job:
+//! the transaction rolls back and nothing at all changes.
+
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::repo::{self, Job, Produced};
+use crate::domain::Delivery;
+use crate::ledger::{self, Settled, Settlement};
+use crate::outbox;
+use crate::telegram::commands::model_name;
+use crate::telegram::texts::{render, Lang};
+
+/// The prompt shown in a caption is cut to this many characters.
+const CAPTION_PROMPT_CHARS: usize = 200;
+
+/// Whether a settlement happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Now,
+    /// The lease was gone: nothing changed.
+    Stale,
+}
+
+/// Commits the credits of a stored result and queues its delivery.
+pub async fn succeed(
+    pool: &PgPool,
+    id: Uuid,
+    epoch: i64,
+    user_id: i64,
+    job: &Job,
+    produced: &Produced<'_>,
+) -> anyhow::Result<Ended> {
+    let mut tx = pool.begin().await?;
+    let Settled::Now(entry) = ledger::settle(&mut tx, id, epoch, Settlement::Commit).await? else {
+        tx.rollback().await?;
+        return Ok(Ended::Stale);
+    };
+    repo::record_result(&mut tx, id, produced).await?;
+    let photo = json!({ "storage_key": produced.preview_key, "generation_id": id });
+    let params = json!({
+        "chat_id": user_id,
+        "photo": photo,
+        "caption": caption(job),
+        "parse_mode": "HTML",
+        "reply_markup": buttons(job.lang, id),
+    });
+    outbox::enqueue(&mut tx, user_id, "sendPhoto", params).await?;
+    if job.delivery == Delivery::PhotoAndFile {
+        let document = json!({ "storage_key": produced.result_key, "generation_id": id });
+        let params = json!({ "chat_id": user_id, "document": document });
+        outbox::enqueue(&mut tx, user_id, "sendDocument", params).await?;
+    }
+    tx.commit().await?;
+    tracing::info!(generation_id = %id, user_id, cost = entry.amount, "credits committed; delivery queued");
+    Ok(Ended::Now)
+}
+
+/// Why a generation failed, as the user is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    Blocked,
+    Refused,
+    NoImage,
+    Invalid,
+    RetriesExhausted,
+    Deadline,
+}
+
+impl Failure {
+    fn text_key(self) -> &'static str {
+        match self {
+            Failure::Blocked => "failed_blocked",
+            Failure::Refused => "failed_refused",
+            Failure::NoImage => "failed_no_image",
+            Failure::Invalid => "failed_invalid",
+            Failure::RetriesExhausted => "failed_retries",
+            Failure::Deadline => "failed_deadline",
+        }
+    }
+}
+
+/// Releases the credits of a failed generation and tells its user why. `error` is recorded on
+/// the generation (for the operator, never shown).
+pub async fn fail(
+    pool: &PgPool,
+    id: Uuid,
+    epoch: i64,
+    user_id: i64,
+    lang: Lang,
+    failure: Failure,
+    error: &str,
+) -> anyhow::Result<Ended> {
+    let mut tx = pool.begin().await?;
+    let Settled::Now(entry) = ledger::settle(&mut tx, id, epoch, Settlement::Release { error }).await? else {
+        tx.rollback().await?;
+        return Ok(Ended::Stale);
+    };
+    outbox::send_text(&mut tx, user_id, &failure_text(lang, failure, entry.amount), None).await?;
+    tx.commit().await?;
+    tracing::info!(generation_id = %id, user_id, amount = entry.amount, error, "generation failed; credits released");
+    Ok(Ended::Now)
+}
+
+pub fn failure_text(lang: Lang, failure: Failure, credits: i64) -> String {
+    let reason = render(lang, failure.text_key(), &[]);
+    render(lang, "generation_failed", &[("reason", &reason), ("credits", &credits.to_string())])
+}
+
+fn caption(job: &Job) -> String {
+    let mut prompt: String = job.prompt.chars().take(CAPTION_PROMPT_CHARS).collect();
+    if prompt.chars().count() < job.prompt.chars().count() {
+        prompt.push('…');
+    }
+    let model = model_name(job.model, job.size);
+    render(
+        job.lang,
+        "result_caption",
+        &[("prompt", &prompt), ("model", &model), ("aspect", &job.aspect_ratio)],
+    )
+}
+
+/// 🔁 regenerate, ✏️ edit, 📎 original: callback data `regen:ID`, `edit:ID`, `orig:ID`.
+fn buttons(lang: Lang, id: Uuid) -> Value {
+    let button = |key: &str, action: &str| json!({ "text": render(lang, key, &[]), "callback_data": format!("{action}:{id}") });
+    json!({ "inline_keyboard": [[
+        button("button_regenerate", "regen"),
+        button("button_edit", "edit"),
+        button("button_original", "orig"),
+    ]] })
+}
+
+/// Tells every admin once that generation paused (or resumed), in the same transaction as
+/// the change of the flag.
+pub async fn alert_admins(
+    conn: &mut sqlx::PgConnection,
+    admins: &[i64],
+    key: &str,
+    reason: &str,
+) -> sqlx::Result<()> {
+    for (admin, lang) in repo::admin_languages(conn, admins).await? {
+        outbox::send_text(conn, admin, &render(lang, key, &[("reason", reason)]), None).await?;
+    }
+    Ok(())
+}
+
+/// The deadline sweep ended this generation (its own transaction): tell the user. Sent after
+/// the sweep committed, so a crash in between loses only this message, never money.
+pub async fn tell_expired(pool: &PgPool, id: Uuid, user_id: i64, credits: i64) -> anyhow::Result<()> {
+    let mut conn = pool.acquire().await?;
+    let language: Option<String> = sqlx::query_scalar("SELECT language FROM users WHERE telegram_id = $1")
+        .bind(user_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let lang = language.as_deref().and_then(Lang::parse).unwrap_or(Lang::Ru);
+    outbox::send_text(&mut conn, user_id, &failure_text(lang, Failure::Deadline, credits), None).await?;
+    tracing::info!(generation_id = %id, user_id, "user told: deadline passed");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Model;
+
+    fn job(prompt: &str, lang: Lang) -> Job {
+        Job {
+            prompt: prompt.to_owned(),
+            model: Model::Flash,
+            size: None,
+            aspect_ratio: "16:9".to_owned(),
+            lang,
+            delivery: Delivery::Photo,
+            reference_file_ids: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn captions_escape_and_cut_the_prompt() {
+        let long = "<b>".repeat(100);
+        let caption = caption(&job(&long, Lang::En));
+        assert!(
+            caption.starts_with("🍌 &lt;b&gt;") && caption.contains("…\nNano Banana 2 · 16:9"),
+            "{caption}"
+        );
+        assert_eq!(caption.matches("&lt;b&gt;").count(), 66, "200 characters of the prompt, escaped");
+    }
+
+    #[test]
+    fn buttons_fit_telegrams_callback_data_limit() {
+        let markup = buttons(Lang::Ru, Uuid::max());
+        let row = markup["inline_keyboard"][0].as_array().expect("one row");
+        assert_eq!(row.len(), 3);
+        for button in row {
+            let data = button["callback_data"].as_str().expect("data");
+            assert!(data.len() <= 64, "{data}");
+        }
+        assert_eq!(row[2]["text"], "📎 Оригинал");
+    }
+
+    #[test]
+    fn failures_say_why_and_what_came_back_in_both_languages() {
+        let en = failure_text(Lang::En, Failure::Blocked, 40);
+        assert!(en.contains("safety rules") && en.contains("40 cr. returned"), "{en}");
+        let ru = failure_text(Lang::Ru, Failure::Deadline, 40);
+        assert!(ru.contains("слишком много времени") && ru.contains("40 кр."), "{ru}");
+    }
+}

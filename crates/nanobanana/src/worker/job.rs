@@ -1,0 +1,316 @@
+//! One claimed generation, from its row to its end: load it, call Gemini while a heartbeat
+//! keeps the lease, and act on the outcome's class. Every write is fenced by the claim's
+//! epoch; when the lease turns out to be gone the result is discarded and nothing changes.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use chrono::Utc;
+use sqlx::Acquire;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use super::deliver::{self, Ended, Failure};
+use super::repo::{self, Job, Produced};
+use super::store;
+use super::{pause, Worker};
+use crate::gemini::{self, Class, Image, ImageFormat, LimitError, Outcome, Reference, Reply, Request};
+use crate::jobs::{self, Claimed};
+
+/// How a job left this worker (for logs and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finished {
+    Succeeded,
+    Failed,
+    Requeued,
+    Paused,
+    HandedBack,
+    /// The lease was lost: the result was thrown away.
+    Discarded,
+}
+
+/// Runs one job to where this worker lets go of it. Errors are logged; the lease then expires
+/// and another worker (or the deadline sweep) takes the job over.
+pub async fn run(worker: Arc<Worker>, claimed: Claimed, shutdown: watch::Receiver<bool>) -> Option<Finished> {
+    let span = tracing::info_span!("job", generation_id = %claimed.id, epoch = claimed.epoch, attempt = claimed.attempts);
+    let finished = match process(&worker, &claimed, shutdown).instrument(span).await {
+        Ok(finished) => {
+            tracing::debug!(generation_id = %claimed.id, ?finished, "job done");
+            Some(finished)
+        }
+        Err(error) => {
+            tracing::error!(generation_id = %claimed.id, error = %format!("{error:#}"), "job failed; its lease will expire");
+            None
+        }
+    };
+    worker.stats.add(finished);
+    finished
+}
+
+async fn process(
+    worker: &Worker,
+    claimed: &Claimed,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Finished> {
+    let Some(job) = repo::load(&mut *worker.pool.acquire().await?, claimed.id).await? else {
+        anyhow::bail!("claimed generation {} has no row", claimed.id);
+    };
+    let references = match load_references(worker, claimed.id, &job).await {
+        Ok(references) => references,
+        Err(error) => return retry(worker, claimed, &job, None, &format!("references: {error:#}")).await,
+    };
+    let request = Request {
+        model: job.model,
+        prompt: job.prompt.clone(),
+        references,
+        aspect_ratio: job.aspect_ratio.clone(),
+        size: job.size,
+    };
+    let call = worker.gateway.generate(&request);
+    let reply = tokio::select! {
+        reply = call => reply,
+        () = keep_lease(worker, claimed) => {
+            tracing::warn!(generation_id = %claimed.id, "lease lost while Gemini worked; result discarded");
+            return Ok(Finished::Discarded);
+        }
+        () = stopped(&mut shutdown) => {
+            let mut conn = worker.pool.acquire().await?;
+            jobs::hand_back(&mut conn, claimed.id, claimed.epoch).await?;
+            return Ok(Finished::HandedBack);
+        }
+    };
+    match reply {
+        Ok(reply) => settle(worker, claimed, &job, reply).await,
+        Err(LimitError::Busy { retry_after }) => {
+            let delay = retry_after.unwrap_or(std::time::Duration::from_secs(1));
+            requeue_uncounted(worker, claimed, delay, "no Gemini slot free").await
+        }
+        Err(error @ LimitError::Redis(_)) => {
+            let delay = std::time::Duration::from_secs(2);
+            requeue_uncounted(worker, claimed, delay, &error.to_string()).await
+        }
+    }
+}
+
+/// Resolves once shutdown was asked for (never if the sender is gone without asking).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    if shutdown.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Extends the lease every `heartbeat_every`; returns only when the lease is gone (never when
+/// heartbeats are off). A failing database is logged and retried: the claim is fenced anyway.
+async fn keep_lease(worker: &Worker, claimed: &Claimed) {
+    let Some(every) = worker.settings.heartbeat_every else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(every).await;
+        let beat = async {
+            let mut conn = worker.pool.acquire().await?;
+            jobs::heartbeat(&mut conn, claimed.id, claimed.epoch, worker.settings.lease).await
+        };
+        match beat.await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => tracing::warn!(generation_id = %claimed.id, %error, "heartbeat failed"),
+        }
+    }
+}
+
+/// Downloads the reference photos from Telegram and stores them before the call (so what
+/// Gemini saw is kept); a failure is retried like a failed call.
+async fn load_references(worker: &Worker, id: uuid::Uuid, job: &Job) -> anyhow::Result<Vec<Reference>> {
+    if job.reference_file_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let telegram = worker.telegram.as_ref().context("references need TELEGRAM_BOT_TOKEN on the worker")?;
+    let mut references = Vec::with_capacity(job.reference_file_ids.len());
+    for (index, file_id) in job.reference_file_ids.iter().enumerate() {
+        let (bytes, path) = telegram.download(file_id).await?;
+        let (mime_type, ext) = match gemini::sniff(&bytes) {
+            Some(info) if info.format == ImageFormat::Png => ("image/png", "png"),
+            Some(_) => ("image/jpeg", "jpg"),
+            None if path.ends_with(".webp") => ("image/webp", "webp"),
+            None => anyhow::bail!("reference {index} is not a PNG, JPEG or WebP image"),
+        };
+        worker.storage.put(&store::reference_key(id, index, ext), bytes::Bytes::from(bytes.clone())).await?;
+        references.push(Reference { mime_type: mime_type.to_owned(), bytes });
+    }
+    Ok(references)
+}
+
+async fn settle(worker: &Worker, claimed: &Claimed, job: &Job, reply: Reply) -> anyhow::Result<Finished> {
+    let kind = reply.outcome.kind();
+    match (reply.outcome.class(), &reply.outcome) {
+        (Class::Success, Outcome::Image(image)) => succeed(worker, claimed, job, image, &reply).await,
+        (Class::Pause, outcome) => pause_generation(worker, claimed, &describe(outcome)).await,
+        (Class::Retry, outcome) => {
+            retry(worker, claimed, job, outcome.retry_after(), &describe(outcome)).await
+        }
+        (_, outcome) => {
+            let failure = match outcome {
+                Outcome::Blocked { .. } => Failure::Blocked,
+                Outcome::TextRefusal { .. } => Failure::Refused,
+                Outcome::NoImage { .. } => Failure::NoImage,
+                _ => Failure::Invalid,
+            };
+            let error = format!("{kind}: {}", describe(outcome));
+            fail(worker, claimed, job, failure, &error).await
+        }
+    }
+}
+
+/// Stores the original and the preview, then commits and queues the delivery.
+async fn succeed(
+    worker: &Worker,
+    claimed: &Claimed,
+    job: &Job,
+    image: &Image,
+    reply: &Reply,
+) -> anyhow::Result<Finished> {
+    let ext = match image.format {
+        ImageFormat::Png => "png",
+        ImageFormat::Jpeg => "jpg",
+    };
+    let result_key = store::original_key(claimed.id, ext);
+    let preview_key = store::preview_key(claimed.id);
+    let original = bytes::Bytes::from(image.bytes.clone());
+    if let Err(error) = worker.storage.put(&result_key, original.clone()).await {
+        return retry(worker, claimed, job, None, &format!("storing the original: {error:#}")).await;
+    }
+    let preview = match store::make_preview(original).await {
+        Ok(preview) => preview,
+        // The image is not one Telegram can show: like a bad image, never a success.
+        Err(error) => {
+            return retry(worker, claimed, job, None, &format!("bad_image: preview: {error}")).await
+        }
+    };
+    if let Err(error) = worker.storage.put(&preview_key, preview.bytes).await {
+        return retry(worker, claimed, job, None, &format!("storing the preview: {error:#}")).await;
+    }
+    resume_if_paused(worker).await?;
+    let cost = gemini::provider_cost(&worker.provider_costs, job.model, job.size, &reply.outcome);
+    let produced = Produced {
+        result_key: &result_key,
+        preview_key: &preview_key,
+        usage: reply.usage.map(|u| serde_json::to_value(u).unwrap_or_default()),
+        provider_cost_micro_usd: cost.map(|c| c.get()),
+        latency: reply.latency,
+    };
+    match deliver::succeed(&worker.pool, claimed.id, claimed.epoch, claimed.user_id, job, &produced).await? {
+        Ended::Now => Ok(Finished::Succeeded),
+        Ended::Stale => {
+            tracing::warn!(generation_id = %claimed.id, "lease lost before commit; result discarded");
+            Ok(Finished::Discarded)
+        }
+    }
+}
+
+/// Requeues with backoff, or ends the job failed when its attempts or its deadline are spent.
+async fn retry(
+    worker: &Worker,
+    claimed: &Claimed,
+    job: &Job,
+    after: Option<std::time::Duration>,
+    reason: &str,
+) -> anyhow::Result<Finished> {
+    let mut at = claimed.retry_at();
+    if let Some(cap) = worker.settings.retry_delay_cap {
+        at = at.min(Utc::now() + chrono::Duration::from_std(cap)?);
+    }
+    if let Some(after) = after {
+        at = at.max(Utc::now() + chrono::Duration::from_std(after)?);
+    }
+    if claimed.attempts >= worker.settings.max_attempts || at >= claimed.deadline {
+        let error = format!("gave up after {} attempts: {reason}", claimed.attempts);
+        return fail(worker, claimed, job, Failure::RetriesExhausted, &error).await;
+    }
+    let mut conn = worker.pool.acquire().await?;
+    if jobs::retry_later(&mut conn, claimed.id, claimed.epoch, at, reason).await? {
+        tracing::info!(generation_id = %claimed.id, attempt = claimed.attempts, reason, "retry later");
+        Ok(Finished::Requeued)
+    } else {
+        Ok(Finished::Discarded)
+    }
+}
+
+async fn fail(
+    worker: &Worker,
+    claimed: &Claimed,
+    job: &Job,
+    failure: Failure,
+    error: &str,
+) -> anyhow::Result<Finished> {
+    match deliver::fail(&worker.pool, claimed.id, claimed.epoch, claimed.user_id, job.lang, failure, error)
+        .await?
+    {
+        Ended::Now => Ok(Finished::Failed),
+        Ended::Stale => Ok(Finished::Discarded),
+    }
+}
+
+async fn requeue_uncounted(
+    worker: &Worker,
+    claimed: &Claimed,
+    delay: std::time::Duration,
+    reason: &str,
+) -> anyhow::Result<Finished> {
+    let at = Utc::now() + chrono::Duration::from_std(delay)?;
+    let mut conn = worker.pool.acquire().await?;
+    Ok(if repo::requeue_uncounted(&mut conn, claimed.id, claimed.epoch, at, reason).await? {
+        Finished::Requeued
+    } else {
+        Finished::Discarded
+    })
+}
+
+/// A spent daily quota or an invalid key: the job goes back (its attempt not counted) and
+/// generation pauses for everyone; the admins hear of it once, when the pause starts.
+async fn pause_generation(worker: &Worker, claimed: &Claimed, reason: &str) -> anyhow::Result<Finished> {
+    let probe = worker.settings.probe_every;
+    // Due at once: while paused, claims are gated by `pause::take_probe`, not by `run_after`.
+    let at = Utc::now();
+    let mut conn = worker.pool.acquire().await?;
+    let mut tx = conn.begin().await?;
+    if !repo::requeue_uncounted(&mut tx, claimed.id, claimed.epoch, at, reason).await? {
+        tx.rollback().await?;
+        return Ok(Finished::Discarded);
+    }
+    if pause::pause(&mut tx, reason, probe).await? {
+        tracing::error!(reason, "Gemini refuses: generation paused for everyone");
+        deliver::alert_admins(&mut tx, &worker.admins, "admin_paused", reason).await?;
+    }
+    tx.commit().await?;
+    Ok(Finished::Paused)
+}
+
+async fn resume_if_paused(worker: &Worker) -> anyhow::Result<()> {
+    let mut conn = worker.pool.acquire().await?;
+    let mut tx = conn.begin().await?;
+    if pause::resume(&mut tx).await? {
+        tracing::info!("a Gemini call succeeded: generation resumed");
+        deliver::alert_admins(&mut tx, &worker.admins, "admin_resumed", "probe succeeded").await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// What happened, for `last_error`, the logs and the admins; never the user's prompt.
+fn describe(outcome: &Outcome) -> String {
+    let text = match outcome {
+        Outcome::Image(_) => "image".to_owned(),
+        Outcome::Retryable { reason, .. }
+        | Outcome::DailyQuota { reason }
+        | Outcome::InvalidKey { reason }
+        | Outcome::Blocked { reason }
+        | Outcome::Invalid { reason }
+        | Outcome::BadImage { reason } => format!("{}: {reason}", outcome.kind()),
+        Outcome::TextRefusal { .. } => "text_refusal".to_owned(),
+        Outcome::NoImage { finish_reason } => {
+            format!("no_image: {}", finish_reason.as_deref().unwrap_or("-"))
+        }
+    };
+    text.chars().take(500).collect()
+}

@@ -1,0 +1,239 @@
+//! The generation worker (DESIGN §4 "Worker", issue #5): turns queued generations into
+//! delivered images with exactly-once settlement.
+//!
+//! The loop wakes on a Redis signal or every `poll_every`, sweeps overdue generations, and
+//! claims up to its free capacity (`GEMINI_MAX_CONCURRENCY`); each claimed job runs on its own
+//! task (`job`) with a heartbeat holding its lease. A job ends only through `ledger::settle`
+//! (`deliver`), after its image is stored (`store`); retries go back to the queue with no
+//! ledger change; a spent daily quota or an invalid key pauses generation for everyone
+//! (`pause`). On shutdown the worker stops claiming and hands its in-flight jobs back.
+//! This module never moves credits except through `ledger::settle`, and never sends to
+//! Telegram itself: everything the user sees goes through the outbox.
+
+mod deliver;
+mod job;
+pub mod pause;
+mod repo;
+pub mod store;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::PgPool;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+pub use deliver::{failure_text, Failure};
+pub use job::Finished;
+
+use crate::config::Config;
+use crate::domain::ProviderCosts;
+use crate::gemini::{Client, Gateway, LimitSettings, Limits};
+use crate::signals::Waiter;
+
+/// How the worker paces itself. `from_config` gives production values; tests shorten them.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Jobs in flight at once (the Gemini concurrency).
+    pub concurrency: usize,
+    pub lease: Duration,
+    /// `None` turns heartbeats off (a test knob: lets a lease expire under a live worker).
+    pub heartbeat_every: Option<Duration>,
+    pub poll_every: Duration,
+    pub sweep_every: Duration,
+    /// A job past its deadline with a live holder is taken over after this.
+    pub deadline_grace: Duration,
+    /// A retryable outcome ends the job failed once it has had this many attempts.
+    pub max_attempts: i32,
+    /// Caps the backoff between attempts (tests); `None` keeps `jobs::backoff`.
+    pub retry_delay_cap: Option<Duration>,
+    /// While paused, one probe call per this interval.
+    pub probe_every: Duration,
+}
+
+impl WorkerSettings {
+    pub fn from_config(config: &Config) -> Self {
+        let concurrency = config.gemini.as_ref().map_or(4, |g| g.max_concurrency.max(1));
+        Self {
+            concurrency: usize::try_from(concurrency).unwrap_or(4),
+            lease: Duration::from_secs(60),
+            heartbeat_every: Some(Duration::from_secs(20)),
+            poll_every: Duration::from_secs(3),
+            sweep_every: Duration::from_secs(10),
+            deadline_grace: Duration::from_secs(30),
+            max_attempts: 5,
+            retry_delay_cap: None,
+            probe_every: Duration::from_secs(300),
+        }
+    }
+}
+
+/// How many jobs left this worker in each way since it started.
+#[derive(Debug, Default)]
+pub struct Stats {
+    counts: [AtomicU64; 7],
+}
+
+impl Stats {
+    fn index(finished: Option<Finished>) -> usize {
+        match finished {
+            Some(Finished::Succeeded) => 0,
+            Some(Finished::Failed) => 1,
+            Some(Finished::Requeued) => 2,
+            Some(Finished::Paused) => 3,
+            Some(Finished::HandedBack) => 4,
+            Some(Finished::Discarded) => 5,
+            None => 6,
+        }
+    }
+
+    fn add(&self, finished: Option<Finished>) {
+        self.counts[Self::index(finished)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Jobs that ended this way (`None`: ended by an error, left to their lease).
+    pub fn get(&self, finished: Option<Finished>) -> u64 {
+        self.counts[Self::index(finished)].load(Ordering::Relaxed)
+    }
+}
+
+/// What every job task shares.
+pub struct Worker {
+    pub id: String,
+    pool: PgPool,
+    gateway: Gateway,
+    storage: store::Storage,
+    settings: WorkerSettings,
+    provider_costs: ProviderCosts,
+    admins: Vec<i64>,
+    /// For downloading reference photos; absent without `TELEGRAM_BOT_TOKEN`.
+    telegram: Option<crate::telegram::client::BotApi>,
+    pub stats: Stats,
+}
+
+impl Worker {
+    /// Builds the Gemini gateway (its limits in Redis) and the storage from `config`.
+    pub async fn new(config: &Config, pool: PgPool, settings: WorkerSettings) -> anyhow::Result<Self> {
+        let gemini = config.gemini.as_ref().context("the worker needs GEMINI_API_KEY")?;
+        let client = Client::new(gemini)?;
+        let redis = crate::redis::connect(&config.redis).await?;
+        let mut limit_settings = LimitSettings::from_config(gemini, config.redis.prefix.clone());
+        // Every job in flight is one call: the worker's capacity is the process' Gemini slots.
+        limit_settings.max_concurrency = u32::try_from(settings.concurrency).unwrap_or(u32::MAX);
+        let limits = Limits::new(redis, limit_settings);
+        Ok(Self {
+            id: crate::jobs::new_worker_id(),
+            pool,
+            gateway: Gateway::new(client, limits),
+            storage: store::Storage::from_location(&config.storage)?,
+            settings,
+            provider_costs: config.pricing.provider_costs,
+            admins: config.operator.admin_ids.clone(),
+            telegram: config.telegram.as_ref().map(crate::telegram::client::BotApi::new).transpose()?,
+            stats: Stats::default(),
+        })
+    }
+}
+
+/// `nanobanana worker`: connects, migrates when configured, and runs until `shutdown`.
+pub async fn start(config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let pool = crate::db::connect(&config.database).await?;
+    if config.database.auto_migrate {
+        crate::db::migrate(&pool).await?;
+    }
+    if config.telegram.is_none() {
+        tracing::warn!(
+            "TELEGRAM_BOT_TOKEN is not set: prompts with reference photos cannot be downloaded and will fail"
+        );
+    }
+    let worker = Worker::new(config, pool, WorkerSettings::from_config(config)).await?;
+    let waiter = Waiter::new(crate::redis::connect_blocking(&config.redis).await?, &config.redis.prefix);
+    run(Arc::new(worker), waiter, shutdown).await
+}
+
+/// The loop. Returns once `shutdown` turned true and every in-flight job was handed back or
+/// finished.
+pub async fn run(
+    worker: Arc<Worker>,
+    waiter: Waiter,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    tracing::info!(worker_id = %worker.id, concurrency = worker.settings.concurrency, "worker started");
+    let (wake_tx, mut wake) = mpsc::channel(1);
+    let waker = tokio::spawn(listen(waiter, worker.settings.poll_every, wake_tx, shutdown.clone()));
+    let mut tasks: JoinSet<Option<Finished>> = JoinSet::new();
+    let mut sweep = tokio::time::interval(worker.settings.sweep_every);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !*shutdown.borrow() {
+        if let Err(error) = claim(&worker, &mut tasks, &shutdown).await {
+            tracing::warn!(error = %format!("{error:#}"), "claiming failed; will retry");
+        }
+        tokio::select! {
+            Some(()) = wake.recv() => {}
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            _ = sweep.tick() => expire(&worker).await,
+            _ = shutdown.changed() => {}
+        }
+        while tasks.try_join_next().is_some() {}
+    }
+    tracing::info!(worker_id = %worker.id, in_flight = tasks.len(), "worker stopping: handing back in-flight jobs");
+    while tasks.join_next().await.is_some() {}
+    waker.abort();
+    Ok(())
+}
+
+/// Forwards wake-ups (signals and poll ticks) into a one-slot channel: a burst is one wake-up.
+async fn listen(
+    mut waiter: Waiter,
+    poll_every: Duration,
+    wake: mpsc::Sender<()>,
+    shutdown: watch::Receiver<bool>,
+) {
+    while !*shutdown.borrow() {
+        waiter.next(poll_every).await;
+        let _ = wake.try_send(());
+    }
+}
+
+/// Claims up to the free capacity (one probe at most while generation is paused) and spawns
+/// a task per job.
+async fn claim(
+    worker: &Arc<Worker>,
+    tasks: &mut JoinSet<Option<Finished>>,
+    shutdown: &watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let free = worker.settings.concurrency.saturating_sub(tasks.len());
+    if free == 0 {
+        return Ok(());
+    }
+    let mut conn = worker.pool.acquire().await?;
+    let mut limit = u32::try_from(free).unwrap_or(u32::MAX);
+    if pause::is_paused(&mut conn).await?.is_some() {
+        if !pause::take_probe(&mut conn, worker.settings.probe_every).await? {
+            return Ok(());
+        }
+        limit = 1;
+    }
+    let claimed = crate::jobs::claim(&mut conn, &worker.id, worker.settings.lease, limit).await?;
+    drop(conn);
+    for job in claimed {
+        tasks.spawn(job::run(worker.clone(), job, shutdown.clone()));
+    }
+    Ok(())
+}
+
+/// Ends overdue generations and tells their users.
+async fn expire(worker: &Worker) {
+    let result = async {
+        let expired = crate::jobs::expire_overdue(&worker.pool, worker.settings.deadline_grace, 100).await?;
+        for ended in expired {
+            deliver::tell_expired(&worker.pool, ended.id, ended.entry.user_id, ended.entry.amount).await?;
+        }
+        anyhow::Ok(())
+    };
+    if let Err(error) = result.await {
+        tracing::warn!(error = %format!("{error:#}"), "deadline sweep failed; will retry");
+    }
+}

@@ -1,0 +1,119 @@
+//! The worker's SQL beyond `jobs` and `ledger`: reading what a claimed generation asks for,
+//! recording what a successful one produced, and requeueing a job whose call never counted.
+//! Every write is fenced by the holder's epoch or runs in the settling transaction.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::{Delivery, ImageSize, Model, Settings};
+use crate::telegram::texts::Lang;
+
+/// What a claimed generation asks for, and how its user wants the answer.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub prompt: String,
+    pub model: Model,
+    pub size: Option<ImageSize>,
+    pub aspect_ratio: String,
+    pub lang: Lang,
+    pub delivery: Delivery,
+    /// Telegram file ids of the reference photos, when the prompt came with any.
+    pub reference_file_ids: Vec<String>,
+}
+
+type JobRow = (String, String, Option<String>, String, String, Value, Vec<String>);
+
+/// `None` when the generation is gone. Unknown stored values fall back to defaults rather than
+/// failing the job.
+pub async fn load(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Job>> {
+    let row: Option<JobRow> = sqlx::query_as(
+        "SELECT g.prompt, g.model, g.image_size, g.aspect_ratio, u.language, u.settings,
+                g.reference_file_ids
+         FROM generations g JOIN users u ON u.telegram_id = g.user_id
+         WHERE g.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(prompt, model, size, aspect_ratio, language, settings, references)| Job {
+        prompt,
+        model: Model::parse(&model).unwrap_or(Model::Flash),
+        size: size.and_then(|s| ImageSize::parse(&s).ok()),
+        aspect_ratio,
+        lang: Lang::parse(&language).unwrap_or(Lang::Ru),
+        delivery: Settings::from_json(&settings).delivery,
+        reference_file_ids: references,
+    }))
+}
+
+/// What a successful call produced; written in the transaction that commits its credits.
+#[derive(Debug, Clone)]
+pub struct Produced<'a> {
+    pub result_key: &'a str,
+    pub preview_key: &'a str,
+    pub usage: Option<Value>,
+    pub provider_cost_micro_usd: Option<i64>,
+    pub latency: Duration,
+}
+
+pub async fn record_result(conn: &mut PgConnection, id: Uuid, result: &Produced<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE generations SET result_key = $2, preview_key = $3, usage = $4,
+                provider_cost_micro_usd = $5, latency_ms = $6
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(result.result_key)
+    .bind(result.preview_key)
+    .bind(&result.usage)
+    .bind(result.provider_cost_micro_usd)
+    .bind(i64::try_from(result.latency.as_millis()).unwrap_or(i64::MAX))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Back to `queued`, due at `run_after`, without counting the attempt (generation was paused
+/// or no Gemini slot was free: the job itself did nothing wrong). `false`: lease lost.
+pub async fn requeue_uncounted(
+    conn: &mut PgConnection,
+    id: Uuid,
+    epoch: i64,
+    run_after: DateTime<Utc>,
+    error: &str,
+) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE generations
+         SET status = 'queued', run_after = $3, last_error = $4, attempts = GREATEST(attempts - 1, 0),
+             locked_until = NULL, worker_id = NULL
+         WHERE id = $1 AND lease_epoch = $2 AND status = 'processing'",
+    )
+    .bind(id)
+    .bind(epoch)
+    .bind(run_after)
+    .bind(error)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(updated == 1)
+}
+
+/// The language of each admin who is a known user (Russian for the others).
+pub async fn admin_languages(conn: &mut PgConnection, admins: &[i64]) -> sqlx::Result<Vec<(i64, Lang)>> {
+    let known: Vec<(i64, String)> =
+        sqlx::query_as("SELECT telegram_id, language FROM users WHERE telegram_id = ANY($1)")
+            .bind(admins)
+            .fetch_all(conn)
+            .await?;
+    Ok(admins
+        .iter()
+        .map(|id| {
+            let lang = known.iter().find(|(k, _)| k == id).and_then(|(_, l)| Lang::parse(l));
+            (*id, lang.unwrap_or(Lang::Ru))
+        })
+        .collect())
+}
