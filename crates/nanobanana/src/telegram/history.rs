@@ -1,8 +1,8 @@
 //! `/history`: the user's last generations, newest first, with a "send again" button for each
 //! finished one (`h:send:<generation id>`) and an "again" button for each finished or failed one
 //! (`h:again:<generation id>`): the same prompt and references as a new request, at the
-//! user's current settings and price. Sending again needs the Telegram `file_id` of the
-//! delivered picture; until the worker records it, the button says it is not available yet.
+//! user's current settings and price. Sending again sends the delivered photo by the Telegram
+//! `file_id` the outbox recorded; a picture without one is "not available".
 
 use serde_json::{json, Value};
 use sqlx::PgConnection;
@@ -13,6 +13,7 @@ use super::request::{self, Ask};
 use super::texts::{render, Lang};
 use crate::config::Config;
 use crate::domain::{ImageSize, Model, TelegramId};
+use crate::outbox;
 
 /// Callback data prefix of the "send again" button.
 pub const SEND_AGAIN: &str = "h:send:";
@@ -105,18 +106,21 @@ pub async fn send_again(
     let Some(id) = data.strip_prefix(SEND_AGAIN).and_then(|id| Uuid::parse_str(id).ok()) else {
         return Ok(render(lang, "history_not_found", &[]));
     };
-    let found: Option<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM generations WHERE id = $1 AND user_id = $2 AND status = 'succeeded'",
+    let found: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT file_id FROM generations WHERE id = $1 AND user_id = $2 AND status = 'succeeded'",
     )
     .bind(id)
     .bind(user)
     .fetch_optional(&mut *conn)
     .await?;
-    let (Some(_), Some(_chat)) = (found, chat_id) else {
+    let (Some(file_id), Some(chat)) = (found, chat_id) else {
         return Ok(render(lang, "history_not_found", &[]));
     };
-    // No `file_id` is recorded for a delivered picture yet (the worker's part).
-    Ok(render(lang, "history_not_available", &[]))
+    let Some(file_id) = file_id else {
+        return Ok(render(lang, "history_not_available", &[]));
+    };
+    outbox::enqueue(conn, chat, "sendPhoto", json!({ "chat_id": chat, "photo": file_id })).await?;
+    Ok(render(lang, "history_sent", &[]))
 }
 
 /// Who pressed "again", in which update (the new generation's source).

@@ -1,6 +1,7 @@
 //! `/stats` for admins: the seed's metrics (active users, generations per day, average cost,
 //! conversion to payment, processing time) plus credits sold and spent, revenue, and the
-//! provider's cost estimated from the configured tariff (no per-generation cost is recorded).
+//! provider's cost: what the worker recorded per generation, the configured tariff where it
+//! recorded nothing.
 //! Read-only.
 
 use sqlx::PgConnection;
@@ -65,19 +66,25 @@ const COUNTS: &str = "
 /// The stats message.
 pub async fn render_stats(conn: &mut PgConnection, config: &Config, lang: Lang) -> sqlx::Result<String> {
     let c: Counts = sqlx::query_as(COUNTS).fetch_one(&mut *conn).await?;
-    let per_variant: Vec<(String, Option<String>, i64)> = sqlx::query_as(
-        "SELECT model, image_size, COUNT(*) FROM generations WHERE status = 'succeeded'
-         GROUP BY model, image_size",
+    let per_variant: Vec<(String, Option<String>, i64, i64)> = sqlx::query_as(
+        "SELECT model, image_size, COUNT(*) FILTER (WHERE provider_cost_micro_usd IS NULL),
+                COALESCE(SUM(provider_cost_micro_usd), 0)::int8
+         FROM generations WHERE status = 'succeeded' GROUP BY model, image_size",
     )
     .fetch_all(&mut *conn)
     .await?;
+    let rate = i128::from(config.pricing.usd_rate.get());
     let provider_kopecks: i64 = per_variant
         .iter()
-        .filter_map(|(model, size, count)| {
-            let model = Model::parse(model).ok()?;
-            let size = size.as_deref().and_then(|s| ImageSize::parse(s).ok());
-            let each = config.pricing.provider_costs.get(model, size).to_kopecks(config.pricing.usd_rate);
-            Some(each.get().saturating_mul(*count))
+        .map(|(model, size, unrecorded, recorded_micro_usd)| {
+            let recorded =
+                i64::try_from(i128::from(*recorded_micro_usd) * rate / 1_000_000).unwrap_or(i64::MAX);
+            let estimated = Model::parse(model).map_or(0, |model| {
+                let size = size.as_deref().and_then(|s| ImageSize::parse(s).ok());
+                let each = config.pricing.provider_costs.get(model, size).to_kopecks(config.pricing.usd_rate);
+                each.get().saturating_mul(*unrecorded)
+            });
+            recorded.saturating_add(estimated)
         })
         .fold(0i64, i64::saturating_add);
     // Credits are rubles (1 credit = 1 ₽): the margin is what was spent minus what it cost us.

@@ -319,10 +319,17 @@ async fn a_banned_user_is_refused_until_unbanned_and_admins_see_users_and_stats(
         "Credits sold: 100, spent: 10, granted by hand: 30",
         "Revenue: 100.00 ₽ and 0 ⭐",
         // Nano Banana 2 at $0.039 and 100 ₽ per dollar (the defaults) against 10 credits (₽).
-        "Provider cost (estimated from the tariff): 3.90 ₽, margin: 6.10 ₽",
+        "Provider cost (as recorded, the tariff where not): 3.90 ₽, margin: 6.10 ₽",
     ] {
         assert!(stats.contains(part), "{part:?} in {stats}");
     }
+    // What the worker recorded ($0.05 at 100 ₽) replaces the tariff's estimate.
+    sqlx::query("UPDATE generations SET provider_cost_micro_usd = 50000")
+        .execute(&bot.db.pool)
+        .await
+        .expect("recorded cost");
+    let stats = bot.ask(1310, "en", "stats", "", 7).await;
+    assert!(stats.contains("the tariff where not): 5.00 ₽, margin: 5.00 ₽"), "{stats}");
     bot.db.assert_audit_clean().await;
     bot.stop().await;
 }
@@ -376,12 +383,25 @@ async fn history_lists_generations_with_a_button_for_finished_ones() {
     bot.drained().await;
     assert_eq!(bot.count("SELECT COUNT(*) FROM outbox WHERE method <> 'sendMessage'").await, 0);
 
+    // Once the delivered photo's file_id is known, the button sends it again.
+    let image = fakes::telegram::users::ImageSpec { width: Some(64), height: Some(64), ..Default::default() };
+    let sent = bot.tg.send_photo(1403, &image).expect("a photo Telegram knows");
+    sqlx::query("UPDATE generations SET file_id = $2 WHERE id = $1")
+        .bind(done)
+        .bind(sent.file_id.expect("file id"))
+        .execute(&bot.db.pool)
+        .await
+        .expect("file id");
+    assert_eq!(bot.press(1401, chat.messages[1].message_id, &format!("h:send:{done}")).await, "Sending");
+    let chat = bot.messages(1401, 3).await;
+    assert_eq!(chat.messages[2].kind, "photo", "{chat:?}");
+
     // "Again" is a new request with the same prompt, charged like a typed one.
     assert_eq!(bot.db.balance(1401).await, (80, 10));
     let toast = bot.press(1401, chat.messages[1].message_id, &format!("h:again:{done}")).await;
     assert_eq!(toast, "Generating again");
-    let chat = bot.messages(1401, 3).await;
-    assert!(chat.messages[2].text().unwrap_or("").starts_with("⏳ Prompt accepted: a banana"), "{chat:?}");
+    let chat = bot.messages(1401, 4).await;
+    assert!(chat.messages[3].text().unwrap_or("").starts_with("⏳ Prompt accepted: a banana"), "{chat:?}");
     assert_eq!(bot.db.balance(1401).await, (70, 20));
     assert_eq!(bot.count("SELECT COUNT(*) FROM generations WHERE prompt = 'a banana'").await, 3);
     bot.db.assert_audit_clean().await;
