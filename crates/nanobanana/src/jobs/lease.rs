@@ -34,15 +34,40 @@ pub async fn retry_later(
     run_after: DateTime<Utc>,
     error: &str,
 ) -> sqlx::Result<bool> {
+    requeue(conn, id, epoch, run_after, error, 0).await
+}
+
+/// Back to `queued` without counting the attempt the claim counted (generation was paused or
+/// no Gemini slot was free: the job itself did nothing wrong). `false`: lease lost.
+pub async fn requeue_uncounted(
+    conn: &mut PgConnection,
+    id: Uuid,
+    epoch: i64,
+    run_after: DateTime<Utc>,
+    error: &str,
+) -> sqlx::Result<bool> {
+    requeue(conn, id, epoch, run_after, error, 1).await
+}
+
+async fn requeue(
+    conn: &mut PgConnection,
+    id: Uuid,
+    epoch: i64,
+    run_after: DateTime<Utc>,
+    error: &str,
+    refund_attempts: i32,
+) -> sqlx::Result<bool> {
     let updated = sqlx::query(
         "UPDATE generations
-         SET status = 'queued', run_after = $3, last_error = $4, locked_until = NULL, worker_id = NULL
+         SET status = 'queued', run_after = $3, last_error = $4,
+             attempts = GREATEST(attempts - $5, 0), locked_until = NULL, worker_id = NULL
          WHERE id = $1 AND lease_epoch = $2 AND status = 'processing'",
     )
     .bind(id)
     .bind(epoch)
     .bind(run_after)
     .bind(error)
+    .bind(refund_attempts)
     .execute(conn)
     .await?
     .rows_affected();

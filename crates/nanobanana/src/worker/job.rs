@@ -259,7 +259,7 @@ async fn requeue_uncounted(
 ) -> anyhow::Result<Finished> {
     let at = Utc::now() + chrono::Duration::from_std(delay)?;
     let mut conn = worker.pool.acquire().await?;
-    Ok(if repo::requeue_uncounted(&mut conn, claimed.id, claimed.epoch, at, reason).await? {
+    Ok(if jobs::requeue_uncounted(&mut conn, claimed.id, claimed.epoch, at, reason).await? {
         Finished::Requeued
     } else {
         Finished::Discarded
@@ -274,7 +274,7 @@ async fn pause_generation(worker: &Worker, claimed: &Claimed, reason: &str) -> a
     let at = Utc::now();
     let mut conn = worker.pool.acquire().await?;
     let mut tx = conn.begin().await?;
-    if !repo::requeue_uncounted(&mut tx, claimed.id, claimed.epoch, at, reason).await? {
+    if !jobs::requeue_uncounted(&mut tx, claimed.id, claimed.epoch, at, reason).await? {
         tx.rollback().await?;
         return Ok(Finished::Discarded);
     }

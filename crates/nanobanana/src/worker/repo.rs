@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -75,31 +74,6 @@ pub async fn record_result(conn: &mut PgConnection, id: Uuid, result: &Produced<
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// Back to `queued`, due at `run_after`, without counting the attempt (generation was paused
-/// or no Gemini slot was free: the job itself did nothing wrong). `false`: lease lost.
-pub async fn requeue_uncounted(
-    conn: &mut PgConnection,
-    id: Uuid,
-    epoch: i64,
-    run_after: DateTime<Utc>,
-    error: &str,
-) -> sqlx::Result<bool> {
-    let updated = sqlx::query(
-        "UPDATE generations
-         SET status = 'queued', run_after = $3, last_error = $4, attempts = GREATEST(attempts - 1, 0),
-             locked_until = NULL, worker_id = NULL
-         WHERE id = $1 AND lease_epoch = $2 AND status = 'processing'",
-    )
-    .bind(id)
-    .bind(epoch)
-    .bind(run_after)
-    .bind(error)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(updated == 1)
 }
 
 /// The language of each admin who is a known user (Russian for the others).

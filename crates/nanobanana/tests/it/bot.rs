@@ -14,21 +14,22 @@ use tokio::sync::watch;
 
 use crate::helpers::TestDb;
 
-const SECRET: &str = "test-webhook-secret_1";
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const SECRET: &str = "test-webhook-secret_1";
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
-struct TestBot {
-    db: TestDb,
-    tg: FakeTelegram,
-    url: String,
-    http: reqwest::Client,
+/// `serve` in this process against a fresh database and the fake Telegram, over real HTTP.
+pub(crate) struct TestBot {
+    pub(crate) db: TestDb,
+    pub(crate) tg: FakeTelegram,
+    pub(crate) url: String,
+    pub(crate) http: reqwest::Client,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<anyhow::Result<()>>,
     redis: nanobanana::config::RedisConfig,
 }
 
 impl TestBot {
-    async fn start(extra: &[(&str, &str)]) -> Self {
+    pub(crate) async fn start(extra: &[(&str, &str)]) -> Self {
         let db = TestDb::new().await;
         let tg = FakeTelegram::start(TelegramConfig::default()).await.expect("fake Telegram");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -56,7 +57,7 @@ impl TestBot {
     }
 
     /// serve registers its webhook at start; updates flow once it has.
-    async fn wait_for_webhook(&self) {
+    pub(crate) async fn wait_for_webhook(&self) {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let info: Value = self
@@ -76,31 +77,31 @@ impl TestBot {
         }
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let _ = self.shutdown.send(true);
         self.server.await.expect("server task").expect("server ran cleanly");
     }
 
-    fn profile(lang: &str) -> UserProfile {
+    pub(crate) fn profile(lang: &str) -> UserProfile {
         UserProfile { first_name: Some("Test".into()), username: None, language_code: Some(lang.into()) }
     }
 
-    fn command(&self, user: i64, lang: &str, command: &str) {
+    pub(crate) fn command(&self, user: i64, lang: &str, command: &str) {
         users::command(self.tg.state(), user, &Self::profile(lang), command, None).expect("command");
     }
 
-    fn text(&self, user: i64, lang: &str, text: &str) {
+    pub(crate) fn text(&self, user: i64, lang: &str, text: &str) {
         users::text(self.tg.state(), user, &Self::profile(lang), text).expect("text");
     }
 
-    async fn messages(&self, user: i64, count: usize) -> ChatRecord {
+    pub(crate) async fn messages(&self, user: i64, count: usize) -> ChatRecord {
         self.tg
             .wait_for_chat(user, WAIT, |c| c.messages.len() >= count)
             .await
             .unwrap_or_else(|e| panic!("chat {user}: {e}; have {:?}", self.tg.chat(user)))
     }
 
-    async fn post(&self, secret: Option<&str>, body: Vec<u8>) -> reqwest::StatusCode {
+    pub(crate) async fn post(&self, secret: Option<&str>, body: Vec<u8>) -> reqwest::StatusCode {
         let mut request = self.http.post(format!("{}/telegram/webhook", self.url)).body(body);
         if let Some(secret) = secret {
             request = request.header("X-Telegram-Bot-Api-Secret-Token", secret);
@@ -108,17 +109,34 @@ impl TestBot {
         request.send().await.expect("webhook answers").status()
     }
 
-    async fn count(&self, sql: &str) -> i64 {
+    pub(crate) async fn count(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(&self.db.pool).await.expect(sql)
     }
 
     /// Waits until the outbox has nothing pending.
-    async fn drained(&self) {
+    pub(crate) async fn drained(&self) {
         let deadline = tokio::time::Instant::now() + WAIT;
         while self.count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").await > 0 {
             assert!(tokio::time::Instant::now() < deadline, "outbox never drained");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Sends `/command args` and waits for the chat's `n`-th message; its text.
+    pub(crate) async fn ask(&self, user: i64, lang: &str, command: &str, args: &str, n: usize) -> String {
+        users::command(self.tg.state(), user, &Self::profile(lang), command, Some(args)).expect("command");
+        let chat = self.messages(user, n).await;
+        chat.messages[n - 1].text().unwrap_or("").to_owned()
+    }
+
+    /// Presses a button and waits for the answer to its callback query; the toast.
+    pub(crate) async fn press(&self, user: i64, message_id: i64, data: &str) -> String {
+        let answers = |c: &ChatRecord| c.events.iter().filter(|e| e.method == "answerCallbackQuery").count();
+        let before = self.tg.chat(user).map_or(0, |c| answers(&c));
+        self.tg.press_button(user, message_id, data).expect("press");
+        let chat = self.tg.wait_for_chat(user, WAIT, |c| answers(c) > before).await.expect("answered");
+        let last = chat.events.iter().rev().find(|e| e.method == "answerCallbackQuery");
+        last.and_then(|e| e.detail["text"].as_str()).unwrap_or("").to_owned()
     }
 }
 

@@ -2,137 +2,14 @@
 //! menu, admin commands (and their absence for everyone else), `/history`, `/terms`,
 //! `/deleteme` with its expiring confirmation.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use fakes::telegram::users::{self, UserProfile};
-use fakes::telegram::{ChatRecord, TelegramConfig};
-use fakes::FakeTelegram;
 use futures_util::future::join_all;
-use nanobanana::config::{Config, Role};
 use nanobanana::ledger::Settlement;
 use serde_json::{json, Value};
-use tokio::sync::watch;
 
+use crate::bot::{TestBot, SECRET, WAIT};
 use crate::helpers::TestDb;
-
-const SECRET: &str = "test-webhook-secret_2";
-const WAIT: Duration = Duration::from_secs(15);
-
-struct TestBot {
-    db: TestDb,
-    tg: FakeTelegram,
-    url: String,
-    http: reqwest::Client,
-    shutdown: watch::Sender<bool>,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl TestBot {
-    async fn start(extra: &[(&str, &str)]) -> Self {
-        let db = TestDb::new().await;
-        let tg = FakeTelegram::start(TelegramConfig::default()).await.expect("fake Telegram");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let mut vars: HashMap<String, String> = [
-            ("DATABASE_URL", db.url.to_string()),
-            ("TELEGRAM_BOT_TOKEN", tg.token().to_owned()),
-            ("TELEGRAM_WEBHOOK_SECRET", SECRET.to_owned()),
-            ("TELEGRAM_API_URL", tg.base_url()),
-            ("PUBLIC_BASE_URL", format!("{url}/")),
-            ("AUTO_MIGRATE", "false".to_owned()),
-            ("REDIS_PREFIX", format!("nbtest:{}:", uuid::Uuid::new_v4().simple())),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let config = Config::from_lookup(Role::Serve, &|k| vars.get(k).cloned()).expect("config");
-        let (shutdown, rx) = watch::channel(false);
-        let server = tokio::spawn(nanobanana::service::serve(config, listener, rx));
-        let bot = Self { db, tg, url, http: reqwest::Client::new(), shutdown, server };
-        bot.wait_for_webhook().await;
-        bot
-    }
-
-    async fn wait_for_webhook(&self) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let info: Value = self
-                .http
-                .post(format!("{}/bot{}/getWebhookInfo", self.tg.base_url(), self.tg.token()))
-                .send()
-                .await
-                .expect("getWebhookInfo")
-                .json()
-                .await
-                .expect("JSON");
-            if info["result"]["url"].as_str().is_some_and(|u| u.starts_with(&self.url)) {
-                return;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "webhook never registered: {info}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn stop(self) {
-        let _ = self.shutdown.send(true);
-        self.server.await.expect("server task").expect("server ran cleanly");
-    }
-
-    fn profile(lang: &str) -> UserProfile {
-        UserProfile { first_name: Some("Test".into()), username: None, language_code: Some(lang.into()) }
-    }
-
-    /// Sends `/command args` and waits for the chat's `n`-th message; its text.
-    async fn ask(&self, user: i64, lang: &str, command: &str, args: &str, n: usize) -> String {
-        users::command(self.tg.state(), user, &Self::profile(lang), command, Some(args)).expect("command");
-        let chat = self.messages(user, n).await;
-        chat.messages[n - 1].text().unwrap_or("").to_owned()
-    }
-
-    fn text(&self, user: i64, lang: &str, text: &str) {
-        users::text(self.tg.state(), user, &Self::profile(lang), text).expect("text");
-    }
-
-    async fn messages(&self, user: i64, count: usize) -> ChatRecord {
-        self.tg
-            .wait_for_chat(user, WAIT, |c| c.messages.len() >= count)
-            .await
-            .unwrap_or_else(|e| panic!("chat {user}: {e}; have {:?}", self.tg.chat(user)))
-    }
-
-    /// Presses a button and waits for the answer to its callback query; the toast.
-    async fn press(&self, user: i64, message_id: i64, data: &str) -> String {
-        let answers = |c: &ChatRecord| c.events.iter().filter(|e| e.method == "answerCallbackQuery").count();
-        let before = self.tg.chat(user).map_or(0, |c| answers(&c));
-        self.tg.press_button(user, message_id, data).expect("press");
-        let chat = self.tg.wait_for_chat(user, WAIT, |c| answers(c) > before).await.expect("answered");
-        let last = chat.events.iter().rev().find(|e| e.method == "answerCallbackQuery");
-        last.and_then(|e| e.detail["text"].as_str()).unwrap_or("").to_owned()
-    }
-
-    async fn post(&self, body: Vec<u8>) -> reqwest::StatusCode {
-        let request = self
-            .http
-            .post(format!("{}/telegram/webhook", self.url))
-            .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
-            .body(body);
-        request.send().await.expect("webhook answers").status()
-    }
-
-    async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql).fetch_one(&self.db.pool).await.expect(sql)
-    }
-
-    async fn drained(&self) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while self.count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").await > 0 {
-            assert!(tokio::time::Instant::now() < deadline, "outbox never drained");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
 
 fn message_update(update_id: i64, user: i64, lang: &str, text: &str) -> Value {
     json!({
@@ -228,9 +105,9 @@ async fn an_admin_grants_once_however_often_the_update_arrives() {
     bot.ask(1201, "en", "help", "", 1).await;
     let body = serde_json::to_vec(&message_update(9_300_001, 1200, "en", "/grant 1201 50 welcome gift"))
         .expect("JSON");
-    let statuses = join_all((0..4).map(|_| bot.post(body.clone()))).await;
+    let statuses = join_all((0..4).map(|_| bot.post(Some(SECRET), body.clone()))).await;
     assert!(statuses.iter().all(|s| s.is_success()), "{statuses:?}");
-    assert!(bot.post(body.clone()).await.is_success());
+    assert!(bot.post(Some(SECRET), body.clone()).await.is_success());
     bot.drained().await;
     let admin = bot.messages(1200, 2).await;
     assert_eq!(admin.messages.len(), 2, "one answer: {admin:?}");
@@ -378,7 +255,7 @@ async fn history_lists_generations_with_a_button_for_finished_ones() {
         [(1401, "h:send:not-a-uuid".to_owned()), (1402, format!("h:send:{done}"))].into_iter().enumerate()
     {
         let forged = callback_update(9_400_001 + i as i64, user, 1, &data);
-        assert!(bot.post(serde_json::to_vec(&forged).expect("JSON")).await.is_success());
+        assert!(bot.post(Some(SECRET), serde_json::to_vec(&forged).expect("JSON")).await.is_success());
     }
     bot.drained().await;
     assert_eq!(bot.count("SELECT COUNT(*) FROM outbox WHERE method <> 'sendMessage'").await, 0);
@@ -444,7 +321,7 @@ async fn deleteme_erases_personal_data_and_keeps_the_accounts() {
     assert_eq!(bot.press(1601, confirm.message_id, "del:no").await, "Удаление отменено.");
     // The old button (Telegram may still show it) no longer confirms anything.
     let late = callback_update(9_600_001, 1601, confirm.message_id, "del:yes");
-    assert!(bot.post(serde_json::to_vec(&late).expect("JSON")).await.is_success());
+    assert!(bot.post(Some(SECRET), serde_json::to_vec(&late).expect("JSON")).await.is_success());
     assert_eq!(bot.count("SELECT COUNT(*) FROM users WHERE deleted_at IS NOT NULL").await, 0);
 
     // An expired confirmation does nothing.
