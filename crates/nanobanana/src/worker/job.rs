@@ -66,7 +66,9 @@ async fn process(
         aspect_ratio: job.aspect_ratio.clone(),
         size: job.size,
     };
-    let call = worker.gateway.generate(&request);
+    // The answer is read, stored and settled under a `finishing` permit: however many calls
+    // are in flight, only a few answers are in memory and being processed at once.
+    let call = worker.gateway.generate_gated(&request, Some(worker.finishing.clone()));
     let reply = tokio::select! {
         reply = call => reply,
         () = keep_lease(worker, claimed) => {
@@ -80,7 +82,7 @@ async fn process(
         }
     };
     match reply {
-        Ok(reply) => settle(worker, claimed, &job, reply).await,
+        Ok((reply, _finishing)) => settle(worker, claimed, &job, reply).await,
         Err(LimitError::Busy { retry_after }) => {
             let delay = retry_after.unwrap_or(std::time::Duration::from_secs(1));
             requeue_uncounted(worker, claimed, delay, "no Gemini slot free").await
@@ -190,7 +192,9 @@ async fn succeed(
     if let Err(error) = worker.storage.put(&preview_key, preview.bytes).await {
         return retry(worker, claimed, job, None, &format!("storing the preview: {error:#}")).await;
     }
-    resume_if_paused(worker).await?;
+    if worker.paused_seen.load(std::sync::atomic::Ordering::Relaxed) {
+        resume_if_paused(worker).await?;
+    }
     let cost = gemini::provider_cost(&worker.provider_costs, job.model, job.size, &reply.outcome);
     let produced = Produced {
         result_key: &result_key,
