@@ -120,10 +120,13 @@ impl Client {
                         tokio::time::timeout(GATE_WAIT, gate.acquire_owned()).await.ok().and_then(Result::ok);
                 }
                 let status = response.status().as_u16();
-                let read = match read_bounded(response).await {
-                    Ok(body) => Ok(classify_off_thread(status, body).await),
-                    Err(e) => Err(e),
-                };
+                let read = Box::pin(async {
+                    match read_bounded(response).await {
+                        Ok(body) => Ok(classify_off_thread(status, body).await),
+                        Err(e) => Err(e),
+                    }
+                })
+                .await;
                 (Some(status), read)
             }
             Err(e) => (None, Err(ReadError::Transport(e))),

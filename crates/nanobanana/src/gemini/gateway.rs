@@ -43,11 +43,13 @@ impl Gateway {
         request: &Request,
         gate: Option<Arc<Semaphore>>,
     ) -> Result<(Reply, Option<OwnedSemaphorePermit>), LimitError> {
-        let permit = self.limits.acquire().await?;
+        // Boxed: the call is what waits; the limiter's Redis round trips need not be carried in
+        // every waiting call's state.
+        let permit = Box::pin(self.limits.acquire()).await?;
         let (reply, gated) = self.client.generate_gated(request, gate).await;
         drop(permit);
         if let Some(after) = reply.outcome.retry_after() {
-            if let Err(error) = self.limits.slow_down(after).await {
+            if let Err(error) = Box::pin(self.limits.slow_down(after)).await {
                 // The call's outcome still stands; only the other processes' pacing is lost.
                 tracing::warn!(%error, delay_ms = after.as_millis() as u64, "could not share a Gemini 429 delay");
             }
