@@ -86,6 +86,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ("GEMINI_API_KEY", gemini_key),
         ("GEMINI_API_URL", gemini_url),
         ("GEMINI_RPM", "100000".to_owned()),
+        // Sizes the client's idle connection pool (the workers' slots are `--concurrency`).
+        ("GEMINI_MAX_CONCURRENCY", args.concurrency.clamp(1, 256).to_string()),
         ("GEMINI_TIMEOUT_SECS", (args.latency_ms / 1000 + 60).to_string()),
         ("STORAGE_URL", format!("file://{}", storage.display())),
         ("REDIS_PREFIX", format!("loadgen:{}:", Uuid::new_v4().simple())),

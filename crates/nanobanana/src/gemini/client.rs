@@ -72,6 +72,10 @@ impl Client {
         headers.insert("x-goog-api-key", key);
         let timeout = Duration::from_secs(u64::from(config.timeout_secs.max(1)));
         let mut builder = reqwest::Client::builder()
+            // Never more idle connections than calls one process may make at once: a burst of
+            // thousands of calls (each its own HTTP/1.1 connection, ~16 KB of buffers) is not
+            // kept open after it.
+            .pool_max_idle_per_host(config.max_concurrency.max(1) as usize)
             .default_headers(headers)
             .timeout(timeout)
             .connect_timeout(CONNECT_TIMEOUT.min(timeout));
