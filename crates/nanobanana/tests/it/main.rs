@@ -12,5 +12,6 @@ mod jobs;
 mod ledger;
 mod model;
 mod payments;
+mod progress;
 mod storage;
 mod worker;
