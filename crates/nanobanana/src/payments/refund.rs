@@ -24,9 +24,9 @@ pub enum RefundError {
     UnknownTopup(Uuid),
     #[error("topup {0} has no succeeded charge with credits left to refund")]
     NothingToRefund(Uuid),
-    #[error("refused: {needed} credits to refund but only {available} unspent on the balance")]
+    #[error("{needed} credits to refund but only {available} unspent on the balance")]
     Spent { available: i64, needed: i64 },
-    #[error("refused: {requested} credits exceed the {refundable} still refundable from this charge")]
+    #[error("{requested} credits exceed the {refundable} still refundable from this charge")]
     TooMany { requested: i64, refundable: i64 },
     #[error("Telegram Stars refunds return a whole charge ({credits} credits), never a part")]
     PartialStars { credits: i64 },
@@ -296,7 +296,9 @@ async fn language(conn: &mut PgConnection, user: i64) -> sqlx::Result<Lang> {
 
 fn money(currency: &str, amount_minor: i64) -> String {
     match currency {
-        "RUB" => Kopecks::from_kopecks(amount_minor).map(|k| format!("{k} ₽")).unwrap_or_default(),
+        "RUB" => Kopecks::from_kopecks(amount_minor)
+            .map(|k| format!("{} ₽", k.to_string().trim_end_matches(".00")))
+            .unwrap_or_default(),
         _ => format!("{amount_minor} ⭐"),
     }
 }
