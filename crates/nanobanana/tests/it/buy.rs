@@ -364,3 +364,121 @@ async fn buy_stars_pre_checkout_from_another_user_or_for_an_unknown_order_is_dec
     assert_eq!(shop.bot.count("SELECT COUNT(*) FROM transactions").await, 0);
     shop.stop().await;
 }
+
+/// A child `serve` killed when dropped.
+struct Serve(std::process::Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_serve(db: &crate::helpers::TestDb, tg: &fakes::FakeTelegram, yk: &FakeYooKassa, port: u16) -> Serve {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_nanobanana"))
+        .arg("serve")
+        .env("DATABASE_URL", db.url.as_str())
+        .env("TELEGRAM_BOT_TOKEN", tg.token())
+        .env("TELEGRAM_WEBHOOK_SECRET", crate::bot::SECRET)
+        .env("TELEGRAM_API_URL", tg.base_url())
+        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+        .env("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}/"))
+        .env("REDIS_PREFIX", format!("nbtest:{}:", uuid::Uuid::new_v4().simple()))
+        .env("YOOKASSA_SHOP_ID", yk.shop_id())
+        .env("YOOKASSA_SECRET_KEY", yk.secret_key())
+        .env("YOOKASSA_API_URL", yk.api_url())
+        .env("YOOKASSA_RETURN_URL", "https://t.me/nanobanana_test_bot")
+        .env("YOOKASSA_TRUSTED_NETWORKS", "127.0.0.1/32")
+        .env("TERMS_VERSION", TERMS)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start nanobanana serve");
+    Serve(child)
+}
+
+/// Guarantee 3 for the create call: `serve` is killed after YooKassa created the payment and
+/// before the answer was saved; Telegram redelivers the button press and the new process
+/// finishes it with the same payment (same Idempotence-Key), which is then credited once.
+#[tokio::test]
+async fn buy_killed_between_the_create_call_and_saving_its_answer_finishes_with_the_same_payment() {
+    let db = crate::helpers::TestDb::new().await;
+    let tg = fakes::FakeTelegram::start(fakes::TelegramConfig {
+        webhook_retry_delay: Duration::from_millis(100),
+        ..fakes::TelegramConfig::default()
+    })
+    .await
+    .expect("fake Telegram");
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        probe.local_addr().expect("address").port()
+    };
+    let yk = FakeYooKassa::start(fakes::YooKassaConfig {
+        notification_url: Some(format!("http://127.0.0.1:{port}/yookassa/webhook")),
+        ..Default::default()
+    })
+    .await
+    .expect("fake YooKassa");
+    let user = 6030;
+    db.user(user).await;
+    sqlx::query("UPDATE users SET terms_version = $2, terms_accepted_at = now(), language = 'en' WHERE telegram_id = $1")
+        .bind(user)
+        .bind(TERMS)
+        .execute(&db.pool)
+        .await
+        .expect("terms accepted");
+    let serve = spawn_serve(&db, &tg, &yk, port);
+    users::command(tg.state(), user, &TestBot::profile("en"), "buy", None).expect("/buy");
+    let chat = tg.wait_for_chat(user, WAIT, |c| !c.messages.is_empty()).await.expect("the /buy screen");
+    let screen = chat.messages[0].message_id;
+    // Saving the charge row waits on this lock: the kill lands after the create call returned.
+    let mut blocker = db.pool.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE payments IN SHARE MODE").execute(&mut *blocker).await.expect("lock");
+    tg.press_button(user, screen, "buy:rub100").expect("press");
+    let waiting = "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()";
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let blocked: i64 = sqlx::query_scalar(waiting).fetch_one(&db.pool).await.expect("activity");
+        if yk.payments().len() == 1 && blocked > 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the create call never got to saving");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(serve);
+    blocker.rollback().await.expect("unlock");
+    let charges: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM payments").fetch_one(&db.pool).await.expect("n");
+    assert_eq!(charges, 0, "the answer was not saved before the kill");
+    let _serve = spawn_serve(&db, &tg, &yk, port);
+    let chat = tg
+        .wait_for_chat(user, WAIT, |c| !pay_buttons(c).is_empty())
+        .await
+        .unwrap_or_else(|e| panic!("pay button after the restart: {e}; {:?}", tg.chat(user)));
+    let buttons = pay_buttons(&chat);
+    assert_eq!(buttons.len(), 1, "one button: {buttons:?}");
+    let payments = yk.payments();
+    assert_eq!(payments.len(), 1, "one payment at YooKassa: {payments:?}");
+    let id = payments[0]["id"].as_str().expect("id");
+    assert!(buttons[0].ends_with(id), "{} pays {id}", buttons[0]);
+    let creates: Vec<_> =
+        yk.requests().into_iter().filter(|r| r.method == "POST" && r.path == "/v3/payments").collect();
+    assert!(creates.len() >= 2, "the create call was repeated: {creates:?}");
+    assert!(creates.iter().all(|r| r.idempotence_key == creates[0].idempotence_key), "{creates:?}");
+    yk.pay(id).expect("pay");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while db.balance(user).await != (100, 0) {
+        assert!(tokio::time::Instant::now() < deadline, "never credited");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tg.wait_for_chat(user, WAIT, |c| {
+        c.messages.iter().any(|m| m.text().is_some_and(|t| t.contains("credited")))
+    })
+    .await
+    .expect("told");
+    let topups: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM topups").fetch_one(&db.pool).await.expect("n");
+    assert_eq!(topups, 1);
+    db.assert_audit_clean().await;
+}
