@@ -349,6 +349,7 @@ async fn buy_stars_pre_checkout_from_another_user_or_for_an_unknown_order_is_dec
     ];
     for (id, from, lang, payload, amount, _) in &cases {
         users::raw_update(shop.bot.tg.state(), query(id, *from, lang, payload, *amount)).expect("query");
+        assert!(shop.bot.tg.chat(*from).is_some(), "{id}: the payer's chat exists in the fake");
     }
     for (id, from, _, _, _, reason) in &cases {
         let chat = shop
@@ -356,7 +357,7 @@ async fn buy_stars_pre_checkout_from_another_user_or_for_an_unknown_order_is_dec
             .tg
             .wait_for_chat(*from, WAIT, |c| answers(c).iter().any(|a| a["pre_checkout_query_id"] == *id))
             .await
-            .expect("answered");
+            .unwrap_or_else(|e| panic!("{id} answered: {e}; {:?}", shop.bot.tg.chat(*from)));
         let answer = answers(&chat).into_iter().find(|a| a["pre_checkout_query_id"] == *id).expect("answer");
         assert_eq!(answer["ok"], false, "{id}: {answer}");
         assert!(answer["error_message"].as_str().is_some_and(|m| m.contains(reason)), "{id}: {answer}");
