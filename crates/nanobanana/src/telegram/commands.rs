@@ -48,7 +48,7 @@ pub async fn apply(
             if result::is_result_button(data) {
                 let press = result::Press { user: from.id, chat_id: *chat_id, update_id, banned };
                 let (toast, generation) = result::press(conn, config, lang, &press, data).await?;
-                return Ok(Effects { callback_answer: Some(toast), generation });
+                return Ok(Effects { callback_answer: Some(toast), generation, ..Effects::default() });
             }
             if data.starts_with(history::AGAIN) {
                 let again = history::Again { user: from.id, chat_id: *chat_id, update_id, banned };
