@@ -17,6 +17,7 @@ pub mod payments;
 pub mod redis;
 pub mod secret;
 pub mod service;
+pub mod shutdown;
 pub mod signals;
 pub mod storage;
 pub mod telegram;

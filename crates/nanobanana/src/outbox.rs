@@ -139,7 +139,7 @@ impl Sender {
         }
         tracing::info!("outbox sender active");
         while !*shutdown.borrow() {
-            let busy = self.tick().await?;
+            let busy = self.tick(shutdown).await?;
             if !busy {
                 tokio::select! {
                     _ = self.wake.notified() => {}
@@ -152,8 +152,10 @@ impl Sender {
         Ok(())
     }
 
-    /// One pass over the chats with something due; whether anything was sent.
-    async fn tick(&mut self) -> anyhow::Result<bool> {
+    /// One pass over the chats with something due; whether anything was sent. A shutdown
+    /// during the pass lets it finish (each row is marked right after Telegram's answer), but
+    /// cuts a 429 pause short and ends the pass there: the rest waits for the next sender.
+    async fn tick(&mut self, shutdown: &watch::Receiver<bool>) -> anyhow::Result<bool> {
         let heads: Vec<(Row, bool)> = sqlx::query_as::<_, (i64, i64, String, Value, Option<i64>, i32, bool)>(
             "SELECT id, chat_id, method, params, edits, attempts, next_attempt_at <= now()
              FROM (SELECT DISTINCT ON (chat_id) * FROM outbox WHERE state = 'pending'
@@ -181,7 +183,14 @@ impl Sender {
             }
             if let Sent::Pause(pause) = outcome {
                 tracing::warn!(?pause, "Telegram asked to slow down");
-                tokio::time::sleep(pause).await;
+                let mut stop = shutdown.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.wait_for(|stop| *stop) => {}
+                }
+                if *shutdown.borrow() {
+                    break;
+                }
             }
         }
         self.last_sent.retain(|_, t| t.elapsed() < PER_CHAT_INTERVAL);

@@ -12,5 +12,7 @@ mod jobs;
 mod ledger;
 mod model;
 mod payments;
+mod scenario;
+mod shutdown;
 mod storage;
 mod worker;
