@@ -6,6 +6,7 @@ mod intake;
 mod ledger;
 mod pgbench;
 mod pipeline;
+mod scenario_cli;
 mod setup;
 mod stats;
 
@@ -29,6 +30,9 @@ enum Command {
     /// The generation worker end to end against the fake Gemini: generations/s, CPU time per
     /// generation, peak in flight and peak RSS.
     Pipeline(pipeline::Args),
+    /// The end-to-end scenario: real `serve` and `worker` processes, hundreds of simulated
+    /// users, a chaos driver; every guarantee checked once drained.
+    Scenario(scenario_cli::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,6 +43,7 @@ fn main() -> anyhow::Result<()> {
             Command::Ledger(args) => ledger::run(args).await,
             Command::Intake(args) => intake::run(args).await,
             Command::Pipeline(args) => pipeline::run(args).await,
+            Command::Scenario(args) => scenario_cli::run(args).await,
         }
     })
 }

@@ -42,6 +42,16 @@ pub enum Command {
     /// Operator actions.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Healthcheck for containers: exit 0 when `serve`'s /readyz on this machine answers 200,
+    /// or with `--deps` (for `worker`) when PostgreSQL and Redis answer; 1 otherwise.
+    Health {
+        /// Check PostgreSQL and Redis instead of the HTTP readiness.
+        #[arg(long)]
+        deps: bool,
+        /// The readiness URL (default: http://127.0.0.1:<LISTEN_ADDR's port>/readyz).
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -162,6 +172,13 @@ async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> 
                 println!("{report}");
             }
             if !report.clean {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Health { deps, url } => {
+            let (healthy, line) = crate::probe::check(config, deps, url).await;
+            println!("{line}");
+            if !healthy {
                 return Ok(ExitCode::FAILURE);
             }
         }

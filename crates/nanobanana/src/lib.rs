@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod outbox;
 pub mod payments;
+pub mod probe;
 pub mod redis;
 pub mod secret;
 pub mod service;

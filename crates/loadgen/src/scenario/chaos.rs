@@ -27,6 +27,9 @@ pub struct ChaosOptions {
     /// Gemini's daily quota spent once: generation pauses for everyone until a probe call
     /// succeeds (one per 5 minutes), so only long runs enable this.
     pub daily_quota: bool,
+    /// Strike every enabled kind once (in random order) before choosing at random, so that a
+    /// short run still meets each fault.
+    pub each_kind_first: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -52,17 +55,30 @@ pub struct Driver {
     pub injected: BTreeMap<Chaos, u64>,
     holding: bool,
     quota_spent: bool,
+    /// Kinds still owed by `each_kind_first`.
+    owed: Vec<Chaos>,
 }
 
 impl Driver {
     pub fn new(seed: u64, options: ChaosOptions) -> Self {
-        Self {
+        let mut driver = Self {
             rng: Rng::new(seed ^ 0xC4A0_5000),
             options,
             injected: BTreeMap::new(),
             holding: false,
             quota_spent: false,
+            owed: Vec::new(),
+        };
+        if driver.options.each_kind_first {
+            let mut kinds: Vec<Chaos> = driver.kinds().into_iter().map(|(kind, _)| kind).collect();
+            // A shuffle: the order differs by seed.
+            for i in (1..kinds.len()).rev() {
+                let j = driver.rng.below(i as u64 + 1) as usize;
+                kinds.swap(i, j);
+            }
+            driver.owed = kinds;
         }
+        driver
     }
 
     /// How long to wait before the next fault.
@@ -72,6 +88,15 @@ impl Driver {
     }
 
     fn choose(&mut self) -> Chaos {
+        if let Some(owed) = self.owed.pop() {
+            return owed;
+        }
+        let choices = self.kinds();
+        self.rng.weighted(&choices)
+    }
+
+    /// The enabled kinds with their weights.
+    fn kinds(&self) -> Vec<(Chaos, u64)> {
         let mut choices = vec![
             (Chaos::FlushRedis, 2),
             (Chaos::ExpireLeases, 3),
@@ -95,7 +120,7 @@ impl Driver {
         if self.options.daily_quota && !self.quota_spent {
             choices.push((Chaos::GeminiDailyQuota, 1));
         }
-        self.rng.weighted(&choices)
+        choices
     }
 
     /// Injects one fault; `Ok(what)` names it.

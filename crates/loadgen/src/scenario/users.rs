@@ -172,7 +172,7 @@ impl Crowd {
             (Action::Block, 2),
         ];
         if !user.open_payments.is_empty() {
-            choices.push((Action::PayOrCancel, 12));
+            choices.push((Action::PayOrCancel, 40));
         }
         // EXTENSION: weights for BuyStars, Refund, Regenerate, Edit, Original.
         self.rng.weighted(&choices)

@@ -6,6 +6,7 @@ mod audit;
 mod bot;
 mod bot_commands;
 mod crash;
+mod deploy;
 mod gemini;
 mod helpers;
 mod jobs;

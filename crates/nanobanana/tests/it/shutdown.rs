@@ -34,17 +34,30 @@ fn setup(db: &TestDb, serves: usize, workers: usize) -> Setup {
 async fn until(system: &System, what: &str, sql: &str, at_least: i64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while system.count(sql).await.expect("count") < at_least {
-        assert!(tokio::time::Instant::now() < deadline, "{what} never happened:\n{}", system.logs());
+        if tokio::time::Instant::now() > deadline {
+            let state: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT 'generations ' || status, COUNT(*) FROM generations GROUP BY status
+                 UNION ALL SELECT 'updates ' || state, COUNT(*) FROM telegram_updates GROUP BY state",
+            )
+            .fetch_all(&system.pool)
+            .await
+            .expect("state");
+            let pending = system.tg.pending_updates().len();
+            panic!("{what} never happened; {state:?}, {pending} updates pending:\n{}", system.logs());
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
-/// Funded users each send /start and two prompts; the update ids.
-async fn load(db: &TestDb, system: &System) -> BTreeSet<i64> {
-    let mut updates = BTreeSet::new();
+async fn fund(db: &TestDb) {
     for n in 0..USERS {
         db.user_with(FIRST + n, 100).await;
     }
+}
+
+/// Funded users each send /start and two prompts; the update ids.
+async fn load(system: &System) -> BTreeSet<i64> {
+    let mut updates = BTreeSet::new();
     let profile =
         UserProfile { first_name: Some("S".into()), username: None, language_code: Some("en".into()) };
     for n in 0..USERS {
@@ -56,6 +69,20 @@ async fn load(db: &TestDb, system: &System) -> BTreeSet<i64> {
         }
     }
     updates
+}
+
+/// `nanobanana health [args]` (the containers' healthcheck) on this system: whether it says healthy.
+async fn healthy(system: &System, args: &[&str]) -> bool {
+    tokio::process::Command::new(&system.setup.binary)
+        .arg("health")
+        .args(args)
+        .env("DATABASE_URL", system.setup.database_url.as_str())
+        .env("REDIS_URL", &system.setup.redis_url)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .await
+        .expect("nanobanana health runs")
+        .success()
 }
 
 /// SIGTERM to everything at once: each exits 0 within the grace period.
@@ -91,14 +118,15 @@ async fn shutdown_serve_and_workers_on_sigterm_finish_in_flight_work_and_lose_no
     let system = System::start(setup(&db, 1, 2)).await.expect("system");
     // A few users' balance rows locked by the test: their prompts stop inside serve's
     // transactions, so SIGTERM lands while those webhook requests are in flight.
+    fund(&db).await;
     let mut blocker = db.pool.begin().await.expect("begin");
-    let updates = load(&db, &system).await;
     sqlx::query("SELECT 1 FROM balances WHERE user_id >= $1 AND user_id < $2 FOR UPDATE")
         .bind(FIRST + USERS - 3)
         .bind(FIRST + USERS)
         .execute(&mut *blocker)
         .await
         .expect("lock three balances");
+    let updates = load(&system).await;
     let waiting =
         "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()";
     until(&system, "a webhook request waiting on the lock", waiting, 1).await;
@@ -109,6 +137,10 @@ async fn shutdown_serve_and_workers_on_sigterm_finish_in_flight_work_and_lose_no
         4,
     )
     .await;
+    let port = system.procs.lock().await.iter().find_map(|p| p.port).expect("serve's port");
+    let readyz = format!("http://127.0.0.1:{port}/readyz");
+    assert!(healthy(&system, &["--url", &readyz]).await, "serve is ready");
+    assert!(healthy(&system, &["--deps"]).await, "PostgreSQL and Redis answer");
     let handled_before =
         system.count("SELECT COUNT(*) FROM telegram_updates WHERE state = 'handled'").await.expect("n");
     let terminating = tokio::spawn({
@@ -119,6 +151,7 @@ async fn shutdown_serve_and_workers_on_sigterm_finish_in_flight_work_and_lose_no
     tokio::time::sleep(Duration::from_millis(700)).await;
     blocker.rollback().await.expect("unlock");
     terminating.await.expect("every process exited 0 in time");
+    assert!(!healthy(&system, &["--url", &readyz]).await, "a stopped serve is not healthy");
 
     assert_eq!(
         system.count("SELECT COUNT(*) FROM generations WHERE status = 'processing'").await.expect("n"),
@@ -150,7 +183,8 @@ async fn shutdown_run_on_sigterm_hands_back_and_loses_nothing() {
     let db = TestDb::heavy(5).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let system = System::start_with(setup(&db, 0, 0), vec![(Role::Run, Some(port))]).await.expect("system");
-    let updates = load(&db, &system).await;
+    fund(&db).await;
+    let updates = load(&system).await;
     until(
         &system,
         "generations at Gemini",
