@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod payments;
 pub mod probe;
+pub mod progress;
 pub mod redis;
 pub mod secret;
 pub mod service;

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use nanobanana::telegram::texts::{render, Lang};
+
 use super::system::System;
 
 /// What the run did, for the table.
@@ -39,7 +41,15 @@ pub async fn drain(system: &System, limit: Duration) -> anyhow::Result<Result<()
             return Ok(Ok(()));
         }
         if tokio::time::Instant::now() > deadline {
-            return Ok(Err(left.join("; ")));
+            // What the database sessions are doing, for whoever reads the failure.
+            let sessions: Vec<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT state, wait_event_type || ':' || wait_event, left(query, 120) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'",
+            )
+            .fetch_all(&system.pool)
+            .await
+            .unwrap_or_default();
+            return Ok(Err(format!("{}; sessions busy: {sessions:?}", left.join("; "))));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -202,8 +212,35 @@ pub async fn check(
         }
     }
 
-    // Every failure explained: the user got as many "credits returned" messages as failures.
-    for (user, costs) in failed_per_user {
+    // Every failure explained: in place, by the generation's status message (now showing the
+    // reason), or without one by a message of its own ("credits returned"), one per failure.
+    let in_place: Vec<(uuid::Uuid, i64, Option<String>, Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT g.id, g.user_id, g.failure, o.message_id, o.last_error
+         FROM generations g JOIN outbox o ON o.id = g.status_outbox_id WHERE g.status = 'failed'",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (id, user, failure, message_id, last_error) in in_place {
+        let shown = system.tg.chat(user).and_then(|chat| {
+            let message = chat.messages.into_iter().find(|m| Some(m.message_id) == message_id)?;
+            message.text().map(str::to_owned)
+        });
+        let reason = failure.as_deref().unwrap_or("failed_retries");
+        let explained = shown.is_some_and(|text| {
+            [Lang::Ru, Lang::En].into_iter().any(|lang| text.contains(&render(lang, reason, &[])))
+        });
+        let blocked = ever_blocked.contains(&user)
+            && (last_error.as_deref() == Some("bot blocked") || final_edit_dropped(system, id).await?);
+        if explained || blocked {
+            counts.failures_explained += 1;
+        } else {
+            problems.push(format!("failed {id}: its status message in chat {user} does not say why"));
+        }
+        if let Some(costs) = failed_per_user.get_mut(&user) {
+            costs.pop();
+        }
+    }
+    for (user, costs) in failed_per_user.into_iter().filter(|(_, c)| !c.is_empty()) {
         let told = failure_messages(system, user, &costs).await?;
         counts.failures_explained += told.min(costs.len() as i64);
         if told < costs.len() as i64 {
@@ -271,9 +308,19 @@ fn photos_in_chats(system: &System) -> HashMap<i64, BTreeSet<String>> {
     photos
 }
 
+/// Whether the final edit of `generation`'s status message was dropped because of a block.
+async fn final_edit_dropped(system: &System, generation: uuid::Uuid) -> anyhow::Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE status_of = $1 AND state = 'dropped' AND last_error = 'bot blocked'",
+    )
+    .bind(generation)
+    .fetch_one(&system.pool)
+    .await?;
+    Ok(n > 0)
+}
+
 /// How many failure explanations were queued for `user` (sent, or dropped because of a block).
 async fn failure_messages(system: &System, user: i64, costs: &[i64]) -> anyhow::Result<i64> {
-    use nanobanana::telegram::texts::Lang;
     use nanobanana::worker::{failure_text, Failure};
     let texts: Vec<String> = sqlx::query_scalar(
         "SELECT params->>'text' FROM outbox WHERE chat_id = $1 AND method = 'sendMessage'

@@ -30,9 +30,14 @@ pub enum Action {
     PayOrCancel,
     Block,
     ComeBack,
+    /// 🔁 under a delivered picture: the same request again, charged like any other.
+    Regenerate,
+    /// ✏️ under a delivered picture, then a new prompt (the picture is its reference).
+    Edit,
+    /// 📎 under a delivered picture: the original as a document.
+    Original,
     // EXTENSION: BuyStars (send /buy, press a Stars pack, `tg.pay_invoice` the invoice; some
-    // twice), Refund (the bot's refund command or button), Regenerate / Edit / Original (press
-    // `regen:ID` / `edit:ID` then send the new prompt / `orig:ID` on a delivered photo).
+    // twice), Refund (the bot's refund command or button).
 }
 
 /// How a ruble purchase starts.
@@ -174,7 +179,8 @@ impl Crowd {
         if !user.open_payments.is_empty() {
             choices.push((Action::PayOrCancel, 40));
         }
-        // EXTENSION: weights for BuyStars, Refund, Regenerate, Edit, Original.
+        choices.extend([(Action::Regenerate, 5), (Action::Edit, 4), (Action::Original, 3)]);
+        // EXTENSION: weights for BuyStars and Refund.
         self.rng.weighted(&choices)
     }
 
@@ -293,6 +299,34 @@ impl Crowd {
                 };
                 if result.is_err() {
                     self.skipped += 1;
+                }
+            }
+            Action::Regenerate | Action::Edit | Action::Original => {
+                let prefix = match action {
+                    Action::Regenerate => "regen:",
+                    Action::Edit => "edit:",
+                    _ => "orig:",
+                };
+                // One of the pictures in the chat, that button under it.
+                let chat = system.tg.chat(id);
+                let pictures: Vec<(i64, String)> = chat
+                    .iter()
+                    .flat_map(|c| c.messages.iter())
+                    .filter(|m| m.kind == "photo")
+                    .filter_map(|m| {
+                        let data = m.callback_data().into_iter().find(|d| d.starts_with(prefix))?;
+                        Some((m.message_id, data))
+                    })
+                    .collect();
+                if pictures.is_empty() {
+                    self.skipped += 1;
+                    return Ok(());
+                }
+                let (message_id, data) = self.rng.pick(&pictures).clone();
+                self.record(users::press_button(state, id, &profile, message_id, &data));
+                if action == Action::Edit {
+                    let text = self.prompt_text();
+                    self.record(users::text(state, id, &profile, &text));
                 }
             }
             Action::Block => {

@@ -13,6 +13,7 @@ mod jobs;
 mod ledger;
 mod model;
 mod payments;
+mod progress;
 mod scenario;
 mod shutdown;
 mod storage;
