@@ -104,6 +104,9 @@ async fn our_charges(system: &System) -> anyhow::Result<HashMap<String, String>>
 /// id, user, status, cost, file_id, error, commits, releases, photos dropped for a block.
 type GenerationRow = (uuid::Uuid, i64, String, i64, Option<String>, Option<String>, i64, i64, i64);
 
+/// A failed generation's status message: id, user, failure key, message id, last error.
+type StatusRow = (uuid::Uuid, i64, Option<String>, Option<i64>, Option<String>);
+
 /// Checks every promise; returns the counts and the broken ones.
 pub async fn check(
     system: &System,
@@ -214,7 +217,7 @@ pub async fn check(
 
     // Every failure explained: in place, by the generation's status message (now showing the
     // reason), or without one by a message of its own ("credits returned"), one per failure.
-    let in_place: Vec<(uuid::Uuid, i64, Option<String>, Option<i64>, Option<String>)> = sqlx::query_as(
+    let in_place: Vec<StatusRow> = sqlx::query_as(
         "SELECT g.id, g.user_id, g.failure, o.message_id, o.last_error
          FROM generations g JOIN outbox o ON o.id = g.status_outbox_id WHERE g.status = 'failed'",
     )
