@@ -7,6 +7,7 @@ mod ledger;
 mod payments;
 mod pgbench;
 mod pipeline;
+mod scenario_cli;
 mod setup;
 mod stats;
 
@@ -33,6 +34,9 @@ enum Command {
     /// YooKassa notifications end to end (network check, raw event, GET from the fake,
     /// settlement): notifications/s and latency, each charge credited once.
     Payments(payments::Args),
+    /// The end-to-end scenario: real `serve` and `worker` processes, hundreds of simulated
+    /// users, a chaos driver; every guarantee checked once drained.
+    Scenario(scenario_cli::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,6 +55,7 @@ fn main() -> anyhow::Result<()> {
             Command::Intake(args) => intake::run(args).await,
             Command::Pipeline(args) => pipeline::run(args).await,
             Command::Payments(args) => payments::run(args).await,
+            Command::Scenario(args) => scenario_cli::run(args).await,
         }
     })
 }

@@ -14,6 +14,7 @@ use crate::config::{Config, Role};
 use crate::db;
 use crate::domain::{Credits, TelegramId};
 use crate::ledger::{Direction, Reason};
+use crate::shutdown;
 
 #[derive(Debug, Parser)]
 #[command(name = "nanobanana", version, about = "Nano Banana Pro: image generation for credits, on Telegram")]
@@ -41,6 +42,16 @@ pub enum Command {
     /// Operator actions.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Healthcheck for containers: exit 0 when `serve`'s /readyz on this machine answers 200,
+    /// or with `--deps` (for `worker`) when PostgreSQL and Redis answer; 1 otherwise.
+    Health {
+        /// Check PostgreSQL and Redis instead of the HTTP readiness.
+        #[arg(long)]
+        deps: bool,
+        /// The readiness URL (default: http://127.0.0.1:<LISTEN_ADDR's port>/readyz).
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -131,14 +142,22 @@ async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> 
             let listener = tokio::net::TcpListener::bind(config.listen_addr)
                 .await
                 .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", config.listen_addr))?;
-            crate::service::serve(config.clone(), listener, shutdown_signal()).await?;
+            let stop = shutdown::signal();
+            let serve = crate::service::serve(config.clone(), listener, stop.clone());
+            shutdown::within_grace(serve, stop, config.shutdown_grace).await?;
         }
-        Command::Worker => crate::worker::start(config, shutdown_signal()).await?,
+        Command::Worker => {
+            let stop = shutdown::signal();
+            let work = crate::worker::start(config, stop.clone());
+            shutdown::within_grace(work, stop, config.shutdown_grace).await?;
+        }
         Command::Run => {
             let listener = tokio::net::TcpListener::bind(config.listen_addr)
                 .await
                 .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", config.listen_addr))?;
-            run_both(config, listener, shutdown_signal()).await?;
+            let stop = shutdown::signal();
+            let both = run_both(config, listener, stop.clone());
+            shutdown::within_grace(both, stop, config.shutdown_grace).await?;
         }
         Command::Migrate => {
             let pool = db::connect(&config.database).await?;
@@ -155,6 +174,13 @@ async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> 
                 println!("{report}");
             }
             if !report.clean {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Health { deps, url } => {
+            let (healthy, line) = crate::probe::check(config, deps, url).await;
+            println!("{line}");
+            if !healthy {
                 return Ok(ExitCode::FAILURE);
             }
         }
@@ -216,35 +242,6 @@ pub async fn run_both(
     served.context("serve")?;
     worked.context("worker")?;
     Ok(())
-}
-
-/// Turns true on SIGTERM or Ctrl-C.
-fn shutdown_signal() -> tokio::sync::watch::Receiver<bool> {
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut signal) => {
-                    signal.recv().await;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                    std::future::pending::<()>().await;
-                }
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term => {}
-        }
-        tracing::info!("shutting down");
-        let _ = tx.send(true);
-    });
-    rx
 }
 
 async fn adjust(config: &Config, direction: Direction, args: AdjustArgs) -> anyhow::Result<()> {

@@ -166,7 +166,7 @@ impl Sender {
         }
         tracing::info!("outbox sender active");
         while !*shutdown.borrow() {
-            let busy = self.tick().await?;
+            let busy = self.tick(shutdown).await?;
             if self.last_refresh.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
                 self.last_refresh = Some(Instant::now());
                 self.progress().await?;
@@ -186,8 +186,10 @@ impl Sender {
     /// One pass over the chats with something due; whether anything was sent. Each chat's
     /// head is its oldest pending row, except that a progress edit not due yet lets the rows
     /// behind it pass (a final status edit never does: the photo waits for it). Deliveries go
-    /// before status edits.
-    async fn tick(&mut self) -> anyhow::Result<bool> {
+    /// before status edits. A shutdown during the pass lets it finish (each row is marked right
+    /// after Telegram's answer), but cuts a 429 pause short and ends the pass there: the rest
+    /// waits for the next sender.
+    async fn tick(&mut self, shutdown: &watch::Receiver<bool>) -> anyhow::Result<bool> {
         type HeadRow = (i64, i64, String, Value, Option<i64>, i32, Option<uuid::Uuid>, bool);
         let heads: Vec<(Row, bool)> = sqlx::query_as::<_, HeadRow>(
             "SELECT id, chat_id, method, params, edits, attempts, status_of, next_attempt_at <= now()
@@ -218,7 +220,14 @@ impl Sender {
             }
             if let Sent::Pause(pause) = outcome {
                 tracing::warn!(?pause, "Telegram asked to slow down");
-                tokio::time::sleep(pause).await;
+                let mut stop = shutdown.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = stop.wait_for(|stop| *stop) => {}
+                }
+                if *shutdown.borrow() {
+                    break;
+                }
             }
         }
         self.last_sent.retain(|_, t| t.elapsed() < PER_CHAT_INTERVAL);

@@ -21,8 +21,9 @@ use crate::telegram::handler::Bot;
 /// The update kinds the bot asks Telegram for.
 pub const ALLOWED_UPDATES: &[&str] = &["message", "callback_query", "pre_checkout_query", "my_chat_member"];
 
-/// Serves on `listener` until `shutdown` turns true; then stops taking requests, lets the
-/// outbox sender finish its current row, and returns.
+/// Serves on `listener` until `shutdown` turns true; then stops accepting connections (readiness
+/// answers 503 at once), answers the requests in flight, lets the album sweeper, the reconciler
+/// and the outbox sender finish the pass in progress, and returns.
 pub async fn serve(
     config: Config,
     listener: TcpListener,
@@ -60,7 +61,7 @@ pub async fn serve(
     });
     // Before the webhook, so the menu is in place by the time updates arrive.
     crate::telegram::menu::register(&api).await;
-    let _reconciler = crate::payments::spawn_reconciler(
+    let reconciler = crate::payments::spawn_reconciler(
         bot.pool.clone(),
         &config,
         bot.outbox_wake.clone(),
@@ -80,7 +81,8 @@ pub async fn serve(
         }
     };
     let redis = redis::Client::open(config.redis.url.expose().as_str()).context("REDIS_URL")?;
-    let state = AppState { bot, webhook_secret: telegram.webhook_secret.clone(), redis };
+    let draining = shutdown.clone();
+    let state = AppState { bot, webhook_secret: telegram.webhook_secret.clone(), redis, draining };
     let address = listener.local_addr()?;
     tracing::info!(%address, "serving");
     axum::serve(listener, http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
@@ -97,7 +99,11 @@ pub async fn serve(
         poller.await?;
     }
     albums.await?;
+    if let Some(reconciler) = reconciler {
+        reconciler.await?;
+    }
     sender.await?;
+    tracing::info!("serve stopped");
     Ok(())
 }
 

@@ -67,6 +67,9 @@ pub struct Config {
     pub pricing: Pricing,
     pub limits: Limits,
     pub operator: OperatorConfig,
+    /// After SIGTERM, how long a process may take to finish its in-flight work before it
+    /// exits anyway (`SHUTDOWN_GRACE_SECS`).
+    pub shutdown_grace: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +138,8 @@ impl Config {
         let pricing = pricing(&mut env);
         let limits = limits(&mut env);
         let operator = operator(&mut env);
+        let shutdown_grace =
+            std::time::Duration::from_secs(env.number("SHUTDOWN_GRACE_SECS", 20, 1..=3600).into());
         env.finish()?;
         Ok(Self {
             database,
@@ -149,6 +154,7 @@ impl Config {
             pricing,
             limits,
             operator,
+            shutdown_grace,
         })
     }
 

@@ -1,4 +1,5 @@
-//! `/healthz`: the process answers. `/readyz`: Postgres and Redis answer too.
+//! `/healthz`: the process answers. `/readyz`: Postgres and Redis answer too, and the process
+//! is not shutting down.
 
 use std::time::Duration;
 
@@ -12,6 +13,9 @@ pub async fn healthz() -> &'static str {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+    if *state.draining.borrow() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down".to_owned());
+    }
     let limit = Duration::from_secs(2);
     let postgres = tokio::time::timeout(limit, sqlx::query("SELECT 1").execute(&state.bot.pool)).await;
     let postgres_ok = matches!(postgres, Ok(Ok(_)));

@@ -25,6 +25,8 @@ pub struct AppState {
     /// `TELEGRAM_WEBHOOK_SECRET`; without it the webhook refuses everything.
     pub webhook_secret: Option<Secret<String>>,
     pub redis: redis::Client,
+    /// Turns true on shutdown: `/readyz` then answers 503 so that no balancer sends more.
+    pub draining: tokio::sync::watch::Receiver<bool>,
 }
 
 pub fn router(state: AppState) -> Router {

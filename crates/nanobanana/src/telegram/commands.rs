@@ -211,7 +211,8 @@ async fn on_button(
         }
     } else if let Some(code) = data.strip_prefix(settings::LANGUAGE) {
         match Lang::parse(code) {
-            Some(chosen) => {
+            // The language already set: nothing to change (an identical edit is a 400).
+            Some(chosen) if chosen != lang => {
                 sqlx::query("UPDATE users SET language = $2 WHERE telegram_id = $1")
                     .bind(user)
                     .bind(chosen.code())
@@ -220,7 +221,7 @@ async fn on_button(
                 lang = chosen;
                 true
             }
-            None => false,
+            Some(_) | None => false,
         }
     } else {
         false

@@ -99,6 +99,8 @@ impl Bot {
         if let Some(step) = step {
             // A delivery after a crash between the steps: only the recorded step is left.
             tx.commit().await?;
+            // The step takes connections of its own: holding this one too could exhaust the pool.
+            drop(conn);
             return self.resume(update_id, Some(step)).await;
         }
         let incoming = update::parse(raw);
@@ -114,6 +116,9 @@ impl Bot {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        // Back to the pool before the calls below: the signal and Telegram's answers need none,
+        // and the payment step takes its own (holding this one too could exhaust the pool).
+        drop(conn);
         metrics::inc(&metrics::UPDATES_HANDLED);
         self.outbox_wake.notify_one();
         if let Some(generation) = effects.generation {

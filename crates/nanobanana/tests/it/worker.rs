@@ -27,7 +27,7 @@ const PRICE: i64 = 10;
 
 /// This build's `nanobanana` binary, copied once per test run: a target directory shared with
 /// other branches may have its `nanobanana` replaced by another build while the tests run.
-fn worker_binary() -> &'static std::path::Path {
+pub(crate) fn worker_binary() -> &'static std::path::Path {
     static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     COPY.get_or_init(|| {
         let prefix = "nanobanana-worker-test-";
