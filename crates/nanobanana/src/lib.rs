@@ -15,6 +15,8 @@ pub mod metrics;
 pub mod outbox;
 pub mod payments;
 pub mod redis;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 pub mod secret;
 pub mod service;
 pub mod signals;
