@@ -71,13 +71,21 @@ impl From<ActionError> for ApiError {
 type Answer = Result<Json<Value>, ApiError>;
 
 fn done(value: impl serde::Serialize) -> Answer {
-    Ok(Json(serde_json::to_value(value).map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?))
+    Ok(Json(
+        serde_json::to_value(value)
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
+    ))
 }
 
 /// The simulated user `id` as a Telegram client profile; 404 for an unknown one.
 fn profile(world: &World, id: i64) -> Result<UserProfile, ApiError> {
-    let user = world.user(id).ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no simulated user {id}")))?;
-    Ok(UserProfile { first_name: Some(user.first_name), username: None, language_code: Some(user.language_code) })
+    let user =
+        world.user(id).ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no simulated user {id}")))?;
+    Ok(UserProfile {
+        first_name: Some(user.first_name),
+        username: None,
+        language_code: Some(user.language_code),
+    })
 }
 
 #[derive(Deserialize)]
@@ -221,7 +229,8 @@ async fn grant(State(world): Shared, Path(id): Path<i64>, Json(body): Json<Grant
     };
     let granted = async {
         let mut conn = world.pool.acquire().await?;
-        let user = db_users::NewUser { telegram_id: id, username: None, first_name: profile.first_name.as_deref() };
+        let user =
+            db_users::NewUser { telegram_id: id, username: None, first_name: profile.first_name.as_deref() };
         db_users::ensure(&mut conn, &user).await?;
         admin::adjust(&mut conn, &request).await
     };
@@ -285,7 +294,12 @@ async fn telegram_fault(State(world): Shared, Json(body): Json<TelegramFault>) -
         return Err(ApiError::bad("count is 1 to 100, retry_after at most 300 s"));
     }
     let method = body.method.filter(|m| !m.trim().is_empty()).unwrap_or_else(|| "*".into());
-    world.tg.inject_fault(Fault { method, count: body.count, kind: body.kind, retry_after: body.retry_after });
+    world.tg.inject_fault(Fault {
+        method,
+        count: body.count,
+        kind: body.kind,
+        retry_after: body.retry_after,
+    });
     done(true)
 }
 

@@ -97,14 +97,17 @@ impl Sandbox {
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;
         let web_addr = web_listener.local_addr()?;
-        let host = if web_addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { web_addr.ip().to_string() };
+        let host =
+            if web_addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { web_addr.ip().to_string() };
         let url = format!("http://{host}:{}", web_addr.port());
-        let service_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the service")?;
+        let service_listener =
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the service")?;
         let service_url = format!("http://{}", service_listener.local_addr()?);
 
         let tg = FakeTelegram::start(fakes::TelegramConfig::default()).await?;
-        let gemini = FakeGemini::start(fakes::GeminiConfig { small: options.small_images, ..Default::default() })
-            .await?;
+        let gemini =
+            FakeGemini::start(fakes::GeminiConfig { small: options.small_images, ..Default::default() })
+                .await?;
         // Set at run time rather than in the config, so the panel shows and changes it.
         gemini.set_latency(options.gemini_latency);
         let yk = FakeYooKassa::start(fakes::YooKassaConfig {
@@ -128,8 +131,7 @@ impl Sandbox {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(30))
             .build()?;
-        let world =
-            Arc::new(World { tg, gemini, yk, pool, users: Mutex::new(default_users()), http });
+        let world = Arc::new(World { tg, gemini, yk, pool, users: Mutex::new(default_users()), http });
         let web = tokio::spawn(web::serve(world.clone(), web_listener, stopped));
         Ok(Self { url, world, stop, service, web })
     }
@@ -254,7 +256,12 @@ pub async fn run_cli(
 
 /// The fakes keep everything in memory, so each start begins with an empty database, Redis
 /// prefix and image directory to match them.
-async fn reset(database_url: &url::Url, redis_url: &url::Url, prefix: &str, storage: &PathBuf) -> anyhow::Result<()> {
+async fn reset(
+    database_url: &url::Url,
+    redis_url: &url::Url,
+    prefix: &str,
+    storage: &PathBuf,
+) -> anyhow::Result<()> {
     use sqlx::Connection;
     let options = db::options(database_url)?;
     let name = options.get_database().unwrap_or_default().to_owned();

@@ -22,7 +22,11 @@ const STYLE: &str = include_str!("assets/chat.css");
 /// Ten photos of up to 5 MB each, base64 in JSON.
 const MAX_BODY: usize = 72 * 1024 * 1024;
 
-pub async fn serve(world: Arc<World>, listener: TcpListener, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn serve(
+    world: Arc<World>,
+    listener: TcpListener,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let router = Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/chat.js", get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }))
@@ -56,7 +60,8 @@ async fn file(State(world): State<Arc<World>>, Path(file_id): Path<String>) -> R
         return (StatusCode::NOT_FOUND, "no such file").into_response();
     };
     let mime = mime.unwrap_or_else(|| "application/octet-stream".into());
-    let content_type = HeaderValue::from_str(&mime).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let content_type =
+        HeaderValue::from_str(&mime).unwrap_or(HeaderValue::from_static("application/octet-stream"));
     let cache = HeaderValue::from_static("private, max-age=86400, immutable");
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, cache)], bytes).into_response()
 }
@@ -97,7 +102,9 @@ async fn forward(world: &World, method: Method, path: &str, request: Request) ->
     };
     let mut response = Response::builder().status(answer.status().as_u16());
     for name in [header::CONTENT_TYPE, header::LOCATION] {
-        if let Some(value) = answer.headers().get(name.as_str()).and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok()) {
+        if let Some(value) =
+            answer.headers().get(name.as_str()).and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
+        {
             response = response.header(name, value);
         }
     }

@@ -138,7 +138,7 @@
         row.dataset.key = key;
         drawn.set(key, row);
       }
-      if (row.dataset.html !== html) { row.innerHTML = html; row.dataset.html = html; }
+      if (row.drawnHtml !== html) { row.innerHTML = html; row.drawnHtml = html; }
       const group = item.message.media_group_id;
       row.classList.toggle('grouped', !!group && previous && previous.media_group_id === group);
       const after = previous ? drawn.get(String(previous.message_id)) : null;
@@ -152,10 +152,11 @@
 
   function drawUsers(state) {
     const list = $('users');
-    list.innerHTML = state.users.map((u) => `<li data-user="${u.id}" class="${u.id === state.user ? 'current' : ''}">
+    const html = state.users.map((u) => `<li data-user="${u.id}" class="${u.id === state.user ? 'current' : ''}">
       <span class="avatar small">${escape(u.first_name.slice(0, 1))}</span>
       <span class="name">${escape(u.first_name)} <small>${u.id} · ${u.language_code}</small></span>
       <span class="credits" data-balance="${u.id}">${u.available} cr.</span></li>`).join('');
+    if (list.drawnHtml !== html) { list.innerHTML = html; list.drawnHtml = html; }
     const me = state.users.find((u) => u.id === state.user);
     $('balance').textContent = me ? me.available : 0;
     $('reserved').textContent = me && me.reserved ? ` (+${me.reserved} reserved)` : '';
@@ -177,7 +178,8 @@
   }
 
   function drawMenu(commands) {
-    $('menu').innerHTML = commands.map((c) => `<button type="button" data-command="/${escape(c.command)}"><b>/${escape(c.command)}</b> ${escape(c.description)}</button>`).join('');
+    const html = commands.map((c) => `<button type="button" data-command="/${escape(c.command)}"><b>/${escape(c.command)}</b> ${escape(c.description)}</button>`).join('');
+    if ($('menu').drawnHtml !== html) { $('menu').innerHTML = html; $('menu').drawnHtml = html; }
   }
 
   function toast(chat) {
