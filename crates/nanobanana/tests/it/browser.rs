@@ -122,10 +122,6 @@ impl Browser {
         self.call(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await;
     }
 
-    pub async fn current_url(&self) -> String {
-        self.call(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_owned()
-    }
-
     /// Runs `script` in the page (`arguments[0]` = `arg`) and returns its value.
     pub async fn eval(&self, script: &str, arg: Value) -> Value {
         self.call(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": [arg]})))

@@ -5,6 +5,7 @@ mod admin_cli;
 mod audit;
 mod bot;
 mod bot_commands;
+#[cfg(feature = "sandbox")]
 mod browser;
 mod crash;
 mod gemini;
@@ -13,6 +14,7 @@ mod jobs;
 mod ledger;
 mod model;
 mod payments;
+#[cfg(feature = "sandbox")]
 mod sandbox;
 mod storage;
 mod worker;
