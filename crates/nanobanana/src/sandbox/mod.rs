@@ -164,14 +164,24 @@ impl Sandbox {
         Ok(())
     }
 
-    /// Runs until `shutdown` turns true (or the service ends by itself).
-    pub async fn run_until(self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-        while !*shutdown.borrow() {
-            if self.service.is_finished() || shutdown.changed().await.is_err() {
-                break;
+    /// Runs until `shutdown` turns true, or until the service ends by itself (an error).
+    pub async fn run_until(mut self, mut shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let requested = async {
+            while !*shutdown.borrow() {
+                if shutdown.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::select! {
+            _ = requested => self.stop().await,
+            ended = &mut self.service => {
+                let _ = self.stop.send(true);
+                let _ = self.web.await;
+                ended.context("service task")?.context("service")?;
+                anyhow::bail!("the service stopped by itself")
             }
         }
-        self.stop().await
     }
 }
 
@@ -207,6 +217,8 @@ fn config(
         ("YOOKASSA_TRUSTED_NETWORKS", "127.0.0.1/32".to_owned()),
         ("ADMIN_IDS", admins),
         ("SUPPORT_CONTACT", "@sandbox_support".to_owned()),
+        ("TERMS_URL", format!("{web_url}/terms")),
+        ("PRIVACY_URL", format!("{web_url}/privacy")),
     ]
     .into_iter()
     .collect();

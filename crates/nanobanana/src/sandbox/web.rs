@@ -31,6 +31,8 @@ pub async fn serve(
         .route("/", get(|| async { Html(PAGE) }))
         .route("/chat.js", get(|| async { asset(SCRIPT, "text/javascript; charset=utf-8") }))
         .route("/chat.css", get(|| async { asset(STYLE, "text/css; charset=utf-8") }))
+        .route("/terms", get(|| async { Html(legal("Terms of use")) }))
+        .route("/privacy", get(|| async { Html(legal("Privacy policy")) }))
         .route("/files/{file_id}", get(file))
         .route("/checkout/{id}", get(checkout))
         .route("/checkout/{id}/{action}", axum::routing::post(checkout_action))
@@ -51,6 +53,15 @@ pub async fn serve(
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+}
+
+/// The pages the bot links to before a first payment; in the sandbox, placeholders.
+fn legal(title: &str) -> String {
+    format!(
+        "<!doctype html><meta charset=\"utf-8\"><title>{title}</title><h1>{title}</h1>\
+         <p>This is the sandbox: no real money, users or pictures. The operator publishes the real \
+         text at TERMS_URL and PRIVACY_URL.</p><p><a href=\"/\">Back to the chat</a></p>"
+    )
 }
 
 /// A file the bot or a user sent, as the fake Telegram holds it.
