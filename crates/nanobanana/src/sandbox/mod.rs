@@ -13,7 +13,7 @@ mod web;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -272,7 +272,7 @@ async fn reset(
     database_url: &url::Url,
     redis_url: &url::Url,
     prefix: &str,
-    storage: &PathBuf,
+    storage: &Path,
 ) -> anyhow::Result<()> {
     use sqlx::Connection;
     let options = db::options(database_url)?;

@@ -220,3 +220,90 @@ async fn sandbox_api_refuses_bad_input_and_changes_nothing() {
     sandbox.stop().await.expect("stops");
     db.assert_audit_clean().await;
 }
+
+/// This build's `nanobanana`, copied once per run: the target directory is shared with other
+/// branches, whose builds may replace the binary while the tests run.
+fn sandbox_binary() -> &'static std::path::Path {
+    static COPY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let copy = std::env::temp_dir().join(format!("nanobanana-sandbox-test-{}", std::process::id()));
+        std::fs::copy(env!("CARGO_BIN_EXE_nanobanana"), &copy).expect("copy the nanobanana binary");
+        let help = std::process::Command::new(&copy).arg("--help").output().expect("nanobanana --help");
+        assert!(
+            String::from_utf8_lossy(&help.stdout).contains("sandbox"),
+            "the nanobanana binary has no `sandbox` command: another build replaced it; run the tests again"
+        );
+        copy
+    })
+}
+
+/// `nanobanana sandbox` as a process: it refuses a database not meant for it, prints its one
+/// URL, starts from an empty database every time, and exits 0 on SIGTERM.
+#[tokio::test]
+async fn sandbox_command_prints_its_url_resets_its_database_and_stops_on_sigterm() {
+    use tokio::io::AsyncBufReadExt;
+
+    let server = crate::helpers::server_url();
+    let refused = tokio::process::Command::new(sandbox_binary())
+        .args(["sandbox", "--listen", "127.0.0.1:0", "--database", "nanobanana"])
+        .env("DATABASE_URL", server.as_str())
+        .output()
+        .await
+        .expect("run the sandbox");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("must contain \"sandbox\""), "{refused:?}");
+
+    let database = format!("nbt_{}_sandbox", std::process::id());
+    let mut url = server.clone();
+    url.set_path(&format!("/{database}"));
+    for round in 0..2 {
+        let mut child = tokio::process::Command::new(sandbox_binary())
+            .args(["sandbox", "--listen", "127.0.0.1:0", "--database", &database])
+            .env("DATABASE_URL", server.as_str())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the sandbox");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        // Logs share stdout; the URL is the line that says so.
+        let find_url = async {
+            while let Some(line) = lines.next_line().await.expect("read stdout") {
+                if let Some(web) = line.strip_prefix("sandbox: open ") {
+                    return web.to_owned();
+                }
+            }
+            panic!("the sandbox ended without printing its URL");
+        };
+        let web = tokio::time::timeout(Duration::from_secs(120), find_url).await.expect("the URL in time");
+        // Keep draining stdout so the sandbox never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let page = reqwest::get(&web).await.expect("the chat answers");
+        assert!(page.status().is_success());
+        let pool = sqlx::PgPool::connect(url.as_str()).await.expect("the sandbox's database exists");
+        // What the previous round left is gone.
+        let users: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&pool).await.expect("count");
+        assert_eq!(users, 0, "round {round}");
+        let state = reqwest::Client::new()
+            .post(format!("{web}/api/users/1001/grant"))
+            .json(&json!({"credits": 5}))
+            .send()
+            .await
+            .expect("grant");
+        assert!(state.status().is_success());
+        pool.close().await;
+        let pid = child.id().expect("pid").to_string();
+        let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        assert!(killed.success());
+        let status = tokio::time::timeout(WAIT, child.wait()).await.expect("stops in time").expect("status");
+        assert!(status.success(), "{status}");
+    }
+    let mut admin = server.clone();
+    admin.set_path("/postgres");
+    let admin = sqlx::PgPool::connect(admin.as_str()).await.expect("connect");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+        .execute(&admin)
+        .await
+        .expect("drop");
+}
