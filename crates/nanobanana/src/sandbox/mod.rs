@@ -274,10 +274,15 @@ async fn reset(
     prefix: &str,
     storage: &Path,
 ) -> anyhow::Result<()> {
-    use sqlx::Connection;
+    use sqlx::{ConnectOptions, Connection};
     let options = db::options(database_url)?;
     let name = options.get_database().unwrap_or_default().to_owned();
-    let mut admin = sqlx::PgConnection::connect_with(&options.clone().database("postgres"))
+    // Dropping a database takes seconds; that is expected here, not a slow query to warn about.
+    let admin_options = options
+        .clone()
+        .database("postgres")
+        .log_slow_statements(tracing::log::LevelFilter::Off, Duration::ZERO);
+    let mut admin = sqlx::PgConnection::connect_with(&admin_options)
         .await
         .context("cannot connect to Postgres (DATABASE_URL)")?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
