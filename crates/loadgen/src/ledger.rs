@@ -140,6 +140,7 @@ async fn ledger_phase(args: &Args) -> anyhow::Result<Phase> {
     let pool = PgPoolOptions::new()
         .max_connections(args.clients)
         .min_connections(args.clients)
+        .test_before_acquire(false)
         .connect(url.as_str())
         .await
         .context("connecting to the benchmark database")?;

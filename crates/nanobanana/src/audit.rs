@@ -155,6 +155,18 @@ const CHECKS: &[(&str, &str)] = &[
          HAVING (r.status = 'failed' AND (COUNT(t.id) <> 1 OR SUM(t.amount) <> r.credits))
              OR (r.status <> 'failed' AND COUNT(t.id) > 0)",
     ),
+    (
+        "dangling_reference",
+        "SELECT t.user_id, format('transaction %s (%s)', t.id, t.type),
+                format('refers to generation %s, which does not exist', t.generation_id)
+         FROM transactions t
+         WHERE t.generation_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM generations g WHERE g.id = t.generation_id)
+         UNION ALL
+         SELECT g.user_id, 'generation ' || g.id, format('belongs to user %s, who does not exist', g.user_id)
+         FROM generations g
+         WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.telegram_id = g.user_id)",
+    ),
 ];
 
 /// The names of every check, in the order they run.

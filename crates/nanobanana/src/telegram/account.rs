@@ -80,8 +80,21 @@ async fn anonymize(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<()
          WHERE telegram_id = $1",
     )
     .bind(user)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
+    // What they wrote: the prompts of finished generations (unfinished ones still need theirs;
+    // their rows stay for the accounts), the raw updates they sent, and the texts already sent
+    // to their chat (captions and replies quote prompts).
+    for erase in [
+        "UPDATE generations SET prompt = '', reference_file_ids = '{}'
+         WHERE user_id = $1 AND status IN ('succeeded', 'failed')",
+        "UPDATE telegram_updates SET raw = jsonb_build_object('update_id', update_id, 'erased', true)
+         WHERE jsonb_path_exists(raw, '$.*.from.id ? (@ == $id)', jsonb_build_object('id', $1))",
+        "UPDATE outbox SET params = jsonb_build_object('erased', true)
+         WHERE chat_id = $1 AND state <> 'pending'",
+    ] {
+        sqlx::query(erase).bind(user).execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

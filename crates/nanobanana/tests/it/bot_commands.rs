@@ -309,6 +309,17 @@ async fn deleteme_erases_personal_data_and_keeps_the_accounts() {
         .execute(&bot.db.pool)
         .await
         .expect("settings");
+    // The generation finishes (no worker runs here): its prompt is then theirs to erase.
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM generations WHERE user_id = 1601")
+        .fetch_one(&bot.db.pool)
+        .await
+        .expect("generation");
+    let mut tx = bot.db.pool.begin().await.expect("begin");
+    let epoch = nanobanana::db::generations::start(&mut tx, id).await.expect("start").expect("queued");
+    let settled =
+        nanobanana::ledger::settle(&mut tx, id, epoch, nanobanana::ledger::Settlement::Commit).await;
+    assert!(matches!(settled, Ok(nanobanana::ledger::Settled::Now(_))), "{settled:?}");
+    tx.commit().await.expect("commit");
     let journal = bot.count("SELECT COUNT(*) FROM transactions WHERE user_id = 1601").await;
     let balance = bot.db.balance(1601).await;
 
@@ -350,6 +361,12 @@ async fn deleteme_erases_personal_data_and_keeps_the_accounts() {
     assert_eq!(bot.count("SELECT COUNT(*) FROM transactions WHERE user_id = 1601").await, journal);
     assert_eq!(bot.db.balance(1601).await, balance);
     assert_eq!(bot.count("SELECT COUNT(*) FROM generations WHERE user_id = 1601").await, 1);
+    // What they wrote is gone from the finished generation, the updates and the sent messages.
+    for (table, column) in [("generations", "prompt"), ("telegram_updates", "raw"), ("outbox", "params")] {
+        let left =
+            bot.count(&format!("SELECT COUNT(*) FROM {table} WHERE {column}::text LIKE '%a cat%'")).await;
+        assert_eq!(left, 0, "{table}.{column} still holds the prompt");
+    }
     let chat = bot.tg.wait_for_chat(1601, WAIT, |c| !c.messages[4].edits.is_empty()).await.expect("edited");
     assert_eq!(chat.messages[4].text(), Some(toast.as_str()));
     bot.db.assert_audit_clean().await;
