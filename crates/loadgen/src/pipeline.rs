@@ -6,8 +6,9 @@
 //! capacity instead (e.g. 10,000 generations, 30 s latency, concurrency 10,000).
 //!
 //! No reference is measured: the targets (≥ 1,000 generations/s; 10,000 in flight in ≤ 256 MB)
-//! are absolute. CPU time and RSS are the whole process': the workers, the fake Gemini and the
-//! preview encoder together, so they overstate the worker's own share.
+//! are absolute. CPU time and RSS are the whole process': the workers, the preview encoder and,
+//! unless `--gemini-url` names a fake running in a process of its own (`fakes gemini --small
+//! --latency-ms N`; then `--latency-ms` should say the same N), the fake Gemini too.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,6 +47,13 @@ pub struct Args {
     /// Distinct users the generations belong to.
     #[arg(long, default_value_t = 200)]
     users: i64,
+    /// Call this Gemini (e.g. `fakes gemini --small` in a process of its own, so that the peak
+    /// RSS and CPU time measured are the workers' alone) instead of a fake in this process.
+    #[arg(long)]
+    gemini_url: Option<String>,
+    /// The API key of `--gemini-url`.
+    #[arg(long, default_value = "fake-gemini-key")]
+    gemini_key: String,
     /// End with one JSON line.
     #[arg(long)]
     json: bool,
@@ -56,19 +64,30 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let url = setup::fresh_database("loadgen_pipeline").await?;
     let pool = PgPoolOptions::new().max_connections(16).connect(url.as_str()).await?;
     db::migrate(&pool).await?;
-    let gemini = fakes::FakeGemini::start(fakes::GeminiConfig {
-        small: true,
-        latency: Duration::from_millis(args.latency_ms),
-        ..Default::default()
-    })
-    .await?;
+    let in_process = match &args.gemini_url {
+        Some(_) => None,
+        None => Some(
+            fakes::FakeGemini::start(fakes::GeminiConfig {
+                small: true,
+                latency: Duration::from_millis(args.latency_ms),
+                ..Default::default()
+            })
+            .await?,
+        ),
+    };
+    let (gemini_url, gemini_key) = match (&in_process, &args.gemini_url) {
+        (Some(fake), _) => (fake.base_url(), fake.api_key().to_owned()),
+        (None, url) => (url.clone().unwrap_or_default(), args.gemini_key.clone()),
+    };
     let storage = std::env::temp_dir().join(format!("loadgen-pipeline-{}", Uuid::new_v4().simple()));
     let vars: HashMap<&str, String> = [
         ("DATABASE_URL", url.to_string()),
         ("DATABASE_MAX_CONNECTIONS", "16".to_owned()),
-        ("GEMINI_API_KEY", gemini.api_key().to_owned()),
-        ("GEMINI_API_URL", gemini.base_url()),
+        ("GEMINI_API_KEY", gemini_key),
+        ("GEMINI_API_URL", gemini_url),
         ("GEMINI_RPM", "100000".to_owned()),
+        // Sizes the client's idle connection pool (the workers' slots are `--concurrency`).
+        ("GEMINI_MAX_CONCURRENCY", args.concurrency.clamp(1, 256).to_string()),
         ("GEMINI_TIMEOUT_SECS", (args.latency_ms / 1000 + 60).to_string()),
         ("STORAGE_URL", format!("file://{}", storage.display())),
         ("REDIS_PREFIX", format!("loadgen:{}:", Uuid::new_v4().simple())),
@@ -131,8 +150,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let rate = args.generations as f64 / elapsed;
     let cpu_ms = cpu.map(|c| c * 1000.0 / args.generations as f64);
     let rss_mb = peak_rss_kb().map(|kb| kb as f64 / 1024.0);
+    let fake = if in_process.is_some() { "in this process" } else { "in its own process" };
     println!(
-        "loadgen pipeline: {} workers × {} in flight, fake latency {} ms",
+        "loadgen pipeline: {} workers × {} in flight, fake Gemini {fake}, latency {} ms",
         args.workers, args.concurrency, args.latency_ms
     );
     println!("finished {} generations in {elapsed:.2} s: {rate:.1} generations/s", args.generations);
@@ -156,7 +176,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "seconds": round(elapsed), "generations_per_s": round(rate),
             "cpu_ms_per_generation": cpu_ms.map(round), "peak_rss_mb": rss_mb.map(round),
             "peak_in_flight": peak_in_flight, "succeeded": succeeded, "failed": failed,
-            "audit_clean": audit.clean,
+            "audit_clean": audit.clean, "fake_in_process": in_process.is_some(),
         });
         println!("{json}");
     }

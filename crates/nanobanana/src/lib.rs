@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod outbox;
 pub mod payments;
+pub mod progress;
 pub mod redis;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

@@ -7,6 +7,13 @@
 //! mark, the row is sent again after the restart. Rows go out one at a time, so a crash repeats
 //! at most one message — never an edit of the wrong message, never a lost one.
 //!
+//! Status messages (`progress`): a row with `status_of` set is rendered from its generation's
+//! current state when it is sent, so an edit of a message not yet sent is folded into the send;
+//! an edit to the text already shown is skipped; progress edits not due yet let the chat's
+//! other rows pass, and every status edit waits behind deliveries of other chats. Once a
+//! second, with the capacity left, the sender refreshes "generating" messages and sends the
+//! `upload_photo` chat action to chats waiting for a picture.
+//!
 //! A row may carry a stored file instead of a Telegram file reference: `params.photo` or
 //! `params.document` = `{"storage_key": …, "generation_id": …}`. The sender then uploads that
 //! file from storage as multipart and keeps the `file_id` Telegram returned on the generation.
@@ -28,6 +35,10 @@ const PER_CHAT_INTERVAL: Duration = Duration::from_millis(1000);
 const GLOBAL_PER_SECOND: usize = 30;
 const BATCH: i64 = 100;
 const MAX_ATTEMPTS: i32 = 10;
+/// How often progress edits and chat actions are considered.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+/// Telegram shows a chat action for about 5 s.
+const CHAT_ACTION_EVERY: Duration = Duration::from_secs(4);
 
 /// Queues `method(params)` to `chat_id`; returns the row id. Call inside the transaction of the
 /// change that causes the message.
@@ -67,11 +78,15 @@ struct Row {
     params: Value,
     edits: Option<i64>,
     attempts: i32,
+    /// A status message row: its text is rendered from this generation when sent.
+    status_of: Option<uuid::Uuid>,
 }
 
 /// What happened to one row.
 enum Sent {
     Done,
+    /// Nothing to send (an edit to the text the message shows already).
+    Skipped,
     /// Not yet: the message it edits has not been sent.
     Waiting,
     Retry(Duration),
@@ -88,11 +103,23 @@ pub struct Sender {
     last_sent: HashMap<i64, Instant>,
     window: Vec<Instant>,
     storage: Option<Storage>,
+    /// When progress was last refreshed, and each chat's last `upload_photo` action.
+    last_refresh: Option<Instant>,
+    last_action: HashMap<i64, Instant>,
 }
 
 impl Sender {
     pub fn new(pool: PgPool, api: BotApi, wake: Arc<Notify>) -> Self {
-        Self { pool, api, wake, last_sent: HashMap::new(), window: Vec::new(), storage: None }
+        Self {
+            pool,
+            api,
+            wake,
+            last_sent: HashMap::new(),
+            window: Vec::new(),
+            storage: None,
+            last_refresh: None,
+            last_action: HashMap::new(),
+        }
     }
 
     /// Lets rows carry stored files (`{"storage_key": …}` as `photo` or `document`), uploaded
@@ -140,6 +167,10 @@ impl Sender {
         tracing::info!("outbox sender active");
         while !*shutdown.borrow() {
             let busy = self.tick().await?;
+            if self.last_refresh.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
+                self.last_refresh = Some(Instant::now());
+                self.progress().await?;
+            }
             if !busy {
                 tokio::select! {
                     _ = self.wake.notified() => {}
@@ -152,20 +183,26 @@ impl Sender {
         Ok(())
     }
 
-    /// One pass over the chats with something due; whether anything was sent.
+    /// One pass over the chats with something due; whether anything was sent. Each chat's
+    /// head is its oldest pending row, except that a progress edit not due yet lets the rows
+    /// behind it pass (a final status edit never does: the photo waits for it). Deliveries go
+    /// before status edits.
     async fn tick(&mut self) -> anyhow::Result<bool> {
-        let heads: Vec<(Row, bool)> = sqlx::query_as::<_, (i64, i64, String, Value, Option<i64>, i32, bool)>(
-            "SELECT id, chat_id, method, params, edits, attempts, next_attempt_at <= now()
-             FROM (SELECT DISTINCT ON (chat_id) * FROM outbox WHERE state = 'pending'
+        type HeadRow = (i64, i64, String, Value, Option<i64>, i32, Option<uuid::Uuid>, bool);
+        let heads: Vec<(Row, bool)> = sqlx::query_as::<_, HeadRow>(
+            "SELECT id, chat_id, method, params, edits, attempts, status_of, next_attempt_at <= now()
+             FROM (SELECT DISTINCT ON (chat_id) * FROM outbox
+                   WHERE state = 'pending'
+                     AND (status_of IS NULL OR next_attempt_at <= now() OR params->>'final' = 'true')
                    ORDER BY chat_id, id) heads
-             ORDER BY id LIMIT $1",
+             ORDER BY status_of IS NOT NULL, id LIMIT $1",
         )
         .bind(BATCH)
         .fetch_all(&self.pool)
         .await?
         .into_iter()
-        .map(|(id, chat_id, method, params, edits, attempts, due)| {
-            (Row { id, chat_id, method, params, edits, attempts }, due)
+        .map(|(id, chat_id, method, params, edits, attempts, status_of, due)| {
+            (Row { id, chat_id, method, params, edits, attempts, status_of }, due)
         })
         .collect();
         let mut sent_any = false;
@@ -175,7 +212,7 @@ impl Sender {
             }
             self.wait_for_global_slot().await;
             let outcome = self.send(&row).await?;
-            if !matches!(outcome, Sent::Waiting) {
+            if !matches!(outcome, Sent::Waiting | Sent::Skipped) {
                 self.last_sent.insert(row.chat_id, Instant::now());
                 sent_any = true;
             }
@@ -203,15 +240,34 @@ impl Sender {
     async fn send(&self, row: &Row) -> anyhow::Result<Sent> {
         let mut params = row.params.clone();
         if let Some(target) = row.edits {
-            let message_id: Option<Option<i64>> =
-                sqlx::query_scalar("SELECT message_id FROM outbox WHERE id = $1")
+            let target: Option<(Option<i64>, String)> =
+                sqlx::query_as("SELECT message_id, state FROM outbox WHERE id = $1")
                     .bind(target)
                     .fetch_optional(&self.pool)
                     .await?;
-            match message_id.flatten() {
-                Some(id) => params["message_id"] = id.into(),
-                None => return Ok(Sent::Waiting),
+            match target {
+                Some((Some(id), _)) => params["message_id"] = id.into(),
+                Some((None, state)) if state == "pending" => return Ok(Sent::Waiting),
+                // The message it edits was never sent (dropped): there is nothing to edit.
+                _ => return self.drop_row(row, "the message it edits was not sent".to_owned()).await,
             }
+        }
+        let mut status = None;
+        if let Some(generation) = row.status_of {
+            let Some(rendered) =
+                crate::progress::render_now(&mut *self.pool.acquire().await?, generation).await?
+            else {
+                return self.drop_row(row, "its generation is gone".to_owned()).await;
+            };
+            if row.edits.is_some() && rendered.shown.as_deref() == Some(rendered.text.as_str()) {
+                self.mark_sent(row.id, None).await?;
+                return Ok(Sent::Skipped);
+            }
+            params["text"] = rendered.text.clone().into();
+            if let Some(map) = params.as_object_mut() {
+                map.remove("final");
+            }
+            status = Some((generation, rendered));
         }
         let attachment = Attachment::of(&params);
         let answer = match &attachment {
@@ -226,14 +282,17 @@ impl Sender {
                 if let Some(attachment) = &attachment {
                     attachment.record_file_id(&self.pool, &result).await?;
                 }
-                let message_id = result.get("message_id").and_then(Value::as_i64);
-                sqlx::query(
-                    "UPDATE outbox SET state = 'sent', message_id = $2, sent_at = now() WHERE id = $1",
-                )
-                .bind(row.id)
-                .bind(message_id)
-                .execute(&self.pool)
-                .await?;
+                self.mark_sent(row.id, result.get("message_id").and_then(Value::as_i64)).await?;
+                if let Some((generation, rendered)) = status {
+                    self.shown(generation, &rendered).await?;
+                }
+                return Ok(Sent::Done);
+            }
+            // The message shows this text already (a repeat after a crash): done.
+            Err(ApiError::Refused { code: 400, description, .. })
+                if status.is_some() && description.contains("message is not modified") =>
+            {
+                self.mark_sent(row.id, None).await?;
                 return Ok(Sent::Done);
             }
             Err(e) => classify(&e, row.attempts),
@@ -253,16 +312,73 @@ impl Sender {
             }
             Sent::Blocked => self.blocked(row.chat_id).await?,
             Sent::Dropped(reason) => {
-                tracing::warn!(outbox_id = row.id, chat_id = row.chat_id, method = %row.method, %reason, "outbox row dropped");
-                sqlx::query("UPDATE outbox SET state = 'dropped', last_error = $2 WHERE id = $1")
-                    .bind(row.id)
-                    .bind(reason)
-                    .execute(&self.pool)
-                    .await?;
+                return self.drop_row(row, reason.clone()).await;
             }
-            Sent::Done | Sent::Waiting => {}
+            Sent::Done | Sent::Skipped | Sent::Waiting => {}
         }
         Ok(outcome)
+    }
+
+    async fn mark_sent(&self, id: i64, message_id: Option<i64>) -> sqlx::Result<()> {
+        sqlx::query("UPDATE outbox SET state = 'sent', message_id = $2, sent_at = now() WHERE id = $1")
+            .bind(id)
+            .bind(message_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn drop_row(&self, row: &Row, reason: String) -> anyhow::Result<Sent> {
+        tracing::warn!(outbox_id = row.id, chat_id = row.chat_id, method = %row.method, %reason, "outbox row dropped");
+        sqlx::query("UPDATE outbox SET state = 'dropped', last_error = $2 WHERE id = $1")
+            .bind(row.id)
+            .bind(&reason)
+            .execute(&self.pool)
+            .await?;
+        Ok(Sent::Dropped(reason))
+    }
+
+    /// A status text reached Telegram: remembered on the generation. If the generation moved on
+    /// while it was being sent, another edit is queued (the change's own edit may have folded
+    /// into the row just sent).
+    async fn shown(&self, generation: uuid::Uuid, rendered: &crate::progress::Rendered) -> sqlx::Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        let now = crate::progress::shown(&mut conn, generation, &rendered.text, &rendered.phase).await?;
+        if let Some(now) = now.filter(|now| *now != rendered.phase) {
+            crate::progress::touch(&mut conn, generation, crate::progress::is_final(&now)).await?;
+        }
+        Ok(())
+    }
+
+    /// Progress beside the queue, with what capacity is left: edits of "generating" messages
+    /// (elapsed time), and the `upload_photo` chat action for chats waiting for a picture.
+    async fn progress(&mut self) -> anyhow::Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        let pending = crate::progress::pending(&mut conn).await?;
+        let budget = i64::try_from(GLOBAL_PER_SECOND).unwrap_or(30) - pending;
+        crate::progress::refresh(&mut conn, budget).await?;
+        let chats =
+            crate::progress::generating_chats(&mut conn, i64::try_from(GLOBAL_PER_SECOND).unwrap_or(30) * 4)
+                .await?;
+        drop(conn);
+        self.last_action.retain(|_, t| t.elapsed() < CHAT_ACTION_EVERY);
+        let second = Duration::from_secs(1);
+        for chat in chats {
+            self.window.retain(|t| t.elapsed() < second);
+            if self.window.len() >= GLOBAL_PER_SECOND / 2 {
+                break;
+            }
+            if self.last_action.contains_key(&chat) {
+                continue;
+            }
+            self.window.push(Instant::now());
+            self.last_action.insert(chat, Instant::now());
+            let params = serde_json::json!({ "chat_id": chat, "action": "upload_photo" });
+            if let Err(error) = self.api.call("sendChatAction", &params).await {
+                tracing::debug!(chat, %error, "sendChatAction failed");
+            }
+        }
+        Ok(())
     }
 
     /// The user blocked the bot: mark them inactive and drop what was queued for them.

@@ -3,10 +3,12 @@
 //! only: what an answer means is `classify`'s, and limits are `Limits`' — this file never
 //! waits for a slot, never retries, and never logs the key or the prompt.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::classify::classify;
 use super::outcome::{Outcome, Reply};
@@ -23,6 +25,8 @@ const MAX_MODEL_PAGES: usize = 20;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Answers smaller than this are classified on the calling task.
 const INLINE_CLASSIFY: usize = 256 * 1024;
+/// The longest `generate_gated` waits for its gate before reading the answer anyway.
+const GATE_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -68,6 +72,10 @@ impl Client {
         headers.insert("x-goog-api-key", key);
         let timeout = Duration::from_secs(u64::from(config.timeout_secs.max(1)));
         let mut builder = reqwest::Client::builder()
+            // Never more idle connections than calls one process may make at once: a burst of
+            // thousands of calls (each its own HTTP/1.1 connection, ~16 KB of buffers) is not
+            // kept open after it.
+            .pool_max_idle_per_host(config.max_concurrency.max(1) as usize)
             .default_headers(headers)
             .timeout(timeout)
             .connect_timeout(CONNECT_TIMEOUT.min(timeout));
@@ -92,16 +100,37 @@ impl Client {
 
     /// One `generateContent` call, classified. Never fails: transport trouble is an outcome.
     pub async fn generate(&self, request: &Request) -> Reply {
+        self.generate_gated(request, None).await.0
+    }
+
+    /// `generate`, but once the answer starts to arrive its body is read only with a permit of
+    /// `gate` (waiting at most `GATE_WAIT`), which the caller keeps while it processes the
+    /// answer. So a worker holding thousands of calls reads, decodes and stores a bounded number
+    /// of answers at once; the others wait in the socket, not in memory.
+    pub async fn generate_gated(
+        &self,
+        request: &Request,
+        gate: Option<Arc<Semaphore>>,
+    ) -> (Reply, Option<OwnedSemaphorePermit>) {
         let url = format!("{}/v1beta/models/{}:generateContent", self.base, self.model_id(request.model));
         let started = Instant::now();
         let sent = self.http.post(&url).json(&request.body()).send().await;
+        let mut permit = None;
         let (status, read) = match sent {
             Ok(response) => {
+                if let Some(gate) = gate {
+                    // Bounded: the call's own timeout keeps running while it waits.
+                    permit =
+                        tokio::time::timeout(GATE_WAIT, gate.acquire_owned()).await.ok().and_then(Result::ok);
+                }
                 let status = response.status().as_u16();
-                let read = match read_bounded(response).await {
-                    Ok(body) => Ok(classify_off_thread(status, body).await),
-                    Err(e) => Err(e),
-                };
+                let read = Box::pin(async {
+                    match read_bounded(response).await {
+                        Ok(body) => Ok(classify_off_thread(status, body).await),
+                        Err(e) => Err(e),
+                    }
+                })
+                .await;
                 (Some(status), read)
             }
             Err(e) => (None, Err(ReadError::Transport(e))),
@@ -110,7 +139,7 @@ impl Client {
         let latency = started.elapsed();
         tracing::debug!(model = %request.model, status, kind = outcome.kind(),
             latency_ms = latency.as_millis() as u64, "gemini generateContent");
-        Reply { outcome, usage, latency, status }
+        (Reply { outcome, usage, latency, status }, permit)
     }
 
     /// The configured model ids (Pro, Flash) that Gemini does not list; for the start-up warning.

@@ -9,7 +9,7 @@ use super::request::{self, Ask};
 use super::settings;
 use super::texts::{render, render_html, Lang};
 use super::update::{Content, From, Incoming, Message};
-use super::{account, history};
+use super::{account, history, result};
 use crate::config::Config;
 use crate::db::users::{self, NewUser};
 use crate::domain::{ImageSize, Model, PerVariant};
@@ -38,6 +38,11 @@ pub async fn apply(
         }
         Incoming::Callback { from, chat_id, message_id, data, .. } => {
             let (lang, banned) = touch(conn, from).await?;
+            if result::is_result_button(data) {
+                let press = result::Press { user: from.id, chat_id: *chat_id, update_id, banned };
+                let (toast, generation) = result::press(conn, config, lang, &press, data).await?;
+                return Ok(Effects { callback_answer: Some(toast), generation });
+            }
             if data.starts_with(history::AGAIN) {
                 let again = history::Again { user: from.id, chat_id: *chat_id, update_id, banned };
                 let (toast, generation) = history::again(conn, config, lang, &again, data).await?;
@@ -134,11 +139,13 @@ async fn on_message(
             _ => render(lang, "unknown_command", &[]),
         },
         Content::Text(text) => {
+            // After ✏️ (and before the state expires), the text edits that picture.
+            let edited: Vec<String> = result::take_edit(conn, message.from.id).await?.into_iter().collect();
             let ask = Ask {
                 user: message.from.id,
                 chat,
                 prompt: text,
-                references: &[],
+                references: &edited,
                 source_key: format!("update:{update_id}"),
             };
             return request::generation(conn, config, lang, banned, &ask).await;

@@ -12,6 +12,7 @@ pub mod handler;
 pub mod history;
 pub mod menu;
 pub mod request;
+pub mod result;
 pub mod settings;
 pub mod stats;
 pub mod texts;

@@ -1,8 +1,9 @@
 //! A generation request (DESIGN §4): under the user's balance row lock — refused if banned,
-//! over the in-flight cap or the daily cap; otherwise the price of (model, size) is reserved,
-//! the generation inserted (keyed to its source so a redelivery cannot create a second one)
-//! and its status message queued, all in the update's transaction. Short balance: nothing is
-//! reserved; the answer shows the balance. The caller signals the workers after the commit.
+//! over the in-flight cap or the daily cap, or while generation is paused; otherwise the price
+//! of (model, size) is reserved, the generation inserted (keyed to its source so a redelivery
+//! cannot create a second one) and its status message queued (`progress`), all in the
+//! update's transaction. Short balance: nothing is reserved; the answer shows the balance.
+//! The caller signals the workers after the commit.
 
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -12,7 +13,7 @@ use super::settings;
 use super::texts::{render, Lang};
 use crate::config::Config;
 use crate::db::{generations, users};
-use crate::domain::Model;
+use crate::domain::{Model, Settings};
 use crate::ledger::{self, LedgerError, Outcome};
 use crate::outbox;
 
@@ -36,12 +37,28 @@ pub async fn generation(
     banned: bool,
     ask: &Ask<'_>,
 ) -> sqlx::Result<Option<Uuid>> {
+    generation_with(conn, config, lang, banned, ask, None).await
+}
+
+/// `generation` with `fixed` settings instead of the user's current ones (🔁 regenerate asks
+/// with the settings of the picture it repeats).
+pub async fn generation_with(
+    conn: &mut PgConnection,
+    config: &Config,
+    lang: Lang,
+    banned: bool,
+    ask: &Ask<'_>,
+    fixed: Option<&Settings>,
+) -> sqlx::Result<Option<Uuid>> {
     let (user, chat) = (ask.user, ask.chat);
     let reply = |key: &str, args: &[(&str, &str)]| render(lang, key, args);
     let prompt = ask.prompt.trim();
     let length = prompt.chars().count();
     let max = config.limits.max_prompt_chars as usize;
-    let chosen = settings::load(conn, user).await?;
+    let chosen = match fixed {
+        Some(fixed) => fixed.clone(),
+        None => settings::load(conn, user).await?,
+    };
     let (model, size) = (chosen.model, chosen.image_size());
     let max_references = match model {
         Model::Pro => config.limits.max_references_pro,
@@ -59,6 +76,11 @@ pub async fn generation(
             "too_many_references",
             &[("count", &count), ("max", &max), ("model", &model_name(model, size))],
         ))
+    } else if let Some(pause) = crate::worker::pause::is_paused(conn).await? {
+        // Generation is paused for everyone (Gemini's daily quota, an invalid key): refused
+        // before any reservation.
+        let why = if pause.reason.starts_with("daily_quota") { "quota" } else { "unavailable" };
+        Some(reply("progress_paused", &[("reason", &reply(&format!("progress_paused_{why}"), &[]))]))
     } else {
         None
     };
@@ -76,7 +98,6 @@ pub async fn generation(
     .fetch_one(&mut *conn)
     .await?;
     let cost = config.pricing.prices.get(model, size);
-    let mut created = None;
     let text = if in_flight >= i64::from(config.limits.max_in_flight) {
         reply("too_many_in_flight", &[("count", &in_flight.to_string())])
     } else if today >= i64::from(config.limits.daily_generations) {
@@ -99,7 +120,6 @@ pub async fn generation(
             Ok(Outcome::Applied(_))
                 if generations::insert_with_deadline(conn, &generation, Some(deadline)).await? =>
             {
-                created = Some(id);
                 if !ask.references.is_empty() {
                     sqlx::query("UPDATE generations SET reference_file_ids = $2 WHERE id = $1")
                         .bind(id)
@@ -107,11 +127,9 @@ pub async fn generation(
                         .execute(&mut *conn)
                         .await?;
                 }
-                let excerpt: String = prompt.chars().take(100).collect();
-                reply(
-                    "queued",
-                    &[("prompt", &excerpt), ("model", &model_name(model, size)), ("cost", &cost.to_string())],
-                )
+                // The status message: rendered from the generation's state when it is sent.
+                crate::progress::open(conn, chat, id).await?;
+                return Ok(Some(id));
             }
             Err(LedgerError::Insufficient { .. }) => {
                 reply("insufficient", &[("cost", &cost.to_string()), ("available", &available.to_string())])
@@ -126,5 +144,5 @@ pub async fn generation(
         }
     };
     outbox::send_text(conn, chat, &text, None).await?;
-    Ok(created)
+    Ok(None)
 }

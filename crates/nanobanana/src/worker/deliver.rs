@@ -1,6 +1,6 @@
 //! How a generation ends, each in one transaction: `ledger::settle` plus what the user (and the
-//! generation row) must get with it — the photo and the original on success, an explanation
-//! with "credits returned" on failure. `Stale` from the ledger means this holder lost the job:
+//! generation row) must get with it — "done" in the status message and the photo (and the
+//! original) after it on success, the reason and "credits returned" on failure. `Stale` from the ledger means this holder lost the job:
 //! the transaction rolls back and nothing at all changes.
 
 use serde_json::{json, Value};
@@ -40,6 +40,10 @@ pub async fn succeed(
         return Ok(Ended::Stale);
     };
     repo::record_result(&mut tx, id, produced).await?;
+    // "Done" in the status message, queued before the photo so it never arrives after it.
+    if job.status_message {
+        crate::progress::touch(&mut tx, id, true).await?;
+    }
     let photo = json!({ "storage_key": produced.preview_key, "generation_id": id });
     let params = json!({
         "chat_id": user_id,
@@ -99,10 +103,33 @@ pub async fn fail(
         tx.rollback().await?;
         return Ok(Ended::Stale);
     };
-    outbox::send_text(&mut tx, user_id, &failure_text(lang, failure, entry.amount), None).await?;
+    explain(&mut tx, id, user_id, lang, failure, entry.amount).await?;
     tx.commit().await?;
     tracing::info!(generation_id = %id, user_id, amount = entry.amount, error, "generation failed; credits released");
     Ok(Ended::Now)
+}
+
+/// The status message (if the generation has one) now says why it failed and that the
+/// credits came back; without one, a message says so.
+async fn explain(
+    conn: &mut sqlx::PgConnection,
+    id: Uuid,
+    user_id: i64,
+    lang: Lang,
+    failure: Failure,
+    credits: i64,
+) -> sqlx::Result<()> {
+    let has_status: Option<Option<i64>> =
+        sqlx::query_scalar("UPDATE generations SET failure = $2 WHERE id = $1 RETURNING status_outbox_id")
+            .bind(id)
+            .bind(failure.text_key())
+            .fetch_optional(&mut *conn)
+            .await?;
+    if has_status.flatten().is_some() {
+        crate::progress::touch(conn, id, true).await
+    } else {
+        outbox::send_text(conn, user_id, &failure_text(lang, failure, credits), None).await.map(drop)
+    }
 }
 
 pub fn failure_text(lang: Lang, failure: Failure, credits: i64) -> String {
@@ -156,7 +183,7 @@ pub async fn tell_expired(pool: &PgPool, id: Uuid, user_id: i64, credits: i64) -
         .fetch_optional(&mut *conn)
         .await?;
     let lang = language.as_deref().and_then(Lang::parse).unwrap_or(Lang::Ru);
-    outbox::send_text(&mut conn, user_id, &failure_text(lang, Failure::Deadline, credits), None).await?;
+    explain(&mut conn, id, user_id, lang, Failure::Deadline, credits).await?;
     tracing::info!(generation_id = %id, user_id, "user told: deadline passed");
     Ok(())
 }
@@ -175,6 +202,7 @@ mod tests {
             lang,
             delivery: Delivery::Photo,
             reference_file_ids: Vec::new(),
+            status_message: false,
         }
     }
 

@@ -52,12 +52,17 @@ async fn process(
     claimed: &Claimed,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Finished> {
-    let Some(job) = repo::load(&mut *worker.pool.acquire().await?, claimed.id).await? else {
+    // Every step but the Gemini call is boxed: a job's task is as large as its largest state,
+    // and with thousands of calls in flight only the waiting state should be paid for each.
+    let loaded = Box::pin(async { repo::load(&mut *worker.pool.acquire().await?, claimed.id).await });
+    let Some(job) = loaded.await? else {
         anyhow::bail!("claimed generation {} has no row", claimed.id);
     };
-    let references = match load_references(worker, claimed.id, &job).await {
+    let references = match Box::pin(load_references(worker, claimed.id, &job)).await {
         Ok(references) => references,
-        Err(error) => return retry(worker, claimed, &job, None, &format!("references: {error:#}")).await,
+        Err(error) => {
+            return Box::pin(retry(worker, claimed, &job, None, &format!("references: {error:#}"))).await
+        }
     };
     let request = Request {
         model: job.model,
@@ -66,7 +71,9 @@ async fn process(
         aspect_ratio: job.aspect_ratio.clone(),
         size: job.size,
     };
-    let call = worker.gateway.generate(&request);
+    // The answer is read, stored and settled under a `finishing` permit: however many calls
+    // are in flight, only a few answers are in memory and being processed at once.
+    let call = worker.gateway.generate_gated(&request, Some(worker.finishing.clone()));
     let reply = tokio::select! {
         reply = call => reply,
         () = keep_lease(worker, claimed) => {
@@ -74,20 +81,23 @@ async fn process(
             return Ok(Finished::Discarded);
         }
         () = stopped(&mut shutdown) => {
-            let mut conn = worker.pool.acquire().await?;
-            jobs::hand_back(&mut conn, claimed.id, claimed.epoch).await?;
+            Box::pin(async {
+                let mut conn = worker.pool.acquire().await?;
+                jobs::hand_back(&mut conn, claimed.id, claimed.epoch).await
+            })
+            .await?;
             return Ok(Finished::HandedBack);
         }
     };
     match reply {
-        Ok(reply) => settle(worker, claimed, &job, reply).await,
+        Ok((reply, _finishing)) => Box::pin(settle(worker, claimed, &job, reply)).await,
         Err(LimitError::Busy { retry_after }) => {
             let delay = retry_after.unwrap_or(std::time::Duration::from_secs(1));
-            requeue_uncounted(worker, claimed, delay, "no Gemini slot free").await
+            Box::pin(requeue_uncounted(worker, claimed, delay, "no Gemini slot free")).await
         }
         Err(error @ LimitError::Redis(_)) => {
             let delay = std::time::Duration::from_secs(2);
-            requeue_uncounted(worker, claimed, delay, &error.to_string()).await
+            Box::pin(requeue_uncounted(worker, claimed, delay, &error.to_string())).await
         }
     }
 }
@@ -107,10 +117,10 @@ async fn keep_lease(worker: &Worker, claimed: &Claimed) {
     };
     loop {
         tokio::time::sleep(every).await;
-        let beat = async {
+        let beat = Box::pin(async {
             let mut conn = worker.pool.acquire().await?;
             jobs::heartbeat(&mut conn, claimed.id, claimed.epoch, worker.settings.lease).await
-        };
+        });
         match beat.await {
             Ok(true) => {}
             Ok(false) => return,
@@ -190,7 +200,9 @@ async fn succeed(
     if let Err(error) = worker.storage.put(&preview_key, preview.bytes).await {
         return retry(worker, claimed, job, None, &format!("storing the preview: {error:#}")).await;
     }
-    resume_if_paused(worker).await?;
+    if worker.paused_seen.load(std::sync::atomic::Ordering::Relaxed) {
+        resume_if_paused(worker).await?;
+    }
     let cost = gemini::provider_cost(&worker.provider_costs, job.model, job.size, &reply.outcome);
     let produced = Produced {
         result_key: &result_key,

@@ -3,7 +3,9 @@
 //!
 //! The loop wakes on a Redis signal or every `poll_every`, sweeps overdue generations, and
 //! claims up to its free capacity (`GEMINI_MAX_CONCURRENCY`); each claimed job runs on its own
-//! task (`job`) with a heartbeat holding its lease. A job ends only through `ledger::settle`
+//! task (`job`) with a heartbeat holding its lease. Answers are read, stored and settled under
+//! a small per-core permit count, so thousands of calls in flight never mean thousands of
+//! answers in memory or on the blocking pool at once. A job ends only through `ledger::settle`
 //! (`deliver`), after its image is stored (`store`); retries go back to the queue with no
 //! ledger change; a spent daily quota or an invalid key pauses generation for everyone
 //! (`pause`). On shutdown the worker stops claiming and hands its in-flight jobs back.
@@ -16,7 +18,7 @@ pub mod pause;
 mod repo;
 pub mod store;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,8 +112,22 @@ pub struct Worker {
     admins: Vec<i64>,
     /// For downloading reference photos; absent without `TELEGRAM_BOT_TOKEN`.
     telegram: Option<crate::telegram::client::BotApi>,
+    /// Whether the last claim found generation paused: only then does a success look for a
+    /// pause to lift (the probes' successes), so an unpaused service pays nothing for it.
+    paused_seen: AtomicBool,
+    /// Answers being read, stored and settled at once (`FINISHING_PER_CORE` per core).
+    finishing: Arc<tokio::sync::Semaphore>,
     pub stats: Stats,
 }
+
+/// A busy worker waits for this share of its capacity to be free before it claims again, but
+/// never longer than `CLAIM_DEFER`.
+const CLAIM_BATCH_DIVISOR: usize = 16;
+const CLAIM_DEFER: Duration = Duration::from_millis(50);
+
+/// How many answers a worker processes at once per CPU core: enough to keep the cores and the
+/// database busy, few enough that a burst of thousands of answers waits in the sockets.
+const FINISHING_PER_CORE: usize = 4;
 
 impl Worker {
     /// Builds the Gemini gateway (its limits in Redis) and the storage from `config`.
@@ -132,6 +148,10 @@ impl Worker {
             provider_costs: config.pricing.provider_costs,
             admins: config.operator.admin_ids.clone(),
             telegram: config.telegram.as_ref().map(crate::telegram::client::BotApi::new).transpose()?,
+            paused_seen: AtomicBool::new(false),
+            finishing: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, usize::from) * FINISHING_PER_CORE,
+            )),
             stats: Stats::default(),
         })
     }
@@ -166,14 +186,24 @@ pub async fn run(
     let mut tasks: JoinSet<Option<Finished>> = JoinSet::new();
     let mut sweep = tokio::time::interval(worker.settings.sweep_every);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A busy worker claims a batch at a time rather than one job per finished one: each claim
+    // is a round of queries, and at a thousand jobs a second they would be most of the work.
+    let batch = (worker.settings.concurrency / CLAIM_BATCH_DIVISOR).max(1);
+    let mut last_claim: Option<tokio::time::Instant> = None;
     while !*shutdown.borrow() {
-        if let Err(error) = claim(&worker, &mut tasks, &shutdown).await {
-            tracing::warn!(error = %format!("{error:#}"), "claiming failed; will retry");
+        let free = worker.settings.concurrency.saturating_sub(tasks.len());
+        let deferred = free < batch && last_claim.is_some_and(|t| t.elapsed() < CLAIM_DEFER);
+        if !deferred {
+            last_claim = Some(tokio::time::Instant::now());
+            if let Err(error) = claim(&worker, &mut tasks, &shutdown).await {
+                tracing::warn!(error = %format!("{error:#}"), "claiming failed; will retry");
+            }
         }
         tokio::select! {
             Some(()) = wake.recv() => {}
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             _ = sweep.tick() => expire(&worker).await,
+            _ = tokio::time::sleep(CLAIM_DEFER), if deferred && free > 0 => {}
             _ = shutdown.changed() => {}
         }
         while tasks.try_join_next().is_some() {}
@@ -210,7 +240,9 @@ async fn claim(
     }
     let mut conn = worker.pool.acquire().await?;
     let mut limit = u32::try_from(free).unwrap_or(u32::MAX);
-    if pause::is_paused(&mut conn).await?.is_some() {
+    let paused = pause::is_paused(&mut conn).await?.is_some();
+    worker.paused_seen.store(paused, Ordering::Relaxed);
+    if paused {
         if !pause::take_probe(&mut conn, worker.settings.probe_every).await? {
             return Ok(());
         }

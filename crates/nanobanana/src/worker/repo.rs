@@ -22,23 +22,25 @@ pub struct Job {
     pub delivery: Delivery,
     /// Telegram file ids of the reference photos, when the prompt came with any.
     pub reference_file_ids: Vec<String>,
+    /// Whether the request queued a status message (`progress`) to keep up to date.
+    pub status_message: bool,
 }
 
-type JobRow = (String, String, Option<String>, String, String, Value, Vec<String>);
+type JobRow = (String, String, Option<String>, String, String, Value, Vec<String>, bool);
 
 /// `None` when the generation is gone. Unknown stored values fall back to defaults rather than
 /// failing the job.
 pub async fn load(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Job>> {
     let row: Option<JobRow> = sqlx::query_as(
         "SELECT g.prompt, g.model, g.image_size, g.aspect_ratio, u.language, u.settings,
-                g.reference_file_ids
+                g.reference_file_ids, g.status_outbox_id IS NOT NULL
          FROM generations g JOIN users u ON u.telegram_id = g.user_id
          WHERE g.id = $1",
     )
     .bind(id)
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|(prompt, model, size, aspect_ratio, language, settings, references)| Job {
+    Ok(row.map(|(prompt, model, size, aspect_ratio, language, settings, references, status_message)| Job {
         prompt,
         model: Model::parse(&model).unwrap_or(Model::Flash),
         size: size.and_then(|s| ImageSize::parse(&s).ok()),
@@ -46,6 +48,7 @@ pub async fn load(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Job>
         lang: Lang::parse(&language).unwrap_or(Lang::Ru),
         delivery: Settings::from_json(&settings).delivery,
         reference_file_ids: references,
+        status_message,
     }))
 }
 

@@ -233,15 +233,20 @@ async fn fifty_prompts_at_once_reserve_only_what_the_balance_and_the_cap_allow()
         let reserved = 10 * expected;
         assert_eq!(bot.db.balance(801).await, (30 - reserved, reserved));
         // Every prompt is answered (sending 50 messages to one chat takes ~50 s at Telegram's
-        // pace, so the answers are read from the outbox).
-        let answers: Vec<String> =
-            sqlx::query_scalar("SELECT params->>'text' FROM outbox WHERE chat_id = 801")
+        // pace, so the answers are read from the outbox): an accepted one by its status message
+        // (rendered when sent), a refused one by a text.
+        let answers: Vec<(Option<String>, Option<uuid::Uuid>)> =
+            sqlx::query_as("SELECT params->>'text', status_of FROM outbox WHERE chat_id = 801")
                 .fetch_all(&bot.db.pool)
                 .await
                 .expect("outbox");
         assert_eq!(answers.len(), 50);
-        let accepted = answers.iter().filter(|t| t.contains("Запрос принят")).count();
-        let refused = answers.iter().filter(|t| t.contains("Не хватает") || t.contains("в работе")).count();
+        let accepted = answers.iter().filter(|(_, status)| status.is_some()).count();
+        let refused = answers
+            .iter()
+            .filter_map(|(text, _)| text.as_deref())
+            .filter(|t| t.contains("Не хватает") || t.contains("в работе"))
+            .count();
         assert_eq!((accepted as i64, refused as i64), (expected, 50 - expected), "{answers:?}");
         bot.db.assert_audit_clean().await;
         bot.stop().await;

@@ -14,6 +14,7 @@ mod jobs;
 mod ledger;
 mod model;
 mod payments;
+mod progress;
 #[cfg(feature = "sandbox")]
 mod sandbox;
 mod storage;

@@ -52,24 +52,24 @@ fn worker_binary() -> &'static std::path::Path {
     })
 }
 
-struct RunningWorker {
+pub(crate) struct RunningWorker {
     id: String,
     worker: Arc<Worker>,
     stop: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<()>>,
 }
 
-struct Pipeline {
-    db: TestDb,
-    tg: FakeTelegram,
-    gemini: FakeGemini,
-    config: Config,
-    storage: PathBuf,
+pub(crate) struct Pipeline {
+    pub(crate) db: TestDb,
+    pub(crate) tg: FakeTelegram,
+    pub(crate) gemini: FakeGemini,
+    pub(crate) config: Config,
+    pub(crate) storage: PathBuf,
     stop: watch::Sender<bool>,
     server: JoinHandle<anyhow::Result<()>>,
 }
 
-fn fast() -> WorkerSettings {
+pub(crate) fn fast() -> WorkerSettings {
     WorkerSettings {
         concurrency: 4,
         lease: Duration::from_secs(10),
@@ -83,12 +83,12 @@ fn fast() -> WorkerSettings {
     }
 }
 
-fn profile(lang: &str) -> UserProfile {
+pub(crate) fn profile(lang: &str) -> UserProfile {
     UserProfile { first_name: Some("Test".into()), username: None, language_code: Some(lang.into()) }
 }
 
 impl Pipeline {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with_gemini(None).await
     }
 
@@ -133,7 +133,7 @@ impl Pipeline {
     }
 
     /// A worker with its own small pool, running until `stop_worker`.
-    async fn worker(&self, settings: WorkerSettings) -> RunningWorker {
+    pub(crate) async fn worker(&self, settings: WorkerSettings) -> RunningWorker {
         let pool = PgPoolOptions::new().max_connections(3).connect(self.db.url.as_str()).await.expect("pool");
         let worker = Worker::new(&self.config, pool, settings).await.expect("worker");
         let redis = nanobanana::redis::connect_blocking(&self.config.redis).await.expect("redis");
@@ -145,7 +145,7 @@ impl Pipeline {
         RunningWorker { id, worker, stop, task }
     }
 
-    async fn stop_worker(worker: RunningWorker) {
+    pub(crate) async fn stop_worker(worker: RunningWorker) {
         let _ = worker.stop.send(true);
         let stopped = tokio::time::timeout(WAIT, worker.task).await.expect("worker stops in time");
         stopped.expect("worker task").expect("worker ran cleanly");
@@ -193,19 +193,19 @@ impl Pipeline {
     }
 
     /// The user opens the chat (/start) and sees the welcome.
-    async fn open_chat(&self, user: i64, lang: &str) {
+    pub(crate) async fn open_chat(&self, user: i64, lang: &str) {
         users::command(self.tg.state(), user, &profile(lang), "start", None).expect("command");
         self.chat(user, |c| !c.messages.is_empty()).await;
     }
 
     /// A user with a chat and `credits`.
-    async fn funded(&self, user: i64, credits: i64) {
+    pub(crate) async fn funded(&self, user: i64, credits: i64) {
         self.open_chat(user, "en").await;
         self.db.user_with(user, credits).await;
     }
 
     /// Sends a prompt and waits for the "accepted" answer; returns the generation's id.
-    async fn prompt(&self, user: i64, text: &str) -> Uuid {
+    pub(crate) async fn prompt(&self, user: i64, text: &str) -> Uuid {
         let before = self.tg.chat(user).map_or(0, |c| c.messages.len());
         users::text(self.tg.state(), user, &profile("en"), text).expect("text");
         self.chat(user, |c| c.messages.len() > before).await;
@@ -216,7 +216,7 @@ impl Pipeline {
             .expect("the prompt created a generation")
     }
 
-    async fn chat(&self, user: i64, done: impl Fn(&ChatRecord) -> bool) -> ChatRecord {
+    pub(crate) async fn chat(&self, user: i64, done: impl Fn(&ChatRecord) -> bool) -> ChatRecord {
         self.tg
             .wait_for_chat(user, WAIT, done)
             .await
@@ -231,7 +231,7 @@ impl Pipeline {
             .expect("generation")
     }
 
-    async fn wait_status(&self, id: Uuid, wanted: &str) {
+    pub(crate) async fn wait_status(&self, id: Uuid, wanted: &str) {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let (status, _) = self.status(id).await;
@@ -243,12 +243,12 @@ impl Pipeline {
         }
     }
 
-    async fn count(&self, sql: &str) -> i64 {
+    pub(crate) async fn count(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(&self.db.pool).await.expect(sql)
     }
 
     /// Nothing pending in the outbox, nothing unfinished, audit clean; then stops `serve`.
-    async fn finish(self) {
+    pub(crate) async fn finish(self) {
         let deadline = tokio::time::Instant::now() + WAIT;
         while self.count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").await > 0 {
             assert!(tokio::time::Instant::now() < deadline, "outbox never drained");
@@ -266,7 +266,7 @@ impl Pipeline {
     }
 }
 
-fn texts(chat: &ChatRecord) -> Vec<String> {
+pub(crate) fn texts(chat: &ChatRecord) -> Vec<String> {
     chat.messages.iter().filter_map(|m| m.text().or(m.caption()).map(str::to_owned)).collect()
 }
 

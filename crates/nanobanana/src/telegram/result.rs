@@ -1,0 +1,140 @@
+//! The buttons under a delivered picture (issue #5 "Storage and delivery"): 🔁 regenerate (the
+//! same prompt, settings and references as a new request, reserved and charged like any
+//! other), ✏️ edit (the user's next text becomes a new prompt with this picture as the
+//! reference; the state expires) and 📎 original (the stored original as a document). Each
+//! acts only on the presser's own finished generation; the answer is the callback's toast.
+
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::conversation;
+use super::request::{self, Ask};
+use super::texts::{render, Lang};
+use crate::config::Config;
+use crate::domain::{ImageSize, Model, Settings};
+use crate::outbox;
+
+/// Callback data prefixes, as `worker::deliver` puts them on the photo.
+pub const REGENERATE: &str = "regen:";
+pub const EDIT: &str = "edit:";
+pub const ORIGINAL: &str = "orig:";
+/// The conversation state of ✏️: its data names the generation to edit.
+pub const EDITING: &str = "edit";
+
+/// Whether `data` is one of these buttons.
+pub fn is_result_button(data: &str) -> bool {
+    [REGENERATE, EDIT, ORIGINAL].iter().any(|prefix| data.starts_with(prefix))
+}
+
+/// Who pressed, in which update.
+pub struct Press {
+    pub user: i64,
+    pub chat_id: Option<i64>,
+    pub update_id: i64,
+    pub banned: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct Done {
+    prompt: String,
+    model: String,
+    image_size: Option<String>,
+    aspect_ratio: String,
+    reference_file_ids: Vec<String>,
+    result_key: Option<String>,
+    document_file_id: Option<String>,
+    file_id: Option<String>,
+}
+
+/// Handles a press: the toast, and the generation it queued (🔁).
+pub async fn press(
+    conn: &mut PgConnection,
+    config: &Config,
+    lang: Lang,
+    press: &Press,
+    data: &str,
+) -> sqlx::Result<(String, Option<Uuid>)> {
+    let not_found = || (render(lang, "result_not_found", &[]), None);
+    let (prefix, id) = match data.split_once(':') {
+        Some((prefix, id)) => (prefix, Uuid::parse_str(id).ok()),
+        None => return Ok(not_found()),
+    };
+    let (Some(id), Some(chat)) = (id, press.chat_id) else {
+        return Ok(not_found());
+    };
+    let found: Option<Done> = sqlx::query_as(
+        "SELECT prompt, model, image_size, aspect_ratio, reference_file_ids, result_key,
+                document_file_id, file_id
+         FROM generations WHERE id = $1 AND user_id = $2 AND status = 'succeeded'",
+    )
+    .bind(id)
+    .bind(press.user)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(done) = found else {
+        return Ok(not_found());
+    };
+    match prefix {
+        "regen" => {
+            let ask = Ask {
+                user: press.user,
+                chat,
+                prompt: &done.prompt,
+                references: &done.reference_file_ids,
+                source_key: format!("update:{}", press.update_id),
+            };
+            let model = Model::parse(&done.model).unwrap_or(Model::Flash);
+            let size = done.image_size.as_deref().and_then(|s| ImageSize::parse(s).ok());
+            let mut same = Settings { model, aspect_ratio: done.aspect_ratio.clone(), ..Settings::default() };
+            if let Some(size) = size {
+                same.size = size;
+            }
+            let created =
+                request::generation_with(conn, config, lang, press.banned, &ask, Some(&same)).await?;
+            Ok((render(lang, "result_regenerating", &[]), created))
+        }
+        "edit" => {
+            if done.file_id.is_none() {
+                return Ok((render(lang, "result_not_ready", &[]), None));
+            }
+            let data = json!({ "generation": id });
+            conversation::set(conn, press.user, EDITING, Some(data), conversation::DEFAULT_TTL).await?;
+            outbox::send_text(conn, chat, &render(lang, "result_edit_ask", &[]), None).await?;
+            Ok((render(lang, "result_edit_toast", &[]), None))
+        }
+        _ => {
+            let document = match (done.document_file_id, done.result_key) {
+                (Some(file_id), _) => json!(file_id),
+                (None, Some(key)) => json!({ "storage_key": key, "generation_id": id }),
+                (None, None) => return Ok(not_found()),
+            };
+            outbox::enqueue(conn, chat, "sendDocument", json!({ "chat_id": chat, "document": document }))
+                .await?;
+            Ok((render(lang, "result_original_sent", &[]), None))
+        }
+    }
+}
+
+/// If the user pressed ✏️ and the state has not expired, takes it: the reference for their
+/// prompt (the delivered picture's Telegram file id). `None` otherwise: a plain prompt.
+pub async fn take_edit(conn: &mut PgConnection, user: i64) -> sqlx::Result<Option<String>> {
+    let Some(data) = conversation::take(conn, user, EDITING).await? else {
+        return Ok(None);
+    };
+    let id = data
+        .as_ref()
+        .and_then(|d| d.get("generation"))
+        .and_then(|g| g.as_str())
+        .and_then(|g| Uuid::parse_str(g).ok());
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    sqlx::query_scalar(
+        "SELECT file_id FROM generations WHERE id = $1 AND user_id = $2 AND file_id IS NOT NULL",
+    )
+    .bind(id)
+    .bind(user)
+    .fetch_optional(conn)
+    .await
+}
