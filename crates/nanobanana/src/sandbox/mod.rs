@@ -198,7 +198,8 @@ fn config(
     let admins = default_users().first().map(|u| u.id.to_string()).unwrap_or_default();
     let vars: HashMap<&str, String> = [
         ("DATABASE_URL", options.database_url.to_string()),
-        ("DATABASE_MAX_CONNECTIONS", "8".to_owned()),
+        // Per pool: serve and the worker each have one.
+        ("DATABASE_MAX_CONNECTIONS", "4".to_owned()),
         ("AUTO_MIGRATE", "true".to_owned()),
         ("REDIS_URL", options.redis_url.to_string()),
         ("REDIS_PREFIX", options.redis_prefix.clone()),

@@ -47,7 +47,8 @@ const LOADED_PHOTOS: &str = "return Array.from(document.querySelectorAll('.row.b
 
 #[tokio::test]
 async fn sandbox_in_chromium_chat_prompt_picture_original_album_and_credits() {
-    let db = TestDb::new().await;
+    // A whole service with its pools: it takes turns with the other connection-heavy tests.
+    let db = TestDb::heavy(5).await;
     let sandbox = start(&db).await;
     let browser = Browser::start("sandbox").await;
     browser.goto(&format!("{}/?user=1001", sandbox.url())).await;
@@ -164,7 +165,8 @@ async fn sandbox_in_chromium_chat_prompt_picture_original_album_and_credits() {
 
 #[tokio::test]
 async fn sandbox_api_refuses_bad_input_and_changes_nothing() {
-    let db = TestDb::new().await;
+    // A whole service with its pools: it takes turns with the other connection-heavy tests.
+    let db = TestDb::heavy(5).await;
     let sandbox = start(&db).await;
     let http = reqwest::Client::new();
     let post = |path: &str, body: Value| http.post(format!("{}{path}", sandbox.url())).json(&body).send();
