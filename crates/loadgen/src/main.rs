@@ -4,6 +4,7 @@
 
 mod intake;
 mod ledger;
+mod payments;
 mod pgbench;
 mod pipeline;
 mod setup;
@@ -29,6 +30,9 @@ enum Command {
     /// The generation worker end to end against the fake Gemini: generations/s, CPU time per
     /// generation, peak in flight and peak RSS.
     Pipeline(pipeline::Args),
+    /// YooKassa notifications end to end (network check, raw event, GET from the fake,
+    /// settlement): notifications/s and latency, each charge credited once.
+    Payments(payments::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,6 +50,7 @@ fn main() -> anyhow::Result<()> {
             Command::Ledger(args) => ledger::run(args).await,
             Command::Intake(args) => intake::run(args).await,
             Command::Pipeline(args) => pipeline::run(args).await,
+            Command::Payments(args) => payments::run(args).await,
         }
     })
 }

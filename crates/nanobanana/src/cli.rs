@@ -77,6 +77,8 @@ pub enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Refund a topup in two phases: hold its unspent credits, ask the provider, commit or release.
+    Refund(crate::payments::refund::RefundArgs),
 }
 
 #[derive(Debug, Args)]
@@ -189,6 +191,9 @@ async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> 
         }
         Command::Admin(AdminCommand::Grant(args)) => adjust(config, Direction::Grant, args).await?,
         Command::Admin(AdminCommand::Deduct(args)) => adjust(config, Direction::Deduct, args).await?,
+        Command::Admin(AdminCommand::Refund(args)) => {
+            return crate::payments::refund::cli(config, &pool(config).await?, args).await;
+        }
         Command::Admin(AdminCommand::Show { user, limit, json }) => {
             let pool = pool(config).await?;
             let report = admin::show(&mut *pool.acquire().await?, user, limit).await?;

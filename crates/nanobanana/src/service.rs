@@ -44,7 +44,20 @@ pub async fn serve(
     let sender = tokio::spawn(sender.run(shutdown.clone()));
     let redis = crate::redis::connect(&config.redis).await?;
     let workers = crate::signals::Notifier::new(redis, &config.redis.prefix);
-    let bot = Arc::new(Bot { pool, config: config.clone(), api: api.clone(), outbox_wake: wake, workers });
+    let yookassa = config.yookassa.clone().and_then(|yk| {
+        crate::payments::YooKassa::new(pool.clone(), yk, Some(wake.clone()))
+            .map_err(|e| tracing::error!(error = %e, "YooKassa client; ruble payments are off"))
+            .ok()
+            .map(Arc::new)
+    });
+    let bot = Arc::new(Bot {
+        pool,
+        config: config.clone(),
+        api: api.clone(),
+        outbox_wake: wake,
+        workers,
+        yookassa,
+    });
     // Before the webhook, so the menu is in place by the time updates arrive.
     crate::telegram::menu::register(&api).await;
     let _reconciler = crate::payments::spawn_reconciler(

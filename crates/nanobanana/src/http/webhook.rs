@@ -40,6 +40,10 @@ pub async fn telegram(
             tracing::warn!(reason, "webhook body is not an update");
             (StatusCode::BAD_REQUEST, "not a Telegram update")
         }
+        Err(HandleError::Retry(why)) => {
+            tracing::warn!(%why, "update left open; Telegram will redeliver");
+            (StatusCode::INTERNAL_SERVER_ERROR, "try again")
+        }
         Err(HandleError::Db(e)) => {
             metrics::inc(&metrics::UPDATES_FAILED);
             tracing::error!(error = %e, "update handling failed; Telegram will redeliver");

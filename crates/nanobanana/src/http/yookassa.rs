@@ -93,8 +93,19 @@ pub async fn webhook(
 
 async fn act(yk: &YooKassa, notification: &Notification) -> Reply {
     let id = notification.object.id.as_str();
+    if notification.event == "refund.succeeded" {
+        return match yk.check_refund(id).await {
+            Ok(settled) => {
+                tracing::info!(refund_id = %id, ?settled, "refund notification settled");
+                (StatusCode::OK, "")
+            }
+            Err(e) => {
+                tracing::error!(refund_id = %id, error = %e, "settling a notified refund failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        };
+    }
     if !notification.event.starts_with("payment.") {
-        // refund.succeeded is stored in payment_events; settling refunds is not built yet.
         tracing::warn!(event = %notification.event, object_id = %id, "notification not handled; stored");
         return (StatusCode::OK, "");
     }

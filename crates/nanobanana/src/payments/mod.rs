@@ -4,9 +4,14 @@
 //! `ledger::credit_charge`, in the same transaction as the charge row and the user's message.
 //! Never calls YooKassa inside a database transaction.
 
+pub mod bot;
+pub mod contact;
+pub mod debt;
 pub mod network;
 mod reconcile;
+pub mod refund;
 mod settle;
+pub mod stars;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +45,8 @@ pub enum PaymentError {
     BadPrice(i64),
     #[error("the created payment has no confirmation URL (status {0})")]
     NoConfirmationUrl(String),
+    #[error("refund: {0}")]
+    Refund(String),
 }
 
 /// Everything the YooKassa flows need; cheap to share.
@@ -105,7 +112,7 @@ pub async fn start_yookassa(
     source_key: &str,
     customer: Option<Contact>,
 ) -> Result<String, PaymentError> {
-    let return_url = yk.config.return_url.as_ref().ok_or(PaymentError::NoReturnUrl)?.to_string();
+    yk.config.return_url.as_ref().ok_or(PaymentError::NoReturnUrl)?;
     let topup = NewTopup {
         user_id: user,
         provider: Provider::YooKassa,
@@ -115,10 +122,21 @@ pub async fn start_yookassa(
         source_key: Some(source_key),
     };
     let topup_id: Uuid = db::create_topup(&mut *yk.pool.acquire().await?, &topup).await?;
+    pay_topup(yk, topup_id, customer).await
+}
+
+/// Creates (or repeats) the YooKassa payment of topup `topup_id`, which must exist; the rest
+/// of `start_yookassa`, for a caller that created the topup inside its own transaction.
+pub async fn pay_topup(
+    yk: &YooKassa,
+    topup_id: Uuid,
+    customer: Option<Contact>,
+) -> Result<String, PaymentError> {
+    let return_url = yk.config.return_url.as_ref().ok_or(PaymentError::NoReturnUrl)?.to_string();
     // A redelivered update finds the topup it created before: the body is rebuilt from that
     // row, not from today's pack list, so the retry is byte-for-byte the same request.
-    let (amount_minor, credits): (i64, i64) =
-        sqlx::query_as("SELECT amount_minor, credits FROM topups WHERE id = $1")
+    let (user, amount_minor, credits): (i64, i64, i64) =
+        sqlx::query_as("SELECT user_id, amount_minor, credits FROM topups WHERE id = $1")
             .bind(topup_id)
             .fetch_one(&yk.pool)
             .await?;

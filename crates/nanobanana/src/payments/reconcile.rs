@@ -35,7 +35,8 @@ pub async fn reconcile_once(yk: &YooKassa, min_age: Duration) -> Result<usize, P
             Err(e) => tracing::warn!(payment_id = %id, error = %e, "reconciling failed; next pass retries"),
         }
     }
-    Ok(ids.len())
+    let refunds = super::refund::reconcile_held(yk).await?;
+    Ok(ids.len() + refunds)
 }
 
 /// Passes every `interval` until `shutdown` turns true.

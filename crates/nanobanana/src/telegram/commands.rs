@@ -22,6 +22,10 @@ pub struct Effects {
     pub callback_answer: Option<String>,
     /// A generation it queued: the workers are signalled.
     pub generation: Option<uuid::Uuid>,
+    /// A pre-checkout query to answer inline: its id and the refusal (`None`: ok).
+    pub pre_checkout: Option<(String, Option<String>)>,
+    /// Payment work that calls the outside world, after the commit (`payments::bot`).
+    pub after: Option<crate::payments::bot::After>,
 }
 
 /// Applies an update inside its transaction.
@@ -31,6 +35,9 @@ pub async fn apply(
     update_id: i64,
     incoming: &Incoming,
 ) -> sqlx::Result<Effects> {
+    if let Some(effects) = crate::payments::bot::apply(conn, config, update_id, incoming).await? {
+        return Ok(effects);
+    }
     match incoming {
         Incoming::Message(message) => {
             let generation = on_message(conn, config, update_id, message).await?;
@@ -41,12 +48,12 @@ pub async fn apply(
             if result::is_result_button(data) {
                 let press = result::Press { user: from.id, chat_id: *chat_id, update_id, banned };
                 let (toast, generation) = result::press(conn, config, lang, &press, data).await?;
-                return Ok(Effects { callback_answer: Some(toast), generation });
+                return Ok(Effects { callback_answer: Some(toast), generation, ..Effects::default() });
             }
             if data.starts_with(history::AGAIN) {
                 let again = history::Again { user: from.id, chat_id: *chat_id, update_id, banned };
                 let (toast, generation) = history::again(conn, config, lang, &again, data).await?;
-                return Ok(Effects { callback_answer: Some(toast), generation });
+                return Ok(Effects { callback_answer: Some(toast), generation, ..Effects::default() });
             }
             let callback_answer = on_button(conn, config, lang, from.id, *chat_id, *message_id, data).await?;
             Ok(Effects { callback_answer, ..Effects::default() })
@@ -60,12 +67,12 @@ pub async fn apply(
                 .await?;
             Ok(Effects::default())
         }
-        Incoming::Other => Ok(Effects::default()),
+        Incoming::Other | Incoming::PreCheckout { .. } => Ok(Effects::default()),
     }
 }
 
 /// The user's language and whether they are banned, creating them on first contact.
-async fn touch(conn: &mut PgConnection, from: &From) -> sqlx::Result<(Lang, bool)> {
+pub(crate) async fn touch(conn: &mut PgConnection, from: &From) -> sqlx::Result<(Lang, bool)> {
     let user = NewUser {
         telegram_id: from.id,
         username: from.username.as_deref(),
@@ -173,7 +180,7 @@ async fn on_message(
             };
             return request::generation(conn, config, lang, banned, &ask).await;
         }
-        Content::Unsupported(_) => render(lang, "unsupported", &[]),
+        Content::Unsupported(_) | Content::Paid(_) => render(lang, "unsupported", &[]),
     };
     outbox::send_text(conn, chat, &reply, None).await?;
     Ok(None)

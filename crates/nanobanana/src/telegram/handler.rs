@@ -13,6 +13,8 @@ use super::commands;
 use super::update::{self, Incoming};
 use crate::config::Config;
 use crate::metrics;
+use crate::outbox;
+use crate::payments::{self, bot::After, bot::Finished};
 use crate::signals::Notifier;
 
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,9 @@ pub enum HandleError {
     NotAnUpdate(&'static str),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+    /// An external call's outcome is unknown; the update stays open and is redelivered.
+    #[error("outcome unknown, to be repeated: {0}")]
+    Retry(String),
 }
 
 /// Everything handling needs.
@@ -33,24 +38,81 @@ pub struct Bot {
     pub outbox_wake: Arc<Notify>,
     /// Wakes the workers after a commit that queued a generation.
     pub workers: Notifier,
+    /// YooKassa, when configured: `/buy` creates payments through it.
+    pub yookassa: Option<Arc<crate::payments::YooKassa>>,
 }
 
 impl Bot {
+    /// Runs the update's recorded external step, then closes the update with its messages in
+    /// one transaction (once, however many deliveries got here).
+    async fn resume(&self, update_id: i64, step: Option<String>) -> Result<(), HandleError> {
+        let Some(after) = step.as_deref().and_then(|s| serde_json::from_str::<After>(s).ok()) else {
+            tracing::error!(update_id, ?step, "unreadable update step; closed without it");
+            return self.close(update_id, Vec::new()).await;
+        };
+        let yk = self.yookassa.as_deref();
+        match payments::bot::run(&self.pool, yk, &self.api, &after).await? {
+            Finished::Replies(replies) => self.close(update_id, replies).await,
+            Finished::Retry(why) => {
+                tracing::warn!(target: "nanobanana::payments", update_id, %why, "payment step unknown; update left open");
+                Err(HandleError::Retry(why))
+            }
+        }
+    }
+
+    async fn close(&self, update_id: i64, replies: Vec<payments::bot::Reply>) -> Result<(), HandleError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        let state: String =
+            sqlx::query_scalar("SELECT state FROM telegram_updates WHERE update_id = $1 FOR UPDATE")
+                .bind(update_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if state == "handled" {
+            return Ok(());
+        }
+        for (chat, text, keyboard) in replies {
+            outbox::send_text(&mut tx, chat, &text, keyboard).await?;
+        }
+        sqlx::query("UPDATE telegram_updates SET state = 'handled', handled_at = now() WHERE update_id = $1")
+            .bind(update_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
     /// Handles one update exactly once, however often it is delivered.
     pub async fn handle(&self, raw: &Value) -> Result<(), HandleError> {
         let (update_id, kind) = update::envelope(raw).ok_or(HandleError::NotAnUpdate("no update_id"))?;
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
-        if !claim(&mut tx, update_id, &kind, raw).await? {
-            metrics::inc(&metrics::UPDATES_REPEATED);
-            return Ok(());
+        let step = match claim(&mut tx, update_id, &kind, raw).await? {
+            Claim::Handled => {
+                metrics::inc(&metrics::UPDATES_REPEATED);
+                return Ok(());
+            }
+            Claim::Resume(step) => Some(step),
+            Claim::New => None,
+        };
+        if let Some(step) = step {
+            // A delivery after a crash between the steps: only the recorded step is left.
+            tx.commit().await?;
+            return self.resume(update_id, Some(step)).await;
         }
         let incoming = update::parse(raw);
         let effects = commands::apply(&mut tx, &self.config, update_id, &incoming).await?;
-        sqlx::query("UPDATE telegram_updates SET state = 'handled', handled_at = now() WHERE update_id = $1")
-            .bind(update_id)
-            .execute(&mut *tx)
-            .await?;
+        let step = effects.after.as_ref().and_then(|a| serde_json::to_value(a).ok());
+        sqlx::query(
+            "UPDATE telegram_updates SET state = CASE WHEN $2::JSONB IS NULL THEN 'handled' ELSE state END,
+                    handled_at = CASE WHEN $2::JSONB IS NULL THEN now() END, step = $2::JSONB::TEXT
+             WHERE update_id = $1",
+        )
+        .bind(update_id)
+        .bind(&step)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         metrics::inc(&metrics::UPDATES_HANDLED);
         self.outbox_wake.notify_one();
@@ -67,14 +129,36 @@ impl Bot {
                 tracing::warn!(update_id, error = %e, "answerCallbackQuery failed");
             }
         }
+        if let Some((id, refusal)) = effects.pre_checkout {
+            // Within Telegram's 10 s: inline, never via the outbox.
+            let params = match refusal {
+                None => serde_json::json!({ "pre_checkout_query_id": id, "ok": true }),
+                Some(reason) => {
+                    serde_json::json!({ "pre_checkout_query_id": id, "ok": false, "error_message": reason })
+                }
+            };
+            if let Err(e) = self.api.call("answerPreCheckoutQuery", &params).await {
+                tracing::warn!(target: "nanobanana::payments", update_id, error = %e, "answerPreCheckoutQuery failed");
+            }
+        }
+        if let Some(step) = step {
+            return self.resume(update_id, Some(step.to_string())).await;
+        }
         tracing::debug!(update_id, kind, "update handled");
         Ok(())
     }
 }
 
-/// Records the update; `false` if it was already handled (nothing more to do). Holding the
-/// row lock, concurrent deliveries of the same update wait here for the first to finish.
-async fn claim(conn: &mut PgConnection, update_id: i64, kind: &str, raw: &Value) -> sqlx::Result<bool> {
+enum Claim {
+    New,
+    /// Handled up to an external step (`payments::bot::After`, as JSON) still to run.
+    Resume(String),
+    Handled,
+}
+
+/// Records the update and says how far it got. Holding the row lock, concurrent deliveries of
+/// the same update wait here for the first to finish.
+async fn claim(conn: &mut PgConnection, update_id: i64, kind: &str, raw: &Value) -> sqlx::Result<Claim> {
     sqlx::query(
         "INSERT INTO telegram_updates (update_id, raw, kind) VALUES ($1, $2, $3)
          ON CONFLICT (update_id) DO NOTHING",
@@ -84,10 +168,14 @@ async fn claim(conn: &mut PgConnection, update_id: i64, kind: &str, raw: &Value)
     .bind(kind)
     .execute(&mut *conn)
     .await?;
-    let state: String =
-        sqlx::query_scalar("SELECT state FROM telegram_updates WHERE update_id = $1 FOR UPDATE")
+    let (state, step): (String, Option<String>) =
+        sqlx::query_as("SELECT state, step FROM telegram_updates WHERE update_id = $1 FOR UPDATE")
             .bind(update_id)
             .fetch_one(&mut *conn)
             .await?;
-    Ok(state != "handled")
+    Ok(match (state.as_str(), step) {
+        ("handled", _) => Claim::Handled,
+        (_, Some(step)) => Claim::Resume(step),
+        _ => Claim::New,
+    })
 }

@@ -88,6 +88,12 @@ pub async fn generation_with(
         outbox::send_text(conn, chat, &text, None).await?;
         return Ok(None);
     }
+    // A refund made outside the bot may have left a debt: repaid first, and it blocks until paid.
+    let owed = crate::payments::debt::repay(conn, user).await?;
+    if owed > 0 {
+        outbox::send_text(conn, chat, &reply("debt_blocked", &[("owed", &owed.to_string())]), None).await?;
+        return Ok(None);
+    }
     let available = users::lock_balance(conn, user).await?.unwrap_or(0);
     let (in_flight, today): (i64, i64) = sqlx::query_as(
         "SELECT COUNT(*) FILTER (WHERE status IN ('queued', 'processing')),

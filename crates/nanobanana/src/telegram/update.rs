@@ -29,8 +29,31 @@ pub enum Content {
         caption: Option<String>,
         media_group_id: Option<String>,
     },
+    /// A Stars payment went through (`successful_payment`): credit it once per charge.
+    Paid(Payment),
     /// Stickers, voice, location, …: something we do not take.
     Unsupported(&'static str),
+}
+
+/// A `successful_payment` or a `pre_checkout_query`: what the user pays and for which order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub currency: String,
+    pub total_amount: i64,
+    /// Our topup id, as sent in the invoice.
+    pub payload: String,
+    /// `telegram_payment_charge_id` (empty in a pre-checkout query).
+    pub charge_id: String,
+}
+
+fn payment(value: &Value) -> Option<Payment> {
+    let text = |key: &str| value.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
+    Some(Payment {
+        currency: text("currency"),
+        total_amount: value.get("total_amount")?.as_i64()?,
+        payload: text("invoice_payload"),
+        charge_id: text("telegram_payment_charge_id"),
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +74,12 @@ pub enum Incoming {
         chat_id: Option<i64>,
         message_id: Option<i64>,
         data: String,
+    },
+    /// Telegram asks whether a payment may go ahead; answered inline within 10 s.
+    PreCheckout {
+        id: String,
+        from: From,
+        payment: Payment,
     },
     /// The user blocked (`kicked`) or unblocked (`member`) the bot.
     ChatMember {
@@ -95,6 +124,9 @@ fn image_file_id(message: &Value) -> Option<String> {
 }
 
 fn content(message: &Value) -> Content {
+    if let Some(paid) = message.get("successful_payment").and_then(payment) {
+        return Content::Paid(paid);
+    }
     if let Some(file_id) = image_file_id(message) {
         let text = |key: &str| message.get(key).and_then(Value::as_str).map(str::to_owned);
         return Content::Image { file_id, caption: text("caption"), media_group_id: text("media_group_id") };
@@ -139,6 +171,13 @@ pub fn parse(update: &Value) -> Incoming {
                 message_id: message.and_then(|m| m.get("message_id")).and_then(Value::as_i64),
                 data: query.get("data").and_then(Value::as_str).unwrap_or("").to_owned(),
             };
+        }
+    }
+    if let Some(query) = update.get("pre_checkout_query") {
+        let id = query.get("id").and_then(Value::as_str);
+        if let (Some(id), Some(from), Some(payment)) = (id, query.get("from").and_then(from), payment(query))
+        {
+            return Incoming::PreCheckout { id: id.to_owned(), from, payment };
         }
     }
     if let Some(member) = update.get("my_chat_member") {
@@ -188,6 +227,24 @@ mod tests {
         let png = json!({"document": {"file_id": "d", "mime_type": "image/png"}});
         let Incoming::Message(m) = parse(&message(png)) else { panic!() };
         assert!(matches!(m.content, Content::Image { .. }));
+    }
+
+    #[test]
+    fn reads_payments() {
+        let paid = json!({"successful_payment": {"currency": "XTR", "total_amount": 80,
+            "invoice_payload": "t1", "telegram_payment_charge_id": "c1"}});
+        let Incoming::Message(m) = parse(&message(paid)) else { panic!() };
+        let expected = Payment {
+            currency: "XTR".into(),
+            total_amount: 80,
+            payload: "t1".into(),
+            charge_id: "c1".into(),
+        };
+        assert_eq!(m.content, Content::Paid(expected));
+        let query = json!({"update_id": 3, "pre_checkout_query": {"id": "q", "from": {"id": 7},
+            "currency": "XTR", "total_amount": 80, "invoice_payload": "t1"}});
+        let Incoming::PreCheckout { id, payment, .. } = parse(&query) else { panic!() };
+        assert_eq!((id.as_str(), payment.total_amount), ("q", 80));
     }
 
     #[test]

@@ -122,6 +122,19 @@ impl Client {
         Payment::from_json(self.get_raw("payments", id).await?).map_err(|e| YkError::Malformed(e.to_string()))
     }
 
+    /// `POST /refunds` with `Idempotence-Key` = our refund id: repeating it never refunds twice.
+    pub async fn create_refund(
+        &self,
+        refund_id: uuid::Uuid,
+        payment_id: &str,
+        amount: crate::domain::Kopecks,
+    ) -> Result<(Refund, Value), YkError> {
+        let body = json!({"amount": Amount::rub(amount), "payment_id": payment_id});
+        let key = refund_id.to_string();
+        let answer = self.call(reqwest::Method::POST, "/refunds", Some((&key, &body))).await?;
+        Ok((parse(answer.clone())?, answer))
+    }
+
     /// `GET /refunds/{id}`.
     pub async fn get_refund(&self, id: &str) -> Result<Refund, YkError> {
         parse(self.get_raw("refunds", id).await?)

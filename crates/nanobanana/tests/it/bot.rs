@@ -30,9 +30,14 @@ pub(crate) struct TestBot {
 
 impl TestBot {
     pub(crate) async fn start(extra: &[(&str, &str)]) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        Self::start_on(listener, extra).await
+    }
+
+    /// As `start`, serving on `listener` (bound first, so other fakes can be told its URL).
+    pub(crate) async fn start_on(listener: tokio::net::TcpListener, extra: &[(&str, &str)]) -> Self {
         let db = TestDb::new().await;
         let tg = FakeTelegram::start(TelegramConfig::default()).await.expect("fake Telegram");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let mut vars: HashMap<String, String> = [
             ("DATABASE_URL", db.url.to_string()),

@@ -7,6 +7,7 @@ mod bot;
 mod bot_commands;
 #[cfg(feature = "sandbox")]
 mod browser;
+mod buy;
 mod crash;
 mod gemini;
 mod helpers;
@@ -15,6 +16,7 @@ mod ledger;
 mod model;
 mod payments;
 mod progress;
+mod refunds;
 #[cfg(feature = "sandbox")]
 mod sandbox;
 mod storage;

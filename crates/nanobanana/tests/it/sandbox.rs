@@ -65,10 +65,33 @@ async fn sandbox_in_chromium_chat_prompt_picture_original_album_and_credits() {
         .await;
     browser.screenshot("01-welcome").await;
 
-    // Credits: the operator's grant from the panel moves the balance in the header.
+    // Credits in rubles: /buy, a pack, the terms, then the fake YooKassa's checkout page (under
+    // the sandbox's address) with Pay; it sends the browser back to the chat.
+    browser.type_into("#composer-text", "/buy", WAIT).await;
+    browser.click("#send", WAIT).await;
+    browser.click(".row.bot .kb-button[data-data='buy:rub100']", WAIT).await;
+    browser.click(".row.bot .kb-button[data-data^='terms:']", WAIT).await;
+    browser.click(".row.bot a.kb-button.url", WAIT).await;
+    browser
+        .wait_until("the checkout page", "return location.pathname.startsWith('/checkout/')", json!(null), WAIT)
+        .await;
+    browser.screenshot("02-checkout").await;
+    browser.click("form[action$='/pay'] button", WAIT).await;
+    browser.wait_until("back in the chat", "return location.pathname === '/'", json!(null), WAIT).await;
+    balance_is(&browser, 100).await;
+
+    // Credits in Stars: the invoice pays in place.
+    browser.type_into("#composer-text", "/buy", WAIT).await;
+    browser.click("#send", WAIT).await;
+    browser.click(".row.bot .kb-button[data-data='buy:xtr100']", WAIT).await;
+    browser.click(".row.bot .kb-button[data-pay]", WAIT).await;
+    balance_is(&browser, 200).await;
+    browser.screenshot("03-paid").await;
+
+    // The operator's grant from the panel moves the balance too.
     browser.fill("#grant-form input[name=credits]", "50", WAIT).await;
     browser.click("#grant-form button", WAIT).await;
-    balance_is(&browser, 50).await;
+    balance_is(&browser, 250).await;
 
     // Inline buttons: /settings, then "photo and the original as a file"; the message is
     // edited in place and the button's answer shows as a toast.
@@ -91,13 +114,13 @@ async fn sandbox_in_chromium_chat_prompt_picture_original_album_and_credits() {
             WAIT,
         )
         .await;
-    browser.screenshot("02-settings").await;
+    browser.screenshot("04-settings").await;
 
     // A prompt: the status message, then the picture and the original; the price is committed.
     browser.type_into("#composer-text", "a banana astronaut", WAIT).await;
     browser.click("#send", WAIT).await;
     browser.wait_until("the picture arrives", LOADED_PHOTOS, json!(1), WAIT).await;
-    balance_is(&browser, 40).await;
+    balance_is(&browser, 240).await;
     let href = browser
         .wait_until(
             "the original arrives",
@@ -106,7 +129,7 @@ async fn sandbox_in_chromium_chat_prompt_picture_original_album_and_credits() {
             WAIT,
         )
         .await;
-    browser.screenshot("03-picture").await;
+    browser.screenshot("05-picture").await;
     // Opening the original gives the image file itself.
     browser.click(".row.bot a.document", WAIT).await;
     let original = reqwest::get(href.as_str().expect("a link")).await.expect("the original downloads");
@@ -140,18 +163,18 @@ async fn sandbox_in_chromium_chat_prompt_picture_original_album_and_credits() {
     browser.type_into("#composer-text", "the two of them together", WAIT).await;
     browser.click("#send", WAIT).await;
     browser.wait_until("the album's picture", LOADED_PHOTOS, json!(2), WAIT).await;
-    balance_is(&browser, 30).await;
+    balance_is(&browser, 230).await;
     let user_photos =
         browser.eval("return document.querySelectorAll('.row.user img.photo').length", json!(null)).await;
     assert_eq!(user_photos, json!(2));
-    browser.screenshot("04-album").await;
+    browser.screenshot("06-album").await;
     let _ = std::fs::remove_dir_all(&dir);
 
     // Another simulated user has a chat of their own, starting empty.
     browser.click("#users li[data-user='1002']", WAIT).await;
     browser.find("#start", WAIT).await;
     balance_is(&browser, 0).await;
-    browser.screenshot("05-other-user").await;
+    browser.screenshot("07-other-user").await;
     browser.close().await;
 
     sandbox.stop().await.expect("the sandbox stops cleanly");

@@ -150,6 +150,34 @@ pub fn raw_update(state: &TgState, mut update: Value) -> Result<i64, ActionError
             o.get("chat").or_else(|| o.get("from")).and_then(|c| c.get("id")).and_then(Value::as_i64)
         })
         .unwrap_or(0);
+    // A pre-checkout query, however it was made, is open until the bot answers it (as in
+    // Telegram): tests can send one for any payload or payer and read the answer.
+    if let Some(query) = update.get("pre_checkout_query") {
+        let text = |k: &str| query.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        if let Some(user_id) = query.pointer("/from/id").and_then(Value::as_i64) {
+            let id = text("id");
+            inner.ensure_user(query["from"].clone());
+            let pre = PreCheckout {
+                user_id,
+                currency: text("currency"),
+                total_amount: query.get("total_amount").and_then(Value::as_i64).unwrap_or(0),
+                payload: text("invoice_payload"),
+                created: Instant::now(),
+                answered: false,
+            };
+            inner.payments.push(PaymentRecord {
+                pre_checkout_query_id: id.clone(),
+                user_id,
+                currency: pre.currency.clone(),
+                total_amount: pre.total_amount,
+                invoice_payload: pre.payload.clone(),
+                status: "pending".into(),
+                error_message: None,
+                telegram_payment_charge_id: None,
+            });
+            inner.pre_checkouts.insert(id, pre);
+        }
+    }
     inner.push_raw(update_id, chat_key, update);
     drop(inner);
     state.updates_changed();

@@ -1,0 +1,424 @@
+//! Payments in the chat: `/buy` with the ruble and Stars packs, the terms accepted before the
+//! first payment (again after a new version), the receipt contact asked once, the Stars
+//! pre-checkout and `successful_payment`, and the admin's `/refund`. Runs inside the update's
+//! transaction; what needs the outside world (YooKassa's create, a provider's refund) is
+//! returned as an `After` step that the handler records on the update's row before calling
+//! out, so a redelivered update resumes it with the same idempotence key.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::{contact, refund, stars, PaymentError, YooKassa};
+use crate::config::{Config, Pack};
+use crate::db::payments::{self as db, NewTopup, Provider};
+use crate::domain::{Credits, Kopecks, TelegramId};
+use crate::outbox;
+use crate::telegram::client::BotApi;
+use crate::telegram::commands::{touch, Effects};
+use crate::telegram::conversation;
+use crate::telegram::texts::{render, Lang};
+use crate::telegram::update::{Content, Incoming};
+use crate::yookassa::YkError;
+
+/// Callback data: `buy:<pack id>` chooses a pack; `terms:<version>:<pack id>` accepts the terms.
+pub const BUY: &str = "buy:";
+pub const ACCEPT: &str = "terms:";
+/// The conversation state while the receipt contact is asked; its data names the pack.
+const AWAITING_CONTACT: &str = "receipt_contact";
+
+/// Work left after the update's transaction, recorded on its row (`telegram_updates.step`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum After {
+    /// Create the YooKassa payment of the topup and send the "Pay" button.
+    YooKassa { topup_id: Uuid, chat: i64 },
+    /// An admin's refund.
+    Refund { refund_id: Uuid, topup_id: Uuid, credits: Option<i64>, admin: TelegramId, chat: i64 },
+}
+
+/// A message for the finishing transaction: chat, text, keyboard.
+pub type Reply = (i64, String, Option<Value>);
+
+/// Handles the update if it is about payments; `None` leaves it to the rest of the bot.
+pub async fn apply(
+    conn: &mut PgConnection,
+    config: &Config,
+    update_id: i64,
+    incoming: &Incoming,
+) -> sqlx::Result<Option<Effects>> {
+    match incoming {
+        Incoming::PreCheckout { id, from, payment } => {
+            let (lang, _) = touch(conn, from).await?;
+            let refusal = stars::pre_checkout(conn, lang, from.id, id, payment).await?;
+            Ok(Some(Effects { pre_checkout: Some((id.clone(), refusal)), ..Effects::default() }))
+        }
+        Incoming::Callback { from, chat_id, data, .. }
+            if data.starts_with(BUY) || data.starts_with(ACCEPT) =>
+        {
+            let (lang, _) = touch(conn, from).await?;
+            let chat = chat_id.unwrap_or(from.id);
+            let (toast, after) = if let Some(pack) = data.strip_prefix(BUY) {
+                choose(conn, config, lang, from.id, chat, update_id, pack).await?
+            } else {
+                accept(conn, config, lang, from.id, chat, update_id, &data[ACCEPT.len()..]).await?
+            };
+            Ok(Some(Effects { callback_answer: Some(toast), after, ..Effects::default() }))
+        }
+        Incoming::Message(m) if m.private => {
+            let user = m.from.id;
+            match &m.content {
+                Content::Paid(payment) => {
+                    let (lang, _) = touch(conn, &m.from).await?;
+                    stars::paid(conn, lang, user, m.chat_id, payment).await.map_err(ledger_error)?;
+                    Ok(Some(Effects::default()))
+                }
+                Content::Command { name, .. } if name == "buy" => {
+                    let (lang, _) = touch(conn, &m.from).await?;
+                    let (text, keyboard) = screen(lang, config);
+                    outbox::send_text(conn, m.chat_id, &text, Some(keyboard)).await?;
+                    Ok(Some(Effects::default()))
+                }
+                Content::Command { name, args }
+                    if name == "refund" && config.operator.admin_ids.contains(&user) =>
+                {
+                    let (lang, _) = touch(conn, &m.from).await?;
+                    let after = admin_refund(conn, lang, user, m.chat_id, args).await?;
+                    Ok(Some(Effects { after, ..Effects::default() }))
+                }
+                Content::Text(text) => {
+                    let Some(state) = conversation::get(conn, user).await? else { return Ok(None) };
+                    if state.name != AWAITING_CONTACT {
+                        return Ok(None);
+                    }
+                    let (lang, _) = touch(conn, &m.from).await?;
+                    let after = receipt_contact(conn, config, lang, user, m.chat_id, update_id, text).await?;
+                    Ok(Some(Effects { after, ..Effects::default() }))
+                }
+                _ => Ok(None),
+            }
+        }
+        _ => Ok(None),
+    }
+}
+
+fn ledger_error(e: crate::ledger::LedgerError) -> sqlx::Error {
+    match e {
+        crate::ledger::LedgerError::Db(e) => e,
+        other => sqlx::Error::Protocol(format!("crediting a Stars payment failed: {other}")),
+    }
+}
+
+fn rubles(kopecks: i64) -> String {
+    Kopecks::from_kopecks(kopecks)
+        .map(|k| k.to_string().trim_end_matches(".00").to_owned())
+        .unwrap_or_default()
+}
+
+/// The `/buy` screen: ruble packs (when YooKassa is configured) and Stars packs as buttons.
+pub fn screen(lang: Lang, config: &Config) -> (String, Value) {
+    let mut rows = Vec::new();
+    if config.yookassa.is_some() {
+        for pack in &config.packs.rub {
+            let text = render(
+                lang,
+                "buy_rub_button",
+                &[("amount", &rubles(pack.price)), ("credits", &pack.credits.to_string())],
+            );
+            rows.push(json!([{ "text": text, "callback_data": format!("{BUY}{}", pack.id) }]));
+        }
+    }
+    for pack in &config.packs.stars {
+        let text = render(
+            lang,
+            "buy_stars_button",
+            &[("stars", &pack.price.to_string()), ("credits", &pack.credits.to_string())],
+        );
+        rows.push(json!([{ "text": text, "callback_data": format!("{BUY}{}", pack.id) }]));
+    }
+    (render(lang, "buy_choose", &[]), json!({ "inline_keyboard": rows }))
+}
+
+fn find_pack<'a>(config: &'a Config, id: &str) -> Option<(&'a Pack, Provider)> {
+    let rub = config.packs.rub.iter().find(|p| p.id == id).map(|p| (p, Provider::YooKassa));
+    rub.or_else(|| config.packs.stars.iter().find(|p| p.id == id).map(|p| (p, Provider::Stars)))
+}
+
+async fn accepted(conn: &mut PgConnection, user: TelegramId, version: &str) -> sqlx::Result<bool> {
+    let current: Option<Option<String>> =
+        sqlx::query_scalar("SELECT terms_version FROM users WHERE telegram_id = $1")
+            .bind(user)
+            .fetch_optional(conn)
+            .await?;
+    Ok(current.flatten().as_deref() == Some(version))
+}
+
+/// The terms with an "Accept" button that goes on to `pack`.
+async fn ask_terms(
+    conn: &mut PgConnection,
+    lang: Lang,
+    config: &Config,
+    chat: i64,
+    pack: &str,
+) -> sqlx::Result<()> {
+    let op = &config.operator;
+    let link = |url: &Option<url::Url>| {
+        url.as_ref().map_or_else(|| render(lang, "terms_not_published", &[]), |u| u.to_string())
+    };
+    let text = render(
+        lang,
+        "buy_terms_ask",
+        &[
+            ("version", &op.terms_version),
+            ("terms", &link(&op.terms_url)),
+            ("privacy", &link(&op.privacy_url)),
+        ],
+    );
+    let mut data = format!("{ACCEPT}{}:{pack}", op.terms_version);
+    if data.len() > 64 {
+        data = format!("{ACCEPT}{}:", op.terms_version).chars().take(64).collect();
+    }
+    let keyboard = json!({ "inline_keyboard": [[{ "text": render(lang, "buy_terms_accept", &[]), "callback_data": data }]] });
+    outbox::send_text(conn, chat, &text, Some(keyboard)).await?;
+    Ok(())
+}
+
+/// `terms:<version>:<pack>`: the terms of that version accepted, then the pack chosen.
+async fn accept(
+    conn: &mut PgConnection,
+    config: &Config,
+    lang: Lang,
+    user: TelegramId,
+    chat: i64,
+    update_id: i64,
+    rest: &str,
+) -> sqlx::Result<(String, Option<After>)> {
+    let (version, pack) = rest.rsplit_once(':').unwrap_or((rest, ""));
+    if version != config.operator.terms_version {
+        // The terms changed since this button was sent: show the new ones.
+        ask_terms(conn, lang, config, chat, pack).await?;
+        return Ok((render(lang, "buy_terms_changed", &[]), None));
+    }
+    sqlx::query("UPDATE users SET terms_version = $2, terms_accepted_at = now() WHERE telegram_id = $1")
+        .bind(user)
+        .bind(version)
+        .execute(&mut *conn)
+        .await?;
+    tracing::info!(user, version, "terms accepted");
+    if pack.is_empty() {
+        return Ok((render(lang, "buy_terms_accepted", &[]), None));
+    }
+    let (_, after) = choose(conn, config, lang, user, chat, update_id, pack).await?;
+    Ok((render(lang, "buy_terms_accepted", &[]), after))
+}
+
+/// A pack chosen: terms first, then an invoice (Stars) or, after the receipt contact when
+/// receipts are on, the YooKassa topup whose payment the `After` step creates.
+async fn choose(
+    conn: &mut PgConnection,
+    config: &Config,
+    lang: Lang,
+    user: TelegramId,
+    chat: i64,
+    update_id: i64,
+    pack_id: &str,
+) -> sqlx::Result<(String, Option<After>)> {
+    let Some((pack, provider)) = find_pack(config, pack_id) else {
+        return Ok((render(lang, "buy_unknown_pack", &[]), None));
+    };
+    if !accepted(conn, user, &config.operator.terms_version).await? {
+        ask_terms(conn, lang, config, chat, pack_id).await?;
+        return Ok((String::new(), None));
+    }
+    let source_key = format!("update:{update_id}");
+    if provider == Provider::Stars {
+        stars::send_invoice(conn, lang, user, chat, pack, &source_key).await?;
+        return Ok((String::new(), None));
+    }
+    let Some(yk) = &config.yookassa else {
+        outbox::send_text(conn, chat, &render(lang, "buy_unavailable", &[]), None).await?;
+        return Ok((String::new(), None));
+    };
+    if yk.receipt.is_some() && stored_contact(conn, user).await?.is_none() {
+        conversation::set(
+            conn,
+            user,
+            AWAITING_CONTACT,
+            Some(json!({ "pack": pack_id })),
+            conversation::DEFAULT_TTL,
+        )
+        .await?;
+        outbox::send_text(conn, chat, &render(lang, "buy_receipt_ask", &[]), None).await?;
+        return Ok((String::new(), None));
+    }
+    let topup = NewTopup {
+        user_id: user,
+        provider: Provider::YooKassa,
+        pack: &pack.id,
+        amount_minor: pack.price,
+        credits: pack.credits,
+        source_key: Some(&source_key),
+    };
+    let topup_id = db::create_topup(conn, &topup).await?;
+    Ok((String::new(), Some(After::YooKassa { topup_id, chat })))
+}
+
+async fn stored_contact(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<Option<String>> {
+    let stored: Option<Option<String>> =
+        sqlx::query_scalar("SELECT receipt_contact FROM users WHERE telegram_id = $1")
+            .bind(user)
+            .fetch_optional(conn)
+            .await?;
+    Ok(stored.flatten())
+}
+
+/// The text a user sent while asked for the receipt contact.
+async fn receipt_contact(
+    conn: &mut PgConnection,
+    config: &Config,
+    lang: Lang,
+    user: TelegramId,
+    chat: i64,
+    update_id: i64,
+    text: &str,
+) -> sqlx::Result<Option<After>> {
+    let Some(parsed) = contact::parse(text) else {
+        // Still waiting; the state's expiry is renewed.
+        let data = conversation::get(conn, user).await?.and_then(|s| s.data);
+        conversation::set(conn, user, AWAITING_CONTACT, data, conversation::DEFAULT_TTL).await?;
+        outbox::send_text(conn, chat, &render(lang, "buy_receipt_invalid", &[]), None).await?;
+        return Ok(None);
+    };
+    let Some(data) = conversation::take(conn, user, AWAITING_CONTACT).await? else {
+        return Ok(None);
+    };
+    sqlx::query("UPDATE users SET receipt_contact = $2 WHERE telegram_id = $1")
+        .bind(user)
+        .bind(contact::to_stored(&parsed))
+        .execute(&mut *conn)
+        .await?;
+    outbox::send_text(conn, chat, &render(lang, "buy_receipt_saved", &[]), None).await?;
+    let pack = data.as_ref().and_then(|d| d.get("pack")).and_then(Value::as_str).unwrap_or("");
+    let (_, after) = choose(conn, config, lang, user, chat, update_id, pack).await?;
+    Ok(after)
+}
+
+/// `/refund <topup id> [credits]` from an admin.
+async fn admin_refund(
+    conn: &mut PgConnection,
+    lang: Lang,
+    admin: TelegramId,
+    chat: i64,
+    args: &str,
+) -> sqlx::Result<Option<After>> {
+    let mut parts = args.split_whitespace();
+    let topup = parts.next().and_then(|t| Uuid::parse_str(t).ok());
+    let credits = parts.next().map(|c| Credits::parse(c).map(Credits::get));
+    let (Some(topup_id), None | Some(Ok(_))) = (topup, &credits) else {
+        outbox::send_text(conn, chat, &render(lang, "admin_refund_usage", &[]), None).await?;
+        return Ok(None);
+    };
+    let credits = credits.and_then(Result::ok);
+    Ok(Some(After::Refund { refund_id: Uuid::new_v4(), topup_id, credits, admin, chat }))
+}
+
+/// Where an `After` step stands once it ran.
+pub enum Finished {
+    /// Done (or refused for good): these messages close the update.
+    Replies(Vec<Reply>),
+    /// The outcome is unknown (the provider or the database did not answer): the update stays
+    /// open, so Telegram delivers it again and the step repeats with the same key.
+    Retry(String),
+}
+
+/// Runs an `After` step outside any transaction.
+pub async fn run(
+    pool: &PgPool,
+    yk: Option<&YooKassa>,
+    api: &BotApi,
+    after: &After,
+) -> sqlx::Result<Finished> {
+    match after {
+        After::YooKassa { topup_id, chat } => pay(pool, yk, *topup_id, *chat).await,
+        After::Refund { refund_id, topup_id, credits, admin, chat } => {
+            let lang = language(pool, *admin).await?;
+            let refunder = refund::Refunder { pool, yookassa: yk, telegram: Some(api) };
+            let request = refund::RefundRequest {
+                refund_id: *refund_id,
+                topup_id: *topup_id,
+                credits: credits.and_then(|c| Credits::new(c).ok()),
+                actor: format!("telegram:{admin}"),
+            };
+            let text = match refunder.refund(&request).await {
+                Ok(refund::Refunded::Refunded { credits, amount_minor, currency, .. }) => {
+                    let amount = if currency == "RUB" {
+                        format!("{} ₽", rubles(amount_minor))
+                    } else {
+                        format!("{amount_minor} ⭐")
+                    };
+                    render(
+                        lang,
+                        "admin_refund_done",
+                        &[("credits", &credits.to_string()), ("amount", &amount)],
+                    )
+                }
+                Ok(refund::Refunded::Released { reason, .. }) => {
+                    render(lang, "admin_refund_released", &[("reason", &reason)])
+                }
+                Ok(refund::Refunded::Held { reason, .. }) => {
+                    render(lang, "admin_refund_held", &[("reason", &reason)])
+                }
+                Err(refund::RefundError::Db(e)) => return Err(e),
+                Err(e) => render(lang, "admin_refund_refused", &[("reason", &e.to_string())]),
+            };
+            Ok(Finished::Replies(vec![(*chat, text, None)]))
+        }
+    }
+}
+
+async fn language(pool: &PgPool, user: TelegramId) -> sqlx::Result<Lang> {
+    let code: Option<String> = sqlx::query_scalar("SELECT language FROM users WHERE telegram_id = $1")
+        .bind(user)
+        .fetch_optional(pool)
+        .await?;
+    Ok(code.as_deref().and_then(Lang::parse).unwrap_or(Lang::Ru))
+}
+
+async fn pay(pool: &PgPool, yk: Option<&YooKassa>, topup_id: Uuid, chat: i64) -> sqlx::Result<Finished> {
+    let (user, amount_minor, credits): (i64, i64, i64) =
+        sqlx::query_as("SELECT user_id, amount_minor, credits FROM topups WHERE id = $1")
+            .bind(topup_id)
+            .fetch_one(pool)
+            .await?;
+    let lang = language(pool, user).await?;
+    let Some(yk) = yk else {
+        return Ok(Finished::Replies(vec![(chat, render(lang, "buy_unavailable", &[]), None)]));
+    };
+    let customer = if yk.config.receipt.is_some() {
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT receipt_contact FROM users WHERE telegram_id = $1")
+                .bind(user)
+                .fetch_one(pool)
+                .await?;
+        stored.as_deref().and_then(contact::from_stored)
+    } else {
+        None
+    };
+    match super::pay_topup(yk, topup_id, customer).await {
+        Ok(url) => {
+            let amount = rubles(amount_minor);
+            let text =
+                render(lang, "buy_pay_text", &[("amount", &amount), ("credits", &credits.to_string())]);
+            let button = render(lang, "buy_pay_button", &[("amount", &amount)]);
+            let keyboard = json!({ "inline_keyboard": [[{ "text": button, "url": url }]] });
+            Ok(Finished::Replies(vec![(chat, text, Some(keyboard))]))
+        }
+        Err(PaymentError::Db(e)) => Err(e),
+        Err(e @ PaymentError::YooKassa(YkError::Unknown { .. })) => Ok(Finished::Retry(e.to_string())),
+        Err(e) => {
+            tracing::error!(%topup_id, error = %e, "YooKassa payment could not be created");
+            Ok(Finished::Replies(vec![(chat, render(lang, "buy_failed", &[]), None)]))
+        }
+    }
+}
