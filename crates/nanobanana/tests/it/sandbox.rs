@@ -73,7 +73,12 @@ async fn sandbox_in_chromium_chat_prompt_picture_original_album_and_credits() {
     browser.click(".row.bot .kb-button[data-data^='terms:']", WAIT).await;
     browser.click(".row.bot a.kb-button.url", WAIT).await;
     browser
-        .wait_until("the checkout page", "return location.pathname.startsWith('/checkout/')", json!(null), WAIT)
+        .wait_until(
+            "the checkout page",
+            "return location.pathname.startsWith('/checkout/')",
+            json!(null),
+            WAIT,
+        )
         .await;
     browser.screenshot("02-checkout").await;
     browser.click("form[action$='/pay'] button", WAIT).await;
