@@ -52,6 +52,24 @@ pub enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Everything on one machine with no tokens: the service, fake Telegram, Gemini and
+    /// YooKassa, and a web chat to use the bot (needs only Postgres and Redis).
+    #[cfg(feature = "sandbox")]
+    Sandbox(SandboxArgs),
+}
+
+#[cfg(feature = "sandbox")]
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Where the web chat listens.
+    #[arg(long, default_value = "127.0.0.1:8088")]
+    pub listen: std::net::SocketAddr,
+    /// The sandbox's own database on DATABASE_URL's server, emptied at every start.
+    #[arg(long, default_value = "nanobanana_sandbox")]
+    pub database: String,
+    /// Added to every fake Gemini call, so status messages visibly change.
+    #[arg(long, default_value_t = 1500)]
+    pub gemini_latency_ms: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,7 +125,13 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Run => Role::Run,
         _ => Role::Tool,
     };
-    let config = match Config::from_env(role) {
+    let loaded = match &cli.command {
+        // Only where Postgres and Redis are: a real token in the environment is never used.
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(_) => Config::from_lookup(role, &crate::sandbox::outside_env),
+        _ => Config::from_env(role),
+    };
+    let config = match loaded {
         Ok(config) => config,
         Err(errors) => {
             eprintln!("{errors}");
@@ -183,6 +207,20 @@ async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> 
             if !healthy {
                 return Ok(ExitCode::FAILURE);
             }
+        }
+        #[cfg(feature = "sandbox")]
+        Command::Sandbox(args) => {
+            let latency = std::time::Duration::from_millis(args.gemini_latency_ms);
+            let (database, redis) = (config.database.url.expose(), config.redis.url.expose());
+            crate::sandbox::run_cli(
+                args.listen,
+                &args.database,
+                database,
+                redis,
+                latency,
+                shutdown::signal(),
+            )
+            .await?;
         }
         Command::Admin(AdminCommand::Grant(args)) => adjust(config, Direction::Grant, args).await?,
         Command::Admin(AdminCommand::Deduct(args)) => adjust(config, Direction::Deduct, args).await?,

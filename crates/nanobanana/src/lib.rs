@@ -17,6 +17,8 @@ pub mod payments;
 pub mod probe;
 pub mod progress;
 pub mod redis;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;
 pub mod secret;
 pub mod service;
 pub mod shutdown;

@@ -80,6 +80,19 @@ impl FakeGemini {
         self.state.lock().latency_ms = latency.as_millis() as u64;
     }
 
+    pub fn latency(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.state.lock().latency_ms)
+    }
+
+    /// The behaviours still queued for the next requests, first first.
+    pub fn queued(&self) -> Vec<Behaviour> {
+        self.state.lock().queued.iter().cloned().collect()
+    }
+
+    pub fn clear_queue(&self) {
+        self.state.lock().queued.clear();
+    }
+
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.state.lock().requests.iter().cloned().collect()
     }

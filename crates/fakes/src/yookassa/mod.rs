@@ -153,6 +153,15 @@ impl FakeYooKassa {
         self.state.lock().mode = mode;
     }
 
+    pub fn notify_mode(&self) -> NotifyMode {
+        self.state.lock().mode.clone()
+    }
+
+    /// How many notifications are held (`NotifyMode::hold`) waiting for a release.
+    pub fn held_notifications(&self) -> usize {
+        self.state.lock().held.len()
+    }
+
     /// Sends held notifications (reversed when asked); returns how many.
     pub async fn release_notifications(&self, reverse: bool) -> usize {
         self.state.lock().mode.hold = false;

@@ -5,6 +5,8 @@ mod admin_cli;
 mod audit;
 mod bot;
 mod bot_commands;
+#[cfg(feature = "sandbox")]
+mod browser;
 mod buy;
 mod crash;
 mod deploy;
@@ -16,6 +18,8 @@ mod model;
 mod payments;
 mod progress;
 mod refunds;
+#[cfg(feature = "sandbox")]
+mod sandbox;
 mod scenario;
 mod shutdown;
 mod storage;
