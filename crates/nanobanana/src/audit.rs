@@ -167,6 +167,20 @@ const CHECKS: &[(&str, &str)] = &[
          FROM generations g
          WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.telegram_id = g.user_id)",
     ),
+    (
+        "debt_vs_refunds",
+        "SELECT u.user_id, 'user ' || u.user_id,
+                format('owes %s, but refunds made outside the bot left %s and repayments took %s',
+                       COALESCE(d.owed, 0), COALESCE(e.debt, 0), COALESCE(r.paid, 0))
+         FROM (SELECT user_id FROM credit_debts UNION SELECT user_id FROM external_refunds) u
+         LEFT JOIN credit_debts d ON d.user_id = u.user_id
+         LEFT JOIN (SELECT user_id, SUM(debt) AS debt FROM external_refunds GROUP BY user_id) e
+                ON e.user_id = u.user_id
+         LEFT JOIN (SELECT user_id, SUM(amount) AS paid FROM transactions
+                    WHERE type = 'deduct' AND actor = 'payments:debt' GROUP BY user_id) r
+                ON r.user_id = u.user_id
+         WHERE COALESCE(d.owed, 0) <> COALESCE(e.debt, 0) - COALESCE(r.paid, 0)",
+    ),
 ];
 
 /// The names of every check, in the order they run.

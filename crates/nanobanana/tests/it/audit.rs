@@ -66,7 +66,7 @@ async fn a_healthy_ledger_is_clean() {
     let output = audit_command(&db, false);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("audit clean: 13 checks over 2 users"), "{stdout}");
+    assert!(stdout.contains("audit clean: 14 checks over 2 users"), "{stdout}");
     let json = audit_command(&db, true);
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON object");
     assert_eq!(report["clean"], true);
@@ -106,6 +106,7 @@ const CORRUPTIONS: &[(&str, &str)] = &[
     ("refund_held_once", "DELETE FROM transactions WHERE type = 'refund' AND amount = 5"),
     ("refund_release_matches_status", "UPDATE refunds SET status = 'failed' WHERE status = 'succeeded'"),
     ("dangling_reference", "UPDATE generations SET user_id = 999999 WHERE status = 'succeeded'"),
+    ("debt_vs_refunds", "INSERT INTO credit_debts (user_id, owed) VALUES (2001, 5)"),
 ];
 
 #[tokio::test]
