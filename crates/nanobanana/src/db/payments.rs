@@ -58,6 +58,26 @@ pub struct NewTopup<'a> {
     pub source_key: Option<&'a str>,
 }
 
+impl<'a> NewTopup<'a> {
+    /// The order for `pack` from `provider`, keyed to `source_key` (the update or action that
+    /// chose it), so a repeat of that source finds the same order.
+    pub fn for_pack(
+        user_id: TelegramId,
+        provider: Provider,
+        pack: &'a crate::config::Pack,
+        source_key: &'a str,
+    ) -> Self {
+        NewTopup {
+            user_id,
+            provider,
+            pack: &pack.id,
+            amount_minor: pack.price,
+            credits: pack.credits,
+            source_key: Some(source_key),
+        }
+    }
+}
+
 /// Creates the order, or returns the one the same source already created.
 pub async fn create_topup(conn: &mut PgConnection, topup: &NewTopup<'_>) -> sqlx::Result<Uuid> {
     sqlx::query_scalar(

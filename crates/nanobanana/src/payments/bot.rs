@@ -252,14 +252,7 @@ async fn choose(
         outbox::send_text(conn, chat, &render(lang, "buy_receipt_ask", &[]), None).await?;
         return Ok((String::new(), None));
     }
-    let topup = NewTopup {
-        user_id: user,
-        provider: Provider::YooKassa,
-        pack: &pack.id,
-        amount_minor: pack.price,
-        credits: pack.credits,
-        source_key: Some(&source_key),
-    };
+    let topup = NewTopup::for_pack(user, Provider::YooKassa, pack, &source_key);
     let topup_id = db::create_topup(conn, &topup).await?;
     Ok((String::new(), Some(After::YooKassa { topup_id, chat })))
 }

@@ -113,14 +113,7 @@ pub async fn start_yookassa(
     customer: Option<Contact>,
 ) -> Result<String, PaymentError> {
     yk.config.return_url.as_ref().ok_or(PaymentError::NoReturnUrl)?;
-    let topup = NewTopup {
-        user_id: user,
-        provider: Provider::YooKassa,
-        pack: &pack.id,
-        amount_minor: pack.price,
-        credits: pack.credits,
-        source_key: Some(source_key),
-    };
+    let topup = NewTopup::for_pack(user, Provider::YooKassa, pack, source_key);
     let topup_id: Uuid = db::create_topup(&mut *yk.pool.acquire().await?, &topup).await?;
     pay_topup(yk, topup_id, customer).await
 }

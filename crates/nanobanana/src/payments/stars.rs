@@ -47,14 +47,7 @@ pub async fn send_invoice(
     pack: &Pack,
     source_key: &str,
 ) -> sqlx::Result<Uuid> {
-    let topup = NewTopup {
-        user_id: user,
-        provider: Provider::Stars,
-        pack: &pack.id,
-        amount_minor: pack.price,
-        credits: pack.credits,
-        source_key: Some(source_key),
-    };
+    let topup = NewTopup::for_pack(user, Provider::Stars, pack, source_key);
     let topup_id = db::create_topup(conn, &topup).await?;
     let credits = pack.credits.to_string();
     let title = render(lang, "buy_invoice_title", &[("credits", &credits)]);

@@ -68,7 +68,8 @@ pub async fn clear(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<()
 
 /// If the user is in the unexpired state `name`, leaves it and returns its data (`Some(None)`
 /// for a state without data); otherwise `None` and nothing changes. Concurrent takers of one
-/// state: the row lock lets only one see it.
+/// state: the row lock lets only one see it (the lock is taken only when the state matches, so
+/// a plain prompt — this runs for every text — locks nothing).
 pub async fn take(
     conn: &mut PgConnection,
     user: TelegramId,
@@ -76,7 +77,8 @@ pub async fn take(
 ) -> sqlx::Result<Option<Option<Value>>> {
     let row: Option<(Option<Value>,)> = sqlx::query_as(
         "UPDATE users u SET awaiting = NULL, awaiting_data = NULL, awaiting_until = NULL
-         FROM (SELECT telegram_id, awaiting_data FROM users WHERE telegram_id = $1 FOR UPDATE) old
+         FROM (SELECT telegram_id, awaiting_data FROM users
+               WHERE telegram_id = $1 AND awaiting = $2 AND awaiting_until > now() FOR UPDATE) old
          WHERE u.telegram_id = old.telegram_id AND u.awaiting = $2 AND u.awaiting_until > now()
          RETURNING old.awaiting_data",
     )

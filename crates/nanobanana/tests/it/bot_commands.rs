@@ -407,3 +407,29 @@ async fn conversation_states_expire_and_are_taken_once() {
     conversation::clear(&mut conn, 1701).await.expect("clear");
     assert_eq!(conversation::get(&mut conn, 1701).await.expect("get"), None);
 }
+
+#[tokio::test]
+async fn a_conversation_state_is_taken_once_however_many_take_it_at_once() {
+    use nanobanana::telegram::conversation;
+    let db = TestDb::heavy(10).await;
+    db.user_with(1701, 10).await;
+    let mut conn = db.conn().await;
+    conversation::set(&mut conn, 1701, "edit", Some(json!({ "n": 1 })), Duration::from_secs(60))
+        .await
+        .expect("set");
+    // Another state's name takes nothing and leaves this one.
+    assert_eq!(conversation::take(&mut conn, 1701, "contact").await.expect("take"), None);
+    drop(conn);
+    let takers = (0..8).map(|_| {
+        let pool = db.pool.clone();
+        tokio::spawn(async move {
+            let mut tx = pool.begin().await.expect("begin");
+            let taken = conversation::take(&mut tx, 1701, "edit").await.expect("take");
+            tx.commit().await.expect("commit");
+            taken
+        })
+    });
+    let taken: Vec<_> = join_all(takers).await.into_iter().flatten().flatten().collect();
+    assert_eq!(taken, [Some(json!({ "n": 1 }))], "exactly one taker sees the state");
+    assert_eq!(conversation::get(&mut *db.conn().await, 1701).await.expect("get"), None);
+}
