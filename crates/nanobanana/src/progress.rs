@@ -31,19 +31,17 @@ const PROMPT_CHARS: usize = 100;
 pub async fn open(conn: &mut PgConnection, chat_id: i64, generation: Uuid) -> sqlx::Result<i64> {
     let params = serde_json::json!({ "chat_id": chat_id, "parse_mode": "HTML" });
     let row: i64 = sqlx::query_scalar(
-        "INSERT INTO outbox (chat_id, method, params, status_of) VALUES ($1, 'sendMessage', $2, $3)
-         RETURNING id",
+        "WITH o AS (
+             INSERT INTO outbox (chat_id, method, params, status_of) VALUES ($1, 'sendMessage', $2, $3)
+             RETURNING id),
+         g AS (UPDATE generations SET status_outbox_id = (SELECT id FROM o) WHERE id = $3)
+         SELECT id FROM o",
     )
     .bind(chat_id)
     .bind(params)
     .bind(generation)
     .fetch_one(&mut *conn)
     .await?;
-    sqlx::query("UPDATE generations SET status_outbox_id = $2 WHERE id = $1")
-        .bind(generation)
-        .bind(row)
-        .execute(&mut *conn)
-        .await?;
     Ok(row)
 }
 

@@ -66,16 +66,22 @@ pub async fn find(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<Opt
     .await
 }
 
-/// What `touch` learned about the user who just wrote.
+/// What `touch` learned about the user who just wrote, in the same round trip.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Touched {
     pub language: String,
     pub is_banned: bool,
     pub created: bool,
+    pub settings: serde_json::Value,
+    /// The conversation state, when one is set and has not expired.
+    pub awaiting: Option<String>,
+    pub awaiting_data: Option<serde_json::Value>,
 }
 
 /// Records that the user wrote: creates them (with `language` and a zero balance) on first
-/// contact, refreshes their names otherwise, and marks them active again.
+/// contact, refreshes their names otherwise, and marks them active again. A user who deleted
+/// their data starts fresh in `language`, the one their Telegram speaks now. One statement:
+/// every update of a user runs it, so it also returns what handling the update needs.
 pub async fn touch(conn: &mut PgConnection, user: &NewUser<'_>, language: &str) -> sqlx::Result<Touched> {
     sqlx::query_as(
         "WITH u AS (
@@ -83,10 +89,14 @@ pub async fn touch(conn: &mut PgConnection, user: &NewUser<'_>, language: &str) 
              VALUES ($1, $2, $3, $4, now())
              ON CONFLICT (telegram_id) DO UPDATE
                  SET username = EXCLUDED.username, first_name = EXCLUDED.first_name,
-                     last_seen_at = now(), is_active = TRUE
-             RETURNING telegram_id, language, is_banned, (xmax = 0) AS created),
+                     last_seen_at = now(), is_active = TRUE, deleted_at = NULL,
+                     language = CASE WHEN users.deleted_at IS NULL THEN users.language
+                                     ELSE EXCLUDED.language END
+             RETURNING telegram_id, language, is_banned, (xmax = 0) AS created, settings,
+                       CASE WHEN awaiting_until > now() THEN awaiting END AS awaiting,
+                       CASE WHEN awaiting_until > now() THEN awaiting_data END AS awaiting_data),
          b AS (INSERT INTO balances (user_id) SELECT telegram_id FROM u ON CONFLICT (user_id) DO NOTHING)
-         SELECT language, is_banned, created FROM u",
+         SELECT language, is_banned, created, settings, awaiting, awaiting_data FROM u",
     )
     .bind(user.telegram_id)
     .bind(user.username)

@@ -16,7 +16,7 @@ use crate::db::payments::{self as db, NewTopup, Provider};
 use crate::domain::{Credits, Kopecks, TelegramId};
 use crate::outbox;
 use crate::telegram::client::BotApi;
-use crate::telegram::commands::{touch, Effects};
+use crate::telegram::commands::{Effects, Sender};
 use crate::telegram::conversation;
 use crate::telegram::texts::{render, Lang};
 use crate::telegram::update::{Content, Incoming};
@@ -47,17 +47,17 @@ pub async fn apply(
     config: &Config,
     update_id: i64,
     incoming: &Incoming,
+    sender: &Sender,
 ) -> sqlx::Result<Option<Effects>> {
+    let lang = sender.lang;
     match incoming {
         Incoming::PreCheckout { id, from, payment } => {
-            let (lang, _) = touch(conn, from).await?;
             let refusal = stars::pre_checkout(conn, lang, from.id, id, payment).await?;
             Ok(Some(Effects { pre_checkout: Some((id.clone(), refusal)), ..Effects::default() }))
         }
         Incoming::Callback { from, chat_id, data, .. }
             if data.starts_with(BUY) || data.starts_with(ACCEPT) =>
         {
-            let (lang, _) = touch(conn, from).await?;
             let chat = chat_id.unwrap_or(from.id);
             let (toast, after) = if let Some(pack) = data.strip_prefix(BUY) {
                 choose(conn, config, lang, from.id, chat, update_id, pack).await?
@@ -70,12 +70,10 @@ pub async fn apply(
             let user = m.from.id;
             match &m.content {
                 Content::Paid(payment) => {
-                    let (lang, _) = touch(conn, &m.from).await?;
                     stars::paid(conn, lang, user, m.chat_id, payment).await.map_err(ledger_error)?;
                     Ok(Some(Effects::default()))
                 }
                 Content::Command { name, .. } if name == "buy" => {
-                    let (lang, _) = touch(conn, &m.from).await?;
                     let (text, keyboard) = screen(lang, config);
                     outbox::send_text(conn, m.chat_id, &text, Some(keyboard)).await?;
                     Ok(Some(Effects::default()))
@@ -83,17 +81,12 @@ pub async fn apply(
                 Content::Command { name, args }
                     if name == "refund" && config.operator.admin_ids.contains(&user) =>
                 {
-                    let (lang, _) = touch(conn, &m.from).await?;
                     let after = admin_refund(conn, lang, user, m.chat_id, args).await?;
                     Ok(Some(Effects { after, ..Effects::default() }))
                 }
-                Content::Text(text) => {
-                    let Some(state) = conversation::get(conn, user).await? else { return Ok(None) };
-                    if state.name != AWAITING_CONTACT {
-                        return Ok(None);
-                    }
-                    let (lang, _) = touch(conn, &m.from).await?;
-                    let after = receipt_contact(conn, config, lang, user, m.chat_id, update_id, text).await?;
+                Content::Text(text) if sender.awaits(AWAITING_CONTACT) => {
+                    let after =
+                        receipt_contact(conn, config, sender, user, m.chat_id, update_id, text).await?;
                     Ok(Some(Effects { after, ..Effects::default() }))
                 }
                 _ => Ok(None),
@@ -270,15 +263,16 @@ async fn stored_contact(conn: &mut PgConnection, user: TelegramId) -> sqlx::Resu
 async fn receipt_contact(
     conn: &mut PgConnection,
     config: &Config,
-    lang: Lang,
+    sender: &Sender,
     user: TelegramId,
     chat: i64,
     update_id: i64,
     text: &str,
 ) -> sqlx::Result<Option<After>> {
+    let lang = sender.lang;
     let Some(parsed) = contact::parse(text) else {
         // Still waiting; the state's expiry is renewed.
-        let data = conversation::get(conn, user).await?.and_then(|s| s.data);
+        let data = sender.state.as_ref().and_then(|s| s.data.clone());
         conversation::set(conn, user, AWAITING_CONTACT, data, conversation::DEFAULT_TTL).await?;
         outbox::send_text(conn, chat, &render(lang, "buy_receipt_invalid", &[]), None).await?;
         return Ok(None);

@@ -97,17 +97,3 @@ async fn anonymize(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<()
     }
     Ok(())
 }
-
-/// For a user who deleted their data and writes again: they start fresh, in the language their
-/// Telegram speaks now. Their language otherwise.
-pub async fn returning(conn: &mut PgConnection, user: TelegramId, guess: Lang) -> sqlx::Result<Option<Lang>> {
-    let back: Option<String> = sqlx::query_scalar(
-        "UPDATE users SET deleted_at = NULL, language = $2
-         WHERE telegram_id = $1 AND deleted_at IS NOT NULL RETURNING language",
-    )
-    .bind(user)
-    .bind(guess.code())
-    .fetch_optional(conn)
-    .await?;
-    Ok(back.and_then(|code| Lang::parse(&code)))
-}

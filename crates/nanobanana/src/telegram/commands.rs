@@ -9,10 +9,10 @@ use super::request::{self, Ask};
 use super::settings;
 use super::texts::{render, render_html, Lang};
 use super::update::{Content, From, Incoming, Message};
-use super::{account, history, result};
+use super::{account, conversation, history, result};
 use crate::config::Config;
 use crate::db::users::{self, NewUser};
-use crate::domain::{ImageSize, Model, PerVariant};
+use crate::domain::{ImageSize, Model, PerVariant, Settings};
 use crate::outbox;
 
 /// What the update's transaction did that needs acting on after its commit.
@@ -28,6 +28,23 @@ pub struct Effects {
     pub after: Option<crate::payments::bot::After>,
 }
 
+/// The user behind an update, as one `touch` found them.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    pub lang: Lang,
+    pub banned: bool,
+    pub settings: Settings,
+    /// Their conversation state, if one is set and has not expired.
+    pub state: Option<conversation::State>,
+}
+
+impl Sender {
+    /// Whether the user is in the (unexpired) conversation state `name`.
+    pub fn awaits(&self, name: &str) -> bool {
+        self.state.as_ref().is_some_and(|s| s.name == name)
+    }
+}
+
 /// Applies an update inside its transaction.
 pub async fn apply(
     conn: &mut PgConnection,
@@ -35,16 +52,39 @@ pub async fn apply(
     update_id: i64,
     incoming: &Incoming,
 ) -> sqlx::Result<Effects> {
-    if let Some(effects) = crate::payments::bot::apply(conn, config, update_id, incoming).await? {
+    let from = match incoming {
+        Incoming::Message(message) if message.private => &message.from,
+        Incoming::Callback { from, .. } | Incoming::PreCheckout { from, .. } => from,
+        Incoming::Message(message) => {
+            // In groups the bot answers only commands addressed to it, pointing to a private chat.
+            if let Content::Command { .. } = message.content {
+                let lang = Lang::from_telegram(message.from.language_code.as_deref());
+                outbox::send_text(conn, message.chat_id, &render(lang, "group_hint", &[]), None).await?;
+            }
+            return Ok(Effects::default());
+        }
+        Incoming::ChatMember { from, status } => {
+            let active = !matches!(status.as_str(), "kicked" | "left");
+            sqlx::query("UPDATE users SET is_active = $2 WHERE telegram_id = $1")
+                .bind(from.id)
+                .bind(active)
+                .execute(&mut *conn)
+                .await?;
+            return Ok(Effects::default());
+        }
+        Incoming::Other => return Ok(Effects::default()),
+    };
+    let sender = touch(conn, from).await?;
+    if let Some(effects) = crate::payments::bot::apply(conn, config, update_id, incoming, &sender).await? {
         return Ok(effects);
     }
     match incoming {
         Incoming::Message(message) => {
-            let generation = on_message(conn, config, update_id, message).await?;
+            let generation = on_message(conn, config, update_id, message, &sender).await?;
             Ok(Effects { generation, ..Effects::default() })
         }
         Incoming::Callback { from, chat_id, message_id, data, .. } => {
-            let (lang, banned) = touch(conn, from).await?;
+            let (lang, banned) = (sender.lang, sender.banned);
             if result::is_result_button(data) {
                 let press = result::Press { user: from.id, chat_id: *chat_id, update_id, banned };
                 let (toast, generation) = result::press(conn, config, lang, &press, data).await?;
@@ -55,24 +95,19 @@ pub async fn apply(
                 let (toast, generation) = history::again(conn, config, lang, &again, data).await?;
                 return Ok(Effects { callback_answer: Some(toast), generation, ..Effects::default() });
             }
-            let callback_answer = on_button(conn, config, lang, from.id, *chat_id, *message_id, data).await?;
+            let callback_answer =
+                on_button(conn, config, &sender, from.id, *chat_id, *message_id, data).await?;
             Ok(Effects { callback_answer, ..Effects::default() })
         }
-        Incoming::ChatMember { from, status } => {
-            let active = !matches!(status.as_str(), "kicked" | "left");
-            sqlx::query("UPDATE users SET is_active = $2 WHERE telegram_id = $1")
-                .bind(from.id)
-                .bind(active)
-                .execute(&mut *conn)
-                .await?;
+        Incoming::PreCheckout { .. } | Incoming::ChatMember { .. } | Incoming::Other => {
             Ok(Effects::default())
         }
-        Incoming::Other | Incoming::PreCheckout { .. } => Ok(Effects::default()),
     }
 }
 
-/// The user's language and whether they are banned, creating them on first contact.
-pub(crate) async fn touch(conn: &mut PgConnection, from: &From) -> sqlx::Result<(Lang, bool)> {
+/// Records that the user wrote (creating them on first contact) and reads what handling their
+/// update needs: language, ban, settings, conversation state — one statement.
+pub(crate) async fn touch(conn: &mut PgConnection, from: &From) -> sqlx::Result<Sender> {
     let user = NewUser {
         telegram_id: from.id,
         username: from.username.as_deref(),
@@ -80,11 +115,12 @@ pub(crate) async fn touch(conn: &mut PgConnection, from: &From) -> sqlx::Result<
     };
     let guess = Lang::from_telegram(from.language_code.as_deref());
     let touched = users::touch(conn, &user, guess.code()).await?;
-    let lang = match account::returning(conn, from.id, guess).await? {
-        Some(fresh) => fresh,
-        None => Lang::parse(&touched.language).unwrap_or(guess),
-    };
-    Ok((lang, touched.is_banned))
+    Ok(Sender {
+        lang: Lang::parse(&touched.language).unwrap_or(guess),
+        banned: touched.is_banned,
+        settings: Settings::from_json(&touched.settings),
+        state: touched.awaiting.map(|name| conversation::State { name, data: touched.awaiting_data }),
+    })
 }
 
 /// Handles a message; the generation it queued, if any.
@@ -93,17 +129,10 @@ async fn on_message(
     config: &Config,
     update_id: i64,
     message: &Message,
+    sender: &Sender,
 ) -> sqlx::Result<Option<uuid::Uuid>> {
     let chat = message.chat_id;
-    if !message.private {
-        // In groups the bot answers only commands addressed to it, pointing to a private chat.
-        if let Content::Command { .. } = message.content {
-            let lang = Lang::from_telegram(message.from.language_code.as_deref());
-            outbox::send_text(conn, chat, &render(lang, "group_hint", &[]), None).await?;
-        }
-        return Ok(None);
-    }
-    let (lang, banned) = touch(conn, &message.from).await?;
+    let (lang, banned) = (sender.lang, sender.banned);
     let reply = match &message.content {
         Content::Command { name, args } => match name.as_str() {
             "start" => {
@@ -125,8 +154,7 @@ async fn on_message(
             "support" | "paysupport" => support(lang, config),
             "terms" => account::terms(lang, config),
             "settings" => {
-                let current = settings::load(conn, message.from.id).await?;
-                let (text, keyboard) = settings::screen(lang, config, &current);
+                let (text, keyboard) = settings::screen(lang, config, &sender.settings);
                 outbox::send_text(conn, chat, &text, Some(keyboard)).await?;
                 return Ok(None);
             }
@@ -147,7 +175,11 @@ async fn on_message(
         },
         Content::Text(text) => {
             // After ✏️ (and before the state expires), the text edits that picture.
-            let edited: Vec<String> = result::take_edit(conn, message.from.id).await?.into_iter().collect();
+            let edited: Vec<String> = if sender.awaits(result::EDITING) {
+                result::take_edit(conn, message.from.id).await?.into_iter().collect()
+            } else {
+                Vec::new()
+            };
             let ask = Ask {
                 user: message.from.id,
                 chat,
@@ -155,7 +187,7 @@ async fn on_message(
                 references: &edited,
                 source_key: format!("update:{update_id}"),
             };
-            return request::generation(conn, config, lang, banned, &ask).await;
+            return request::generation_with(conn, config, lang, banned, &ask, Some(&sender.settings)).await;
         }
         Content::Image { file_id, caption, media_group_id: Some(group) } => {
             let item = album::Item {
@@ -178,7 +210,7 @@ async fn on_message(
                 references: &references,
                 source_key: format!("update:{update_id}"),
             };
-            return request::generation(conn, config, lang, banned, &ask).await;
+            return request::generation_with(conn, config, lang, banned, &ask, Some(&sender.settings)).await;
         }
         Content::Unsupported(_) | Content::Paid(_) => render(lang, "unsupported", &[]),
     };
@@ -190,20 +222,20 @@ async fn on_message(
 async fn on_button(
     conn: &mut PgConnection,
     config: &Config,
-    lang: Lang,
+    sender: &Sender,
     user: i64,
     chat_id: Option<i64>,
     message_id: Option<i64>,
     data: &str,
 ) -> sqlx::Result<Option<String>> {
     if data.starts_with(history::SEND_AGAIN) {
-        return Ok(Some(history::send_again(conn, lang, user, chat_id, data).await?));
+        return Ok(Some(history::send_again(conn, sender.lang, user, chat_id, data).await?));
     }
     if data == account::CONFIRM || data == account::CANCEL {
-        return Ok(Some(account::confirm(conn, lang, user, chat_id, message_id, data).await?));
+        return Ok(Some(account::confirm(conn, sender.lang, user, chat_id, message_id, data).await?));
     }
-    let mut lang = lang;
-    let mut current = settings::load(conn, user).await?;
+    let mut lang = sender.lang;
+    let mut current = sender.settings.clone();
     let changed = if let Some(change) = data.strip_prefix(settings::CHANGE) {
         current.apply(change) && {
             settings::save(conn, user, &current).await?;

@@ -164,15 +164,19 @@ enum Claim {
 /// Records the update and says how far it got. Holding the row lock, concurrent deliveries of
 /// the same update wait here for the first to finish.
 async fn claim(conn: &mut PgConnection, update_id: i64, kind: &str, raw: &Value) -> sqlx::Result<Claim> {
-    sqlx::query(
+    // A first delivery (the common case) inserts the row and holds its lock in one round trip.
+    let inserted: Option<i32> = sqlx::query_scalar(
         "INSERT INTO telegram_updates (update_id, raw, kind) VALUES ($1, $2, $3)
-         ON CONFLICT (update_id) DO NOTHING",
+         ON CONFLICT (update_id) DO NOTHING RETURNING 1",
     )
     .bind(update_id)
     .bind(raw)
     .bind(kind)
-    .execute(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
+    if inserted.is_some() {
+        return Ok(Claim::New);
+    }
     let (state, step): (String, Option<String>) =
         sqlx::query_as("SELECT state, step FROM telegram_updates WHERE update_id = $1 FOR UPDATE")
             .bind(update_id)

@@ -76,11 +76,6 @@ pub async fn generation_with(
             "too_many_references",
             &[("count", &count), ("max", &max), ("model", &model_name(model, size))],
         ))
-    } else if let Some(pause) = crate::worker::pause::is_paused(conn).await? {
-        // Generation is paused for everyone (Gemini's daily quota, an invalid key): refused
-        // before any reservation.
-        let why = if pause.reason.starts_with("daily_quota") { "quota" } else { "unavailable" };
-        Some(reply("progress_paused", &[("reason", &reply(&format!("progress_paused_{why}"), &[]))]))
     } else {
         None
     };
@@ -88,21 +83,41 @@ pub async fn generation_with(
         outbox::send_text(conn, chat, &text, None).await?;
         return Ok(None);
     }
-    // A refund made outside the bot may have left a debt: repaid first, and it blocks until paid.
-    let owed = crate::payments::debt::repay(conn, user).await?;
-    if owed > 0 {
-        outbox::send_text(conn, chat, &reply("debt_blocked", &[("owed", &owed.to_string())]), None).await?;
-        return Ok(None);
-    }
+    // Under the balance row lock, one round trip reads the rest: the caps' counts, whether
+    // generation is paused, and any debt (the lock comes first, so the counts see every
+    // request of this user committed before it).
     let available = users::lock_balance(conn, user).await?.unwrap_or(0);
-    let (in_flight, today): (i64, i64) = sqlx::query_as(
+    let (in_flight, today, paused, owed): (i64, i64, Option<String>, i64) = sqlx::query_as(
         "SELECT COUNT(*) FILTER (WHERE status IN ('queued', 'processing')),
-                COUNT(*) FILTER (WHERE created_at >= date_trunc('day', now()))
+                COUNT(*) FILTER (WHERE created_at >= date_trunc('day', now())),
+                (SELECT reason FROM service_state WHERE name = $2),
+                COALESCE((SELECT owed FROM credit_debts WHERE user_id = $1), 0)
          FROM generations WHERE user_id = $1",
     )
     .bind(user)
+    .bind(crate::worker::pause::NAME)
     .fetch_one(&mut *conn)
     .await?;
+    let refusal = if let Some(reason) = paused {
+        // Generation is paused for everyone (Gemini's daily quota, an invalid key): refused
+        // before any reservation.
+        let why = if reason.starts_with("daily_quota") { "quota" } else { "unavailable" };
+        Some(reply("progress_paused", &[("reason", &reply(&format!("progress_paused_{why}"), &[]))]))
+    } else if owed > 0 {
+        // A refund made outside the bot left a debt: repaid first, and it blocks until paid.
+        match crate::payments::debt::repay(conn, user).await? {
+            0 => None,
+            owed => Some(reply("debt_blocked", &[("owed", &owed.to_string())])),
+        }
+    } else {
+        None
+    };
+    if let Some(text) = refusal {
+        outbox::send_text(conn, chat, &text, None).await?;
+        return Ok(None);
+    }
+    // After a repayment the balance is less than the lock read.
+    let available = if owed > 0 { users::lock_balance(conn, user).await?.unwrap_or(0) } else { available };
     let cost = config.pricing.prices.get(model, size);
     let text = if in_flight >= i64::from(config.limits.max_in_flight) {
         reply("too_many_in_flight", &[("count", &in_flight.to_string())])

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-const NAME: &str = "generation_pause";
+pub(crate) const NAME: &str = "generation_pause";
 
 /// Why and since when generation is paused.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
