@@ -88,13 +88,17 @@ impl Bot {
         let (update_id, kind) = update::envelope(raw).ok_or(HandleError::NotAnUpdate("no update_id"))?;
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
+        let mut recorded_handled = false;
         let step = match claim(&mut tx, update_id, &kind, raw).await? {
             Claim::Handled => {
                 metrics::inc(&metrics::UPDATES_REPEATED);
                 return Ok(());
             }
             Claim::Resume(step) => Some(step),
-            Claim::New => None,
+            Claim::New { inserted } => {
+                recorded_handled = inserted;
+                None
+            }
         };
         if let Some(step) = step {
             // A delivery after a crash between the steps: only the recorded step is left.
@@ -106,15 +110,18 @@ impl Bot {
         let incoming = update::parse(raw);
         let effects = commands::apply(&mut tx, &self.config, update_id, &incoming).await?;
         let step = effects.after.as_ref().and_then(|a| serde_json::to_value(a).ok());
-        sqlx::query(
-            "UPDATE telegram_updates SET state = CASE WHEN $2::JSONB IS NULL THEN 'handled' ELSE state END,
-                    handled_at = CASE WHEN $2::JSONB IS NULL THEN now() END, step = $2::JSONB::TEXT
-             WHERE update_id = $1",
-        )
-        .bind(update_id)
-        .bind(&step)
-        .execute(&mut *tx)
-        .await?;
+        if step.is_some() || !recorded_handled {
+            // Recorded as handled by the claim unless there is an external step still to run.
+            sqlx::query(
+                "UPDATE telegram_updates SET state = CASE WHEN $2::JSONB IS NULL THEN 'handled' ELSE 'received' END,
+                        handled_at = CASE WHEN $2::JSONB IS NULL THEN now() END, step = $2::JSONB::TEXT
+                 WHERE update_id = $1",
+            )
+            .bind(update_id)
+            .bind(&step)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         // Back to the pool before the calls below: the signal and Telegram's answers need none,
         // and the payment step takes its own (holding this one too could exhaust the pool).
@@ -155,7 +162,11 @@ impl Bot {
 }
 
 enum Claim {
-    New,
+    /// To handle now; `inserted`: by this delivery, and already marked handled (the mark
+    /// commits with the effects or not at all).
+    New {
+        inserted: bool,
+    },
     /// Handled up to an external step (`payments::bot::After`, as JSON) still to run.
     Resume(String),
     Handled,
@@ -165,8 +176,11 @@ enum Claim {
 /// the same update wait here for the first to finish.
 async fn claim(conn: &mut PgConnection, update_id: i64, kind: &str, raw: &Value) -> sqlx::Result<Claim> {
     // A first delivery (the common case) inserts the row and holds its lock in one round trip.
+    // It is written as handled: it commits together with the update's effects or not at all,
+    // and concurrent deliveries wait on it until then.
     let inserted: Option<i32> = sqlx::query_scalar(
-        "INSERT INTO telegram_updates (update_id, raw, kind) VALUES ($1, $2, $3)
+        "INSERT INTO telegram_updates (update_id, raw, kind, state, handled_at)
+         VALUES ($1, $2, $3, 'handled', now())
          ON CONFLICT (update_id) DO NOTHING RETURNING 1",
     )
     .bind(update_id)
@@ -175,7 +189,7 @@ async fn claim(conn: &mut PgConnection, update_id: i64, kind: &str, raw: &Value)
     .fetch_optional(&mut *conn)
     .await?;
     if inserted.is_some() {
-        return Ok(Claim::New);
+        return Ok(Claim::New { inserted: true });
     }
     let (state, step): (String, Option<String>) =
         sqlx::query_as("SELECT state, step FROM telegram_updates WHERE update_id = $1 FOR UPDATE")
@@ -185,6 +199,6 @@ async fn claim(conn: &mut PgConnection, update_id: i64, kind: &str, raw: &Value)
     Ok(match (state.as_str(), step) {
         ("handled", _) => Claim::Handled,
         (_, Some(step)) => Claim::Resume(step),
-        _ => Claim::New,
+        _ => Claim::New { inserted: false },
     })
 }

@@ -119,10 +119,15 @@ pub async fn generation_with(
     // After a repayment the balance is less than the lock read.
     let available = if owed > 0 { users::lock_balance(conn, user).await?.unwrap_or(0) } else { available };
     let cost = config.pricing.prices.get(model, size);
+    let short =
+        || reply("insufficient", &[("cost", &cost.to_string()), ("available", &available.to_string())]);
     let text = if in_flight >= i64::from(config.limits.max_in_flight) {
         reply("too_many_in_flight", &[("count", &in_flight.to_string())])
     } else if today >= i64::from(config.limits.daily_generations) {
         reply("daily_cap", &[("cap", &config.limits.daily_generations.to_string())])
+    } else if available < cost.get() {
+        // Read under the lock: the reservation would be refused; no need to ask the ledger.
+        return insufficient(conn, config, lang, chat, &short()).await;
     } else {
         let id = Uuid::now_v7();
         let deadline = std::time::Duration::from_secs(u64::from(config.limits.generation_deadline_secs));
@@ -153,7 +158,7 @@ pub async fn generation_with(
                 return Ok(Some(id));
             }
             Err(LedgerError::Insufficient { .. }) => {
-                reply("insufficient", &[("cost", &cost.to_string()), ("available", &available.to_string())])
+                return insufficient(conn, config, lang, chat, &short()).await
             }
             Err(LedgerError::Db(e)) => return Err(e),
             other => {
@@ -165,5 +170,19 @@ pub async fn generation_with(
         }
     };
     outbox::send_text(conn, chat, &text, None).await?;
+    Ok(None)
+}
+
+/// A short balance: what it costs and what is there, with the packs to buy as buttons.
+async fn insufficient(
+    conn: &mut PgConnection,
+    config: &Config,
+    lang: Lang,
+    chat: i64,
+    text: &str,
+) -> sqlx::Result<Option<Uuid>> {
+    let (_, packs) = crate::payments::bot::screen(lang, config);
+    let has_packs = packs["inline_keyboard"].as_array().is_some_and(|rows| !rows.is_empty());
+    outbox::send_text(conn, chat, text, has_packs.then_some(packs)).await?;
     Ok(None)
 }

@@ -195,6 +195,11 @@ async fn a_prompt_reserves_its_price_and_a_short_balance_reserves_nothing() {
     let chat = bot.messages(601, 2).await;
     let text = chat.messages[1].text().unwrap_or("");
     assert!(text.contains("Не хватает кредитов: нужно 10, на балансе 5"), "{text}");
+    let buttons = chat.messages[1].callback_data();
+    assert!(
+        !buttons.is_empty() && buttons.iter().all(|b| b.starts_with("buy:")),
+        "the packs to buy: {buttons:?}"
+    );
     assert_eq!(bot.db.balance(601).await, (5, 10));
     assert_eq!(bot.count("SELECT COUNT(*) FROM generations").await, 1);
     bot.db.assert_audit_clean().await;
