@@ -153,7 +153,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         let system = system.clone();
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
-            let mut driver = chaos::Driver::new(options.seed, chaos_options);
+            let mut driver = chaos::Driver::new(options.seed, chaos_options, options.duration);
             let mut errors = Vec::new();
             loop {
                 let pause = driver.pause();

@@ -42,7 +42,8 @@ async fn scenario_users_under_chaos_lose_nothing_and_pay_once() {
             each_kind_first: true,
         }),
         seed,
-        drain: Duration::from_secs(45),
+        // A refund whose YooKassa call failed waits for the reconciler (60 s + 30 s).
+        drain: Duration::from_secs(100),
         persistent_retries: false,
         each_flow_first: true,
     };
