@@ -5,6 +5,7 @@
 //! Sometimes a part of the credits (Stars refuse parts), sometimes credits already spent
 //! (refused). The checks in `check.rs` hold every outcome against the providers' books.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,27 @@ const MAX_CLI: usize = 4;
 const CLI_REPEATS: u32 = 60;
 
 type CliResult = Result<&'static str, String>;
+
+/// A refusal by its reason: credits already spent, a part of a Stars charge, nothing left to
+/// refund, more than is left, or something else (which no run should meet).
+fn refused(prefix: &'static str, reason: &str) -> &'static str {
+    let spent = reason.contains("unspent");
+    let part = reason.contains("never a part");
+    let nothing = reason.contains("no succeeded charge");
+    let too_many = reason.contains("still refundable");
+    match (prefix, spent, part, nothing, too_many) {
+        ("refund_cli_refused", true, ..) => "refund_cli_refused_spent",
+        ("refund_cli_refused", _, true, ..) => "refund_cli_refused_stars_part",
+        ("refund_cli_refused", _, _, true, _) => "refund_cli_refused_nothing_left",
+        ("refund_cli_refused", _, _, _, true) => "refund_cli_refused_too_many",
+        ("refund_cli_refused", ..) => "refund_cli_refused_other",
+        (_, true, ..) => "refund_bot_refused_spent",
+        (_, _, true, ..) => "refund_bot_refused_stars_part",
+        (_, _, _, true, _) => "refund_bot_refused_nothing_left",
+        (_, _, _, _, true) => "refund_bot_refused_too_many",
+        _ => "refund_bot_refused_other",
+    }
+}
 
 /// The operator's `nanobanana admin refund` runs in flight.
 #[derive(Default)]
@@ -60,7 +82,7 @@ async fn cli_refund(system: Arc<System>, topup: String, credits: Option<i64>) ->
         match out.status.code() {
             Some(0) => return Ok("refund_cli_refunded"),
             Some(1) if report["outcome"] == "released" => return Ok("refund_cli_released"),
-            Some(1) => return Ok("refund_cli_refused"),
+            Some(1) => return Ok(refused("refund_cli_refused", report["reason"].as_str().unwrap_or(""))),
             Some(3) => {
                 refund_id = report["refund_id"].as_str().map(str::to_owned);
                 if refund_id.is_none() {
@@ -148,8 +170,8 @@ impl Crowd {
     }
 }
 
-/// The admin's `/refund` answers in the admin's chat, by outcome.
-pub fn admin_answers(system: &System) -> Vec<(&'static str, u64)> {
+/// The admin's `/refund` answers in the admin's chat, by outcome (refusals by reason).
+pub fn admin_answers(system: &System) -> BTreeMap<&'static str, u64> {
     let prefix = |key: &str| {
         let text = render(Lang::En, key, &[("credits", "\u{0}"), ("amount", "\u{0}"), ("reason", "\u{0}")]);
         text.split('\u{0}').next().unwrap_or_default().to_owned()
@@ -165,8 +187,13 @@ pub fn admin_answers(system: &System) -> Vec<(&'static str, u64)> {
         .chat(ADMIN)
         .map(|c| c.messages.iter().filter_map(|m| m.text().map(str::to_owned)).collect())
         .unwrap_or_default();
-    kinds
-        .iter()
-        .map(|(name, prefix)| (*name, texts.iter().filter(|t| t.starts_with(prefix.as_str())).count() as u64))
-        .collect()
+    let mut answers: BTreeMap<&'static str, u64> = kinds.iter().map(|(name, _)| (*name, 0)).collect();
+    for text in &texts {
+        let Some((name, prefix)) = kinds.iter().find(|(_, p)| text.starts_with(p.as_str())) else { continue };
+        *answers.entry(name).or_default() += 1;
+        if *name == "refund_bot_refused" {
+            *answers.entry(refused(name, &text[prefix.len()..])).or_default() += 1;
+        }
+    }
+    answers
 }
