@@ -93,6 +93,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         seed,
         drain: Duration::from_secs(args.drain),
         persistent_retries: true,
+        each_flow_first: true,
     };
     let report = scenario::run(options).await?;
     println!("{report}");

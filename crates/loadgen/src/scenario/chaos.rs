@@ -24,8 +24,8 @@ pub struct ChaosOptions {
     /// Notifications dropped for good: only the reconciler (60 s + 30 s) makes them good, so
     /// only runs with a long drain enable this.
     pub drop_notifications: bool,
-    /// Gemini's daily quota spent once: generation pauses for everyone until a probe call
-    /// succeeds (one per 5 minutes), so only long runs enable this.
+    /// Gemini's daily quota spent once, at two thirds of the acting time: generation pauses for
+    /// everyone until a probe call succeeds (one per 5 minutes), so only long runs enable this.
     pub daily_quota: bool,
     /// Strike every enabled kind once (in random order) before choosing at random, so that a
     /// short run still meets each fault.
@@ -55,18 +55,24 @@ pub struct Driver {
     pub injected: BTreeMap<Chaos, u64>,
     holding: bool,
     quota_spent: bool,
+    /// The daily quota is spent once, at two thirds of the run: generation pauses for at
+    /// least one probe interval (5 min), so earlier it would stop generation for the rest of
+    /// the run.
+    quota_at: std::time::Instant,
     /// Kinds still owed by `each_kind_first`.
     owed: Vec<Chaos>,
 }
 
 impl Driver {
-    pub fn new(seed: u64, options: ChaosOptions) -> Self {
+    /// A driver for a run whose users act for `acting`.
+    pub fn new(seed: u64, options: ChaosOptions, acting: Duration) -> Self {
         let mut driver = Self {
             rng: Rng::new(seed ^ 0xC4A0_5000),
             options,
             injected: BTreeMap::new(),
             holding: false,
             quota_spent: false,
+            quota_at: std::time::Instant::now() + acting * 2 / 3,
             owed: Vec::new(),
         };
         if driver.options.each_kind_first {
@@ -88,6 +94,9 @@ impl Driver {
     }
 
     fn choose(&mut self) -> Chaos {
+        if self.options.daily_quota && !self.quota_spent && std::time::Instant::now() >= self.quota_at {
+            return Chaos::GeminiDailyQuota;
+        }
         if let Some(owed) = self.owed.pop() {
             return owed;
         }
@@ -116,9 +125,6 @@ impl Driver {
         }
         if self.options.drop_notifications {
             choices.push((Chaos::NotificationsDropped, 1));
-        }
-        if self.options.daily_quota && !self.quota_spent {
-            choices.push((Chaos::GeminiDailyQuota, 1));
         }
         choices
     }
@@ -228,5 +234,8 @@ impl Driver {
         system.yk.release_notifications(true).await;
         self.holding = false;
         system.tg.clear_faults();
+        // Faults queued while generation was paused would meet the drain's first calls (the
+        // pause's probe among them, and the next probe is 5 minutes later).
+        system.gemini.clear_queue();
     }
 }

@@ -23,8 +23,21 @@ pub struct Counts {
     pub payments_succeeded: i64,
     pub payments_canceled: i64,
     pub payments_pending: i64,
+    /// Stars orders (one invoice each).
+    pub stars_invoices: i64,
+    /// Stars charges Telegram made (each to be credited once).
+    pub stars_charges: i64,
+    /// Charges beyond the first of one order (the user paid an invoice again).
+    pub stars_second_charges: i64,
+    /// Stars payments started but never charged (declined, expired, abandoned).
+    pub stars_unpaid: i64,
+    pub refunds_committed: i64,
+    pub refunds_released: i64,
+    pub refunds_held: i64,
     pub credits_sold: i64,
     pub credits_spent: i64,
+    pub credits_refunded: i64,
+    pub balances_checked: i64,
     pub outbox_sent: i64,
     pub outbox_dropped: i64,
     pub outbox_dropped_by_reason: BTreeMap<String, i64>,
@@ -32,7 +45,7 @@ pub struct Counts {
 
 /// Waits (polling, up to `limit`) until nothing is left in flight: Telegram has no update
 /// waiting, no generation is queued or processing, no album is gathering, the outbox is empty,
-/// and every final YooKassa payment of ours is final in the database too.
+/// no refund is held, and every final YooKassa payment of ours is final in the database too.
 pub async fn drain(system: &System, limit: Duration) -> anyhow::Result<Result<(), String>> {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
@@ -69,6 +82,7 @@ async fn leftovers(system: &System) -> anyhow::Result<Vec<String>> {
         ),
         ("albums gathering", "SELECT COUNT(*) FROM album_drafts WHERE state = 'gathering'"),
         ("outbox rows pending", "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
+        ("refunds held", "SELECT COUNT(*) FROM refunds WHERE status = 'held'"),
     ] {
         let n = system.count(sql).await?;
         if n > 0 {
@@ -129,46 +143,8 @@ pub async fn check(
         problems.push(format!("updates never handled: {missing:?}"));
     }
 
-    // Money is exactly-once: each succeeded charge credited once, nothing else credited.
-    let credited: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
-        "SELECT p.payment_id, COUNT(t.id) FROM payments p
-         LEFT JOIN transactions t ON t.payment_id = p.id AND t.type = 'topup'
-         WHERE p.provider = 'yookassa' GROUP BY p.payment_id",
-    )
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .collect();
-    for payment in system.yk.payments() {
-        let id = payment["id"].as_str().unwrap_or_default();
-        let times = credited.get(id).copied().unwrap_or(0);
-        match payment["status"].as_str() {
-            Some("succeeded") => {
-                counts.payments_succeeded += 1;
-                if times != 1 {
-                    problems.push(format!("succeeded payment {id} credited {times} times"));
-                }
-            }
-            Some("canceled") => {
-                counts.payments_canceled += 1;
-                if times != 0 {
-                    problems.push(format!("canceled payment {id} credited {times} times"));
-                }
-            }
-            _ => {
-                counts.payments_pending += 1;
-                if times != 0 {
-                    problems.push(format!("unpaid payment {id} credited {times} times"));
-                }
-            }
-        }
-    }
-    counts.credits_sold = system
-        .count("SELECT COALESCE(SUM(delta_available), 0)::BIGINT FROM transactions WHERE type = 'topup'")
-        .await?;
-    counts.credits_spent = system
-        .count("SELECT COALESCE(-SUM(delta_reserved), 0)::BIGINT FROM transactions WHERE type = 'commit'")
-        .await?;
+    // Money is exactly-once, refunds agree with the providers, balances with the journal.
+    super::money::check(system, &mut counts, &mut problems).await?;
 
     // Every generation ended and settled once, in agreement with its status.
     let generations: Vec<GenerationRow> = sqlx::query_as(

@@ -6,9 +6,12 @@
 //! One driver for both sizes: `cargo test` runs a short one (`tests/it/scenario.rs` in the
 //! nanobanana crate), `loadgen scenario` a long one with hundreds of users.
 
+mod buy;
 pub mod chaos;
 pub mod check;
+mod money;
 pub mod proxy;
+mod refunds;
 pub mod rng;
 pub mod system;
 pub mod users;
@@ -40,6 +43,8 @@ pub struct Options {
     /// Prompts that carry a retryable Gemini error on every attempt (retries exhausted after
     /// ~30 s of backoff): only for runs whose drain allows it.
     pub persistent_retries: bool,
+    /// Each way of paying and refunding once before chance decides (see `Crowd`).
+    pub each_flow_first: bool,
 }
 
 /// What a run did and found.
@@ -49,6 +54,8 @@ pub struct Report {
     pub users: usize,
     pub actions: BTreeMap<String, u64>,
     pub actions_skipped: u64,
+    /// How purchases and refunds went (paid, paid twice, canceled, refunded in the bot…).
+    pub flows: BTreeMap<String, u64>,
     pub chaos: BTreeMap<String, u64>,
     pub process_starts: u32,
     pub process_kills: u32,
@@ -77,6 +84,7 @@ impl fmt::Display for Report {
             self.users, self.seed, self.act_secs, self.drain_secs
         )?;
         writeln!(f, "  actions: {:?} (skipped {})", self.actions, self.actions_skipped)?;
+        writeln!(f, "  purchases and refunds: {:?}", self.flows)?;
         writeln!(
             f,
             "  chaos: {:?}; process starts {}, kills {}",
@@ -90,8 +98,23 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "  payments: {} succeeded, {} canceled, {} left unpaid; credits sold {}, spent {}",
-            c.payments_succeeded, c.payments_canceled, c.payments_pending, c.credits_sold, c.credits_spent
+            "  YooKassa payments: {} succeeded, {} canceled, {} left unpaid",
+            c.payments_succeeded, c.payments_canceled, c.payments_pending
+        )?;
+        writeln!(
+            f,
+            "  Stars: {} invoices, {} charges ({} of them a second charge of an order), {} payments not made (abandoned before the answer, declined or expired)",
+            c.stars_invoices, c.stars_charges, c.stars_second_charges, c.stars_unpaid
+        )?;
+        writeln!(
+            f,
+            "  refunds: {} committed ({} credits, money returned), {} released, {} left held",
+            c.refunds_committed, c.credits_refunded, c.refunds_released, c.refunds_held
+        )?;
+        writeln!(
+            f,
+            "  credits: sold {}, spent {}, refunded {}; {} balances match the ledger",
+            c.credits_sold, c.credits_spent, c.credits_refunded, c.balances_checked
         )?;
         writeln!(
             f,
@@ -121,13 +144,16 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         options.chaos.is_some(),
         options.persistent_retries,
     );
+    if options.each_flow_first {
+        crowd.each_flow_first();
+    }
     crowd.fund(&system, 60).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let chaos = options.chaos.clone().map(|chaos_options| {
         let system = system.clone();
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
-            let mut driver = chaos::Driver::new(options.seed, chaos_options);
+            let mut driver = chaos::Driver::new(options.seed, chaos_options, options.duration);
             let mut errors = Vec::new();
             loop {
                 let pause = driver.pause();
@@ -153,6 +179,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     }
     let act_secs = started.elapsed().as_secs_f64();
     let _ = stop.send(true);
+    problems.extend(crowd.finish_refunds().await);
     let mut injected = BTreeMap::new();
     if let Some(chaos) = chaos {
         let (counts, errors) = chaos.await?;
@@ -180,6 +207,8 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let (counts, broken) = check::check(&system, &crowd.updates, &crowd.ever_blocked).await?;
     problems.extend(broken);
     let (process_starts, process_kills) = system.restarts().await;
+    let mut flows: BTreeMap<String, u64> = crowd.flows.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
+    flows.extend(refunds::admin_answers(&system).into_iter().map(|(k, v)| (k.to_owned(), v)));
     if !problems.is_empty() {
         problems.push(format!("process logs (tails):\n{}", system.logs()));
     }
@@ -189,6 +218,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         users: options.users,
         actions: crowd.actions.iter().map(|(k, v)| (format!("{k:?}"), *v)).collect(),
         actions_skipped: crowd.skipped,
+        flows,
         chaos: injected,
         process_starts,
         process_kills,

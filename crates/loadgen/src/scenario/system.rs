@@ -18,6 +18,10 @@ use tokio::sync::Mutex;
 use super::proxy;
 
 pub const WEBHOOK_SECRET: &str = "scenario-webhook-secret";
+/// The operator's Telegram id (`ADMIN_IDS`): sends `/refund` in the bot.
+pub const ADMIN: i64 = 6_999_999;
+/// `TERMS_VERSION`: every user accepts it before a first payment.
+pub const TERMS: &str = "scenario-1";
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -86,8 +90,6 @@ pub struct System {
     /// The balancer's base URL (what Telegram and YooKassa call).
     pub public_url: String,
     pub procs: Mutex<Vec<Proc>>,
-    /// The ruble payment start the bot will do once its `/buy` flow lands (see `users.rs`).
-    pub payments: Arc<nanobanana::payments::YooKassa>,
     env: Vec<(String, String)>,
     balancer: tokio::task::JoinHandle<()>,
 }
@@ -153,6 +155,10 @@ impl System {
             ("YOOKASSA_API_URL", yk.api_url()),
             ("YOOKASSA_RETURN_URL", "https://t.me/nanobanana_test_bot".to_owned()),
             ("YOOKASSA_TRUSTED_NETWORKS", "127.0.0.1/32".to_owned()),
+            // Receipts on: a first ruble payment asks for the e-mail (or phone) first.
+            ("RECEIPTS_ENABLED", "true".to_owned()),
+            ("TERMS_VERSION", TERMS.to_owned()),
+            ("ADMIN_IDS", ADMIN.to_string()),
             ("STORAGE_URL", format!("file://{}", storage.display())),
             ("MAX_IN_FLIGHT", "3".to_owned()),
             ("GENERATION_DEADLINE_SECS", "600".to_owned()),
@@ -164,12 +170,6 @@ impl System {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         let pool = PgPoolOptions::new().max_connections(8).connect(setup.database_url.as_str()).await?;
-        let config = nanobanana::config::Config::from_lookup(nanobanana::config::Role::Tool, &|k| {
-            env.iter().find(|(name, _)| name == k).map(|(_, v)| v.clone())
-        })
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let yk_config = config.yookassa.clone().context("YooKassa configured")?;
-        let payments = Arc::new(nanobanana::payments::YooKassa::new(pool.clone(), yk_config, None)?);
         let procs = slots
             .into_iter()
             .enumerate()
@@ -192,7 +192,6 @@ impl System {
             storage,
             public_url,
             procs: Mutex::new(procs),
-            payments,
             env,
             balancer,
         });
@@ -350,6 +349,19 @@ impl System {
             let _: i64 = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await?;
         }
         Ok(keys.len())
+    }
+
+    /// `nanobanana <args>` as the operator runs it, with the deployment's configuration.
+    pub async fn operator(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
+        Command::new(&self.setup.binary)
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("RUST_LOG", "error")
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .with_context(|| format!("nanobanana {}", args.join(" ")))
     }
 
     pub async fn count(&self, sql: &str) -> anyhow::Result<i64> {

@@ -1,18 +1,15 @@
 //! Simulated users: each step one random user does one random thing a person does in the bot,
 //! through the fake Telegram (and the fake YooKassa's checkout page for paying). The driver
 //! remembers only what a person would (whether they opened the chat, blocked the bot, which
-//! payments they have open) plus every update id it caused, for the final checks.
-//!
-//! EXTENSION POINTS (marked `EXTENSION:` below) for actions whose bot side is being built:
-//! Telegram Stars packs, refunds, and the 🔁 regenerate / ✏️ edit / 📎 original buttons.
-//! Each needs a variant in `Action`, a weight in `Crowd::choose` and a match arm in
-//! `Crowd::act`; the checks in `check.rs` then cover them (Stars charges need a clause there).
+//! checkout pages and invoices they have open, how far they read the chat) plus every update
+//! id it caused, for the final checks. Purchases are in `buy.rs`, refunds in `refunds.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use fakes::telegram::users::{self, ImageSpec, Sent, UserProfile};
-use nanobanana::config::Pack;
 
+use super::refunds::CliRefunds;
 use super::rng::Rng;
 use super::system::System;
 
@@ -26,8 +23,20 @@ pub enum Action {
     Prompt,
     PhotoPrompt,
     Album,
+    /// `/buy`, meaning a ruble pack: the rest follows in `ContinueBuy` steps.
     BuyRubles,
+    /// `/buy`, meaning a Stars pack.
+    BuyStars,
+    /// The next step of a purchase the chat asks for: the pack's button, the terms' "Accept",
+    /// the receipt e-mail, then the "Pay" button's page or the invoice kept for paying.
+    ContinueBuy,
+    /// On YooKassa's checkout page: pay, cancel, or walk away; some press "Pay" again later.
     PayOrCancel,
+    /// A Stars invoice: pay it, pay it twice, or never.
+    PayInvoice,
+    /// The user asks support for a refund (`/paysupport`); the operator refunds one of their
+    /// charges with `/refund` in the bot or `nanobanana admin refund`.
+    Refund,
     Block,
     ComeBack,
     /// 🔁 under a delivered picture: the same request again, charged like any other.
@@ -36,28 +45,46 @@ pub enum Action {
     Edit,
     /// 📎 under a delivered picture: the original as a document.
     Original,
-    // EXTENSION: BuyStars (send /buy, press a Stars pack, `tg.pay_invoice` the invoice; some
-    // twice), Refund (the bot's refund command or button).
-}
-
-/// How a ruble purchase starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BuyFlow {
-    /// The bot has no `/buy` screen yet: the driver starts the payment the way the bot's
-    /// handler will (`payments::start_yookassa`, keyed to a fresh source), and the user pays
-    /// or cancels on YooKassa's page. Notifications and the reconciler run in `serve`.
-    Direct,
-    // EXTENSION: `Bot` — /buy, press a ruble pack, read the "Pay" button's URL from the chat.
 }
 
 #[derive(Debug, Clone)]
-struct User {
-    id: i64,
-    profile: UserProfile,
+pub(super) struct User {
+    pub(super) id: i64,
+    pub(super) profile: UserProfile,
     started: bool,
     blocked: bool,
-    /// YooKassa payment ids the user has not paid or canceled yet.
-    open_payments: Vec<String>,
+    /// The purchase under way, if any.
+    pub(super) purchase: Option<Purchase>,
+    /// The last bot message the user read for a purchase step.
+    pub(super) read_up_to: i64,
+    /// Checkout page URLs the user has not paid or canceled yet (and paid ones to press again).
+    pub(super) open_payments: Vec<(String, bool)>,
+    /// Invoice message ids not paid yet (and paid ones to pay again).
+    pub(super) open_invoices: Vec<(i64, bool)>,
+    /// Whether the user ever paid (so may ask for a refund).
+    pub(super) paid: bool,
+    /// Asks for a refund as soon as a charge of theirs is credited (`each_flow_first`).
+    pub(super) refund_owed: bool,
+}
+
+impl User {
+    fn paying(&self) -> bool {
+        !self.blocked
+            && (self.purchase.is_some()
+                || self.refund_owed
+                || !self.open_payments.is_empty()
+                || !self.open_invoices.is_empty())
+    }
+}
+
+/// A purchase from `/buy` until its checkout page or invoice shows up.
+#[derive(Debug, Clone)]
+pub(super) struct Purchase {
+    /// The pack to press on the `/buy` screen.
+    pub(super) pack: String,
+    pub(super) pressed: bool,
+    /// `ContinueBuy` steps in a row that found nothing new (the bot had not answered yet).
+    pub(super) waited: u32,
 }
 
 /// Prompts: most are plain; some carry a fake-Gemini marker that decides the outcome of every
@@ -67,10 +94,9 @@ const PERMANENT: &[&str] =
 const PERSISTENT_RETRYABLE: &[&str] = &["[[503]]", "[[500]]"];
 
 pub struct Crowd {
-    users: Vec<User>,
-    rng: Rng,
-    buy: BuyFlow,
-    pack: Pack,
+    pub(super) users: Vec<User>,
+    pub(super) rng: Rng,
+    pub(super) http: reqwest::Client,
     faulty_prompts: bool,
     persistent_retries: bool,
     /// Every update the users caused, by id.
@@ -78,6 +104,14 @@ pub struct Crowd {
     pub actions: BTreeMap<Action, u64>,
     /// Actions the fake refused (e.g. a button that was edited away): skipped, not errors.
     pub skipped: u64,
+    /// How the purchase and refund actions went (paid, paid twice, canceled, refund via CLI…).
+    pub flows: BTreeMap<&'static str, u64>,
+    /// `nanobanana admin refund` runs in flight (the operator's shell), awaited at the end.
+    pub(super) cli: CliRefunds,
+    /// Every way a purchase or refund can go happens once before chance decides (so that a
+    /// short run meets each); see `Crowd::each_flow_first`.
+    each_flow_first: bool,
+    steps: u64,
     /// Users who blocked the bot at some point (their deliveries may be dropped).
     pub ever_blocked: BTreeSet<i64>,
     next_prompt: u64,
@@ -103,27 +137,51 @@ impl Crowd {
                 },
                 started: false,
                 blocked: false,
+                purchase: None,
+                read_up_to: 0,
                 open_payments: Vec::new(),
+                open_invoices: Vec::new(),
+                paid: false,
+                refund_owed: false,
             })
             .collect();
-        let pack = Pack {
-            id: "rub100".to_owned(),
-            price: 10_000,
-            credits: nanobanana::domain::Credits::new(100).unwrap_or_else(|_| unreachable!("100 > 0")),
-        };
+        // The checkout's answer is a redirect to the shop: read, not followed.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
         Self {
             users,
             rng,
-            buy: BuyFlow::Direct,
-            pack,
+            http,
             faulty_prompts,
             persistent_retries,
             updates: BTreeSet::new(),
             actions: BTreeMap::new(),
             skipped: 0,
+            flows: BTreeMap::new(),
+            cli: CliRefunds::default(),
+            each_flow_first: false,
+            steps: 0,
             ever_blocked: BTreeSet::new(),
             next_prompt: 0,
         }
+    }
+
+    /// The first steps start purchases of both kinds, and the first outcomes of paying and
+    /// refunding go each way once (paid, paid twice, canceled, refunded in the bot and from
+    /// the shell…) before chance decides.
+    pub fn each_flow_first(&mut self) {
+        self.each_flow_first = true;
+    }
+
+    /// The first of `names` that has not happened yet, under `each_flow_first`.
+    pub(super) fn owed(&self, names: &[&'static str]) -> Option<&'static str> {
+        if !self.each_flow_first {
+            return None;
+        }
+        names.iter().find(|n| !self.flows.contains_key(*n)).copied()
     }
 
     pub fn ids(&self) -> impl Iterator<Item = i64> + '_ {
@@ -165,6 +223,9 @@ impl Crowd {
         if !user.started {
             return Action::Start;
         }
+        if user.refund_owed {
+            return Action::Refund;
+        }
         let mut choices = vec![
             (Action::Start, 2),
             (Action::Balance, 3),
@@ -173,21 +234,46 @@ impl Crowd {
             (Action::Prompt, 40),
             (Action::PhotoPrompt, 10),
             (Action::Album, 6),
-            (Action::BuyRubles, 6),
+            (Action::BuyRubles, 5),
+            (Action::BuyStars, 4),
+            (Action::Refund, if user.paid { 6 } else { 1 }),
             (Action::Block, 2),
+            (Action::Regenerate, 5),
+            (Action::Edit, 4),
+            (Action::Original, 3),
         ];
-        if !user.open_payments.is_empty() {
-            choices.push((Action::PayOrCancel, 40));
+        // A purchase under way has the user's attention.
+        if user.purchase.is_some() {
+            choices.push((Action::ContinueBuy, 100));
         }
-        choices.extend([(Action::Regenerate, 5), (Action::Edit, 4), (Action::Original, 3)]);
-        // EXTENSION: weights for BuyStars and Refund.
+        if !user.open_payments.is_empty() {
+            choices.push((Action::PayOrCancel, 60));
+        }
+        if !user.open_invoices.is_empty() {
+            choices.push((Action::PayInvoice, 60));
+        }
         self.rng.weighted(&choices)
     }
 
     /// One user does one thing.
-    pub async fn step(&mut self, system: &System) -> anyhow::Result<()> {
-        let index = self.rng.below(self.users.len() as u64) as usize;
-        let action = self.choose(index);
+    pub async fn step(&mut self, system: &Arc<System>) -> anyhow::Result<()> {
+        // Someone in the middle of paying finishes within moments, not after everyone else's
+        // next move: most steps go to a user with a purchase or a payment open.
+        self.steps += 1;
+        let opening = self.each_flow_first && self.steps <= 6 && self.users.len() >= 6;
+        let paying: Vec<usize> = (0..self.users.len()).filter(|i| self.users[*i].paying()).collect();
+        let index = if opening {
+            self.steps as usize - 1
+        } else if !paying.is_empty() && self.rng.percent(60) {
+            *self.rng.pick(&paying)
+        } else {
+            self.rng.below(self.users.len() as u64) as usize
+        };
+        let action = match opening {
+            true if self.steps % 2 == 0 => Action::BuyStars,
+            true => Action::BuyRubles,
+            false => self.choose(index),
+        };
         *self.actions.entry(action).or_default() += 1;
         self.act(system, index, action).await
     }
@@ -208,7 +294,11 @@ impl Crowd {
         text
     }
 
-    fn record(&mut self, sent: Result<Sent, users::ActionError>) {
+    pub(super) fn flow(&mut self, what: &'static str) {
+        *self.flows.entry(what).or_default() += 1;
+    }
+
+    pub(super) fn record(&mut self, sent: Result<Sent, users::ActionError>) {
         match sent {
             Ok(sent) => {
                 self.updates.insert(sent.update_id);
@@ -217,7 +307,7 @@ impl Crowd {
         }
     }
 
-    async fn act(&mut self, system: &System, index: usize, action: Action) -> anyhow::Result<()> {
+    async fn act(&mut self, system: &Arc<System>, index: usize, action: Action) -> anyhow::Result<()> {
         let state = system.tg.state();
         let (id, profile) = (self.users[index].id, self.users[index].profile.clone());
         match action {
@@ -268,39 +358,12 @@ impl Crowd {
                     Err(_) => self.skipped += 1,
                 }
             }
-            Action::BuyRubles => match self.buy {
-                BuyFlow::Direct => {
-                    let source = format!("scenario:{}", uuid::Uuid::new_v4());
-                    let started =
-                        nanobanana::payments::start_yookassa(&system.payments, id, &self.pack, &source, None)
-                            .await;
-                    match started {
-                        Ok(url) => {
-                            let payment = url.rsplit('/').next().unwrap_or_default().to_owned();
-                            self.users[index].open_payments.push(payment);
-                        }
-                        // A YooKassa fault the chaos driver armed: the user tries again later.
-                        Err(_) => self.skipped += 1,
-                    }
-                }
-            },
-            Action::PayOrCancel => {
-                let open = &mut self.users[index].open_payments;
-                let payment = open.remove(0);
-                let roll = self.rng.below(100);
-                let result = if roll < 70 {
-                    system.yk.pay(&payment).map(|_| ())
-                } else if roll < 95 {
-                    let reason =
-                        *self.rng.pick(&["insufficient_funds", "expired_on_confirmation", "card_expired"]);
-                    system.yk.cancel(&payment, reason).map(|_| ())
-                } else {
-                    Ok(()) // walks away: stays pending, must never be credited
-                };
-                if result.is_err() {
-                    self.skipped += 1;
-                }
-            }
+            Action::BuyRubles => self.buy(system, index, false),
+            Action::BuyStars => self.buy(system, index, true),
+            Action::ContinueBuy => self.continue_buy(system, index),
+            Action::PayOrCancel => self.pay_or_cancel(index).await,
+            Action::PayInvoice => self.pay_invoice(system, index),
+            Action::Refund => self.refund(system, index).await?,
             Action::Regenerate | Action::Edit | Action::Original => {
                 let prefix = match action {
                     Action::Regenerate => "regen:",

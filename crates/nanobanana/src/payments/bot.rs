@@ -353,6 +353,11 @@ pub async fn run(
                 Ok(refund::Refunded::Released { reason, .. }) => {
                     render(lang, "admin_refund_released", &[("reason", &reason)])
                 }
+                // No reconciler asks Telegram again about a Stars refund: the update stays
+                // open, so Telegram delivers it again and the same refund id finishes it.
+                Ok(refund::Refunded::Held { refund_id, reason, .. }) if is_stars(pool, refund_id).await? => {
+                    return Ok(Finished::Retry(format!("Stars refund {refund_id}: {reason}")));
+                }
                 Ok(refund::Refunded::Held { reason, .. }) => {
                     render(lang, "admin_refund_held", &[("reason", &reason)])
                 }
@@ -362,6 +367,16 @@ pub async fn run(
             Ok(Finished::Replies(vec![(*chat, text, None)]))
         }
     }
+}
+
+async fn is_stars(pool: &PgPool, refund_id: Uuid) -> sqlx::Result<bool> {
+    let provider: Option<String> = sqlx::query_scalar(
+        "SELECT p.provider FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.id = $1",
+    )
+    .bind(refund_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(provider.as_deref() == Some(Provider::Stars.as_str()))
 }
 
 async fn language(pool: &PgPool, user: TelegramId) -> sqlx::Result<Lang> {

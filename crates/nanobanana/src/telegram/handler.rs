@@ -149,15 +149,45 @@ impl Bot {
                     serde_json::json!({ "pre_checkout_query_id": id, "ok": false, "error_message": reason })
                 }
             };
-            if let Err(e) = self.api.call("answerPreCheckoutQuery", &params).await {
-                tracing::warn!(target: "nanobanana::payments", update_id, error = %e, "answerPreCheckoutQuery failed");
-            }
+            self.answer_pre_checkout(update_id, &params).await;
         }
         if let Some(step) = step {
             return self.resume(update_id, Some(step.to_string())).await;
         }
         tracing::debug!(update_id, kind, "update handled");
         Ok(())
+    }
+}
+
+/// Tries of the pre-checkout answer: Telegram waits 10 s for it, then the payment fails.
+const PRE_CHECKOUT_TRIES: u32 = 3;
+
+impl Bot {
+    /// The pre-checkout answer, tried again after a Telegram 429, 5xx or no answer (each
+    /// within Telegram's 10 s): unanswered, the user's payment fails.
+    async fn answer_pre_checkout(&self, update_id: i64, params: &Value) {
+        for attempt in 1..=PRE_CHECKOUT_TRIES {
+            let wait = match self.api.call("answerPreCheckoutQuery", params).await {
+                Ok(_) => return,
+                Err(super::client::ApiError::Refused { code: 429, retry_after, .. }) => {
+                    std::time::Duration::from_secs(retry_after.unwrap_or(1).min(3))
+                }
+                Err(super::client::ApiError::Refused { code, .. }) if code >= 500 => {
+                    std::time::Duration::from_millis(300)
+                }
+                Err(super::client::ApiError::Transport { .. }) => std::time::Duration::from_millis(300),
+                Err(e) => {
+                    tracing::warn!(target: "nanobanana::payments", update_id, error = %e, "answerPreCheckoutQuery refused");
+                    return;
+                }
+            };
+            if attempt == PRE_CHECKOUT_TRIES {
+                tracing::warn!(target: "nanobanana::payments", update_id, attempt, "answerPreCheckoutQuery failed; giving up");
+                return;
+            }
+            tracing::warn!(target: "nanobanana::payments", update_id, attempt, ?wait, "answerPreCheckoutQuery failed; trying again");
+            tokio::time::sleep(wait).await;
+        }
     }
 }
 

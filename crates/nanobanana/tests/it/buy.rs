@@ -483,3 +483,28 @@ async fn buy_killed_between_the_create_call_and_saving_its_answer_finishes_with_
     assert_eq!(topups, 1);
     db.assert_audit_clean().await;
 }
+
+/// Telegram answers the pre-checkout answer with a 500 (or a 429) once: the bot tries again
+/// within Telegram's 10 s, so the user's payment goes through instead of failing.
+#[tokio::test]
+async fn buy_stars_pre_checkout_answer_is_repeated_after_a_telegram_error() {
+    use fakes::telegram::{Fault, FaultKind};
+    let shop = Shop::start(&[]).await;
+    let user = 6040;
+    shop.choose(user, "en", "xtr100").await;
+    shop.accept_terms(user).await;
+    let invoice = invoice(&shop, user).await;
+    for kind in [FaultKind::ServerError, FaultKind::TooManyRequests] {
+        shop.bot.tg.inject_fault(Fault {
+            method: "answerPreCheckoutQuery".into(),
+            count: 1,
+            kind,
+            retry_after: Some(1),
+        });
+    }
+    shop.bot.tg.pay_invoice(user, invoice.message_id).expect("pay");
+    shop.wait_text(user, "100 credits credited. Balance: 100 credits").await;
+    let payments = shop.bot.tg.payments();
+    assert_eq!(payments.iter().filter(|p| p.status == "paid").count(), 1, "{payments:?}");
+    shop.stop().await;
+}

@@ -185,3 +185,33 @@ async fn refunds_of_stars_go_through_refund_star_payment() {
     assert_eq!(payments.iter().filter(|p| p.status == "refunded").count(), 1, "{payments:?}");
     shop.stop().await;
 }
+
+/// Telegram fails `refundStarPayment` once (a 500: the outcome is unknown). Stars have no
+/// reconciler, so the admin's `/refund` must not close with the credits held for good: the
+/// update stays open, Telegram delivers it again and the same refund id finishes it.
+#[tokio::test]
+async fn refunds_of_stars_whose_outcome_was_unknown_are_repeated_not_left_held() {
+    use fakes::telegram::{Fault, FaultKind};
+    let shop = Shop::start(&[]).await;
+    let user = 7031;
+    shop.choose(user, "en", "xtr100").await;
+    shop.accept_terms(user).await;
+    let invoice = shop.wait_message(user, "invoice", |m| m.kind == "invoice").await;
+    shop.bot.tg.pay_invoice(user, invoice.message_id).expect("pay");
+    shop.wait_text(user, "Balance: 100 credits").await;
+    let topup = shop.topup_of(user).await;
+    shop.bot.tg.inject_fault(Fault {
+        method: "refundStarPayment".into(),
+        count: 1,
+        kind: FaultKind::ServerError,
+        retry_after: None,
+    });
+    let answer = admin_refund(&shop, &topup).await;
+    assert_eq!(answer, "Refunded: 100 credits, 80 ⭐.");
+    shop.wait_text(user, "Refund: 100 credits were taken back and 80 ⭐ returned").await;
+    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM refunds WHERE status = 'succeeded'").await, 1);
+    assert_eq!(shop.bot.db.balance(user).await, (0, 0));
+    let payments = shop.bot.tg.payments();
+    assert_eq!(payments.iter().filter(|p| p.status == "refunded").count(), 1, "{payments:?}");
+    shop.stop().await;
+}

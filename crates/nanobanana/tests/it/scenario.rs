@@ -31,7 +31,7 @@ async fn scenario_users_under_chaos_lose_nothing_and_pay_once() {
     let options = Options {
         setup,
         users: 40,
-        duration: Duration::from_secs(20),
+        duration: Duration::from_secs(25),
         step_every: Duration::from_millis(40),
         chaos: Some(ChaosOptions {
             every_ms: (600, 1600),
@@ -42,8 +42,10 @@ async fn scenario_users_under_chaos_lose_nothing_and_pay_once() {
             each_kind_first: true,
         }),
         seed,
-        drain: Duration::from_secs(45),
+        // A refund whose YooKassa call failed waits for the reconciler (60 s + 30 s).
+        drain: Duration::from_secs(100),
         persistent_retries: false,
+        each_flow_first: true,
     };
     let report = scenario::run(options).await.expect("the scenario runs");
     eprintln!("{report}");
@@ -51,6 +53,15 @@ async fn scenario_users_under_chaos_lose_nothing_and_pay_once() {
     let counts = &report.counts;
     assert!(counts.generations_succeeded > 0 && counts.generations_failed > 0, "{report}");
     assert!(counts.payments_succeeded > 0, "{report}");
+    // Every kind of purchase and refund happened, so an action that silently stops working
+    // (a button renamed, a flow the driver no longer finds) fails here.
+    let flow = |name: &str| report.flows.get(name).copied().unwrap_or(0);
+    let flows = ["terms_accepted", "receipt_contact_sent", "checkout_paid", "stars_paid", "stars_paid_twice"];
+    for name in flows.into_iter().chain(["refund_in_bot", "refund_cli"]) {
+        assert!(flow(name) > 0, "no {name}: {report}");
+    }
+    assert!(counts.stars_charges > 0 && counts.stars_second_charges > 0, "{report}");
+    assert!(counts.refunds_committed > 0, "{report}");
     assert!(report.process_kills >= 2, "the chaos killed no worker or no serve: {report}");
     db.assert_audit_clean().await;
     let _ = std::fs::remove_dir_all(&workdir);
