@@ -171,7 +171,12 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     });
     let started = Instant::now();
     let mut problems = Vec::new();
-    while started.elapsed() < options.duration {
+    // A short run acts on (up to four times its duration) until it has shown every flow.
+    let acting = |crowd: &Crowd| {
+        let elapsed = started.elapsed();
+        elapsed < options.duration || (crowd.owes_required() && elapsed < options.duration * 4)
+    };
+    while acting(&crowd) {
         if let Err(e) = crowd.step(&system).await {
             problems.push(format!("user action: {e:#}"));
         }

@@ -47,6 +47,17 @@ pub enum Action {
     Original,
 }
 
+/// The flows a short run (`each_flow_first`) must show at least once each.
+pub const REQUIRED_FLOWS: [&str; 7] = [
+    "terms_accepted",
+    "receipt_contact_sent",
+    "checkout_paid",
+    "stars_paid",
+    "stars_paid_twice",
+    "refund_in_bot",
+    "refund_cli",
+];
+
 #[derive(Debug, Clone)]
 pub(super) struct User {
     pub(super) id: i64,
@@ -174,6 +185,16 @@ impl Crowd {
     /// the shell…) before chance decides.
     pub fn each_flow_first(&mut self) {
         self.each_flow_first = true;
+    }
+
+    /// Under `each_flow_first`: whether a flow the short run must show has not happened yet
+    /// (`REQUIRED_FLOWS`, and a refund committed one way or the other). The acting phase goes
+    /// on past its duration (up to a limit) until none is, so a slow machine delays the run
+    /// instead of failing it.
+    pub fn owes_required(&self) -> bool {
+        self.each_flow_first
+            && (REQUIRED_FLOWS.iter().any(|n| !self.flows.contains_key(n))
+                || !["refund_bot_refunded", "refund_cli_refunded"].iter().any(|n| self.flows.contains_key(n)))
     }
 
     /// The first of `names` that has not happened yet, under `each_flow_first`.
