@@ -6,7 +6,7 @@ use std::time::Duration;
 use fakes::common::image::{render_jpeg, render_png};
 use fakes::gemini::Behaviour;
 use fakes::FakeGemini;
-use nanobanana::config::{GeminiConfig, DEFAULT_REDIS_URL};
+use nanobanana::config::{GeminiConfig, HttpVersion, DEFAULT_REDIS_URL};
 use nanobanana::domain::{ImageSize, Model};
 use nanobanana::gemini::{
     Class, Client, Gateway, ImageFormat, LimitError, LimitSettings, Limits, ModelsError, Outcome, Reference,
@@ -30,6 +30,8 @@ fn config(fake: &FakeGemini) -> GeminiConfig {
         max_concurrency: 4,
         requests_per_minute: 1_000,
         timeout_secs: 30,
+        http_version: HttpVersion::Auto,
+        streams_per_connection: 100,
     }
 }
 
