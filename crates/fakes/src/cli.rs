@@ -62,6 +62,12 @@ pub struct GeminiArgs {
     /// Extra latency added to every generation, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
+    /// Speak only HTTP/1.1 (by default the port speaks HTTP/1.1 and h2c with prior knowledge).
+    #[arg(long)]
+    pub http1_only: bool,
+    /// HTTP/2 calls one connection may carry at once (Google's servers: 100).
+    #[arg(long, default_value_t = crate::gemini::GOOGLE_MAX_STREAMS, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams: u32,
 }
 
 #[derive(Debug, Args)]

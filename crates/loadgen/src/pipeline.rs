@@ -8,7 +8,9 @@
 //! No reference is measured: the targets (≥ 1,000 generations/s; 10,000 in flight in ≤ 256 MB)
 //! are absolute. CPU time and RSS are the whole process': the workers, the preview encoder and,
 //! unless `--gemini-url` names a fake running in a process of its own (`fakes gemini --small
-//! --latency-ms N`; then `--latency-ms` should say the same N), the fake Gemini too.
+//! --latency-ms N`; then `--latency-ms` should say the same N), the fake Gemini too. The fake
+//! also tells how many calls it held at once and over which HTTP version and connections
+//! (`/_fake/stats`), so "in flight" is what Gemini saw, not only what the database says.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -54,6 +56,10 @@ pub struct Args {
     /// The API key of `--gemini-url`.
     #[arg(long, default_value = "fake-gemini-key")]
     gemini_key: String,
+    /// `GEMINI_HTTP_VERSION` of the workers: http2 (h2c to the fake, as production speaks h2 to
+    /// Google), http1 or auto.
+    #[arg(long, default_value = "http2")]
+    gemini_http_version: String,
     /// End with one JSON line.
     #[arg(long)]
     json: bool,
@@ -89,6 +95,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         // Sizes the client's idle connection pool (the workers' slots are `--concurrency`).
         ("GEMINI_MAX_CONCURRENCY", args.concurrency.clamp(1, 256).to_string()),
         ("GEMINI_TIMEOUT_SECS", (args.latency_ms / 1000 + 60).to_string()),
+        ("GEMINI_HTTP_VERSION", args.gemini_http_version.clone()),
         ("STORAGE_URL", format!("file://{}", storage.display())),
         ("REDIS_PREFIX", format!("loadgen:{}:", Uuid::new_v4().simple())),
         ("AUTO_MIGRATE", "false".to_owned()),
@@ -101,6 +108,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     queue(&pool, &args).await?;
     println!("queued {} generations for {} users", args.generations, args.users);
 
+    let fake_stats = FakeStats::new(in_process.as_ref(), args.gemini_url.as_deref());
+    fake_stats.reset().await;
     let (stop, stopped) = watch::channel(false);
     let cpu_before = cpu_seconds();
     let started = Instant::now();
@@ -134,6 +143,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = cpu_seconds().zip(cpu_before).map(|(after, before)| after - before);
+    let seen = fake_stats.read().await;
     let _ = stop.send(true);
     for worker in running {
         worker.await.context("worker task")??;
@@ -160,7 +170,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "succeeded {succeeded}, failed {failed}; audit {}",
         if audit.clean { "clean" } else { "NOT clean" }
     );
-    println!("peak in flight: {peak_in_flight}");
+    println!("peak in flight: {peak_in_flight} generations processing");
+    match &seen {
+        Some(seen) => println!(
+            "the fake Gemini held at most {} calls at once; {} calls over HTTP/2, {} over HTTP/1.1, \
+             on {} connections",
+            seen.peak_in_flight, seen.http2_calls, seen.http1_calls, seen.connections
+        ),
+        None => println!("the fake Gemini's stats: not available"),
+    }
     match cpu_ms {
         Some(ms) => println!("CPU time (whole process): {ms:.2} ms per generation"),
         None => println!("CPU time: not available on this system"),
@@ -177,11 +195,55 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "cpu_ms_per_generation": cpu_ms.map(round), "peak_rss_mb": rss_mb.map(round),
             "peak_in_flight": peak_in_flight, "succeeded": succeeded, "failed": failed,
             "audit_clean": audit.clean, "fake_in_process": in_process.is_some(),
+            "gemini_http_version": args.gemini_http_version,
+            "fake_peak_in_flight": seen.map(|s| s.peak_in_flight),
+            "fake_http2_calls": seen.map(|s| s.http2_calls),
+            "fake_http1_calls": seen.map(|s| s.http1_calls),
+            "fake_connections": seen.map(|s| s.connections),
         });
         println!("{json}");
     }
     anyhow::ensure!(audit.clean, "the audit found violations:\n{audit}");
     Ok(())
+}
+
+/// The fake Gemini's own count of calls in flight, in this process or over its control API.
+enum FakeStats<'a> {
+    InProcess(&'a fakes::FakeGemini),
+    Remote { http: reqwest::Client, url: String },
+}
+
+impl<'a> FakeStats<'a> {
+    fn new(in_process: Option<&'a fakes::FakeGemini>, url: Option<&str>) -> Self {
+        match (in_process, url) {
+            (Some(fake), _) => Self::InProcess(fake),
+            (None, url) => Self::Remote {
+                http: reqwest::Client::new(),
+                url: format!("{}/_fake/stats", url.unwrap_or_default().trim_end_matches('/')),
+            },
+        }
+    }
+
+    /// Starts the peak afresh (a fake left running from an earlier run); best effort.
+    async fn reset(&self) {
+        match self {
+            Self::InProcess(fake) => fake.reset_stats(),
+            Self::Remote { http, url } => {
+                let _ = http.delete(url).send().await;
+            }
+        }
+    }
+
+    /// `None` when the Gemini called is no fake (or its stats cannot be read).
+    async fn read(&self) -> Option<fakes::gemini::Stats> {
+        match self {
+            Self::InProcess(fake) => Some(fake.stats()),
+            Self::Remote { http, url } => {
+                let response = http.get(url).send().await.ok()?.error_for_status().ok()?;
+                response.json().await.ok()
+            }
+        }
+    }
 }
 
 fn round(x: f64) -> f64 {

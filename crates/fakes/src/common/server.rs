@@ -3,9 +3,14 @@
 //! leaves a task behind waiting forever.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -49,6 +54,15 @@ impl Default for Shutdown {
     }
 }
 
+/// Which HTTP versions `serve_protocols` speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Protocols {
+    /// HTTP/1.1 only: a client that starts with the HTTP/2 preface is refused.
+    pub http1_only: bool,
+    /// HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`: requests one connection may carry at once.
+    pub max_streams: u32,
+}
+
 impl RunningServer {
     /// Binds `listen` (port 0 allowed) and serves `router` until the returned handle is dropped.
     pub async fn start(listen: SocketAddr, router: Router, shutdown: Shutdown) -> anyhow::Result<Self> {
@@ -70,6 +84,63 @@ impl RunningServer {
                 axum::serve(listener, app).with_graceful_shutdown(async move { signal.wait().await });
             if let Err(error) = served.await {
                 tracing::error!(%error, "fake server stopped with an error");
+            }
+        });
+        Ok(Self { addr, shutdown })
+    }
+
+    /// Like `serve`, but on one port both HTTP/1.1 and HTTP/2 with prior knowledge (h2c), as
+    /// `protocols` allows, counting accepted connections in `accepted`. For the fake Gemini,
+    /// whose clients may speak either and whose per-connection stream limit matters.
+    pub fn serve_protocols(
+        listener: TcpListener,
+        router: Router,
+        shutdown: Shutdown,
+        protocols: Protocols,
+        accepted: Arc<AtomicU64>,
+    ) -> anyhow::Result<Self> {
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder.http2().max_concurrent_streams(protocols.max_streams);
+        if protocols.http1_only {
+            builder = builder.http1_only();
+        }
+        let signal = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let stream = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    () = signal.wait() => break,
+                };
+                let stream = match stream {
+                    Ok((stream, _)) => stream,
+                    // Out of file descriptors or similar: the next accept may succeed.
+                    Err(error) => {
+                        tracing::warn!(%error, "accepting a connection failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                accepted.fetch_add(1, Ordering::Relaxed);
+                let _ = stream.set_nodelay(true);
+                let service = TowerToHyperService::new(router.clone());
+                // Not `serve_connection_with_upgrades`: it ignores `http1_only`.
+                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let signal = signal.clone();
+                tokio::spawn(async move {
+                    let mut conn = std::pin::pin!(conn);
+                    tokio::select! {
+                        served = conn.as_mut() => {
+                            if let Err(error) = served {
+                                tracing::debug!(%error, "connection ended with an error");
+                            }
+                        }
+                        () = signal.wait() => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.await;
+                        }
+                    }
+                });
             }
         });
         Ok(Self { addr, shutdown })

@@ -26,7 +26,14 @@ pub struct GeminiConfig {
     pub latency: Duration,
     /// How long a `hang` keeps the request open (until shutdown at most).
     pub hang: Duration,
+    /// Speak only HTTP/1.1 (by default the port also speaks HTTP/2 with prior knowledge).
+    pub http1_only: bool,
+    /// HTTP/2 calls one connection may carry at once; Google's servers allow 100.
+    pub max_streams: u32,
 }
+
+/// Google's `SETTINGS_MAX_CONCURRENT_STREAMS` for the Gemini API.
+pub const GOOGLE_MAX_STREAMS: u32 = 100;
 
 impl Default for GeminiConfig {
     fn default() -> Self {
@@ -37,6 +44,8 @@ impl Default for GeminiConfig {
             image_format: ImageFormat::Mixed,
             latency: Duration::ZERO,
             hang: Duration::from_secs(600),
+            http1_only: false,
+            max_streams: GOOGLE_MAX_STREAMS,
         }
     }
 }

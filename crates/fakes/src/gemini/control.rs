@@ -1,5 +1,6 @@
 //! The control API of the fake Gemini under `/_fake/…` (documented in the crate README):
-//! queue behaviours for the next requests, set a latency, read recorded requests.
+//! queue behaviours for the next requests, set a latency, read recorded requests and the
+//! concurrency seen (calls in flight, HTTP versions, connections).
 
 use std::sync::Arc;
 
@@ -21,6 +22,16 @@ pub fn router() -> Router<Arc<GeminiState>> {
         .route("/behaviours", post(queue).delete(clear).get(list))
         .route("/latency", post(latency))
         .route("/requests", get(requests).delete(clear_requests))
+        .route("/stats", get(stats).delete(reset_stats))
+}
+
+async fn stats(State(s): St) -> Response {
+    Json(s.stats()).into_response()
+}
+
+async fn reset_stats(State(s): St) -> Response {
+    s.reset_stats();
+    Json(s.stats()).into_response()
 }
 
 #[derive(Deserialize)]

@@ -1,12 +1,13 @@
 //! The fake Gemini API (image generation). [`FakeGemini::start`] runs it on a port (0
 //! allowed); the handle queues behaviours and reads recorded requests. See the crate README.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use axum::{middleware, Router};
 
 use crate::common::logging::log_requests;
-use crate::common::server::{RunningServer, Shutdown};
+use crate::common::server::{Protocols, RunningServer, Shutdown};
 
 pub mod behaviour;
 mod config;
@@ -19,8 +20,8 @@ mod routes;
 pub mod state;
 
 pub use behaviour::Behaviour;
-pub use config::{GeminiConfig, ImageFormat};
-pub use state::{ReferenceRecord, RequestRecord};
+pub use config::{GeminiConfig, ImageFormat, GOOGLE_MAX_STREAMS};
+pub use state::{ReferenceRecord, RequestRecord, Stats};
 
 use state::GeminiState;
 
@@ -43,11 +44,14 @@ impl FakeGemini {
     pub async fn start(config: GeminiConfig) -> anyhow::Result<Self> {
         let shutdown = Shutdown::new();
         let listen = config.listen;
+        let protocols = Protocols { http1_only: config.http1_only, max_streams: config.max_streams.max(1) };
+        let accepted = Arc::new(AtomicU64::new(0));
         let state = Arc::new(GeminiState {
             config,
             inner: Mutex::new(state::Inner::default()),
             shutdown: shutdown.clone(),
             version: tokio::sync::watch::channel(0).0,
+            accepted: accepted.clone(),
         });
         let router = Router::new()
             .merge(routes::router())
@@ -55,7 +59,8 @@ impl FakeGemini {
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
             .layer(middleware::from_fn(|r, n| log_requests("gemini", r, n)))
             .with_state(state.clone());
-        let server = RunningServer::start(listen, router, shutdown).await?;
+        let listener = RunningServer::bind(listen).await?;
+        let server = RunningServer::serve_protocols(listener, router, shutdown, protocols, accepted)?;
         tracing::info!(url = %server.base_url(), "fake gemini listening");
         Ok(Self { server, state })
     }
@@ -97,6 +102,36 @@ impl FakeGemini {
         self.state.lock().requests.iter().cloned().collect()
     }
 
+    /// Calls in flight now and at most at once, calls per HTTP version, connections accepted.
+    pub fn stats(&self) -> Stats {
+        self.state.stats()
+    }
+
+    pub fn reset_stats(&self) {
+        self.state.reset_stats();
+    }
+
+    /// Waits until at least `n` `generateContent` calls were being answered at once.
+    pub async fn wait_for_peak_in_flight(
+        &self,
+        n: usize,
+        timeout: std::time::Duration,
+    ) -> Result<Stats, WaitTimeout> {
+        let mut version = self.state.version.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            version.borrow_and_update();
+            let stats = self.stats();
+            if stats.peak_in_flight >= n {
+                return Ok(stats);
+            }
+            tokio::select! {
+                _ = version.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => return Err(WaitTimeout(timeout, "calls in flight at once")),
+            }
+        }
+    }
+
     /// Waits until at least `n` requests were recorded (a request is recorded once answered).
     pub async fn wait_for_requests(
         &self,
@@ -126,6 +161,8 @@ pub async fn run_cli(args: crate::cli::GeminiArgs) -> anyhow::Result<()> {
         small: args.small,
         image_format: args.image_format,
         latency: std::time::Duration::from_millis(args.latency_ms),
+        http1_only: args.http1_only,
+        max_streams: args.max_streams,
         ..GeminiConfig::default()
     };
     let fake = FakeGemini::start(config).await?;

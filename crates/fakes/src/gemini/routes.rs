@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Version};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -93,6 +93,7 @@ fn references(request: &GenRequest) -> Vec<ReferenceRecord> {
 async fn generate(
     State(s): St,
     Path(spec): Path<String>,
+    version: Version,
     headers: HeaderMap,
     Query(q): KeyQuery,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
@@ -100,6 +101,7 @@ async fn generate(
     if let Err(e) = check_key(&s, &headers, &q) {
         return e.into_response();
     }
+    let _in_flight = s.enter(version);
     let (model_id, method) = spec.split_once(':').unwrap_or((spec.as_str(), ""));
     let Some(model) = find(model_id).filter(|_| method == "generateContent") else {
         return GError::model_not_found(model_id).into_response();
@@ -113,6 +115,7 @@ async fn generate(
         references: vec![],
         status: None,
         behaviour: None,
+        http_version: format!("{version:?}"),
     };
     let parsed = match body {
         Ok(body) => parse(model, &body),

@@ -2,7 +2,8 @@
 //! (with size and sha256 of each reference image) that tests read.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
@@ -15,14 +16,76 @@ pub struct GeminiState {
     pub config: GeminiConfig,
     pub inner: Mutex<Inner>,
     pub shutdown: Shutdown,
-    /// Bumped when a request is recorded.
+    /// Bumped when a request is recorded or starts.
     pub version: tokio::sync::watch::Sender<u64>,
+    /// Connections accepted since the start (the server counts them).
+    pub accepted: Arc<AtomicU64>,
 }
 
 impl GeminiState {
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    /// Counts one `generateContent` call in flight until the guard is dropped.
+    pub fn enter(self: &Arc<Self>, version: axum::http::Version) -> InFlight {
+        {
+            let mut inner = self.lock();
+            inner.in_flight += 1;
+            inner.peak_in_flight = inner.peak_in_flight.max(inner.in_flight);
+            if version == axum::http::Version::HTTP_2 {
+                inner.http2_calls += 1;
+            } else {
+                inner.http1_calls += 1;
+            }
+        }
+        self.version.send_modify(|v| *v += 1);
+        InFlight(self.clone())
+    }
+
+    pub fn stats(&self) -> Stats {
+        let inner = self.lock();
+        Stats {
+            in_flight: inner.in_flight,
+            peak_in_flight: inner.peak_in_flight,
+            http1_calls: inner.http1_calls,
+            http2_calls: inner.http2_calls,
+            connections: self.accepted.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Starts the peak and the call counts afresh (for a benchmark's run).
+    pub fn reset_stats(&self) {
+        let mut inner = self.lock();
+        inner.peak_in_flight = inner.in_flight;
+        inner.http1_calls = 0;
+        inner.http2_calls = 0;
+        self.accepted.store(0, Ordering::Relaxed);
+    }
+}
+
+/// One `generateContent` call being answered.
+#[derive(Debug)]
+pub struct InFlight(Arc<GeminiState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut inner = self.0.lock();
+        inner.in_flight = inner.in_flight.saturating_sub(1);
+    }
+}
+
+/// What the fake saw of its clients' concurrency (`GET /_fake/stats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// `generateContent` calls being answered now, and the most at once.
+    pub in_flight: usize,
+    pub peak_in_flight: usize,
+    /// `generateContent` calls that came over HTTP/1.x and over HTTP/2.
+    pub http1_calls: u64,
+    pub http2_calls: u64,
+    /// TCP connections accepted.
+    pub connections: u64,
 }
 
 /// A reference image as recorded (bytes are not kept).
@@ -46,6 +109,9 @@ pub struct RequestRecord {
     pub status: Option<u16>,
     /// The behaviour applied, as a marker (e.g. "429:26").
     pub behaviour: Option<String>,
+    /// "HTTP/1.1" or "HTTP/2.0".
+    #[serde(default)]
+    pub http_version: String,
 }
 
 pub const MAX_RECORDS: usize = 1_000;
@@ -57,6 +123,10 @@ pub struct Inner {
     pub queued: VecDeque<Behaviour>,
     pub latency_ms: u64,
     pub requests: VecDeque<RequestRecord>,
+    pub in_flight: usize,
+    pub peak_in_flight: usize,
+    pub http1_calls: u64,
+    pub http2_calls: u64,
 }
 
 impl Inner {

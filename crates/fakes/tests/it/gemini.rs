@@ -253,3 +253,40 @@ async fn images_are_png_or_jpeg_as_with_gemini() {
     }
     assert_eq!(mimes.len(), 2, "by default both formats occur: {mimes:?}");
 }
+
+#[tokio::test]
+async fn http1_and_h2c_on_one_port_with_stats_of_concurrency() {
+    let config = GeminiConfig { small: true, latency: Duration::from_secs(1), ..GeminiConfig::default() };
+    let fake = FakeGemini::start(config).await.expect("start fake gemini");
+    let url = format!("{}/v1beta/models/{FLASH}:generateContent", fake.base_url());
+    let h2c = reqwest::Client::builder().http2_prior_knowledge().build().expect("h2c client");
+    let calls = (0..3).map(|n| {
+        let (h2c, url, key) = (h2c.clone(), url.clone(), fake.api_key().to_owned());
+        async move {
+            let body = prompt(&format!("fox {n}"), "1:1");
+            h2c.post(url).header("x-goog-api-key", key).json(&body).send().await.expect("h2c").status()
+        }
+    });
+    let statuses = futures_util::future::join_all(calls).await;
+    assert!(statuses.iter().all(|s| s.as_u16() == 200), "{statuses:?}");
+    assert_eq!(generate(&fake, FLASH, &prompt("over HTTP/1.1", "1:1")).await.0, 200);
+
+    let stats: Value = client()
+        .get(format!("{}/_fake/stats", fake.base_url()))
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        stats,
+        json!({"in_flight": 0, "peak_in_flight": 3, "http1_calls": 1, "http2_calls": 3,
+        "connections": 3}),
+        "one h2c connection for three calls; HTTP/1.1 for the rest"
+    );
+    let versions: Vec<_> = fake.requests().into_iter().map(|r| r.http_version).collect();
+    assert_eq!(versions, ["HTTP/2.0", "HTTP/2.0", "HTTP/2.0", "HTTP/1.1"]);
+    client().delete(format!("{}/_fake/stats", fake.base_url())).send().await.expect("reset");
+    assert_eq!((fake.stats().peak_in_flight, fake.stats().http2_calls), (0, 0));
+}

@@ -71,6 +71,36 @@ pub struct GeminiConfig {
     pub max_concurrency: u32,
     pub requests_per_minute: u32,
     pub timeout_secs: u32,
+    /// `GEMINI_HTTP_VERSION`: how the client chooses between HTTP/1.1 and HTTP/2.
+    pub http_version: HttpVersion,
+    /// `GEMINI_STREAMS_PER_CONNECTION`: HTTP/2 calls one connection carries at once before the
+    /// client opens another.
+    pub streams_per_connection: u32,
+}
+
+/// Which HTTP the Gemini client speaks. The rule for `http://` URLs is explicit because
+/// HTTP/2 there (h2c) cannot be negotiated: the client must know the server speaks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// `https://`: HTTP/2 when TLS negotiates it (ALPN; Google does), else HTTP/1.1.
+    /// `http://`: HTTP/1.1.
+    Auto,
+    /// HTTP/1.1 only: one connection per call in flight.
+    Http1,
+    /// HTTP/2 only: `https://` requires h2 from ALPN; `http://` speaks h2c with prior knowledge
+    /// (the fake Gemini does). Not through an HTTP proxy to an `http://` URL.
+    Http2,
+}
+
+impl HttpVersion {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw {
+            "auto" => Ok(Self::Auto),
+            "http1" => Ok(Self::Http1),
+            "http2" => Ok(Self::Http2),
+            other => Err(format!("{other:?} is none of auto, http1, http2")),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -196,6 +226,16 @@ pub(super) fn gemini(env: &mut Env, purpose: &str) -> Option<GeminiConfig> {
     let max_concurrency = env.number("GEMINI_MAX_CONCURRENCY", 4, 1..=256);
     let requests_per_minute = env.number("GEMINI_RPM", 60, 1..=100_000);
     let timeout_secs = env.number("GEMINI_TIMEOUT_SECS", 300, 10..=3600);
+    let http_version = env.or("GEMINI_HTTP_VERSION", HttpVersion::Auto, HttpVersion::parse);
+    let streams_per_connection = env.number("GEMINI_STREAMS_PER_CONNECTION", 100, 1..=10_000);
+    let plain_proxy = proxy.as_ref().is_some_and(|p| p.scheme().starts_with("http"));
+    if http_version == HttpVersion::Http2 && api_url.scheme() == "http" && plain_proxy {
+        // An HTTP proxy forwards an http:// request as HTTP/1.1; h2c would reach it, not Gemini.
+        env.fail(
+            "GEMINI_HTTP_VERSION",
+            "http2 with an http:// GEMINI_API_URL cannot go through an HTTP proxy",
+        );
+    }
     Some(GeminiConfig {
         api_key: api_key?,
         api_url,
@@ -205,6 +245,8 @@ pub(super) fn gemini(env: &mut Env, purpose: &str) -> Option<GeminiConfig> {
         max_concurrency,
         requests_per_minute,
         timeout_secs,
+        http_version,
+        streams_per_connection,
     })
 }
 

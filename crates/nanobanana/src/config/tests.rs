@@ -125,6 +125,29 @@ fn packs_trusted_networks_and_storage_parse() {
 }
 
 #[test]
+fn gemini_http_version_is_explicit_for_plain_http() {
+    let key = ("GEMINI_API_KEY", "k");
+    let gemini = |vars: &[(&str, &str)]| load(Role::Worker, vars).unwrap().gemini.unwrap();
+    let default = gemini(&[key]);
+    assert_eq!(default.http_version, HttpVersion::Auto);
+    assert_eq!(default.streams_per_connection, 100);
+    let h2c = gemini(&[key, ("GEMINI_API_URL", "http://127.0.0.1:8082"), ("GEMINI_HTTP_VERSION", "http2")]);
+    assert_eq!(h2c.http_version, HttpVersion::Http2);
+    let unknown = errors(Role::Worker, &[key, ("GEMINI_HTTP_VERSION", "h3")]);
+    assert!(unknown.names("GEMINI_HTTP_VERSION"), "{unknown}");
+    let through_proxy = [
+        key,
+        ("GEMINI_API_URL", "http://127.0.0.1:8082"),
+        ("GEMINI_HTTP_VERSION", "http2"),
+        ("GEMINI_PROXY", "http://proxy:3128"),
+    ];
+    assert!(errors(Role::Worker, &through_proxy).names("GEMINI_HTTP_VERSION"));
+    let socks =
+        [through_proxy[0], through_proxy[1], through_proxy[2], ("GEMINI_PROXY", "socks5://proxy:1080")];
+    assert_eq!(gemini(&socks).http_version, HttpVersion::Http2);
+}
+
+#[test]
 fn prices_below_provider_cost_are_flagged() {
     let config = load(Role::Tool, &[("PRICE_PRO_4K", "10"), ("USD_RUB_RATE", "90")]).unwrap();
     let warnings = config.prices_below_cost();

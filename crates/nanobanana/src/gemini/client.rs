@@ -1,7 +1,8 @@
-//! The thin Gemini REST client: one reqwest client built from [`GeminiConfig`] (proxy, timeout,
-//! key in `x-goog-api-key`), `generateContent` and the start-up model check. It owns transport
-//! only: what an answer means is `classify`'s, and limits are `Limits`' — this file never
-//! waits for a slot, never retries, and never logs the key or the prompt.
+//! The thin Gemini REST client: reqwest clients built from [`GeminiConfig`] (proxy, timeout,
+//! key in `x-goog-api-key`, HTTP version; one per connection, `lanes`), `generateContent` and
+//! the start-up model check. It owns transport only: what an answer means is `classify`'s, and
+//! limits are `Limits`' — this file never waits for a slot, never retries, and never logs the
+//! key or the prompt.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use serde::Deserialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::classify::classify;
+use super::lanes::Lanes;
 use super::outcome::{Outcome, Reply};
 use super::request::Request;
 use super::response::Usage;
@@ -22,11 +24,11 @@ use crate::domain::Model;
 const MAX_ANSWER: usize = 160 * 1024 * 1024;
 /// `GET /v1beta/models` pages read at most.
 const MAX_MODEL_PAGES: usize = 20;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Answers smaller than this are classified on the calling task.
 const INLINE_CLASSIFY: usize = 256 * 1024;
-/// The longest `generate_gated` waits for its gate before reading the answer anyway.
-const GATE_WAIT: Duration = Duration::from_secs(10);
+/// Of a call's timeout (which also covers reading the answer), the share `generate_gated` may
+/// spend waiting for its gate before it reads the answer anyway: the rest is left for reading.
+const GATE_SHARE: (u32, u32) = (3, 4);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -52,7 +54,8 @@ pub enum ModelsError {
 
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    lanes: Arc<Lanes>,
+    timeout: Duration,
     base: String,
     model_pro: String,
     model_flash: String,
@@ -70,20 +73,9 @@ impl Client {
         key.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert("x-goog-api-key", key);
-        let timeout = Duration::from_secs(u64::from(config.timeout_secs.max(1)));
-        let mut builder = reqwest::Client::builder()
-            // Never more idle connections than calls one process may make at once: a burst of
-            // thousands of calls (each its own HTTP/1.1 connection, ~16 KB of buffers) is not
-            // kept open after it.
-            .pool_max_idle_per_host(config.max_concurrency.max(1) as usize)
-            .default_headers(headers)
-            .timeout(timeout)
-            .connect_timeout(CONNECT_TIMEOUT.min(timeout));
-        if let Some(proxy) = &config.proxy {
-            builder = builder.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(|_| ClientError::Proxy)?);
-        }
         Ok(Self {
-            http: builder.build().map_err(ClientError::Build)?,
+            lanes: Arc::new(Lanes::new(config, headers)?),
+            timeout: Duration::from_secs(u64::from(config.timeout_secs.max(1))),
             base: config.api_url.as_str().trim_end_matches('/').to_owned(),
             model_pro: config.model_pro.clone(),
             model_flash: config.model_flash.clone(),
@@ -98,15 +90,22 @@ impl Client {
         }
     }
 
+    /// Connections the calls are spread over (HTTP/2), or 1 (HTTP/1.1: one client whose pool
+    /// opens a connection per call).
+    pub fn lanes(&self) -> usize {
+        self.lanes.count()
+    }
+
     /// One `generateContent` call, classified. Never fails: transport trouble is an outcome.
     pub async fn generate(&self, request: &Request) -> Reply {
         self.generate_gated(request, None).await.0
     }
 
     /// `generate`, but once the answer starts to arrive its body is read only with a permit of
-    /// `gate` (waiting at most `GATE_WAIT`), which the caller keeps while it processes the
-    /// answer. So a worker holding thousands of calls reads, decodes and stores a bounded number
-    /// of answers at once; the others wait in the socket, not in memory.
+    /// `gate` (waiting at most `GATE_SHARE` of the call's timeout), which the caller keeps while
+    /// it processes the answer. So a worker holding thousands of calls reads, decodes and stores
+    /// a bounded number of answers at once; the others wait in the socket (HTTP/1.1) or within
+    /// their connection's HTTP/2 flow-control window, never as decoded images.
     pub async fn generate_gated(
         &self,
         request: &Request,
@@ -114,14 +113,19 @@ impl Client {
     ) -> (Reply, Option<OwnedSemaphorePermit>) {
         let url = format!("{}/v1beta/models/{}:generateContent", self.base, self.model_id(request.model));
         let started = Instant::now();
-        let sent = self.http.post(&url).json(&request.body()).send().await;
+        // Held until the answer is read: the call occupies its connection's stream till then.
+        let lane = self.lanes.take();
+        // Its own statement, so the JSON tree is dropped before the wait: only its bytes travel.
+        let call = lane.http().post(&url).json(&request.body());
+        let sent = call.send().await;
         let mut permit = None;
         let (status, read) = match sent {
             Ok(response) => {
                 if let Some(gate) = gate {
                     // Bounded: the call's own timeout keeps running while it waits.
-                    permit =
-                        tokio::time::timeout(GATE_WAIT, gate.acquire_owned()).await.ok().and_then(Result::ok);
+                    let until = started + self.timeout * GATE_SHARE.0 / GATE_SHARE.1;
+                    let wait = tokio::time::timeout_at(until.into(), gate.acquire_owned());
+                    permit = wait.await.ok().and_then(Result::ok);
                 }
                 let status = response.status().as_u16();
                 let read = Box::pin(async {
@@ -135,6 +139,7 @@ impl Client {
             }
             Err(e) => (None, Err(ReadError::Transport(e))),
         };
+        drop(lane);
         let (outcome, usage) = read.unwrap_or_else(|e| (unread(&e), None));
         let latency = started.elapsed();
         tracing::debug!(model = %request.model, status, kind = outcome.kind(),
@@ -155,9 +160,11 @@ impl Client {
             let mut query = vec![("pageSize", "1000".to_owned())];
             query.extend(page_token.take().map(|t| ("pageToken", t)));
             let url = format!("{}/v1beta/models", self.base);
-            let response = self.http.get(&url).query(&query).send().await.map_err(ReadError::from)?;
+            let lane = self.lanes.take();
+            let response = lane.http().get(&url).query(&query).send().await.map_err(ReadError::from)?;
             let status = response.status().as_u16();
             let body = read_bounded(response).await?;
+            drop(lane);
             if status != 200 {
                 return Err(ModelsError::Answer { status, outcome: classify(status, &body).0 });
             }

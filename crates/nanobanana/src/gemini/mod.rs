@@ -1,4 +1,5 @@
-//! Gemini image generation: a thin REST client (`client`), the request body (`request`),
+//! Gemini image generation: a thin REST client (`client`) over one or more connections
+//! (`lanes`), the request body (`request`),
 //! lenient answer types (`response`), their classification into one [`Outcome`]
 //! (`classify`, `image`), the provider cost of a call (`cost`) and the global limits shared by
 //! every worker process (`limits`, `gateway`).
@@ -12,6 +13,7 @@ mod client;
 mod cost;
 mod gateway;
 mod image;
+mod lanes;
 mod limits;
 mod outcome;
 mod request;

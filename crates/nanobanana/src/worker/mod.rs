@@ -5,7 +5,8 @@
 //! claims up to its free capacity (`GEMINI_MAX_CONCURRENCY`); each claimed job runs on its own
 //! task (`job`) with a heartbeat holding its lease. Answers are read, stored and settled under
 //! a small per-core permit count, so thousands of calls in flight never mean thousands of
-//! answers in memory or on the blocking pool at once. A job ends only through `ledger::settle`
+//! answers decoded or on the blocking pool at once (over HTTP/2 the waiting answers' bytes stay
+//! within their connections' flow-control windows). A job ends only through `ledger::settle`
 //! (`deliver`), after its image is stored (`store`); retries go back to the queue with no
 //! ledger change; a spent daily quota or an invalid key pauses generation for everyone
 //! (`pause`). On shutdown the worker stops claiming and hands its in-flight jobs back.

@@ -11,6 +11,7 @@ mod buy;
 mod crash;
 mod deploy;
 mod gemini;
+mod gemini_http;
 mod helpers;
 mod jobs;
 mod ledger;
