@@ -508,3 +508,59 @@ async fn buy_stars_pre_checkout_answer_is_repeated_after_a_telegram_error() {
     assert_eq!(payments.iter().filter(|p| p.status == "paid").count(), 1, "{payments:?}");
     shop.stop().await;
 }
+
+/// `serve` committed a pre-checkout query but never got its answer through (here: Telegram
+/// failed every try): when Telegram delivers the same update again, the handled update is
+/// answered again with the same decision, recording nothing, and the payment goes through
+/// and is credited once.
+#[tokio::test]
+async fn buy_stars_pre_checkout_redelivered_after_a_lost_answer_is_answered_again() {
+    use fakes::telegram::{Fault, FaultKind};
+    let shop = Shop::start(&[]).await;
+    let user = 6050;
+    shop.choose(user, "en", "xtr100").await;
+    shop.accept_terms(user).await;
+    invoice(&shop, user).await;
+    let topup = shop.topup_of(user).await;
+    let (update_id, query_id) = (7_000_001_i64, "q-redelivered");
+    let update = json!({"update_id": update_id, "pre_checkout_query": {"id": query_id,
+        "from": {"id": user, "first_name": "T", "language_code": "en"},
+        "currency": "XTR", "total_amount": 80, "invoice_payload": topup}});
+    shop.bot.tg.inject_fault(Fault {
+        method: "answerPreCheckoutQuery".into(),
+        count: 3,
+        kind: FaultKind::ServerError,
+        retry_after: None,
+    });
+    users::raw_update(shop.bot.tg.state(), update.clone()).expect("query");
+    shop.until(
+        "the query handled",
+        &format!("SELECT COUNT(*) FROM telegram_updates WHERE update_id = {update_id} AND state = 'handled'"),
+        1,
+    )
+    .await;
+    // The webhook call returns after the tries: then the update leaves the fake's queue.
+    shop.bot.tg.wait_until_no_pending_updates(WAIT).await.expect("delivered");
+    assert!(shop.bot.tg.state().lock().faults.is_empty(), "all three tries failed");
+    let answered = |c: &ChatRecord| answers(c).iter().any(|a| a["pre_checkout_query_id"] == query_id);
+    assert!(!shop.bot.tg.chat(user).is_some_and(|c| answered(&c)), "no answer got through");
+    let events = "SELECT COUNT(*) FROM payment_events WHERE event = 'pre_checkout_query'";
+    assert_eq!(shop.bot.count(events).await, 1);
+    // Telegram delivers the very same update again.
+    users::raw_update(shop.bot.tg.state(), update).expect("redelivery");
+    let chat = shop
+        .bot
+        .tg
+        .wait_for_chat(user, WAIT, answered)
+        .await
+        .unwrap_or_else(|e| panic!("answered again: {e}; {:?}", shop.bot.tg.chat(user)));
+    let answer = answers(&chat).into_iter().find(|a| a["pre_checkout_query_id"] == query_id).expect("answer");
+    assert_eq!(answer["ok"], true, "{answer}");
+    shop.wait_text(user, "100 credits credited. Balance: 100 credits").await;
+    shop.bot.tg.wait_until_no_pending_updates(WAIT).await.expect("delivered");
+    assert_eq!(shop.bot.count(events).await, 1, "the repeat recorded nothing");
+    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM topups").await, 1);
+    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM transactions WHERE type = 'topup'").await, 1);
+    assert_eq!(shop.bot.db.balance(user).await, (100, 0));
+    shop.stop().await;
+}
