@@ -69,6 +69,17 @@ pub async fn apply(
         }
         Incoming::Message(m) if m.private => {
             let user = m.from.id;
+            let mut awaits_contact = sender.awaits(AWAITING_CONTACT);
+            let moved_on = match &m.content {
+                Content::Command { .. } => true,
+                Content::Text(text) => !contact::attempted(text),
+                _ => false,
+            };
+            if awaits_contact && moved_on {
+                // A command or a prompt: the question is dropped and the update handled as usual.
+                conversation::take(conn, user, AWAITING_CONTACT).await?;
+                awaits_contact = false;
+            }
             match &m.content {
                 Content::Paid(payment) => {
                     stars::paid(conn, lang, user, m.chat_id, payment).await.map_err(ledger_error)?;
@@ -91,7 +102,7 @@ pub async fn apply(
                         .await?;
                     Ok(Some(Effects::default()))
                 }
-                Content::Text(text) if sender.awaits(AWAITING_CONTACT) => {
+                Content::Text(text) if awaits_contact => {
                     let after =
                         receipt_contact(conn, config, sender, user, m.chat_id, update_id, text).await?;
                     Ok(Some(Effects { after, ..Effects::default() }))

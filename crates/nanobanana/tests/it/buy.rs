@@ -246,7 +246,8 @@ async fn buy_with_receipts_the_contact_is_asked_once_validated_and_sent() {
     shop.choose(user, "en", "rub100").await;
     shop.accept_terms(user).await;
     shop.wait_text(user, "e-mail or phone number").await;
-    shop.bot.text(user, "en", "call me maybe");
+    // A mistyped address is asked again (and is no prompt).
+    shop.bot.text(user, "en", "buyer@example");
     shop.wait_text(user, "That is not an e-mail or a phone number").await;
     assert_eq!(shop.bot.count("SELECT COUNT(*) FROM generations").await, 0, "not a prompt");
     shop.bot.text(user, "en", "buyer@example.com");
@@ -264,7 +265,7 @@ async fn buy_with_receipts_the_contact_is_asked_once_validated_and_sent() {
     shop.choose(ru, "ru", "rub100").await;
     shop.accept_terms(ru).await;
     shop.wait_text(ru, "e-mail или номер телефона").await;
-    shop.bot.text(ru, "ru", "не скажу");
+    shop.bot.text(ru, "ru", "8 900 123 45");
     shop.wait_text(ru, "не похоже на e-mail").await;
     shop.bot.text(ru, "ru", "8 (900) 123-45-67");
     shop.pay_url(ru, 1).await;
@@ -274,6 +275,47 @@ async fn buy_with_receipts_the_contact_is_asked_once_validated_and_sent() {
         .await
         .expect("contact");
     assert_eq!(stored, "phone:79001234567");
+    shop.stop().await;
+}
+
+fn awaiting_contact(user: i64) -> String {
+    format!("SELECT COUNT(*) FROM users WHERE telegram_id = {user} AND awaiting = 'receipt_contact'")
+}
+
+/// Asked for the receipt contact, a user who moves on is not held there: a command is that
+/// command and a sentence is a prompt, both leaving the question; a mistyped contact is still
+/// asked again.
+#[tokio::test]
+async fn buy_receipt_contact_question_is_left_by_a_command_or_a_prompt() {
+    let shop = Shop::start(&[("RECEIPTS_ENABLED", "true")]).await;
+    let (by_command, by_prompt, by_typo) = (6061, 6062, 6063);
+    for (user, lang) in [(by_command, "en"), (by_prompt, "ru"), (by_typo, "en")] {
+        shop.choose(user, lang, "rub100").await;
+        shop.accept_terms(user).await;
+        let asked =
+            if lang == "ru" { "e-mail или номер телефона" } else { "e-mail or phone number" };
+        shop.wait_text(user, asked).await;
+        shop.until("asked", &awaiting_contact(user), 1).await;
+    }
+    // A command: answered as itself, and the question is dropped.
+    shop.bot.command(by_command, "en", "balance");
+    shop.wait_text(by_command, "credits, reserved: 0").await;
+    shop.until("left by the command", &awaiting_contact(by_command), 0).await;
+    // A prompt: handled as one (no credits yet), and the question is dropped.
+    shop.bot.text(by_prompt, "ru", "кот в шляпе на луне");
+    shop.wait_text(by_prompt, "Не хватает кредитов").await;
+    shop.until("left by the prompt", &awaiting_contact(by_prompt), 0).await;
+    // A typo: asked again, still waiting; then the contact goes on to the payment.
+    shop.bot.text(by_typo, "en", "+7 900 123");
+    shop.wait_text(by_typo, "That is not an e-mail or a phone number").await;
+    assert_eq!(shop.bot.count(&awaiting_contact(by_typo)).await, 1, "still asked");
+    shop.bot.text(by_typo, "en", "+7 900 123-45-67");
+    shop.pay_url(by_typo, 1).await;
+    for user in [by_command, by_prompt] {
+        assert_eq!(shop.count_texts(user, "e-mail"), 1, "asked once, never told it is invalid");
+    }
+    let contacts = "SELECT COUNT(*) FROM users WHERE receipt_contact IS NOT NULL";
+    assert_eq!(shop.bot.count(contacts).await, 1);
     shop.stop().await;
 }
 
