@@ -121,7 +121,8 @@ impl Crowd {
             }
             Next::Contact => {
                 let text = if self.rng.percent(15) {
-                    "call me maybe".to_owned()
+                    // A typo (no dot in the domain): asked again. A sentence would be a prompt.
+                    format!("sim{id}@example")
                 } else if self.rng.percent(30) {
                     format!("+7 900 {:03}-{:02}-{:02}", id % 1000, id % 100, id % 97)
                 } else {

@@ -1,9 +1,10 @@
 //! Payments in the chat: `/buy` with the ruble and Stars packs, the terms accepted before the
 //! first payment (again after a new version), the receipt contact asked once, the Stars
-//! pre-checkout and `successful_payment`, and the admin's `/refund`. Runs inside the update's
-//! transaction; what needs the outside world (YooKassa's create, a provider's refund) is
-//! returned as an `After` step that the handler records on the update's row before calling
-//! out, so a redelivered update resumes it with the same idempotence key.
+//! pre-checkout and `successful_payment`, and `/refund` (the admin's; anyone else is pointed to
+//! /paysupport). Runs inside the update's transaction; what needs the outside world
+//! (YooKassa's create, a provider's refund) is returned as an `After` step that the handler
+//! records on the update's row before calling out, so a redelivered update resumes it with the
+//! same idempotence key.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -68,6 +69,17 @@ pub async fn apply(
         }
         Incoming::Message(m) if m.private => {
             let user = m.from.id;
+            let mut awaits_contact = sender.awaits(AWAITING_CONTACT);
+            let moved_on = match &m.content {
+                Content::Command { .. } => true,
+                Content::Text(text) => !contact::attempted(text),
+                _ => false,
+            };
+            if awaits_contact && moved_on {
+                // A command or a prompt: the question is dropped and the update handled as usual.
+                conversation::take(conn, user, AWAITING_CONTACT).await?;
+                awaits_contact = false;
+            }
             match &m.content {
                 Content::Paid(payment) => {
                     stars::paid(conn, lang, user, m.chat_id, payment).await.map_err(ledger_error)?;
@@ -84,7 +96,13 @@ pub async fn apply(
                     let after = admin_refund(conn, lang, user, m.chat_id, args).await?;
                     Ok(Some(Effects { after, ..Effects::default() }))
                 }
-                Content::Text(text) if sender.awaits(AWAITING_CONTACT) => {
+                Content::Command { name, .. } if name == "refund" => {
+                    // Everyone else asks support, who decide (and refund through the admin).
+                    outbox::send_text(conn, m.chat_id, &render(lang, "refund_ask_support", &[]), None)
+                        .await?;
+                    Ok(Some(Effects::default()))
+                }
+                Content::Text(text) if awaits_contact => {
                     let after =
                         receipt_contact(conn, config, sender, user, m.chat_id, update_id, text).await?;
                     Ok(Some(Effects { after, ..Effects::default() }))

@@ -30,6 +30,17 @@ pub fn parse(text: &str) -> Option<Contact> {
     (10..=15).contains(&digits.len()).then_some(Contact::Phone(digits))
 }
 
+/// Whether a text sent while the contact is asked is an attempt at one, so a typo is told
+/// "not an e-mail or phone": it has an `@`, 7 or more digits, or is one word (a mistyped
+/// address). Anything else — words with spaces, no `@`, few digits: a prompt, "I won't tell" —
+/// means the user moved on, and the bot leaves the question.
+pub fn attempted(text: &str) -> bool {
+    let text = text.trim();
+    text.contains('@')
+        || !text.contains(char::is_whitespace)
+        || text.chars().filter(char::is_ascii_digit).count() >= 7
+}
+
 /// How the contact is stored on the user's row.
 pub fn to_stored(contact: &Contact) -> String {
     match contact {
@@ -61,5 +72,16 @@ mod tests {
         let stored = to_stored(&Contact::Phone("79001234567".into()));
         assert_eq!(from_stored(&stored), Some(Contact::Phone("79001234567".into())));
         assert_eq!(from_stored("fax:1"), None);
+    }
+
+    #[test]
+    fn typos_are_attempts_and_sentences_are_not() {
+        for attempt in ["buyer@example", "a b@c", "buyer.example.com", "+7 900 123", "8 900 12 34 5", "x"] {
+            assert!(attempted(attempt), "{attempt:?}");
+        }
+        for other in ["call me maybe", "не скажу", "a cat on the moon", "2 cats, 3 dogs\nin 4k", " a b "]
+        {
+            assert!(!attempted(other), "{other:?}");
+        }
     }
 }

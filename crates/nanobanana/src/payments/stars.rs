@@ -86,7 +86,8 @@ async fn topup(conn: &mut PgConnection, payload: &str) -> sqlx::Result<Option<To
         .await
 }
 
-/// The pre-checkout check: `None` when the payment may go ahead, otherwise the reason to show.
+/// The pre-checkout check, recorded in the audit trail: `None` when the payment may go ahead,
+/// otherwise the reason to show.
 pub async fn pre_checkout(
     conn: &mut PgConnection,
     lang: Lang,
@@ -97,7 +98,21 @@ pub async fn pre_checkout(
     let raw = json!({"id": query_id, "user": user, "currency": payment.currency,
         "total_amount": payment.total_amount, "invoice_payload": payment.payload});
     record_event(conn, "pre_checkout_query", Some(query_id), &raw).await?;
-    let refusal = match topup(conn, &payment.payload).await? {
+    let refusal = pre_checkout_refusal(conn, user, payment).await?;
+    if let Some(key) = refusal {
+        tracing::warn!(user, query_id, payload = %payment.payload, key, "pre-checkout declined");
+    }
+    Ok(refusal.map(|key| render(lang, key, &[])))
+}
+
+/// The pre-checkout decision alone, read-only (a redelivered query is answered again with
+/// it, recording nothing): `None` to go ahead, otherwise the text key of the refusal.
+pub async fn pre_checkout_refusal(
+    conn: &mut PgConnection,
+    user: TelegramId,
+    payment: &Payment,
+) -> sqlx::Result<Option<&'static str>> {
+    Ok(match topup(conn, &payment.payload).await? {
         None => Some("buy_precheckout_unknown"),
         Some(t) if t.provider != Provider::Stars.as_str() || t.user_id != user => {
             Some("buy_precheckout_unknown")
@@ -107,11 +122,7 @@ pub async fn pre_checkout(
         }
         Some(t) if t.status == "canceled" => Some("buy_precheckout_unknown"),
         Some(_) => None,
-    };
-    if let Some(key) = refusal {
-        tracing::warn!(user, query_id, payload = %payment.payload, key, "pre-checkout declined");
-    }
-    Ok(refusal.map(|key| render(lang, key, &[])))
+    })
 }
 
 /// Credits a `successful_payment` once per charge, with the user's message.

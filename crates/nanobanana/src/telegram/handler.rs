@@ -1,6 +1,7 @@
 //! Update handling — synchronous, idempotent (DESIGN §4): one transaction records the
 //! `update_id` and applies the update's effects with their outbox rows; a repeat of a handled
-//! update changes nothing. Concurrent deliveries of one update queue on its row.
+//! update changes nothing (a pre-checkout query is only answered again). Concurrent deliveries
+//! of one update queue on its row.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use tokio::sync::Notify;
 
 use super::client::BotApi;
 use super::commands;
+use super::texts::{render, Lang};
 use super::update::{self, Incoming};
 use crate::config::Config;
 use crate::metrics;
@@ -92,7 +94,9 @@ impl Bot {
         let step = match claim(&mut tx, update_id, &kind, raw).await? {
             Claim::Handled => {
                 metrics::inc(&metrics::UPDATES_REPEATED);
-                return Ok(());
+                tx.commit().await?;
+                drop(conn);
+                return self.answer_again(update_id, raw).await;
             }
             Claim::Resume(step) => Some(step),
             Claim::New { inserted } => {
@@ -143,13 +147,7 @@ impl Bot {
         }
         if let Some((id, refusal)) = effects.pre_checkout {
             // Within Telegram's 10 s: inline, never via the outbox.
-            let params = match refusal {
-                None => serde_json::json!({ "pre_checkout_query_id": id, "ok": true }),
-                Some(reason) => {
-                    serde_json::json!({ "pre_checkout_query_id": id, "ok": false, "error_message": reason })
-                }
-            };
-            self.answer_pre_checkout(update_id, &params).await;
+            self.answer_pre_checkout(update_id, &pre_checkout_answer(&id, refusal)).await;
         }
         if let Some(step) = step {
             return self.resume(update_id, Some(step.to_string())).await;
@@ -159,10 +157,45 @@ impl Bot {
     }
 }
 
+/// The `answerPreCheckoutQuery` parameters: ok, or the refusal's text.
+fn pre_checkout_answer(id: &str, refusal: Option<String>) -> Value {
+    match refusal {
+        None => serde_json::json!({ "pre_checkout_query_id": id, "ok": true }),
+        Some(reason) => {
+            serde_json::json!({ "pre_checkout_query_id": id, "ok": false, "error_message": reason })
+        }
+    }
+}
+
 /// Tries of the pre-checkout answer: Telegram waits 10 s for it, then the payment fails.
 const PRE_CHECKOUT_TRIES: u32 = 3;
 
 impl Bot {
+    /// A repeat of a handled update changes nothing, but a pre-checkout query is answered
+    /// again: the process may have died between committing it and answering, and unanswered
+    /// the user's payment fails. The decision is read again (recording nothing); Telegram
+    /// takes a second answer of an answered query as a harmless error.
+    async fn answer_again(&self, update_id: i64, raw: &Value) -> Result<(), HandleError> {
+        let Incoming::PreCheckout { id, from, payment } = update::parse(raw) else {
+            return Ok(());
+        };
+        let mut conn = self.pool.acquire().await?;
+        let stored: Option<String> = sqlx::query_scalar("SELECT language FROM users WHERE telegram_id = $1")
+            .bind(from.id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let lang = stored
+            .as_deref()
+            .and_then(Lang::parse)
+            .unwrap_or_else(|| Lang::from_telegram(from.language_code.as_deref()));
+        let refusal = payments::stars::pre_checkout_refusal(&mut conn, from.id, &payment).await?;
+        drop(conn);
+        let refusal = refusal.map(|key| render(lang, key, &[]));
+        tracing::info!(target: "nanobanana::payments", update_id, ok = refusal.is_none(), "pre-checkout query redelivered; answered again");
+        self.answer_pre_checkout(update_id, &pre_checkout_answer(&id, refusal)).await;
+        Ok(())
+    }
+
     /// The pre-checkout answer, tried again after a Telegram 429, 5xx or no answer (each
     /// within Telegram's 10 s): unanswered, the user's payment fails.
     async fn answer_pre_checkout(&self, update_id: i64, params: &Value) {

@@ -96,6 +96,30 @@ async fn admin_commands_do_not_exist_for_everyone_else() {
     bot.stop().await;
 }
 
+/// `/refund` is the admin's; a user who types it is pointed to payment support, in their
+/// language, and nothing is refunded.
+#[tokio::test]
+async fn a_users_refund_points_to_payment_support_in_both_languages() {
+    let bot = TestBot::start(&[("ADMIN_IDS", "1100")]).await;
+    for (i, args) in ["", "5f0c1a52-0000-4000-8000-000000000000 10"].iter().enumerate() {
+        let ru = bot.ask(1104, "ru", "refund", args, i + 1).await;
+        assert_eq!(
+            ru,
+            "Возвраты оформляет поддержка: напишите в /paysupport, за что вы платили и почему хотите вернуть деньги.",
+            "/refund {args}"
+        );
+        let en = bot.ask(1105, "en", "refund", args, i + 1).await;
+        assert_eq!(
+            en,
+            "Refunds are arranged by support: write to /paysupport what you paid for and why you want the money back.",
+            "/refund {args}"
+        );
+    }
+    assert_eq!(bot.count("SELECT COUNT(*) FROM refunds").await, 0);
+    bot.drained().await;
+    bot.stop().await;
+}
+
 #[tokio::test]
 async fn an_admin_grants_once_however_often_the_update_arrives() {
     let bot = TestBot::start(&[("ADMIN_IDS", "1200, 1210")]).await;

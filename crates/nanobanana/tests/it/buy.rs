@@ -246,7 +246,8 @@ async fn buy_with_receipts_the_contact_is_asked_once_validated_and_sent() {
     shop.choose(user, "en", "rub100").await;
     shop.accept_terms(user).await;
     shop.wait_text(user, "e-mail or phone number").await;
-    shop.bot.text(user, "en", "call me maybe");
+    // A mistyped address is asked again (and is no prompt).
+    shop.bot.text(user, "en", "buyer@example");
     shop.wait_text(user, "That is not an e-mail or a phone number").await;
     assert_eq!(shop.bot.count("SELECT COUNT(*) FROM generations").await, 0, "not a prompt");
     shop.bot.text(user, "en", "buyer@example.com");
@@ -264,7 +265,7 @@ async fn buy_with_receipts_the_contact_is_asked_once_validated_and_sent() {
     shop.choose(ru, "ru", "rub100").await;
     shop.accept_terms(ru).await;
     shop.wait_text(ru, "e-mail или номер телефона").await;
-    shop.bot.text(ru, "ru", "не скажу");
+    shop.bot.text(ru, "ru", "8 900 123 45");
     shop.wait_text(ru, "не похоже на e-mail").await;
     shop.bot.text(ru, "ru", "8 (900) 123-45-67");
     shop.pay_url(ru, 1).await;
@@ -274,6 +275,47 @@ async fn buy_with_receipts_the_contact_is_asked_once_validated_and_sent() {
         .await
         .expect("contact");
     assert_eq!(stored, "phone:79001234567");
+    shop.stop().await;
+}
+
+fn awaiting_contact(user: i64) -> String {
+    format!("SELECT COUNT(*) FROM users WHERE telegram_id = {user} AND awaiting = 'receipt_contact'")
+}
+
+/// Asked for the receipt contact, a user who moves on is not held there: a command is that
+/// command and a sentence is a prompt, both leaving the question; a mistyped contact is still
+/// asked again.
+#[tokio::test]
+async fn buy_receipt_contact_question_is_left_by_a_command_or_a_prompt() {
+    let shop = Shop::start(&[("RECEIPTS_ENABLED", "true")]).await;
+    let (by_command, by_prompt, by_typo) = (6061, 6062, 6063);
+    for (user, lang) in [(by_command, "en"), (by_prompt, "ru"), (by_typo, "en")] {
+        shop.choose(user, lang, "rub100").await;
+        shop.accept_terms(user).await;
+        let asked =
+            if lang == "ru" { "e-mail или номер телефона" } else { "e-mail or phone number" };
+        shop.wait_text(user, asked).await;
+        shop.until("asked", &awaiting_contact(user), 1).await;
+    }
+    // A command: answered as itself, and the question is dropped.
+    shop.bot.command(by_command, "en", "balance");
+    shop.wait_text(by_command, "credits, reserved: 0").await;
+    shop.until("left by the command", &awaiting_contact(by_command), 0).await;
+    // A prompt: handled as one (no credits yet), and the question is dropped.
+    shop.bot.text(by_prompt, "ru", "кот в шляпе на луне");
+    shop.wait_text(by_prompt, "Не хватает кредитов").await;
+    shop.until("left by the prompt", &awaiting_contact(by_prompt), 0).await;
+    // A typo: asked again, still waiting; then the contact goes on to the payment.
+    shop.bot.text(by_typo, "en", "+7 900 123");
+    shop.wait_text(by_typo, "That is not an e-mail or a phone number").await;
+    assert_eq!(shop.bot.count(&awaiting_contact(by_typo)).await, 1, "still asked");
+    shop.bot.text(by_typo, "en", "+7 900 123-45-67");
+    shop.pay_url(by_typo, 1).await;
+    for user in [by_command, by_prompt] {
+        assert_eq!(shop.count_texts(user, "e-mail"), 1, "asked once, never told it is invalid");
+    }
+    let contacts = "SELECT COUNT(*) FROM users WHERE receipt_contact IS NOT NULL";
+    assert_eq!(shop.bot.count(contacts).await, 1);
     shop.stop().await;
 }
 
@@ -506,5 +548,61 @@ async fn buy_stars_pre_checkout_answer_is_repeated_after_a_telegram_error() {
     shop.wait_text(user, "100 credits credited. Balance: 100 credits").await;
     let payments = shop.bot.tg.payments();
     assert_eq!(payments.iter().filter(|p| p.status == "paid").count(), 1, "{payments:?}");
+    shop.stop().await;
+}
+
+/// `serve` committed a pre-checkout query but never got its answer through (here: Telegram
+/// failed every try): when Telegram delivers the same update again, the handled update is
+/// answered again with the same decision, recording nothing, and the payment goes through
+/// and is credited once.
+#[tokio::test]
+async fn buy_stars_pre_checkout_redelivered_after_a_lost_answer_is_answered_again() {
+    use fakes::telegram::{Fault, FaultKind};
+    let shop = Shop::start(&[]).await;
+    let user = 6050;
+    shop.choose(user, "en", "xtr100").await;
+    shop.accept_terms(user).await;
+    invoice(&shop, user).await;
+    let topup = shop.topup_of(user).await;
+    let (update_id, query_id) = (7_000_001_i64, "q-redelivered");
+    let update = json!({"update_id": update_id, "pre_checkout_query": {"id": query_id,
+        "from": {"id": user, "first_name": "T", "language_code": "en"},
+        "currency": "XTR", "total_amount": 80, "invoice_payload": topup}});
+    shop.bot.tg.inject_fault(Fault {
+        method: "answerPreCheckoutQuery".into(),
+        count: 3,
+        kind: FaultKind::ServerError,
+        retry_after: None,
+    });
+    users::raw_update(shop.bot.tg.state(), update.clone()).expect("query");
+    shop.until(
+        "the query handled",
+        &format!("SELECT COUNT(*) FROM telegram_updates WHERE update_id = {update_id} AND state = 'handled'"),
+        1,
+    )
+    .await;
+    // The webhook call returns after the tries: then the update leaves the fake's queue.
+    shop.bot.tg.wait_until_no_pending_updates(WAIT).await.expect("delivered");
+    assert!(shop.bot.tg.state().lock().faults.is_empty(), "all three tries failed");
+    let answered = |c: &ChatRecord| answers(c).iter().any(|a| a["pre_checkout_query_id"] == query_id);
+    assert!(!shop.bot.tg.chat(user).is_some_and(|c| answered(&c)), "no answer got through");
+    let events = "SELECT COUNT(*) FROM payment_events WHERE event = 'pre_checkout_query'";
+    assert_eq!(shop.bot.count(events).await, 1);
+    // Telegram delivers the very same update again.
+    users::raw_update(shop.bot.tg.state(), update).expect("redelivery");
+    let chat = shop
+        .bot
+        .tg
+        .wait_for_chat(user, WAIT, answered)
+        .await
+        .unwrap_or_else(|e| panic!("answered again: {e}; {:?}", shop.bot.tg.chat(user)));
+    let answer = answers(&chat).into_iter().find(|a| a["pre_checkout_query_id"] == query_id).expect("answer");
+    assert_eq!(answer["ok"], true, "{answer}");
+    shop.wait_text(user, "100 credits credited. Balance: 100 credits").await;
+    shop.bot.tg.wait_until_no_pending_updates(WAIT).await.expect("delivered");
+    assert_eq!(shop.bot.count(events).await, 1, "the repeat recorded nothing");
+    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM topups").await, 1);
+    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM transactions WHERE type = 'topup'").await, 1);
+    assert_eq!(shop.bot.db.balance(user).await, (100, 0));
     shop.stop().await;
 }
