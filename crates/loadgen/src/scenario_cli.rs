@@ -20,7 +20,10 @@ pub struct Args {
     /// Seconds the users act while the chaos strikes.
     #[arg(long, default_value_t = 180)]
     duration: u64,
-    /// Milliseconds between two user actions.
+    /// Milliseconds between two user actions (each waits for its own HTTP calls, so the rate
+    /// reached is lower). Telegram takes at most 30 messages a second from a bot and an action
+    /// costs one to three: much faster, and replies queue in the outbox (users wait longer for
+    /// their buttons, and the drain takes longer).
     #[arg(long, default_value_t = 20)]
     step_ms: u64,
     #[arg(long, default_value_t = 2)]
@@ -94,6 +97,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         drain: Duration::from_secs(args.drain),
         persistent_retries: true,
         each_flow_first: true,
+        act_until_flows_shown: false,
     };
     let report = scenario::run(options).await?;
     println!("{report}");

@@ -46,6 +46,7 @@ async fn scenario_users_under_chaos_lose_nothing_and_pay_once() {
         drain: Duration::from_secs(100),
         persistent_retries: false,
         each_flow_first: true,
+        act_until_flows_shown: true,
     };
     let report = scenario::run(options).await.expect("the scenario runs");
     eprintln!("{report}");
