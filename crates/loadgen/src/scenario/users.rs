@@ -247,6 +247,12 @@ impl Crowd {
         if user.refund_owed {
             return Action::Refund;
         }
+        // Between pressing a pack and the "Pay" button the bot may ask for the receipt
+        // contact, and a person answers that before writing anything else (a prompt or a
+        // command there leaves the question, and the address sent after it is a prompt).
+        if user.purchase.as_ref().is_some_and(|p| p.pressed) {
+            return Action::ContinueBuy;
+        }
         let mut choices = vec![
             (Action::Start, 2),
             (Action::Balance, 3),
