@@ -20,6 +20,12 @@ use crate::config::{GeminiConfig, HttpVersion};
 /// the least busy lane takes the call and hyper queues it there.
 const MAX_LANES: usize = 10_000;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// HTTP/2 flow control: what one call's answer may send before it is read. An answer that
+/// waits for its turn to be read (the worker's gate) holds its window unread; the connection's
+/// window is every stream's together, so answers waiting on some calls never stall the others
+/// of the same connection (with hyper's defaults, 5 MB for the connection, two or three 4K
+/// images waiting would stop every call on it until they were read).
+const STREAM_WINDOW: u32 = 1 << 20;
 
 /// How every lane's reqwest client is built.
 struct Recipe {
@@ -30,6 +36,8 @@ struct Recipe {
     /// `http://`: HTTP/2 there is h2c, never negotiated.
     plain: bool,
     max_idle: usize,
+    /// Calls a connection carries at once (HTTP/2).
+    streams: u32,
 }
 
 impl Recipe {
@@ -47,6 +55,12 @@ impl Recipe {
             // TLS offers h2 and http/1.1; the server picks.
             (HttpVersion::Auto, false) => builder,
         };
+        if !matches!(self.version, HttpVersion::Http1) {
+            let connection_window = STREAM_WINDOW.saturating_mul(self.streams.max(1)).min(i32::MAX as u32);
+            builder = builder
+                .http2_initial_stream_window_size(STREAM_WINDOW)
+                .http2_initial_connection_window_size(connection_window);
+        }
         if let Some(proxy) = &self.proxy {
             builder = builder.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(|_| ClientError::Proxy)?);
         }
@@ -99,6 +113,7 @@ impl Lanes {
             version: config.http_version,
             plain: config.api_url.scheme() == "http",
             max_idle: config.max_concurrency.max(1) as usize,
+            streams: config.streams_per_connection,
         };
         let per_lane =
             if recipe.multiplexed() { config.streams_per_connection.max(1) as usize } else { usize::MAX };

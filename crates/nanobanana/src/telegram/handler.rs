@@ -169,6 +169,8 @@ fn pre_checkout_answer(id: &str, refusal: Option<String>) -> Value {
 
 /// Tries of the pre-checkout answer: Telegram waits 10 s for it, then the payment fails.
 const PRE_CHECKOUT_TRIES: u32 = 3;
+/// All the tries of one pre-checkout answer, inside Telegram's 10 s.
+const PRE_CHECKOUT_BUDGET: std::time::Duration = std::time::Duration::from_secs(8);
 
 impl Bot {
     /// A repeat of a handled update changes nothing, but a pre-checkout query is answered
@@ -196,11 +198,18 @@ impl Bot {
         Ok(())
     }
 
-    /// The pre-checkout answer, tried again after a Telegram 429, 5xx or no answer (each
-    /// within Telegram's 10 s): unanswered, the user's payment fails.
+    /// The pre-checkout answer, tried again after a Telegram 429, 5xx or no answer, all within
+    /// `PRE_CHECKOUT_BUDGET` (Telegram waits 10 s; unanswered, the user's payment fails, and
+    /// later tries would only hold the delivery).
     async fn answer_pre_checkout(&self, update_id: i64, params: &Value) {
+        let deadline = tokio::time::Instant::now() + PRE_CHECKOUT_BUDGET;
         for attempt in 1..=PRE_CHECKOUT_TRIES {
-            let wait = match self.api.call("answerPreCheckoutQuery", params).await {
+            let call = self.api.call("answerPreCheckoutQuery", params);
+            let Ok(answer) = tokio::time::timeout_at(deadline, call).await else {
+                tracing::warn!(target: "nanobanana::payments", update_id, attempt, "answerPreCheckoutQuery: no answer within Telegram's wait; giving up");
+                return;
+            };
+            let wait = match answer {
                 Ok(_) => return,
                 Err(super::client::ApiError::Refused { code: 429, retry_after, .. }) => {
                     std::time::Duration::from_secs(retry_after.unwrap_or(1).min(3))
@@ -214,7 +223,7 @@ impl Bot {
                     return;
                 }
             };
-            if attempt == PRE_CHECKOUT_TRIES {
+            if attempt == PRE_CHECKOUT_TRIES || tokio::time::Instant::now() + wait >= deadline {
                 tracing::warn!(target: "nanobanana::payments", update_id, attempt, "answerPreCheckoutQuery failed; giving up");
                 return;
             }
