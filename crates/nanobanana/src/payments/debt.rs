@@ -25,15 +25,6 @@ pub async fn add(conn: &mut PgConnection, user: TelegramId, credits: i64) -> sql
     Ok(())
 }
 
-/// What `user` still owes.
-pub async fn owed(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<i64> {
-    let owed: Option<i64> = sqlx::query_scalar("SELECT owed FROM credit_debts WHERE user_id = $1")
-        .bind(user)
-        .fetch_optional(conn)
-        .await?;
-    Ok(owed.unwrap_or(0))
-}
-
 /// Repays from the available balance as much as it covers; returns what is still owed
 /// (0: nothing blocks). Inside the caller's transaction, holding the debt row's lock.
 pub async fn repay(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<i64> {

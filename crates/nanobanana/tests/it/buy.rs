@@ -124,6 +124,16 @@ impl Shop {
         );
     }
 
+    /// The user buys the 100-credit Stars pack (in English) and pays its invoice; the topup id.
+    pub(crate) async fn paid_stars(&self, user: i64) -> String {
+        self.choose(user, "en", "xtr100").await;
+        self.accept_terms(user).await;
+        let invoice = invoice(self, user).await;
+        self.bot.tg.pay_invoice(user, invoice.message_id).expect("pay");
+        self.wait_text(user, "Balance: 100 credits").await;
+        self.topup_of(user).await
+    }
+
     pub(crate) async fn topup_of(&self, user: i64) -> String {
         let id: uuid::Uuid =
             sqlx::query_scalar("SELECT id FROM topups WHERE user_id = $1 ORDER BY created_at DESC LIMIT 1")

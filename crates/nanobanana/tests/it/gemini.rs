@@ -20,7 +20,7 @@ async fn fake() -> FakeGemini {
     FakeGemini::start(config).await.expect("fake gemini starts")
 }
 
-fn config(fake: &FakeGemini) -> GeminiConfig {
+pub(crate) fn config(fake: &FakeGemini) -> GeminiConfig {
     GeminiConfig {
         api_key: Secret::new(fake.api_key().to_owned()),
         api_url: url::Url::parse(&fake.base_url()).expect("fake URL"),

@@ -8,7 +8,6 @@ use fakes::FakeGemini;
 use nanobanana::config::{GeminiConfig, HttpVersion};
 use nanobanana::domain::Model;
 use nanobanana::gemini::{Class, Client, Outcome, Request};
-use nanobanana::secret::Secret;
 
 async fn fake(config: fakes::GeminiConfig) -> FakeGemini {
     FakeGemini::start(fakes::GeminiConfig { small: true, ..config }).await.expect("fake gemini starts")
@@ -16,16 +15,10 @@ async fn fake(config: fakes::GeminiConfig) -> FakeGemini {
 
 fn client(fake: &FakeGemini, http_version: HttpVersion, streams_per_connection: u32) -> Client {
     let config = GeminiConfig {
-        api_key: Secret::new(fake.api_key().to_owned()),
-        api_url: url::Url::parse(&fake.base_url()).expect("fake URL"),
-        proxy: None,
-        model_pro: "gemini-3-pro-image".into(),
-        model_flash: "gemini-3.1-flash-image".into(),
-        max_concurrency: 4,
-        requests_per_minute: 1_000,
         timeout_secs: 60,
         http_version,
         streams_per_connection,
+        ..super::gemini::config(fake)
     };
     Client::new(&config).expect("client")
 }

@@ -170,12 +170,7 @@ async fn refunds_from_the_dashboard_leave_debt_that_blocks_generation_until_repa
 async fn refunds_of_stars_go_through_refund_star_payment() {
     let shop = Shop::start(&[]).await;
     let user = 7030;
-    shop.choose(user, "en", "xtr100").await;
-    shop.accept_terms(user).await;
-    let invoice = shop.wait_message(user, "invoice", |m| m.kind == "invoice").await;
-    shop.bot.tg.pay_invoice(user, invoice.message_id).expect("pay");
-    shop.wait_text(user, "Balance: 100 credits").await;
-    let topup = shop.topup_of(user).await;
+    let topup = shop.paid_stars(user).await;
     let partial = admin_refund(&shop, &format!("{topup} 10")).await;
     assert!(partial.contains("never a part"), "{partial}");
     let answer = admin_refund(&shop, &topup).await;
@@ -194,12 +189,7 @@ async fn refunds_of_stars_whose_outcome_was_unknown_are_repeated_not_left_held()
     use fakes::telegram::{Fault, FaultKind};
     let shop = Shop::start(&[]).await;
     let user = 7031;
-    shop.choose(user, "en", "xtr100").await;
-    shop.accept_terms(user).await;
-    let invoice = shop.wait_message(user, "invoice", |m| m.kind == "invoice").await;
-    shop.bot.tg.pay_invoice(user, invoice.message_id).expect("pay");
-    shop.wait_text(user, "Balance: 100 credits").await;
-    let topup = shop.topup_of(user).await;
+    let topup = shop.paid_stars(user).await;
     shop.bot.tg.inject_fault(Fault {
         method: "refundStarPayment".into(),
         count: 1,
