@@ -1,8 +1,8 @@
 //! Nano Banana Pro: a Telegram bot that sells Gemini image generation for credits.
 //! The binary (`main.rs`) only parses the command line; everything lives here.
 
-pub mod admin;
 pub mod audit;
+pub mod bot;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -14,8 +14,6 @@ pub mod ledger;
 pub mod metrics;
 pub mod outbox;
 pub mod payments;
-pub mod probe;
-pub mod progress;
 pub mod redis;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
@@ -26,5 +24,6 @@ pub mod signals;
 pub mod storage;
 pub mod telegram;
 pub mod telemetry;
+pub mod texts;
 pub mod worker;
 pub mod yookassa;

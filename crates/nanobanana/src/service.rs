@@ -16,7 +16,7 @@ use crate::db;
 use crate::http::{self, AppState};
 use crate::outbox;
 use crate::telegram::client::BotApi;
-use crate::telegram::handler::Bot;
+use crate::bot::inbox::Bot;
 
 /// The update kinds the bot asks Telegram for.
 pub const ALLOWED_UPDATES: &[&str] = &["message", "callback_query", "pre_checkout_query", "my_chat_member"];
@@ -60,14 +60,14 @@ pub async fn serve(
         yookassa,
     });
     // Before the webhook, so the menu is in place by the time updates arrive.
-    crate::telegram::menu::register(&api).await;
+    crate::bot::menu::register(&api).await;
     let reconciler = crate::payments::spawn_reconciler(
         bot.pool.clone(),
         &config,
         bot.outbox_wake.clone(),
         shutdown.clone(),
     );
-    let albums = tokio::spawn(crate::telegram::album::sweep(bot.clone(), shutdown.clone()));
+    let albums = tokio::spawn(crate::bot::album::sweep(bot.clone(), shutdown.clone()));
     let poller = match telegram.mode {
         TelegramMode::Webhook => {
             if let Some(base) = &telegram.public_base_url {
@@ -164,4 +164,46 @@ async fn poll(bot: Arc<Bot>, mut shutdown: watch::Receiver<bool>) {
             }
         }
     }
+}
+
+/// `nanobanana run`: the service and the worker on one shutdown signal. The worker starts after
+/// `serve` has had the chance to migrate; if either fails, the other is told to stop.
+pub async fn run_both(
+    config: &Config,
+    listener: tokio::net::TcpListener,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    if config.database.auto_migrate {
+        db::migrate(&db::connect(&config.database).await?).await?;
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let stop = std::sync::Arc::new(stop);
+    let mut outer = shutdown;
+    let forward = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while !*outer.borrow() {
+                if outer.changed().await.is_err() {
+                    return;
+                }
+            }
+            let _ = stop.send(true);
+        })
+    };
+    // Whichever half ends first (an error, or the shutdown) stops the other.
+    let serve = async {
+        let result = serve(config.clone(), listener, stopped.clone()).await;
+        let _ = stop.send(true);
+        result
+    };
+    let work = async {
+        let result = crate::worker::start(config, stopped.clone()).await;
+        let _ = stop.send(true);
+        result
+    };
+    let (served, worked) = tokio::join!(serve, work);
+    forward.abort();
+    served.context("serve")?;
+    worked.context("worker")?;
+    Ok(())
 }

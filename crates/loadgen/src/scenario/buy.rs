@@ -6,7 +6,7 @@
 
 use fakes::telegram::users;
 use fakes::telegram::BotMessage;
-use nanobanana::telegram::texts::{render, Lang};
+use nanobanana::texts::{render, Lang};
 use serde_json::Value;
 
 use super::system::System;

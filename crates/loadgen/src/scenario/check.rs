@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use nanobanana::telegram::texts::{render, Lang};
+use nanobanana::texts::{render, Lang};
 
 use super::system::System;
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fakes::telegram::users::{self, UserProfile};
-use nanobanana::telegram::texts::{render, Lang};
+use nanobanana::texts::{render, Lang};
 use serde_json::Value;
 use tokio::task::JoinHandle;
 

@@ -1,7 +1,6 @@
 //! The database: connecting (creating the database when it does not exist yet),
 //! migrations, and the repositories of each table. SQL lives here and in `ledger`.
 
-pub mod generations;
 pub mod payments;
 pub mod users;
 

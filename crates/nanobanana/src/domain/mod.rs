@@ -8,7 +8,7 @@ mod price;
 mod settings;
 
 pub use credits::{Credits, CreditsError};
-pub use model::{ImageSize, Model, ModelError};
+pub use model::{model_name, ImageSize, Model, ModelError};
 pub use money::{Kopecks, MicroUsd, MoneyError};
 pub use price::{below_cost, BelowCost, PerVariant, Prices, ProviderCosts};
 pub use settings::{Delivery, Settings, ASPECT_RATIOS};

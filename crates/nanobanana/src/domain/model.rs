@@ -88,6 +88,15 @@ impl fmt::Display for ImageSize {
     }
 }
 
+/// The model's name as users know it.
+pub fn model_name(model: Model, size: Option<ImageSize>) -> String {
+    match (model, size) {
+        (Model::Flash, _) => "Nano Banana 2".to_owned(),
+        (Model::Pro, Some(size)) => format!("Nano Banana Pro {size}"),
+        (Model::Pro, None) => "Nano Banana Pro".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

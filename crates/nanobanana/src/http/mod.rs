@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::secret::Secret;
-use crate::telegram::handler::Bot;
+use crate::bot::inbox::Bot;
 
 /// Largest webhook body accepted; Telegram's updates are far smaller.
 pub const MAX_UPDATE_BYTES: usize = 1024 * 1024;

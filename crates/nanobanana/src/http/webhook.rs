@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 
 use super::AppState;
 use crate::metrics;
-use crate::telegram::handler::HandleError;
+use crate::bot::inbox::HandleError;
 
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 

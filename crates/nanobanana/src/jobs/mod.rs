@@ -14,6 +14,8 @@ mod backoff;
 mod claim;
 mod deadline;
 mod lease;
+pub mod new;
+pub mod pause;
 
 use std::time::Duration;
 

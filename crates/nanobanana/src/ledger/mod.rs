@@ -8,6 +8,7 @@
 //! Nothing here calls the outside world or holds a lock across an await on anything but Postgres.
 
 mod adjust;
+pub mod debt;
 mod charges;
 mod generations;
 mod movement;

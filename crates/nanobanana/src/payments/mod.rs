@@ -4,9 +4,7 @@
 //! `ledger::credit_charge`, in the same transaction as the charge row and the user's message.
 //! Never calls YooKassa inside a database transaction.
 
-pub mod bot;
 pub mod contact;
-pub mod debt;
 pub mod network;
 mod reconcile;
 pub mod refund;

@@ -10,12 +10,13 @@ use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{debt, record_event, YooKassa};
+use super::{record_event, YooKassa};
+use crate::ledger::debt;
 use crate::domain::{Credits, Kopecks};
 use crate::ledger::{self, LedgerError, RefundHold};
 use crate::outbox;
 use crate::telegram::client::{ApiError, BotApi};
-use crate::telegram::texts::{render, Lang};
+use crate::texts::{render, Lang};
 use crate::yookassa::YkError;
 
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,7 @@ use super::{PaymentError, YooKassa};
 use crate::db::payments::{record_charge, Charge, ChargeStatus, Provider};
 use crate::ledger::{self, LedgerError, Outcome};
 use crate::outbox;
-use crate::telegram::texts::{self, Lang};
+use crate::texts::{self, Lang};
 use crate::yookassa::Payment;
 
 /// Cancellation reasons with their own text; any other is told as "declined".

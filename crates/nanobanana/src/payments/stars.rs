@@ -13,7 +13,7 @@ use crate::db::payments::{self as db, Charge, ChargeStatus, NewTopup, Provider};
 use crate::domain::TelegramId;
 use crate::ledger::{self, LedgerError, Outcome};
 use crate::outbox;
-use crate::telegram::texts::{render, Lang};
+use crate::texts::{render, Lang};
 use crate::telegram::update::Payment;
 
 /// The invoice's deep-link parameter: a forwarded invoice opens the bot instead of paying.

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{view, SimUser, World};
-use crate::admin::{self, AdjustRequest};
+use crate::cli::admin::{self, AdjustRequest};
 use crate::db::users as db_users;
 use crate::domain::Credits;
 use crate::ledger::{Direction, Reason};

@@ -125,7 +125,7 @@ impl Sandbox {
         let (stop, stopped) = watch::channel(false);
         let service = {
             let stopped = stopped.clone();
-            tokio::spawn(async move { crate::cli::run_both(&config, service_listener, stopped).await })
+            tokio::spawn(async move { crate::service::run_both(&config, service_listener, stopped).await })
         };
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

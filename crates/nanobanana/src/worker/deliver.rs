@@ -11,8 +11,8 @@ use super::repo::{self, Job, Produced};
 use crate::domain::Delivery;
 use crate::ledger::{self, Settled, Settlement};
 use crate::outbox;
-use crate::telegram::commands::model_name;
-use crate::telegram::texts::{render, Lang};
+use crate::domain::model_name;
+use crate::texts::{render, Lang};
 
 /// The prompt shown in a caption is cut to this many characters.
 const CAPTION_PROMPT_CHARS: usize = 200;
@@ -42,7 +42,7 @@ pub async fn succeed(
     repo::record_result(&mut tx, id, produced).await?;
     // "Done" in the status message, queued before the photo so it never arrives after it.
     if job.status_message {
-        crate::progress::touch(&mut tx, id, true).await?;
+        crate::outbox::status::touch(&mut tx, id, true).await?;
     }
     let photo = json!({ "storage_key": produced.preview_key, "generation_id": id });
     let params = json!({
@@ -126,7 +126,7 @@ async fn explain(
             .fetch_optional(&mut *conn)
             .await?;
     if has_status.flatten().is_some() {
-        crate::progress::touch(conn, id, true).await
+        crate::outbox::status::touch(conn, id, true).await
     } else {
         outbox::send_text(conn, user_id, &failure_text(lang, failure, credits), None).await.map(drop)
     }

@@ -12,8 +12,9 @@ use tracing::Instrument;
 
 use super::deliver::{self, Ended, Failure};
 use super::repo::{self, Job, Produced};
-use super::store;
-use super::{pause, Worker};
+use crate::storage as store;
+use super::Worker;
+use crate::jobs::pause;
 use crate::gemini::{self, Class, Image, ImageFormat, LimitError, Outcome, Reference, Reply, Request};
 use crate::jobs::{self, Claimed};
 
@@ -190,7 +191,7 @@ async fn succeed(
     if let Err(error) = worker.storage.put(&result_key, original.clone()).await {
         return retry(worker, claimed, job, None, &format!("storing the original: {error:#}")).await;
     }
-    let preview = match store::make_preview(original).await {
+    let preview = match store::preview::make_async(original).await {
         Ok(preview) => preview,
         // The image is not one Telegram can show: like a bad image, never a success.
         Err(error) => {

@@ -15,9 +15,7 @@
 
 mod deliver;
 mod job;
-pub mod pause;
 mod repo;
-pub mod store;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -107,7 +105,7 @@ pub struct Worker {
     pub id: String,
     pool: PgPool,
     gateway: Gateway,
-    storage: store::Storage,
+    storage: crate::storage::Storage,
     settings: WorkerSettings,
     provider_costs: ProviderCosts,
     admins: Vec<i64>,
@@ -144,7 +142,7 @@ impl Worker {
             id: crate::jobs::new_worker_id(),
             pool,
             gateway: Gateway::new(client, limits),
-            storage: store::Storage::from_location(&config.storage)?,
+            storage: crate::storage::Storage::from_location(&config.storage)?,
             settings,
             provider_costs: config.pricing.provider_costs,
             admins: config.operator.admin_ids.clone(),
@@ -241,10 +239,10 @@ async fn claim(
     }
     let mut conn = worker.pool.acquire().await?;
     let mut limit = u32::try_from(free).unwrap_or(u32::MAX);
-    let paused = pause::is_paused(&mut conn).await?.is_some();
+    let paused = crate::jobs::pause::is_paused(&mut conn).await?.is_some();
     worker.paused_seen.store(paused, Ordering::Relaxed);
     if paused {
-        if !pause::take_probe(&mut conn, worker.settings.probe_every).await? {
+        if !crate::jobs::pause::take_probe(&mut conn, worker.settings.probe_every).await? {
             return Ok(());
         }
         limit = 1;

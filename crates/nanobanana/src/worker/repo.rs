@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::{Delivery, ImageSize, Model, Settings};
-use crate::telegram::texts::Lang;
+use crate::texts::Lang;
 
 /// What a claimed generation asks for, and how its user wants the answer.
 #[derive(Debug, Clone)]

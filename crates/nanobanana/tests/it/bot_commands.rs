@@ -339,7 +339,7 @@ async fn deleteme_erases_personal_data_and_keeps_the_accounts() {
         .await
         .expect("generation");
     let mut tx = bot.db.pool.begin().await.expect("begin");
-    let epoch = nanobanana::db::generations::start(&mut tx, id).await.expect("start").expect("queued");
+    let epoch = nanobanana::jobs::new::start(&mut tx, id).await.expect("start").expect("queued");
     let settled =
         nanobanana::ledger::settle(&mut tx, id, epoch, nanobanana::ledger::Settlement::Commit).await;
     assert!(matches!(settled, Ok(nanobanana::ledger::Settled::Now(_))), "{settled:?}");
@@ -410,7 +410,7 @@ async fn deleteme_erases_personal_data_and_keeps_the_accounts() {
 
 #[tokio::test]
 async fn conversation_states_expire_and_are_taken_once() {
-    use nanobanana::telegram::conversation;
+    use nanobanana::bot::conversation;
     let db = TestDb::new().await;
     db.user(1701).await;
     let mut conn = db.conn().await;
@@ -434,7 +434,7 @@ async fn conversation_states_expire_and_are_taken_once() {
 
 #[tokio::test]
 async fn a_conversation_state_is_taken_once_however_many_take_it_at_once() {
-    use nanobanana::telegram::conversation;
+    use nanobanana::bot::conversation;
     let db = TestDb::heavy(10).await;
     db.user_with(1701, 10).await;
     let mut conn = db.conn().await;

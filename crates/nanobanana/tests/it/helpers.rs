@@ -170,7 +170,7 @@ impl TestDb {
         let mut tx = self.pool.begin().await?;
         ledger::reserve(&mut tx, user_id, id, credits_of(cost)).await?;
         let source_key = id.to_string();
-        let generation = db::generations::NewGeneration {
+        let generation = nanobanana::jobs::new::NewGeneration {
             id,
             user_id,
             prompt: "a banana",
@@ -180,14 +180,14 @@ impl TestDb {
             cost: credits_of(cost),
             source_key: &source_key,
         };
-        assert!(db::generations::insert(&mut tx, &generation).await?);
+        assert!(nanobanana::jobs::new::insert(&mut tx, &generation).await?);
         tx.commit().await?;
         Ok(id)
     }
 
     /// Moves a queued generation to processing; returns its lease epoch.
     pub async fn start(&self, id: Uuid) -> i64 {
-        db::generations::start(&mut *self.conn().await, id)
+        nanobanana::jobs::new::start(&mut *self.conn().await, id)
             .await
             .expect("start")
             .expect("generation was queued")

@@ -10,7 +10,6 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use nanobanana::db;
 use nanobanana::domain::Model;
 use nanobanana::jobs::{self, Claimed};
 use nanobanana::ledger::{self, Settled, Settlement};
@@ -89,7 +88,7 @@ async fn a_generation_gets_its_deadline_at_insert() {
     db.user_with(USER, 100).await;
     let by_default = db.request_generation(USER, 10).await.expect("request");
     let id = Uuid::new_v4();
-    let generation = db::generations::NewGeneration {
+    let generation = nanobanana::jobs::new::NewGeneration {
         id,
         user_id: USER,
         prompt: "a banana",
@@ -102,7 +101,7 @@ async fn a_generation_gets_its_deadline_at_insert() {
     let mut tx = db.pool.begin().await.expect("begin");
     ledger::reserve(&mut tx, USER, id, credits_of(10)).await.expect("reserve");
     let deadline = Some(Duration::from_secs(120));
-    assert!(db::generations::insert_with_deadline(&mut tx, &generation, deadline).await.expect("insert"));
+    assert!(nanobanana::jobs::new::insert_with_deadline(&mut tx, &generation, deadline).await.expect("insert"));
     tx.commit().await.expect("commit");
     let seconds_left = |id: Uuid| {
         sqlx::query_scalar::<_, f64>(

@@ -152,7 +152,7 @@ impl Case<'_> {
                 }
                 let i = generation.index(self.model.generations.len());
                 let (id, _, _, state) = self.model.generations[i];
-                let started = nanobanana::db::generations::start(&mut *db.conn().await, id)
+                let started = nanobanana::jobs::new::start(&mut *db.conn().await, id)
                     .await
                     .map_err(|e| fail(e.into()))?;
                 match (state, started) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fakes::telegram::users;
 use fakes::telegram::{BotMessage, ChatRecord};
-use nanobanana::worker::pause;
+use nanobanana::jobs::pause;
 use uuid::Uuid;
 
 use crate::bot::TestBot;

@@ -12,7 +12,8 @@ use fakes::telegram::users::{self, UserProfile};
 use fakes::telegram::{ChatRecord, TelegramConfig};
 use fakes::{FakeGemini, FakeTelegram};
 use nanobanana::config::{Config, Role};
-use nanobanana::worker::{self, pause, Finished, Worker, WorkerSettings};
+use nanobanana::jobs::pause;
+use nanobanana::worker::{self, Finished, Worker, WorkerSettings};
 use sqlx::postgres::PgPoolOptions;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -514,7 +515,7 @@ async fn worker_run_serves_and_works_in_one_process_until_shutdown() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let (stop, rx) = watch::channel(false);
     let config = p.config.clone();
-    let run = tokio::spawn(async move { nanobanana::cli::run_both(&config, listener, rx).await });
+    let run = tokio::spawn(async move { nanobanana::service::run_both(&config, listener, rx).await });
     p.prompt(1_701, "a cat").await;
     p.chat(1_701, |c| c.messages.iter().any(|m| m.kind == "photo")).await;
     let _ = stop.send(true);
@@ -600,7 +601,7 @@ async fn queue_generation(db: &TestDb, user: i64, prompt: &str) -> Uuid {
     let cost = crate::helpers::credits_of(PRICE);
     nanobanana::ledger::reserve(&mut tx, user, id, cost).await.expect("reserve");
     let source_key = id.to_string();
-    let generation = nanobanana::db::generations::NewGeneration {
+    let generation = nanobanana::jobs::new::NewGeneration {
         id,
         user_id: user,
         prompt,
@@ -610,7 +611,7 @@ async fn queue_generation(db: &TestDb, user: i64, prompt: &str) -> Uuid {
         cost,
         source_key: &source_key,
     };
-    assert!(nanobanana::db::generations::insert(&mut tx, &generation).await.expect("insert"));
+    assert!(nanobanana::jobs::new::insert(&mut tx, &generation).await.expect("insert"));
     tx.commit().await.expect("commit");
     id
 }

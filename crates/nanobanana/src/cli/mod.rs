@@ -2,13 +2,16 @@
 //! needs, sets up logging and calls into the library. Exit codes: 0 success, 1 the command
 //! found a problem (audit violations, refused action), 2 bad configuration or arguments.
 
+pub mod admin;
+pub mod health;
+
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sqlx::PgPool;
 
-use crate::admin::{self, AdjustRequest};
+use self::admin::AdjustRequest;
 use crate::audit;
 use crate::config::{Config, Role};
 use crate::db;
@@ -180,7 +183,7 @@ async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> 
                 .await
                 .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", config.listen_addr))?;
             let stop = shutdown::signal();
-            let both = run_both(config, listener, stop.clone());
+            let both = crate::service::run_both(config, listener, stop.clone());
             shutdown::within_grace(both, stop, config.shutdown_grace).await?;
         }
         Command::Migrate => {
@@ -202,7 +205,7 @@ async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> 
             }
         }
         Command::Health { deps, url } => {
-            let (healthy, line) = crate::probe::check(config, deps, url).await;
+            let (healthy, line) = crate::cli::health::check(config, deps, url).await;
             println!("{line}");
             if !healthy {
                 return Ok(ExitCode::FAILURE);
@@ -238,48 +241,6 @@ async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> 
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `nanobanana run`: the service and the worker on one shutdown signal. The worker starts after
-/// `serve` has had the chance to migrate; if either fails, the other is told to stop.
-pub async fn run_both(
-    config: &Config,
-    listener: tokio::net::TcpListener,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    if config.database.auto_migrate {
-        db::migrate(&db::connect(&config.database).await?).await?;
-    }
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let stop = std::sync::Arc::new(stop);
-    let mut outer = shutdown;
-    let forward = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            while !*outer.borrow() {
-                if outer.changed().await.is_err() {
-                    return;
-                }
-            }
-            let _ = stop.send(true);
-        })
-    };
-    // Whichever half ends first (an error, or the shutdown) stops the other.
-    let serve = async {
-        let result = crate::service::serve(config.clone(), listener, stopped.clone()).await;
-        let _ = stop.send(true);
-        result
-    };
-    let work = async {
-        let result = crate::worker::start(config, stopped.clone()).await;
-        let _ = stop.send(true);
-        result
-    };
-    let (served, worked) = tokio::join!(serve, work);
-    forward.abort();
-    served.context("serve")?;
-    worked.context("worker")?;
-    Ok(())
 }
 
 async fn adjust(config: &Config, direction: Direction, args: AdjustArgs) -> anyhow::Result<()> {

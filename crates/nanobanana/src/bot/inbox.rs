@@ -9,14 +9,14 @@ use serde_json::Value;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::Notify;
 
-use super::client::BotApi;
+use crate::telegram::client::BotApi;
 use super::commands;
-use super::texts::{render, Lang};
-use super::update::{self, Incoming};
+use crate::texts::{render, Lang};
+use crate::telegram::update::{self, Incoming};
 use crate::config::Config;
 use crate::metrics;
 use crate::outbox;
-use crate::payments::{self, bot::After, bot::Finished};
+use super::buy::{self, After, Finished};
 use crate::signals::Notifier;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +53,7 @@ impl Bot {
             return self.close(update_id, Vec::new()).await;
         };
         let yk = self.yookassa.as_deref();
-        match payments::bot::run(&self.pool, yk, &self.api, &after).await? {
+        match buy::run(&self.pool, yk, &self.api, &after).await? {
             Finished::Replies(replies) => self.close(update_id, replies).await,
             Finished::Retry(why) => {
                 tracing::warn!(target: "nanobanana::payments", update_id, %why, "payment step unknown; update left open");
@@ -62,7 +62,7 @@ impl Bot {
         }
     }
 
-    async fn close(&self, update_id: i64, replies: Vec<payments::bot::Reply>) -> Result<(), HandleError> {
+    async fn close(&self, update_id: i64, replies: Vec<buy::Reply>) -> Result<(), HandleError> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
         let state: String =
@@ -190,7 +190,7 @@ impl Bot {
             .as_deref()
             .and_then(Lang::parse)
             .unwrap_or_else(|| Lang::from_telegram(from.language_code.as_deref()));
-        let refusal = payments::stars::pre_checkout_refusal(&mut conn, from.id, &payment).await?;
+        let refusal = crate::payments::stars::pre_checkout_refusal(&mut conn, from.id, &payment).await?;
         drop(conn);
         let refusal = refusal.map(|key| render(lang, key, &[]));
         tracing::info!(target: "nanobanana::payments", update_id, ok = refusal.is_none(), "pre-checkout query redelivered; answered again");
@@ -211,13 +211,13 @@ impl Bot {
             };
             let wait = match answer {
                 Ok(_) => return,
-                Err(super::client::ApiError::Refused { code: 429, retry_after, .. }) => {
+                Err(crate::telegram::client::ApiError::Refused { code: 429, retry_after, .. }) => {
                     std::time::Duration::from_secs(retry_after.unwrap_or(1).min(3))
                 }
-                Err(super::client::ApiError::Refused { code, .. }) if code >= 500 => {
+                Err(crate::telegram::client::ApiError::Refused { code, .. }) if code >= 500 => {
                     std::time::Duration::from_millis(300)
                 }
-                Err(super::client::ApiError::Transport { .. }) => std::time::Duration::from_millis(300),
+                Err(crate::telegram::client::ApiError::Transport { .. }) => std::time::Duration::from_millis(300),
                 Err(e) => {
                     tracing::warn!(target: "nanobanana::payments", update_id, error = %e, "answerPreCheckoutQuery refused");
                     return;

@@ -4,8 +4,8 @@
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
-use super::commands::model_name;
-use super::texts::{render, Lang};
+use crate::domain::model_name;
+use crate::texts::{render, Lang};
 use crate::config::Config;
 use crate::domain::{Delivery, ImageSize, Model, Settings, ASPECT_RATIOS};
 

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use sqlx::PgConnection;
 
 use super::conversation;
-use super::texts::{render, Lang};
+use crate::texts::{render, Lang};
 use crate::config::Config;
 use crate::domain::TelegramId;
 use crate::outbox;

@@ -8,9 +8,9 @@ use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::commands::model_name;
+use crate::domain::model_name;
 use super::request::{self, Ask};
-use super::texts::{render, Lang};
+use crate::texts::{render, Lang};
 use crate::config::Config;
 use crate::domain::{ImageSize, Model, TelegramId};
 use crate::outbox;

@@ -5,7 +5,7 @@
 
 use sqlx::PgConnection;
 
-use super::texts::{render, Lang};
+use crate::texts::{render, Lang};
 use crate::db::users;
 use crate::domain::{Credits, TelegramId};
 use crate::ledger::{self, Adjustment, Direction, LedgerError, Outcome, Reason};

@@ -8,11 +8,12 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::commands::model_name;
+use crate::domain::model_name;
 use super::settings;
-use super::texts::{render, Lang};
+use crate::texts::{render, Lang};
 use crate::config::Config;
-use crate::db::{generations, users};
+use crate::db::users;
+use crate::jobs::new as generations;
 use crate::domain::{Model, Settings};
 use crate::ledger::{self, LedgerError, Outcome};
 use crate::outbox;
@@ -95,7 +96,7 @@ pub async fn generation_with(
          FROM generations WHERE user_id = $1",
     )
     .bind(user)
-    .bind(crate::worker::pause::NAME)
+    .bind(crate::jobs::pause::NAME)
     .fetch_one(&mut *conn)
     .await?;
     let refusal = if let Some(reason) = paused {
@@ -105,7 +106,7 @@ pub async fn generation_with(
         Some(reply("progress_paused", &[("reason", &reply(&format!("progress_paused_{why}"), &[]))]))
     } else if owed > 0 {
         // A refund made outside the bot left a debt: repaid first, and it blocks until paid.
-        match crate::payments::debt::repay(conn, user).await? {
+        match crate::ledger::debt::repay(conn, user).await? {
             0 => None,
             owed => Some(reply("debt_blocked", &[("owed", &owed.to_string())])),
         }
@@ -154,7 +155,7 @@ pub async fn generation_with(
                         .await?;
                 }
                 // The status message: rendered from the generation's state when it is sent.
-                crate::progress::open(conn, chat, id).await?;
+                crate::outbox::status::open(conn, chat, id).await?;
                 return Ok(Some(id));
             }
             Err(LedgerError::Insufficient { .. }) => {
@@ -181,7 +182,7 @@ async fn insufficient(
     chat: i64,
     text: &str,
 ) -> sqlx::Result<Option<Uuid>> {
-    let (_, packs) = crate::payments::bot::screen(lang, config);
+    let (_, packs) = crate::bot::buy::screen(lang, config);
     let has_packs = packs["inline_keyboard"].as_array().is_some_and(|rows| !rows.is_empty());
     outbox::send_text(conn, chat, text, has_packs.then_some(packs)).await?;
     Ok(None)

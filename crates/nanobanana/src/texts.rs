@@ -44,8 +44,8 @@ fn load(source: &str, name: &str) -> Table {
         .unwrap_or_else(|e| unreachable!("texts/{name}.json is checked by tests: {e}"))
 }
 
-static RU: LazyLock<Table> = LazyLock::new(|| load(include_str!("../../texts/ru.json"), "ru"));
-static EN: LazyLock<Table> = LazyLock::new(|| load(include_str!("../../texts/en.json"), "en"));
+static RU: LazyLock<Table> = LazyLock::new(|| load(include_str!("../texts/ru.json"), "ru"));
+static EN: LazyLock<Table> = LazyLock::new(|| load(include_str!("../texts/en.json"), "en"));
 
 fn table(lang: Lang) -> &'static Table {
     match lang {

@@ -16,8 +16,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::{ImageSize, Model};
-use crate::telegram::commands::model_name;
-use crate::telegram::texts::{render, Lang};
+use crate::domain::model_name;
+use crate::texts::{render, Lang};
 
 /// Progress edits of one message are at least this far apart (a final state's is not held).
 pub const MIN_EDIT_SPACING: Duration = Duration::from_secs(2);

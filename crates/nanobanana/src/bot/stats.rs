@@ -6,7 +6,7 @@
 
 use sqlx::PgConnection;
 
-use super::texts::{render, Lang};
+use crate::texts::{render, Lang};
 use crate::config::Config;
 use crate::domain::{ImageSize, Model};
 

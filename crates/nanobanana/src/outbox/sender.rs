@@ -264,7 +264,7 @@ impl Sender {
         let mut status = None;
         if let Some(generation) = row.status_of {
             let Some(rendered) =
-                crate::progress::render_now(&mut *self.pool.acquire().await?, generation).await?
+                crate::outbox::status::render_now(&mut *self.pool.acquire().await?, generation).await?
             else {
                 return self.drop_row(row, "its generation is gone".to_owned()).await;
             };
@@ -350,11 +350,11 @@ impl Sender {
     /// A status text reached Telegram: remembered on the generation. If the generation moved on
     /// while it was being sent, another edit is queued (the change's own edit may have folded
     /// into the row just sent).
-    async fn shown(&self, generation: uuid::Uuid, rendered: &crate::progress::Rendered) -> sqlx::Result<()> {
+    async fn shown(&self, generation: uuid::Uuid, rendered: &crate::outbox::status::Rendered) -> sqlx::Result<()> {
         let mut conn = self.pool.acquire().await?;
-        let now = crate::progress::shown(&mut conn, generation, &rendered.text, &rendered.phase).await?;
+        let now = crate::outbox::status::shown(&mut conn, generation, &rendered.text, &rendered.phase).await?;
         if let Some(now) = now.filter(|now| *now != rendered.phase) {
-            crate::progress::touch(&mut conn, generation, crate::progress::is_final(&now)).await?;
+            crate::outbox::status::touch(&mut conn, generation, crate::outbox::status::is_final(&now)).await?;
         }
         Ok(())
     }
@@ -363,11 +363,11 @@ impl Sender {
     /// (elapsed time), and the `upload_photo` chat action for chats waiting for a picture.
     async fn progress(&mut self) -> anyhow::Result<()> {
         let mut conn = self.pool.acquire().await?;
-        let pending = crate::progress::pending(&mut conn).await?;
+        let pending = crate::outbox::status::pending(&mut conn).await?;
         let budget = i64::try_from(GLOBAL_PER_SECOND).unwrap_or(30) - pending;
-        crate::progress::refresh(&mut conn, budget).await?;
+        crate::outbox::status::refresh(&mut conn, budget).await?;
         let chats =
-            crate::progress::generating_chats(&mut conn, i64::try_from(GLOBAL_PER_SECOND).unwrap_or(30) * 4)
+            crate::outbox::status::generating_chats(&mut conn, i64::try_from(GLOBAL_PER_SECOND).unwrap_or(30) * 4)
                 .await?;
         drop(conn);
         self.last_action.retain(|_, t| t.elapsed() < CHAT_ACTION_EVERY);

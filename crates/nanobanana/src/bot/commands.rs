@@ -7,12 +7,12 @@ use super::admin::{self, Caller};
 use super::album;
 use super::request::{self, Ask};
 use super::settings;
-use super::texts::{render, render_html, Lang};
-use super::update::{Content, From, Incoming, Message};
+use crate::texts::{render, render_html, Lang};
+use crate::telegram::update::{Content, From, Incoming, Message};
 use super::{account, conversation, history, result};
 use crate::config::Config;
 use crate::db::users::{self, NewUser};
-use crate::domain::{ImageSize, Model, PerVariant, Settings};
+use crate::domain::{model_name, PerVariant, Settings};
 use crate::outbox;
 
 /// What the update's transaction did that needs acting on after its commit.
@@ -25,7 +25,7 @@ pub struct Effects {
     /// A pre-checkout query to answer inline: its id and the refusal (`None`: ok).
     pub pre_checkout: Option<(String, Option<String>)>,
     /// Payment work that calls the outside world, after the commit (`payments::bot`).
-    pub after: Option<crate::payments::bot::After>,
+    pub after: Option<crate::bot::buy::After>,
 }
 
 /// The user behind an update, as one `touch` found them.
@@ -75,7 +75,7 @@ pub async fn apply(
         Incoming::Other => return Ok(Effects::default()),
     };
     let sender = touch(conn, from).await?;
-    if let Some(effects) = crate::payments::bot::apply(conn, config, update_id, incoming, &sender).await? {
+    if let Some(effects) = crate::bot::buy::apply(conn, config, update_id, incoming, &sender).await? {
         return Ok(effects);
     }
     match incoming {
@@ -324,15 +324,6 @@ fn support(lang: Lang, config: &Config) -> String {
         render(lang, "support_missing", &[])
     } else {
         render(lang, "support", &[("contact", contact)])
-    }
-}
-
-/// The model's name as users know it.
-pub fn model_name(model: Model, size: Option<ImageSize>) -> String {
-    match (model, size) {
-        (Model::Flash, _) => "Nano Banana 2".to_owned(),
-        (Model::Pro, Some(size)) => format!("Nano Banana Pro {size}"),
-        (Model::Pro, None) => "Nano Banana Pro".to_owned(),
     }
 }
 

@@ -10,9 +10,9 @@ use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 use tokio::sync::watch;
 
-use super::handler::Bot;
+use super::inbox::Bot;
 use super::request::{self, Ask};
-use super::texts::{render, Lang};
+use crate::texts::{render, Lang};
 use crate::outbox;
 
 /// How long after its latest item an album is considered complete.

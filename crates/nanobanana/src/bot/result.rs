@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::conversation;
 use super::request::{self, Ask};
-use super::texts::{render, Lang};
+use crate::texts::{render, Lang};
 use crate::config::Config;
 use crate::domain::{ImageSize, Model, Settings};
 use crate::outbox;

@@ -4,8 +4,8 @@
 
 use serde_json::{json, Value};
 
-use super::client::BotApi;
-use super::texts::{render, Lang};
+use crate::telegram::client::BotApi;
+use crate::texts::{render, Lang};
 
 /// The commands in menu order; each has a `menu_<name>` text.
 pub const COMMANDS: &[&str] =

@@ -11,15 +11,15 @@ use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{contact, refund, stars, PaymentError, YooKassa};
+use crate::payments::{contact, refund, stars, PaymentError, YooKassa};
 use crate::config::{Config, Pack};
 use crate::db::payments::{self as db, NewTopup, Provider};
 use crate::domain::{Credits, Kopecks, TelegramId};
 use crate::outbox;
 use crate::telegram::client::BotApi;
-use crate::telegram::commands::{Effects, Sender};
-use crate::telegram::conversation;
-use crate::telegram::texts::{render, Lang};
+use crate::bot::commands::{Effects, Sender};
+use crate::bot::conversation;
+use crate::texts::{render, Lang};
 use crate::telegram::update::{Content, Incoming};
 use crate::yookassa::YkError;
 
@@ -425,7 +425,7 @@ async fn pay(pool: &PgPool, yk: Option<&YooKassa>, topup_id: Uuid, chat: i64) ->
     } else {
         None
     };
-    match super::pay_topup(yk, topup_id, customer).await {
+    match crate::payments::pay_topup(yk, topup_id, customer).await {
         Ok(url) => {
             let amount = rubles(amount_minor);
             let text =
