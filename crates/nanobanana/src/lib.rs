@@ -10,6 +10,7 @@ pub mod domain;
 pub mod gemini;
 pub mod http;
 pub mod jobs;
+pub mod layers;
 pub mod ledger;
 pub mod metrics;
 pub mod outbox;

@@ -2,50 +2,22 @@
 //! reason, and show a user's balance and recent movements. Credits move only via `ledger`.
 
 use anyhow::{bail, Context};
-use sqlx::{Connection, PgConnection};
+use sqlx::PgConnection;
 
 use crate::db::users;
-use crate::domain::{Credits, TelegramId};
-use crate::ledger::{self, Adjustment, Direction, LedgerError, Outcome, Reason};
+use crate::domain::TelegramId;
+use crate::ledger::{self, Adjusted, Adjustment, LedgerError};
 
-/// What `admin grant|deduct` did.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AdjustResult {
-    pub applied: bool,
-    pub entry: Option<ledger::Entry>,
-}
-
-pub struct AdjustRequest<'a> {
-    pub user_id: TelegramId,
-    pub direction: Direction,
-    pub credits: Credits,
-    pub reason: &'a Reason,
-    pub actor: &'a str,
-    pub idempotency_key: &'a str,
-}
-
-pub async fn adjust(conn: &mut PgConnection, request: &AdjustRequest<'_>) -> anyhow::Result<AdjustResult> {
-    let mut tx = conn.begin().await?;
-    let adjustment = Adjustment {
-        user_id: request.user_id,
-        direction: request.direction,
-        credits: request.credits,
-        reason: request.reason,
-        actor: request.actor,
-        idempotency_key: request.idempotency_key,
-    };
-    let outcome = match ledger::adjust(&mut tx, &adjustment).await {
-        Ok(outcome) => outcome,
+/// `admin grant|deduct`: the adjustment in its own transaction; a deduct beyond the available
+/// balance is refused with the figures.
+pub async fn adjust(conn: &mut PgConnection, adjustment: &Adjustment<'_>) -> anyhow::Result<Adjusted> {
+    match ledger::adjust_alone(conn, adjustment).await {
+        Ok(adjusted) => Ok(adjusted),
         Err(LedgerError::Insufficient { available, needed }) => {
-            bail!("user {} has {available} credits available, cannot deduct {needed}", request.user_id)
+            bail!("user {} has {available} credits available, cannot deduct {needed}", adjustment.user_id)
         }
-        Err(e) => return Err(e.into()),
-    };
-    tx.commit().await.context("committing the adjustment")?;
-    Ok(match outcome {
-        Outcome::Applied(entry) => AdjustResult { applied: true, entry: Some(entry) },
-        Outcome::AlreadyDone => AdjustResult { applied: false, entry: None },
-    })
+        Err(e) => Err(e).context("committing the adjustment"),
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]

@@ -11,7 +11,6 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sqlx::PgPool;
 
-use self::admin::AdjustRequest;
 use crate::audit;
 use crate::config::{Config, Role};
 use crate::db;
@@ -248,7 +247,7 @@ async fn adjust(config: &Config, direction: Direction, args: AdjustArgs) -> anyh
     let login = std::env::var("USER").unwrap_or_else(|_| "operator".to_owned());
     let actor = format!("cli:{login}");
     let key = args.idempotency_key.unwrap_or_else(|| format!("cli:{}", uuid::Uuid::new_v4()));
-    let request = AdjustRequest {
+    let request = crate::ledger::Adjustment {
         user_id: args.user,
         direction,
         credits: args.credits,

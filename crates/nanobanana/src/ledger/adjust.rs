@@ -1,7 +1,7 @@
 //! Operator adjustments: grant or deduct credits with a reason, an actor and an
 //! idempotency key, so a repeated command never moves credits twice.
 
-use sqlx::PgConnection;
+use sqlx::{Connection, PgConnection};
 
 use super::movement::{apply, Kind, Refs};
 use super::{LedgerError, Outcome};
@@ -87,6 +87,25 @@ pub async fn adjust(conn: &mut PgConnection, adjustment: &Adjustment<'_>) -> Res
         }
         _ => Err(LedgerError::KeyReused(adjustment.idempotency_key.to_owned())),
     }
+}
+
+/// What an adjustment made in a transaction of its own did (the operator's shell, the
+/// sandbox): `applied` with the journal row, or nothing because the key was used before.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Adjusted {
+    pub applied: bool,
+    pub entry: Option<super::Entry>,
+}
+
+/// `adjust` in a transaction of its own, committed: for callers that change nothing else.
+pub async fn adjust_alone(conn: &mut PgConnection, adjustment: &Adjustment<'_>) -> Result<Adjusted, LedgerError> {
+    let mut tx = conn.begin().await?;
+    let outcome = adjust(&mut tx, adjustment).await?;
+    tx.commit().await?;
+    Ok(match outcome {
+        Outcome::Applied(entry) => Adjusted { applied: true, entry: Some(entry) },
+        Outcome::AlreadyDone => Adjusted { applied: false, entry: None },
+    })
 }
 
 /// The adjustment already written under this key: (user, type, amount).

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::domain::TelegramId;
 
-pub use adjust::{adjust, Adjustment, Direction, Reason, ReasonError};
+pub use adjust::{adjust, adjust_alone, Adjusted, Adjustment, Direction, Reason, ReasonError};
 pub use charges::credit_charge;
 pub use generations::{reserve, settle, Settled, Settlement};
 pub use movement::{Entry, Kind};

@@ -18,10 +18,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{view, SimUser, World};
-use crate::cli::admin::{self, AdjustRequest};
 use crate::db::users as db_users;
 use crate::domain::Credits;
-use crate::ledger::{Direction, Reason};
+use crate::ledger::{self, Adjustment, Direction, Reason};
 
 type Shared = State<Arc<World>>;
 
@@ -219,7 +218,7 @@ async fn grant(State(world): Shared, Path(id): Path<i64>, Json(body): Json<Grant
     let credits = Credits::new(body.credits).map_err(|e| ApiError::bad(e.to_string()))?;
     let reason = Reason::parse("sandbox grant").map_err(|e| ApiError::bad(e.to_string()))?;
     let key = format!("sandbox:{}", uuid::Uuid::new_v4());
-    let request = AdjustRequest {
+    let request = Adjustment {
         user_id: id,
         direction: Direction::Grant,
         credits,
@@ -232,7 +231,7 @@ async fn grant(State(world): Shared, Path(id): Path<i64>, Json(body): Json<Grant
         let user =
             db_users::NewUser { telegram_id: id, username: None, first_name: profile.first_name.as_deref() };
         db_users::ensure(&mut conn, &user).await?;
-        admin::adjust(&mut conn, &request).await
+        anyhow::Ok(ledger::adjust_alone(&mut conn, &request).await?)
     };
     match granted.await {
         Ok(result) => done(result),
