@@ -102,11 +102,7 @@ async fn grant(conn: &mut PgConnection, caller: &Caller, args: &str) -> sqlx::Re
 }
 
 async fn user_lang(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<Lang> {
-    let code: Option<String> = sqlx::query_scalar("SELECT language FROM users WHERE telegram_id = $1")
-        .bind(user)
-        .fetch_optional(conn)
-        .await?;
-    Ok(code.as_deref().and_then(Lang::parse).unwrap_or(Lang::Ru))
+    Ok(users::language(conn, user).await?.unwrap_or(Lang::Ru))
 }
 
 async fn set_banned(
@@ -115,13 +111,7 @@ async fn set_banned(
     user: TelegramId,
     banned: bool,
 ) -> sqlx::Result<String> {
-    let found = sqlx::query("UPDATE users SET is_banned = $2 WHERE telegram_id = $1")
-        .bind(user)
-        .bind(banned)
-        .execute(conn)
-        .await?
-        .rows_affected()
-        > 0;
+    let found = users::set_banned(conn, user, banned).await?;
     let id = user.to_string();
     Ok(match (found, banned) {
         (false, _) => render(lang, "admin_unknown_user", &[("id", &id)]),

@@ -14,7 +14,8 @@ use uuid::Uuid;
 use crate::payments::{contact, refund, stars, PaymentError, YooKassa};
 use crate::config::{Config, Pack};
 use crate::db::payments::{self as db, NewTopup, Provider};
-use crate::domain::{Credits, Kopecks, TelegramId};
+use crate::db::users;
+use crate::domain::{Awaiting, AwaitingKind, Credits, Kopecks, TelegramId};
 use crate::outbox;
 use crate::telegram::client::BotApi;
 use crate::bot::commands::{Effects, Sender};
@@ -26,8 +27,6 @@ use crate::yookassa::YkError;
 /// Callback data: `buy:<pack id>` chooses a pack; `terms:<version>:<pack id>` accepts the terms.
 pub const BUY: &str = "buy:";
 pub const ACCEPT: &str = "terms:";
-/// The conversation state while the receipt contact is asked; its data names the pack.
-const AWAITING_CONTACT: &str = "receipt_contact";
 
 /// Work left after the update's transaction, recorded on its row (`telegram_updates.step`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,7 +68,7 @@ pub async fn apply(
         }
         Incoming::Message(m) if m.private => {
             let user = m.from.id;
-            let mut awaits_contact = sender.awaits(AWAITING_CONTACT);
+            let mut awaits_contact = sender.awaits(AwaitingKind::ReceiptContact);
             let moved_on = match &m.content {
                 Content::Command { .. } => true,
                 Content::Text(text) => !contact::attempted(text),
@@ -77,7 +76,7 @@ pub async fn apply(
             };
             if awaits_contact && moved_on {
                 // A command or a prompt: the question is dropped and the update handled as usual.
-                conversation::take(conn, user, AWAITING_CONTACT).await?;
+                conversation::take(conn, user, AwaitingKind::ReceiptContact).await?;
                 awaits_contact = false;
             }
             match &m.content {
@@ -122,9 +121,7 @@ fn ledger_error(e: crate::ledger::LedgerError) -> sqlx::Error {
 }
 
 fn rubles(kopecks: i64) -> String {
-    Kopecks::from_kopecks(kopecks)
-        .map(|k| k.to_string().trim_end_matches(".00").to_owned())
-        .unwrap_or_default()
+    Kopecks::from_kopecks(kopecks).map(Kopecks::rubles).unwrap_or_default()
 }
 
 /// The `/buy` screen: ruble packs (when YooKassa is configured) and Stars packs as buttons.
@@ -157,12 +154,7 @@ fn find_pack<'a>(config: &'a Config, id: &str) -> Option<(&'a Pack, Provider)> {
 }
 
 async fn accepted(conn: &mut PgConnection, user: TelegramId, version: &str) -> sqlx::Result<bool> {
-    let current: Option<Option<String>> =
-        sqlx::query_scalar("SELECT terms_version FROM users WHERE telegram_id = $1")
-            .bind(user)
-            .fetch_optional(conn)
-            .await?;
-    Ok(current.flatten().as_deref() == Some(version))
+    Ok(users::terms_version(conn, user).await?.as_deref() == Some(version))
 }
 
 /// The terms with an "Accept" button that goes on to `pack`.
@@ -211,11 +203,7 @@ async fn accept(
         ask_terms(conn, lang, config, chat, pack).await?;
         return Ok((render(lang, "buy_terms_changed", &[]), None));
     }
-    sqlx::query("UPDATE users SET terms_version = $2, terms_accepted_at = now() WHERE telegram_id = $1")
-        .bind(user)
-        .bind(version)
-        .execute(&mut *conn)
-        .await?;
+    users::accept_terms(conn, user, version).await?;
     tracing::info!(user, version, "terms accepted");
     if pack.is_empty() {
         return Ok((render(lang, "buy_terms_accepted", &[]), None));
@@ -251,30 +239,15 @@ async fn choose(
         outbox::send_text(conn, chat, &render(lang, "buy_unavailable", &[]), None).await?;
         return Ok((String::new(), None));
     };
-    if yk.receipt.is_some() && stored_contact(conn, user).await?.is_none() {
-        conversation::set(
-            conn,
-            user,
-            AWAITING_CONTACT,
-            Some(json!({ "pack": pack_id })),
-            conversation::DEFAULT_TTL,
-        )
-        .await?;
+    if yk.receipt.is_some() && users::receipt_contact(&mut *conn, user).await?.is_none() {
+        let state = Awaiting::ReceiptContact { pack: pack_id.to_owned() };
+        conversation::set(conn, user, &state, conversation::DEFAULT_TTL).await?;
         outbox::send_text(conn, chat, &render(lang, "buy_receipt_ask", &[]), None).await?;
         return Ok((String::new(), None));
     }
     let topup = NewTopup::for_pack(user, Provider::YooKassa, pack, &source_key);
     let topup_id = db::create_topup(conn, &topup).await?;
     Ok((String::new(), Some(After::YooKassa { topup_id, chat })))
-}
-
-async fn stored_contact(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<Option<String>> {
-    let stored: Option<Option<String>> =
-        sqlx::query_scalar("SELECT receipt_contact FROM users WHERE telegram_id = $1")
-            .bind(user)
-            .fetch_optional(conn)
-            .await?;
-    Ok(stored.flatten())
 }
 
 /// The text a user sent while asked for the receipt contact.
@@ -290,22 +263,19 @@ async fn receipt_contact(
     let lang = sender.lang;
     let Some(parsed) = contact::parse(text) else {
         // Still waiting; the state's expiry is renewed.
-        let data = sender.state.as_ref().and_then(|s| s.data.clone());
-        conversation::set(conn, user, AWAITING_CONTACT, data, conversation::DEFAULT_TTL).await?;
+        let state = sender.state.clone().unwrap_or(Awaiting::ReceiptContact { pack: String::new() });
+        conversation::set(conn, user, &state, conversation::DEFAULT_TTL).await?;
         outbox::send_text(conn, chat, &render(lang, "buy_receipt_invalid", &[]), None).await?;
         return Ok(None);
     };
-    let Some(data) = conversation::take(conn, user, AWAITING_CONTACT).await? else {
+    let Some(Awaiting::ReceiptContact { pack }) =
+        conversation::take(conn, user, AwaitingKind::ReceiptContact).await?
+    else {
         return Ok(None);
     };
-    sqlx::query("UPDATE users SET receipt_contact = $2 WHERE telegram_id = $1")
-        .bind(user)
-        .bind(contact::to_stored(&parsed))
-        .execute(&mut *conn)
-        .await?;
+    users::set_receipt_contact(conn, user, &contact::to_stored(&parsed)).await?;
     outbox::send_text(conn, chat, &render(lang, "buy_receipt_saved", &[]), None).await?;
-    let pack = data.as_ref().and_then(|d| d.get("pack")).and_then(Value::as_str).unwrap_or("");
-    let (_, after) = choose(conn, config, lang, user, chat, update_id, pack).await?;
+    let (_, after) = choose(conn, config, lang, user, chat, update_id, &pack).await?;
     Ok(after)
 }
 
@@ -357,11 +327,7 @@ pub async fn run(
             };
             let text = match refunder.refund(&request).await {
                 Ok(refund::Refunded::Refunded { credits, amount_minor, currency, .. }) => {
-                    let amount = if currency == "RUB" {
-                        format!("{} ₽", rubles(amount_minor))
-                    } else {
-                        format!("{amount_minor} ⭐")
-                    };
+                    let amount = crate::domain::format_amount(&currency, amount_minor);
                     render(
                         lang,
                         "admin_refund_done",
@@ -398,29 +364,17 @@ async fn is_stars(pool: &PgPool, refund_id: Uuid) -> sqlx::Result<bool> {
 }
 
 async fn language(pool: &PgPool, user: TelegramId) -> sqlx::Result<Lang> {
-    let code: Option<String> = sqlx::query_scalar("SELECT language FROM users WHERE telegram_id = $1")
-        .bind(user)
-        .fetch_optional(pool)
-        .await?;
-    Ok(code.as_deref().and_then(Lang::parse).unwrap_or(Lang::Ru))
+    Ok(users::language(pool, user).await?.unwrap_or(Lang::Ru))
 }
 
 async fn pay(pool: &PgPool, yk: Option<&YooKassa>, topup_id: Uuid, chat: i64) -> sqlx::Result<Finished> {
-    let (user, amount_minor, credits): (i64, i64, i64) =
-        sqlx::query_as("SELECT user_id, amount_minor, credits FROM topups WHERE id = $1")
-            .bind(topup_id)
-            .fetch_one(pool)
-            .await?;
+    let db::Order { user_id: user, amount_minor, credits, .. } = db::order(pool, topup_id).await?.ok_or(sqlx::Error::RowNotFound)?;
     let lang = language(pool, user).await?;
     let Some(yk) = yk else {
         return Ok(Finished::Replies(vec![(chat, render(lang, "buy_unavailable", &[]), None)]));
     };
     let customer = if yk.config.receipt.is_some() {
-        let stored: Option<String> =
-            sqlx::query_scalar("SELECT receipt_contact FROM users WHERE telegram_id = $1")
-                .bind(user)
-                .fetch_one(pool)
-                .await?;
+        let stored = users::receipt_contact(pool, user).await?;
         stored.as_deref().and_then(contact::from_stored)
     } else {
         None

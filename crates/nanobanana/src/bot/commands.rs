@@ -9,10 +9,10 @@ use super::request::{self, Ask};
 use super::settings;
 use crate::texts::{render, render_html, Lang};
 use crate::telegram::update::{Content, From, Incoming, Message};
-use super::{account, conversation, history, result};
+use super::{account, history, result};
 use crate::config::Config;
 use crate::db::users::{self, NewUser};
-use crate::domain::{model_name, PerVariant, Settings};
+use crate::domain::{model_name, Awaiting, AwaitingKind, PerVariant, Settings};
 use crate::outbox;
 
 /// What the update's transaction did that needs acting on after its commit.
@@ -35,13 +35,13 @@ pub struct Sender {
     pub banned: bool,
     pub settings: Settings,
     /// Their conversation state, if one is set and has not expired.
-    pub state: Option<conversation::State>,
+    pub state: Option<Awaiting>,
 }
 
 impl Sender {
-    /// Whether the user is in the (unexpired) conversation state `name`.
-    pub fn awaits(&self, name: &str) -> bool {
-        self.state.as_ref().is_some_and(|s| s.name == name)
+    /// Whether the user is in the (unexpired) conversation state of `kind`.
+    pub fn awaits(&self, kind: AwaitingKind) -> bool {
+        self.state.as_ref().is_some_and(|s| s.kind() == kind)
     }
 }
 
@@ -65,11 +65,7 @@ pub async fn apply(
         }
         Incoming::ChatMember { from, status } => {
             let active = !matches!(status.as_str(), "kicked" | "left");
-            sqlx::query("UPDATE users SET is_active = $2 WHERE telegram_id = $1")
-                .bind(from.id)
-                .bind(active)
-                .execute(&mut *conn)
-                .await?;
+            users::set_active(conn, from.id, active).await?;
             return Ok(Effects::default());
         }
         Incoming::Other => return Ok(Effects::default()),
@@ -119,7 +115,7 @@ pub(crate) async fn touch(conn: &mut PgConnection, from: &From) -> sqlx::Result<
         lang: Lang::parse(&touched.language).unwrap_or(guess),
         banned: touched.is_banned,
         settings: Settings::from_json(&touched.settings),
-        state: touched.awaiting.map(|name| conversation::State { name, data: touched.awaiting_data }),
+        state: touched.awaiting.and_then(|name| Awaiting::parse(&name, touched.awaiting_data.as_ref())),
     })
 }
 
@@ -137,13 +133,8 @@ async fn on_message(
         Content::Command { name, args } => match name.as_str() {
             "start" => {
                 if !args.is_empty() {
-                    sqlx::query(
-                        "UPDATE users SET deep_link = COALESCE(deep_link, $2) WHERE telegram_id = $1",
-                    )
-                    .bind(message.from.id)
-                    .bind(args.chars().take(64).collect::<String>())
-                    .execute(&mut *conn)
-                    .await?;
+                    let link: String = args.chars().take(64).collect();
+                    users::remember_deep_link(conn, message.from.id, &link).await?;
                 }
                 let (available, _) = balance(conn, message.from.id).await?;
                 let prices = price_list(lang, config);
@@ -175,7 +166,7 @@ async fn on_message(
         },
         Content::Text(text) => {
             // After ✏️ (and before the state expires), the text edits that picture.
-            let edited: Vec<String> = if sender.awaits(result::EDITING) {
+            let edited: Vec<String> = if sender.awaits(AwaitingKind::Edit) {
                 result::take_edit(conn, message.from.id).await?.into_iter().collect()
             } else {
                 Vec::new()
@@ -245,11 +236,7 @@ async fn on_button(
         match Lang::parse(code) {
             // The language already set: nothing to change (an identical edit is a 400).
             Some(chosen) if chosen != lang => {
-                sqlx::query("UPDATE users SET language = $2 WHERE telegram_id = $1")
-                    .bind(user)
-                    .bind(chosen.code())
-                    .execute(&mut *conn)
-                    .await?;
+                users::set_language(conn, user, chosen).await?;
                 lang = chosen;
                 true
             }

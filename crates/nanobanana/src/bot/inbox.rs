@@ -182,13 +182,8 @@ impl Bot {
             return Ok(());
         };
         let mut conn = self.pool.acquire().await?;
-        let stored: Option<String> = sqlx::query_scalar("SELECT language FROM users WHERE telegram_id = $1")
-            .bind(from.id)
-            .fetch_optional(&mut *conn)
-            .await?;
-        let lang = stored
-            .as_deref()
-            .and_then(Lang::parse)
+        let lang = crate::db::users::language(&mut *conn, from.id)
+            .await?
             .unwrap_or_else(|| Lang::from_telegram(from.language_code.as_deref()));
         let refusal = crate::payments::stars::pre_checkout_refusal(&mut conn, from.id, &payment).await?;
         drop(conn);
@@ -231,6 +226,18 @@ impl Bot {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// `/deleteme`: the raw updates `user` sent are reduced to their ids.
+pub async fn erase_updates_of(conn: &mut PgConnection, user: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE telegram_updates SET raw = jsonb_build_object('update_id', update_id, 'erased', true)
+         WHERE jsonb_path_exists(raw, '$.*.from.id ? (@ == $id)', jsonb_build_object('id', $1))",
+    )
+    .bind(user)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 enum Claim {

@@ -143,21 +143,19 @@ pub async fn generation_with(
             cost,
             source_key,
         };
-        match ledger::reserve(conn, user, id, cost).await {
-            Ok(Outcome::Applied(_))
-                if generations::insert_with_deadline(conn, &generation, Some(deadline)).await? =>
-            {
-                if !ask.references.is_empty() {
-                    sqlx::query("UPDATE generations SET reference_file_ids = $2 WHERE id = $1")
-                        .bind(id)
-                        .bind(ask.references)
-                        .execute(&mut *conn)
-                        .await?;
-                }
-                // The status message: rendered from the generation's state when it is sent.
-                crate::outbox::status::open(conn, chat, id).await?;
-                return Ok(Some(id));
+        let reserved = ledger::reserve(conn, user, id, cost).await;
+        // The status message (rendered from the generation's state when it is sent), then the
+        // generation linked to it and to its reference photos.
+        let inserted = match reserved {
+            Ok(Outcome::Applied(_)) => {
+                let status = crate::outbox::status::open(conn, chat, id).await?;
+                let references = ask.references;
+                generations::insert_requested(conn, &generation, Some(deadline), references, Some(status)).await?
             }
+            _ => false,
+        };
+        match reserved {
+            Ok(Outcome::Applied(_)) if inserted => return Ok(Some(id)),
             Err(LedgerError::Insufficient { .. }) => {
                 return insufficient(conn, config, lang, chat, &short()).await
             }

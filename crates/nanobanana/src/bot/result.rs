@@ -12,15 +12,13 @@ use super::conversation;
 use super::request::{self, Ask};
 use crate::texts::{render, Lang};
 use crate::config::Config;
-use crate::domain::{ImageSize, Model, Settings};
+use crate::domain::{Awaiting, AwaitingKind, ImageSize, Model, Settings};
 use crate::outbox;
 
 /// Callback data prefixes, as `worker::deliver` puts them on the photo.
 pub const REGENERATE: &str = "regen:";
 pub const EDIT: &str = "edit:";
 pub const ORIGINAL: &str = "orig:";
-/// The conversation state of ✏️: its data names the generation to edit.
-pub const EDITING: &str = "edit";
 
 /// Whether `data` is one of these buttons.
 pub fn is_result_button(data: &str) -> bool {
@@ -98,8 +96,8 @@ pub async fn press(
             if done.file_id.is_none() {
                 return Ok((render(lang, "result_not_ready", &[]), None));
             }
-            let data = json!({ "generation": id });
-            conversation::set(conn, press.user, EDITING, Some(data), conversation::DEFAULT_TTL).await?;
+            let state = Awaiting::Edit { generation: id };
+            conversation::set(conn, press.user, &state, conversation::DEFAULT_TTL).await?;
             outbox::send_text(conn, chat, &render(lang, "result_edit_ask", &[]), None).await?;
             Ok((render(lang, "result_edit_toast", &[]), None))
         }
@@ -119,15 +117,7 @@ pub async fn press(
 /// If the user pressed ✏️ and the state has not expired, takes it: the reference for their
 /// prompt (the delivered picture's Telegram file id). `None` otherwise: a plain prompt.
 pub async fn take_edit(conn: &mut PgConnection, user: i64) -> sqlx::Result<Option<String>> {
-    let Some(data) = conversation::take(conn, user, EDITING).await? else {
-        return Ok(None);
-    };
-    let id = data
-        .as_ref()
-        .and_then(|d| d.get("generation"))
-        .and_then(|g| g.as_str())
-        .and_then(|g| Uuid::parse_str(g).ok());
-    let Some(id) = id else {
+    let Some(Awaiting::Edit { generation: id }) = conversation::take(conn, user, AwaitingKind::Edit).await? else {
         return Ok(None);
     };
     sqlx::query_scalar(

@@ -1,15 +1,17 @@
 //! Pure types and rules: amounts, models, prices. No I/O lives here; everything that
 //! comes from outside is parsed into these types at the boundary and stays valid after.
 
+mod awaiting;
 mod credits;
 mod model;
 mod money;
 mod price;
 mod settings;
 
+pub use awaiting::{Awaiting, AwaitingKind};
 pub use credits::{Credits, CreditsError};
 pub use model::{model_name, ImageSize, Model, ModelError};
-pub use money::{Kopecks, MicroUsd, MoneyError};
+pub use money::{format_amount, Kopecks, MicroUsd, MoneyError};
 pub use price::{below_cost, BelowCost, PerVariant, Prices, ProviderCosts};
 pub use settings::{Delivery, Settings, ASPECT_RATIOS};
 

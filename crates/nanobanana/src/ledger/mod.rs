@@ -22,7 +22,7 @@ pub use adjust::{adjust, adjust_alone, Adjusted, Adjustment, Direction, Reason, 
 pub use charges::credit_charge;
 pub use generations::{reserve, settle, Settled, Settlement};
 pub use movement::{Entry, Kind};
-pub use refunds::{refund_commit, refund_hold, refund_release, RefundHold};
+pub use refunds::{refund_commit, refund_hold, refund_provider_id, refund_release, RefundHold};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {

@@ -26,16 +26,14 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
 /// The prompt shown in the status message is cut to this many characters.
 const PROMPT_CHARS: usize = 100;
 
-/// Queues the status message of a new generation (its text is rendered when it is sent) and
-/// links it to the generation. Call it in the transaction that queues the generation.
+/// Queues the status message of generation `generation` (its text is rendered when it is
+/// sent); the row's id, which the generation is inserted with (`jobs::new::insert_requested`)
+/// in the same transaction, right after (the row's reference to it is checked at commit).
 pub async fn open(conn: &mut PgConnection, chat_id: i64, generation: Uuid) -> sqlx::Result<i64> {
     let params = serde_json::json!({ "chat_id": chat_id, "parse_mode": "HTML" });
     let row: i64 = sqlx::query_scalar(
-        "WITH o AS (
-             INSERT INTO outbox (chat_id, method, params, status_of) VALUES ($1, 'sendMessage', $2, $3)
-             RETURNING id),
-         g AS (UPDATE generations SET status_outbox_id = (SELECT id FROM o) WHERE id = $3)
-         SELECT id FROM o",
+        "INSERT INTO outbox (chat_id, method, params, status_of) VALUES ($1, 'sendMessage', $2, $3)
+         RETURNING id",
     )
     .bind(chat_id)
     .bind(params)
@@ -190,15 +188,7 @@ pub async fn shown(
     text: &str,
     phase: &str,
 ) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar(
-        "UPDATE generations SET status_shown = $2, status_phase = $3, status_shown_at = now()
-         WHERE id = $1 RETURNING status",
-    )
-    .bind(generation)
-    .bind(text)
-    .bind(phase)
-    .fetch_optional(conn)
-    .await
+    crate::jobs::status_shown(conn, generation, text, phase).await
 }
 
 /// Whether a status is terminal.

@@ -240,11 +240,7 @@ impl Refunder<'_> {
                 Refunded::Released { refund_id, credits, reason }
             }
             Call::Unknown(reason, provider_id) => {
-                sqlx::query("UPDATE refunds SET provider_refund_id = COALESCE($2, provider_refund_id), updated_at = now() WHERE id = $1")
-                    .bind(refund_id)
-                    .bind(provider_id)
-                    .execute(&mut *tx)
-                    .await?;
+                ledger::refund_provider_id(&mut tx, refund_id, provider_id.as_deref()).await?;
                 tracing::warn!(%refund_id, %reason, "refund: outcome unknown; credits stay held");
                 Refunded::Held { refund_id, credits, reason }
             }
@@ -288,20 +284,11 @@ fn credits_worth(credits: i64, refunded: i64, amount: i64) -> i64 {
 }
 
 async fn language(conn: &mut PgConnection, user: i64) -> sqlx::Result<Lang> {
-    let code: Option<String> = sqlx::query_scalar("SELECT language FROM users WHERE telegram_id = $1")
-        .bind(user)
-        .fetch_optional(conn)
-        .await?;
-    Ok(code.as_deref().and_then(Lang::parse).unwrap_or(Lang::Ru))
+    Ok(crate::db::users::language(conn, user).await?.unwrap_or(Lang::Ru))
 }
 
 fn money(currency: &str, amount_minor: i64) -> String {
-    match currency {
-        "RUB" => Kopecks::from_kopecks(amount_minor)
-            .map(|k| format!("{} ₽", k.to_string().trim_end_matches(".00")))
-            .unwrap_or_default(),
-        _ => format!("{amount_minor} ⭐"),
-    }
+    crate::domain::format_amount(currency, amount_minor)
 }
 
 async fn tell_refunded(
