@@ -3,6 +3,7 @@
 //! recorded in `deleted_at`. Accounting rows (balance, journal, payments, generations) are
 //! never touched here. A user who writes again afterwards starts fresh.
 
+use super::BotError;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
@@ -33,7 +34,7 @@ pub fn terms(lang: Lang, config: &Config) -> String {
 }
 
 /// `/deleteme`: asks for confirmation, valid for `conversation::DEFAULT_TTL`.
-pub async fn ask(conn: &mut PgConnection, lang: Lang, user: TelegramId, chat: i64) -> sqlx::Result<()> {
+pub async fn ask(conn: &mut PgConnection, lang: Lang, user: TelegramId, chat: i64) -> Result<(), BotError> {
     conversation::set(conn, user, &Awaiting::DeleteConfirmation, conversation::DEFAULT_TTL).await?;
     let keyboard = json!({ "inline_keyboard": [[
         { "text": render(lang, "deleteme_yes", &[]), "callback_data": CONFIRM },
@@ -52,7 +53,7 @@ pub async fn confirm(
     chat_id: Option<i64>,
     message_id: Option<i64>,
     data: &str,
-) -> sqlx::Result<String> {
+) -> Result<String, BotError> {
     if conversation::take(conn, user, AwaitingKind::DeleteConfirmation).await?.is_none() {
         return Ok(render(lang, "deleteme_expired", &[]));
     }
@@ -71,12 +72,12 @@ pub async fn confirm(
     Ok(text)
 }
 
-async fn anonymize(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<()> {
+async fn anonymize(conn: &mut PgConnection, user: TelegramId) -> Result<(), BotError> {
     crate::db::users::anonymize(conn, user).await?;
     // What they wrote: the prompts of finished generations (unfinished ones still need theirs;
     // their rows stay for the accounts), the raw updates they sent, and the texts already sent
     // to their chat (captions and replies quote prompts).
     crate::jobs::erase_prompts(conn, user).await?;
     super::inbox::erase_updates_of(conn, user).await?;
-    outbox::erase_sent(conn, user).await
+    Ok(outbox::erase_sent(conn, user).await?)
 }

@@ -6,6 +6,7 @@
 //! records on the update's row before calling out, so a redelivered update resumes it with the
 //! same idempotence key.
 
+use super::BotError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
@@ -48,7 +49,7 @@ pub async fn apply(
     update_id: i64,
     incoming: &Incoming,
     sender: &Sender,
-) -> sqlx::Result<Option<Effects>> {
+) -> Result<Option<Effects>, BotError> {
     let lang = sender.lang;
     match incoming {
         Incoming::PreCheckout { id, from, payment } => {
@@ -81,7 +82,7 @@ pub async fn apply(
             }
             match &m.content {
                 Content::Paid(payment) => {
-                    stars::paid(conn, lang, user, m.chat_id, payment).await.map_err(ledger_error)?;
+                    stars::paid(conn, lang, user, m.chat_id, payment).await?;
                     Ok(Some(Effects::default()))
                 }
                 Content::Command { name, .. } if name == "buy" => {
@@ -110,13 +111,6 @@ pub async fn apply(
             }
         }
         _ => Ok(None),
-    }
-}
-
-fn ledger_error(e: crate::ledger::LedgerError) -> sqlx::Error {
-    match e {
-        crate::ledger::LedgerError::Db(e) => e,
-        other => sqlx::Error::Protocol(format!("crediting a Stars payment failed: {other}")),
     }
 }
 
@@ -153,7 +147,7 @@ fn find_pack<'a>(config: &'a Config, id: &str) -> Option<(&'a Pack, Provider)> {
     rub.or_else(|| config.packs.stars.iter().find(|p| p.id == id).map(|p| (p, Provider::Stars)))
 }
 
-async fn accepted(conn: &mut PgConnection, user: TelegramId, version: &str) -> sqlx::Result<bool> {
+async fn accepted(conn: &mut PgConnection, user: TelegramId, version: &str) -> Result<bool, BotError> {
     Ok(users::terms_version(conn, user).await?.as_deref() == Some(version))
 }
 
@@ -164,7 +158,7 @@ async fn ask_terms(
     config: &Config,
     chat: i64,
     pack: &str,
-) -> sqlx::Result<()> {
+) -> Result<(), BotError> {
     let op = &config.operator;
     let link = |url: &Option<url::Url>| {
         url.as_ref().map_or_else(|| render(lang, "terms_not_published", &[]), |u| u.to_string())
@@ -196,7 +190,7 @@ async fn accept(
     chat: i64,
     update_id: i64,
     rest: &str,
-) -> sqlx::Result<(String, Option<After>)> {
+) -> Result<(String, Option<After>), BotError> {
     let (version, pack) = rest.rsplit_once(':').unwrap_or((rest, ""));
     if version != config.operator.terms_version {
         // The terms changed since this button was sent: show the new ones.
@@ -222,7 +216,7 @@ async fn choose(
     chat: i64,
     update_id: i64,
     pack_id: &str,
-) -> sqlx::Result<(String, Option<After>)> {
+) -> Result<(String, Option<After>), BotError> {
     let Some((pack, provider)) = find_pack(config, pack_id) else {
         return Ok((render(lang, "buy_unknown_pack", &[]), None));
     };
@@ -259,7 +253,7 @@ async fn receipt_contact(
     chat: i64,
     update_id: i64,
     text: &str,
-) -> sqlx::Result<Option<After>> {
+) -> Result<Option<After>, BotError> {
     let lang = sender.lang;
     let Some(parsed) = contact::parse(text) else {
         // Still waiting; the state's expiry is renewed.
@@ -286,7 +280,7 @@ async fn admin_refund(
     admin: TelegramId,
     chat: i64,
     args: &str,
-) -> sqlx::Result<Option<After>> {
+) -> Result<Option<After>, BotError> {
     let mut parts = args.split_whitespace();
     let topup = parts.next().and_then(|t| Uuid::parse_str(t).ok());
     let credits = parts.next().map(|c| Credits::parse(c).map(Credits::get));
@@ -313,7 +307,7 @@ pub async fn run(
     yk: Option<&YooKassa>,
     api: &BotApi,
     after: &After,
-) -> sqlx::Result<Finished> {
+) -> Result<Finished, BotError> {
     match after {
         After::YooKassa { topup_id, chat } => pay(pool, yk, *topup_id, *chat).await,
         After::Refund { refund_id, topup_id, credits, admin, chat } => {
@@ -345,7 +339,7 @@ pub async fn run(
                 Ok(refund::Refunded::Held { reason, .. }) => {
                     render(lang, "admin_refund_held", &[("reason", &reason)])
                 }
-                Err(refund::RefundError::Db(e)) => return Err(e),
+                Err(refund::RefundError::Db(e)) => return Err(e.into()),
                 Err(e) => render(lang, "admin_refund_refused", &[("reason", &e.to_string())]),
             };
             Ok(Finished::Replies(vec![(*chat, text, None)]))
@@ -353,7 +347,7 @@ pub async fn run(
     }
 }
 
-async fn is_stars(pool: &PgPool, refund_id: Uuid) -> sqlx::Result<bool> {
+async fn is_stars(pool: &PgPool, refund_id: Uuid) -> Result<bool, BotError> {
     let provider: Option<String> = sqlx::query_scalar(
         "SELECT p.provider FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.id = $1",
     )
@@ -363,11 +357,11 @@ async fn is_stars(pool: &PgPool, refund_id: Uuid) -> sqlx::Result<bool> {
     Ok(provider.as_deref() == Some(Provider::Stars.as_str()))
 }
 
-async fn language(pool: &PgPool, user: TelegramId) -> sqlx::Result<Lang> {
+async fn language(pool: &PgPool, user: TelegramId) -> Result<Lang, BotError> {
     Ok(users::language(pool, user).await?.unwrap_or(Lang::Ru))
 }
 
-async fn pay(pool: &PgPool, yk: Option<&YooKassa>, topup_id: Uuid, chat: i64) -> sqlx::Result<Finished> {
+async fn pay(pool: &PgPool, yk: Option<&YooKassa>, topup_id: Uuid, chat: i64) -> Result<Finished, BotError> {
     let db::Order { user_id: user, amount_minor, credits, .. } = db::order(pool, topup_id).await?.ok_or(sqlx::Error::RowNotFound)?;
     let lang = language(pool, user).await?;
     let Some(yk) = yk else {
@@ -388,7 +382,7 @@ async fn pay(pool: &PgPool, yk: Option<&YooKassa>, topup_id: Uuid, chat: i64) ->
             let keyboard = json!({ "inline_keyboard": [[{ "text": button, "url": url }]] });
             Ok(Finished::Replies(vec![(chat, text, Some(keyboard))]))
         }
-        Err(PaymentError::Db(e)) => Err(e),
+        Err(PaymentError::Db(e)) => Err(e.into()),
         Err(e @ PaymentError::YooKassa(YkError::Unknown { .. })) => Ok(Finished::Retry(e.to_string())),
         Err(e) => {
             tracing::error!(%topup_id, error = %e, "YooKassa payment could not be created");

@@ -1,6 +1,7 @@
 //! What the bot does with each incoming message, command and button, inside the update's
 //! transaction: database changes and outbox rows, nothing else.
 
+use super::BotError;
 use sqlx::PgConnection;
 
 use super::admin::{self, Caller};
@@ -51,7 +52,7 @@ pub async fn apply(
     config: &Config,
     update_id: i64,
     incoming: &Incoming,
-) -> sqlx::Result<Effects> {
+) -> Result<Effects, BotError> {
     let from = match incoming {
         Incoming::Message(message) if message.private => &message.from,
         Incoming::Callback { from, .. } | Incoming::PreCheckout { from, .. } => from,
@@ -103,7 +104,7 @@ pub async fn apply(
 
 /// Records that the user wrote (creating them on first contact) and reads what handling their
 /// update needs: language, ban, settings, conversation state — one statement.
-pub(crate) async fn touch(conn: &mut PgConnection, from: &From) -> sqlx::Result<Sender> {
+pub(crate) async fn touch(conn: &mut PgConnection, from: &From) -> Result<Sender, BotError> {
     let user = NewUser {
         telegram_id: from.id,
         username: from.username.as_deref(),
@@ -126,7 +127,7 @@ async fn on_message(
     update_id: i64,
     message: &Message,
     sender: &Sender,
-) -> sqlx::Result<Option<uuid::Uuid>> {
+) -> Result<Option<uuid::Uuid>, BotError> {
     let chat = message.chat_id;
     let (lang, banned) = (sender.lang, sender.banned);
     let reply = match &message.content {
@@ -218,7 +219,7 @@ async fn on_button(
     chat_id: Option<i64>,
     message_id: Option<i64>,
     data: &str,
-) -> sqlx::Result<Option<String>> {
+) -> Result<Option<String>, BotError> {
     if data.starts_with(history::SEND_AGAIN) {
         return Ok(Some(history::send_again(conn, sender.lang, user, chat_id, data).await?));
     }
@@ -259,12 +260,12 @@ async fn on_button(
     Ok(Some(render(lang, "settings_saved", &[])))
 }
 
-async fn balance(conn: &mut PgConnection, user: i64) -> sqlx::Result<(i64, i64)> {
-    let b = users::balance(conn, user).await?;
+async fn balance(conn: &mut PgConnection, user: i64) -> Result<(i64, i64), BotError> {
+    let b = crate::ledger::balance(conn, user).await?;
     Ok(b.map_or((0, 0), |b| (b.credits_available, b.credits_reserved)))
 }
 
-async fn balance_text(conn: &mut PgConnection, lang: Lang, user: i64) -> sqlx::Result<String> {
+async fn balance_text(conn: &mut PgConnection, lang: Lang, user: i64) -> Result<String, BotError> {
     let (available, reserved) = balance(conn, user).await?;
     let mut text = render(
         lang,
@@ -282,7 +283,7 @@ pub async fn recent_movements(
     lang: Lang,
     user: i64,
     limit: i64,
-) -> sqlx::Result<String> {
+) -> Result<String, BotError> {
     let recent: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT type, delta_available, balance_after FROM transactions WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
     )

@@ -4,6 +4,7 @@
 //! reference; the state expires) and 📎 original (the stored original as a document). Each
 //! acts only on the presser's own finished generation; the answer is the callback's toast.
 
+use super::BotError;
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -52,7 +53,7 @@ pub async fn press(
     lang: Lang,
     press: &Press,
     data: &str,
-) -> sqlx::Result<(String, Option<Uuid>)> {
+) -> Result<(String, Option<Uuid>), BotError> {
     let not_found = || (render(lang, "result_not_found", &[]), None);
     let (prefix, id) = match data.split_once(':') {
         Some((prefix, id)) => (prefix, Uuid::parse_str(id).ok()),
@@ -116,7 +117,7 @@ pub async fn press(
 
 /// If the user pressed ✏️ and the state has not expired, takes it: the reference for their
 /// prompt (the delivered picture's Telegram file id). `None` otherwise: a plain prompt.
-pub async fn take_edit(conn: &mut PgConnection, user: i64) -> sqlx::Result<Option<String>> {
+pub async fn take_edit(conn: &mut PgConnection, user: i64) -> Result<Option<String>, BotError> {
     let Some(Awaiting::Edit { generation: id }) = conversation::take(conn, user, AwaitingKind::Edit).await? else {
         return Ok(None);
     };
@@ -127,4 +128,5 @@ pub async fn take_edit(conn: &mut PgConnection, user: i64) -> sqlx::Result<Optio
     .bind(user)
     .fetch_optional(conn)
     .await
+    .map_err(Into::into)
 }

@@ -1,6 +1,7 @@
 //! `/settings`: the user's model, size, aspect ratio, delivery and language, as a message with
 //! an inline keyboard whose buttons change one setting each and redraw the message.
 
+use super::BotError;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
@@ -14,13 +15,13 @@ use crate::domain::{Delivery, ImageSize, Model, Settings, ASPECT_RATIOS};
 pub const CHANGE: &str = "st:";
 pub const LANGUAGE: &str = "lang:";
 
-pub async fn load(conn: &mut PgConnection, user: i64) -> sqlx::Result<Settings> {
+pub async fn load(conn: &mut PgConnection, user: i64) -> Result<Settings, BotError> {
     let stored = users::settings(conn, user).await?;
     Ok(stored.map(|v| Settings::from_json(&v)).unwrap_or_default())
 }
 
-pub async fn save(conn: &mut PgConnection, user: i64, settings: &Settings) -> sqlx::Result<()> {
-    users::save_settings(conn, user, settings.to_json()).await
+pub async fn save(conn: &mut PgConnection, user: i64, settings: &Settings) -> Result<(), BotError> {
+    Ok(users::save_settings(conn, user, settings.to_json()).await?)
 }
 
 /// The settings message: text and keyboard.

@@ -37,20 +37,6 @@ pub async fn ensure(conn: &mut PgConnection, user: &NewUser<'_>) -> sqlx::Result
     Ok(())
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
-pub struct Balance {
-    pub credits_available: i64,
-    pub credits_reserved: i64,
-}
-
-/// The user's balance, or `None` for an unknown user.
-pub async fn balance(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<Option<Balance>> {
-    sqlx::query_as("SELECT credits_available, credits_reserved FROM balances WHERE user_id = $1")
-        .bind(user)
-        .fetch_optional(conn)
-        .await
-}
-
 #[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct UserRow {
     pub telegram_id: TelegramId,
@@ -110,14 +96,6 @@ pub async fn touch(conn: &mut PgConnection, user: &NewUser<'_>, language: &str) 
     .await
 }
 
-/// Locks the user's balance row for the rest of the transaction: checks made under it (caps,
-/// balance) cannot be raced by the user's other requests. The available credits.
-pub async fn lock_balance(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<Option<i64>> {
-    sqlx::query_scalar("SELECT credits_available FROM balances WHERE user_id = $1 FOR UPDATE")
-        .bind(user)
-        .fetch_optional(conn)
-        .await
-}
 
 /// The language the user chose or Telegram told us, if the user is known.
 pub async fn language<'c>(conn: impl sqlx::PgExecutor<'c>, user: TelegramId) -> sqlx::Result<Option<Lang>> {

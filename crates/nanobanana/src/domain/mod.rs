@@ -6,13 +6,16 @@ mod credits;
 mod model;
 mod money;
 mod price;
+pub mod refund;
 mod settings;
+mod status;
 
 pub use awaiting::{Awaiting, AwaitingKind};
 pub use credits::{Credits, CreditsError};
 pub use model::{model_name, ImageSize, Model, ModelError};
 pub use money::{format_amount, Kopecks, MicroUsd, MoneyError};
 pub use price::{below_cost, BelowCost, PerVariant, Prices, ProviderCosts};
+pub use status::GenerationStatus;
 pub use settings::{Delivery, Settings, ASPECT_RATIOS};
 
 /// A Telegram user id as Telegram sends it (positive for users).

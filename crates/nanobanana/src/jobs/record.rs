@@ -10,7 +10,7 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::TelegramId;
+use crate::domain::{GenerationStatus, TelegramId};
 
 /// What a successful call produced; written in the transaction that commits its credits.
 #[derive(Debug, Clone)]
@@ -82,8 +82,8 @@ pub async fn status_shown(
     conn: &mut PgConnection,
     id: Uuid,
     text: &str,
-    phase: &str,
-) -> sqlx::Result<Option<String>> {
+    phase: GenerationStatus,
+) -> sqlx::Result<Option<GenerationStatus>> {
     sqlx::query_scalar(
         "UPDATE generations SET status_shown = $2, status_phase = $3, status_shown_at = now()
          WHERE id = $1 RETURNING status",

@@ -8,6 +8,7 @@
 //! Nothing here calls the outside world or holds a lock across an await on anything but Postgres.
 
 mod adjust;
+mod balance;
 pub mod debt;
 mod charges;
 mod generations;
@@ -19,6 +20,7 @@ use uuid::Uuid;
 use crate::domain::TelegramId;
 
 pub use adjust::{adjust, adjust_alone, Adjusted, Adjustment, Direction, Reason, ReasonError};
+pub use balance::{balance, lock_balance, Balance};
 pub use charges::credit_charge;
 pub use generations::{reserve, settle, Settled, Settlement};
 pub use movement::{Entry, Kind};

@@ -323,9 +323,9 @@ impl Sender {
     /// into the row just sent).
     async fn shown(&self, generation: uuid::Uuid, rendered: &crate::outbox::status::Rendered) -> sqlx::Result<()> {
         let mut conn = self.pool.acquire().await?;
-        let now = crate::outbox::status::shown(&mut conn, generation, &rendered.text, &rendered.phase).await?;
+        let now = crate::outbox::status::shown(&mut conn, generation, &rendered.text, rendered.phase).await?;
         if let Some(now) = now.filter(|now| *now != rendered.phase) {
-            crate::outbox::status::touch(&mut conn, generation, crate::outbox::status::is_final(&now)).await?;
+            crate::outbox::status::touch(&mut conn, generation, now.is_final()).await?;
         }
         Ok(())
     }
