@@ -153,19 +153,3 @@ impl FakeGemini {
         }
     }
 }
-
-pub async fn run_cli(args: crate::cli::GeminiArgs) -> anyhow::Result<()> {
-    let config = GeminiConfig {
-        listen: args.listen,
-        api_key: args.api_key,
-        small: args.small,
-        image_format: args.image_format,
-        latency: std::time::Duration::from_millis(args.latency_ms),
-        http1_only: args.http1_only,
-        max_streams: args.max_streams,
-        ..GeminiConfig::default()
-    };
-    let fake = FakeGemini::start(config).await?;
-    println!("fake gemini: {}", fake.base_url());
-    crate::cli::wait_for_ctrl_c().await
-}

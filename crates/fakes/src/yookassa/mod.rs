@@ -239,18 +239,3 @@ async fn expiry_sweeper(state: Arc<YkState>) {
         }
     }
 }
-
-pub async fn run_cli(args: crate::cli::YooKassaArgs) -> anyhow::Result<()> {
-    let config = YooKassaConfig {
-        listen: args.listen,
-        shop_id: args.shop_id,
-        secret_key: args.secret_key,
-        notification_url: args.notification_url,
-        source_address: args.source_address,
-        public_url: args.public_url,
-        ..YooKassaConfig::default()
-    };
-    let fake = FakeYooKassa::start(config).await?;
-    println!("fake yookassa: {}", fake.base_url());
-    crate::cli::wait_for_ctrl_c().await
-}
