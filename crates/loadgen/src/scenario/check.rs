@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
+use fakes::common::wait::{until_deadline, Recheck};
 use serde_json::Value;
 
 use nanobanana::telegram::texts::{render, Lang};
@@ -47,25 +48,33 @@ pub struct Counts {
 /// waiting, no generation is queued or processing, no album is gathering, the outbox is empty,
 /// no refund is held, and every final YooKassa payment of ours is final in the database too.
 pub async fn drain(system: &System, limit: Duration) -> anyhow::Result<Result<(), String>> {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let left = leftovers(system).await?;
-        if left.is_empty() {
-            return Ok(Ok(()));
+    // What the last look found left, for the report when time runs out.
+    let last = std::sync::Mutex::new(Vec::new());
+    let last_left = &last;
+    let every = Recheck::Every(Duration::from_millis(250));
+    let drained = until_deadline(tokio::time::Instant::now() + limit, every, move || async move {
+        match leftovers(system).await {
+            Ok(left) if left.is_empty() => Some(Ok(())),
+            Ok(left) => {
+                *last_left.lock().expect("last look") = left;
+                None
+            }
+            Err(error) => Some(Err(error)),
         }
-        if tokio::time::Instant::now() > deadline {
-            // What the database sessions are doing, for whoever reads the failure.
-            let sessions: Vec<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
-                "SELECT state, wait_event_type || ':' || wait_event, left(query, 120) FROM pg_stat_activity
-                 WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'",
-            )
-            .fetch_all(&system.pool)
-            .await
-            .unwrap_or_default();
-            return Ok(Err(format!("{}; sessions busy: {sessions:?}", left.join("; "))));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    });
+    if let Some(drained) = drained.await {
+        return drained.map(Ok);
     }
+    let left = last.into_inner().expect("last look");
+    // What the database sessions are doing, for whoever reads the failure.
+    let sessions: Vec<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT state, wait_event_type || ':' || wait_event, left(query, 120) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'",
+    )
+    .fetch_all(&system.pool)
+    .await
+    .unwrap_or_default();
+    Ok(Err(format!("{}; sessions busy: {sessions:?}", left.join("; "))))
 }
 
 async fn leftovers(system: &System) -> anyhow::Result<Vec<String>> {

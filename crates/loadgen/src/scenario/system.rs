@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use fakes::common::wait::{until_deadline, Recheck};
 use fakes::{FakeGemini, FakeTelegram, FakeYooKassa};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -228,17 +229,17 @@ impl System {
     pub async fn wait_ready(&self) -> anyhow::Result<()> {
         let ports: Vec<u16> = self.procs.lock().await.iter().filter_map(|p| p.port).collect();
         let http = reqwest::Client::new();
+        // One minute for them all.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         for port in ports {
-            loop {
-                let url = format!("http://127.0.0.1:{port}/readyz");
-                if http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
-                    break;
-                }
-                if tokio::time::Instant::now() > deadline {
-                    anyhow::bail!("port {port} never became ready; logs:\n{}", self.logs());
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            let url = format!("http://127.0.0.1:{port}/readyz");
+            let (http, url) = (&http, &url);
+            let ready =
+                until_deadline(deadline, Recheck::Every(Duration::from_millis(50)), move || async move {
+                    http.get(url).send().await.is_ok_and(|r| r.status().is_success()).then_some(())
+                });
+            if ready.await.is_none() {
+                anyhow::bail!("port {port} never became ready; logs:\n{}", self.logs());
             }
         }
         Ok(())
