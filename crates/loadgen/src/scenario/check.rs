@@ -83,7 +83,7 @@ async fn leftovers(system: &System) -> anyhow::Result<Vec<String>> {
     if pending > 0 {
         left.push(format!("{pending} updates not yet accepted by the webhook"));
     }
-    for (what, sql) in [
+    let unfinished = [
         ("updates not handled", "SELECT COUNT(*) FROM telegram_updates WHERE state <> 'handled'"),
         (
             "generations unfinished",
@@ -92,12 +92,8 @@ async fn leftovers(system: &System) -> anyhow::Result<Vec<String>> {
         ("albums gathering", "SELECT COUNT(*) FROM album_drafts WHERE state = 'gathering'"),
         ("outbox rows pending", "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
         ("refunds held", "SELECT COUNT(*) FROM refunds WHERE status = 'held'"),
-    ] {
-        let n = system.count(sql).await?;
-        if n > 0 {
-            left.push(format!("{n} {what}"));
-        }
-    }
+    ];
+    left.extend(nonzero(system, &unfinished).await?);
     let ours = our_charges(system).await?;
     let unsettled = system
         .yk
@@ -112,6 +108,18 @@ async fn leftovers(system: &System) -> anyhow::Result<Vec<String>> {
         left.push(format!("{unsettled} final YooKassa payments not yet final in the database"));
     }
     Ok(left)
+}
+
+/// "{n} {what}" for each `(what, count query)` whose count is not zero.
+async fn nonzero(system: &System, counts: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
+    let mut found = Vec::new();
+    for (what, sql) in counts {
+        let n = system.count(sql).await?;
+        if n > 0 {
+            found.push(format!("{n} {what}"));
+        }
+    }
+    Ok(found)
 }
 
 /// Our charge rows: provider payment id → status.
@@ -138,12 +146,26 @@ pub async fn check(
 ) -> anyhow::Result<(Counts, Vec<String>)> {
     let mut problems = Vec::new();
     let mut counts = Counts { updates_sent: updates.len(), ..Counts::default() };
-    let pool = &system.pool;
+    handled_once(system, updates, &mut counts, &mut problems).await?;
+    // Money is exactly-once, refunds agree with the providers, balances with the journal.
+    super::money::check(system, &mut counts, &mut problems).await?;
+    let failed_per_user = generations_settled(system, ever_blocked, &mut counts, &mut problems).await?;
+    failures_explained(system, ever_blocked, failed_per_user, &mut counts, &mut problems).await?;
+    nothing_left_behind(system, &mut counts, &mut problems).await?;
+    audit_clean(system, &mut problems).await?;
+    Ok((counts, problems))
+}
 
-    // Nothing acknowledged is lost: every update the users caused was handled, once.
+/// Nothing acknowledged is lost: every update the users caused was handled, once.
+async fn handled_once(
+    system: &System,
+    updates: &BTreeSet<i64>,
+    counts: &mut Counts,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<()> {
     let handled: Vec<i64> =
         sqlx::query_scalar("SELECT update_id FROM telegram_updates WHERE state = 'handled'")
-            .fetch_all(pool)
+            .fetch_all(&system.pool)
             .await?;
     counts.updates_handled = handled.len() as i64;
     let handled: BTreeSet<i64> = handled.into_iter().collect();
@@ -151,11 +173,17 @@ pub async fn check(
     if !missing.is_empty() {
         problems.push(format!("updates never handled: {missing:?}"));
     }
+    Ok(())
+}
 
-    // Money is exactly-once, refunds agree with the providers, balances with the journal.
-    super::money::check(system, &mut counts, &mut problems).await?;
-
-    // Every generation ended and settled once, in agreement with its status.
+/// Every generation ended and settled once, in agreement with its status; returns the costs
+/// of the failed ones by user.
+async fn generations_settled(
+    system: &System,
+    ever_blocked: &BTreeSet<i64>,
+    counts: &mut Counts,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<BTreeMap<i64, Vec<i64>>> {
     let generations: Vec<GenerationRow> = sqlx::query_as(
         "SELECT g.id, g.user_id, g.status, g.cost::BIGINT, g.file_id, g.error,
                     (SELECT COUNT(*) FROM transactions t WHERE t.generation_id = g.id AND t.type = 'commit'),
@@ -165,7 +193,7 @@ pub async fn check(
                        AND o.state = 'dropped' AND o.last_error = 'bot blocked')
              FROM generations g",
     )
-    .fetch_all(pool)
+    .fetch_all(&system.pool)
     .await?;
     let photos = photos_in_chats(system);
     let mut failed_per_user: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
@@ -199,14 +227,23 @@ pub async fn check(
             other => problems.push(format!("generation {id} left {other}")),
         }
     }
+    Ok(failed_per_user)
+}
 
-    // Every failure explained: in place, by the generation's status message (now showing the
-    // reason), or without one by a message of its own ("credits returned"), one per failure.
+/// Every failure explained: in place, by the generation's status message (now showing the
+/// reason), or without one by a message of its own ("credits returned"), one per failure.
+async fn failures_explained(
+    system: &System,
+    ever_blocked: &BTreeSet<i64>,
+    mut failed_per_user: BTreeMap<i64, Vec<i64>>,
+    counts: &mut Counts,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<()> {
     let in_place: Vec<StatusRow> = sqlx::query_as(
         "SELECT g.id, g.user_id, g.failure, o.message_id, o.last_error
          FROM generations g JOIN outbox o ON o.id = g.status_outbox_id WHERE g.status = 'failed'",
     )
-    .fetch_all(pool)
+    .fetch_all(&system.pool)
     .await?;
     for (id, user, failure, message_id, last_error) in in_place {
         let shown = system.tg.chat(user).and_then(|chat| {
@@ -235,18 +272,21 @@ pub async fn check(
             problems.push(format!("user {user}: {} failures, {told} explanations", costs.len()));
         }
     }
+    Ok(())
+}
 
-    // Nothing left behind.
-    for (what, sql) in [
+/// Nothing left behind; how the outbox ended.
+async fn nothing_left_behind(
+    system: &System,
+    counts: &mut Counts,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let left = [
         ("updates not handled", "SELECT COUNT(*) FROM telegram_updates WHERE state <> 'handled'"),
         ("outbox rows pending", "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
         ("album drafts left", "SELECT COUNT(*) FROM album_drafts WHERE state = 'gathering'"),
-    ] {
-        let n = system.count(sql).await?;
-        if n > 0 {
-            problems.push(format!("{n} {what}"));
-        }
-    }
+    ];
+    problems.extend(nonzero(system, &left).await?);
     counts.outbox_sent = system.count("SELECT COUNT(*) FROM outbox WHERE state = 'sent'").await?;
     counts.outbox_dropped = system.count("SELECT COUNT(*) FROM outbox WHERE state = 'dropped'").await?;
     // Drops are terminal, not left behind; deliveries and explanations are checked above, so
@@ -254,13 +294,16 @@ pub async fn check(
     counts.outbox_dropped_by_reason = sqlx::query_as::<_, (String, i64)>(
         "SELECT COALESCE(left(last_error, 60), '?'), COUNT(*) FROM outbox WHERE state = 'dropped' GROUP BY 1",
     )
-    .fetch_all(pool)
+    .fetch_all(&system.pool)
     .await?
     .into_iter()
     .collect();
+    Ok(())
+}
 
-    // The ledger balances: the library's audit and the operator's command agree it is clean.
-    let report = nanobanana::audit::run(&mut *pool.acquire().await?).await?;
+/// The ledger balances: the library's audit and the operator's command agree it is clean.
+async fn audit_clean(system: &System, problems: &mut Vec<String>) -> anyhow::Result<()> {
+    let report = nanobanana::audit::run(&mut *system.pool.acquire().await?).await?;
     if !report.clean {
         problems.push(format!("audit: {report}"));
     }
@@ -277,7 +320,7 @@ pub async fn check(
             String::from_utf8_lossy(&audit.stdout)
         ));
     }
-    Ok((counts, problems))
+    Ok(())
 }
 
 /// file_ids of the photos in each chat the fake Telegram keeps.
