@@ -6,6 +6,7 @@
 //! One driver for both sizes: `cargo test` runs a short one (`tests/it/scenario.rs` in the
 //! nanobanana crate), `loadgen scenario` a long one with hundreds of users.
 
+mod act;
 mod buy;
 pub mod chaos;
 pub mod check;
