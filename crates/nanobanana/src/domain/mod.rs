@@ -7,6 +7,7 @@ mod model;
 mod money;
 mod price;
 pub mod refund;
+pub mod request;
 mod settings;
 mod status;
 

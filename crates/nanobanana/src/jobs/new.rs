@@ -6,6 +6,7 @@ use std::time::Duration;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::domain::request::Load;
 use crate::domain::{Credits, ImageSize, Model, TelegramId};
 
 #[derive(Debug, Clone)]
@@ -93,4 +94,23 @@ pub async fn start(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<i64
     .bind(START_LEASE)
     .fetch_optional(conn)
     .await
+}
+
+/// What a new request of `user` is checked against, in one round trip: their generations in
+/// flight and created today, whether generation is paused for everyone, and what they owe.
+/// Call it holding the user's balance lock (`ledger::lock_balance`), so the counts see every
+/// request of theirs committed before it.
+pub async fn load_of(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<Load> {
+    let (in_flight, today, paused, owed): (i64, i64, Option<String>, i64) = sqlx::query_as(
+        "SELECT COUNT(*) FILTER (WHERE status IN ('queued', 'processing')),
+                COUNT(*) FILTER (WHERE created_at >= date_trunc('day', now())),
+                (SELECT reason FROM service_state WHERE name = $2),
+                COALESCE((SELECT owed FROM credit_debts WHERE user_id = $1), 0)
+         FROM generations WHERE user_id = $1",
+    )
+    .bind(user)
+    .bind(super::pause::NAME)
+    .fetch_one(conn)
+    .await?;
+    Ok(Load { in_flight, today, paused, owed })
 }
