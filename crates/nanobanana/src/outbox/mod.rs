@@ -3,6 +3,8 @@
 //! a generation (`status`), and the one active sender that delivers them (`sender`). The
 //! sender is the only code that sends messages through the Bot API client.
 
+mod attachment;
+mod rows;
 mod sender;
 pub mod status;
 
