@@ -1,7 +1,7 @@
 //! A generation request (DESIGN §4): under the user's balance row lock — refused if banned,
 //! over the in-flight cap or the daily cap, or while generation is paused; otherwise the price
 //! of (model, size) is reserved, the generation inserted (keyed to its source so a redelivery
-//! cannot create a second one) and its status message queued (`progress`), all in the
+//! cannot create a second one) and its status message queued (`outbox::status`), all in the
 //! update's transaction. Short balance: nothing is reserved; the answer shows the balance.
 //! The caller signals the workers after the commit.
 

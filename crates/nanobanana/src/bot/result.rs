@@ -1,4 +1,4 @@
-//! The buttons under a delivered picture (issue #5 "Storage and delivery"): 🔁 regenerate (the
+//! The buttons under a delivered picture (DESIGN §4 "Worker", §10 "Delivery is part of the sale"): 🔁 regenerate (the
 //! same prompt, settings and references as a new request, reserved and charged like any
 //! other), ✏️ edit (the user's next text becomes a new prompt with this picture as the
 //! reference; the state expires) and 📎 original (the stored original as a document). Each

@@ -1,6 +1,7 @@
-//! The command line: `nanobanana <command>`. Each command loads the configuration its role
-//! needs, sets up logging and calls into the library. Exit codes: 0 success, 1 the command
-//! found a problem (audit violations, refused action), 2 bad configuration or arguments.
+//! The command line (DESIGN §2, L6): `nanobanana <command>`. Each command loads the
+//! configuration its role needs, sets up logging and calls into the library; every operator
+//! command lives here (`admin`, `refund`, `health`). Exit codes: 0 success, 1 the command found
+//! a problem (audit violations, refused action), 2 bad configuration or arguments.
 
 pub mod admin;
 pub mod health;

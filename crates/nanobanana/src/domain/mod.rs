@@ -1,5 +1,8 @@
-//! Pure types and rules: amounts, models, prices. No I/O lives here; everything that
-//! comes from outside is parsed into these types at the boundary and stays valid after.
+//! Pure types and rules (DESIGN §2, L0): amounts and money, models and prices, settings, the
+//! rules of a generation request and of refunds, and the protocols stored or sent as text —
+//! conversation states (`Awaiting`) and generation status. No I/O lives here, and nothing
+//! above is imported; everything that comes from outside is parsed into these types at the
+//! boundary and stays valid after.
 
 mod awaiting;
 mod credits;

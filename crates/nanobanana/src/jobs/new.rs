@@ -1,5 +1,7 @@
-//! Generations (which are also jobs): creation and the fenced start of processing.
-//! Settlement — the move to a terminal state — is `ledger::settle`, never here.
+//! Creating generations (which are also jobs): the insert keyed to its source (a redelivered
+//! update or album cannot make a second one), the load a new request is checked against, and
+//! the fenced start of processing for tests and benchmarks. Settlement — the move to a
+//! terminal state — is `ledger::settle`, never here.
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! mark, the row is sent again after the restart. Rows go out one at a time, so a crash repeats
 //! at most one message — never an edit of the wrong message, never a lost one.
 //!
-//! Status messages (`progress`): a row with `status_of` set is rendered from its generation's
+//! Status messages (`status`): a row with `status_of` set is rendered from its generation's
 //! current state when it is sent, so an edit of a message not yet sent is folded into the send;
 //! an edit to the text already shown is skipped; progress edits not due yet let the chat's
 //! other rows pass, and every status edit waits behind deliveries of other chats. Once a

@@ -1,5 +1,4 @@
-//! The status message of a generation (DESIGN §4 "Outbox sender", issue #5 "Progress the user
-//! sees"): queued (with the place in the queue) → generating (elapsed time) → done, or failed
+//! The status message of a generation (DESIGN §4 "Outbox sender"): queued (with the place in the queue) → generating (elapsed time) → done, or failed
 //! with the reason and "credits returned", in the user's language.
 //!
 //! The message is one outbox row (`status_of` = the generation) whose text is rendered from the
@@ -8,7 +7,8 @@
 //! often the state changes, Telegram sees one send and few edits. An edit of a message not yet
 //! sent is folded into the send. A final state's edit is due at once and, being written in
 //! the settling transaction before the photo, is always sent before the photo (per-chat FIFO).
-//! This module writes outbox rows and renders texts; it never calls Telegram.
+//! This module writes outbox rows and renders texts (what the message showed is kept on the
+//! generation through `jobs`); it never calls Telegram.
 
 use std::time::Duration;
 

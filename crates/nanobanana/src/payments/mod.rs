@@ -1,8 +1,11 @@
-//! YooKassa payments (DESIGN §4 "YooKassa payment"): starting a payment for a pack, and
-//! settling a charge on the provider's word only — the webhook and the reconciler both read
-//! the payment with `GET` and hand that answer to `settle`. Credits move only through
-//! `ledger::credit_charge`, in the same transaction as the charge row and the user's message.
-//! Never calls YooKassa inside a database transaction.
+//! Payments (DESIGN §4 "YooKassa payment", "Telegram Stars", "Refunds"; L4): starting a
+//! YooKassa payment for an order and settling a charge on the provider's word only (the webhook
+//! and the reconciler both read it with `GET` and hand the answer to `settle`), the Stars
+//! pre-checkout and credit (`stars`), two-phase refunds and dashboard refunds (`refund`), and
+//! the receipt contact (`contact`). Owns `payment_events` and `external_refunds`. Credits move
+//! only through the ledger, in the same transaction as the charge row and the user's message;
+//! a user is reached only through `outbox` and `texts`. Never calls a provider inside a
+//! database transaction, and never imports `bot` or `worker`.
 
 pub mod contact;
 pub mod network;

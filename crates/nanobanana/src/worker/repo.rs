@@ -1,6 +1,6 @@
-//! The worker's SQL beyond `jobs` and `ledger`: reading what a claimed generation asks for,
-//! recording what a successful one produced, and requeueing a job whose call never counted.
-//! Every write is fenced by the holder's epoch or runs in the settling transaction.
+//! What the worker reads beyond `jobs`: what a claimed generation asks for (with its user's
+//! language and delivery setting), and the languages of the admins it alerts. Writes nothing:
+//! a generation's row is written through `jobs`, its settlement through `ledger`.
 
 
 use serde_json::Value;
@@ -21,7 +21,7 @@ pub struct Job {
     pub delivery: Delivery,
     /// Telegram file ids of the reference photos, when the prompt came with any.
     pub reference_file_ids: Vec<String>,
-    /// Whether the request queued a status message (`progress`) to keep up to date.
+    /// Whether the request queued a status message (`outbox::status`) to keep up to date.
     pub status_message: bool,
 }
 
