@@ -236,11 +236,11 @@ async fn on_button(
     }
     let mut lang = sender.lang;
     let mut current = sender.settings.clone();
-    let changed = if let Some(change) = data.strip_prefix(settings::CHANGE) {
-        current.apply(change) && {
-            settings::save(conn, user, &current).await?;
-            true
-        }
+    let change = data.strip_prefix(settings::CHANGE).and_then(crate::domain::SettingChange::parse);
+    let changed = if let Some(change) = change {
+        current.apply(change);
+        settings::save(conn, user, &current).await?;
+        true
     } else if let Some(code) = data.strip_prefix(settings::LANGUAGE) {
         match Lang::parse(code) {
             // The language already set: nothing to change (an identical edit is a 400).

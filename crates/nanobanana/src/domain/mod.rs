@@ -1,17 +1,20 @@
-//! Pure types and rules: amounts, models, prices. No I/O lives here; everything that
-//! comes from outside is parsed into these types at the boundary and stays valid after.
+//! Pure types and rules: amounts, models, prices, the buttons' callback protocol. No I/O lives
+//! here; everything that comes from outside is parsed into these types at the boundary and
+//! stays valid after.
 
+mod button;
 mod credits;
 mod model;
 mod money;
 mod price;
 mod settings;
 
+pub use button::{Button, ResultAction};
 pub use credits::{Credits, CreditsError};
 pub use model::{model_name, ImageSize, Model, ModelError};
 pub use money::{Kopecks, MicroUsd, MoneyError};
 pub use price::{below_cost, BelowCost, PerVariant, Prices, ProviderCosts};
-pub use settings::{Delivery, Settings, ASPECT_RATIOS};
+pub use settings::{Delivery, SettingChange, Settings, ASPECT_RATIOS};
 
 /// A Telegram user id as Telegram sends it (positive for users).
 pub type TelegramId = i64;
