@@ -230,8 +230,8 @@ mod tests {
 
     #[test]
     fn a_terms_button_too_long_drops_the_pack_first() {
-        // 50 bytes of version: with the pack 63 + 7 bytes, without it 57.
-        let version = "в".repeat(25);
+        // 52 bytes of version: with the pack `terms:` + 52 + `:rub100` = 65 bytes, without it 59.
+        let version = "в".repeat(26);
         let button = Button::AcceptTerms { version: version.clone(), pack: Some("rub100".into()) };
         let data = button.encode();
         assert_eq!(data, format!("terms:{version}:"));
