@@ -12,20 +12,11 @@ use super::conversation;
 use super::request::{self, Ask};
 use crate::texts::{render, Lang};
 use crate::config::Config;
-use crate::domain::{ImageSize, Model, Settings};
+use crate::domain::{ImageSize, Model, ResultAction, Settings};
 use crate::outbox;
 
-/// Callback data prefixes, as `worker::deliver` puts them on the photo.
-pub const REGENERATE: &str = "regen:";
-pub const EDIT: &str = "edit:";
-pub const ORIGINAL: &str = "orig:";
 /// The conversation state of ✏️: its data names the generation to edit.
 pub const EDITING: &str = "edit";
-
-/// Whether `data` is one of these buttons.
-pub fn is_result_button(data: &str) -> bool {
-    [REGENERATE, EDIT, ORIGINAL].iter().any(|prefix| data.starts_with(prefix))
-}
 
 /// Who pressed, in which update.
 pub struct Press {
@@ -47,20 +38,18 @@ struct Done {
     file_id: Option<String>,
 }
 
-/// Handles a press: the toast, and the generation it queued (🔁).
+/// Handles a press of `action` under generation `id` (`Button::Result`, as `worker::deliver`
+/// puts them on the photo): the toast, and the generation it queued (🔁).
 pub async fn press(
     conn: &mut PgConnection,
     config: &Config,
     lang: Lang,
     press: &Press,
-    data: &str,
+    action: ResultAction,
+    id: Uuid,
 ) -> sqlx::Result<(String, Option<Uuid>)> {
     let not_found = || (render(lang, "result_not_found", &[]), None);
-    let (prefix, id) = match data.split_once(':') {
-        Some((prefix, id)) => (prefix, Uuid::parse_str(id).ok()),
-        None => return Ok(not_found()),
-    };
-    let (Some(id), Some(chat)) = (id, press.chat_id) else {
+    let Some(chat) = press.chat_id else {
         return Ok(not_found());
     };
     let found: Option<Done> = sqlx::query_as(
@@ -75,8 +64,8 @@ pub async fn press(
     let Some(done) = found else {
         return Ok(not_found());
     };
-    match prefix {
-        "regen" => {
+    match action {
+        ResultAction::Regenerate => {
             let ask = Ask {
                 user: press.user,
                 chat,
@@ -94,7 +83,7 @@ pub async fn press(
                 request::generation_with(conn, config, lang, press.banned, &ask, Some(&same)).await?;
             Ok((render(lang, "result_regenerating", &[]), created))
         }
-        "edit" => {
+        ResultAction::Edit => {
             if done.file_id.is_none() {
                 return Ok((render(lang, "result_not_ready", &[]), None));
             }
@@ -103,7 +92,7 @@ pub async fn press(
             outbox::send_text(conn, chat, &render(lang, "result_edit_ask", &[]), None).await?;
             Ok((render(lang, "result_edit_toast", &[]), None))
         }
-        _ => {
+        ResultAction::Original => {
             let document = match (done.document_file_id, done.result_key) {
                 (Some(file_id), _) => json!(file_id),
                 (None, Some(key)) => json!({ "storage_key": key, "generation_id": id }),

@@ -91,7 +91,7 @@ impl SettingChange {
         match field {
             "m" => Model::parse(value).ok().map(Self::Model),
             "s" => ImageSize::parse(value).ok().map(Self::Size),
-            "a" => ASPECT_RATIOS.iter().find(|a| **a == value).map(|a| Self::AspectRatio(a)),
+            "a" => ASPECT_RATIOS.into_iter().find(|a| *a == value).map(Self::AspectRatio),
             "d" if value == "photo" => Some(Self::Delivery(Delivery::Photo)),
             "d" if value == "file" => Some(Self::Delivery(Delivery::PhotoAndFile)),
             _ => None,
