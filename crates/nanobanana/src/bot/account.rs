@@ -40,9 +40,10 @@ pub async fn ask(conn: &mut PgConnection, lang: Lang, user: TelegramId, chat: i6
 
 /// The `/deleteme` confirmation's buttons: yes, no.
 pub(crate) fn confirm_keyboard(lang: Lang) -> Value {
+    let (yes, no) = (Button::DeleteMe { confirmed: true }, Button::DeleteMe { confirmed: false });
     json!({ "inline_keyboard": [[
-        { "text": render(lang, "deleteme_yes", &[]), "callback_data": Button::DeleteMe { confirmed: true }.encode() },
-        { "text": render(lang, "deleteme_no", &[]), "callback_data": Button::DeleteMe { confirmed: false }.encode() },
+        { "text": render(lang, "deleteme_yes", &[]), "callback_data": yes.encode() },
+        { "text": render(lang, "deleteme_no", &[]), "callback_data": no.encode() },
     ]]})
 }
 

@@ -69,7 +69,8 @@ fn every_button_the_bot_sends_parses_back() {
         for pack in packs {
             keyboards.push(buy::terms_keyboard(lang, &config.operator.terms_version, Some(&pack.id)));
             // A long terms version in Cyrillic: the button drops the pack, then is cut in bytes.
-            for version in ["редакция-2025-01", &"редакция".repeat(4), &"редакция".repeat(9)] {
+            for version in ["редакция-2025-01", &"редакция".repeat(4), &"редакция".repeat(9)]
+            {
                 keyboards.push(buy::terms_keyboard(lang, version, Some(&pack.id)));
             }
         }

@@ -125,7 +125,8 @@ pub fn screen(lang: Lang, config: &Config) -> (String, Value) {
                 "buy_rub_button",
                 &[("amount", &rubles(pack.price)), ("credits", &pack.credits.to_string())],
             );
-            rows.push(json!([{ "text": text, "callback_data": Button::Buy { pack: pack.id.clone() }.encode() }]));
+            let data = Button::Buy { pack: pack.id.clone() }.encode();
+            rows.push(json!([{ "text": text, "callback_data": data }]));
         }
     }
     for pack in &config.packs.stars {
@@ -134,7 +135,8 @@ pub fn screen(lang: Lang, config: &Config) -> (String, Value) {
             "buy_stars_button",
             &[("stars", &pack.price.to_string()), ("credits", &pack.credits.to_string())],
         );
-        rows.push(json!([{ "text": text, "callback_data": Button::Buy { pack: pack.id.clone() }.encode() }]));
+        let data = Button::Buy { pack: pack.id.clone() }.encode();
+        rows.push(json!([{ "text": text, "callback_data": data }]));
     }
     (render(lang, "buy_choose", &[]), json!({ "inline_keyboard": rows }))
 }
@@ -181,8 +183,8 @@ async fn ask_terms(
 
 /// The "Accept" button under the terms of `version` (without the pack if both do not fit).
 pub(crate) fn terms_keyboard(lang: Lang, version: &str, pack: Option<&str>) -> Value {
-    let button = Button::AcceptTerms { version: version.to_owned(), pack: pack.map(str::to_owned) };
-    json!({ "inline_keyboard": [[{ "text": render(lang, "buy_terms_accept", &[]), "callback_data": button.encode() }]] })
+    let data = Button::AcceptTerms { version: version.to_owned(), pack: pack.map(str::to_owned) }.encode();
+    json!({ "inline_keyboard": [[{ "text": render(lang, "buy_terms_accept", &[]), "callback_data": data }]] })
 }
 
 /// What an "Accept" button (`Button::AcceptTerms`) says.

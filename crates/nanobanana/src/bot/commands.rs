@@ -257,7 +257,8 @@ async fn on_button(
             return Ok(Some(history::send_again(conn, sender.lang, user, chat_id, generation).await?));
         }
         Button::DeleteMe { confirmed } => {
-            return Ok(Some(account::confirm(conn, sender.lang, user, chat_id, message_id, confirmed).await?));
+            let toast = account::confirm(conn, sender.lang, user, chat_id, message_id, confirmed).await?;
+            return Ok(Some(toast));
         }
         Button::Setting(change) => {
             current.apply(change);
@@ -276,7 +277,8 @@ async fn on_button(
         }
         Button::Language(_) => false,
         // Handled by `apply`.
-        Button::Buy { .. } | Button::AcceptTerms { .. } | Button::Result { .. } | Button::Again { .. } => false,
+        Button::Buy { .. } | Button::AcceptTerms { .. } => false,
+        Button::Result { .. } | Button::Again { .. } => false,
     };
     if !changed {
         return Ok(Some(String::new()));

@@ -44,7 +44,9 @@ pub fn screen(lang: Lang, config: &Config, settings: &Settings) -> (String, Valu
         ],
     );
     let mark = |chosen: bool, label: String| if chosen { format!("✅ {label}") } else { label };
-    let button = |label: String, change: SettingChange| json!({ "text": label, "callback_data": Button::Setting(change).encode() });
+    let button = |label: String, change: SettingChange| {
+        json!({ "text": label, "callback_data": Button::Setting(change).encode() })
+    };
     let mut rows = vec![Model::ALL
         .iter()
         .map(|m| button(mark(*m == settings.model, model_name(*m, None)), SettingChange::Model(*m)))
@@ -63,7 +65,9 @@ pub fn screen(lang: Lang, config: &Config, settings: &Settings) -> (String, Valu
     for half in ASPECT_RATIOS.chunks(5) {
         rows.push(
             half.iter()
-                .map(|a| button(mark(*a == settings.aspect_ratio, (*a).to_owned()), SettingChange::AspectRatio(*a)))
+                .map(|&a| {
+                    button(mark(a == settings.aspect_ratio, a.to_owned()), SettingChange::AspectRatio(a))
+                })
                 .collect(),
         );
     }

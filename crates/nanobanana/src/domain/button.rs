@@ -181,7 +181,10 @@ mod tests {
         let id = Uuid::parse_str("6f9619ff-8b86-d011-b42d-00cf4fc964ff").expect("uuid");
         let cases = [
             (Button::Buy { pack: "rub100".into() }, "buy:rub100".to_owned()),
-            (Button::AcceptTerms { version: "1".into(), pack: Some("xtr100".into()) }, "terms:1:xtr100".into()),
+            (
+                Button::AcceptTerms { version: "1".into(), pack: Some("xtr100".into()) },
+                "terms:1:xtr100".into(),
+            ),
             (Button::AcceptTerms { version: "1".into(), pack: None }, "terms:1:".into()),
             (Button::Setting(SettingChange::Model(Model::Pro)), "st:m:pro".into()),
             (Button::Setting(SettingChange::Size(ImageSize::K4)), "st:s:4K".into()),
@@ -201,10 +204,7 @@ mod tests {
             assert_eq!(Button::parse(&wire), Some(button));
         }
         // Lenient where the handlers always were: a terms button without its last colon.
-        assert_eq!(
-            Button::parse("terms:1"),
-            Some(Button::AcceptTerms { version: "1".into(), pack: None })
-        );
+        assert_eq!(Button::parse("terms:1"), Some(Button::AcceptTerms { version: "1".into(), pack: None }));
     }
 
     #[test]
