@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{account, buy, history, settings};
 use crate::config::{Config, Role};
-use crate::domain::{Button, Delivery, ImageSize, Model, Settings};
+use crate::domain::{Button, Delivery, GenerationStatus, ImageSize, Model, Settings};
 use crate::texts::Lang;
 
 /// The kind of a button; a new variant does not compile until it is named here (and the test
@@ -75,8 +75,9 @@ fn every_button_the_bot_sends_parses_back() {
             }
         }
         keyboards.push(buy::terms_keyboard(lang, &config.operator.terms_version, None));
-        let history: Vec<Value> = ["succeeded", "failed", "queued"]
-            .iter()
+        let statuses = [GenerationStatus::Succeeded, GenerationStatus::Failed, GenerationStatus::Queued];
+        let history: Vec<Value> = statuses
+            .into_iter()
             .enumerate()
             .flat_map(|(n, status)| history::buttons(lang, &(n + 1).to_string(), Uuid::new_v4(), status))
             .collect();

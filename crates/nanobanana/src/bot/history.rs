@@ -4,6 +4,7 @@
 //! user's current settings and price. Sending again sends the delivered photo by the Telegram
 //! `file_id` the outbox recorded; a picture without one is "not available".
 
+use super::BotError;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -12,7 +13,7 @@ use crate::domain::model_name;
 use super::request::{self, Ask};
 use crate::texts::{render, Lang};
 use crate::config::Config;
-use crate::domain::{Button, ImageSize, Model, TelegramId};
+use crate::domain::{Button, GenerationStatus, ImageSize, Model, TelegramId};
 use crate::outbox;
 
 const SHOWN: i64 = 10;
@@ -21,7 +22,7 @@ const PROMPT_EXCERPT: usize = 60;
 #[derive(sqlx::FromRow)]
 struct Row {
     id: Uuid,
-    status: String,
+    status: GenerationStatus,
     model: String,
     image_size: Option<String>,
     prompt: String,
@@ -33,7 +34,7 @@ pub async fn screen(
     conn: &mut PgConnection,
     lang: Lang,
     user: TelegramId,
-) -> sqlx::Result<(String, Option<Value>)> {
+) -> Result<(String, Option<Value>), BotError> {
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, status, model, image_size, prompt, created_at FROM generations
          WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
@@ -69,7 +70,7 @@ pub async fn screen(
                 ("prompt", &prompt),
             ],
         ));
-        let buttons = buttons(lang, &n, row.id, &row.status);
+        let buttons = buttons(lang, &n, row.id, row.status);
         if !buttons.is_empty() {
             keyboard.push(Value::Array(buttons));
         }
@@ -80,15 +81,15 @@ pub async fn screen(
 
 /// The buttons of the `n`th generation listed: "send again" when it succeeded, "again" when it
 /// succeeded or failed.
-pub(crate) fn buttons(lang: Lang, n: &str, generation: Uuid, status: &str) -> Vec<Value> {
+pub(crate) fn buttons(lang: Lang, n: &str, generation: Uuid, status: GenerationStatus) -> Vec<Value> {
     let mut buttons = Vec::new();
-    if status == "succeeded" {
+    if status == GenerationStatus::Succeeded {
         buttons.push(json!({
             "text": render(lang, "history_button", &[("n", n)]),
             "callback_data": Button::SendAgain { generation }.encode(),
         }));
     }
-    if matches!(status, "succeeded" | "failed") {
+    if status.is_final() {
         buttons.push(json!({
             "text": render(lang, "history_again_button", &[("n", n)]),
             "callback_data": Button::Again { generation }.encode(),
@@ -105,7 +106,7 @@ pub async fn send_again(
     user: TelegramId,
     chat_id: Option<i64>,
     id: Uuid,
-) -> sqlx::Result<String> {
+) -> Result<String, BotError> {
     let found: Option<Option<String>> = sqlx::query_scalar(
         "SELECT file_id FROM generations WHERE id = $1 AND user_id = $2 AND status = 'succeeded'",
     )
@@ -140,7 +141,7 @@ pub async fn again(
     lang: Lang,
     again: &Again,
     id: Uuid,
-) -> sqlx::Result<(String, Option<Uuid>)> {
+) -> Result<(String, Option<Uuid>), BotError> {
     let found: Option<(String, Vec<String>)> = sqlx::query_as(
         "SELECT prompt, reference_file_ids FROM generations
          WHERE id = $1 AND user_id = $2 AND status IN ('succeeded', 'failed')",

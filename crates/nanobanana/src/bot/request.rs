@@ -5,6 +5,7 @@
 //! update's transaction. Short balance: nothing is reserved; the answer shows the balance.
 //! The caller signals the workers after the commit.
 
+use super::BotError;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -12,7 +13,6 @@ use crate::domain::model_name;
 use super::settings;
 use crate::texts::{render, Lang};
 use crate::config::Config;
-use crate::db::users;
 use crate::jobs::new as generations;
 use crate::domain::{Model, Settings};
 use crate::ledger::{self, LedgerError, Outcome};
@@ -37,7 +37,7 @@ pub async fn generation(
     lang: Lang,
     banned: bool,
     ask: &Ask<'_>,
-) -> sqlx::Result<Option<Uuid>> {
+) -> Result<Option<Uuid>, BotError> {
     generation_with(conn, config, lang, banned, ask, None).await
 }
 
@@ -50,7 +50,7 @@ pub async fn generation_with(
     banned: bool,
     ask: &Ask<'_>,
     fixed: Option<&Settings>,
-) -> sqlx::Result<Option<Uuid>> {
+) -> Result<Option<Uuid>, BotError> {
     let (user, chat) = (ask.user, ask.chat);
     let reply = |key: &str, args: &[(&str, &str)]| render(lang, key, args);
     let prompt = ask.prompt.trim();
@@ -87,7 +87,7 @@ pub async fn generation_with(
     // Under the balance row lock, one round trip reads the rest: the caps' counts, whether
     // generation is paused, and any debt (the lock comes first, so the counts see every
     // request of this user committed before it).
-    let available = users::lock_balance(conn, user).await?.unwrap_or(0);
+    let available = ledger::lock_balance(conn, user).await?.unwrap_or(0);
     let (in_flight, today, paused, owed): (i64, i64, Option<String>, i64) = sqlx::query_as(
         "SELECT COUNT(*) FILTER (WHERE status IN ('queued', 'processing')),
                 COUNT(*) FILTER (WHERE created_at >= date_trunc('day', now())),
@@ -118,7 +118,7 @@ pub async fn generation_with(
         return Ok(None);
     }
     // After a repayment the balance is less than the lock read.
-    let available = if owed > 0 { users::lock_balance(conn, user).await?.unwrap_or(0) } else { available };
+    let available = if owed > 0 { ledger::lock_balance(conn, user).await?.unwrap_or(0) } else { available };
     let cost = config.pricing.prices.get(model, size);
     let short =
         || reply("insufficient", &[("cost", &cost.to_string()), ("available", &available.to_string())]);
@@ -143,30 +143,32 @@ pub async fn generation_with(
             cost,
             source_key,
         };
-        match ledger::reserve(conn, user, id, cost).await {
-            Ok(Outcome::Applied(_))
-                if generations::insert_with_deadline(conn, &generation, Some(deadline)).await? =>
-            {
-                if !ask.references.is_empty() {
-                    sqlx::query("UPDATE generations SET reference_file_ids = $2 WHERE id = $1")
-                        .bind(id)
-                        .bind(ask.references)
-                        .execute(&mut *conn)
-                        .await?;
-                }
-                // The status message: rendered from the generation's state when it is sent.
-                crate::outbox::status::open(conn, chat, id).await?;
-                return Ok(Some(id));
+        let reserved = ledger::reserve(conn, user, id, cost).await;
+        // The status message (rendered from the generation's state when it is sent), then the
+        // generation linked to it and to its reference photos.
+        let inserted = match reserved {
+            Ok(Outcome::Applied(_)) => {
+                let status = crate::outbox::status::open(conn, chat, id).await?;
+                let references = ask.references;
+                generations::insert_requested(conn, &generation, Some(deadline), references, Some(status)).await?
             }
+            _ => false,
+        };
+        match reserved {
+            Ok(Outcome::Applied(_)) if inserted => return Ok(Some(id)),
             Err(LedgerError::Insufficient { .. }) => {
                 return insufficient(conn, config, lang, chat, &short()).await
             }
-            Err(LedgerError::Db(e)) => return Err(e),
-            other => {
-                // A repeat of this very request: the update's own row prevents it; if it ever
-                // happens, refuse to half-write by failing the transaction.
-                tracing::error!(user, ?other, "generation request could not be recorded");
-                return Err(sqlx::Error::Protocol(format!("generation request failed: {other:?}")));
+            Err(e) => return Err(e.into()),
+            Ok(Outcome::Applied(_)) => {
+                // The source already made a generation: the update's own row prevents this; if
+                // it ever happens, refuse to half-write by failing the transaction.
+                tracing::error!(user, source_key, "generation request could not be recorded");
+                return Err(BotError::Inconsistent(format!("source {source_key} already has a generation")));
+            }
+            Ok(Outcome::AlreadyDone) => {
+                tracing::error!(user, %id, "generation already reserved");
+                return Err(BotError::Inconsistent(format!("generation {id} already reserved")));
             }
         }
     };
@@ -181,7 +183,7 @@ async fn insufficient(
     lang: Lang,
     chat: i64,
     text: &str,
-) -> sqlx::Result<Option<Uuid>> {
+) -> Result<Option<Uuid>, BotError> {
     let (_, packs) = crate::bot::buy::screen(lang, config);
     let has_packs = packs["inline_keyboard"].as_array().is_some_and(|rows| !rows.is_empty());
     outbox::send_text(conn, chat, text, has_packs.then_some(packs)).await?;

@@ -4,6 +4,7 @@
 //! reference; the state expires) and 📎 original (the stored original as a document). Each
 //! acts only on the presser's own finished generation; the answer is the callback's toast.
 
+use super::BotError;
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -12,11 +13,8 @@ use super::conversation;
 use super::request::{self, Ask};
 use crate::texts::{render, Lang};
 use crate::config::Config;
-use crate::domain::{ImageSize, Model, ResultAction, Settings};
+use crate::domain::{Awaiting, AwaitingKind, ImageSize, Model, ResultAction, Settings};
 use crate::outbox;
-
-/// The conversation state of ✏️: its data names the generation to edit.
-pub const EDITING: &str = "edit";
 
 /// Who pressed, in which update.
 pub struct Press {
@@ -47,7 +45,7 @@ pub async fn press(
     press: &Press,
     action: ResultAction,
     id: Uuid,
-) -> sqlx::Result<(String, Option<Uuid>)> {
+) -> Result<(String, Option<Uuid>), BotError> {
     let not_found = || (render(lang, "result_not_found", &[]), None);
     let Some(chat) = press.chat_id else {
         return Ok(not_found());
@@ -87,8 +85,8 @@ pub async fn press(
             if done.file_id.is_none() {
                 return Ok((render(lang, "result_not_ready", &[]), None));
             }
-            let data = json!({ "generation": id });
-            conversation::set(conn, press.user, EDITING, Some(data), conversation::DEFAULT_TTL).await?;
+            let state = Awaiting::Edit { generation: id };
+            conversation::set(conn, press.user, &state, conversation::DEFAULT_TTL).await?;
             outbox::send_text(conn, chat, &render(lang, "result_edit_ask", &[]), None).await?;
             Ok((render(lang, "result_edit_toast", &[]), None))
         }
@@ -107,16 +105,8 @@ pub async fn press(
 
 /// If the user pressed ✏️ and the state has not expired, takes it: the reference for their
 /// prompt (the delivered picture's Telegram file id). `None` otherwise: a plain prompt.
-pub async fn take_edit(conn: &mut PgConnection, user: i64) -> sqlx::Result<Option<String>> {
-    let Some(data) = conversation::take(conn, user, EDITING).await? else {
-        return Ok(None);
-    };
-    let id = data
-        .as_ref()
-        .and_then(|d| d.get("generation"))
-        .and_then(|g| g.as_str())
-        .and_then(|g| Uuid::parse_str(g).ok());
-    let Some(id) = id else {
+pub async fn take_edit(conn: &mut PgConnection, user: i64) -> Result<Option<String>, BotError> {
+    let Some(Awaiting::Edit { generation: id }) = conversation::take(conn, user, AwaitingKind::Edit).await? else {
         return Ok(None);
     };
     sqlx::query_scalar(
@@ -126,4 +116,5 @@ pub async fn take_edit(conn: &mut PgConnection, user: i64) -> sqlx::Result<Optio
     .bind(user)
     .fetch_optional(conn)
     .await
+    .map_err(Into::into)
 }

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod health;
+pub mod refund;
 
 use std::process::ExitCode;
 
@@ -91,7 +92,7 @@ pub enum AdminCommand {
         json: bool,
     },
     /// Refund a topup in two phases: hold its unspent credits, ask the provider, commit or release.
-    Refund(crate::payments::refund::RefundArgs),
+    Refund(refund::RefundArgs),
 }
 
 #[derive(Debug, Args)]
@@ -227,7 +228,7 @@ async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> 
         Command::Admin(AdminCommand::Grant(args)) => adjust(config, Direction::Grant, args).await?,
         Command::Admin(AdminCommand::Deduct(args)) => adjust(config, Direction::Deduct, args).await?,
         Command::Admin(AdminCommand::Refund(args)) => {
-            return crate::payments::refund::cli(config, &pool(config).await?, args).await;
+            return refund::run(config, &pool(config).await?, args).await;
         }
         Command::Admin(AdminCommand::Show { user, limit, json }) => {
             let pool = pool(config).await?;

@@ -2,18 +2,23 @@
 //! here; everything that comes from outside is parsed into these types at the boundary and
 //! stays valid after.
 
+mod awaiting;
 mod button;
 mod credits;
 mod model;
 mod money;
 mod price;
+pub mod refund;
 mod settings;
+mod status;
 
+pub use awaiting::{Awaiting, AwaitingKind};
 pub use button::{Button, ResultAction};
 pub use credits::{Credits, CreditsError};
 pub use model::{model_name, ImageSize, Model, ModelError};
-pub use money::{Kopecks, MicroUsd, MoneyError};
+pub use money::{format_amount, Kopecks, MicroUsd, MoneyError};
 pub use price::{below_cost, BelowCost, PerVariant, Prices, ProviderCosts};
+pub use status::GenerationStatus;
 pub use settings::{Delivery, SettingChange, Settings, ASPECT_RATIOS};
 
 /// A Telegram user id as Telegram sends it (positive for users).

@@ -40,10 +40,24 @@ pub async fn insert_with_deadline(
     generation: &NewGeneration<'_>,
     deadline: Option<Duration>,
 ) -> sqlx::Result<bool> {
+    insert_requested(conn, generation, deadline, &[], None).await
+}
+
+/// `insert_with_deadline` for a request made in the chat: with the Telegram file ids of its
+/// reference photos and its status message (`outbox::status::open`, queued just before in the
+/// same transaction), in one statement.
+pub async fn insert_requested(
+    conn: &mut PgConnection,
+    generation: &NewGeneration<'_>,
+    deadline: Option<Duration>,
+    reference_file_ids: &[String],
+    status_outbox_id: Option<i64>,
+) -> sqlx::Result<bool> {
     let inserted = sqlx::query(
         "INSERT INTO generations (id, user_id, prompt, model, image_size, aspect_ratio, cost, source_key,
-                                  deadline)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE(now() + $9::interval, now() + interval '15 minutes'))
+                                  deadline, reference_file_ids, status_outbox_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE(now() + $9::interval, now() + interval '15 minutes'),
+                 $10, $11)
          ON CONFLICT (user_id, source_key) DO NOTHING",
     )
     .bind(generation.id)
@@ -55,6 +69,8 @@ pub async fn insert_with_deadline(
     .bind(generation.cost.get())
     .bind(generation.source_key)
     .bind(deadline.map(|d| Duration::from_secs(d.min(MAX_DEADLINE).as_secs())))
+    .bind(reference_file_ids)
+    .bind(status_outbox_id)
     .execute(conn)
     .await?
     .rows_affected();

@@ -8,6 +8,7 @@
 //! Nothing here calls the outside world or holds a lock across an await on anything but Postgres.
 
 mod adjust;
+mod balance;
 pub mod debt;
 mod charges;
 mod generations;
@@ -19,10 +20,11 @@ use uuid::Uuid;
 use crate::domain::TelegramId;
 
 pub use adjust::{adjust, adjust_alone, Adjusted, Adjustment, Direction, Reason, ReasonError};
+pub use balance::{balance, lock_balance, Balance};
 pub use charges::credit_charge;
 pub use generations::{reserve, settle, Settled, Settlement};
 pub use movement::{Entry, Kind};
-pub use refunds::{refund_commit, refund_hold, refund_release, RefundHold};
+pub use refunds::{refund_commit, refund_hold, refund_provider_id, refund_release, RefundHold};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {

@@ -23,9 +23,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgPool};
 use tokio::sync::{watch, Notify};
 
+use crate::jobs;
 use crate::storage::Storage;
 use crate::telegram::client::{ApiError, BotApi, Upload};
 
@@ -39,36 +40,6 @@ const MAX_ATTEMPTS: i32 = 10;
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// Telegram shows a chat action for about 5 s.
 const CHAT_ACTION_EVERY: Duration = Duration::from_secs(4);
-
-/// Queues `method(params)` to `chat_id`; returns the row id. Call inside the transaction of the
-/// change that causes the message.
-pub async fn enqueue(
-    conn: &mut PgConnection,
-    chat_id: i64,
-    method: &str,
-    params: Value,
-) -> sqlx::Result<i64> {
-    sqlx::query_scalar("INSERT INTO outbox (chat_id, method, params) VALUES ($1, $2, $3) RETURNING id")
-        .bind(chat_id)
-        .bind(method)
-        .bind(params)
-        .fetch_one(conn)
-        .await
-}
-
-/// A `sendMessage` in HTML with an optional inline keyboard.
-pub async fn send_text(
-    conn: &mut PgConnection,
-    chat_id: i64,
-    text: &str,
-    keyboard: Option<Value>,
-) -> sqlx::Result<i64> {
-    let mut params = serde_json::json!({ "chat_id": chat_id, "text": text, "parse_mode": "HTML" });
-    if let Some(keyboard) = keyboard {
-        params["reply_markup"] = keyboard;
-    }
-    enqueue(conn, chat_id, "sendMessage", params).await
-}
 
 #[derive(Debug, sqlx::FromRow)]
 struct Row {
@@ -352,9 +323,9 @@ impl Sender {
     /// into the row just sent).
     async fn shown(&self, generation: uuid::Uuid, rendered: &crate::outbox::status::Rendered) -> sqlx::Result<()> {
         let mut conn = self.pool.acquire().await?;
-        let now = crate::outbox::status::shown(&mut conn, generation, &rendered.text, &rendered.phase).await?;
+        let now = crate::outbox::status::shown(&mut conn, generation, &rendered.text, rendered.phase).await?;
         if let Some(now) = now.filter(|now| *now != rendered.phase) {
-            crate::outbox::status::touch(&mut conn, generation, crate::outbox::status::is_final(&now)).await?;
+            crate::outbox::status::touch(&mut conn, generation, now.is_final()).await?;
         }
         Ok(())
     }
@@ -394,10 +365,7 @@ impl Sender {
     async fn blocked(&self, chat_id: i64) -> anyhow::Result<()> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
-        sqlx::query("UPDATE users SET is_active = FALSE WHERE telegram_id = $1")
-            .bind(chat_id)
-            .execute(&mut *tx)
-            .await?;
+        crate::db::users::set_active(&mut tx, chat_id, false).await?;
         sqlx::query("UPDATE outbox SET state = 'dropped', last_error = 'bot blocked' WHERE chat_id = $1 AND state = 'pending'")
             .bind(chat_id)
             .execute(&mut *tx)
@@ -431,18 +399,17 @@ impl Attachment {
         let Some(id) = self.generation_id else {
             return Ok(());
         };
-        let (column, file_id) = match self.field {
-            "photo" => {
-                ("file_id", result.get("photo").and_then(Value::as_array).and_then(|sizes| sizes.last()))
-            }
-            _ => ("document_file_id", result.get("document")),
+        let (kind, file_id) = match self.field {
+            "photo" => (
+                jobs::Delivered::Photo,
+                result.get("photo").and_then(Value::as_array).and_then(|sizes| sizes.last()),
+            ),
+            _ => (jobs::Delivered::Document, result.get("document")),
         };
         let Some(file_id) = file_id.and_then(|f| f.get("file_id")).and_then(Value::as_str) else {
             return Ok(());
         };
-        let sql = format!("UPDATE generations SET {column} = $2 WHERE id = $1");
-        sqlx::query(&sql).bind(id).bind(file_id).execute(pool).await?;
-        Ok(())
+        jobs::set_file_id(pool, id, kind, file_id).await
     }
 }
 

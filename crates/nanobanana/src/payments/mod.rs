@@ -126,11 +126,7 @@ pub async fn pay_topup(
     let return_url = yk.config.return_url.as_ref().ok_or(PaymentError::NoReturnUrl)?.to_string();
     // A redelivered update finds the topup it created before: the body is rebuilt from that
     // row, not from today's pack list, so the retry is byte-for-byte the same request.
-    let (user, amount_minor, credits): (i64, i64, i64) =
-        sqlx::query_as("SELECT user_id, amount_minor, credits FROM topups WHERE id = $1")
-            .bind(topup_id)
-            .fetch_one(&yk.pool)
-            .await?;
+    let db::Order { user_id: user, amount_minor, credits, .. } = db::order(&yk.pool, topup_id).await?.ok_or(sqlx::Error::RowNotFound)?;
     let amount = Kopecks::from_kopecks(amount_minor).map_err(|_| PaymentError::BadPrice(amount_minor))?;
     let request = CreatePayment {
         amount,

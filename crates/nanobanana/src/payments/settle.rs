@@ -8,7 +8,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{PaymentError, YooKassa};
-use crate::db::payments::{record_charge, Charge, ChargeStatus, Provider};
+use crate::db::payments::{self as db, record_charge, Charge, ChargeStatus, Provider};
 use crate::ledger::{self, LedgerError, Outcome};
 use crate::outbox;
 use crate::texts::{self, Lang};
@@ -40,13 +40,6 @@ pub enum Settled {
     Ignored(&'static str),
 }
 
-#[derive(sqlx::FromRow)]
-struct Topup {
-    user_id: i64,
-    provider: String,
-    currency: String,
-    amount_minor: i64,
-}
 
 /// Settles the charge on `payment`, an answer read from the API.
 pub(super) async fn settle(yk: &YooKassa, payment: &Payment) -> Result<Settled, PaymentError> {
@@ -59,11 +52,7 @@ async fn settle_inner(yk: &YooKassa, payment: &Payment) -> Result<Settled, Payme
         tracing::warn!("payment without our topup_id; ignored");
         return Ok(Settled::Ignored("no topup_id"));
     };
-    let topup: Option<Topup> =
-        sqlx::query_as("SELECT user_id, provider, currency, amount_minor FROM topups WHERE id = $1")
-            .bind(topup_id)
-            .fetch_optional(&yk.pool)
-            .await?;
+    let topup = db::order(&yk.pool, topup_id).await?;
     let Some(topup) = topup.filter(|t| t.provider == Provider::YooKassa.as_str()) else {
         tracing::warn!(%topup_id, "payment names no YooKassa topup of ours; ignored");
         return Ok(Settled::Ignored("unknown topup"));
@@ -109,14 +98,8 @@ async fn settle_inner(yk: &YooKassa, payment: &Payment) -> Result<Settled, Payme
             Ok(Outcome::AlreadyDone) => Settled::AlreadyCredited,
         },
         ChargeStatus::Canceled => {
-            let closed: Option<Uuid> = sqlx::query_scalar(
-                "UPDATE topups SET status = 'canceled'
-                 WHERE id = $1 AND status IN ('created', 'pending') RETURNING id",
-            )
-            .bind(topup_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if closed.is_some() {
+            let closed = db::cancel_order(&mut tx, topup_id).await?;
+            if closed {
                 let lang = language(&mut tx, topup.user_id).await?;
                 let reason = payment.cancel_reason();
                 let key = if KNOWN_REASONS.contains(&reason) {
@@ -132,13 +115,10 @@ async fn settle_inner(yk: &YooKassa, payment: &Payment) -> Result<Settled, Payme
                     texts::render(lang, "payment_canceled", &[("amount", &amount), ("reason", &reason_text)]);
                 outbox::send_text(&mut tx, topup.user_id, &text, None).await?;
             }
-            Settled::Canceled { told: closed.is_some() }
+            Settled::Canceled { told: closed }
         }
         ChargeStatus::Pending | ChargeStatus::WaitingForCapture => {
-            sqlx::query("UPDATE topups SET status = 'pending' WHERE id = $1 AND status = 'created'")
-                .bind(topup_id)
-                .execute(&mut *tx)
-                .await?;
+            db::order_pending(&mut tx, topup_id).await?;
             Settled::Pending
         }
     };
@@ -153,9 +133,5 @@ async fn settle_inner(yk: &YooKassa, payment: &Payment) -> Result<Settled, Payme
 }
 
 async fn language(conn: &mut sqlx::PgConnection, user: i64) -> sqlx::Result<Lang> {
-    let code: Option<String> = sqlx::query_scalar("SELECT language FROM users WHERE telegram_id = $1")
-        .bind(user)
-        .fetch_optional(conn)
-        .await?;
-    Ok(code.as_deref().and_then(Lang::parse).unwrap_or(Lang::Ru))
+    Ok(crate::db::users::language(conn, user).await?.unwrap_or(Lang::Ru))
 }
