@@ -13,8 +13,6 @@ use crate::config::Config;
 use crate::domain::{Awaiting, AwaitingKind, Button, TelegramId};
 use crate::outbox;
 
-/// The conversation state a pending confirmation holds.
-
 pub fn terms(lang: Lang, config: &Config) -> String {
     let link = |url: &Option<url::Url>| {
         url.as_ref().map_or_else(|| render(lang, "terms_not_published", &[]), |u| u.to_string())
