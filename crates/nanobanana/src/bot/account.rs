@@ -10,13 +10,8 @@ use sqlx::PgConnection;
 use super::conversation;
 use crate::texts::{render, Lang};
 use crate::config::Config;
-use crate::domain::{Awaiting, AwaitingKind, TelegramId};
+use crate::domain::{Awaiting, AwaitingKind, Button, TelegramId};
 use crate::outbox;
-
-/// Callback data of the confirmation buttons.
-pub const CONFIRM: &str = "del:yes";
-pub const CANCEL: &str = "del:no";
-/// The conversation state a pending confirmation holds.
 
 pub fn terms(lang: Lang, config: &Config) -> String {
     let link = |url: &Option<url::Url>| {
@@ -36,28 +31,34 @@ pub fn terms(lang: Lang, config: &Config) -> String {
 /// `/deleteme`: asks for confirmation, valid for `conversation::DEFAULT_TTL`.
 pub async fn ask(conn: &mut PgConnection, lang: Lang, user: TelegramId, chat: i64) -> Result<(), BotError> {
     conversation::set(conn, user, &Awaiting::DeleteConfirmation, conversation::DEFAULT_TTL).await?;
-    let keyboard = json!({ "inline_keyboard": [[
-        { "text": render(lang, "deleteme_yes", &[]), "callback_data": CONFIRM },
-        { "text": render(lang, "deleteme_no", &[]), "callback_data": CANCEL },
-    ]]});
+    let keyboard = confirm_keyboard(lang);
     outbox::send_text(conn, chat, &render(lang, "deleteme_confirm", &[]), Some(keyboard)).await?;
     Ok(())
 }
 
-/// A confirmation button: erases the data (`del:yes`) or cancels (`del:no`) if the request is
-/// still pending; the confirmation message is edited to say what happened. The toast.
+/// The `/deleteme` confirmation's buttons: yes, no.
+pub(crate) fn confirm_keyboard(lang: Lang) -> Value {
+    let (yes, no) = (Button::DeleteMe { confirmed: true }, Button::DeleteMe { confirmed: false });
+    json!({ "inline_keyboard": [[
+        { "text": render(lang, "deleteme_yes", &[]), "callback_data": yes.encode() },
+        { "text": render(lang, "deleteme_no", &[]), "callback_data": no.encode() },
+    ]]})
+}
+
+/// A confirmation button: erases the data (`confirmed`) or cancels if the request is still
+/// pending; the confirmation message is edited to say what happened. The toast.
 pub async fn confirm(
     conn: &mut PgConnection,
     lang: Lang,
     user: TelegramId,
     chat_id: Option<i64>,
     message_id: Option<i64>,
-    data: &str,
+    confirmed: bool,
 ) -> Result<String, BotError> {
     if conversation::take(conn, user, AwaitingKind::DeleteConfirmation).await?.is_none() {
         return Ok(render(lang, "deleteme_expired", &[]));
     }
-    let key = if data == CONFIRM {
+    let key = if confirmed {
         anonymize(conn, user).await?;
         tracing::info!(user, "user data deleted on request");
         "deleteme_done"

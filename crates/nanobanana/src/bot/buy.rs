@@ -16,7 +16,7 @@ use crate::payments::{contact, refund, stars, PaymentError, YooKassa};
 use crate::config::{Config, Pack};
 use crate::db::payments::{self as db, NewTopup, Provider};
 use crate::db::users;
-use crate::domain::{Awaiting, AwaitingKind, Credits, Kopecks, TelegramId};
+use crate::domain::{Awaiting, AwaitingKind, Button, Credits, Kopecks, TelegramId};
 use crate::outbox;
 use crate::telegram::client::BotApi;
 use crate::bot::commands::{Effects, Sender};
@@ -24,10 +24,6 @@ use crate::bot::conversation;
 use crate::texts::{render, Lang};
 use crate::telegram::update::{Content, Incoming};
 use crate::yookassa::YkError;
-
-/// Callback data: `buy:<pack id>` chooses a pack; `terms:<version>:<pack id>` accepts the terms.
-pub const BUY: &str = "buy:";
-pub const ACCEPT: &str = "terms:";
 
 /// Work left after the update's transaction, recorded on its row (`telegram_updates.step`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,7 +38,9 @@ pub enum After {
 /// A message for the finishing transaction: chat, text, keyboard.
 pub type Reply = (i64, String, Option<Value>);
 
-/// Handles the update if it is about payments; `None` leaves it to the rest of the bot.
+/// Handles the update if it is about payments; `None` leaves it to the rest of the bot. The
+/// buttons (`Button::Buy`, `Button::AcceptTerms`) come through `commands`, to `choose` and
+/// `accept`.
 pub async fn apply(
     conn: &mut PgConnection,
     config: &Config,
@@ -55,17 +53,6 @@ pub async fn apply(
         Incoming::PreCheckout { id, from, payment } => {
             let refusal = stars::pre_checkout(conn, lang, from.id, id, payment).await?;
             Ok(Some(Effects { pre_checkout: Some((id.clone(), refusal)), ..Effects::default() }))
-        }
-        Incoming::Callback { from, chat_id, data, .. }
-            if data.starts_with(BUY) || data.starts_with(ACCEPT) =>
-        {
-            let chat = chat_id.unwrap_or(from.id);
-            let (toast, after) = if let Some(pack) = data.strip_prefix(BUY) {
-                choose(conn, config, lang, from.id, chat, update_id, pack).await?
-            } else {
-                accept(conn, config, lang, from.id, chat, update_id, &data[ACCEPT.len()..]).await?
-            };
-            Ok(Some(Effects { callback_answer: Some(toast), after, ..Effects::default() }))
         }
         Incoming::Message(m) if m.private => {
             let user = m.from.id;
@@ -128,7 +115,8 @@ pub fn screen(lang: Lang, config: &Config) -> (String, Value) {
                 "buy_rub_button",
                 &[("amount", &rubles(pack.price)), ("credits", &pack.credits.to_string())],
             );
-            rows.push(json!([{ "text": text, "callback_data": format!("{BUY}{}", pack.id) }]));
+            let data = Button::Buy { pack: pack.id.clone() }.encode();
+            rows.push(json!([{ "text": text, "callback_data": data }]));
         }
     }
     for pack in &config.packs.stars {
@@ -137,7 +125,8 @@ pub fn screen(lang: Lang, config: &Config) -> (String, Value) {
             "buy_stars_button",
             &[("stars", &pack.price.to_string()), ("credits", &pack.credits.to_string())],
         );
-        rows.push(json!([{ "text": text, "callback_data": format!("{BUY}{}", pack.id) }]));
+        let data = Button::Buy { pack: pack.id.clone() }.encode();
+        rows.push(json!([{ "text": text, "callback_data": data }]));
     }
     (render(lang, "buy_choose", &[]), json!({ "inline_keyboard": rows }))
 }
@@ -157,7 +146,7 @@ async fn ask_terms(
     lang: Lang,
     config: &Config,
     chat: i64,
-    pack: &str,
+    pack: Option<&str>,
 ) -> Result<(), BotError> {
     let op = &config.operator;
     let link = |url: &Option<url::Url>| {
@@ -172,26 +161,34 @@ async fn ask_terms(
             ("privacy", &link(&op.privacy_url)),
         ],
     );
-    let mut data = format!("{ACCEPT}{}:{pack}", op.terms_version);
-    if data.len() > 64 {
-        data = format!("{ACCEPT}{}:", op.terms_version).chars().take(64).collect();
-    }
-    let keyboard = json!({ "inline_keyboard": [[{ "text": render(lang, "buy_terms_accept", &[]), "callback_data": data }]] });
+    let keyboard = terms_keyboard(lang, &op.terms_version, pack);
     outbox::send_text(conn, chat, &text, Some(keyboard)).await?;
     Ok(())
 }
 
-/// `terms:<version>:<pack>`: the terms of that version accepted, then the pack chosen.
-async fn accept(
+/// The "Accept" button under the terms of `version` (without the pack if both do not fit).
+pub(crate) fn terms_keyboard(lang: Lang, version: &str, pack: Option<&str>) -> Value {
+    let data = Button::AcceptTerms { version: version.to_owned(), pack: pack.map(str::to_owned) }.encode();
+    json!({ "inline_keyboard": [[{ "text": render(lang, "buy_terms_accept", &[]), "callback_data": data }]] })
+}
+
+/// What an "Accept" button (`Button::AcceptTerms`) says.
+pub struct Acceptance<'a> {
+    pub version: &'a str,
+    pub pack: Option<&'a str>,
+}
+
+/// The terms of that version accepted, then the pack (if any) chosen.
+pub(super) async fn accept(
     conn: &mut PgConnection,
     config: &Config,
     lang: Lang,
     user: TelegramId,
     chat: i64,
     update_id: i64,
-    rest: &str,
+    acceptance: Acceptance<'_>,
 ) -> Result<(String, Option<After>), BotError> {
-    let (version, pack) = rest.rsplit_once(':').unwrap_or((rest, ""));
+    let Acceptance { version, pack } = acceptance;
     if version != config.operator.terms_version {
         // The terms changed since this button was sent: show the new ones.
         ask_terms(conn, lang, config, chat, pack).await?;
@@ -199,16 +196,16 @@ async fn accept(
     }
     users::accept_terms(conn, user, version).await?;
     tracing::info!(user, version, "terms accepted");
-    if pack.is_empty() {
+    let Some(pack) = pack else {
         return Ok((render(lang, "buy_terms_accepted", &[]), None));
-    }
+    };
     let (_, after) = choose(conn, config, lang, user, chat, update_id, pack).await?;
     Ok((render(lang, "buy_terms_accepted", &[]), after))
 }
 
 /// A pack chosen: terms first, then an invoice (Stars) or, after the receipt contact when
 /// receipts are on, the YooKassa topup whose payment the `After` step creates.
-async fn choose(
+pub(super) async fn choose(
     conn: &mut PgConnection,
     config: &Config,
     lang: Lang,
@@ -221,7 +218,7 @@ async fn choose(
         return Ok((render(lang, "buy_unknown_pack", &[]), None));
     };
     if !accepted(conn, user, &config.operator.terms_version).await? {
-        ask_terms(conn, lang, config, chat, pack_id).await?;
+        ask_terms(conn, lang, config, chat, Some(pack_id)).await?;
         return Ok((String::new(), None));
     }
     let source_key = format!("update:{update_id}");

@@ -10,10 +10,10 @@ use super::request::{self, Ask};
 use super::settings;
 use crate::texts::{render, render_html, Lang};
 use crate::telegram::update::{Content, From, Incoming, Message};
-use super::{account, history, result};
+use super::{account, buy, history, result};
 use crate::config::Config;
 use crate::db::users::{self, NewUser};
-use crate::domain::{model_name, Awaiting, AwaitingKind, PerVariant, Settings};
+use crate::domain::{model_name, Awaiting, AwaitingKind, Button, PerVariant, Settings};
 use crate::outbox;
 
 /// What the update's transaction did that needs acting on after its commit.
@@ -82,19 +82,40 @@ pub async fn apply(
         }
         Incoming::Callback { from, chat_id, message_id, data, .. } => {
             let (lang, banned) = (sender.lang, sender.banned);
-            if result::is_result_button(data) {
-                let press = result::Press { user: from.id, chat_id: *chat_id, update_id, banned };
-                let (toast, generation) = result::press(conn, config, lang, &press, data).await?;
-                return Ok(Effects { callback_answer: Some(toast), generation, ..Effects::default() });
+            let Some(button) = Button::parse(data) else {
+                // Not a button the bot sends: answered, and nothing else.
+                return Ok(Effects { callback_answer: Some(String::new()), ..Effects::default() });
+            };
+            match button {
+                Button::Buy { pack } => {
+                    let chat = chat_id.unwrap_or(from.id);
+                    let (toast, after) =
+                        buy::choose(conn, config, lang, from.id, chat, update_id, &pack).await?;
+                    Ok(Effects { callback_answer: Some(toast), after, ..Effects::default() })
+                }
+                Button::AcceptTerms { version, pack } => {
+                    let chat = chat_id.unwrap_or(from.id);
+                    let acceptance = buy::Acceptance { version: &version, pack: pack.as_deref() };
+                    let (toast, after) =
+                        buy::accept(conn, config, lang, from.id, chat, update_id, acceptance).await?;
+                    Ok(Effects { callback_answer: Some(toast), after, ..Effects::default() })
+                }
+                Button::Result { action, generation: id } => {
+                    let press = result::Press { user: from.id, chat_id: *chat_id, update_id, banned };
+                    let (toast, generation) = result::press(conn, config, lang, &press, action, id).await?;
+                    Ok(Effects { callback_answer: Some(toast), generation, ..Effects::default() })
+                }
+                Button::Again { generation: id } => {
+                    let again = history::Again { user: from.id, chat_id: *chat_id, update_id, banned };
+                    let (toast, generation) = history::again(conn, config, lang, &again, id).await?;
+                    Ok(Effects { callback_answer: Some(toast), generation, ..Effects::default() })
+                }
+                other => {
+                    let callback_answer =
+                        on_button(conn, config, &sender, from.id, *chat_id, *message_id, other).await?;
+                    Ok(Effects { callback_answer, ..Effects::default() })
+                }
             }
-            if data.starts_with(history::AGAIN) {
-                let again = history::Again { user: from.id, chat_id: *chat_id, update_id, banned };
-                let (toast, generation) = history::again(conn, config, lang, &again, data).await?;
-                return Ok(Effects { callback_answer: Some(toast), generation, ..Effects::default() });
-            }
-            let callback_answer =
-                on_button(conn, config, &sender, from.id, *chat_id, *message_id, data).await?;
-            Ok(Effects { callback_answer, ..Effects::default() })
         }
         Incoming::PreCheckout { .. } | Incoming::ChatMember { .. } | Incoming::Other => {
             Ok(Effects::default())
@@ -210,7 +231,8 @@ async fn on_message(
     Ok(None)
 }
 
-/// A button press: settings and language change here; the answer is the callback's toast.
+/// A button press: settings and language change here (history's "send again" and the
+/// `/deleteme` confirmation are passed on); the answer is the callback's toast.
 async fn on_button(
     conn: &mut PgConnection,
     config: &Config,
@@ -218,33 +240,33 @@ async fn on_button(
     user: i64,
     chat_id: Option<i64>,
     message_id: Option<i64>,
-    data: &str,
+    button: Button,
 ) -> Result<Option<String>, BotError> {
-    if data.starts_with(history::SEND_AGAIN) {
-        return Ok(Some(history::send_again(conn, sender.lang, user, chat_id, data).await?));
-    }
-    if data == account::CONFIRM || data == account::CANCEL {
-        return Ok(Some(account::confirm(conn, sender.lang, user, chat_id, message_id, data).await?));
-    }
     let mut lang = sender.lang;
     let mut current = sender.settings.clone();
-    let changed = if let Some(change) = data.strip_prefix(settings::CHANGE) {
-        current.apply(change) && {
+    let changed = match button {
+        Button::SendAgain { generation } => {
+            return Ok(Some(history::send_again(conn, sender.lang, user, chat_id, generation).await?));
+        }
+        Button::DeleteMe { confirmed } => {
+            let toast = account::confirm(conn, sender.lang, user, chat_id, message_id, confirmed).await?;
+            return Ok(Some(toast));
+        }
+        Button::Setting(change) => {
+            current.apply(change);
             settings::save(conn, user, &current).await?;
             true
         }
-    } else if let Some(code) = data.strip_prefix(settings::LANGUAGE) {
-        match Lang::parse(code) {
-            // The language already set: nothing to change (an identical edit is a 400).
-            Some(chosen) if chosen != lang => {
-                users::set_language(conn, user, chosen).await?;
-                lang = chosen;
-                true
-            }
-            Some(_) | None => false,
+        // The language already set: nothing to change (an identical edit is a 400).
+        Button::Language(chosen) if chosen != lang => {
+            users::set_language(conn, user, chosen).await?;
+            lang = chosen;
+            true
         }
-    } else {
-        false
+        Button::Language(_) => false,
+        // Handled by `apply`.
+        Button::Buy { .. } | Button::AcceptTerms { .. } => false,
+        Button::Result { .. } | Button::Again { .. } => false,
     };
     if !changed {
         return Ok(Some(String::new()));

@@ -1,6 +1,6 @@
 //! `/history`: the user's last generations, newest first, with a "send again" button for each
-//! finished one (`h:send:<generation id>`) and an "again" button for each finished or failed one
-//! (`h:again:<generation id>`): the same prompt and references as a new request, at the
+//! finished one (`Button::SendAgain`) and an "again" button for each finished or failed one
+//! (`Button::Again`): the same prompt and references as a new request, at the
 //! user's current settings and price. Sending again sends the delivered photo by the Telegram
 //! `file_id` the outbox recorded; a picture without one is "not available".
 
@@ -13,13 +13,9 @@ use crate::domain::model_name;
 use super::request::{self, Ask};
 use crate::texts::{render, Lang};
 use crate::config::Config;
-use crate::domain::{GenerationStatus, ImageSize, Model, TelegramId};
+use crate::domain::{Button, GenerationStatus, ImageSize, Model, TelegramId};
 use crate::outbox;
 
-/// Callback data prefix of the "send again" button.
-pub const SEND_AGAIN: &str = "h:send:";
-/// Callback data prefix of the "generate again" button.
-pub const AGAIN: &str = "h:again:";
 const SHOWN: i64 = 10;
 const PROMPT_EXCERPT: usize = 60;
 
@@ -74,25 +70,32 @@ pub async fn screen(
                 ("prompt", &prompt),
             ],
         ));
-        let mut buttons = Vec::new();
-        if row.status == GenerationStatus::Succeeded {
-            buttons.push(json!({
-                "text": render(lang, "history_button", &[("n", &n)]),
-                "callback_data": format!("{SEND_AGAIN}{}", row.id),
-            }));
-        }
-        if row.status.is_final() {
-            buttons.push(json!({
-                "text": render(lang, "history_again_button", &[("n", &n)]),
-                "callback_data": format!("{AGAIN}{}", row.id),
-            }));
-        }
+        let buttons = buttons(lang, &n, row.id, row.status);
         if !buttons.is_empty() {
             keyboard.push(Value::Array(buttons));
         }
     }
     let keyboard = (!keyboard.is_empty()).then(|| json!({ "inline_keyboard": keyboard }));
     Ok((text, keyboard))
+}
+
+/// The buttons of the `n`th generation listed: "send again" when it succeeded, "again" when it
+/// succeeded or failed.
+pub(crate) fn buttons(lang: Lang, n: &str, generation: Uuid, status: GenerationStatus) -> Vec<Value> {
+    let mut buttons = Vec::new();
+    if status == GenerationStatus::Succeeded {
+        buttons.push(json!({
+            "text": render(lang, "history_button", &[("n", n)]),
+            "callback_data": Button::SendAgain { generation }.encode(),
+        }));
+    }
+    if status.is_final() {
+        buttons.push(json!({
+            "text": render(lang, "history_again_button", &[("n", n)]),
+            "callback_data": Button::Again { generation }.encode(),
+        }));
+    }
+    buttons
 }
 
 /// The "send again" button: the toast to answer with. Only the owner's own finished
@@ -102,11 +105,8 @@ pub async fn send_again(
     lang: Lang,
     user: TelegramId,
     chat_id: Option<i64>,
-    data: &str,
+    id: Uuid,
 ) -> Result<String, BotError> {
-    let Some(id) = data.strip_prefix(SEND_AGAIN).and_then(|id| Uuid::parse_str(id).ok()) else {
-        return Ok(render(lang, "history_not_found", &[]));
-    };
     let found: Option<Option<String>> = sqlx::query_scalar(
         "SELECT file_id FROM generations WHERE id = $1 AND user_id = $2 AND status = 'succeeded'",
     )
@@ -140,11 +140,8 @@ pub async fn again(
     config: &Config,
     lang: Lang,
     again: &Again,
-    data: &str,
+    id: Uuid,
 ) -> Result<(String, Option<Uuid>), BotError> {
-    let Some(id) = data.strip_prefix(AGAIN).and_then(|id| Uuid::parse_str(id).ok()) else {
-        return Ok((render(lang, "history_not_found", &[]), None));
-    };
     let found: Option<(String, Vec<String>)> = sqlx::query_as(
         "SELECT prompt, reference_file_ids FROM generations
          WHERE id = $1 AND user_id = $2 AND status IN ('succeeded', 'failed')",

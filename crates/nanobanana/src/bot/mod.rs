@@ -12,6 +12,8 @@ pub mod account;
 pub mod admin;
 pub mod album;
 pub mod buy;
+#[cfg(test)]
+mod buttons_sent;
 pub mod commands;
 pub mod conversation;
 pub mod history;

@@ -13,18 +13,8 @@ use super::conversation;
 use super::request::{self, Ask};
 use crate::texts::{render, Lang};
 use crate::config::Config;
-use crate::domain::{Awaiting, AwaitingKind, ImageSize, Model, Settings};
+use crate::domain::{Awaiting, AwaitingKind, ImageSize, Model, ResultAction, Settings};
 use crate::outbox;
-
-/// Callback data prefixes, as `worker::deliver` puts them on the photo.
-pub const REGENERATE: &str = "regen:";
-pub const EDIT: &str = "edit:";
-pub const ORIGINAL: &str = "orig:";
-
-/// Whether `data` is one of these buttons.
-pub fn is_result_button(data: &str) -> bool {
-    [REGENERATE, EDIT, ORIGINAL].iter().any(|prefix| data.starts_with(prefix))
-}
 
 /// Who pressed, in which update.
 pub struct Press {
@@ -46,20 +36,18 @@ struct Done {
     file_id: Option<String>,
 }
 
-/// Handles a press: the toast, and the generation it queued (🔁).
+/// Handles a press of `action` under generation `id` (`Button::Result`, as `worker::deliver`
+/// puts them on the photo): the toast, and the generation it queued (🔁).
 pub async fn press(
     conn: &mut PgConnection,
     config: &Config,
     lang: Lang,
     press: &Press,
-    data: &str,
+    action: ResultAction,
+    id: Uuid,
 ) -> Result<(String, Option<Uuid>), BotError> {
     let not_found = || (render(lang, "result_not_found", &[]), None);
-    let (prefix, id) = match data.split_once(':') {
-        Some((prefix, id)) => (prefix, Uuid::parse_str(id).ok()),
-        None => return Ok(not_found()),
-    };
-    let (Some(id), Some(chat)) = (id, press.chat_id) else {
+    let Some(chat) = press.chat_id else {
         return Ok(not_found());
     };
     let found: Option<Done> = sqlx::query_as(
@@ -74,8 +62,8 @@ pub async fn press(
     let Some(done) = found else {
         return Ok(not_found());
     };
-    match prefix {
-        "regen" => {
+    match action {
+        ResultAction::Regenerate => {
             let ask = Ask {
                 user: press.user,
                 chat,
@@ -93,7 +81,7 @@ pub async fn press(
                 request::generation_with(conn, config, lang, press.banned, &ask, Some(&same)).await?;
             Ok((render(lang, "result_regenerating", &[]), created))
         }
-        "edit" => {
+        ResultAction::Edit => {
             if done.file_id.is_none() {
                 return Ok((render(lang, "result_not_ready", &[]), None));
             }
@@ -102,7 +90,7 @@ pub async fn press(
             outbox::send_text(conn, chat, &render(lang, "result_edit_ask", &[]), None).await?;
             Ok((render(lang, "result_edit_toast", &[]), None))
         }
-        _ => {
+        ResultAction::Original => {
             let document = match (done.document_file_id, done.result_key) {
                 (Some(file_id), _) => json!(file_id),
                 (None, Some(key)) => json!({ "storage_key": key, "generation_id": id }),

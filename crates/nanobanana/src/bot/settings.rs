@@ -9,11 +9,7 @@ use crate::domain::model_name;
 use crate::texts::{render, Lang};
 use crate::config::Config;
 use crate::db::users;
-use crate::domain::{Delivery, ImageSize, Model, Settings, ASPECT_RATIOS};
-
-/// Callback data prefixes (callback data is at most 64 bytes).
-pub const CHANGE: &str = "st:";
-pub const LANGUAGE: &str = "lang:";
+use crate::domain::{Button, Delivery, ImageSize, Model, SettingChange, Settings, ASPECT_RATIOS};
 
 pub async fn load(conn: &mut PgConnection, user: i64) -> Result<Settings, BotError> {
     let stored = users::settings(conn, user).await?;
@@ -42,10 +38,12 @@ pub fn screen(lang: Lang, config: &Config, settings: &Settings) -> (String, Valu
         ],
     );
     let mark = |chosen: bool, label: String| if chosen { format!("✅ {label}") } else { label };
-    let button = |label: String, change: String| json!({ "text": label, "callback_data": format!("{CHANGE}{change}") });
+    let button = |label: String, change: SettingChange| {
+        json!({ "text": label, "callback_data": Button::Setting(change).encode() })
+    };
     let mut rows = vec![Model::ALL
         .iter()
-        .map(|m| button(mark(*m == settings.model, model_name(*m, None)), format!("m:{m}")))
+        .map(|m| button(mark(*m == settings.model, model_name(*m, None)), SettingChange::Model(*m)))
         .collect::<Vec<_>>()];
     if settings.model == Model::Pro {
         rows.push(
@@ -53,7 +51,7 @@ pub fn screen(lang: Lang, config: &Config, settings: &Settings) -> (String, Valu
                 .iter()
                 .map(|s| {
                     let price = config.pricing.prices.get(Model::Pro, Some(*s));
-                    button(mark(*s == settings.size, format!("{s} · {price}")), format!("s:{s}"))
+                    button(mark(*s == settings.size, format!("{s} · {price}")), SettingChange::Size(*s))
                 })
                 .collect(),
         );
@@ -61,24 +59,27 @@ pub fn screen(lang: Lang, config: &Config, settings: &Settings) -> (String, Valu
     for half in ASPECT_RATIOS.chunks(5) {
         rows.push(
             half.iter()
-                .map(|a| button(mark(*a == settings.aspect_ratio, (*a).to_owned()), format!("a:{a}")))
+                .map(|&a| {
+                    button(mark(a == settings.aspect_ratio, a.to_owned()), SettingChange::AspectRatio(a))
+                })
                 .collect(),
         );
     }
     rows.push(vec![
         button(
             mark(settings.delivery == Delivery::Photo, render(lang, "delivery_photo", &[])),
-            "d:photo".into(),
+            SettingChange::Delivery(Delivery::Photo),
         ),
         button(
             mark(settings.delivery == Delivery::PhotoAndFile, render(lang, "delivery_file", &[])),
-            "d:file".into(),
+            SettingChange::Delivery(Delivery::PhotoAndFile),
         ),
     ]);
     let other = match lang {
         Lang::Ru => Lang::En,
         Lang::En => Lang::Ru,
     };
-    rows.push(vec![json!({ "text": render(lang, "language_button", &[]), "callback_data": format!("{LANGUAGE}{}", other.code()) })]);
+    let language = Button::Language(other).encode();
+    rows.push(vec![json!({ "text": render(lang, "language_button", &[]), "callback_data": language })]);
     (text, json!({ "inline_keyboard": rows }))
 }

@@ -62,27 +62,50 @@ impl Settings {
         }
     }
 
-    /// Applies one change named as in a settings button (`m:pro`, `s:2K`, `a:16:9`, `d:file`);
-    /// `false` when the change is not one we know.
-    pub fn apply(&mut self, change: &str) -> bool {
-        let Some((field, value)) = change.split_once(':') else {
-            return false;
-        };
-        match field {
-            "m" => match Model::parse(value) {
-                Ok(model) => self.model = model,
-                Err(_) => return false,
-            },
-            "s" => match ImageSize::parse(value) {
-                Ok(size) => self.size = size,
-                Err(_) => return false,
-            },
-            "a" if ASPECT_RATIOS.contains(&value) => self.aspect_ratio = value.to_owned(),
-            "d" if value == "photo" => self.delivery = Delivery::Photo,
-            "d" if value == "file" => self.delivery = Delivery::PhotoAndFile,
-            _ => return false,
+    /// Applies one change a settings button makes.
+    pub fn apply(&mut self, change: SettingChange) {
+        match change {
+            SettingChange::Model(model) => self.model = model,
+            SettingChange::Size(size) => self.size = size,
+            SettingChange::AspectRatio(ratio) => self.aspect_ratio = ratio.to_owned(),
+            SettingChange::Delivery(delivery) => self.delivery = delivery,
         }
-        true
+    }
+}
+
+/// One change a settings button makes, named on the wire as `m:pro`, `s:2K`, `a:16:9`,
+/// `d:photo` or `d:file` (after the button's `st:`, see `Button`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingChange {
+    Model(Model),
+    Size(ImageSize),
+    /// One of `ASPECT_RATIOS`.
+    AspectRatio(&'static str),
+    Delivery(Delivery),
+}
+
+impl SettingChange {
+    /// `None` when the change is not one we know.
+    pub fn parse(text: &str) -> Option<Self> {
+        let (field, value) = text.split_once(':')?;
+        match field {
+            "m" => Model::parse(value).ok().map(Self::Model),
+            "s" => ImageSize::parse(value).ok().map(Self::Size),
+            "a" => ASPECT_RATIOS.into_iter().find(|a| *a == value).map(Self::AspectRatio),
+            "d" if value == "photo" => Some(Self::Delivery(Delivery::Photo)),
+            "d" if value == "file" => Some(Self::Delivery(Delivery::PhotoAndFile)),
+            _ => None,
+        }
+    }
+
+    pub fn encode(self) -> String {
+        match self {
+            Self::Model(model) => format!("m:{model}"),
+            Self::Size(size) => format!("s:{size}"),
+            Self::AspectRatio(ratio) => format!("a:{ratio}"),
+            Self::Delivery(Delivery::Photo) => "d:photo".to_owned(),
+            Self::Delivery(Delivery::PhotoAndFile) => "d:file".to_owned(),
+        }
     }
 }
 
@@ -97,13 +120,17 @@ mod tests {
             Settings::default()
         );
         let mut s = Settings::default();
-        assert!(s.apply("m:pro") && s.apply("s:4K") && s.apply("a:16:9") && s.apply("d:file"));
+        for change in ["m:pro", "s:4K", "a:16:9", "d:file"] {
+            let parsed = SettingChange::parse(change).expect(change);
+            assert_eq!(parsed.encode(), change);
+            s.apply(parsed);
+        }
         assert_eq!(s.image_size(), Some(ImageSize::K4));
         assert_eq!(Settings::from_json(&s.to_json()), s);
         for bad in ["m:ultra", "s:8K", "a:7:3", "d:fax", "zzz", "q:1"] {
-            assert!(!s.apply(bad), "{bad}");
+            assert_eq!(SettingChange::parse(bad), None, "{bad}");
         }
-        s.apply("m:flash");
+        s.apply(SettingChange::Model(Model::Flash));
         assert_eq!(s.image_size(), None);
     }
 }

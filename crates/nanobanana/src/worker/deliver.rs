@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::repo::{self, Job};
 use crate::jobs::Produced;
-use crate::domain::Delivery;
+use crate::domain::{Button, Delivery, ResultAction};
 use crate::ledger::{self, Settled, Settlement};
 use crate::outbox;
 use crate::domain::model_name;
@@ -145,13 +145,16 @@ fn caption(job: &Job) -> String {
     )
 }
 
-/// 🔁 regenerate, ✏️ edit, 📎 original: callback data `regen:ID`, `edit:ID`, `orig:ID`.
-fn buttons(lang: Lang, id: Uuid) -> Value {
-    let button = |key: &str, action: &str| json!({ "text": render(lang, key, &[]), "callback_data": format!("{action}:{id}") });
+/// 🔁 regenerate, ✏️ edit, 📎 original (`Button::Result`).
+pub(crate) fn buttons(lang: Lang, id: Uuid) -> Value {
+    let button = |key: &str, action: ResultAction| {
+        let data = Button::Result { action, generation: id }.encode();
+        json!({ "text": render(lang, key, &[]), "callback_data": data })
+    };
     json!({ "inline_keyboard": [[
-        button("button_regenerate", "regen"),
-        button("button_edit", "edit"),
-        button("button_original", "orig"),
+        button("button_regenerate", ResultAction::Regenerate),
+        button("button_edit", ResultAction::Edit),
+        button("button_original", ResultAction::Original),
     ]] })
 }
 
@@ -213,9 +216,10 @@ mod tests {
         let markup = buttons(Lang::Ru, Uuid::max());
         let row = markup["inline_keyboard"][0].as_array().expect("one row");
         assert_eq!(row.len(), 3);
-        for button in row {
+        for (button, action) in row.iter().zip(ResultAction::ALL) {
             let data = button["callback_data"].as_str().expect("data");
-            assert!(data.len() <= 64, "{data}");
+            assert!(data.len() <= Button::MAX_BYTES, "{data}");
+            assert_eq!(Button::parse(data), Some(Button::Result { action, generation: Uuid::max() }));
         }
         assert_eq!(row[2]["text"], "📎 Оригинал");
     }

@@ -28,6 +28,9 @@ use tokio::task::JoinSet;
 
 pub use deliver::{failure_text, Failure};
 pub use job::Finished;
+/// The keyboard under a delivered picture, for the test of every button sent (`bot`).
+#[cfg(test)]
+pub(crate) use deliver::buttons as result_buttons;
 
 use crate::config::Config;
 use crate::domain::ProviderCosts;
