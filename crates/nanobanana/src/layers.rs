@@ -89,7 +89,8 @@ mod tests {
                 '\'' => {
                     // A char literal ('x', '\n', '"') or a lifetime ('a): copy a lifetime as is.
                     let rest: String = chars.clone().take(3).collect();
-                    let close = if rest.starts_with('\\') { rest.chars().nth(2) } else { rest.chars().nth(1) };
+                    let close =
+                        if rest.starts_with('\\') { rest.chars().nth(2) } else { rest.chars().nth(1) };
                     if close == Some('\'') {
                         let skip = if rest.starts_with('\\') { 3 } else { 2 };
                         for _ in 0..skip {
@@ -197,7 +198,8 @@ mod tests {
                     found.push(format!("{module} (L{mine}) imports {target} (L{theirs}), a higher layer"));
                 }
                 if theirs == mine && mine == INDEPENDENT_LAYER {
-                    found.push(format!("{module} imports {target}: the processes of L{mine} are independent"));
+                    found
+                        .push(format!("{module} imports {target}: the processes of L{mine} are independent"));
                 }
                 if module < target && graph.get(target).is_some_and(|back| back.contains(module)) {
                     found.push(format!("{module} and {target} import each other"));
@@ -218,9 +220,14 @@ mod tests {
 
     #[test]
     fn the_check_sees_an_upward_import_a_mutual_pair_and_an_unknown_module() {
-        let text = "use crate::{bot::inbox, domain::{Credits, TelegramId}};\nfn f() { crate::texts::render(); }";
-        assert_eq!(imports(text), BTreeSet::from(["bot".to_owned(), "domain".to_owned(), "texts".to_owned()]));
-        let commented = "// use crate::bot;\nlet s = \"crate::bot\";\n#[cfg(test)]\nmod tests { use crate::bot; }";
+        let text =
+            "use crate::{bot::inbox, domain::{Credits, TelegramId}};\nfn f() { crate::texts::render(); }";
+        assert_eq!(
+            imports(text),
+            BTreeSet::from(["bot".to_owned(), "domain".to_owned(), "texts".to_owned()])
+        );
+        let commented =
+            "// use crate::bot;\nlet s = \"crate::bot\";\n#[cfg(test)]\nmod tests { use crate::bot; }";
         assert!(imports(commented).is_empty(), "{:?}", imports(commented));
         let graph = BTreeMap::from([
             ("ledger".to_owned(), BTreeSet::from(["bot".to_owned(), "jobs".to_owned()])),

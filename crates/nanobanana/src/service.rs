@@ -11,12 +11,12 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
+use crate::bot::inbox::Bot;
 use crate::config::{Config, TelegramConfig, TelegramMode};
 use crate::db;
 use crate::http::{self, AppState};
 use crate::outbox;
 use crate::telegram::client::BotApi;
-use crate::bot::inbox::Bot;
 
 /// The update kinds the bot asks Telegram for.
 pub const ALLOWED_UPDATES: &[&str] = &["message", "callback_query", "pre_checkout_query", "my_chat_member"];
@@ -43,7 +43,8 @@ pub async fn serve(
     crate::bot::menu::register(&bot.api).await;
     let background = Background::start(&bot, &telegram, shutdown.clone()).await?;
     let redis = redis::Client::open(config.redis.url.expose().as_str()).context("REDIS_URL")?;
-    let state = AppState { bot, webhook_secret: telegram.webhook_secret.clone(), redis, draining: shutdown.clone() };
+    let state =
+        AppState { bot, webhook_secret: telegram.webhook_secret.clone(), redis, draining: shutdown.clone() };
     let address = listener.local_addr()?;
     tracing::info!(%address, "serving");
     axum::serve(listener, http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
@@ -91,9 +92,14 @@ struct Background {
 impl Background {
     /// The outbox sender, the payment reconciler (with YooKassa), the album sweeper, and either
     /// the webhook registered (with `PUBLIC_BASE_URL`) or long polling.
-    async fn start(bot: &Arc<Bot>, telegram: &TelegramConfig, shutdown: watch::Receiver<bool>) -> anyhow::Result<Self> {
+    async fn start(
+        bot: &Arc<Bot>,
+        telegram: &TelegramConfig,
+        shutdown: watch::Receiver<bool>,
+    ) -> anyhow::Result<Self> {
         let storage = crate::storage::Storage::from_location(&bot.config.storage)?;
-        let sender = outbox::Sender::new(bot.pool.clone(), bot.api.clone(), bot.outbox_wake.clone()).with_storage(storage);
+        let sender = outbox::Sender::new(bot.pool.clone(), bot.api.clone(), bot.outbox_wake.clone())
+            .with_storage(storage);
         let sender = tokio::spawn(sender.run(shutdown.clone()));
         let reconciler = bot.yookassa.clone().map(|yk| {
             tokio::spawn(crate::payments::reconcile_loop(yk, crate::payments::INTERVAL, shutdown.clone()))

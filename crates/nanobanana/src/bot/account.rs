@@ -3,15 +3,15 @@
 //! recorded in `deleted_at`. Accounting rows (balance, journal, payments, generations) are
 //! never touched here. A user who writes again afterwards starts fresh.
 
-use super::BotError;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
 use super::conversation;
-use crate::texts::{render, Lang};
+use super::BotError;
 use crate::config::Config;
 use crate::domain::{Awaiting, AwaitingKind, Button, TelegramId};
 use crate::outbox;
+use crate::texts::{render, Lang};
 
 pub fn terms(lang: Lang, config: &Config) -> String {
     let link = |url: &Option<url::Url>| {

@@ -3,14 +3,14 @@
 //! Arguments are parsed here and a bad one is answered with what is wrong; credits move only
 //! through `ledger::adjust`, keyed to the update so a redelivered update cannot grant twice.
 
-use super::BotError;
 use sqlx::PgConnection;
 
-use crate::texts::{render, Lang};
+use super::BotError;
 use crate::db::users;
 use crate::domain::{Credits, TelegramId};
 use crate::ledger::{self, Adjustment, Direction, LedgerError, Outcome, Reason};
 use crate::outbox;
+use crate::texts::{render, Lang};
 
 /// The admin commands this module answers.
 pub const COMMANDS: &[&str] = &["grant", "user", "ban", "unban", "stats"];

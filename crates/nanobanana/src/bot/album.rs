@@ -3,7 +3,6 @@
 //! latest item; a sweeper turns due drafts into one generation keyed to the album, so neither a
 //! redelivered item nor a late one can create a second generation or a second charge.
 
-use super::BotError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +12,9 @@ use tokio::sync::watch;
 
 use super::inbox::Bot;
 use super::request::{self, Ask};
-use crate::texts::{render, Lang};
+use super::BotError;
 use crate::outbox;
+use crate::texts::{render, Lang};
 
 /// How long after its latest item an album is considered complete.
 pub const GATHER: Duration = Duration::from_millis(1500);

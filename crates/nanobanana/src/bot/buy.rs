@@ -6,23 +6,23 @@
 //! records on the update's row before calling out, so a redelivered update resumes it with the
 //! same idempotence key.
 
-use super::BotError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::payments::{contact, refund, stars, PaymentError, YooKassa};
+use super::BotError;
+use crate::bot::commands::{Effects, Sender};
+use crate::bot::conversation;
 use crate::config::{Config, Pack};
 use crate::db::payments::{self as db, NewTopup, Provider};
 use crate::db::users;
 use crate::domain::{Awaiting, AwaitingKind, Button, Credits, Kopecks, TelegramId};
 use crate::outbox;
+use crate::payments::{contact, refund, stars, PaymentError, YooKassa};
 use crate::telegram::client::BotApi;
-use crate::bot::commands::{Effects, Sender};
-use crate::bot::conversation;
-use crate::texts::{render, Lang};
 use crate::telegram::update::{Content, Incoming};
+use crate::texts::{render, Lang};
 use crate::yookassa::YkError;
 
 /// Work left after the update's transaction, recorded on its row (`telegram_updates.step`).
@@ -359,7 +359,8 @@ async fn language(pool: &PgPool, user: TelegramId) -> Result<Lang, BotError> {
 }
 
 async fn pay(pool: &PgPool, yk: Option<&YooKassa>, topup_id: Uuid, chat: i64) -> Result<Finished, BotError> {
-    let db::Order { user_id: user, amount_minor, credits, .. } = db::order(pool, topup_id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let db::Order { user_id: user, amount_minor, credits, .. } =
+        db::order(pool, topup_id).await?.ok_or(sqlx::Error::RowNotFound)?;
     let lang = language(pool, user).await?;
     let Some(yk) = yk else {
         return Ok(Finished::Replies(vec![(chat, render(lang, "buy_unavailable", &[]), None)]));

@@ -1,20 +1,20 @@
 //! What the bot does with each incoming message, command and button, inside the update's
 //! transaction: database changes and outbox rows, nothing else.
 
-use super::BotError;
 use sqlx::PgConnection;
 
 use super::admin::{self, Caller};
 use super::album;
 use super::request::{self, Ask};
 use super::settings;
-use crate::texts::{render, render_html, Lang};
-use crate::telegram::update::{Content, From, Incoming, Message};
+use super::BotError;
 use super::{account, buy, history, result};
 use crate::config::Config;
 use crate::db::users::{self, NewUser};
 use crate::domain::{model_name, Awaiting, AwaitingKind, Button, PerVariant, Settings};
 use crate::outbox;
+use crate::telegram::update::{Content, From, Incoming, Message};
+use crate::texts::{render, render_html, Lang};
 
 /// What the update's transaction did that needs acting on after its commit.
 #[derive(Debug, Default)]
@@ -149,62 +149,32 @@ async fn on_message(
     message: &Message,
     sender: &Sender,
 ) -> Result<Option<uuid::Uuid>, BotError> {
-    let chat = message.chat_id;
-    let (lang, banned) = (sender.lang, sender.banned);
-    let reply = match &message.content {
-        Content::Command { name, args } => match name.as_str() {
-            "start" => {
-                if !args.is_empty() {
-                    let link: String = args.chars().take(64).collect();
-                    users::remember_deep_link(conn, message.from.id, &link).await?;
-                }
-                let (available, _) = balance(conn, message.from.id).await?;
-                let prices = price_list(lang, config);
-                render_html(lang, "welcome", &[("available", &available.to_string()), ("prices", &prices)])
-            }
-            "help" => render_html(lang, "help", &[("prices", &price_list(lang, config))]),
-            "balance" => balance_text(conn, lang, message.from.id).await?,
-            "support" | "paysupport" => support(lang, config),
-            "terms" => account::terms(lang, config),
-            "settings" => {
-                let (text, keyboard) = settings::screen(lang, config, &sender.settings);
-                outbox::send_text(conn, chat, &text, Some(keyboard)).await?;
-                return Ok(None);
-            }
-            "history" => {
-                let (text, keyboard) = history::screen(conn, lang, message.from.id).await?;
-                outbox::send_text(conn, chat, &text, keyboard).await?;
-                return Ok(None);
-            }
-            "deleteme" => {
-                account::ask(conn, lang, message.from.id, chat).await?;
-                return Ok(None);
-            }
-            command if admin::COMMANDS.contains(&command) && is_admin(config, message.from.id) => {
-                let caller = Caller { admin: message.from.id, lang, update_id };
-                admin::handle(conn, config, &caller, command, args).await?
-            }
-            _ => render(lang, "unknown_command", &[]),
-        },
+    let (user, chat, lang) = (message.from.id, message.chat_id, sender.lang);
+    let ask = |prompt, references| Ask {
+        user,
+        chat,
+        prompt,
+        references,
+        source_key: format!("update:{update_id}"),
+    };
+    let (banned, settings) = (sender.banned, Some(&sender.settings));
+    match &message.content {
+        Content::Command { name, args } => {
+            on_command(conn, config, update_id, message, sender, name, args).await?;
+            Ok(None)
+        }
         Content::Text(text) => {
             // After ✏️ (and before the state expires), the text edits that picture.
             let edited: Vec<String> = if sender.awaits(AwaitingKind::Edit) {
-                result::take_edit(conn, message.from.id).await?.into_iter().collect()
+                result::take_edit(conn, user).await?.into_iter().collect()
             } else {
                 Vec::new()
             };
-            let ask = Ask {
-                user: message.from.id,
-                chat,
-                prompt: text,
-                references: &edited,
-                source_key: format!("update:{update_id}"),
-            };
-            return request::generation_with(conn, config, lang, banned, &ask, Some(&sender.settings)).await;
+            request::generation_with(conn, config, lang, banned, &ask(text, &edited), settings).await
         }
         Content::Image { file_id, caption, media_group_id: Some(group) } => {
             let item = album::Item {
-                user: message.from.id,
+                user,
                 chat,
                 media_group_id: group,
                 message_id: message.message_id,
@@ -212,23 +182,62 @@ async fn on_message(
                 caption: caption.as_deref(),
             };
             album::add_item(conn, lang, &item).await?;
-            return Ok(None);
+            Ok(None)
         }
         Content::Image { file_id, caption, media_group_id: None } => {
             let references = [file_id.clone()];
-            let ask = Ask {
-                user: message.from.id,
-                chat,
-                prompt: caption.as_deref().unwrap_or(""),
-                references: &references,
-                source_key: format!("update:{update_id}"),
-            };
-            return request::generation_with(conn, config, lang, banned, &ask, Some(&sender.settings)).await;
+            let prompt = caption.as_deref().unwrap_or("");
+            request::generation_with(conn, config, lang, banned, &ask(prompt, &references), settings).await
         }
-        Content::Unsupported(_) | Content::Paid(_) => render(lang, "unsupported", &[]),
+        Content::Unsupported(_) | Content::Paid(_) => {
+            outbox::send_text(conn, chat, &render(lang, "unsupported", &[]), None).await?;
+            Ok(None)
+        }
+    }
+}
+
+/// A command: answered with a message (a screen with its keyboard, or a text).
+async fn on_command(
+    conn: &mut PgConnection,
+    config: &Config,
+    update_id: i64,
+    message: &Message,
+    sender: &Sender,
+    name: &str,
+    args: &str,
+) -> Result<(), BotError> {
+    let (user, chat, lang) = (message.from.id, message.chat_id, sender.lang);
+    let (text, keyboard) = match name {
+        "start" => {
+            if !args.is_empty() {
+                let link: String = args.chars().take(64).collect();
+                users::remember_deep_link(conn, user, &link).await?;
+            }
+            let (available, _) = balance(conn, user).await?;
+            let prices = price_list(lang, config);
+            (
+                render_html(lang, "welcome", &[("available", &available.to_string()), ("prices", &prices)]),
+                None,
+            )
+        }
+        "help" => (render_html(lang, "help", &[("prices", &price_list(lang, config))]), None),
+        "balance" => (balance_text(conn, lang, user).await?, None),
+        "support" | "paysupport" => (support(lang, config), None),
+        "terms" => (account::terms(lang, config), None),
+        "settings" => {
+            let (text, keyboard) = settings::screen(lang, config, &sender.settings);
+            (text, Some(keyboard))
+        }
+        "history" => history::screen(conn, lang, user).await?,
+        "deleteme" => return account::ask(conn, lang, user, chat).await,
+        command if admin::COMMANDS.contains(&command) && is_admin(config, user) => {
+            let caller = Caller { admin: user, lang, update_id };
+            (admin::handle(conn, config, &caller, command, args).await?, None)
+        }
+        _ => (render(lang, "unknown_command", &[]), None),
     };
-    outbox::send_text(conn, chat, &reply, None).await?;
-    Ok(None)
+    outbox::send_text(conn, chat, &text, keyboard).await?;
+    Ok(())
 }
 
 /// A button press: settings and language change here (history's "send again" and the

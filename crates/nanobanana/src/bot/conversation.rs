@@ -2,11 +2,11 @@
 //! (`domain::Awaiting`), with an expiry; an expired or unreadable state reads as none. Stored
 //! on the user's row through `db::users`. It never decides anything itself: callers ask and act.
 
-use super::BotError;
 use std::time::Duration;
 
 use sqlx::PgConnection;
 
+use super::BotError;
 use crate::db::users;
 use crate::domain::{Awaiting, AwaitingKind, TelegramId};
 
@@ -14,7 +14,12 @@ use crate::domain::{Awaiting, AwaitingKind, TelegramId};
 pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
 
 /// Puts the user in `state` for `ttl`, replacing any other.
-pub async fn set(conn: &mut PgConnection, user: TelegramId, state: &Awaiting, ttl: Duration) -> Result<(), BotError> {
+pub async fn set(
+    conn: &mut PgConnection,
+    user: TelegramId,
+    state: &Awaiting,
+    ttl: Duration,
+) -> Result<(), BotError> {
     Ok(users::set_awaiting(conn, user, state.kind().name(), state.data(), ttl).await?)
 }
 
@@ -32,7 +37,11 @@ pub async fn clear(conn: &mut PgConnection, user: TelegramId) -> Result<(), BotE
 /// If the user is in an unexpired state of `kind`, leaves it and returns it; otherwise `None`
 /// and nothing changes. Of concurrent takers of one state, only one sees it. A state of that
 /// kind whose data cannot be read is left too, and reads as `None`.
-pub async fn take(conn: &mut PgConnection, user: TelegramId, kind: AwaitingKind) -> Result<Option<Awaiting>, BotError> {
+pub async fn take(
+    conn: &mut PgConnection,
+    user: TelegramId,
+    kind: AwaitingKind,
+) -> Result<Option<Awaiting>, BotError> {
     let taken = users::take_awaiting(conn, user, kind.name()).await?;
     Ok(taken.and_then(|data| Awaiting::parse(kind.name(), data.as_ref())))
 }

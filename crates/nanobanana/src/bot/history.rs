@@ -4,17 +4,17 @@
 //! user's current settings and price. Sending again sends the delivered photo by the Telegram
 //! `file_id` the outbox recorded; a picture without one is "not available".
 
-use super::BotError;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::model_name;
 use super::request::{self, Ask};
-use crate::texts::{render, Lang};
+use super::BotError;
 use crate::config::Config;
+use crate::domain::model_name;
 use crate::domain::{Button, GenerationStatus, ImageSize, Model, TelegramId};
 use crate::outbox;
+use crate::texts::{render, Lang};
 
 const SHOWN: i64 = 10;
 const PROMPT_EXCERPT: usize = 60;

@@ -3,23 +3,22 @@
 //! update changes nothing (a pre-checkout query is only answered again). Concurrent deliveries
 //! of one update queue on its row.
 
-use super::BotError;
 use std::sync::Arc;
 
 use serde_json::Value;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::Notify;
 
-use crate::telegram::client::BotApi;
-use super::commands;
-use crate::texts::{render, Lang};
-use crate::telegram::update::{self, Incoming};
+use super::buy::{self, After, Finished};
+use super::commands::{self, Effects};
+use super::BotError;
 use crate::config::Config;
 use crate::metrics;
 use crate::outbox;
-use super::buy::{self, After, Finished};
 use crate::signals::Notifier;
-
+use crate::telegram::client::BotApi;
+use crate::telegram::update::{self, Incoming};
+use crate::texts::{render, Lang};
 
 /// Everything handling needs.
 pub struct Bot {
@@ -106,21 +105,24 @@ impl Bot {
         let step = effects.after.as_ref().and_then(|a| serde_json::to_value(a).ok());
         if step.is_some() || !recorded_handled {
             // Recorded as handled by the claim unless there is an external step still to run.
-            sqlx::query(
-                "UPDATE telegram_updates SET state = CASE WHEN $2::JSONB IS NULL THEN 'handled' ELSE 'received' END,
-                        handled_at = CASE WHEN $2::JSONB IS NULL THEN now() END, step = $2::JSONB::TEXT
-                 WHERE update_id = $1",
-            )
-            .bind(update_id)
-            .bind(&step)
-            .execute(&mut *tx)
-            .await?;
+            record_step(&mut tx, update_id, step.as_ref()).await?;
         }
         tx.commit().await?;
         // Back to the pool before the calls below: the signal and Telegram's answers need none,
         // and the payment step takes its own (holding this one too could exhaust the pool).
         drop(conn);
         metrics::inc(&metrics::UPDATES_HANDLED);
+        self.after_commit(update_id, &incoming, effects).await;
+        if let Some(step) = step {
+            return self.resume(update_id, Some(step.to_string())).await;
+        }
+        tracing::debug!(update_id, kind, "update handled");
+        Ok(())
+    }
+
+    /// What the committed update asks of the outside world: the outbox woken, the workers
+    /// signalled, a callback or pre-checkout query answered inline.
+    async fn after_commit(&self, update_id: i64, incoming: &Incoming, effects: Effects) {
         self.outbox_wake.notify_one();
         if let Some(generation) = effects.generation {
             // A hint only: workers also poll Postgres, so a lost signal merely delays.
@@ -128,7 +130,7 @@ impl Bot {
                 tracing::warn!(%generation, error = %e, "could not signal the workers");
             }
         }
-        if let (Incoming::Callback { id, .. }, Some(text)) = (&incoming, effects.callback_answer) {
+        if let (Incoming::Callback { id, .. }, Some(text)) = (incoming, effects.callback_answer) {
             // Telegram wants callback queries answered within seconds, so not via the outbox.
             let params = serde_json::json!({ "callback_query_id": id, "text": text });
             if let Err(e) = self.api.call("answerCallbackQuery", &params).await {
@@ -139,11 +141,6 @@ impl Bot {
             // Within Telegram's 10 s: inline, never via the outbox.
             self.answer_pre_checkout(update_id, &pre_checkout_answer(&id, refusal)).await;
         }
-        if let Some(step) = step {
-            return self.resume(update_id, Some(step.to_string())).await;
-        }
-        tracing::debug!(update_id, kind, "update handled");
-        Ok(())
     }
 }
 
@@ -202,7 +199,9 @@ impl Bot {
                 Err(crate::telegram::client::ApiError::Refused { code, .. }) if code >= 500 => {
                     std::time::Duration::from_millis(300)
                 }
-                Err(crate::telegram::client::ApiError::Transport { .. }) => std::time::Duration::from_millis(300),
+                Err(crate::telegram::client::ApiError::Transport { .. }) => {
+                    std::time::Duration::from_millis(300)
+                }
                 Err(e) => {
                     tracing::warn!(target: "nanobanana::payments", update_id, error = %e, "answerPreCheckoutQuery refused");
                     return;
@@ -216,6 +215,21 @@ impl Bot {
             tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// Records where the update stands after its transaction: handled, or waiting for its
+/// external `step` (`buy::After`, as JSON).
+async fn record_step(conn: &mut PgConnection, update_id: i64, step: Option<&Value>) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE telegram_updates SET state = CASE WHEN $2::JSONB IS NULL THEN 'handled' ELSE 'received' END,
+                handled_at = CASE WHEN $2::JSONB IS NULL THEN now() END, step = $2::JSONB::TEXT
+         WHERE update_id = $1",
+    )
+    .bind(update_id)
+    .bind(step)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// `/deleteme`: the raw updates `user` sent are reduced to their ids.

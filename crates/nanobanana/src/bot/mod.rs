@@ -11,9 +11,9 @@ pub use error::BotError;
 pub mod account;
 pub mod admin;
 pub mod album;
-pub mod buy;
 #[cfg(test)]
 mod buttons_sent;
+pub mod buy;
 pub mod commands;
 pub mod conversation;
 pub mod history;

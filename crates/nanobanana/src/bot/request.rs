@@ -5,19 +5,19 @@
 //! update's transaction. Short balance: nothing is reserved; the answer shows the balance.
 //! The caller signals the workers after the commit.
 
-use super::BotError;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::model_name;
 use super::settings;
-use crate::texts::{render, Lang};
+use super::BotError;
 use crate::config::Config;
-use crate::jobs::new as generations;
+use crate::domain::model_name;
 use crate::domain::request::{self as rules, Limits, Refusal};
 use crate::domain::{Credits, Model, Settings};
+use crate::jobs::new as generations;
 use crate::ledger::{self, LedgerError, Outcome};
 use crate::outbox;
+use crate::texts::{render, Lang};
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
@@ -116,7 +116,11 @@ struct Queued<'a> {
 /// Reserves the cost, queues the status message and inserts the generation linked to it and
 /// to its reference photos. A short balance the ledger finds is a refusal; a second
 /// generation from the same source fails the transaction rather than half-write.
-async fn queue(conn: &mut PgConnection, ask: &Ask<'_>, queued: &Queued<'_>) -> Result<Result<Uuid, Refusal>, BotError> {
+async fn queue(
+    conn: &mut PgConnection,
+    ask: &Ask<'_>,
+    queued: &Queued<'_>,
+) -> Result<Result<Uuid, Refusal>, BotError> {
     let (user, id, cost) = (ask.user, Uuid::now_v7(), queued.cost);
     let source_key = &ask.source_key;
     let generation = generations::NewGeneration {
@@ -131,7 +135,9 @@ async fn queue(conn: &mut PgConnection, ask: &Ask<'_>, queued: &Queued<'_>) -> R
     };
     match ledger::reserve(conn, user, id, cost).await {
         Ok(Outcome::Applied(_)) => {}
-        Err(LedgerError::Insufficient { available, .. }) => return Ok(Err(Refusal::ShortBalance { cost, available })),
+        Err(LedgerError::Insufficient { available, .. }) => {
+            return Ok(Err(Refusal::ShortBalance { cost, available }))
+        }
         Err(e) => return Err(e.into()),
         Ok(Outcome::AlreadyDone) => {
             tracing::error!(user, %id, "generation already reserved");
@@ -141,7 +147,9 @@ async fn queue(conn: &mut PgConnection, ask: &Ask<'_>, queued: &Queued<'_>) -> R
     // The status message: rendered from the generation's state when it is sent.
     let status = crate::outbox::status::open(conn, ask.chat, id).await?;
     let references = ask.references;
-    if !generations::insert_requested(conn, &generation, Some(queued.deadline), references, Some(status)).await? {
+    if !generations::insert_requested(conn, &generation, Some(queued.deadline), references, Some(status))
+        .await?
+    {
         // The source already made a generation: the update's own row prevents this; if it ever
         // happens, refuse to half-write by failing the transaction.
         tracing::error!(user, source_key, "generation request could not be recorded");

@@ -4,17 +4,17 @@
 //! reference; the state expires) and 📎 original (the stored original as a document). Each
 //! acts only on the presser's own finished generation; the answer is the callback's toast.
 
-use super::BotError;
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::conversation;
 use super::request::{self, Ask};
-use crate::texts::{render, Lang};
+use super::BotError;
 use crate::config::Config;
 use crate::domain::{Awaiting, AwaitingKind, ImageSize, Model, ResultAction, Settings};
 use crate::outbox;
+use crate::texts::{render, Lang};
 
 /// Who pressed, in which update.
 pub struct Press {
@@ -106,7 +106,8 @@ pub async fn press(
 /// If the user pressed ✏️ and the state has not expired, takes it: the reference for their
 /// prompt (the delivered picture's Telegram file id). `None` otherwise: a plain prompt.
 pub async fn take_edit(conn: &mut PgConnection, user: i64) -> Result<Option<String>, BotError> {
-    let Some(Awaiting::Edit { generation: id }) = conversation::take(conn, user, AwaitingKind::Edit).await? else {
+    let Some(Awaiting::Edit { generation: id }) = conversation::take(conn, user, AwaitingKind::Edit).await?
+    else {
         return Ok(None);
     };
     sqlx::query_scalar(

@@ -1,15 +1,15 @@
 //! `/settings`: the user's model, size, aspect ratio, delivery and language, as a message with
 //! an inline keyboard whose buttons change one setting each and redraw the message.
 
-use super::BotError;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
-use crate::domain::model_name;
-use crate::texts::{render, Lang};
+use super::BotError;
 use crate::config::Config;
 use crate::db::users;
+use crate::domain::model_name;
 use crate::domain::{Button, Delivery, ImageSize, Model, SettingChange, Settings, ASPECT_RATIOS};
+use crate::texts::{render, Lang};
 
 pub async fn load(conn: &mut PgConnection, user: i64) -> Result<Settings, BotError> {
     let stored = users::settings(conn, user).await?;
@@ -38,9 +38,7 @@ pub fn screen(lang: Lang, config: &Config, settings: &Settings) -> (String, Valu
         ],
     );
     let mark = |chosen: bool, label: String| if chosen { format!("✅ {label}") } else { label };
-    let button = |label: String, change: SettingChange| {
-        json!({ "text": label, "callback_data": Button::Setting(change).encode() })
-    };
+    let button = |label: String, change: SettingChange| json!({ "text": label, "callback_data": Button::Setting(change).encode() });
     let mut rows = vec![Model::ALL
         .iter()
         .map(|m| button(mark(*m == settings.model, model_name(*m, None)), SettingChange::Model(*m)))

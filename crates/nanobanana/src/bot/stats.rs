@@ -4,12 +4,12 @@
 //! recorded nothing.
 //! Read-only.
 
-use super::BotError;
 use sqlx::PgConnection;
 
-use crate::texts::{render, Lang};
+use super::BotError;
 use crate::config::Config;
 use crate::domain::{ImageSize, Model};
+use crate::texts::{render, Lang};
 
 #[derive(sqlx::FromRow)]
 struct Counts {

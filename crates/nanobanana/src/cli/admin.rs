@@ -46,8 +46,9 @@ pub struct UserReport {
 pub async fn show(conn: &mut PgConnection, user_id: TelegramId, limit: u32) -> anyhow::Result<UserReport> {
     let user =
         users::find(conn, user_id).await?.with_context(|| format!("no user with telegram id {user_id}"))?;
-    let balance =
-        ledger::balance(conn, user_id).await?.with_context(|| format!("user {user_id} has no balance row"))?;
+    let balance = ledger::balance(conn, user_id)
+        .await?
+        .with_context(|| format!("user {user_id} has no balance row"))?;
     let recent = sqlx::query_as(
         "SELECT id, type, amount, delta_available, delta_reserved, balance_after, reserved_after,
                 COALESCE('generation ' || generation_id, 'payment ' || payment_id,

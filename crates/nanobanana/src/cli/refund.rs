@@ -86,4 +86,3 @@ pub async fn run(
         Refunded::Held { .. } => ExitCode::from(3),
     })
 }
-

@@ -4,11 +4,10 @@
 //! migration `…080`), and changes only through `ledger`; this module only reads it.
 //! Never moves credits; never decides what a state or a setting means (callers do).
 
-use sqlx::PgConnection;
-
 use std::time::Duration;
 
 use serde_json::Value;
+use sqlx::PgConnection;
 
 use crate::domain::TelegramId;
 use crate::texts::Lang;
@@ -96,7 +95,6 @@ pub async fn touch(conn: &mut PgConnection, user: &NewUser<'_>, language: &str) 
     .await
 }
 
-
 /// The language the user chose or Telegram told us, if the user is known.
 pub async fn language<'c>(conn: impl sqlx::PgExecutor<'c>, user: TelegramId) -> sqlx::Result<Option<Lang>> {
     let code: Option<String> = sqlx::query_scalar("SELECT language FROM users WHERE telegram_id = $1")
@@ -107,7 +105,10 @@ pub async fn language<'c>(conn: impl sqlx::PgExecutor<'c>, user: TelegramId) -> 
 }
 
 /// The languages of `users`, for the ones that are known.
-pub async fn languages(conn: &mut PgConnection, users: &[TelegramId]) -> sqlx::Result<Vec<(TelegramId, Lang)>> {
+pub async fn languages(
+    conn: &mut PgConnection,
+    users: &[TelegramId],
+) -> sqlx::Result<Vec<(TelegramId, Lang)>> {
     let rows: Vec<(TelegramId, String)> =
         sqlx::query_as("SELECT telegram_id, language FROM users WHERE telegram_id = ANY($1)")
             .bind(users)
@@ -158,7 +159,10 @@ pub async fn remember_deep_link(conn: &mut PgConnection, user: TelegramId, link:
 
 /// The stored settings (JSON), if the user is known.
 pub async fn settings(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<Option<Value>> {
-    sqlx::query_scalar("SELECT settings FROM users WHERE telegram_id = $1").bind(user).fetch_optional(conn).await
+    sqlx::query_scalar("SELECT settings FROM users WHERE telegram_id = $1")
+        .bind(user)
+        .fetch_optional(conn)
+        .await
 }
 
 pub async fn save_settings(conn: &mut PgConnection, user: TelegramId, settings: Value) -> sqlx::Result<()> {
@@ -190,7 +194,10 @@ pub async fn accept_terms(conn: &mut PgConnection, user: TelegramId, version: &s
 }
 
 /// The receipt contact as stored (`email:…`, `phone:…`), if the user gave one.
-pub async fn receipt_contact<'c>(conn: impl sqlx::PgExecutor<'c>, user: TelegramId) -> sqlx::Result<Option<String>> {
+pub async fn receipt_contact<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    user: TelegramId,
+) -> sqlx::Result<Option<String>> {
     let stored: Option<Option<String>> =
         sqlx::query_scalar("SELECT receipt_contact FROM users WHERE telegram_id = $1")
             .bind(user)
@@ -199,7 +206,11 @@ pub async fn receipt_contact<'c>(conn: impl sqlx::PgExecutor<'c>, user: Telegram
     Ok(stored.flatten())
 }
 
-pub async fn set_receipt_contact(conn: &mut PgConnection, user: TelegramId, stored: &str) -> sqlx::Result<()> {
+pub async fn set_receipt_contact(
+    conn: &mut PgConnection,
+    user: TelegramId,
+    stored: &str,
+) -> sqlx::Result<()> {
     sqlx::query("UPDATE users SET receipt_contact = $2 WHERE telegram_id = $1")
         .bind(user)
         .bind(stored)
@@ -233,7 +244,10 @@ pub async fn set_awaiting(
 }
 
 /// The user's conversation state and its data, if one is set and has not expired.
-pub async fn awaiting(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<Option<(String, Option<Value>)>> {
+pub async fn awaiting(
+    conn: &mut PgConnection,
+    user: TelegramId,
+) -> sqlx::Result<Option<(String, Option<Value>)>> {
     sqlx::query_as(
         "SELECT awaiting, awaiting_data FROM users
          WHERE telegram_id = $1 AND awaiting IS NOT NULL AND awaiting_until > now()",

@@ -65,7 +65,9 @@ impl Awaiting {
     pub fn parse(name: &str, data: Option<&Value>) -> Option<Self> {
         let field = |key: &str| data.and_then(|d| d.get(key)).and_then(Value::as_str);
         Some(match AwaitingKind::parse(name)? {
-            AwaitingKind::ReceiptContact => Awaiting::ReceiptContact { pack: field("pack").unwrap_or("").to_owned() },
+            AwaitingKind::ReceiptContact => {
+                Awaiting::ReceiptContact { pack: field("pack").unwrap_or("").to_owned() }
+            }
             AwaitingKind::Edit => Awaiting::Edit { generation: Uuid::parse_str(field("generation")?).ok()? },
             AwaitingKind::DeleteConfirmation => Awaiting::DeleteConfirmation,
         })

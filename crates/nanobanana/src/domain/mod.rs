@@ -21,8 +21,8 @@ pub use credits::{Credits, CreditsError};
 pub use model::{model_name, ImageSize, Model, ModelError};
 pub use money::{format_amount, Kopecks, MicroUsd, MoneyError};
 pub use price::{below_cost, BelowCost, PerVariant, Prices, ProviderCosts};
-pub use status::GenerationStatus;
 pub use settings::{Delivery, SettingChange, Settings, ASPECT_RATIOS};
+pub use status::GenerationStatus;
 
 /// A Telegram user id as Telegram sends it (positive for users).
 pub type TelegramId = i64;

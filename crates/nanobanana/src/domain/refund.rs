@@ -19,7 +19,6 @@ pub fn credits_worth(credits: i64, refunded: i64, amount: i64) -> i64 {
     i64::try_from(value).unwrap_or(credits)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,14 +32,31 @@ pub struct Load {
 pub enum Refusal {
     Banned,
     EmptyPrompt,
-    PromptTooLong { length: usize, max: u32 },
-    TooManyReferences { count: usize, max: u32 },
+    PromptTooLong {
+        length: usize,
+        max: u32,
+    },
+    TooManyReferences {
+        count: usize,
+        max: u32,
+    },
     /// Paused for everyone: Gemini's daily quota is spent (`quota`), or it is unavailable.
-    Paused { quota: bool },
-    Debt { owed: i64 },
-    TooManyInFlight { count: i64 },
-    DailyCap { cap: u32 },
-    ShortBalance { cost: Credits, available: i64 },
+    Paused {
+        quota: bool,
+    },
+    Debt {
+        owed: i64,
+    },
+    TooManyInFlight {
+        count: i64,
+    },
+    DailyCap {
+        cap: u32,
+    },
+    ShortBalance {
+        cost: Credits,
+        available: i64,
+    },
 }
 
 impl Refusal {
@@ -100,7 +117,8 @@ pub fn check_caps(load: &Load, available: i64, cost: Credits, limits: &Limits) -
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits { max_prompt_chars: 10, max_references: 2, max_in_flight: 2, daily_generations: 5 };
+    const LIMITS: Limits =
+        Limits { max_prompt_chars: 10, max_references: 2, max_in_flight: 2, daily_generations: 5 };
 
     fn credits(n: i64) -> Credits {
         Credits::new(n).unwrap_or_else(|e| unreachable!("{e}"))
@@ -116,7 +134,10 @@ mod tests {
             check_ask(false, &"x".repeat(11), 0, &LIMITS),
             Err(Refusal::PromptTooLong { length: 11, max: 10 })
         );
-        assert_eq!(check_ask(false, "a cat", 3, &LIMITS), Err(Refusal::TooManyReferences { count: 3, max: 2 }));
+        assert_eq!(
+            check_ask(false, "a cat", 3, &LIMITS),
+            Err(Refusal::TooManyReferences { count: 3, max: 2 })
+        );
         assert_eq!(Refusal::Banned.text_key(), "banned");
     }
 

@@ -12,8 +12,12 @@ pub enum GenerationStatus {
 }
 
 impl GenerationStatus {
-    pub const ALL: [GenerationStatus; 4] =
-        [GenerationStatus::Queued, GenerationStatus::Processing, GenerationStatus::Succeeded, GenerationStatus::Failed];
+    pub const ALL: [GenerationStatus; 4] = [
+        GenerationStatus::Queued,
+        GenerationStatus::Processing,
+        GenerationStatus::Succeeded,
+        GenerationStatus::Failed,
+    ];
 
     /// As stored in the database (and as the `status_*` texts are named).
     pub fn as_str(self) -> &'static str {

@@ -13,8 +13,8 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::secret::Secret;
 use crate::bot::inbox::Bot;
+use crate::secret::Secret;
 
 /// Largest webhook body accepted; Telegram's updates are far smaller.
 pub const MAX_UPDATE_BYTES: usize = 1024 * 1024;

@@ -7,8 +7,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 
 use super::AppState;
-use crate::metrics;
 use crate::bot::BotError;
+use crate::metrics;
 
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 

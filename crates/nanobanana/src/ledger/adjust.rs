@@ -104,7 +104,10 @@ pub struct Adjusted {
 }
 
 /// `adjust` in a transaction of its own, committed: for callers that change nothing else.
-pub async fn adjust_alone(conn: &mut PgConnection, adjustment: &Adjustment<'_>) -> Result<Adjusted, LedgerError> {
+pub async fn adjust_alone(
+    conn: &mut PgConnection,
+    adjustment: &Adjustment<'_>,
+) -> Result<Adjusted, LedgerError> {
     let mut tx = conn.begin().await?;
     let outcome = adjust(&mut tx, adjustment).await?;
     tx.commit().await?;

@@ -12,8 +12,8 @@
 
 mod adjust;
 mod balance;
-pub mod debt;
 mod charges;
+pub mod debt;
 mod generations;
 mod movement;
 mod refunds;

@@ -52,4 +52,3 @@ pub async fn erase_sent(conn: &mut PgConnection, chat: i64) -> sqlx::Result<()> 
         .await?;
     Ok(())
 }
-

@@ -45,7 +45,10 @@ pub(super) async fn heads(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<(Row, b
 
 /// The message an edit targets: its `message_id` once sent, and its state.
 pub(super) async fn edit_target(pool: &PgPool, target: i64) -> sqlx::Result<Option<(Option<i64>, String)>> {
-    sqlx::query_as("SELECT message_id, state FROM outbox WHERE id = $1").bind(target).fetch_optional(pool).await
+    sqlx::query_as("SELECT message_id, state FROM outbox WHERE id = $1")
+        .bind(target)
+        .fetch_optional(pool)
+        .await
 }
 
 pub(super) async fn mark_sent(pool: &PgPool, id: i64, message_id: Option<i64>) -> sqlx::Result<()> {
@@ -82,10 +85,12 @@ pub(super) async fn retry_later(pool: &PgPool, id: i64, reason: &str, after: Dur
 
 /// Drops everything still pending for `chat`.
 pub(super) async fn drop_chat(conn: &mut PgConnection, chat: i64, reason: &str) -> sqlx::Result<()> {
-    sqlx::query("UPDATE outbox SET state = 'dropped', last_error = $2 WHERE chat_id = $1 AND state = 'pending'")
-        .bind(chat)
-        .bind(reason)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "UPDATE outbox SET state = 'dropped', last_error = $2 WHERE chat_id = $1 AND state = 'pending'",
+    )
+    .bind(chat)
+    .bind(reason)
+    .execute(conn)
+    .await?;
     Ok(())
 }

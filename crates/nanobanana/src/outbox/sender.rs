@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sqlx::{Connection, PgPool};
 use tokio::sync::{watch, Notify};
-
 use uuid::Uuid;
 
 use super::attachment::Attachment;
@@ -236,7 +235,11 @@ impl Sender {
                 Some((Some(id), _)) => params["message_id"] = id.into(),
                 Some((None, state)) if state == "pending" => return Ok(Err(Sent::Waiting)),
                 // The message it edits was never sent (dropped): there is nothing to edit.
-                _ => return Ok(Err(self.drop_row(row, "the message it edits was not sent".to_owned()).await?)),
+                _ => {
+                    return Ok(Err(self
+                        .drop_row(row, "the message it edits was not sent".to_owned())
+                        .await?))
+                }
             }
         }
         let Some(generation) = row.status_of else {
@@ -302,8 +305,7 @@ impl Sender {
         let budget = i64::try_from(GLOBAL_PER_SECOND).unwrap_or(30) - pending;
         status::refresh(&mut conn, budget).await?;
         let chats =
-            status::generating_chats(&mut conn, i64::try_from(GLOBAL_PER_SECOND).unwrap_or(30) * 4)
-                .await?;
+            status::generating_chats(&mut conn, i64::try_from(GLOBAL_PER_SECOND).unwrap_or(30) * 4).await?;
         drop(conn);
         self.last_action.retain(|_, t| t.elapsed() < CHAT_ACTION_EVERY);
         let second = Duration::from_secs(1);

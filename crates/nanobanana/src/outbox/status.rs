@@ -15,8 +15,8 @@ use std::time::Duration;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::{GenerationStatus, ImageSize, Model};
 use crate::domain::model_name;
+use crate::domain::{GenerationStatus, ImageSize, Model};
 use crate::texts::{render, Lang};
 
 /// Progress edits of one message are at least this far apart (a final state's is not held).

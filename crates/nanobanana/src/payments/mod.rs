@@ -129,7 +129,8 @@ pub async fn pay_topup(
     let return_url = yk.config.return_url.as_ref().ok_or(PaymentError::NoReturnUrl)?.to_string();
     // A redelivered update finds the topup it created before: the body is rebuilt from that
     // row, not from today's pack list, so the retry is byte-for-byte the same request.
-    let db::Order { user_id: user, amount_minor, credits, .. } = db::order(&yk.pool, topup_id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let db::Order { user_id: user, amount_minor, credits, .. } =
+        db::order(&yk.pool, topup_id).await?.ok_or(sqlx::Error::RowNotFound)?;
     let amount = Kopecks::from_kopecks(amount_minor).map_err(|_| PaymentError::BadPrice(amount_minor))?;
     let request = CreatePayment {
         amount,

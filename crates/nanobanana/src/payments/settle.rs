@@ -41,7 +41,6 @@ pub enum Settled {
     Ignored(&'static str),
 }
 
-
 /// Settles the charge on `payment`, an answer read from the API.
 pub(super) async fn settle(yk: &YooKassa, payment: &Payment) -> Result<Settled, PaymentError> {
     let span = tracing::info_span!("payment", payment_id = %payment.id, status = %payment.status);
@@ -130,7 +129,8 @@ async fn credit(conn: &mut PgConnection, charge_id: i64, user: i64) -> Result<Op
         Ok(Outcome::Applied(entry)) => {
             let lang = language(conn, user).await?;
             let (credits, balance) = (entry.amount.to_string(), entry.available_after.to_string());
-            let text = texts::render(lang, "payment_credited", &[("credits", &credits), ("balance", &balance)]);
+            let text =
+                texts::render(lang, "payment_credited", &[("credits", &credits), ("balance", &balance)]);
             outbox::send_text(conn, user, &text, None).await?;
             Ok(Some(Settled::Credited { credits: entry.amount, balance: entry.available_after }))
         }
@@ -139,7 +139,12 @@ async fn credit(conn: &mut PgConnection, charge_id: i64, user: i64) -> Result<Op
 }
 
 /// Closes the order of a canceled payment and tells the user why; whether this did it.
-async fn cancel(conn: &mut PgConnection, topup_id: Uuid, topup: &db::Order, payment: &Payment) -> Result<bool, PaymentError> {
+async fn cancel(
+    conn: &mut PgConnection,
+    topup_id: Uuid,
+    topup: &db::Order,
+    payment: &Payment,
+) -> Result<bool, PaymentError> {
     if !db::cancel_order(conn, topup_id).await? {
         return Ok(false);
     }
@@ -151,7 +156,8 @@ async fn cancel(conn: &mut PgConnection, topup_id: Uuid, topup: &db::Order, paym
         "payment_reason_other".to_owned()
     };
     let reason_text = texts::render(lang, &key, &[]);
-    let amount = crate::domain::Kopecks::from_kopecks(topup.amount_minor).map(|k| k.to_string()).unwrap_or_default();
+    let amount =
+        crate::domain::Kopecks::from_kopecks(topup.amount_minor).map(|k| k.to_string()).unwrap_or_default();
     let text = texts::render(lang, "payment_canceled", &[("amount", &amount), ("reason", &reason_text)]);
     outbox::send_text(conn, topup.user_id, &text, None).await?;
     Ok(true)

@@ -13,8 +13,8 @@ use crate::db::payments::{self as db, Charge, ChargeStatus, NewTopup, Provider};
 use crate::domain::TelegramId;
 use crate::ledger::{self, LedgerError, Outcome};
 use crate::outbox;
-use crate::texts::{render, Lang};
 use crate::telegram::update::Payment;
+use crate::texts::{render, Lang};
 
 /// The invoice's deep-link parameter: a forwarded invoice opens the bot instead of paying.
 pub const START_PARAMETER: &str = "buy";
@@ -65,7 +65,6 @@ pub async fn send_invoice(
     tracing::info!(%topup_id, user, stars = pack.price, "Stars invoice queued");
     Ok(topup_id)
 }
-
 
 async fn topup(conn: &mut PgConnection, payload: &str) -> sqlx::Result<Option<db::Order>> {
     let Ok(id) = Uuid::parse_str(payload) else {

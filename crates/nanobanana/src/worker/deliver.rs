@@ -8,11 +8,11 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::repo::{self, Job};
-use crate::jobs::Produced;
+use crate::domain::model_name;
 use crate::domain::{Button, Delivery, ResultAction};
+use crate::jobs::Produced;
 use crate::ledger::{self, Settled, Settlement};
 use crate::outbox;
-use crate::domain::model_name;
 use crate::texts::{render, Lang};
 
 /// The prompt shown in a caption is cut to this many characters.

@@ -12,12 +12,12 @@ use tracing::Instrument;
 
 use super::deliver::{self, Ended, Failure};
 use super::repo::{self, Job};
-use crate::jobs::Produced;
-use crate::storage as store;
 use super::Worker;
-use crate::jobs::pause;
 use crate::gemini::{self, Class, Image, ImageFormat, LimitError, Outcome, Reference, Reply, Request};
+use crate::jobs::pause;
+use crate::jobs::Produced;
 use crate::jobs::{self, Claimed};
+use crate::storage as store;
 
 /// How a job left this worker (for logs and tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,11 +26,11 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-pub use deliver::{failure_text, Failure};
-pub use job::Finished;
 /// The keyboard under a delivered picture, for the test of every button sent (`bot`).
 #[cfg(test)]
 pub(crate) use deliver::buttons as result_buttons;
+pub use deliver::{failure_text, Failure};
+pub use job::Finished;
 
 use crate::config::Config;
 use crate::domain::ProviderCosts;

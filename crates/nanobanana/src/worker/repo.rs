@@ -2,7 +2,6 @@
 //! language and delivery setting), and the languages of the admins it alerts. Writes nothing:
 //! a generation's row is written through `jobs`, its settlement through `ledger`.
 
-
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;

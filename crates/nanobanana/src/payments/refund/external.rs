@@ -11,8 +11,8 @@ use crate::domain::Credits;
 use crate::ledger::{self, debt, RefundHold};
 use crate::outbox;
 use crate::payments::PaymentError;
-use crate::yookassa::Refund;
 use crate::texts::render;
+use crate::yookassa::Refund;
 
 /// What a `refund.succeeded` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,7 +116,9 @@ async fn take_back(
     id: &str,
     amount: i64,
 ) -> Result<Option<RefundSettled>, PaymentError> {
-    let worth = credits_worth(charge.credits, amount, charge.amount_minor).min(charge.credits - charge.refunded).max(0);
+    let worth = credits_worth(charge.credits, amount, charge.amount_minor)
+        .min(charge.credits - charge.refunded)
+        .max(0);
     let claimed: Option<String> = sqlx::query_scalar(
         "INSERT INTO external_refunds (provider_refund_id, payment_id, user_id, amount_minor, credits, deducted, debt)
          VALUES ($1, $2, $3, $4, $5, 0, $5) ON CONFLICT DO NOTHING RETURNING provider_refund_id",
@@ -155,7 +157,11 @@ async fn take_back(
     }
     debt::add(conn, charge.user_id, debt).await?;
     let lang = language(conn, charge.user_id).await?;
-    let args = [("amount", money(&charge.currency, amount)), ("deducted", deducted.to_string()), ("debt", debt.to_string())];
+    let args = [
+        ("amount", money(&charge.currency, amount)),
+        ("deducted", deducted.to_string()),
+        ("debt", debt.to_string()),
+    ];
     let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let key = if debt > 0 { "refund_external_debt" } else { "refund_external" };
     outbox::send_text(conn, charge.user_id, &render(lang, key, &args), None).await?;

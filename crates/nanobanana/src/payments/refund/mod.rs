@@ -295,4 +295,3 @@ pub(super) async fn tell_refunded(
     outbox::send_text(conn, user, &text, None).await?;
     Ok(())
 }
-

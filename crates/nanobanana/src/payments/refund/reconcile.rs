@@ -34,7 +34,10 @@ pub async fn reconcile_held(yk: &YooKassa) -> Result<usize, crate::payments::Pay
                     credits: None,
                     actor: "reconciler".into(),
                 };
-                refunder.refund(&request).await.map_err(|e| crate::payments::PaymentError::Refund(e.to_string()))?;
+                refunder
+                    .refund(&request)
+                    .await
+                    .map_err(|e| crate::payments::PaymentError::Refund(e.to_string()))?;
                 return Ok(());
             };
             let raw: Value = yk.client.get_raw("refunds", provider_id).await?;
@@ -63,4 +66,3 @@ pub async fn reconcile_held(yk: &YooKassa) -> Result<usize, crate::payments::Pay
     }
     Ok(held.len())
 }
-
