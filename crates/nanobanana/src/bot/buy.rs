@@ -90,8 +90,8 @@ pub async fn apply(
                     Ok(Some(Effects::default()))
                 }
                 Content::Text(text) if awaits_contact => {
-                    let after =
-                        receipt_contact(conn, config, sender, user, m.chat_id, update_id, text).await?;
+                    let buyer = Buyer { user, chat: m.chat_id, update_id, lang };
+                    let after = receipt_contact(conn, config, sender, &buyer, text).await?;
                     Ok(Some(Effects { after, ..Effects::default() }))
                 }
                 _ => Ok(None),
@@ -173,6 +173,16 @@ pub(crate) fn terms_keyboard(lang: Lang, version: &str, pack: Option<&str>) -> V
 }
 
 /// What an "Accept" button (`Button::AcceptTerms`) says.
+/// Who is buying, in which chat, from which update (the order is keyed to it), and in which
+/// language they are answered.
+#[derive(Debug, Clone, Copy)]
+pub struct Buyer {
+    pub user: TelegramId,
+    pub chat: i64,
+    pub update_id: i64,
+    pub lang: Lang,
+}
+
 pub struct Acceptance<'a> {
     pub version: &'a str,
     pub pack: Option<&'a str>,
@@ -182,13 +192,11 @@ pub struct Acceptance<'a> {
 pub(super) async fn accept(
     conn: &mut PgConnection,
     config: &Config,
-    lang: Lang,
-    user: TelegramId,
-    chat: i64,
-    update_id: i64,
+    buyer: &Buyer,
     acceptance: Acceptance<'_>,
 ) -> Result<(String, Option<After>), BotError> {
     let Acceptance { version, pack } = acceptance;
+    let Buyer { user, chat, lang, .. } = *buyer;
     if version != config.operator.terms_version {
         // The terms changed since this button was sent: show the new ones.
         ask_terms(conn, lang, config, chat, pack).await?;
@@ -199,7 +207,7 @@ pub(super) async fn accept(
     let Some(pack) = pack else {
         return Ok((render(lang, "buy_terms_accepted", &[]), None));
     };
-    let (_, after) = choose(conn, config, lang, user, chat, update_id, pack).await?;
+    let (_, after) = choose(conn, config, buyer, pack).await?;
     Ok((render(lang, "buy_terms_accepted", &[]), after))
 }
 
@@ -208,12 +216,10 @@ pub(super) async fn accept(
 pub(super) async fn choose(
     conn: &mut PgConnection,
     config: &Config,
-    lang: Lang,
-    user: TelegramId,
-    chat: i64,
-    update_id: i64,
+    buyer: &Buyer,
     pack_id: &str,
 ) -> Result<(String, Option<After>), BotError> {
+    let Buyer { user, chat, update_id, lang } = *buyer;
     let Some((pack, provider)) = find_pack(config, pack_id) else {
         return Ok((render(lang, "buy_unknown_pack", &[]), None));
     };
@@ -246,12 +252,10 @@ async fn receipt_contact(
     conn: &mut PgConnection,
     config: &Config,
     sender: &Sender,
-    user: TelegramId,
-    chat: i64,
-    update_id: i64,
+    buyer: &Buyer,
     text: &str,
 ) -> Result<Option<After>, BotError> {
-    let lang = sender.lang;
+    let Buyer { user, chat, lang, .. } = *buyer;
     let Some(parsed) = contact::parse(text) else {
         // Still waiting; the state's expiry is renewed.
         let state = sender.state.clone().unwrap_or(Awaiting::ReceiptContact { pack: String::new() });
@@ -266,7 +270,7 @@ async fn receipt_contact(
     };
     users::set_receipt_contact(conn, user, &contact::to_stored(&parsed)).await?;
     outbox::send_text(conn, chat, &render(lang, "buy_receipt_saved", &[]), None).await?;
-    let (_, after) = choose(conn, config, lang, user, chat, update_id, &pack).await?;
+    let (_, after) = choose(conn, config, buyer, &pack).await?;
     Ok(after)
 }
 

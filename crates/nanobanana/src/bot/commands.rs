@@ -5,13 +5,14 @@ use sqlx::PgConnection;
 
 use super::admin::{self, Caller};
 use super::album;
+use super::buy::{self, Buyer};
 use super::request::{self, Ask};
 use super::settings;
 use super::BotError;
-use super::{account, buy, history, result};
+use super::{account, history, result};
 use crate::config::Config;
 use crate::db::users::{self, NewUser};
-use crate::domain::{model_name, Awaiting, AwaitingKind, Button, PerVariant, Settings};
+use crate::domain::{model_name, Awaiting, AwaitingKind, Button, PerVariant, Settings, TelegramId};
 use crate::outbox;
 use crate::telegram::update::{Content, From, Incoming, Message};
 use crate::texts::{render, render_html, Lang};
@@ -81,46 +82,64 @@ pub async fn apply(
             Ok(Effects { generation, ..Effects::default() })
         }
         Incoming::Callback { from, chat_id, message_id, data, .. } => {
-            let (lang, banned) = (sender.lang, sender.banned);
-            let Some(button) = Button::parse(data) else {
-                // Not a button the bot sends: answered, and nothing else.
-                return Ok(Effects { callback_answer: Some(String::new()), ..Effects::default() });
-            };
-            match button {
-                Button::Buy { pack } => {
-                    let chat = chat_id.unwrap_or(from.id);
-                    let (toast, after) =
-                        buy::choose(conn, config, lang, from.id, chat, update_id, &pack).await?;
-                    Ok(Effects { callback_answer: Some(toast), after, ..Effects::default() })
-                }
-                Button::AcceptTerms { version, pack } => {
-                    let chat = chat_id.unwrap_or(from.id);
-                    let acceptance = buy::Acceptance { version: &version, pack: pack.as_deref() };
-                    let (toast, after) =
-                        buy::accept(conn, config, lang, from.id, chat, update_id, acceptance).await?;
-                    Ok(Effects { callback_answer: Some(toast), after, ..Effects::default() })
-                }
-                Button::Result { action, generation: id } => {
-                    let press = result::Press { user: from.id, chat_id: *chat_id, update_id, banned };
-                    let (toast, generation) = result::press(conn, config, lang, &press, action, id).await?;
-                    Ok(Effects { callback_answer: Some(toast), generation, ..Effects::default() })
-                }
-                Button::Again { generation: id } => {
-                    let again = history::Again { user: from.id, chat_id: *chat_id, update_id, banned };
-                    let (toast, generation) = history::again(conn, config, lang, &again, id).await?;
-                    Ok(Effects { callback_answer: Some(toast), generation, ..Effects::default() })
-                }
-                other => {
-                    let callback_answer =
-                        on_button(conn, config, &sender, from.id, *chat_id, *message_id, other).await?;
-                    Ok(Effects { callback_answer, ..Effects::default() })
-                }
-            }
+            let press = Pressed { user: from.id, chat_id: *chat_id, message_id: *message_id, update_id };
+            on_press(conn, config, &sender, &press, data).await
         }
         Incoming::PreCheckout { .. } | Incoming::ChatMember { .. } | Incoming::Other => {
             Ok(Effects::default())
         }
     }
+}
+
+/// Where a button was pressed.
+struct Pressed {
+    user: TelegramId,
+    chat_id: Option<i64>,
+    message_id: Option<i64>,
+    update_id: i64,
+}
+
+/// A button press, parsed once and dispatched on its kind; the answer is the callback's toast.
+async fn on_press(
+    conn: &mut PgConnection,
+    config: &Config,
+    sender: &Sender,
+    pressed: &Pressed,
+    data: &str,
+) -> Result<Effects, BotError> {
+    let (lang, banned, update_id) = (sender.lang, sender.banned, pressed.update_id);
+    let Some(button) = Button::parse(data) else {
+        // Not a button the bot sends: answered, and nothing else.
+        return Ok(Effects { callback_answer: Some(String::new()), ..Effects::default() });
+    };
+    let buyer = Buyer { user: pressed.user, chat: pressed.chat_id.unwrap_or(pressed.user), update_id, lang };
+    let (toast, generation, after) = match button {
+        Button::Buy { pack } => {
+            let (toast, after) = buy::choose(conn, config, &buyer, &pack).await?;
+            (toast, None, after)
+        }
+        Button::AcceptTerms { version, pack } => {
+            let acceptance = buy::Acceptance { version: &version, pack: pack.as_deref() };
+            let (toast, after) = buy::accept(conn, config, &buyer, acceptance).await?;
+            (toast, None, after)
+        }
+        Button::Result { action, generation: id } => {
+            let press = result::Press { user: pressed.user, chat_id: pressed.chat_id, update_id, banned };
+            let (toast, generation) = result::press(conn, config, lang, &press, action, id).await?;
+            (toast, generation, None)
+        }
+        Button::Again { generation: id } => {
+            let again = history::Again { user: pressed.user, chat_id: pressed.chat_id, update_id, banned };
+            let (toast, generation) = history::again(conn, config, lang, &again, id).await?;
+            (toast, generation, None)
+        }
+        other => {
+            let (chat_id, message_id) = (pressed.chat_id, pressed.message_id);
+            let toast = on_button(conn, config, sender, pressed.user, chat_id, message_id, other).await?;
+            return Ok(Effects { callback_answer: toast, ..Effects::default() });
+        }
+    };
+    Ok(Effects { callback_answer: Some(toast), generation, after, ..Effects::default() })
 }
 
 /// Records that the user wrote (creating them on first contact) and reads what handling their
