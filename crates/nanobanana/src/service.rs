@@ -1,7 +1,9 @@
-//! `nanobanana serve`: the HTTP server (Telegram and YooKassa webhooks, health), update
-//! handling, the outbox sender and the payment reconciler, until shutdown. With
-//! `PUBLIC_BASE_URL` it registers its webhook at start; with `TELEGRAM_MODE=polling` it
-//! long-polls instead (local development) and never deletes a webhook by itself.
+//! The composition root (DESIGN §2, L6): every long-running role is wired here, each client
+//! built once. `serve`: the HTTP server (Telegram and YooKassa webhooks, health), update
+//! handling, the outbox sender, the album sweeper and the payment reconciler, until shutdown;
+//! with `PUBLIC_BASE_URL` it registers its webhook at start, with `TELEGRAM_MODE=polling` it
+//! long-polls instead (local development) and never deletes a webhook by itself. `work`: the
+//! generation worker. `run_both`: the two in one process.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -224,7 +226,7 @@ pub async fn run_both(
         result
     };
     let work = async {
-        let result = crate::worker::start(config, stopped.clone()).await;
+        let result = work(config, stopped.clone()).await;
         let _ = stop.send(true);
         result
     };
@@ -233,4 +235,24 @@ pub async fn run_both(
     served.context("serve")?;
     worked.context("worker")?;
     Ok(())
+}
+
+/// `nanobanana worker`: connects, migrates when configured, and runs until `shutdown`.
+pub async fn work(config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let pool = crate::db::connect(&config.database).await?;
+    if config.database.auto_migrate {
+        crate::db::migrate(&pool).await?;
+    }
+    if config.telegram.is_none() {
+        tracing::warn!(
+            "TELEGRAM_BOT_TOKEN is not set: prompts with reference photos cannot be downloaded and will fail"
+        );
+    }
+    let worker =
+        crate::worker::Worker::new(config, pool, crate::worker::WorkerSettings::from_config(config)).await?;
+    let waiter = crate::signals::Waiter::new(
+        crate::redis::connect_blocking(&config.redis).await?,
+        &config.redis.prefix,
+    );
+    crate::worker::run(Arc::new(worker), waiter, shutdown).await
 }

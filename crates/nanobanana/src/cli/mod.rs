@@ -174,7 +174,7 @@ async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> 
         }
         Command::Worker => {
             let stop = shutdown::signal();
-            let work = crate::worker::start(config, stop.clone());
+            let work = crate::service::work(config, stop.clone());
             shutdown::within_grace(work, stop, config.shutdown_grace).await?;
         }
         Command::Run => {

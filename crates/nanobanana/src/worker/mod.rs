@@ -159,22 +159,6 @@ impl Worker {
     }
 }
 
-/// `nanobanana worker`: connects, migrates when configured, and runs until `shutdown`.
-pub async fn start(config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let pool = crate::db::connect(&config.database).await?;
-    if config.database.auto_migrate {
-        crate::db::migrate(&pool).await?;
-    }
-    if config.telegram.is_none() {
-        tracing::warn!(
-            "TELEGRAM_BOT_TOKEN is not set: prompts with reference photos cannot be downloaded and will fail"
-        );
-    }
-    let worker = Worker::new(config, pool, WorkerSettings::from_config(config)).await?;
-    let waiter = Waiter::new(crate::redis::connect_blocking(&config.redis).await?, &config.redis.prefix);
-    run(Arc::new(worker), waiter, shutdown).await
-}
-
 /// The loop. Returns once `shutdown` turned true and every in-flight job was handed back or
 /// finished.
 pub async fn run(
