@@ -10,7 +10,7 @@ use std::time::Duration;
 use fakes::telegram::users::{self, UserProfile};
 use loadgen::scenario::{check, Role, Setup, System};
 
-use crate::helpers::TestDb;
+use crate::support::{Leave, TestDb};
 
 const GRACE_SECS: u64 = 8;
 const FIRST: i64 = 8_100_000;
@@ -18,7 +18,7 @@ const USERS: i64 = 24;
 
 fn setup(db: &TestDb, serves: usize, workers: usize) -> Setup {
     Setup {
-        binary: crate::worker::worker_binary().to_owned(),
+        binary: crate::support::process::binary().to_owned(),
         database_url: db.url.clone(),
         redis_url: std::env::var("REDIS_URL")
             .unwrap_or_else(|_| nanobanana::config::DEFAULT_REDIS_URL.to_owned()),
@@ -107,7 +107,7 @@ async fn restart_and_check(db: &TestDb, system: &System, updates: &BTreeSet<i64>
     assert_eq!(counts.generations_succeeded, USERS * 2, "{counts:?}");
     assert_eq!(counts.photos_in_chats, USERS * 2);
     terminate(system).await;
-    db.assert_audit_clean().await;
+    db.assert_settled(Leave::default()).await;
     system.close();
     let _ = std::fs::remove_dir_all(system.workdir());
 }
