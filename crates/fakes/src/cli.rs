@@ -1,11 +1,14 @@
-//! The `fakes` command line: parses options into each fake's config and runs it until Ctrl-C.
+//! The `fakes` command line, the top of the crate: parses options into each fake's config and
+//! runs that fake until Ctrl-C. Nothing in the crate imports this module.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::gemini::{FakeGemini, GeminiConfig};
 use crate::telegram::{FakeTelegram, TelegramConfig};
+use crate::yookassa::{FakeYooKassa, YooKassaConfig};
 
 #[derive(Debug, Parser)]
 #[command(name = "fakes", about = "Fake Telegram Bot API, Gemini and YooKassa servers")]
@@ -95,24 +98,67 @@ pub fn init_tracing() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
 }
 
+/// Runs the chosen fake until Ctrl-C or SIGTERM.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Telegram(args) => {
-            let config = TelegramConfig {
-                listen: args.listen,
-                token: args.token,
-                bot_username: args.username,
-                strict_pace: args.strict_pace,
-                webhook_timeout: Duration::from_secs(args.webhook_timeout_secs),
-                webhook_retry_delay: Duration::from_millis(args.webhook_retry_ms),
-                ..TelegramConfig::default()
-            };
-            let fake = FakeTelegram::start(config).await?;
+            let fake = FakeTelegram::start(args.into()).await?;
             println!("fake telegram: {}", fake.base_url());
             wait_for_ctrl_c().await
         }
-        Command::Gemini(args) => crate::gemini::run_cli(args).await,
-        Command::Yookassa(args) => crate::yookassa::run_cli(args).await,
+        Command::Gemini(args) => {
+            let fake = FakeGemini::start(args.into()).await?;
+            println!("fake gemini: {}", fake.base_url());
+            wait_for_ctrl_c().await
+        }
+        Command::Yookassa(args) => {
+            let fake = FakeYooKassa::start(args.into()).await?;
+            println!("fake yookassa: {}", fake.base_url());
+            wait_for_ctrl_c().await
+        }
+    }
+}
+
+impl From<TelegramArgs> for TelegramConfig {
+    fn from(args: TelegramArgs) -> Self {
+        Self {
+            listen: args.listen,
+            token: args.token,
+            bot_username: args.username,
+            strict_pace: args.strict_pace,
+            webhook_timeout: Duration::from_secs(args.webhook_timeout_secs),
+            webhook_retry_delay: Duration::from_millis(args.webhook_retry_ms),
+            ..Self::default()
+        }
+    }
+}
+
+impl From<GeminiArgs> for GeminiConfig {
+    fn from(args: GeminiArgs) -> Self {
+        Self {
+            listen: args.listen,
+            api_key: args.api_key,
+            small: args.small,
+            image_format: args.image_format,
+            latency: Duration::from_millis(args.latency_ms),
+            http1_only: args.http1_only,
+            max_streams: args.max_streams,
+            ..Self::default()
+        }
+    }
+}
+
+impl From<YooKassaArgs> for YooKassaConfig {
+    fn from(args: YooKassaArgs) -> Self {
+        Self {
+            listen: args.listen,
+            shop_id: args.shop_id,
+            secret_key: args.secret_key,
+            notification_url: args.notification_url,
+            source_address: args.source_address,
+            public_url: args.public_url,
+            ..Self::default()
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod gemini;
 pub mod telegram;
 pub mod yookassa;
 
+pub use common::wait::WaitTimeout;
 pub use gemini::{FakeGemini, GeminiConfig};
 pub use telegram::{FakeTelegram, TelegramConfig};
 pub use yookassa::{FakeYooKassa, YooKassaConfig};

@@ -12,7 +12,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use nanobanana::db::{self, generations::NewGeneration, users};
+use nanobanana::db::{self, users};
+use nanobanana::jobs::new::{self as generations, NewGeneration};
 use nanobanana::domain::{Credits, Model};
 use nanobanana::ledger::{self, Settled, Settlement};
 use sqlx::postgres::PgPoolOptions;
@@ -238,7 +239,7 @@ async fn client_loop(
         let mut tx = pool.begin().await?;
         ledger::reserve(&mut tx, user_id, id, cost).await?;
         let leased = if with_claim {
-            anyhow::ensure!(db::generations::insert(&mut tx, &generation).await?, "duplicate generation");
+            anyhow::ensure!(generations::insert(&mut tx, &generation).await?, "duplicate generation");
             None
         } else {
             Some(insert_leased(&mut tx, &generation).await?)
@@ -248,7 +249,7 @@ async fn client_loop(
         let mut tx = pool.begin().await?;
         let epoch = match leased {
             Some(epoch) => epoch,
-            None => db::generations::start(&mut tx, id).await?.context("generation not queued")?,
+            None => generations::start(&mut tx, id).await?.context("generation not queued")?,
         };
         let settlement = if commit { Settlement::Commit } else { Settlement::Release { error: "benchmark" } };
         let settled = ledger::settle(&mut tx, id, epoch, settlement).await?;

@@ -281,7 +281,7 @@ async fn queue(pool: &sqlx::PgPool, args: &Args) -> anyhow::Result<()> {
         let prompt = format!("a banana number {n}");
         let mut tx = pool.begin().await?;
         ledger::reserve(&mut tx, user, id, cost).await?;
-        let generation = db::generations::NewGeneration {
+        let generation = nanobanana::jobs::new::NewGeneration {
             id,
             user_id: user,
             prompt: &prompt,
@@ -291,7 +291,7 @@ async fn queue(pool: &sqlx::PgPool, args: &Args) -> anyhow::Result<()> {
             cost,
             source_key: &source_key,
         };
-        db::generations::insert_with_deadline(&mut tx, &generation, Some(Duration::from_secs(3600))).await?;
+        nanobanana::jobs::new::insert_with_deadline(&mut tx, &generation, Some(Duration::from_secs(3600))).await?;
         tx.commit().await?;
     }
     Ok(())

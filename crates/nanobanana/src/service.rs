@@ -27,7 +27,7 @@ pub const ALLOWED_UPDATES: &[&str] = &["message", "callback_query", "pre_checkou
 pub async fn serve(
     config: Config,
     listener: TcpListener,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let telegram = config.telegram.clone().context("serve needs TELEGRAM_BOT_TOKEN")?;
@@ -38,73 +38,94 @@ pub async fn serve(
     for warning in config.prices_below_cost() {
         tracing::warn!("{warning}");
     }
-    let api = BotApi::new(&telegram)?;
-    let wake = Arc::new(Notify::new());
-    let storage = crate::storage::Storage::from_location(&config.storage)?;
-    let sender = outbox::Sender::new(pool.clone(), api.clone(), wake.clone()).with_storage(storage);
-    let sender = tokio::spawn(sender.run(shutdown.clone()));
+    let bot = Arc::new(bot(pool, config.clone(), &telegram).await?);
+    // Before the webhook, so the menu is in place by the time updates arrive.
+    crate::bot::menu::register(&bot.api).await;
+    let background = Background::start(&bot, &telegram, shutdown.clone()).await?;
+    let redis = redis::Client::open(config.redis.url.expose().as_str()).context("REDIS_URL")?;
+    let state = AppState { bot, webhook_secret: telegram.webhook_secret.clone(), redis, draining: shutdown.clone() };
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "serving");
+    axum::serve(listener, http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(stopped(shutdown))
+        .await
+        .context("HTTP server")?;
+    background.join().await?;
+    tracing::info!("serve stopped");
+    Ok(())
+}
+
+/// The bot with every client it needs, each built once here: the Bot API, the workers'
+/// signal, and YooKassa when configured (shared by `/buy`, its webhook and the reconciler).
+async fn bot(pool: sqlx::PgPool, config: Arc<Config>, telegram: &TelegramConfig) -> anyhow::Result<Bot> {
+    let api = BotApi::new(telegram)?;
+    let outbox_wake = Arc::new(Notify::new());
     let redis = crate::redis::connect(&config.redis).await?;
     let workers = crate::signals::Notifier::new(redis, &config.redis.prefix);
     let yookassa = config.yookassa.clone().and_then(|yk| {
-        crate::payments::YooKassa::new(pool.clone(), yk, Some(wake.clone()))
+        crate::payments::YooKassa::new(pool.clone(), yk, Some(outbox_wake.clone()))
             .map_err(|e| tracing::error!(error = %e, "YooKassa client; ruble payments are off"))
             .ok()
             .map(Arc::new)
     });
-    let bot = Arc::new(Bot {
-        pool,
-        config: config.clone(),
-        api: api.clone(),
-        outbox_wake: wake,
-        workers,
-        yookassa,
-    });
-    // Before the webhook, so the menu is in place by the time updates arrive.
-    crate::bot::menu::register(&api).await;
-    let reconciler = crate::payments::spawn_reconciler(
-        bot.pool.clone(),
-        &config,
-        bot.outbox_wake.clone(),
-        shutdown.clone(),
-    );
-    let albums = tokio::spawn(crate::bot::album::sweep(bot.clone(), shutdown.clone()));
-    let poller = match telegram.mode {
-        TelegramMode::Webhook => {
-            if let Some(base) = &telegram.public_base_url {
-                set_webhook(&api, &telegram, base).await?;
-            }
-            None
+    Ok(Bot { pool, config, api, outbox_wake, workers, yookassa })
+}
+
+/// Resolves once `shutdown` turns true (or its sender is gone).
+async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            break;
         }
-        TelegramMode::Polling => {
-            refuse_if_webhook_set(&api).await?;
-            Some(tokio::spawn(poll(bot.clone(), shutdown.clone())))
-        }
-    };
-    let redis = redis::Client::open(config.redis.url.expose().as_str()).context("REDIS_URL")?;
-    let draining = shutdown.clone();
-    let state = AppState { bot, webhook_secret: telegram.webhook_secret.clone(), redis, draining };
-    let address = listener.local_addr()?;
-    tracing::info!(%address, "serving");
-    axum::serve(listener, http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(async move {
-            while !*shutdown.borrow() {
-                if shutdown.changed().await.is_err() {
-                    break;
+    }
+}
+
+/// What `serve` runs beside the HTTP server, until shutdown.
+struct Background {
+    sender: tokio::task::JoinHandle<()>,
+    reconciler: Option<tokio::task::JoinHandle<()>>,
+    albums: tokio::task::JoinHandle<()>,
+    poller: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Background {
+    /// The outbox sender, the payment reconciler (with YooKassa), the album sweeper, and either
+    /// the webhook registered (with `PUBLIC_BASE_URL`) or long polling.
+    async fn start(bot: &Arc<Bot>, telegram: &TelegramConfig, shutdown: watch::Receiver<bool>) -> anyhow::Result<Self> {
+        let storage = crate::storage::Storage::from_location(&bot.config.storage)?;
+        let sender = outbox::Sender::new(bot.pool.clone(), bot.api.clone(), bot.outbox_wake.clone()).with_storage(storage);
+        let sender = tokio::spawn(sender.run(shutdown.clone()));
+        let reconciler = bot.yookassa.clone().map(|yk| {
+            tokio::spawn(crate::payments::reconcile_loop(yk, crate::payments::INTERVAL, shutdown.clone()))
+        });
+        let albums = tokio::spawn(crate::bot::album::sweep(bot.clone(), shutdown.clone()));
+        let poller = match telegram.mode {
+            TelegramMode::Webhook => {
+                if let Some(base) = &telegram.public_base_url {
+                    set_webhook(&bot.api, telegram, base).await?;
                 }
+                None
             }
-        })
-        .await
-        .context("HTTP server")?;
-    if let Some(poller) = poller {
-        poller.await?;
+            TelegramMode::Polling => {
+                refuse_if_webhook_set(&bot.api).await?;
+                Some(tokio::spawn(poll(bot.clone(), shutdown)))
+            }
+        };
+        Ok(Self { sender, reconciler, albums, poller })
     }
-    albums.await?;
-    if let Some(reconciler) = reconciler {
-        reconciler.await?;
+
+    /// Waits for each to finish the pass in progress.
+    async fn join(self) -> anyhow::Result<()> {
+        if let Some(poller) = self.poller {
+            poller.await?;
+        }
+        self.albums.await?;
+        if let Some(reconciler) = self.reconciler {
+            reconciler.await?;
+        }
+        self.sender.await?;
+        Ok(())
     }
-    sender.await?;
-    tracing::info!("serve stopped");
-    Ok(())
 }
 
 async fn set_webhook(api: &BotApi, telegram: &TelegramConfig, base: &url::Url) -> anyhow::Result<()> {

@@ -1,6 +1,7 @@
 //! The fake Gemini API (image generation). [`FakeGemini::start`] runs it on a port (0
 //! allowed); the handle queues behaviours and reads recorded requests. See the crate README.
 
+use std::future::ready;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
@@ -8,6 +9,7 @@ use axum::{middleware, Router};
 
 use crate::common::logging::log_requests;
 use crate::common::server::{Protocols, RunningServer, Shutdown};
+use crate::common::wait::{wait_until, Recheck, WaitTimeout};
 
 pub mod behaviour;
 mod config;
@@ -31,11 +33,6 @@ pub struct FakeGemini {
     server: RunningServer,
     state: Arc<GeminiState>,
 }
-
-/// A wait did not finish before its deadline.
-#[derive(Debug, thiserror::Error)]
-#[error("timed out after {0:?} waiting for {1}")]
-pub struct WaitTimeout(pub std::time::Duration, pub &'static str);
 
 /// Inline data may be up to 100 MB; JSON and base64 add a third.
 pub(crate) const MAX_BODY: usize = 140 * 1024 * 1024;
@@ -117,19 +114,10 @@ impl FakeGemini {
         n: usize,
         timeout: std::time::Duration,
     ) -> Result<Stats, WaitTimeout> {
-        let mut version = self.state.version.subscribe();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            version.borrow_and_update();
-            let stats = self.stats();
-            if stats.peak_in_flight >= n {
-                return Ok(stats);
-            }
-            tokio::select! {
-                _ = version.changed() => {}
-                _ = tokio::time::sleep_until(deadline) => return Err(WaitTimeout(timeout, "calls in flight at once")),
-            }
-        }
+        wait_until(timeout, "calls in flight at once", Recheck::on_change(&self.state.version), || {
+            ready(Some(self.stats()).filter(|stats| stats.peak_in_flight >= n))
+        })
+        .await
     }
 
     /// Waits until at least `n` requests were recorded (a request is recorded once answered).
@@ -138,34 +126,9 @@ impl FakeGemini {
         n: usize,
         timeout: std::time::Duration,
     ) -> Result<Vec<RequestRecord>, WaitTimeout> {
-        let mut version = self.state.version.subscribe();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            version.borrow_and_update();
-            let records = self.requests();
-            if records.len() >= n {
-                return Ok(records);
-            }
-            tokio::select! {
-                _ = version.changed() => {}
-                _ = tokio::time::sleep_until(deadline) => return Err(WaitTimeout(timeout, "gemini requests")),
-            }
-        }
+        wait_until(timeout, "gemini requests", Recheck::on_change(&self.state.version), || {
+            ready(Some(self.requests()).filter(|records| records.len() >= n))
+        })
+        .await
     }
-}
-
-pub async fn run_cli(args: crate::cli::GeminiArgs) -> anyhow::Result<()> {
-    let config = GeminiConfig {
-        listen: args.listen,
-        api_key: args.api_key,
-        small: args.small,
-        image_format: args.image_format,
-        latency: std::time::Duration::from_millis(args.latency_ms),
-        http1_only: args.http1_only,
-        max_streams: args.max_streams,
-        ..GeminiConfig::default()
-    };
-    let fake = FakeGemini::start(config).await?;
-    println!("fake gemini: {}", fake.base_url());
-    crate::cli::wait_for_ctrl_c().await
 }

@@ -2,6 +2,7 @@
 //! handle acts as users, injects faults and reads what the bot did. See the crate README for
 //! the HTTP control API and the list of supported methods.
 
+use std::future::ready;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::common::image_info::sniff;
 use crate::common::server::{RunningServer, Shutdown};
+use crate::common::wait::{wait_until, Recheck, WaitTimeout};
 
 mod config;
 mod control;
@@ -39,11 +41,6 @@ pub struct FakeTelegram {
     server: RunningServer,
     state: Arc<TgState>,
 }
-
-/// A wait for something in the fake did not finish before its deadline.
-#[derive(Debug, thiserror::Error)]
-#[error("timed out after {0:?} waiting for {1}")]
-pub struct WaitTimeout(pub Duration, pub &'static str);
 
 impl FakeTelegram {
     pub async fn start(config: TelegramConfig) -> anyhow::Result<Self> {
@@ -175,50 +172,26 @@ impl FakeTelegram {
         timeout: Duration,
         done: impl Fn(&ChatRecord) -> bool,
     ) -> Result<ChatRecord, WaitTimeout> {
-        let mut version = self.state.chats_version.subscribe();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            version.borrow_and_update();
-            if let Some(record) = self.chat(chat_id).filter(|r| done(r)) {
-                return Ok(record);
-            }
-            tokio::select! {
-                _ = version.changed() => {}
-                _ = tokio::time::sleep_until(deadline) => return Err(WaitTimeout(timeout, "a chat condition")),
-            }
-        }
+        wait_until(timeout, "a chat condition", Recheck::on_change(&self.state.chats_version), || {
+            ready(self.chat(chat_id).filter(|r| done(r)))
+        })
+        .await
     }
 
     /// Waits until `n` getUpdates calls are running (e.g. a long poll has started).
     pub async fn wait_for_long_polls(&self, n: usize, timeout: Duration) -> Result<(), WaitTimeout> {
-        let mut version = self.state.updates_version.subscribe();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            version.borrow_and_update();
-            if self.state.lock().waiting_polls >= n {
-                return Ok(());
-            }
-            tokio::select! {
-                _ = version.changed() => {}
-                _ = tokio::time::sleep_until(deadline) => return Err(WaitTimeout(timeout, "long polls")),
-            }
-        }
+        wait_until(timeout, "long polls", Recheck::on_change(&self.state.updates_version), || {
+            ready((self.state.lock().waiting_polls >= n).then_some(()))
+        })
+        .await
     }
 
     /// Waits until every queued update was delivered (webhook) or confirmed (getUpdates).
     pub async fn wait_until_no_pending_updates(&self, timeout: Duration) -> Result<(), WaitTimeout> {
-        let mut version = self.state.updates_version.subscribe();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            version.borrow_and_update();
-            if self.state.lock().updates.is_empty() {
-                return Ok(());
-            }
-            tokio::select! {
-                _ = version.changed() => {}
-                _ = tokio::time::sleep_until(deadline) => return Err(WaitTimeout(timeout, "pending updates")),
-            }
-        }
+        wait_until(timeout, "pending updates", Recheck::on_change(&self.state.updates_version), || {
+            ready(self.state.lock().updates.is_empty().then_some(()))
+        })
+        .await
     }
 }
 

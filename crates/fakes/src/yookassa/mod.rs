@@ -2,6 +2,7 @@
 //! checkout page and a control API; the handle pays, cancels and refunds as the user or the
 //! dashboard would, arms faults and reads notification attempts. See the crate README.
 
+use std::future::ready;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::common::logging::log_requests;
 use crate::common::server::{RunningServer, Shutdown};
+use crate::common::wait::{wait_until, Recheck, WaitTimeout};
 
 mod api;
 mod checkout;
@@ -35,11 +37,6 @@ pub struct FakeYooKassa {
     server: RunningServer,
     state: Arc<YkState>,
 }
-
-/// A wait did not finish before its deadline.
-#[derive(Debug, thiserror::Error)]
-#[error("timed out after {0:?} waiting for {1}")]
-pub struct WaitTimeout(pub Duration, pub &'static str);
 
 const MAX_BODY: usize = 1024 * 1024;
 
@@ -184,18 +181,7 @@ impl FakeYooKassa {
         what: &'static str,
         probe: impl Fn(&Self) -> Option<T>,
     ) -> Result<T, WaitTimeout> {
-        let mut version = self.state.version.subscribe();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            version.borrow_and_update();
-            if let Some(found) = probe(self) {
-                return Ok(found);
-            }
-            tokio::select! {
-                _ = version.changed() => {}
-                _ = tokio::time::sleep_until(deadline) => return Err(WaitTimeout(timeout, what)),
-            }
-        }
+        wait_until(timeout, what, Recheck::on_change(&self.state.version), || ready(probe(self))).await
     }
 
     /// Waits for a payment object matching `done` (e.g. the one the service just created).
@@ -213,19 +199,7 @@ impl FakeYooKassa {
         timeout: Duration,
         done: impl Fn(&[NotificationRecord]) -> bool,
     ) -> Result<Vec<NotificationRecord>, WaitTimeout> {
-        let mut version = self.state.version.subscribe();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            version.borrow_and_update();
-            let records = self.notifications();
-            if done(&records) {
-                return Ok(records);
-            }
-            tokio::select! {
-                _ = version.changed() => {}
-                _ = tokio::time::sleep_until(deadline) => return Err(WaitTimeout(timeout, "notifications")),
-            }
-        }
+        self.wait_for(timeout, "notifications", |fake| Some(fake.notifications()).filter(|r| done(r))).await
     }
 }
 
@@ -238,19 +212,4 @@ async fn expiry_sweeper(state: Arc<YkState>) {
             _ = state.shutdown.wait() => return,
         }
     }
-}
-
-pub async fn run_cli(args: crate::cli::YooKassaArgs) -> anyhow::Result<()> {
-    let config = YooKassaConfig {
-        listen: args.listen,
-        shop_id: args.shop_id,
-        secret_key: args.secret_key,
-        notification_url: args.notification_url,
-        source_address: args.source_address,
-        public_url: args.public_url,
-        ..YooKassaConfig::default()
-    };
-    let fake = FakeYooKassa::start(config).await?;
-    println!("fake yookassa: {}", fake.base_url());
-    crate::cli::wait_for_ctrl_c().await
 }

@@ -1,6 +1,7 @@
 //! Test helpers: a JSON HTTP client and a recording HTTP receiver (webhook / notification
 //! endpoint) whose answers a test scripts, with waits bounded by deadlines.
 
+use std::future::ready;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,6 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
+use fakes::common::wait::{wait_until, Recheck};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -43,7 +45,7 @@ type Script = Arc<dyn Fn(usize, &Value) -> StatusCode + Send + Sync>;
 
 struct ReceiverState {
     log: Mutex<Vec<Received>>,
-    version: watch::Sender<usize>,
+    version: watch::Sender<u64>,
     script: Script,
     delay: Duration,
     in_flight: Mutex<std::collections::HashMap<String, usize>>,
@@ -99,17 +101,12 @@ impl Receiver {
 
     /// Waits until at least `n` requests arrived.
     pub async fn wait_for(&self, n: usize) -> Vec<Received> {
-        let mut version = self.state.version.subscribe();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            if self.received().len() >= n {
-                return self.received();
-            }
-            tokio::select! {
-                _ = version.changed() => {}
-                _ = tokio::time::sleep_until(deadline) => panic!("timed out waiting for {n} requests, got {:?}", self.received()),
-            }
-        }
+        let arrived = wait_until(WAIT, "requests", Recheck::on_change(&self.state.version), || {
+            ready(Some(self.received()).filter(|received| received.len() >= n))
+        });
+        arrived
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {n} requests, got {:?}", self.received()))
     }
 }
 

@@ -1,6 +1,9 @@
 //! Telegram: acting as a user through the control API (HTTP) and the handle: commands,
 //! button presses, blocking, albums, Stars payments, raw updates.
 
+use std::future::ready;
+
+use fakes::common::wait::{wait_until, Recheck};
 use serde_json::{json, Value};
 
 use crate::support::*;
@@ -189,12 +192,10 @@ async fn an_unanswered_pre_checkout_query_expires() {
     )
     .await;
     let paying = tg.pay_invoice(15, invoice["message_id"].as_i64().expect("id")).expect("pay");
-    // Poll with a deadline until the 50 ms answer window has passed.
-    let deadline = std::time::Instant::now() + WAIT;
-    while tg.payments()[0].status == "pending" {
-        assert!(std::time::Instant::now() < deadline, "the query never expired");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await; // poll interval
-    }
+    // Poll until the 50 ms answer window has passed.
+    let every = Recheck::Every(std::time::Duration::from_millis(5));
+    let expired = || ready((tg.payments()[0].status != "pending").then_some(()));
+    wait_until(WAIT, "the query to expire", every, expired).await.expect("the query never expired");
     assert_eq!(tg.payments()[0].status, "expired");
     let late =
         call(&tg, "answerPreCheckoutQuery", json!({"pre_checkout_query_id": paying.query_id, "ok": true}))

@@ -140,18 +140,9 @@ impl Driver {
         match chaos {
             Chaos::KillWorker | Chaos::KillServe => {
                 let role = if chaos == Chaos::KillWorker { Role::Worker } else { Role::Serve };
-                let slots = system.slots(role).await;
-                if slots.is_empty() {
+                if !self.kill_and_restart(system, role).await? {
                     return Ok(chaos);
                 }
-                let slot = *self.rng.pick(&slots);
-                let pid = system.kill9(slot).await;
-                tokio::time::sleep(self.rng.millis(200, 1500)).await;
-                if let (Role::Worker, Some(pid)) = (role, pid) {
-                    // Its 60 s leases run out (time the test does not wait for).
-                    system.expire_leases_of(pid).await?;
-                }
-                system.restart(slot).await?;
             }
             Chaos::FlushRedis => {
                 system.flush_redis().await?;
@@ -166,15 +157,7 @@ impl Driver {
                 .await?;
             }
             Chaos::GeminiTransient => {
-                let behaviour = match self.rng.below(6) {
-                    0 => Behaviour::Server(503),
-                    1 => Behaviour::Server(500),
-                    2 => Behaviour::Server(504),
-                    3 => Behaviour::RateLimited { retry_secs: 1 },
-                    4 => Behaviour::Drop,
-                    _ => Behaviour::Hang,
-                };
-                let count = if behaviour == Behaviour::Hang { 1 } else { 1 + self.rng.below(3) as usize };
+                let (behaviour, count) = self.gemini_transient();
                 system.gemini.queue(behaviour, count);
             }
             Chaos::GeminiDailyQuota => {
@@ -182,50 +165,84 @@ impl Driver {
                 self.quota_spent = true;
             }
             Chaos::TelegramTooMany | Chaos::TelegramServerError => {
-                let method = *self.rng.pick(&["*", "sendMessage", "sendPhoto", "editMessageText"]);
                 let kind = if chaos == Chaos::TelegramTooMany {
                     FaultKind::TooManyRequests
                 } else {
                     FaultKind::ServerError
                 };
-                system.tg.inject_fault(Fault {
-                    method: method.to_owned(),
-                    count: 1 + self.rng.below(3) as u32,
-                    kind,
-                    retry_after: Some(1),
-                });
+                system.tg.inject_fault(self.telegram_fault(kind));
             }
-            Chaos::NotificationsDuplicated => {
-                system.yk.set_notify_mode(NotifyMode {
-                    duplicate: 2 + self.rng.below(2) as u32,
-                    ..Default::default()
-                });
-            }
-            Chaos::NotificationsDelayed => {
-                let delay = 200 + self.rng.below(2000);
-                system.yk.set_notify_mode(NotifyMode { delay_ms: delay, ..Default::default() });
-            }
-            Chaos::NotificationsReordered => {
-                system.yk.set_notify_mode(NotifyMode { hold: true, duplicate: 2, ..Default::default() });
-                self.holding = true;
-            }
-            Chaos::NotificationsDropped => {
-                system.yk.set_notify_mode(NotifyMode { drop_next: 1, ..Default::default() });
-            }
-            Chaos::YooKassaApiFailure => {
-                let kind =
-                    if self.rng.percent(50) { ApiFaultKind::ServerError } else { ApiFaultKind::Processing };
-                system.yk.inject_fault(ApiFault {
-                    kind,
-                    count: 1,
-                    processed: self.rng.percent(50),
-                    path: None,
-                    method: None,
-                });
-            }
+            Chaos::NotificationsDuplicated
+            | Chaos::NotificationsDelayed
+            | Chaos::NotificationsReordered
+            | Chaos::NotificationsDropped => system.yk.set_notify_mode(self.notify_mode(chaos)),
+            Chaos::YooKassaApiFailure => system.yk.inject_fault(self.yookassa_fault()),
         }
         *self.injected.entry(chaos).or_default() += 1;
         Ok(chaos)
+    }
+
+    /// `kill -9` of a random process of `role`, started again a moment later; `false` when
+    /// none runs.
+    async fn kill_and_restart(&mut self, system: &System, role: Role) -> anyhow::Result<bool> {
+        let slots = system.slots(role).await;
+        if slots.is_empty() {
+            return Ok(false);
+        }
+        let slot = *self.rng.pick(&slots);
+        let pid = system.kill9(slot).await;
+        tokio::time::sleep(self.rng.millis(200, 1500)).await;
+        if let (Role::Worker, Some(pid)) = (role, pid) {
+            // Its 60 s leases run out (time the test does not wait for).
+            system.expire_leases_of(pid).await?;
+        }
+        system.restart(slot).await?;
+        Ok(true)
+    }
+
+    /// A retryable Gemini error of a random class, for how many calls.
+    fn gemini_transient(&mut self) -> (Behaviour, usize) {
+        let behaviour = match self.rng.below(6) {
+            0 => Behaviour::Server(503),
+            1 => Behaviour::Server(500),
+            2 => Behaviour::Server(504),
+            3 => Behaviour::RateLimited { retry_secs: 1 },
+            4 => Behaviour::Drop,
+            _ => Behaviour::Hang,
+        };
+        let count = if behaviour == Behaviour::Hang { 1 } else { 1 + self.rng.below(3) as usize };
+        (behaviour, count)
+    }
+
+    /// A Telegram error of `kind` for the next one to three calls of a random method.
+    fn telegram_fault(&mut self, kind: FaultKind) -> Fault {
+        let method = *self.rng.pick(&["*", "sendMessage", "sendPhoto", "editMessageText"]);
+        Fault { method: method.to_owned(), count: 1 + self.rng.below(3) as u32, kind, retry_after: Some(1) }
+    }
+
+    /// How YooKassa's notifications go from now on, for one of the `Notifications…` kinds. A
+    /// hold (reordering) is released, reversed, at the next strike.
+    fn notify_mode(&mut self, chaos: Chaos) -> NotifyMode {
+        match chaos {
+            Chaos::NotificationsDuplicated => {
+                NotifyMode { duplicate: 2 + self.rng.below(2) as u32, ..Default::default() }
+            }
+            Chaos::NotificationsDelayed => {
+                NotifyMode { delay_ms: 200 + self.rng.below(2000), ..Default::default() }
+            }
+            Chaos::NotificationsReordered => {
+                self.holding = true;
+                NotifyMode { hold: true, duplicate: 2, ..Default::default() }
+            }
+            Chaos::NotificationsDropped => NotifyMode { drop_next: 1, ..Default::default() },
+            other => unreachable!("{other:?} is not a notifications fault"),
+        }
+    }
+
+    /// A YooKassa API failure of the next call, the call done or not behind it.
+    fn yookassa_fault(&mut self) -> ApiFault {
+        let kind = if self.rng.percent(50) { ApiFaultKind::ServerError } else { ApiFaultKind::Processing };
+        ApiFault { kind, count: 1, processed: self.rng.percent(50), path: None, method: None }
     }
 
     /// Everything back to normal for the drain: held notifications released, faults cleared.

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
+use fakes::common::wait::{until_deadline, Recheck};
 use serde_json::Value;
 
 use nanobanana::texts::{render, Lang};
@@ -47,25 +48,33 @@ pub struct Counts {
 /// waiting, no generation is queued or processing, no album is gathering, the outbox is empty,
 /// no refund is held, and every final YooKassa payment of ours is final in the database too.
 pub async fn drain(system: &System, limit: Duration) -> anyhow::Result<Result<(), String>> {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        let left = leftovers(system).await?;
-        if left.is_empty() {
-            return Ok(Ok(()));
+    // What the last look found left, for the report when time runs out.
+    let last = std::sync::Mutex::new(Vec::new());
+    let last_left = &last;
+    let every = Recheck::Every(Duration::from_millis(250));
+    let drained = until_deadline(tokio::time::Instant::now() + limit, every, move || async move {
+        match leftovers(system).await {
+            Ok(left) if left.is_empty() => Some(Ok(())),
+            Ok(left) => {
+                *last_left.lock().expect("last look") = left;
+                None
+            }
+            Err(error) => Some(Err(error)),
         }
-        if tokio::time::Instant::now() > deadline {
-            // What the database sessions are doing, for whoever reads the failure.
-            let sessions: Vec<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
-                "SELECT state, wait_event_type || ':' || wait_event, left(query, 120) FROM pg_stat_activity
-                 WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'",
-            )
-            .fetch_all(&system.pool)
-            .await
-            .unwrap_or_default();
-            return Ok(Err(format!("{}; sessions busy: {sessions:?}", left.join("; "))));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    });
+    if let Some(drained) = drained.await {
+        return drained.map(Ok);
     }
+    let left = last.into_inner().expect("last look");
+    // What the database sessions are doing, for whoever reads the failure.
+    let sessions: Vec<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT state, wait_event_type || ':' || wait_event, left(query, 120) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'",
+    )
+    .fetch_all(&system.pool)
+    .await
+    .unwrap_or_default();
+    Ok(Err(format!("{}; sessions busy: {sessions:?}", left.join("; "))))
 }
 
 async fn leftovers(system: &System) -> anyhow::Result<Vec<String>> {
@@ -74,7 +83,7 @@ async fn leftovers(system: &System) -> anyhow::Result<Vec<String>> {
     if pending > 0 {
         left.push(format!("{pending} updates not yet accepted by the webhook"));
     }
-    for (what, sql) in [
+    let unfinished = [
         ("updates not handled", "SELECT COUNT(*) FROM telegram_updates WHERE state <> 'handled'"),
         (
             "generations unfinished",
@@ -83,12 +92,8 @@ async fn leftovers(system: &System) -> anyhow::Result<Vec<String>> {
         ("albums gathering", "SELECT COUNT(*) FROM album_drafts WHERE state = 'gathering'"),
         ("outbox rows pending", "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
         ("refunds held", "SELECT COUNT(*) FROM refunds WHERE status = 'held'"),
-    ] {
-        let n = system.count(sql).await?;
-        if n > 0 {
-            left.push(format!("{n} {what}"));
-        }
-    }
+    ];
+    left.extend(nonzero(system, &unfinished).await?);
     let ours = our_charges(system).await?;
     let unsettled = system
         .yk
@@ -103,6 +108,18 @@ async fn leftovers(system: &System) -> anyhow::Result<Vec<String>> {
         left.push(format!("{unsettled} final YooKassa payments not yet final in the database"));
     }
     Ok(left)
+}
+
+/// "{n} {what}" for each `(what, count query)` whose count is not zero.
+async fn nonzero(system: &System, counts: &[(&str, &str)]) -> anyhow::Result<Vec<String>> {
+    let mut found = Vec::new();
+    for (what, sql) in counts {
+        let n = system.count(sql).await?;
+        if n > 0 {
+            found.push(format!("{n} {what}"));
+        }
+    }
+    Ok(found)
 }
 
 /// Our charge rows: provider payment id → status.
@@ -129,12 +146,26 @@ pub async fn check(
 ) -> anyhow::Result<(Counts, Vec<String>)> {
     let mut problems = Vec::new();
     let mut counts = Counts { updates_sent: updates.len(), ..Counts::default() };
-    let pool = &system.pool;
+    handled_once(system, updates, &mut counts, &mut problems).await?;
+    // Money is exactly-once, refunds agree with the providers, balances with the journal.
+    super::money::check(system, &mut counts, &mut problems).await?;
+    let failed_per_user = generations_settled(system, ever_blocked, &mut counts, &mut problems).await?;
+    failures_explained(system, ever_blocked, failed_per_user, &mut counts, &mut problems).await?;
+    nothing_left_behind(system, &mut counts, &mut problems).await?;
+    audit_clean(system, &mut problems).await?;
+    Ok((counts, problems))
+}
 
-    // Nothing acknowledged is lost: every update the users caused was handled, once.
+/// Nothing acknowledged is lost: every update the users caused was handled, once.
+async fn handled_once(
+    system: &System,
+    updates: &BTreeSet<i64>,
+    counts: &mut Counts,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<()> {
     let handled: Vec<i64> =
         sqlx::query_scalar("SELECT update_id FROM telegram_updates WHERE state = 'handled'")
-            .fetch_all(pool)
+            .fetch_all(&system.pool)
             .await?;
     counts.updates_handled = handled.len() as i64;
     let handled: BTreeSet<i64> = handled.into_iter().collect();
@@ -142,11 +173,17 @@ pub async fn check(
     if !missing.is_empty() {
         problems.push(format!("updates never handled: {missing:?}"));
     }
+    Ok(())
+}
 
-    // Money is exactly-once, refunds agree with the providers, balances with the journal.
-    super::money::check(system, &mut counts, &mut problems).await?;
-
-    // Every generation ended and settled once, in agreement with its status.
+/// Every generation ended and settled once, in agreement with its status; returns the costs
+/// of the failed ones by user.
+async fn generations_settled(
+    system: &System,
+    ever_blocked: &BTreeSet<i64>,
+    counts: &mut Counts,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<BTreeMap<i64, Vec<i64>>> {
     let generations: Vec<GenerationRow> = sqlx::query_as(
         "SELECT g.id, g.user_id, g.status, g.cost::BIGINT, g.file_id, g.error,
                     (SELECT COUNT(*) FROM transactions t WHERE t.generation_id = g.id AND t.type = 'commit'),
@@ -156,7 +193,7 @@ pub async fn check(
                        AND o.state = 'dropped' AND o.last_error = 'bot blocked')
              FROM generations g",
     )
-    .fetch_all(pool)
+    .fetch_all(&system.pool)
     .await?;
     let photos = photos_in_chats(system);
     let mut failed_per_user: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
@@ -190,14 +227,23 @@ pub async fn check(
             other => problems.push(format!("generation {id} left {other}")),
         }
     }
+    Ok(failed_per_user)
+}
 
-    // Every failure explained: in place, by the generation's status message (now showing the
-    // reason), or without one by a message of its own ("credits returned"), one per failure.
+/// Every failure explained: in place, by the generation's status message (now showing the
+/// reason), or without one by a message of its own ("credits returned"), one per failure.
+async fn failures_explained(
+    system: &System,
+    ever_blocked: &BTreeSet<i64>,
+    mut failed_per_user: BTreeMap<i64, Vec<i64>>,
+    counts: &mut Counts,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<()> {
     let in_place: Vec<StatusRow> = sqlx::query_as(
         "SELECT g.id, g.user_id, g.failure, o.message_id, o.last_error
          FROM generations g JOIN outbox o ON o.id = g.status_outbox_id WHERE g.status = 'failed'",
     )
-    .fetch_all(pool)
+    .fetch_all(&system.pool)
     .await?;
     for (id, user, failure, message_id, last_error) in in_place {
         let shown = system.tg.chat(user).and_then(|chat| {
@@ -226,18 +272,21 @@ pub async fn check(
             problems.push(format!("user {user}: {} failures, {told} explanations", costs.len()));
         }
     }
+    Ok(())
+}
 
-    // Nothing left behind.
-    for (what, sql) in [
+/// Nothing left behind; how the outbox ended.
+async fn nothing_left_behind(
+    system: &System,
+    counts: &mut Counts,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let left = [
         ("updates not handled", "SELECT COUNT(*) FROM telegram_updates WHERE state <> 'handled'"),
         ("outbox rows pending", "SELECT COUNT(*) FROM outbox WHERE state = 'pending'"),
         ("album drafts left", "SELECT COUNT(*) FROM album_drafts WHERE state = 'gathering'"),
-    ] {
-        let n = system.count(sql).await?;
-        if n > 0 {
-            problems.push(format!("{n} {what}"));
-        }
-    }
+    ];
+    problems.extend(nonzero(system, &left).await?);
     counts.outbox_sent = system.count("SELECT COUNT(*) FROM outbox WHERE state = 'sent'").await?;
     counts.outbox_dropped = system.count("SELECT COUNT(*) FROM outbox WHERE state = 'dropped'").await?;
     // Drops are terminal, not left behind; deliveries and explanations are checked above, so
@@ -245,13 +294,16 @@ pub async fn check(
     counts.outbox_dropped_by_reason = sqlx::query_as::<_, (String, i64)>(
         "SELECT COALESCE(left(last_error, 60), '?'), COUNT(*) FROM outbox WHERE state = 'dropped' GROUP BY 1",
     )
-    .fetch_all(pool)
+    .fetch_all(&system.pool)
     .await?
     .into_iter()
     .collect();
+    Ok(())
+}
 
-    // The ledger balances: the library's audit and the operator's command agree it is clean.
-    let report = nanobanana::audit::run(&mut *pool.acquire().await?).await?;
+/// The ledger balances: the library's audit and the operator's command agree it is clean.
+async fn audit_clean(system: &System, problems: &mut Vec<String>) -> anyhow::Result<()> {
+    let report = nanobanana::audit::run(&mut *system.pool.acquire().await?).await?;
     if !report.clean {
         problems.push(format!("audit: {report}"));
     }
@@ -268,7 +320,7 @@ pub async fn check(
             String::from_utf8_lossy(&audit.stdout)
         ));
     }
-    Ok((counts, problems))
+    Ok(())
 }
 
 /// file_ids of the photos in each chat the fake Telegram keeps.

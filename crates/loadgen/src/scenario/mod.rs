@@ -6,6 +6,7 @@
 //! One driver for both sizes: `cargo test` runs a short one (`tests/it/scenario.rs` in the
 //! nanobanana crate), `loadgen scenario` a long one with hundreds of users.
 
+mod act;
 mod buy;
 pub mod chaos;
 pub mod check;
@@ -19,6 +20,7 @@ pub mod users;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use chaos::ChaosOptions;
@@ -153,41 +155,9 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     }
     crowd.fund(&system, 60).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let chaos = options.chaos.clone().map(|chaos_options| {
-        let system = system.clone();
-        let mut stopped = stopped.clone();
-        tokio::spawn(async move {
-            let mut driver = chaos::Driver::new(options.seed, chaos_options, options.duration);
-            let mut errors = Vec::new();
-            loop {
-                let pause = driver.pause();
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = stopped.wait_for(|s| *s) => break,
-                }
-                if let Err(e) = driver.strike(&system).await {
-                    errors.push(format!("chaos: {e:#}"));
-                }
-            }
-            driver.calm(&system).await;
-            (driver.injected, errors)
-        })
-    });
-    let started = Instant::now();
-    let mut problems = Vec::new();
-    // The short test's run acts on (up to four times its duration) until it has shown every flow.
-    let acting = |crowd: &Crowd| {
-        let elapsed = started.elapsed();
-        elapsed < options.duration
-            || (options.act_until_flows_shown && crowd.owes_required() && elapsed < options.duration * 4)
-    };
-    while acting(&crowd) {
-        if let Err(e) = crowd.step(&system).await {
-            problems.push(format!("user action: {e:#}"));
-        }
-        tokio::time::sleep(options.step_every).await;
-    }
-    let act_secs = started.elapsed().as_secs_f64();
+    let chaos =
+        options.chaos.clone().map(|chaos_options| spawn_chaos(&options, chaos_options, &system, stopped));
+    let (act_secs, mut problems) = act(&options, &mut crowd, &system).await;
     let _ = stop.send(true);
     problems.extend(crowd.finish_refunds().await);
     let mut injected = BTreeMap::new();
@@ -203,17 +173,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         problems.push(format!("not drained after {:?}: {left}", options.drain));
     }
     let drain_secs = drain_started.elapsed().as_secs_f64();
-    let grace = Duration::from_secs(options.setup.grace_secs + 10);
-    let exits = system.terminate_all(grace).await;
-    let final_exits: Vec<(String, Option<i32>, f64)> = exits
-        .iter()
-        .map(|(role, status, took)| (format!("{role:?}"), status.and_then(|s| s.code()), took.as_secs_f64()))
-        .collect();
-    for (role, code, _) in &final_exits {
-        if *code != Some(0) {
-            problems.push(format!("{role} did not exit 0 on SIGTERM: {code:?}"));
-        }
-    }
+    let final_exits = terminate(&system, options.setup.grace_secs, &mut problems).await;
     let (counts, broken) = check::check(&system, &crowd.updates, &crowd.ever_blocked).await?;
     problems.extend(broken);
     let (process_starts, process_kills) = system.restarts().await;
@@ -239,4 +199,71 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         problems,
         workdir: options.setup.workdir.clone(),
     })
+}
+
+/// The chaos driver, striking until `stopped`, then calming everything; returns what it
+/// injected and the strikes that failed.
+fn spawn_chaos(
+    options: &Options,
+    chaos_options: ChaosOptions,
+    system: &Arc<System>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<(BTreeMap<chaos::Chaos, u64>, Vec<String>)> {
+    let (system, seed, acting) = (system.clone(), options.seed, options.duration);
+    tokio::spawn(async move {
+        let mut driver = chaos::Driver::new(seed, chaos_options, acting);
+        let mut errors = Vec::new();
+        loop {
+            let pause = driver.pause();
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stopped.wait_for(|s| *s) => break,
+            }
+            if let Err(e) = driver.strike(&system).await {
+                errors.push(format!("chaos: {e:#}"));
+            }
+        }
+        driver.calm(&system).await;
+        (driver.injected, errors)
+    })
+}
+
+/// The users act, a step every `step_every`, for `duration` (the short test's run on, up to
+/// four times that, until it has shown every flow); returns the seconds it took and the
+/// actions that failed.
+async fn act(options: &Options, crowd: &mut Crowd, system: &Arc<System>) -> (f64, Vec<String>) {
+    let started = Instant::now();
+    let mut problems = Vec::new();
+    let acting = |crowd: &Crowd| {
+        let elapsed = started.elapsed();
+        elapsed < options.duration
+            || (options.act_until_flows_shown && crowd.owes_required() && elapsed < options.duration * 4)
+    };
+    while acting(crowd) {
+        if let Err(e) = crowd.step(system).await {
+            problems.push(format!("user action: {e:#}"));
+        }
+        tokio::time::sleep(options.step_every).await;
+    }
+    (started.elapsed().as_secs_f64(), problems)
+}
+
+/// SIGTERM to every process; returns each one's exit code and how long it took, and adds a
+/// problem for each that did not exit 0.
+async fn terminate(
+    system: &System,
+    grace_secs: u64,
+    problems: &mut Vec<String>,
+) -> Vec<(String, Option<i32>, f64)> {
+    let exits = system.terminate_all(Duration::from_secs(grace_secs + 10)).await;
+    let final_exits: Vec<(String, Option<i32>, f64)> = exits
+        .iter()
+        .map(|(role, status, took)| (format!("{role:?}"), status.and_then(|s| s.code()), took.as_secs_f64()))
+        .collect();
+    for (role, code, _) in &final_exits {
+        if *code != Some(0) {
+            problems.push(format!("{role} did not exit 0 on SIGTERM: {code:?}"));
+        }
+    }
+    final_exits
 }

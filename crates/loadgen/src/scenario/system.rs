@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use fakes::common::wait::{until_deadline, Recheck};
 use fakes::{FakeGemini, FakeTelegram, FakeYooKassa};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -94,6 +95,53 @@ pub struct System {
     balancer: tokio::task::JoinHandle<()>,
 }
 
+/// The configuration every process gets, as environment variables: the database, the Redis
+/// prefix, the fakes' URLs and keys, the balancer's public URL and the storage directory.
+fn environment(
+    setup: &Setup,
+    (tg, gemini, yk): (&FakeTelegram, &FakeGemini, &FakeYooKassa),
+    prefix: &str,
+    storage: &Path,
+    public_url: &str,
+) -> Vec<(String, String)> {
+    [
+        ("DATABASE_URL", setup.database_url.to_string()),
+        // Small on purpose: a handler that needs a second connection while holding one
+        // stalls a small pool (it did: the payment step after the update's commit).
+        ("DATABASE_MAX_CONNECTIONS", "6".to_owned()),
+        ("AUTO_MIGRATE", "false".to_owned()),
+        ("REDIS_URL", setup.redis_url.clone()),
+        ("REDIS_PREFIX", prefix.to_owned()),
+        ("TELEGRAM_BOT_TOKEN", tg.token().to_owned()),
+        ("TELEGRAM_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
+        ("TELEGRAM_API_URL", tg.base_url()),
+        ("PUBLIC_BASE_URL", format!("{public_url}/")),
+        ("GEMINI_API_KEY", gemini.api_key().to_owned()),
+        ("GEMINI_API_URL", gemini.base_url()),
+        ("GEMINI_RPM", "100000".to_owned()),
+        ("GEMINI_MAX_CONCURRENCY", "8".to_owned()),
+        ("GEMINI_TIMEOUT_SECS", "10".to_owned()),
+        ("YOOKASSA_SHOP_ID", yk.shop_id().to_owned()),
+        ("YOOKASSA_SECRET_KEY", yk.secret_key().to_owned()),
+        ("YOOKASSA_API_URL", yk.api_url()),
+        ("YOOKASSA_RETURN_URL", "https://t.me/nanobanana_test_bot".to_owned()),
+        ("YOOKASSA_TRUSTED_NETWORKS", "127.0.0.1/32".to_owned()),
+        // Receipts on: a first ruble payment asks for the e-mail (or phone) first.
+        ("RECEIPTS_ENABLED", "true".to_owned()),
+        ("TERMS_VERSION", TERMS.to_owned()),
+        ("ADMIN_IDS", ADMIN.to_string()),
+        ("STORAGE_URL", format!("file://{}", storage.display())),
+        ("MAX_IN_FLIGHT", "3".to_owned()),
+        ("GENERATION_DEADLINE_SECS", "600".to_owned()),
+        ("SHUTDOWN_GRACE_SECS", setup.grace_secs.to_string()),
+        ("LOG_FORMAT", "json".to_owned()),
+        ("RUST_LOG", "warn".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -133,42 +181,7 @@ impl System {
         .await?;
         let prefix = format!("nbscenario:{}:", uuid::Uuid::new_v4().simple());
         let storage = setup.workdir.join("images");
-        let env: Vec<(String, String)> = [
-            ("DATABASE_URL", setup.database_url.to_string()),
-            // Small on purpose: a handler that needs a second connection while holding one
-            // stalls a small pool (it did: the payment step after the update's commit).
-            ("DATABASE_MAX_CONNECTIONS", "6".to_owned()),
-            ("AUTO_MIGRATE", "false".to_owned()),
-            ("REDIS_URL", setup.redis_url.clone()),
-            ("REDIS_PREFIX", prefix.clone()),
-            ("TELEGRAM_BOT_TOKEN", tg.token().to_owned()),
-            ("TELEGRAM_WEBHOOK_SECRET", WEBHOOK_SECRET.to_owned()),
-            ("TELEGRAM_API_URL", tg.base_url()),
-            ("PUBLIC_BASE_URL", format!("{public_url}/")),
-            ("GEMINI_API_KEY", gemini.api_key().to_owned()),
-            ("GEMINI_API_URL", gemini.base_url()),
-            ("GEMINI_RPM", "100000".to_owned()),
-            ("GEMINI_MAX_CONCURRENCY", "8".to_owned()),
-            ("GEMINI_TIMEOUT_SECS", "10".to_owned()),
-            ("YOOKASSA_SHOP_ID", yk.shop_id().to_owned()),
-            ("YOOKASSA_SECRET_KEY", yk.secret_key().to_owned()),
-            ("YOOKASSA_API_URL", yk.api_url()),
-            ("YOOKASSA_RETURN_URL", "https://t.me/nanobanana_test_bot".to_owned()),
-            ("YOOKASSA_TRUSTED_NETWORKS", "127.0.0.1/32".to_owned()),
-            // Receipts on: a first ruble payment asks for the e-mail (or phone) first.
-            ("RECEIPTS_ENABLED", "true".to_owned()),
-            ("TERMS_VERSION", TERMS.to_owned()),
-            ("ADMIN_IDS", ADMIN.to_string()),
-            ("STORAGE_URL", format!("file://{}", storage.display())),
-            ("MAX_IN_FLIGHT", "3".to_owned()),
-            ("GENERATION_DEADLINE_SECS", "600".to_owned()),
-            ("SHUTDOWN_GRACE_SECS", setup.grace_secs.to_string()),
-            ("LOG_FORMAT", "json".to_owned()),
-            ("RUST_LOG", "warn".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
+        let env = environment(&setup, (&tg, &gemini, &yk), &prefix, &storage, &public_url);
         let pool = PgPoolOptions::new().max_connections(8).connect(setup.database_url.as_str()).await?;
         let procs = slots
             .into_iter()
@@ -228,17 +241,17 @@ impl System {
     pub async fn wait_ready(&self) -> anyhow::Result<()> {
         let ports: Vec<u16> = self.procs.lock().await.iter().filter_map(|p| p.port).collect();
         let http = reqwest::Client::new();
+        // One minute for them all.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         for port in ports {
-            loop {
-                let url = format!("http://127.0.0.1:{port}/readyz");
-                if http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
-                    break;
-                }
-                if tokio::time::Instant::now() > deadline {
-                    anyhow::bail!("port {port} never became ready; logs:\n{}", self.logs());
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            let url = format!("http://127.0.0.1:{port}/readyz");
+            let (http, url) = (&http, &url);
+            let ready =
+                until_deadline(deadline, Recheck::Every(Duration::from_millis(50)), move || async move {
+                    http.get(url).send().await.is_ok_and(|r| r.status().is_success()).then_some(())
+                });
+            if ready.await.is_none() {
+                anyhow::bail!("port {port} never became ready; logs:\n{}", self.logs());
             }
         }
         Ok(())

@@ -2,12 +2,13 @@
 //! through the fake Telegram (and the fake YooKassa's checkout page for paying). The driver
 //! remembers only what a person would (whether they opened the chat, blocked the bot, which
 //! checkout pages and invoices they have open, how far they read the chat) plus every update
-//! id it caused, for the final checks. Purchases are in `buy.rs`, refunds in `refunds.rs`.
+//! id it caused, for the final checks. What each action does in the chat is in `act.rs`
+//! (purchases in `buy.rs`, refunds in `refunds.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use fakes::telegram::users::{self, ImageSpec, Sent, UserProfile};
+use fakes::telegram::users::{self, Sent, UserProfile};
 
 use super::refunds::CliRefunds;
 use super::rng::Rng;
@@ -62,8 +63,8 @@ pub const REQUIRED_FLOWS: [&str; 7] = [
 pub(super) struct User {
     pub(super) id: i64,
     pub(super) profile: UserProfile,
-    started: bool,
-    blocked: bool,
+    pub(super) started: bool,
+    pub(super) blocked: bool,
     /// The purchase under way, if any.
     pub(super) purchase: Option<Purchase>,
     /// The last bot message the user read for a purchase step.
@@ -98,18 +99,12 @@ pub(super) struct Purchase {
     pub(super) waited: u32,
 }
 
-/// Prompts: most are plain; some carry a fake-Gemini marker that decides the outcome of every
-/// attempt (permanent refusals, and with `persistent_retries` retryable errors that exhaust).
-const PERMANENT: &[&str] =
-    &["[[blocked]]", "[[image_safety]]", "[[no_image]]", "[[text_only]]", "[[finish:RECITATION]]"];
-const PERSISTENT_RETRYABLE: &[&str] = &["[[503]]", "[[500]]"];
-
 pub struct Crowd {
     pub(super) users: Vec<User>,
     pub(super) rng: Rng,
     pub(super) http: reqwest::Client,
-    faulty_prompts: bool,
-    persistent_retries: bool,
+    pub(super) faulty_prompts: bool,
+    pub(super) persistent_retries: bool,
     /// Every update the users caused, by id.
     pub updates: BTreeSet<i64>,
     pub actions: BTreeMap<Action, u64>,
@@ -125,7 +120,7 @@ pub struct Crowd {
     steps: u64,
     /// Users who blocked the bot at some point (their deliveries may be dropped).
     pub ever_blocked: BTreeSet<i64>,
-    next_prompt: u64,
+    pub(super) next_prompt: u64,
 }
 
 impl Crowd {
@@ -305,22 +300,6 @@ impl Crowd {
         self.act(system, index, action).await
     }
 
-    fn prompt_text(&mut self) -> String {
-        self.next_prompt += 1;
-        let n = self.next_prompt;
-        let mut text = format!("a banana astronaut #{n}");
-        if self.faulty_prompts && self.rng.percent(8) {
-            text.push(' ');
-            let marker: &&str = self.rng.pick(PERMANENT);
-            text.push_str(marker);
-        } else if self.persistent_retries && self.rng.percent(2) {
-            text.push(' ');
-            let marker: &&str = self.rng.pick(PERSISTENT_RETRYABLE);
-            text.push_str(marker);
-        }
-        text
-    }
-
     pub(super) fn flow(&mut self, what: &'static str) {
         *self.flows.entry(what).or_default() += 1;
     }
@@ -332,104 +311,5 @@ impl Crowd {
             }
             Err(_) => self.skipped += 1,
         }
-    }
-
-    async fn act(&mut self, system: &Arc<System>, index: usize, action: Action) -> anyhow::Result<()> {
-        let state = system.tg.state();
-        let (id, profile) = (self.users[index].id, self.users[index].profile.clone());
-        match action {
-            Action::Start => {
-                let sent = users::command(state, id, &profile, "start", None);
-                self.record(sent);
-                self.users[index].started = true;
-            }
-            Action::Balance => self.record(users::command(state, id, &profile, "balance", None)),
-            Action::Settings => self.record(users::command(state, id, &profile, "settings", None)),
-            Action::PressSetting => {
-                // The latest settings screen in the chat, any of its buttons.
-                let chat = system.tg.chat(id);
-                let screen = chat.as_ref().and_then(|c| {
-                    c.messages.iter().rev().find(|m| {
-                        m.callback_data().iter().any(|d| d.starts_with("st:") || d.starts_with("lang:"))
-                    })
-                });
-                let Some(screen) = screen else {
-                    self.skipped += 1;
-                    return Ok(());
-                };
-                let buttons = screen.callback_data();
-                let data = self.rng.pick(&buttons).clone();
-                self.record(users::press_button(state, id, &profile, screen.message_id, &data));
-            }
-            Action::Prompt => {
-                let text = self.prompt_text();
-                self.record(users::text(state, id, &profile, &text));
-            }
-            Action::PhotoPrompt => {
-                let spec = ImageSpec {
-                    caption: Some(self.prompt_text()),
-                    width: Some(64),
-                    height: Some(48),
-                    ..Default::default()
-                };
-                self.record(users::photo(state, id, &profile, &spec, None));
-            }
-            Action::Album => {
-                let n = 2 + self.rng.below(2) as usize;
-                let mut items: Vec<ImageSpec> = (0..n)
-                    .map(|_| ImageSpec { width: Some(48), height: Some(48), ..Default::default() })
-                    .collect();
-                items[0].caption = Some(self.prompt_text());
-                match users::album(state, id, &profile, &items, false) {
-                    Ok(sent) => self.updates.extend(sent.iter().map(|s| s.update_id)),
-                    Err(_) => self.skipped += 1,
-                }
-            }
-            Action::BuyRubles => self.buy(system, index, false),
-            Action::BuyStars => self.buy(system, index, true),
-            Action::ContinueBuy => self.continue_buy(system, index),
-            Action::PayOrCancel => self.pay_or_cancel(index).await,
-            Action::PayInvoice => self.pay_invoice(system, index),
-            Action::Refund => self.refund(system, index).await?,
-            Action::Regenerate | Action::Edit | Action::Original => {
-                let prefix = match action {
-                    Action::Regenerate => "regen:",
-                    Action::Edit => "edit:",
-                    _ => "orig:",
-                };
-                // One of the pictures in the chat, that button under it.
-                let chat = system.tg.chat(id);
-                let pictures: Vec<(i64, String)> = chat
-                    .iter()
-                    .flat_map(|c| c.messages.iter())
-                    .filter(|m| m.kind == "photo")
-                    .filter_map(|m| {
-                        let data = m.callback_data().into_iter().find(|d| d.starts_with(prefix))?;
-                        Some((m.message_id, data))
-                    })
-                    .collect();
-                if pictures.is_empty() {
-                    self.skipped += 1;
-                    return Ok(());
-                }
-                let (message_id, data) = self.rng.pick(&pictures).clone();
-                self.record(users::press_button(state, id, &profile, message_id, &data));
-                if action == Action::Edit {
-                    let text = self.prompt_text();
-                    self.record(users::text(state, id, &profile, &text));
-                }
-            }
-            Action::Block => {
-                self.record(users::set_blocked(state, id, &profile, true));
-                self.users[index].blocked = true;
-                self.ever_blocked.insert(id);
-            }
-            Action::ComeBack => {
-                self.record(users::set_blocked(state, id, &profile, false));
-                self.record(users::command(state, id, &profile, "start", None));
-                self.users[index].blocked = false;
-            }
-        }
-        Ok(())
     }
 }

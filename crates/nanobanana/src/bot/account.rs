@@ -3,20 +3,20 @@
 //! recorded in `deleted_at`. Accounting rows (balance, journal, payments, generations) are
 //! never touched here. A user who writes again afterwards starts fresh.
 
+use super::BotError;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
 use super::conversation;
 use crate::texts::{render, Lang};
 use crate::config::Config;
-use crate::domain::TelegramId;
+use crate::domain::{Awaiting, AwaitingKind, TelegramId};
 use crate::outbox;
 
 /// Callback data of the confirmation buttons.
 pub const CONFIRM: &str = "del:yes";
 pub const CANCEL: &str = "del:no";
 /// The conversation state a pending confirmation holds.
-const AWAITING: &str = "deleteme";
 
 pub fn terms(lang: Lang, config: &Config) -> String {
     let link = |url: &Option<url::Url>| {
@@ -34,8 +34,8 @@ pub fn terms(lang: Lang, config: &Config) -> String {
 }
 
 /// `/deleteme`: asks for confirmation, valid for `conversation::DEFAULT_TTL`.
-pub async fn ask(conn: &mut PgConnection, lang: Lang, user: TelegramId, chat: i64) -> sqlx::Result<()> {
-    conversation::set(conn, user, AWAITING, None, conversation::DEFAULT_TTL).await?;
+pub async fn ask(conn: &mut PgConnection, lang: Lang, user: TelegramId, chat: i64) -> Result<(), BotError> {
+    conversation::set(conn, user, &Awaiting::DeleteConfirmation, conversation::DEFAULT_TTL).await?;
     let keyboard = json!({ "inline_keyboard": [[
         { "text": render(lang, "deleteme_yes", &[]), "callback_data": CONFIRM },
         { "text": render(lang, "deleteme_no", &[]), "callback_data": CANCEL },
@@ -53,8 +53,8 @@ pub async fn confirm(
     chat_id: Option<i64>,
     message_id: Option<i64>,
     data: &str,
-) -> sqlx::Result<String> {
-    if conversation::take(conn, user, AWAITING).await?.is_none() {
+) -> Result<String, BotError> {
+    if conversation::take(conn, user, AwaitingKind::DeleteConfirmation).await?.is_none() {
         return Ok(render(lang, "deleteme_expired", &[]));
     }
     let key = if data == CONFIRM {
@@ -72,28 +72,12 @@ pub async fn confirm(
     Ok(text)
 }
 
-async fn anonymize(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE users SET username = NULL, first_name = NULL, settings = '{}', deep_link = NULL,
-                          awaiting = NULL, awaiting_data = NULL, awaiting_until = NULL,
-                          deleted_at = now()
-         WHERE telegram_id = $1",
-    )
-    .bind(user)
-    .execute(&mut *conn)
-    .await?;
+async fn anonymize(conn: &mut PgConnection, user: TelegramId) -> Result<(), BotError> {
+    crate::db::users::anonymize(conn, user).await?;
     // What they wrote: the prompts of finished generations (unfinished ones still need theirs;
     // their rows stay for the accounts), the raw updates they sent, and the texts already sent
     // to their chat (captions and replies quote prompts).
-    for erase in [
-        "UPDATE generations SET prompt = '', reference_file_ids = '{}'
-         WHERE user_id = $1 AND status IN ('succeeded', 'failed')",
-        "UPDATE telegram_updates SET raw = jsonb_build_object('update_id', update_id, 'erased', true)
-         WHERE jsonb_path_exists(raw, '$.*.from.id ? (@ == $id)', jsonb_build_object('id', $1))",
-        "UPDATE outbox SET params = jsonb_build_object('erased', true)
-         WHERE chat_id = $1 AND state <> 'pending'",
-    ] {
-        sqlx::query(erase).bind(user).execute(&mut *conn).await?;
-    }
-    Ok(())
+    crate::jobs::erase_prompts(conn, user).await?;
+    super::inbox::erase_updates_of(conn, user).await?;
+    Ok(outbox::erase_sent(conn, user).await?)
 }

@@ -3,6 +3,7 @@
 //! Arguments are parsed here and a bad one is answered with what is wrong; credits move only
 //! through `ledger::adjust`, keyed to the update so a redelivered update cannot grant twice.
 
+use super::BotError;
 use sqlx::PgConnection;
 
 use crate::texts::{render, Lang};
@@ -28,7 +29,7 @@ pub async fn handle(
     caller: &Caller,
     name: &str,
     args: &str,
-) -> sqlx::Result<String> {
+) -> Result<String, BotError> {
     let lang = caller.lang;
     match name {
         "grant" => grant(conn, caller, args).await,
@@ -49,7 +50,7 @@ pub async fn handle(
 }
 
 /// `/grant <user> <credits> <reason…>`.
-async fn grant(conn: &mut PgConnection, caller: &Caller, args: &str) -> sqlx::Result<String> {
+async fn grant(conn: &mut PgConnection, caller: &Caller, args: &str) -> Result<String, BotError> {
     let lang = caller.lang;
     let mut parts = args.splitn(3, char::is_whitespace);
     let (Some(user), Some(credits)) = (parts.next().filter(|p| !p.is_empty()), parts.next()) else {
@@ -85,8 +86,7 @@ async fn grant(conn: &mut PgConnection, caller: &Caller, args: &str) -> sqlx::Re
         Err(LedgerError::UnknownUser(_)) => {
             return Ok(render(lang, "admin_unknown_user", &[("id", &user.to_string())]));
         }
-        Err(LedgerError::Db(e)) => return Err(e),
-        Err(other) => return Err(sqlx::Error::Protocol(format!("grant failed: {other}"))),
+        Err(other) => return Err(other.into()),
     };
     tracing::info!(admin = caller.admin, user, credits = credits.get(), "credits granted in the chat");
     let available = entry.available_after.to_string();
@@ -101,12 +101,8 @@ async fn grant(conn: &mut PgConnection, caller: &Caller, args: &str) -> sqlx::Re
     ))
 }
 
-async fn user_lang(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<Lang> {
-    let code: Option<String> = sqlx::query_scalar("SELECT language FROM users WHERE telegram_id = $1")
-        .bind(user)
-        .fetch_optional(conn)
-        .await?;
-    Ok(code.as_deref().and_then(Lang::parse).unwrap_or(Lang::Ru))
+async fn user_lang(conn: &mut PgConnection, user: TelegramId) -> Result<Lang, BotError> {
+    Ok(users::language(conn, user).await?.unwrap_or(Lang::Ru))
 }
 
 async fn set_banned(
@@ -114,14 +110,8 @@ async fn set_banned(
     lang: Lang,
     user: TelegramId,
     banned: bool,
-) -> sqlx::Result<String> {
-    let found = sqlx::query("UPDATE users SET is_banned = $2 WHERE telegram_id = $1")
-        .bind(user)
-        .bind(banned)
-        .execute(conn)
-        .await?
-        .rows_affected()
-        > 0;
+) -> Result<String, BotError> {
+    let found = users::set_banned(conn, user, banned).await?;
     let id = user.to_string();
     Ok(match (found, banned) {
         (false, _) => render(lang, "admin_unknown_user", &[("id", &id)]),
@@ -142,7 +132,7 @@ struct Profile {
 }
 
 /// `/user <id>`: who they are, their balance and recent movements.
-async fn show(conn: &mut PgConnection, lang: Lang, user: TelegramId) -> sqlx::Result<String> {
+async fn show(conn: &mut PgConnection, lang: Lang, user: TelegramId) -> Result<String, BotError> {
     let profile: Option<Profile> = sqlx::query_as(
         "SELECT username, first_name, registered_at, last_seen_at, is_active, is_banned,
                 deleted_at IS NOT NULL AS deleted
@@ -154,7 +144,7 @@ async fn show(conn: &mut PgConnection, lang: Lang, user: TelegramId) -> sqlx::Re
     let Some(p) = profile else {
         return Ok(render(lang, "admin_unknown_user", &[("id", &user.to_string())]));
     };
-    let balance = users::balance(conn, user).await?;
+    let balance = crate::ledger::balance(conn, user).await?;
     let (available, reserved) = balance.map_or((0, 0), |b| (b.credits_available, b.credits_reserved));
     let status = if p.deleted {
         "admin_status_deleted"

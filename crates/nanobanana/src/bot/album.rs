@@ -3,6 +3,7 @@
 //! latest item; a sweeper turns due drafts into one generation keyed to the album, so neither a
 //! redelivered item nor a late one can create a second generation or a second charge.
 
+use super::BotError;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,7 +42,7 @@ struct Draft {
 }
 
 /// Adds an item to its album's draft; tells the user when the album was already submitted.
-pub async fn add_item(conn: &mut PgConnection, lang: Lang, item: &Item<'_>) -> sqlx::Result<()> {
+pub async fn add_item(conn: &mut PgConnection, lang: Lang, item: &Item<'_>) -> Result<(), BotError> {
     let (user, chat, media_group_id, caption) = (item.user, item.chat, item.media_group_id, item.caption);
     let item = json!([{ "message_id": item.message_id, "file_id": item.file_id }]);
     let gathering: Option<String> = sqlx::query_scalar(
@@ -85,7 +86,7 @@ pub async fn sweep(bot: Arc<Bot>, mut shutdown: watch::Receiver<bool>) {
 }
 
 /// Submits one due album if there is one; whether it did.
-pub async fn submit_due(bot: &Bot) -> sqlx::Result<bool> {
+pub async fn submit_due(bot: &Bot) -> Result<bool, BotError> {
     let mut conn = bot.pool.acquire().await?;
     let mut tx = conn.begin().await?;
     let draft: Option<Draft> = sqlx::query_as(

@@ -6,6 +6,7 @@
 //! records on the update's row before calling out, so a redelivered update resumes it with the
 //! same idempotence key.
 
+use super::BotError;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::{PgConnection, PgPool};
@@ -14,7 +15,8 @@ use uuid::Uuid;
 use crate::payments::{contact, refund, stars, PaymentError, YooKassa};
 use crate::config::{Config, Pack};
 use crate::db::payments::{self as db, NewTopup, Provider};
-use crate::domain::{Credits, Kopecks, TelegramId};
+use crate::db::users;
+use crate::domain::{Awaiting, AwaitingKind, Credits, Kopecks, TelegramId};
 use crate::outbox;
 use crate::telegram::client::BotApi;
 use crate::bot::commands::{Effects, Sender};
@@ -26,8 +28,6 @@ use crate::yookassa::YkError;
 /// Callback data: `buy:<pack id>` chooses a pack; `terms:<version>:<pack id>` accepts the terms.
 pub const BUY: &str = "buy:";
 pub const ACCEPT: &str = "terms:";
-/// The conversation state while the receipt contact is asked; its data names the pack.
-const AWAITING_CONTACT: &str = "receipt_contact";
 
 /// Work left after the update's transaction, recorded on its row (`telegram_updates.step`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,7 +49,7 @@ pub async fn apply(
     update_id: i64,
     incoming: &Incoming,
     sender: &Sender,
-) -> sqlx::Result<Option<Effects>> {
+) -> Result<Option<Effects>, BotError> {
     let lang = sender.lang;
     match incoming {
         Incoming::PreCheckout { id, from, payment } => {
@@ -69,7 +69,7 @@ pub async fn apply(
         }
         Incoming::Message(m) if m.private => {
             let user = m.from.id;
-            let mut awaits_contact = sender.awaits(AWAITING_CONTACT);
+            let mut awaits_contact = sender.awaits(AwaitingKind::ReceiptContact);
             let moved_on = match &m.content {
                 Content::Command { .. } => true,
                 Content::Text(text) => !contact::attempted(text),
@@ -77,12 +77,12 @@ pub async fn apply(
             };
             if awaits_contact && moved_on {
                 // A command or a prompt: the question is dropped and the update handled as usual.
-                conversation::take(conn, user, AWAITING_CONTACT).await?;
+                conversation::take(conn, user, AwaitingKind::ReceiptContact).await?;
                 awaits_contact = false;
             }
             match &m.content {
                 Content::Paid(payment) => {
-                    stars::paid(conn, lang, user, m.chat_id, payment).await.map_err(ledger_error)?;
+                    stars::paid(conn, lang, user, m.chat_id, payment).await?;
                     Ok(Some(Effects::default()))
                 }
                 Content::Command { name, .. } if name == "buy" => {
@@ -114,17 +114,8 @@ pub async fn apply(
     }
 }
 
-fn ledger_error(e: crate::ledger::LedgerError) -> sqlx::Error {
-    match e {
-        crate::ledger::LedgerError::Db(e) => e,
-        other => sqlx::Error::Protocol(format!("crediting a Stars payment failed: {other}")),
-    }
-}
-
 fn rubles(kopecks: i64) -> String {
-    Kopecks::from_kopecks(kopecks)
-        .map(|k| k.to_string().trim_end_matches(".00").to_owned())
-        .unwrap_or_default()
+    Kopecks::from_kopecks(kopecks).map(Kopecks::rubles).unwrap_or_default()
 }
 
 /// The `/buy` screen: ruble packs (when YooKassa is configured) and Stars packs as buttons.
@@ -156,13 +147,8 @@ fn find_pack<'a>(config: &'a Config, id: &str) -> Option<(&'a Pack, Provider)> {
     rub.or_else(|| config.packs.stars.iter().find(|p| p.id == id).map(|p| (p, Provider::Stars)))
 }
 
-async fn accepted(conn: &mut PgConnection, user: TelegramId, version: &str) -> sqlx::Result<bool> {
-    let current: Option<Option<String>> =
-        sqlx::query_scalar("SELECT terms_version FROM users WHERE telegram_id = $1")
-            .bind(user)
-            .fetch_optional(conn)
-            .await?;
-    Ok(current.flatten().as_deref() == Some(version))
+async fn accepted(conn: &mut PgConnection, user: TelegramId, version: &str) -> Result<bool, BotError> {
+    Ok(users::terms_version(conn, user).await?.as_deref() == Some(version))
 }
 
 /// The terms with an "Accept" button that goes on to `pack`.
@@ -172,7 +158,7 @@ async fn ask_terms(
     config: &Config,
     chat: i64,
     pack: &str,
-) -> sqlx::Result<()> {
+) -> Result<(), BotError> {
     let op = &config.operator;
     let link = |url: &Option<url::Url>| {
         url.as_ref().map_or_else(|| render(lang, "terms_not_published", &[]), |u| u.to_string())
@@ -204,18 +190,14 @@ async fn accept(
     chat: i64,
     update_id: i64,
     rest: &str,
-) -> sqlx::Result<(String, Option<After>)> {
+) -> Result<(String, Option<After>), BotError> {
     let (version, pack) = rest.rsplit_once(':').unwrap_or((rest, ""));
     if version != config.operator.terms_version {
         // The terms changed since this button was sent: show the new ones.
         ask_terms(conn, lang, config, chat, pack).await?;
         return Ok((render(lang, "buy_terms_changed", &[]), None));
     }
-    sqlx::query("UPDATE users SET terms_version = $2, terms_accepted_at = now() WHERE telegram_id = $1")
-        .bind(user)
-        .bind(version)
-        .execute(&mut *conn)
-        .await?;
+    users::accept_terms(conn, user, version).await?;
     tracing::info!(user, version, "terms accepted");
     if pack.is_empty() {
         return Ok((render(lang, "buy_terms_accepted", &[]), None));
@@ -234,7 +216,7 @@ async fn choose(
     chat: i64,
     update_id: i64,
     pack_id: &str,
-) -> sqlx::Result<(String, Option<After>)> {
+) -> Result<(String, Option<After>), BotError> {
     let Some((pack, provider)) = find_pack(config, pack_id) else {
         return Ok((render(lang, "buy_unknown_pack", &[]), None));
     };
@@ -251,30 +233,15 @@ async fn choose(
         outbox::send_text(conn, chat, &render(lang, "buy_unavailable", &[]), None).await?;
         return Ok((String::new(), None));
     };
-    if yk.receipt.is_some() && stored_contact(conn, user).await?.is_none() {
-        conversation::set(
-            conn,
-            user,
-            AWAITING_CONTACT,
-            Some(json!({ "pack": pack_id })),
-            conversation::DEFAULT_TTL,
-        )
-        .await?;
+    if yk.receipt.is_some() && users::receipt_contact(&mut *conn, user).await?.is_none() {
+        let state = Awaiting::ReceiptContact { pack: pack_id.to_owned() };
+        conversation::set(conn, user, &state, conversation::DEFAULT_TTL).await?;
         outbox::send_text(conn, chat, &render(lang, "buy_receipt_ask", &[]), None).await?;
         return Ok((String::new(), None));
     }
     let topup = NewTopup::for_pack(user, Provider::YooKassa, pack, &source_key);
     let topup_id = db::create_topup(conn, &topup).await?;
     Ok((String::new(), Some(After::YooKassa { topup_id, chat })))
-}
-
-async fn stored_contact(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<Option<String>> {
-    let stored: Option<Option<String>> =
-        sqlx::query_scalar("SELECT receipt_contact FROM users WHERE telegram_id = $1")
-            .bind(user)
-            .fetch_optional(conn)
-            .await?;
-    Ok(stored.flatten())
 }
 
 /// The text a user sent while asked for the receipt contact.
@@ -286,26 +253,23 @@ async fn receipt_contact(
     chat: i64,
     update_id: i64,
     text: &str,
-) -> sqlx::Result<Option<After>> {
+) -> Result<Option<After>, BotError> {
     let lang = sender.lang;
     let Some(parsed) = contact::parse(text) else {
         // Still waiting; the state's expiry is renewed.
-        let data = sender.state.as_ref().and_then(|s| s.data.clone());
-        conversation::set(conn, user, AWAITING_CONTACT, data, conversation::DEFAULT_TTL).await?;
+        let state = sender.state.clone().unwrap_or(Awaiting::ReceiptContact { pack: String::new() });
+        conversation::set(conn, user, &state, conversation::DEFAULT_TTL).await?;
         outbox::send_text(conn, chat, &render(lang, "buy_receipt_invalid", &[]), None).await?;
         return Ok(None);
     };
-    let Some(data) = conversation::take(conn, user, AWAITING_CONTACT).await? else {
+    let Some(Awaiting::ReceiptContact { pack }) =
+        conversation::take(conn, user, AwaitingKind::ReceiptContact).await?
+    else {
         return Ok(None);
     };
-    sqlx::query("UPDATE users SET receipt_contact = $2 WHERE telegram_id = $1")
-        .bind(user)
-        .bind(contact::to_stored(&parsed))
-        .execute(&mut *conn)
-        .await?;
+    users::set_receipt_contact(conn, user, &contact::to_stored(&parsed)).await?;
     outbox::send_text(conn, chat, &render(lang, "buy_receipt_saved", &[]), None).await?;
-    let pack = data.as_ref().and_then(|d| d.get("pack")).and_then(Value::as_str).unwrap_or("");
-    let (_, after) = choose(conn, config, lang, user, chat, update_id, pack).await?;
+    let (_, after) = choose(conn, config, lang, user, chat, update_id, &pack).await?;
     Ok(after)
 }
 
@@ -316,7 +280,7 @@ async fn admin_refund(
     admin: TelegramId,
     chat: i64,
     args: &str,
-) -> sqlx::Result<Option<After>> {
+) -> Result<Option<After>, BotError> {
     let mut parts = args.split_whitespace();
     let topup = parts.next().and_then(|t| Uuid::parse_str(t).ok());
     let credits = parts.next().map(|c| Credits::parse(c).map(Credits::get));
@@ -343,7 +307,7 @@ pub async fn run(
     yk: Option<&YooKassa>,
     api: &BotApi,
     after: &After,
-) -> sqlx::Result<Finished> {
+) -> Result<Finished, BotError> {
     match after {
         After::YooKassa { topup_id, chat } => pay(pool, yk, *topup_id, *chat).await,
         After::Refund { refund_id, topup_id, credits, admin, chat } => {
@@ -357,11 +321,7 @@ pub async fn run(
             };
             let text = match refunder.refund(&request).await {
                 Ok(refund::Refunded::Refunded { credits, amount_minor, currency, .. }) => {
-                    let amount = if currency == "RUB" {
-                        format!("{} ₽", rubles(amount_minor))
-                    } else {
-                        format!("{amount_minor} ⭐")
-                    };
+                    let amount = crate::domain::format_amount(&currency, amount_minor);
                     render(
                         lang,
                         "admin_refund_done",
@@ -379,7 +339,7 @@ pub async fn run(
                 Ok(refund::Refunded::Held { reason, .. }) => {
                     render(lang, "admin_refund_held", &[("reason", &reason)])
                 }
-                Err(refund::RefundError::Db(e)) => return Err(e),
+                Err(refund::RefundError::Db(e)) => return Err(e.into()),
                 Err(e) => render(lang, "admin_refund_refused", &[("reason", &e.to_string())]),
             };
             Ok(Finished::Replies(vec![(*chat, text, None)]))
@@ -387,7 +347,7 @@ pub async fn run(
     }
 }
 
-async fn is_stars(pool: &PgPool, refund_id: Uuid) -> sqlx::Result<bool> {
+async fn is_stars(pool: &PgPool, refund_id: Uuid) -> Result<bool, BotError> {
     let provider: Option<String> = sqlx::query_scalar(
         "SELECT p.provider FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.id = $1",
     )
@@ -397,30 +357,18 @@ async fn is_stars(pool: &PgPool, refund_id: Uuid) -> sqlx::Result<bool> {
     Ok(provider.as_deref() == Some(Provider::Stars.as_str()))
 }
 
-async fn language(pool: &PgPool, user: TelegramId) -> sqlx::Result<Lang> {
-    let code: Option<String> = sqlx::query_scalar("SELECT language FROM users WHERE telegram_id = $1")
-        .bind(user)
-        .fetch_optional(pool)
-        .await?;
-    Ok(code.as_deref().and_then(Lang::parse).unwrap_or(Lang::Ru))
+async fn language(pool: &PgPool, user: TelegramId) -> Result<Lang, BotError> {
+    Ok(users::language(pool, user).await?.unwrap_or(Lang::Ru))
 }
 
-async fn pay(pool: &PgPool, yk: Option<&YooKassa>, topup_id: Uuid, chat: i64) -> sqlx::Result<Finished> {
-    let (user, amount_minor, credits): (i64, i64, i64) =
-        sqlx::query_as("SELECT user_id, amount_minor, credits FROM topups WHERE id = $1")
-            .bind(topup_id)
-            .fetch_one(pool)
-            .await?;
+async fn pay(pool: &PgPool, yk: Option<&YooKassa>, topup_id: Uuid, chat: i64) -> Result<Finished, BotError> {
+    let db::Order { user_id: user, amount_minor, credits, .. } = db::order(pool, topup_id).await?.ok_or(sqlx::Error::RowNotFound)?;
     let lang = language(pool, user).await?;
     let Some(yk) = yk else {
         return Ok(Finished::Replies(vec![(chat, render(lang, "buy_unavailable", &[]), None)]));
     };
     let customer = if yk.config.receipt.is_some() {
-        let stored: Option<String> =
-            sqlx::query_scalar("SELECT receipt_contact FROM users WHERE telegram_id = $1")
-                .bind(user)
-                .fetch_one(pool)
-                .await?;
+        let stored = users::receipt_contact(pool, user).await?;
         stored.as_deref().and_then(contact::from_stored)
     } else {
         None
@@ -434,7 +382,7 @@ async fn pay(pool: &PgPool, yk: Option<&YooKassa>, topup_id: Uuid, chat: i64) ->
             let keyboard = json!({ "inline_keyboard": [[{ "text": button, "url": url }]] });
             Ok(Finished::Replies(vec![(chat, text, Some(keyboard))]))
         }
-        Err(PaymentError::Db(e)) => Err(e),
+        Err(PaymentError::Db(e)) => Err(e.into()),
         Err(e @ PaymentError::YooKassa(YkError::Unknown { .. })) => Ok(Finished::Retry(e.to_string())),
         Err(e) => {
             tracing::error!(%topup_id, error = %e, "YooKassa payment could not be created");

@@ -1,6 +1,7 @@
 //! What the bot does with each incoming message, command and button, inside the update's
 //! transaction: database changes and outbox rows, nothing else.
 
+use super::BotError;
 use sqlx::PgConnection;
 
 use super::admin::{self, Caller};
@@ -9,10 +10,10 @@ use super::request::{self, Ask};
 use super::settings;
 use crate::texts::{render, render_html, Lang};
 use crate::telegram::update::{Content, From, Incoming, Message};
-use super::{account, conversation, history, result};
+use super::{account, history, result};
 use crate::config::Config;
 use crate::db::users::{self, NewUser};
-use crate::domain::{model_name, PerVariant, Settings};
+use crate::domain::{model_name, Awaiting, AwaitingKind, PerVariant, Settings};
 use crate::outbox;
 
 /// What the update's transaction did that needs acting on after its commit.
@@ -35,13 +36,13 @@ pub struct Sender {
     pub banned: bool,
     pub settings: Settings,
     /// Their conversation state, if one is set and has not expired.
-    pub state: Option<conversation::State>,
+    pub state: Option<Awaiting>,
 }
 
 impl Sender {
-    /// Whether the user is in the (unexpired) conversation state `name`.
-    pub fn awaits(&self, name: &str) -> bool {
-        self.state.as_ref().is_some_and(|s| s.name == name)
+    /// Whether the user is in the (unexpired) conversation state of `kind`.
+    pub fn awaits(&self, kind: AwaitingKind) -> bool {
+        self.state.as_ref().is_some_and(|s| s.kind() == kind)
     }
 }
 
@@ -51,7 +52,7 @@ pub async fn apply(
     config: &Config,
     update_id: i64,
     incoming: &Incoming,
-) -> sqlx::Result<Effects> {
+) -> Result<Effects, BotError> {
     let from = match incoming {
         Incoming::Message(message) if message.private => &message.from,
         Incoming::Callback { from, .. } | Incoming::PreCheckout { from, .. } => from,
@@ -65,11 +66,7 @@ pub async fn apply(
         }
         Incoming::ChatMember { from, status } => {
             let active = !matches!(status.as_str(), "kicked" | "left");
-            sqlx::query("UPDATE users SET is_active = $2 WHERE telegram_id = $1")
-                .bind(from.id)
-                .bind(active)
-                .execute(&mut *conn)
-                .await?;
+            users::set_active(conn, from.id, active).await?;
             return Ok(Effects::default());
         }
         Incoming::Other => return Ok(Effects::default()),
@@ -107,7 +104,7 @@ pub async fn apply(
 
 /// Records that the user wrote (creating them on first contact) and reads what handling their
 /// update needs: language, ban, settings, conversation state — one statement.
-pub(crate) async fn touch(conn: &mut PgConnection, from: &From) -> sqlx::Result<Sender> {
+pub(crate) async fn touch(conn: &mut PgConnection, from: &From) -> Result<Sender, BotError> {
     let user = NewUser {
         telegram_id: from.id,
         username: from.username.as_deref(),
@@ -119,7 +116,7 @@ pub(crate) async fn touch(conn: &mut PgConnection, from: &From) -> sqlx::Result<
         lang: Lang::parse(&touched.language).unwrap_or(guess),
         banned: touched.is_banned,
         settings: Settings::from_json(&touched.settings),
-        state: touched.awaiting.map(|name| conversation::State { name, data: touched.awaiting_data }),
+        state: touched.awaiting.and_then(|name| Awaiting::parse(&name, touched.awaiting_data.as_ref())),
     })
 }
 
@@ -130,20 +127,15 @@ async fn on_message(
     update_id: i64,
     message: &Message,
     sender: &Sender,
-) -> sqlx::Result<Option<uuid::Uuid>> {
+) -> Result<Option<uuid::Uuid>, BotError> {
     let chat = message.chat_id;
     let (lang, banned) = (sender.lang, sender.banned);
     let reply = match &message.content {
         Content::Command { name, args } => match name.as_str() {
             "start" => {
                 if !args.is_empty() {
-                    sqlx::query(
-                        "UPDATE users SET deep_link = COALESCE(deep_link, $2) WHERE telegram_id = $1",
-                    )
-                    .bind(message.from.id)
-                    .bind(args.chars().take(64).collect::<String>())
-                    .execute(&mut *conn)
-                    .await?;
+                    let link: String = args.chars().take(64).collect();
+                    users::remember_deep_link(conn, message.from.id, &link).await?;
                 }
                 let (available, _) = balance(conn, message.from.id).await?;
                 let prices = price_list(lang, config);
@@ -175,7 +167,7 @@ async fn on_message(
         },
         Content::Text(text) => {
             // After ✏️ (and before the state expires), the text edits that picture.
-            let edited: Vec<String> = if sender.awaits(result::EDITING) {
+            let edited: Vec<String> = if sender.awaits(AwaitingKind::Edit) {
                 result::take_edit(conn, message.from.id).await?.into_iter().collect()
             } else {
                 Vec::new()
@@ -227,7 +219,7 @@ async fn on_button(
     chat_id: Option<i64>,
     message_id: Option<i64>,
     data: &str,
-) -> sqlx::Result<Option<String>> {
+) -> Result<Option<String>, BotError> {
     if data.starts_with(history::SEND_AGAIN) {
         return Ok(Some(history::send_again(conn, sender.lang, user, chat_id, data).await?));
     }
@@ -245,11 +237,7 @@ async fn on_button(
         match Lang::parse(code) {
             // The language already set: nothing to change (an identical edit is a 400).
             Some(chosen) if chosen != lang => {
-                sqlx::query("UPDATE users SET language = $2 WHERE telegram_id = $1")
-                    .bind(user)
-                    .bind(chosen.code())
-                    .execute(&mut *conn)
-                    .await?;
+                users::set_language(conn, user, chosen).await?;
                 lang = chosen;
                 true
             }
@@ -272,12 +260,12 @@ async fn on_button(
     Ok(Some(render(lang, "settings_saved", &[])))
 }
 
-async fn balance(conn: &mut PgConnection, user: i64) -> sqlx::Result<(i64, i64)> {
-    let b = users::balance(conn, user).await?;
+async fn balance(conn: &mut PgConnection, user: i64) -> Result<(i64, i64), BotError> {
+    let b = crate::ledger::balance(conn, user).await?;
     Ok(b.map_or((0, 0), |b| (b.credits_available, b.credits_reserved)))
 }
 
-async fn balance_text(conn: &mut PgConnection, lang: Lang, user: i64) -> sqlx::Result<String> {
+async fn balance_text(conn: &mut PgConnection, lang: Lang, user: i64) -> Result<String, BotError> {
     let (available, reserved) = balance(conn, user).await?;
     let mut text = render(
         lang,
@@ -295,7 +283,7 @@ pub async fn recent_movements(
     lang: Lang,
     user: i64,
     limit: i64,
-) -> sqlx::Result<String> {
+) -> Result<String, BotError> {
     let recent: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT type, delta_available, balance_after FROM transactions WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
     )

@@ -4,6 +4,7 @@
 //! user's current settings and price. Sending again sends the delivered photo by the Telegram
 //! `file_id` the outbox recorded; a picture without one is "not available".
 
+use super::BotError;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -12,7 +13,7 @@ use crate::domain::model_name;
 use super::request::{self, Ask};
 use crate::texts::{render, Lang};
 use crate::config::Config;
-use crate::domain::{ImageSize, Model, TelegramId};
+use crate::domain::{GenerationStatus, ImageSize, Model, TelegramId};
 use crate::outbox;
 
 /// Callback data prefix of the "send again" button.
@@ -25,7 +26,7 @@ const PROMPT_EXCERPT: usize = 60;
 #[derive(sqlx::FromRow)]
 struct Row {
     id: Uuid,
-    status: String,
+    status: GenerationStatus,
     model: String,
     image_size: Option<String>,
     prompt: String,
@@ -37,7 +38,7 @@ pub async fn screen(
     conn: &mut PgConnection,
     lang: Lang,
     user: TelegramId,
-) -> sqlx::Result<(String, Option<Value>)> {
+) -> Result<(String, Option<Value>), BotError> {
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, status, model, image_size, prompt, created_at FROM generations
          WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
@@ -74,13 +75,13 @@ pub async fn screen(
             ],
         ));
         let mut buttons = Vec::new();
-        if row.status == "succeeded" {
+        if row.status == GenerationStatus::Succeeded {
             buttons.push(json!({
                 "text": render(lang, "history_button", &[("n", &n)]),
                 "callback_data": format!("{SEND_AGAIN}{}", row.id),
             }));
         }
-        if matches!(row.status.as_str(), "succeeded" | "failed") {
+        if row.status.is_final() {
             buttons.push(json!({
                 "text": render(lang, "history_again_button", &[("n", &n)]),
                 "callback_data": format!("{AGAIN}{}", row.id),
@@ -102,7 +103,7 @@ pub async fn send_again(
     user: TelegramId,
     chat_id: Option<i64>,
     data: &str,
-) -> sqlx::Result<String> {
+) -> Result<String, BotError> {
     let Some(id) = data.strip_prefix(SEND_AGAIN).and_then(|id| Uuid::parse_str(id).ok()) else {
         return Ok(render(lang, "history_not_found", &[]));
     };
@@ -140,7 +141,7 @@ pub async fn again(
     lang: Lang,
     again: &Again,
     data: &str,
-) -> sqlx::Result<(String, Option<Uuid>)> {
+) -> Result<(String, Option<Uuid>), BotError> {
     let Some(id) = data.strip_prefix(AGAIN).and_then(|id| Uuid::parse_str(id).ok()) else {
         return Ok((render(lang, "history_not_found", &[]), None));
     };

@@ -3,6 +3,7 @@
 //! update changes nothing (a pre-checkout query is only answered again). Concurrent deliveries
 //! of one update queue on its row.
 
+use super::BotError;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -19,17 +20,6 @@ use crate::outbox;
 use super::buy::{self, After, Finished};
 use crate::signals::Notifier;
 
-#[derive(Debug, thiserror::Error)]
-pub enum HandleError {
-    /// Not an update at all (no `update_id`): the caller answers 400.
-    #[error("not a Telegram update: {0}")]
-    NotAnUpdate(&'static str),
-    #[error(transparent)]
-    Db(#[from] sqlx::Error),
-    /// An external call's outcome is unknown; the update stays open and is redelivered.
-    #[error("outcome unknown, to be repeated: {0}")]
-    Retry(String),
-}
 
 /// Everything handling needs.
 pub struct Bot {
@@ -47,7 +37,7 @@ pub struct Bot {
 impl Bot {
     /// Runs the update's recorded external step, then closes the update with its messages in
     /// one transaction (once, however many deliveries got here).
-    async fn resume(&self, update_id: i64, step: Option<String>) -> Result<(), HandleError> {
+    async fn resume(&self, update_id: i64, step: Option<String>) -> Result<(), BotError> {
         let Some(after) = step.as_deref().and_then(|s| serde_json::from_str::<After>(s).ok()) else {
             tracing::error!(update_id, ?step, "unreadable update step; closed without it");
             return self.close(update_id, Vec::new()).await;
@@ -57,12 +47,12 @@ impl Bot {
             Finished::Replies(replies) => self.close(update_id, replies).await,
             Finished::Retry(why) => {
                 tracing::warn!(target: "nanobanana::payments", update_id, %why, "payment step unknown; update left open");
-                Err(HandleError::Retry(why))
+                Err(BotError::Retry(why))
             }
         }
     }
 
-    async fn close(&self, update_id: i64, replies: Vec<buy::Reply>) -> Result<(), HandleError> {
+    async fn close(&self, update_id: i64, replies: Vec<buy::Reply>) -> Result<(), BotError> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
         let state: String =
@@ -86,8 +76,8 @@ impl Bot {
     }
 
     /// Handles one update exactly once, however often it is delivered.
-    pub async fn handle(&self, raw: &Value) -> Result<(), HandleError> {
-        let (update_id, kind) = update::envelope(raw).ok_or(HandleError::NotAnUpdate("no update_id"))?;
+    pub async fn handle(&self, raw: &Value) -> Result<(), BotError> {
+        let (update_id, kind) = update::envelope(raw).ok_or(BotError::NotAnUpdate("no update_id"))?;
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
         let mut recorded_handled = false;
@@ -177,18 +167,13 @@ impl Bot {
     /// again: the process may have died between committing it and answering, and unanswered
     /// the user's payment fails. The decision is read again (recording nothing); Telegram
     /// takes a second answer of an answered query as a harmless error.
-    async fn answer_again(&self, update_id: i64, raw: &Value) -> Result<(), HandleError> {
+    async fn answer_again(&self, update_id: i64, raw: &Value) -> Result<(), BotError> {
         let Incoming::PreCheckout { id, from, payment } = update::parse(raw) else {
             return Ok(());
         };
         let mut conn = self.pool.acquire().await?;
-        let stored: Option<String> = sqlx::query_scalar("SELECT language FROM users WHERE telegram_id = $1")
-            .bind(from.id)
-            .fetch_optional(&mut *conn)
-            .await?;
-        let lang = stored
-            .as_deref()
-            .and_then(Lang::parse)
+        let lang = crate::db::users::language(&mut *conn, from.id)
+            .await?
             .unwrap_or_else(|| Lang::from_telegram(from.language_code.as_deref()));
         let refusal = crate::payments::stars::pre_checkout_refusal(&mut conn, from.id, &payment).await?;
         drop(conn);
@@ -233,6 +218,18 @@ impl Bot {
     }
 }
 
+/// `/deleteme`: the raw updates `user` sent are reduced to their ids.
+pub async fn erase_updates_of(conn: &mut PgConnection, user: i64) -> Result<(), BotError> {
+    sqlx::query(
+        "UPDATE telegram_updates SET raw = jsonb_build_object('update_id', update_id, 'erased', true)
+         WHERE jsonb_path_exists(raw, '$.*.from.id ? (@ == $id)', jsonb_build_object('id', $1))",
+    )
+    .bind(user)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 enum Claim {
     /// To handle now; `inserted`: by this delivery, and already marked handled (the mark
     /// commits with the effects or not at all).
@@ -246,7 +243,7 @@ enum Claim {
 
 /// Records the update and says how far it got. Holding the row lock, concurrent deliveries of
 /// the same update wait here for the first to finish.
-async fn claim(conn: &mut PgConnection, update_id: i64, kind: &str, raw: &Value) -> sqlx::Result<Claim> {
+async fn claim(conn: &mut PgConnection, update_id: i64, kind: &str, raw: &Value) -> Result<Claim, BotError> {
     // A first delivery (the common case) inserts the row and holds its lock in one round trip.
     // It is written as handled: it commits together with the update's effects or not at all,
     // and concurrent deliveries wait on it until then.

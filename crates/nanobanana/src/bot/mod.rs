@@ -5,6 +5,9 @@
 //! (callback and pre-checkout queries). It is the only module that imports `payments` and
 //! `worker`'s neighbours from above; nothing below imports it.
 
+mod error;
+pub use error::BotError;
+
 pub mod account;
 pub mod admin;
 pub mod album;

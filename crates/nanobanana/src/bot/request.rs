@@ -1,10 +1,11 @@
 //! A generation request (DESIGN §4): under the user's balance row lock — refused if banned,
 //! over the in-flight cap or the daily cap, or while generation is paused; otherwise the price
 //! of (model, size) is reserved, the generation inserted (keyed to its source so a redelivery
-//! cannot create a second one) and its status message queued (`progress`), all in the
+//! cannot create a second one) and its status message queued (`outbox::status`), all in the
 //! update's transaction. Short balance: nothing is reserved; the answer shows the balance.
 //! The caller signals the workers after the commit.
 
+use super::BotError;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -12,9 +13,9 @@ use crate::domain::model_name;
 use super::settings;
 use crate::texts::{render, Lang};
 use crate::config::Config;
-use crate::db::users;
 use crate::jobs::new as generations;
-use crate::domain::{Model, Settings};
+use crate::domain::request::{self as rules, Limits, Refusal};
+use crate::domain::{Credits, Model, Settings};
 use crate::ledger::{self, LedgerError, Outcome};
 use crate::outbox;
 
@@ -37,7 +38,7 @@ pub async fn generation(
     lang: Lang,
     banned: bool,
     ask: &Ask<'_>,
-) -> sqlx::Result<Option<Uuid>> {
+) -> Result<Option<Uuid>, BotError> {
     generation_with(conn, config, lang, banned, ask, None).await
 }
 
@@ -50,124 +51,133 @@ pub async fn generation_with(
     banned: bool,
     ask: &Ask<'_>,
     fixed: Option<&Settings>,
-) -> sqlx::Result<Option<Uuid>> {
-    let (user, chat) = (ask.user, ask.chat);
-    let reply = |key: &str, args: &[(&str, &str)]| render(lang, key, args);
-    let prompt = ask.prompt.trim();
-    let length = prompt.chars().count();
-    let max = config.limits.max_prompt_chars as usize;
+) -> Result<Option<Uuid>, BotError> {
     let chosen = match fixed {
         Some(fixed) => fixed.clone(),
-        None => settings::load(conn, user).await?,
+        None => settings::load(conn, ask.user).await?,
     };
     let (model, size) = (chosen.model, chosen.image_size());
-    let max_references = match model {
-        Model::Pro => config.limits.max_references_pro,
-        Model::Flash => config.limits.max_references_flash,
-    } as usize;
-    let refusal = if banned {
-        Some(reply("banned", &[]))
-    } else if prompt.is_empty() {
-        Some(reply("prompt_empty", &[]))
-    } else if length > max {
-        Some(reply("prompt_too_long", &[("length", &length.to_string()), ("max", &max.to_string())]))
-    } else if ask.references.len() > max_references {
-        let (count, max) = (ask.references.len().to_string(), max_references.to_string());
-        Some(reply(
-            "too_many_references",
-            &[("count", &count), ("max", &max), ("model", &model_name(model, size))],
-        ))
-    } else {
-        None
-    };
-    if let Some(text) = refusal {
-        outbox::send_text(conn, chat, &text, None).await?;
-        return Ok(None);
+    let limits = limits(config, model);
+    if let Err(refusal) = rules::check_ask(banned, ask.prompt, ask.references.len(), &limits) {
+        return refuse(conn, config, lang, ask.chat, &refusal, &model_name(model, size)).await;
     }
     // Under the balance row lock, one round trip reads the rest: the caps' counts, whether
     // generation is paused, and any debt (the lock comes first, so the counts see every
     // request of this user committed before it).
-    let available = users::lock_balance(conn, user).await?.unwrap_or(0);
-    let (in_flight, today, paused, owed): (i64, i64, Option<String>, i64) = sqlx::query_as(
-        "SELECT COUNT(*) FILTER (WHERE status IN ('queued', 'processing')),
-                COUNT(*) FILTER (WHERE created_at >= date_trunc('day', now())),
-                (SELECT reason FROM service_state WHERE name = $2),
-                COALESCE((SELECT owed FROM credit_debts WHERE user_id = $1), 0)
-         FROM generations WHERE user_id = $1",
-    )
-    .bind(user)
-    .bind(crate::jobs::pause::NAME)
-    .fetch_one(&mut *conn)
-    .await?;
-    let refusal = if let Some(reason) = paused {
-        // Generation is paused for everyone (Gemini's daily quota, an invalid key): refused
-        // before any reservation.
-        let why = if reason.starts_with("daily_quota") { "quota" } else { "unavailable" };
-        Some(reply("progress_paused", &[("reason", &reply(&format!("progress_paused_{why}"), &[]))]))
-    } else if owed > 0 {
-        // A refund made outside the bot left a debt: repaid first, and it blocks until paid.
-        match crate::ledger::debt::repay(conn, user).await? {
-            0 => None,
-            owed => Some(reply("debt_blocked", &[("owed", &owed.to_string())])),
-        }
-    } else {
-        None
-    };
-    if let Some(text) = refusal {
-        outbox::send_text(conn, chat, &text, None).await?;
-        return Ok(None);
+    let mut available = ledger::lock_balance(conn, ask.user).await?.unwrap_or(0);
+    let load = generations::load_of(conn, ask.user).await?;
+    if let Err(refusal) = rules::check_pause(&load) {
+        // Paused for everyone (Gemini's daily quota, an invalid key): refused before any reservation.
+        return refuse(conn, config, lang, ask.chat, &refusal, "").await;
     }
-    // After a repayment the balance is less than the lock read.
-    let available = if owed > 0 { users::lock_balance(conn, user).await?.unwrap_or(0) } else { available };
+    if load.owed > 0 {
+        // A refund made outside the bot left a debt: repaid first, and it blocks until paid.
+        let owed = ledger::debt::repay(conn, ask.user).await?;
+        if owed > 0 {
+            return refuse(conn, config, lang, ask.chat, &Refusal::Debt { owed }, "").await;
+        }
+        // After a repayment the balance is less than the lock read.
+        available = ledger::lock_balance(conn, ask.user).await?.unwrap_or(0);
+    }
     let cost = config.pricing.prices.get(model, size);
-    let short =
-        || reply("insufficient", &[("cost", &cost.to_string()), ("available", &available.to_string())]);
-    let text = if in_flight >= i64::from(config.limits.max_in_flight) {
-        reply("too_many_in_flight", &[("count", &in_flight.to_string())])
-    } else if today >= i64::from(config.limits.daily_generations) {
-        reply("daily_cap", &[("cap", &config.limits.daily_generations.to_string())])
-    } else if available < cost.get() {
-        // Read under the lock: the reservation would be refused; no need to ask the ledger.
-        return insufficient(conn, config, lang, chat, &short()).await;
-    } else {
-        let id = Uuid::now_v7();
-        let deadline = std::time::Duration::from_secs(u64::from(config.limits.generation_deadline_secs));
-        let source_key = &ask.source_key;
-        let generation = generations::NewGeneration {
-            id,
-            user_id: user,
-            prompt,
-            model,
-            image_size: size,
-            aspect_ratio: &chosen.aspect_ratio,
-            cost,
-            source_key,
-        };
-        match ledger::reserve(conn, user, id, cost).await {
-            Ok(Outcome::Applied(_))
-                if generations::insert_with_deadline(conn, &generation, Some(deadline)).await? =>
-            {
-                if !ask.references.is_empty() {
-                    sqlx::query("UPDATE generations SET reference_file_ids = $2 WHERE id = $1")
-                        .bind(id)
-                        .bind(ask.references)
-                        .execute(&mut *conn)
-                        .await?;
-                }
-                // The status message: rendered from the generation's state when it is sent.
-                crate::outbox::status::open(conn, chat, id).await?;
-                return Ok(Some(id));
-            }
-            Err(LedgerError::Insufficient { .. }) => {
-                return insufficient(conn, config, lang, chat, &short()).await
-            }
-            Err(LedgerError::Db(e)) => return Err(e),
-            other => {
-                // A repeat of this very request: the update's own row prevents it; if it ever
-                // happens, refuse to half-write by failing the transaction.
-                tracing::error!(user, ?other, "generation request could not be recorded");
-                return Err(sqlx::Error::Protocol(format!("generation request failed: {other:?}")));
-            }
+    // Read under the lock: a short balance would be refused; no need to ask the ledger.
+    if let Err(refusal) = rules::check_caps(&load, available, cost, &limits) {
+        return refuse(conn, config, lang, ask.chat, &refusal, "").await;
+    }
+    let deadline = std::time::Duration::from_secs(u64::from(config.limits.generation_deadline_secs));
+    let queued = Queued { chosen: &chosen, cost, deadline };
+    match queue(conn, ask, &queued).await? {
+        Ok(id) => Ok(Some(id)),
+        Err(refusal) => refuse(conn, config, lang, ask.chat, &refusal, "").await,
+    }
+}
+
+/// The limits of a request for `model`.
+fn limits(config: &Config, model: Model) -> Limits {
+    let max_references = match model {
+        Model::Pro => config.limits.max_references_pro,
+        Model::Flash => config.limits.max_references_flash,
+    };
+    Limits {
+        max_prompt_chars: config.limits.max_prompt_chars,
+        max_references,
+        max_in_flight: config.limits.max_in_flight,
+        daily_generations: config.limits.daily_generations,
+    }
+}
+
+/// What a request that passed its checks is queued with.
+struct Queued<'a> {
+    chosen: &'a Settings,
+    cost: Credits,
+    deadline: std::time::Duration,
+}
+
+/// Reserves the cost, queues the status message and inserts the generation linked to it and
+/// to its reference photos. A short balance the ledger finds is a refusal; a second
+/// generation from the same source fails the transaction rather than half-write.
+async fn queue(conn: &mut PgConnection, ask: &Ask<'_>, queued: &Queued<'_>) -> Result<Result<Uuid, Refusal>, BotError> {
+    let (user, id, cost) = (ask.user, Uuid::now_v7(), queued.cost);
+    let source_key = &ask.source_key;
+    let generation = generations::NewGeneration {
+        id,
+        user_id: user,
+        prompt: ask.prompt.trim(),
+        model: queued.chosen.model,
+        image_size: queued.chosen.image_size(),
+        aspect_ratio: &queued.chosen.aspect_ratio,
+        cost,
+        source_key,
+    };
+    match ledger::reserve(conn, user, id, cost).await {
+        Ok(Outcome::Applied(_)) => {}
+        Err(LedgerError::Insufficient { available, .. }) => return Ok(Err(Refusal::ShortBalance { cost, available })),
+        Err(e) => return Err(e.into()),
+        Ok(Outcome::AlreadyDone) => {
+            tracing::error!(user, %id, "generation already reserved");
+            return Err(BotError::Inconsistent(format!("generation {id} already reserved")));
+        }
+    }
+    // The status message: rendered from the generation's state when it is sent.
+    let status = crate::outbox::status::open(conn, ask.chat, id).await?;
+    let references = ask.references;
+    if !generations::insert_requested(conn, &generation, Some(queued.deadline), references, Some(status)).await? {
+        // The source already made a generation: the update's own row prevents this; if it ever
+        // happens, refuse to half-write by failing the transaction.
+        tracing::error!(user, source_key, "generation request could not be recorded");
+        return Err(BotError::Inconsistent(format!("source {source_key} already has a generation")));
+    }
+    Ok(Ok(id))
+}
+
+/// Tells the user why the request was refused; a short balance comes with the packs to buy.
+async fn refuse(
+    conn: &mut PgConnection,
+    config: &Config,
+    lang: Lang,
+    chat: i64,
+    refusal: &Refusal,
+    model: &str,
+) -> Result<Option<Uuid>, BotError> {
+    let reply = |args: &[(&str, &str)]| render(lang, refusal.text_key(), args);
+    let text = match refusal {
+        Refusal::Banned | Refusal::EmptyPrompt => reply(&[]),
+        Refusal::PromptTooLong { length, max } => {
+            reply(&[("length", &length.to_string()), ("max", &max.to_string())])
+        }
+        Refusal::TooManyReferences { count, max } => {
+            reply(&[("count", &count.to_string()), ("max", &max.to_string()), ("model", model)])
+        }
+        Refusal::Paused { quota } => {
+            let why = if *quota { "progress_paused_quota" } else { "progress_paused_unavailable" };
+            reply(&[("reason", &render(lang, why, &[]))])
+        }
+        Refusal::Debt { owed } => reply(&[("owed", &owed.to_string())]),
+        Refusal::TooManyInFlight { count } => reply(&[("count", &count.to_string())]),
+        Refusal::DailyCap { cap } => reply(&[("cap", &cap.to_string())]),
+        Refusal::ShortBalance { cost, available } => {
+            let text = reply(&[("cost", &cost.to_string()), ("available", &available.to_string())]);
+            return insufficient(conn, config, lang, chat, &text).await;
         }
     };
     outbox::send_text(conn, chat, &text, None).await?;
@@ -181,7 +191,7 @@ async fn insufficient(
     lang: Lang,
     chat: i64,
     text: &str,
-) -> sqlx::Result<Option<Uuid>> {
+) -> Result<Option<Uuid>, BotError> {
     let (_, packs) = crate::bot::buy::screen(lang, config);
     let has_packs = packs["inline_keyboard"].as_array().is_some_and(|rows| !rows.is_empty());
     outbox::send_text(conn, chat, text, has_packs.then_some(packs)).await?;

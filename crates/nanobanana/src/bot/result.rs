@@ -1,9 +1,10 @@
-//! The buttons under a delivered picture (issue #5 "Storage and delivery"): 🔁 regenerate (the
+//! The buttons under a delivered picture (DESIGN §4 "Worker", §10 "Delivery is part of the sale"): 🔁 regenerate (the
 //! same prompt, settings and references as a new request, reserved and charged like any
 //! other), ✏️ edit (the user's next text becomes a new prompt with this picture as the
 //! reference; the state expires) and 📎 original (the stored original as a document). Each
 //! acts only on the presser's own finished generation; the answer is the callback's toast.
 
+use super::BotError;
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -12,15 +13,13 @@ use super::conversation;
 use super::request::{self, Ask};
 use crate::texts::{render, Lang};
 use crate::config::Config;
-use crate::domain::{ImageSize, Model, Settings};
+use crate::domain::{Awaiting, AwaitingKind, ImageSize, Model, Settings};
 use crate::outbox;
 
 /// Callback data prefixes, as `worker::deliver` puts them on the photo.
 pub const REGENERATE: &str = "regen:";
 pub const EDIT: &str = "edit:";
 pub const ORIGINAL: &str = "orig:";
-/// The conversation state of ✏️: its data names the generation to edit.
-pub const EDITING: &str = "edit";
 
 /// Whether `data` is one of these buttons.
 pub fn is_result_button(data: &str) -> bool {
@@ -54,7 +53,7 @@ pub async fn press(
     lang: Lang,
     press: &Press,
     data: &str,
-) -> sqlx::Result<(String, Option<Uuid>)> {
+) -> Result<(String, Option<Uuid>), BotError> {
     let not_found = || (render(lang, "result_not_found", &[]), None);
     let (prefix, id) = match data.split_once(':') {
         Some((prefix, id)) => (prefix, Uuid::parse_str(id).ok()),
@@ -98,8 +97,8 @@ pub async fn press(
             if done.file_id.is_none() {
                 return Ok((render(lang, "result_not_ready", &[]), None));
             }
-            let data = json!({ "generation": id });
-            conversation::set(conn, press.user, EDITING, Some(data), conversation::DEFAULT_TTL).await?;
+            let state = Awaiting::Edit { generation: id };
+            conversation::set(conn, press.user, &state, conversation::DEFAULT_TTL).await?;
             outbox::send_text(conn, chat, &render(lang, "result_edit_ask", &[]), None).await?;
             Ok((render(lang, "result_edit_toast", &[]), None))
         }
@@ -118,16 +117,8 @@ pub async fn press(
 
 /// If the user pressed ✏️ and the state has not expired, takes it: the reference for their
 /// prompt (the delivered picture's Telegram file id). `None` otherwise: a plain prompt.
-pub async fn take_edit(conn: &mut PgConnection, user: i64) -> sqlx::Result<Option<String>> {
-    let Some(data) = conversation::take(conn, user, EDITING).await? else {
-        return Ok(None);
-    };
-    let id = data
-        .as_ref()
-        .and_then(|d| d.get("generation"))
-        .and_then(|g| g.as_str())
-        .and_then(|g| Uuid::parse_str(g).ok());
-    let Some(id) = id else {
+pub async fn take_edit(conn: &mut PgConnection, user: i64) -> Result<Option<String>, BotError> {
+    let Some(Awaiting::Edit { generation: id }) = conversation::take(conn, user, AwaitingKind::Edit).await? else {
         return Ok(None);
     };
     sqlx::query_scalar(
@@ -137,4 +128,5 @@ pub async fn take_edit(conn: &mut PgConnection, user: i64) -> sqlx::Result<Optio
     .bind(user)
     .fetch_optional(conn)
     .await
+    .map_err(Into::into)
 }

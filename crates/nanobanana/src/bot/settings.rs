@@ -1,33 +1,27 @@
 //! `/settings`: the user's model, size, aspect ratio, delivery and language, as a message with
 //! an inline keyboard whose buttons change one setting each and redraw the message.
 
+use super::BotError;
 use serde_json::{json, Value};
 use sqlx::PgConnection;
 
 use crate::domain::model_name;
 use crate::texts::{render, Lang};
 use crate::config::Config;
+use crate::db::users;
 use crate::domain::{Delivery, ImageSize, Model, Settings, ASPECT_RATIOS};
 
 /// Callback data prefixes (callback data is at most 64 bytes).
 pub const CHANGE: &str = "st:";
 pub const LANGUAGE: &str = "lang:";
 
-pub async fn load(conn: &mut PgConnection, user: i64) -> sqlx::Result<Settings> {
-    let stored: Option<Value> = sqlx::query_scalar("SELECT settings FROM users WHERE telegram_id = $1")
-        .bind(user)
-        .fetch_optional(conn)
-        .await?;
+pub async fn load(conn: &mut PgConnection, user: i64) -> Result<Settings, BotError> {
+    let stored = users::settings(conn, user).await?;
     Ok(stored.map(|v| Settings::from_json(&v)).unwrap_or_default())
 }
 
-pub async fn save(conn: &mut PgConnection, user: i64, settings: &Settings) -> sqlx::Result<()> {
-    sqlx::query("UPDATE users SET settings = $2 WHERE telegram_id = $1")
-        .bind(user)
-        .bind(settings.to_json())
-        .execute(conn)
-        .await?;
-    Ok(())
+pub async fn save(conn: &mut PgConnection, user: i64, settings: &Settings) -> Result<(), BotError> {
+    Ok(users::save_settings(conn, user, settings.to_json()).await?)
 }
 
 /// The settings message: text and keyboard.

@@ -4,6 +4,7 @@
 //! recorded nothing.
 //! Read-only.
 
+use super::BotError;
 use sqlx::PgConnection;
 
 use crate::texts::{render, Lang};
@@ -64,7 +65,7 @@ const COUNTS: &str = "
           FROM transactions) t";
 
 /// The stats message.
-pub async fn render_stats(conn: &mut PgConnection, config: &Config, lang: Lang) -> sqlx::Result<String> {
+pub async fn render_stats(conn: &mut PgConnection, config: &Config, lang: Lang) -> Result<String, BotError> {
     let c: Counts = sqlx::query_as(COUNTS).fetch_one(&mut *conn).await?;
     let per_variant: Vec<(String, Option<String>, i64, i64)> = sqlx::query_as(
         "SELECT model, image_size, COUNT(*) FILTER (WHERE provider_cost_micro_usd IS NULL),

@@ -39,7 +39,7 @@ pub struct JournalRow {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct UserReport {
     pub user: users::UserRow,
-    pub balance: users::Balance,
+    pub balance: ledger::Balance,
     pub recent: Vec<JournalRow>,
 }
 
@@ -47,7 +47,7 @@ pub async fn show(conn: &mut PgConnection, user_id: TelegramId, limit: u32) -> a
     let user =
         users::find(conn, user_id).await?.with_context(|| format!("no user with telegram id {user_id}"))?;
     let balance =
-        users::balance(conn, user_id).await?.with_context(|| format!("user {user_id} has no balance row"))?;
+        ledger::balance(conn, user_id).await?.with_context(|| format!("user {user_id} has no balance row"))?;
     let recent = sqlx::query_as(
         "SELECT id, type, amount, delta_available, delta_reserved, balance_after, reserved_after,
                 COALESCE('generation ' || generation_id, 'payment ' || payment_id,

@@ -1,9 +1,11 @@
-//! The command line: `nanobanana <command>`. Each command loads the configuration its role
-//! needs, sets up logging and calls into the library. Exit codes: 0 success, 1 the command
-//! found a problem (audit violations, refused action), 2 bad configuration or arguments.
+//! The command line (DESIGN §2, L6): `nanobanana <command>`. Each command loads the
+//! configuration its role needs, sets up logging and calls into the library; every operator
+//! command lives here (`admin`, `refund`, `health`). Exit codes: 0 success, 1 the command found
+//! a problem (audit violations, refused action), 2 bad configuration or arguments.
 
 pub mod admin;
 pub mod health;
+pub mod refund;
 
 use std::process::ExitCode;
 
@@ -91,7 +93,7 @@ pub enum AdminCommand {
         json: bool,
     },
     /// Refund a topup in two phases: hold its unspent credits, ask the provider, commit or release.
-    Refund(crate::payments::refund::RefundArgs),
+    Refund(refund::RefundArgs),
 }
 
 #[derive(Debug, Args)]
@@ -165,9 +167,7 @@ async fn pool(config: &Config) -> anyhow::Result<PgPool> {
 async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve => {
-            let listener = tokio::net::TcpListener::bind(config.listen_addr)
-                .await
-                .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", config.listen_addr))?;
+            let listener = listen(config).await?;
             let stop = shutdown::signal();
             let serve = crate::service::serve(config.clone(), listener, stop.clone());
             shutdown::within_grace(serve, stop, config.shutdown_grace).await?;
@@ -178,9 +178,7 @@ async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> 
             shutdown::within_grace(work, stop, config.shutdown_grace).await?;
         }
         Command::Run => {
-            let listener = tokio::net::TcpListener::bind(config.listen_addr)
-                .await
-                .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", config.listen_addr))?;
+            let listener = listen(config).await?;
             let stop = shutdown::signal();
             let both = crate::service::run_both(config, listener, stop.clone());
             shutdown::within_grace(both, stop, config.shutdown_grace).await?;
@@ -190,21 +188,9 @@ async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> 
             db::migrate(&pool).await?;
             println!("migrations applied");
         }
-        Command::Audit { json } => {
-            let pool = pool(config).await?;
-            let mut conn = pool.acquire().await?;
-            let report = audit::run(&mut conn).await.context("running the audit")?;
-            if json {
-                println!("{}", serde_json::to_string(&report)?);
-            } else {
-                println!("{report}");
-            }
-            if !report.clean {
-                return Ok(ExitCode::FAILURE);
-            }
-        }
+        Command::Audit { json } => return audit(config, json).await,
         Command::Health { deps, url } => {
-            let (healthy, line) = crate::cli::health::check(config, deps, url).await;
+            let (healthy, line) = health::check(config, deps, url).await;
             println!("{line}");
             if !healthy {
                 return Ok(ExitCode::FAILURE);
@@ -214,22 +200,40 @@ async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> 
         Command::Sandbox(args) => {
             let latency = std::time::Duration::from_millis(args.gemini_latency_ms);
             let (database, redis) = (config.database.url.expose(), config.redis.url.expose());
-            crate::sandbox::run_cli(
-                args.listen,
-                &args.database,
-                database,
-                redis,
-                latency,
-                shutdown::signal(),
-            )
-            .await?;
+            let stop = shutdown::signal();
+            crate::sandbox::run_cli(args.listen, &args.database, database, redis, latency, stop).await?;
         }
-        Command::Admin(AdminCommand::Grant(args)) => adjust(config, Direction::Grant, args).await?,
-        Command::Admin(AdminCommand::Deduct(args)) => adjust(config, Direction::Deduct, args).await?,
-        Command::Admin(AdminCommand::Refund(args)) => {
-            return crate::payments::refund::cli(config, &pool(config).await?, args).await;
-        }
-        Command::Admin(AdminCommand::Show { user, limit, json }) => {
+        Command::Admin(command) => return admin(config, command).await,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn listen(config: &Config) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(config.listen_addr)
+        .await
+        .with_context(|| format!("cannot listen on {} (LISTEN_ADDR)", config.listen_addr))
+}
+
+/// `nanobanana audit`: exit 1 on any violation.
+async fn audit(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let pool = pool(config).await?;
+    let mut conn = pool.acquire().await?;
+    let report = audit::run(&mut conn).await.context("running the audit")?;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{report}");
+    }
+    Ok(if report.clean { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `nanobanana admin …`.
+async fn admin(config: &Config, command: AdminCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        AdminCommand::Grant(args) => adjust(config, Direction::Grant, args).await?,
+        AdminCommand::Deduct(args) => adjust(config, Direction::Deduct, args).await?,
+        AdminCommand::Refund(args) => return refund::run(config, &pool(config).await?, args).await,
+        AdminCommand::Show { user, limit, json } => {
             let pool = pool(config).await?;
             let report = admin::show(&mut *pool.acquire().await?, user, limit).await?;
             if json {

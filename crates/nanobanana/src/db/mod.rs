@@ -1,5 +1,9 @@
-//! The database: connecting (creating the database when it does not exist yet),
-//! migrations, and the repositories of each table. SQL lives here and in `ledger`.
+//! The database (DESIGN §2, L2): connecting (creating the database when it does not exist
+//! yet), migrations, and the owners of the tables that are neither money nor jobs nor the
+//! conversation: `users` (`db::users`), orders and provider charges (`db::payments`). The
+//! ledger owns `balances`, `transactions`, `refunds` and `credit_debts`; `jobs` owns
+//! `generations` and `service_state`; `outbox` its table; `bot` the updates and albums;
+//! `payments` its audit trail and dashboard refunds. Never moves credits.
 
 pub mod payments;
 pub mod users;

@@ -102,6 +102,64 @@ pub async fn create_topup(conn: &mut PgConnection, topup: &NewTopup<'_>) -> sqlx
     .await
 }
 
+/// An order as it was created: the figures a payment for it is made of.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Order {
+    pub id: Uuid,
+    pub user_id: TelegramId,
+    pub provider: String,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub credits: i64,
+    pub status: String,
+}
+
+/// The order `topup_id`, if there is one.
+pub async fn order<'c>(conn: impl sqlx::PgExecutor<'c>, topup_id: Uuid) -> sqlx::Result<Option<Order>> {
+    sqlx::query_as(
+        "SELECT id, user_id, provider, currency, amount_minor, credits, status FROM topups WHERE id = $1",
+    )
+    .bind(topup_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The provider canceled the order's payment: `true` if this closed a still open order.
+pub async fn cancel_order(conn: &mut PgConnection, topup_id: Uuid) -> sqlx::Result<bool> {
+    let closed: Option<Uuid> = sqlx::query_scalar(
+        "UPDATE topups SET status = 'canceled'
+         WHERE id = $1 AND status IN ('created', 'pending') RETURNING id",
+    )
+    .bind(topup_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(closed.is_some())
+}
+
+/// The provider knows the order's payment and waits for the user.
+pub async fn order_pending(conn: &mut PgConnection, topup_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query("UPDATE topups SET status = 'pending' WHERE id = $1 AND status = 'created'")
+        .bind(topup_id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// The charge was credited: marked processed, and its order paid. In the crediting
+/// transaction (`ledger::credit_charge` calls it).
+pub async fn mark_credited(conn: &mut PgConnection, payment_id: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "WITH p AS (UPDATE payments SET processed_at = now(), updated_at = now()
+                    WHERE id = $1 RETURNING topup_id)
+         UPDATE topups SET status = 'paid', paid_at = COALESCE(paid_at, now())
+         FROM p WHERE topups.id = p.topup_id",
+    )
+    .bind(payment_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// A provider charge of a topup, as the provider reported it.
 #[derive(Debug, Clone)]
 pub struct Charge<'a> {

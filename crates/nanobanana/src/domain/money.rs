@@ -57,6 +57,11 @@ impl Kopecks {
         parse_fixed(text, 2).map(Self)
     }
 
+    /// The rubles as users read them: `100` for whole rubles, `99.90` otherwise.
+    pub fn rubles(self) -> String {
+        self.to_string().trim_end_matches(".00").to_owned()
+    }
+
     pub fn get(self) -> i64 {
         self.0
     }
@@ -92,9 +97,26 @@ impl MicroUsd {
     }
 }
 
+/// An amount in a charge's smallest unit as users read it: `100 ₽` (kopecks of `RUB`) or
+/// `80 ⭐` (Stars, `XTR`, which have no smaller unit).
+pub fn format_amount(currency: &str, amount_minor: i64) -> String {
+    match currency {
+        "RUB" => Kopecks::from_kopecks(amount_minor).map(|k| format!("{} ₽", k.rubles())).unwrap_or_default(),
+        _ => format!("{amount_minor} ⭐"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_read_as_users_expect() {
+        assert_eq!(format_amount("RUB", 10_000), "100 ₽");
+        assert_eq!(format_amount("RUB", 9_990), "99.90 ₽");
+        assert_eq!(format_amount("XTR", 80), "80 ⭐");
+        assert_eq!(format_amount("RUB", -1), "");
+    }
 
     #[test]
     fn parses_rubles_to_kopecks() {

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 
 use super::AppState;
 use crate::metrics;
-use crate::bot::inbox::HandleError;
+use crate::bot::BotError;
 
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
@@ -36,15 +36,15 @@ pub async fn telegram(
     };
     match state.bot.handle(&update).await {
         Ok(()) => (StatusCode::OK, ""),
-        Err(HandleError::NotAnUpdate(reason)) => {
+        Err(BotError::NotAnUpdate(reason)) => {
             tracing::warn!(reason, "webhook body is not an update");
             (StatusCode::BAD_REQUEST, "not a Telegram update")
         }
-        Err(HandleError::Retry(why)) => {
+        Err(BotError::Retry(why)) => {
             tracing::warn!(%why, "update left open; Telegram will redeliver");
             (StatusCode::INTERNAL_SERVER_ERROR, "try again")
         }
-        Err(HandleError::Db(e)) => {
+        Err(e @ (BotError::Db(_) | BotError::Ledger(_) | BotError::Inconsistent(_))) => {
             metrics::inc(&metrics::UPDATES_FAILED);
             tracing::error!(error = %e, "update handling failed; Telegram will redeliver");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error")

@@ -25,14 +25,8 @@ type Reply = (StatusCode, &'static str);
 
 /// The route for `serve`'s router: live when YooKassa is configured, 404 otherwise.
 pub fn route(state: &AppState) -> MethodRouter<AppState> {
-    let bot = &state.bot;
-    let yk = bot.config.yookassa.clone().and_then(|config| {
-        YooKassa::new(bot.pool.clone(), config, Some(bot.outbox_wake.clone()))
-            .map_err(|e| tracing::error!(error = %e, "YooKassa client; the webhook is off"))
-            .ok()
-    });
-    match yk {
-        Some(yk) => handler(Arc::new(yk)),
+    match state.bot.yookassa.clone() {
+        Some(yk) => handler(yk),
         None => post(|| async { (StatusCode::NOT_FOUND, "YooKassa is not configured") }),
     }
 }

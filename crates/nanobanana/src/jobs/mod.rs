@@ -1,14 +1,16 @@
-//! Jobs: generations as work items in Postgres (DESIGN §3 `generations`, §4 "Worker").
+//! Jobs: generations as work items in Postgres (DESIGN §3 `generations`, §4 "Worker"; L2),
+//! and the owner of the `generations` and `service_state` tables.
 //!
-//! Owns claiming, leases with fencing, heartbeats, retries, graceful hand-back and the
-//! deadline sweep. Postgres decides who holds a job: a claim is one fenced conditional update
-//! that bumps `lease_epoch`, and every later write of the holder presents that epoch. A holder
-//! whose epoch is gone gets `false` (or `Settled::Stale` from the ledger) and must discard its
-//! result: it changes nothing.
+//! Owns creating generations (`new`), claiming, leases with fencing, heartbeats, retries,
+//! graceful hand-back, the deadline sweep, what a generation's row records beside its status
+//! (`record`) and the service-wide pause (`pause`). Postgres decides who holds a job: a claim
+//! is one fenced conditional update that bumps `lease_epoch`, and every later write of the
+//! holder presents that epoch. A holder whose epoch is gone gets `false` (or `Settled::Stale`
+//! from the ledger) and must discard its result: it changes nothing.
 //!
 //! Never moves credits and never ends a generation itself: every terminal transition is
-//! `ledger::settle`, including the deadline sweep's. Wake-up signals are `crate::signals`, a
-//! hint only; nothing here depends on Redis.
+//! `ledger::settle`, including the deadline sweep's (the one other writer of `generations`).
+//! Wake-up signals are `crate::signals`, a hint only; nothing here depends on Redis.
 
 mod backoff;
 mod claim;
@@ -16,6 +18,7 @@ mod deadline;
 mod lease;
 pub mod new;
 pub mod pause;
+mod record;
 
 use std::time::Duration;
 
@@ -23,6 +26,7 @@ pub use backoff::{backoff, backoff_with_jitter, BACKOFF_BASE, BACKOFF_CAP};
 pub use claim::{claim, new_worker_id, Claimed};
 pub use deadline::{expire_overdue, Expired, DEADLINE_ERROR, SWEEPER_ID};
 pub use lease::{hand_back, heartbeat, requeue_uncounted, retry_later};
+pub use record::{erase_prompts, record_result, set_failure, set_file_id, status_shown, Delivered, Produced};
 
 /// The longest lease, claim batch or sweep batch accepted: anything longer is clamped, so a
 /// misconfigured caller cannot hold jobs for days or lock the table in one statement.

@@ -1,11 +1,14 @@
-//! Generations (which are also jobs): creation and the fenced start of processing.
-//! Settlement — the move to a terminal state — is `ledger::settle`, never here.
+//! Creating generations (which are also jobs): the insert keyed to its source (a redelivered
+//! update or album cannot make a second one), the load a new request is checked against, and
+//! the fenced start of processing for tests and benchmarks. Settlement — the move to a
+//! terminal state — is `ledger::settle`, never here.
 
 use std::time::Duration;
 
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::domain::request::Load;
 use crate::domain::{Credits, ImageSize, Model, TelegramId};
 
 #[derive(Debug, Clone)]
@@ -40,10 +43,24 @@ pub async fn insert_with_deadline(
     generation: &NewGeneration<'_>,
     deadline: Option<Duration>,
 ) -> sqlx::Result<bool> {
+    insert_requested(conn, generation, deadline, &[], None).await
+}
+
+/// `insert_with_deadline` for a request made in the chat: with the Telegram file ids of its
+/// reference photos and its status message (`outbox::status::open`, queued just before in the
+/// same transaction), in one statement.
+pub async fn insert_requested(
+    conn: &mut PgConnection,
+    generation: &NewGeneration<'_>,
+    deadline: Option<Duration>,
+    reference_file_ids: &[String],
+    status_outbox_id: Option<i64>,
+) -> sqlx::Result<bool> {
     let inserted = sqlx::query(
         "INSERT INTO generations (id, user_id, prompt, model, image_size, aspect_ratio, cost, source_key,
-                                  deadline)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE(now() + $9::interval, now() + interval '15 minutes'))
+                                  deadline, reference_file_ids, status_outbox_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE(now() + $9::interval, now() + interval '15 minutes'),
+                 $10, $11)
          ON CONFLICT (user_id, source_key) DO NOTHING",
     )
     .bind(generation.id)
@@ -55,6 +72,8 @@ pub async fn insert_with_deadline(
     .bind(generation.cost.get())
     .bind(generation.source_key)
     .bind(deadline.map(|d| Duration::from_secs(d.min(MAX_DEADLINE).as_secs())))
+    .bind(reference_file_ids)
+    .bind(status_outbox_id)
     .execute(conn)
     .await?
     .rows_affected();
@@ -77,4 +96,23 @@ pub async fn start(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<i64
     .bind(START_LEASE)
     .fetch_optional(conn)
     .await
+}
+
+/// What a new request of `user` is checked against, in one round trip: their generations in
+/// flight and created today, whether generation is paused for everyone, and what they owe.
+/// Call it holding the user's balance lock (`ledger::lock_balance`), so the counts see every
+/// request of theirs committed before it.
+pub async fn load_of(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<Load> {
+    let (in_flight, today, paused, owed): (i64, i64, Option<String>, i64) = sqlx::query_as(
+        "SELECT COUNT(*) FILTER (WHERE status IN ('queued', 'processing')),
+                COUNT(*) FILTER (WHERE created_at >= date_trunc('day', now())),
+                (SELECT reason FROM service_state WHERE name = $2),
+                COALESCE((SELECT owed FROM credit_debts WHERE user_id = $1), 0)
+         FROM generations WHERE user_id = $1",
+    )
+    .bind(user)
+    .bind(super::pause::NAME)
+    .fetch_one(conn)
+    .await?;
+    Ok(Load { in_flight, today, paused, owed })
 }

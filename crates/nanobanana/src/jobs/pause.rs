@@ -1,4 +1,4 @@
-//! The service-wide generation pause (DESIGN §4 "Generation request", issue #5): a spent
+//! The service-wide generation pause (DESIGN §4 "Generation request"): a spent
 //! daily quota or an invalid Gemini key stops generation for everyone until a probe call
 //! succeeds. The flag lives in Postgres (`service_state`) so every process sees it; the bot
 //! refuses new requests while `is_paused` says so, and the worker sends one probe at a time.

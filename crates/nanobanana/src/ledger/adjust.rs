@@ -46,6 +46,12 @@ impl Reason {
         }
     }
 
+    /// A reason written in the code (valid by construction: short and not blank).
+    pub(crate) fn fixed(text: &'static str) -> Self {
+        debug_assert!(Self::parse(text).is_ok(), "{text:?}");
+        Self(text.to_owned())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

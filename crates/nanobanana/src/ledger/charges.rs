@@ -22,14 +22,6 @@ pub async fn credit_charge(conn: &mut PgConnection, payment_id: i64) -> Result<O
     let Some(entry) = apply(conn, user_id, Kind::Topup, credits, &refs).await? else {
         return Ok(Outcome::AlreadyDone);
     };
-    sqlx::query(
-        "WITH p AS (UPDATE payments SET processed_at = now(), updated_at = now()
-                    WHERE id = $1 RETURNING topup_id)
-         UPDATE topups SET status = 'paid', paid_at = COALESCE(paid_at, now())
-         FROM p WHERE topups.id = p.topup_id",
-    )
-    .bind(payment_id)
-    .execute(&mut *conn)
-    .await?;
+    crate::db::payments::mark_credited(conn, payment_id).await?;
     Ok(Outcome::Applied(entry))
 }

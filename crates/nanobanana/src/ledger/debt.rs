@@ -27,7 +27,7 @@ pub async fn add(conn: &mut PgConnection, user: TelegramId, credits: i64) -> sql
 
 /// Repays from the available balance as much as it covers; returns what is still owed
 /// (0: nothing blocks). Inside the caller's transaction, holding the debt row's lock.
-pub async fn repay(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<i64> {
+pub async fn repay(conn: &mut PgConnection, user: TelegramId) -> Result<i64, LedgerError> {
     let owed: Option<i64> =
         sqlx::query_scalar("SELECT owed FROM credit_debts WHERE user_id = $1 AND owed > 0 FOR UPDATE")
             .bind(user)
@@ -36,12 +36,7 @@ pub async fn repay(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<i6
     let Some(owed) = owed else {
         return Ok(0);
     };
-    let available: i64 =
-        sqlx::query_scalar("SELECT credits_available FROM balances WHERE user_id = $1 FOR UPDATE")
-            .bind(user)
-            .fetch_optional(&mut *conn)
-            .await?
-            .unwrap_or(0);
+    let available = ledger::lock_balance(conn, user).await?.unwrap_or(0);
     let paid = owed.min(available);
     let Ok(credits) = Credits::new(paid) else {
         return Ok(owed);
@@ -55,8 +50,7 @@ pub async fn repay(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<i6
     .fetch_one(&mut *conn)
     .await?;
     let key = format!("debt:{user}:{n}");
-    let reason = Reason::parse("debt repayment after a refund made outside the bot")
-        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+    let reason = Reason::fixed("debt repayment after a refund made outside the bot");
     let adjustment = Adjustment {
         user_id: user,
         direction: Direction::Deduct,
@@ -65,11 +59,7 @@ pub async fn repay(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<i6
         actor: "payments:debt",
         idempotency_key: &key,
     };
-    match ledger::adjust(conn, &adjustment).await {
-        Ok(_) => {}
-        Err(LedgerError::Db(e)) => return Err(e),
-        Err(e) => return Err(sqlx::Error::Protocol(format!("debt repayment failed: {e}"))),
-    }
+    ledger::adjust(conn, &adjustment).await?;
     tracing::info!(user, paid, still_owed = owed - paid, "debt repaid from the balance");
     Ok(owed - paid)
 }

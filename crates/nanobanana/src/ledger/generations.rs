@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::movement::{apply, run, statement, Entry, Kind, Moved, Refs, SETTLE};
 use super::{LedgerError, Outcome};
-use crate::domain::{Credits, TelegramId};
+use crate::domain::{Credits, GenerationStatus, TelegramId};
 
 /// Moves `cost` from available to reserved for generation `generation_id`. Short balance:
 /// `Insufficient`, nothing written. The generation row may be inserted later in the same
@@ -49,8 +49,8 @@ pub async fn settle(
     settlement: Settlement<'_>,
 ) -> Result<Settled, LedgerError> {
     let (status, error, kind) = match settlement {
-        Settlement::Commit => ("succeeded", None, Kind::Commit),
-        Settlement::Release { error } => ("failed", Some(error), Kind::Release),
+        Settlement::Commit => (GenerationStatus::Succeeded, None, Kind::Commit),
+        Settlement::Release { error } => (GenerationStatus::Failed, Some(error), Kind::Release),
     };
     let refs = Refs { generation_id: Some(generation_id), ..Refs::default() };
     let query = statement(&SETTLE, kind, &refs).bind(status).bind(error).bind(epoch);

@@ -1,13 +1,17 @@
-//! The ledger: the only code that moves credits (DESIGN §1.1, §1.2).
+//! The ledger: the only code that moves credits (DESIGN §1.1, §1.2; L2), and the owner of
+//! `balances`, `transactions`, `refunds` and `credit_debts`.
 //!
 //! Every operation runs inside the caller's transaction, so a state change and the credits
 //! it moves commit together. Each movement is one statement that locks the user's balance
-//! row, writes one journal row (`transactions`) and updates the balance. Exactly-once comes from the database — fenced
-//! conditional updates and unique journal rows (`ON CONFLICT DO NOTHING`) — never from checks
-//! made in Rust beforehand. A repeat is `Outcome::AlreadyDone`, which callers treat as success.
-//! Nothing here calls the outside world or holds a lock across an await on anything but Postgres.
+//! row, writes one journal row (`transactions`) and updates the balance. Exactly-once comes
+//! from the database — fenced conditional updates and unique journal rows (`ON CONFLICT DO
+//! NOTHING`) — never from checks made in Rust beforehand. A repeat is `Outcome::AlreadyDone`,
+//! which callers treat as success. The settlement of a generation moves its status in the same
+//! statement as its journal row. Nothing here calls the outside world or holds a lock across
+//! an await on anything but Postgres.
 
 mod adjust;
+mod balance;
 pub mod debt;
 mod charges;
 mod generations;
@@ -19,10 +23,11 @@ use uuid::Uuid;
 use crate::domain::TelegramId;
 
 pub use adjust::{adjust, adjust_alone, Adjusted, Adjustment, Direction, Reason, ReasonError};
+pub use balance::{balance, lock_balance, Balance};
 pub use charges::credit_charge;
 pub use generations::{reserve, settle, Settled, Settlement};
 pub use movement::{Entry, Kind};
-pub use refunds::{refund_commit, refund_hold, refund_release, RefundHold};
+pub use refunds::{refund_commit, refund_hold, refund_provider_id, refund_release, RefundHold};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {

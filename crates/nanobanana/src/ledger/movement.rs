@@ -63,12 +63,7 @@ pub struct Entry {
 /// Locks the user's balance row for the rest of the transaction; returns what is available.
 /// Only for checks that must see no concurrent change before `apply` (which locks by itself).
 pub(super) async fn lock(conn: &mut PgConnection, user_id: TelegramId) -> Result<i64, LedgerError> {
-    let available: Option<i64> =
-        sqlx::query_scalar("SELECT credits_available FROM balances WHERE user_id = $1 FOR UPDATE")
-            .bind(user_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    available.ok_or(LedgerError::UnknownUser(user_id))
+    super::lock_balance(conn, user_id).await?.ok_or(LedgerError::UnknownUser(user_id))
 }
 
 /// What a movement refers to; exactly the references its kind requires.

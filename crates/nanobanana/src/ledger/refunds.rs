@@ -118,6 +118,23 @@ pub async fn refund_release(conn: &mut PgConnection, refund_id: Uuid) -> Result<
     Ok(entry.map_or(Outcome::AlreadyDone, Outcome::Applied))
 }
 
+/// The provider's id of a refund still held (its outcome unknown), once it is known.
+pub async fn refund_provider_id(
+    conn: &mut PgConnection,
+    refund_id: Uuid,
+    provider_refund_id: Option<&str>,
+) -> Result<(), LedgerError> {
+    sqlx::query(
+        "UPDATE refunds SET provider_refund_id = COALESCE($2, provider_refund_id), updated_at = now()
+         WHERE id = $1",
+    )
+    .bind(refund_id)
+    .bind(provider_refund_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 async fn ensure_exists(conn: &mut PgConnection, refund_id: Uuid) -> Result<(), LedgerError> {
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM refunds WHERE id = $1)")
         .bind(refund_id)

@@ -1,5 +1,4 @@
-//! The outbox: Telegram requests written in the transaction of the change that causes them,
-//! and the one active sender that delivers them — per chat in order, about one message a
+//! The one active sender of the outbox's rows — per chat in order, about one message a
 //! second per chat and at most 30 a second overall, waiting out 429s, dropping what Telegram
 //! rejects and the queue of users who blocked the bot. A row is marked sent, with the
 //! `message_id` Telegram returned, right after Telegram accepts it. Delivery is at least once:
@@ -7,27 +6,31 @@
 //! mark, the row is sent again after the restart. Rows go out one at a time, so a crash repeats
 //! at most one message — never an edit of the wrong message, never a lost one.
 //!
-//! Status messages (`progress`): a row with `status_of` set is rendered from its generation's
+//! Status messages (`status`): a row with `status_of` set is rendered from its generation's
 //! current state when it is sent, so an edit of a message not yet sent is folded into the send;
 //! an edit to the text already shown is skipped; progress edits not due yet let the chat's
 //! other rows pass, and every status edit waits behind deliveries of other chats. Once a
 //! second, with the capacity left, the sender refreshes "generating" messages and sends the
 //! `upload_photo` chat action to chats waiting for a picture.
 //!
-//! A row may carry a stored file instead of a Telegram file reference: `params.photo` or
-//! `params.document` = `{"storage_key": …, "generation_id": …}`. The sender then uploads that
-//! file from storage as multipart and keeps the `file_id` Telegram returned on the generation.
+//! A row may carry a stored file instead of a Telegram file reference (`attachment`). The
+//! sender's SQL is `rows`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgPool};
 use tokio::sync::{watch, Notify};
 
+use uuid::Uuid;
+
+use super::attachment::Attachment;
+use super::rows::{self, Row};
+use super::status::{self, Rendered};
 use crate::storage::Storage;
-use crate::telegram::client::{ApiError, BotApi, Upload};
+use crate::telegram::client::{ApiError, BotApi};
 
 /// Advisory lock key held by the active sender.
 const LEADER_LOCK: i64 = 0x6e62_6f75_7462_6f78; // "nboutbox"
@@ -39,48 +42,6 @@ const MAX_ATTEMPTS: i32 = 10;
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// Telegram shows a chat action for about 5 s.
 const CHAT_ACTION_EVERY: Duration = Duration::from_secs(4);
-
-/// Queues `method(params)` to `chat_id`; returns the row id. Call inside the transaction of the
-/// change that causes the message.
-pub async fn enqueue(
-    conn: &mut PgConnection,
-    chat_id: i64,
-    method: &str,
-    params: Value,
-) -> sqlx::Result<i64> {
-    sqlx::query_scalar("INSERT INTO outbox (chat_id, method, params) VALUES ($1, $2, $3) RETURNING id")
-        .bind(chat_id)
-        .bind(method)
-        .bind(params)
-        .fetch_one(conn)
-        .await
-}
-
-/// A `sendMessage` in HTML with an optional inline keyboard.
-pub async fn send_text(
-    conn: &mut PgConnection,
-    chat_id: i64,
-    text: &str,
-    keyboard: Option<Value>,
-) -> sqlx::Result<i64> {
-    let mut params = serde_json::json!({ "chat_id": chat_id, "text": text, "parse_mode": "HTML" });
-    if let Some(keyboard) = keyboard {
-        params["reply_markup"] = keyboard;
-    }
-    enqueue(conn, chat_id, "sendMessage", params).await
-}
-
-#[derive(Debug, sqlx::FromRow)]
-struct Row {
-    id: i64,
-    chat_id: i64,
-    method: String,
-    params: Value,
-    edits: Option<i64>,
-    attempts: i32,
-    /// A status message row: its text is rendered from this generation when sent.
-    status_of: Option<uuid::Uuid>,
-}
 
 /// What happened to one row.
 enum Sent {
@@ -190,23 +151,7 @@ impl Sender {
     /// after Telegram's answer), but cuts a 429 pause short and ends the pass there: the rest
     /// waits for the next sender.
     async fn tick(&mut self, shutdown: &watch::Receiver<bool>) -> anyhow::Result<bool> {
-        type HeadRow = (i64, i64, String, Value, Option<i64>, i32, Option<uuid::Uuid>, bool);
-        let heads: Vec<(Row, bool)> = sqlx::query_as::<_, HeadRow>(
-            "SELECT id, chat_id, method, params, edits, attempts, status_of, next_attempt_at <= now()
-             FROM (SELECT DISTINCT ON (chat_id) * FROM outbox
-                   WHERE state = 'pending'
-                     AND (status_of IS NULL OR next_attempt_at <= now() OR params->>'final' = 'true')
-                   ORDER BY chat_id, id) heads
-             ORDER BY status_of IS NOT NULL, id LIMIT $1",
-        )
-        .bind(BATCH)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|(id, chat_id, method, params, edits, attempts, status_of, due)| {
-            (Row { id, chat_id, method, params, edits, attempts, status_of }, due)
-        })
-        .collect();
+        let heads = rows::heads(&self.pool, BATCH).await?;
         let mut sent_any = false;
         for (row, due) in heads {
             if !due || self.last_sent.get(&row.chat_id).is_some_and(|t| t.elapsed() < PER_CHAT_INTERVAL) {
@@ -247,41 +192,14 @@ impl Sender {
     }
 
     async fn send(&self, row: &Row) -> anyhow::Result<Sent> {
-        let mut params = row.params.clone();
-        if let Some(target) = row.edits {
-            let target: Option<(Option<i64>, String)> =
-                sqlx::query_as("SELECT message_id, state FROM outbox WHERE id = $1")
-                    .bind(target)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            match target {
-                Some((Some(id), _)) => params["message_id"] = id.into(),
-                Some((None, state)) if state == "pending" => return Ok(Sent::Waiting),
-                // The message it edits was never sent (dropped): there is nothing to edit.
-                _ => return self.drop_row(row, "the message it edits was not sent".to_owned()).await,
-            }
-        }
-        let mut status = None;
-        if let Some(generation) = row.status_of {
-            let Some(rendered) =
-                crate::outbox::status::render_now(&mut *self.pool.acquire().await?, generation).await?
-            else {
-                return self.drop_row(row, "its generation is gone".to_owned()).await;
-            };
-            if row.edits.is_some() && rendered.shown.as_deref() == Some(rendered.text.as_str()) {
-                self.mark_sent(row.id, None).await?;
-                return Ok(Sent::Skipped);
-            }
-            params["text"] = rendered.text.clone().into();
-            if let Some(map) = params.as_object_mut() {
-                map.remove("final");
-            }
-            status = Some((generation, rendered));
-        }
+        let (params, status) = match self.prepare(row).await? {
+            Ok(prepared) => prepared,
+            Err(sent) => return Ok(sent),
+        };
         let attachment = Attachment::of(&params);
         let answer = match &attachment {
             None => self.api.call(&row.method, &params).await,
-            Some(attachment) => match self.upload(attachment).await {
+            Some(attachment) => match attachment.load(self.storage.as_ref()).await {
                 Ok(file) => self.api.call_with_file(&row.method, &params, file).await,
                 Err(error) => Err(error),
             },
@@ -306,18 +224,44 @@ impl Sender {
             }
             Err(e) => classify(&e, row.attempts),
         };
+        self.failed(row, outcome).await
+    }
+
+    /// The parameters to send `row` with: the message an edit targets, and a status message's
+    /// text rendered from its generation now (with what it shows). `Err`: nothing to send now.
+    async fn prepare(&self, row: &Row) -> anyhow::Result<Result<(Value, Option<(Uuid, Rendered)>), Sent>> {
+        let mut params = row.params.clone();
+        if let Some(target) = row.edits {
+            match rows::edit_target(&self.pool, target).await? {
+                Some((Some(id), _)) => params["message_id"] = id.into(),
+                Some((None, state)) if state == "pending" => return Ok(Err(Sent::Waiting)),
+                // The message it edits was never sent (dropped): there is nothing to edit.
+                _ => return Ok(Err(self.drop_row(row, "the message it edits was not sent".to_owned()).await?)),
+            }
+        }
+        let Some(generation) = row.status_of else {
+            return Ok(Ok((params, None)));
+        };
+        let Some(rendered) = status::render_now(&mut *self.pool.acquire().await?, generation).await? else {
+            return Ok(Err(self.drop_row(row, "its generation is gone".to_owned()).await?));
+        };
+        if row.edits.is_some() && rendered.shown.as_deref() == Some(rendered.text.as_str()) {
+            self.mark_sent(row.id, None).await?;
+            return Ok(Err(Sent::Skipped));
+        }
+        params["text"] = rendered.text.clone().into();
+        if let Some(map) = params.as_object_mut() {
+            map.remove("final");
+        }
+        Ok(Ok((params, Some((generation, rendered)))))
+    }
+
+    /// Telegram did not take the row: tried again later, the chat's queue dropped (blocked), or
+    /// the row dropped.
+    async fn failed(&self, row: &Row, outcome: Sent) -> anyhow::Result<Sent> {
         match &outcome {
             Sent::Retry(after) | Sent::Pause(after) => {
-                sqlx::query(
-                    "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
-                                       next_attempt_at = now() + make_interval(secs => $3)
-                     WHERE id = $1",
-                )
-                .bind(row.id)
-                .bind(outcome_reason(&outcome))
-                .bind(after.as_secs_f64())
-                .execute(&self.pool)
-                .await?;
+                rows::retry_later(&self.pool, row.id, outcome_reason(&outcome), *after).await?;
             }
             Sent::Blocked => self.blocked(row.chat_id).await?,
             Sent::Dropped(reason) => {
@@ -329,32 +273,23 @@ impl Sender {
     }
 
     async fn mark_sent(&self, id: i64, message_id: Option<i64>) -> sqlx::Result<()> {
-        sqlx::query("UPDATE outbox SET state = 'sent', message_id = $2, sent_at = now() WHERE id = $1")
-            .bind(id)
-            .bind(message_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        rows::mark_sent(&self.pool, id, message_id).await
     }
 
     async fn drop_row(&self, row: &Row, reason: String) -> anyhow::Result<Sent> {
         tracing::warn!(outbox_id = row.id, chat_id = row.chat_id, method = %row.method, %reason, "outbox row dropped");
-        sqlx::query("UPDATE outbox SET state = 'dropped', last_error = $2 WHERE id = $1")
-            .bind(row.id)
-            .bind(&reason)
-            .execute(&self.pool)
-            .await?;
+        rows::mark_dropped(&self.pool, row.id, &reason).await?;
         Ok(Sent::Dropped(reason))
     }
 
     /// A status text reached Telegram: remembered on the generation. If the generation moved on
     /// while it was being sent, another edit is queued (the change's own edit may have folded
     /// into the row just sent).
-    async fn shown(&self, generation: uuid::Uuid, rendered: &crate::outbox::status::Rendered) -> sqlx::Result<()> {
+    async fn shown(&self, generation: Uuid, rendered: &Rendered) -> sqlx::Result<()> {
         let mut conn = self.pool.acquire().await?;
-        let now = crate::outbox::status::shown(&mut conn, generation, &rendered.text, &rendered.phase).await?;
+        let now = status::shown(&mut conn, generation, &rendered.text, rendered.phase).await?;
         if let Some(now) = now.filter(|now| *now != rendered.phase) {
-            crate::outbox::status::touch(&mut conn, generation, crate::outbox::status::is_final(&now)).await?;
+            status::touch(&mut conn, generation, now.is_final()).await?;
         }
         Ok(())
     }
@@ -363,11 +298,11 @@ impl Sender {
     /// (elapsed time), and the `upload_photo` chat action for chats waiting for a picture.
     async fn progress(&mut self) -> anyhow::Result<()> {
         let mut conn = self.pool.acquire().await?;
-        let pending = crate::outbox::status::pending(&mut conn).await?;
+        let pending = status::pending(&mut conn).await?;
         let budget = i64::try_from(GLOBAL_PER_SECOND).unwrap_or(30) - pending;
-        crate::outbox::status::refresh(&mut conn, budget).await?;
+        status::refresh(&mut conn, budget).await?;
         let chats =
-            crate::outbox::status::generating_chats(&mut conn, i64::try_from(GLOBAL_PER_SECOND).unwrap_or(30) * 4)
+            status::generating_chats(&mut conn, i64::try_from(GLOBAL_PER_SECOND).unwrap_or(30) * 4)
                 .await?;
         drop(conn);
         self.last_action.retain(|_, t| t.elapsed() < CHAT_ACTION_EVERY);
@@ -394,70 +329,11 @@ impl Sender {
     async fn blocked(&self, chat_id: i64) -> anyhow::Result<()> {
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
-        sqlx::query("UPDATE users SET is_active = FALSE WHERE telegram_id = $1")
-            .bind(chat_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE outbox SET state = 'dropped', last_error = 'bot blocked' WHERE chat_id = $1 AND state = 'pending'")
-            .bind(chat_id)
-            .execute(&mut *tx)
-            .await?;
+        crate::db::users::set_active(&mut tx, chat_id, false).await?;
+        rows::drop_chat(&mut tx, chat_id, "bot blocked").await?;
         tx.commit().await?;
         tracing::info!(chat_id, "user blocked the bot: marked inactive");
         Ok(())
-    }
-}
-
-/// A stored file a row sends: `params[field] = {"storage_key", "generation_id"?}`.
-struct Attachment {
-    field: &'static str,
-    key: String,
-    generation_id: Option<uuid::Uuid>,
-}
-
-impl Attachment {
-    fn of(params: &Value) -> Option<Self> {
-        ["photo", "document"].into_iter().find_map(|field| {
-            let file = params.get(field)?;
-            let key = file.get("storage_key")?.as_str()?.to_owned();
-            let generation_id =
-                file.get("generation_id").and_then(Value::as_str).and_then(|id| id.parse().ok());
-            Some(Self { field, key, generation_id })
-        })
-    }
-
-    /// Keeps Telegram's `file_id` (a photo's largest size) on the generation, for sending again.
-    async fn record_file_id(&self, pool: &PgPool, result: &Value) -> sqlx::Result<()> {
-        let Some(id) = self.generation_id else {
-            return Ok(());
-        };
-        let (column, file_id) = match self.field {
-            "photo" => {
-                ("file_id", result.get("photo").and_then(Value::as_array).and_then(|sizes| sizes.last()))
-            }
-            _ => ("document_file_id", result.get("document")),
-        };
-        let Some(file_id) = file_id.and_then(|f| f.get("file_id")).and_then(Value::as_str) else {
-            return Ok(());
-        };
-        let sql = format!("UPDATE generations SET {column} = $2 WHERE id = $1");
-        sqlx::query(&sql).bind(id).bind(file_id).execute(pool).await?;
-        Ok(())
-    }
-}
-
-impl Sender {
-    /// Reads the stored file; a failure is retried like a failed call.
-    async fn upload(&self, attachment: &Attachment) -> Result<Upload, ApiError> {
-        let failed = |reason: String| ApiError::Transport { method: "storage".to_owned(), reason };
-        let storage = self.storage.as_ref().ok_or_else(|| failed("no storage configured".to_owned()))?;
-        let bytes = storage.get(&attachment.key).await.map_err(|e| failed(format!("{e:#}")))?.to_vec();
-        let file_name = attachment.key.rsplit('/').next().unwrap_or("image").to_owned();
-        let mime_type = match crate::gemini::sniff(&bytes) {
-            Some(info) => info.format.mime(),
-            None => "application/octet-stream",
-        };
-        Ok(Upload { field: attachment.field, file_name, mime_type, bytes })
     }
 }
 
@@ -480,24 +356,5 @@ fn classify(error: &ApiError, attempts: i32) -> Sent {
             Sent::Dropped(format!("gave up after {MAX_ATTEMPTS} attempts: {error}"))
         }
         _ => Sent::Retry(backoff),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_files_are_recognized_only_by_a_storage_key() {
-        let id = uuid::Uuid::new_v4();
-        let photo =
-            serde_json::json!({"chat_id": 1, "photo": {"storage_key": "a/b.jpg", "generation_id": id}});
-        let found = Attachment::of(&photo).expect("a stored photo");
-        assert_eq!((found.field, found.key.as_str(), found.generation_id), ("photo", "a/b.jpg", Some(id)));
-        let document = serde_json::json!({"document": {"storage_key": "a/o.png"}});
-        let found = Attachment::of(&document).expect("a stored document");
-        assert_eq!((found.field, found.generation_id), ("document", None));
-        assert!(Attachment::of(&serde_json::json!({"photo": "AgACAgIAAxk-file-id"})).is_none());
-        assert!(Attachment::of(&serde_json::json!({"text": "hi"})).is_none());
     }
 }

@@ -1,5 +1,4 @@
-//! The status message of a generation (DESIGN §4 "Outbox sender", issue #5 "Progress the user
-//! sees"): queued (with the place in the queue) → generating (elapsed time) → done, or failed
+//! The status message of a generation (DESIGN §4 "Outbox sender"): queued (with the place in the queue) → generating (elapsed time) → done, or failed
 //! with the reason and "credits returned", in the user's language.
 //!
 //! The message is one outbox row (`status_of` = the generation) whose text is rendered from the
@@ -8,14 +7,15 @@
 //! often the state changes, Telegram sees one send and few edits. An edit of a message not yet
 //! sent is folded into the send. A final state's edit is due at once and, being written in
 //! the settling transaction before the photo, is always sent before the photo (per-chat FIFO).
-//! This module writes outbox rows and renders texts; it never calls Telegram.
+//! This module writes outbox rows and renders texts (what the message showed is kept on the
+//! generation through `jobs`); it never calls Telegram.
 
 use std::time::Duration;
 
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::{ImageSize, Model};
+use crate::domain::{GenerationStatus, ImageSize, Model};
 use crate::domain::model_name;
 use crate::texts::{render, Lang};
 
@@ -26,16 +26,14 @@ pub const REFRESH_EVERY: Duration = Duration::from_secs(10);
 /// The prompt shown in the status message is cut to this many characters.
 const PROMPT_CHARS: usize = 100;
 
-/// Queues the status message of a new generation (its text is rendered when it is sent) and
-/// links it to the generation. Call it in the transaction that queues the generation.
+/// Queues the status message of generation `generation` (its text is rendered when it is
+/// sent); the row's id, which the generation is inserted with (`jobs::new::insert_requested`)
+/// in the same transaction, right after (the row's reference to it is checked at commit).
 pub async fn open(conn: &mut PgConnection, chat_id: i64, generation: Uuid) -> sqlx::Result<i64> {
     let params = serde_json::json!({ "chat_id": chat_id, "parse_mode": "HTML" });
     let row: i64 = sqlx::query_scalar(
-        "WITH o AS (
-             INSERT INTO outbox (chat_id, method, params, status_of) VALUES ($1, 'sendMessage', $2, $3)
-             RETURNING id),
-         g AS (UPDATE generations SET status_outbox_id = (SELECT id FROM o) WHERE id = $3)
-         SELECT id FROM o",
+        "INSERT INTO outbox (chat_id, method, params, status_of) VALUES ($1, 'sendMessage', $2, $3)
+         RETURNING id",
     )
     .bind(chat_id)
     .bind(params)
@@ -76,13 +74,13 @@ pub async fn touch(conn: &mut PgConnection, generation: Uuid, final_state: bool)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
     pub text: String,
-    pub phase: String,
+    pub phase: GenerationStatus,
     /// What the message shows already (an edit to the same text is skipped).
     pub shown: Option<String>,
 }
 
 type StateRow = (
-    String,
+    GenerationStatus,
     String,
     String,
     Option<String>,
@@ -114,7 +112,7 @@ pub async fn render_now(conn: &mut PgConnection, generation: Uuid) -> sqlx::Resu
     Ok(row.map(|(status, prompt, model, size, cost, language, failure, error, elapsed, position, shown)| {
         let lang = Lang::parse(&language).unwrap_or(Lang::Ru);
         let state = State {
-            status: &status,
+            status,
             prompt: &prompt,
             model: model_name(
                 Model::parse(&model).unwrap_or(Model::Flash),
@@ -125,7 +123,7 @@ pub async fn render_now(conn: &mut PgConnection, generation: Uuid) -> sqlx::Resu
             elapsed: elapsed.max(0),
             position: position.max(1),
         };
-        Rendered { text: text(lang, &state), phase: status.clone(), shown }
+        Rendered { text: text(lang, &state), phase: status, shown }
     }))
 }
 
@@ -140,7 +138,7 @@ fn failure_of(error: Option<&str>) -> &'static str {
 /// What a status text is made of.
 #[derive(Debug, Clone)]
 pub struct State<'a> {
-    pub status: &'a str,
+    pub status: GenerationStatus,
     pub prompt: &'a str,
     pub model: String,
     pub cost: i64,
@@ -158,23 +156,23 @@ pub fn text(lang: Lang, state: &State<'_>) -> String {
     }
     let (cost, elapsed) = (state.cost.to_string(), state.elapsed.to_string());
     match state.status {
-        "queued" => {
+        GenerationStatus::Queued => {
             let accepted =
                 render(lang, "queued", &[("prompt", &prompt), ("model", &state.model), ("cost", &cost)]);
             let position = render(lang, "progress_position", &[("position", &state.position.to_string())]);
             format!("{accepted}\n{position}")
         }
-        "processing" => render(
+        GenerationStatus::Processing => render(
             lang,
             "progress_generating",
             &[("prompt", &prompt), ("model", &state.model), ("elapsed", &elapsed)],
         ),
-        "succeeded" => render(
+        GenerationStatus::Succeeded => render(
             lang,
             "progress_done",
             &[("prompt", &prompt), ("model", &state.model), ("elapsed", &elapsed)],
         ),
-        _ => {
+        GenerationStatus::Failed => {
             let reason = render(lang, state.failure, &[]);
             render(lang, "generation_failed", &[("reason", &reason), ("credits", &cost)])
         }
@@ -188,22 +186,9 @@ pub async fn shown(
     conn: &mut PgConnection,
     generation: Uuid,
     text: &str,
-    phase: &str,
-) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar(
-        "UPDATE generations SET status_shown = $2, status_phase = $3, status_shown_at = now()
-         WHERE id = $1 RETURNING status",
-    )
-    .bind(generation)
-    .bind(text)
-    .bind(phase)
-    .fetch_optional(conn)
-    .await
-}
-
-/// Whether a status is terminal.
-pub fn is_final(status: &str) -> bool {
-    matches!(status, "succeeded" | "failed")
+    phase: GenerationStatus,
+) -> sqlx::Result<Option<GenerationStatus>> {
+    crate::jobs::status_shown(conn, generation, text, phase).await
 }
 
 /// Queues edits for up to `limit` generations being worked on whose message still shows an
@@ -253,7 +238,7 @@ pub async fn generating_chats(conn: &mut PgConnection, limit: i64) -> sqlx::Resu
 mod tests {
     use super::*;
 
-    fn state(status: &str) -> State<'_> {
+    fn state(status: GenerationStatus) -> State<'static> {
         State {
             status,
             prompt: "a <cat>",
@@ -267,22 +252,22 @@ mod tests {
 
     #[test]
     fn each_state_reads_in_both_languages() {
-        let queued = text(Lang::En, &state("queued"));
+        let queued = text(Lang::En, &state(GenerationStatus::Queued));
         assert!(queued.contains("Prompt accepted: a &lt;cat&gt;") && queued.contains("queue: 3"), "{queued}");
-        let generating = text(Lang::En, &state("processing"));
+        let generating = text(Lang::En, &state(GenerationStatus::Processing));
         assert!(generating.contains("Generating") && generating.contains("12 s"), "{generating}");
-        let done = text(Lang::Ru, &state("succeeded"));
+        let done = text(Lang::Ru, &state(GenerationStatus::Succeeded));
         assert!(done.contains("Готово") && done.contains("12 с"), "{done}");
-        let failed = text(Lang::Ru, &state("failed"));
+        let failed = text(Lang::Ru, &state(GenerationStatus::Failed));
         assert!(failed.contains("правилами безопасности") && failed.contains("10 кр."), "{failed}");
-        let failed = text(Lang::En, &state("failed"));
+        let failed = text(Lang::En, &state(GenerationStatus::Failed));
         assert!(failed.contains("safety rules") && failed.contains("10 cr. returned"), "{failed}");
     }
 
     #[test]
     fn a_long_prompt_is_cut() {
         let long = "x".repeat(500);
-        let shown = text(Lang::En, &State { prompt: &long, ..state("processing") });
+        let shown = text(Lang::En, &State { prompt: &long, ..state(GenerationStatus::Processing) });
         assert!(shown.contains(&format!("{}…", "x".repeat(100))) && !shown.contains(&"x".repeat(101)));
     }
 

@@ -1,8 +1,11 @@
-//! YooKassa payments (DESIGN §4 "YooKassa payment"): starting a payment for a pack, and
-//! settling a charge on the provider's word only — the webhook and the reconciler both read
-//! the payment with `GET` and hand that answer to `settle`. Credits move only through
-//! `ledger::credit_charge`, in the same transaction as the charge row and the user's message.
-//! Never calls YooKassa inside a database transaction.
+//! Payments (DESIGN §4 "YooKassa payment", "Telegram Stars", "Refunds"; L4): starting a
+//! YooKassa payment for an order and settling a charge on the provider's word only (the webhook
+//! and the reconciler both read it with `GET` and hand the answer to `settle`), the Stars
+//! pre-checkout and credit (`stars`), two-phase refunds and dashboard refunds (`refund`), and
+//! the receipt contact (`contact`). Owns `payment_events` and `external_refunds`. Credits move
+//! only through the ledger, in the same transaction as the charge row and the user's message;
+//! a user is reached only through `outbox` and `texts`. Never calls a provider inside a
+//! database transaction, and never imports `bot` or `worker`.
 
 pub mod contact;
 pub mod network;
@@ -23,7 +26,7 @@ use crate::db::payments::{self as db, NewTopup, Provider};
 use crate::domain::{Kopecks, TelegramId};
 use crate::yookassa::{Client, Contact, CreatePayment, YkError};
 
-pub use reconcile::{reconcile_loop, reconcile_once, spawn_reconciler, INTERVAL, MIN_AGE};
+pub use reconcile::{reconcile_loop, reconcile_once, INTERVAL, MIN_AGE};
 pub use settle::Settled;
 
 /// How long one YooKassa call may take before it counts as a timeout (and is retried).
@@ -126,11 +129,7 @@ pub async fn pay_topup(
     let return_url = yk.config.return_url.as_ref().ok_or(PaymentError::NoReturnUrl)?.to_string();
     // A redelivered update finds the topup it created before: the body is rebuilt from that
     // row, not from today's pack list, so the retry is byte-for-byte the same request.
-    let (user, amount_minor, credits): (i64, i64, i64) =
-        sqlx::query_as("SELECT user_id, amount_minor, credits FROM topups WHERE id = $1")
-            .bind(topup_id)
-            .fetch_one(&yk.pool)
-            .await?;
+    let db::Order { user_id: user, amount_minor, credits, .. } = db::order(&yk.pool, topup_id).await?.ok_or(sqlx::Error::RowNotFound)?;
     let amount = Kopecks::from_kopecks(amount_minor).map_err(|_| PaymentError::BadPrice(amount_minor))?;
     let request = CreatePayment {
         amount,

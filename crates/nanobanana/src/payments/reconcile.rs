@@ -51,16 +51,3 @@ pub async fn reconcile_loop(yk: Arc<YooKassa>, interval: Duration, mut shutdown:
         }
     }
 }
-
-/// Starts the loop when YooKassa is configured (`serve`).
-pub fn spawn_reconciler(
-    pool: sqlx::PgPool,
-    config: &crate::config::Config,
-    wake: Arc<tokio::sync::Notify>,
-    shutdown: watch::Receiver<bool>,
-) -> Option<tokio::task::JoinHandle<()>> {
-    let yk = YooKassa::new(pool, config.yookassa.clone()?, Some(wake))
-        .map_err(|e| tracing::error!(error = %e, "YooKassa client; the reconciler is off"))
-        .ok()?;
-    Some(tokio::spawn(reconcile_loop(Arc::new(yk), INTERVAL, shutdown)))
-}

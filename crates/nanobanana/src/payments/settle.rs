@@ -4,11 +4,12 @@
 //! and for `succeeded` the credit (once per charge, by the ledger) with the user's message, for
 //! `canceled` the topup closed and the user told why (once, by a conditional update).
 
+use sqlx::PgConnection;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{PaymentError, YooKassa};
-use crate::db::payments::{record_charge, Charge, ChargeStatus, Provider};
+use crate::db::payments::{self as db, record_charge, Charge, ChargeStatus, Provider};
 use crate::ledger::{self, LedgerError, Outcome};
 use crate::outbox;
 use crate::texts::{self, Lang};
@@ -40,13 +41,6 @@ pub enum Settled {
     Ignored(&'static str),
 }
 
-#[derive(sqlx::FromRow)]
-struct Topup {
-    user_id: i64,
-    provider: String,
-    currency: String,
-    amount_minor: i64,
-}
 
 /// Settles the charge on `payment`, an answer read from the API.
 pub(super) async fn settle(yk: &YooKassa, payment: &Payment) -> Result<Settled, PaymentError> {
@@ -55,28 +49,9 @@ pub(super) async fn settle(yk: &YooKassa, payment: &Payment) -> Result<Settled, 
 }
 
 async fn settle_inner(yk: &YooKassa, payment: &Payment) -> Result<Settled, PaymentError> {
-    let Some(topup_id) = payment.metadata_str("topup_id").and_then(|t| Uuid::parse_str(t).ok()) else {
-        tracing::warn!("payment without our topup_id; ignored");
-        return Ok(Settled::Ignored("no topup_id"));
-    };
-    let topup: Option<Topup> =
-        sqlx::query_as("SELECT user_id, provider, currency, amount_minor FROM topups WHERE id = $1")
-            .bind(topup_id)
-            .fetch_optional(&yk.pool)
-            .await?;
-    let Some(topup) = topup.filter(|t| t.provider == Provider::YooKassa.as_str()) else {
-        tracing::warn!(%topup_id, "payment names no YooKassa topup of ours; ignored");
-        return Ok(Settled::Ignored("unknown topup"));
-    };
-    let amount = payment.amount.minor().ok();
-    if amount != Some(topup.amount_minor) || payment.amount.currency != topup.currency {
-        tracing::warn!(%topup_id, value = %payment.amount.value, currency = %payment.amount.currency,
-            expected = topup.amount_minor, "payment amount differs from its topup; ignored");
-        return Ok(Settled::Ignored("amount mismatch"));
-    }
-    let Some(status) = payment.charge_status() else {
-        tracing::warn!("unknown payment status; left as it was");
-        return Ok(Settled::Ignored("unknown status"));
+    let (topup_id, topup, status) = match ours(yk, payment).await? {
+        Ok(found) => found,
+        Err(why) => return Ok(Settled::Ignored(why)),
     };
     let charge = Charge {
         provider: Provider::YooKassa,
@@ -90,55 +65,21 @@ async fn settle_inner(yk: &YooKassa, payment: &Payment) -> Result<Settled, Payme
     let mut tx = yk.pool.begin().await?;
     let charge_id = record_charge(&mut tx, &charge).await?;
     let settled = match status {
-        ChargeStatus::Succeeded => match ledger::credit_charge(&mut tx, charge_id).await {
-            Err(LedgerError::NotSucceeded(_)) => {
+        ChargeStatus::Succeeded => match credit(&mut tx, charge_id, topup.user_id).await? {
+            Some(settled) => settled,
+            None => {
                 // Our row holds another final status (canceled): the provider contradicts
                 // itself. Nothing is credited; an operator must look, a retry would not help.
                 tracing::error!(%topup_id, "YooKassa reports succeeded for a charge recorded canceled");
                 return Ok(Settled::Ignored("charge already final with another status"));
             }
-            Err(e) => return Err(e.into()),
-            Ok(Outcome::Applied(entry)) => {
-                let lang = language(&mut tx, topup.user_id).await?;
-                let (credits, balance) = (entry.amount.to_string(), entry.available_after.to_string());
-                let text =
-                    texts::render(lang, "payment_credited", &[("credits", &credits), ("balance", &balance)]);
-                outbox::send_text(&mut tx, topup.user_id, &text, None).await?;
-                Settled::Credited { credits: entry.amount, balance: entry.available_after }
-            }
-            Ok(Outcome::AlreadyDone) => Settled::AlreadyCredited,
         },
         ChargeStatus::Canceled => {
-            let closed: Option<Uuid> = sqlx::query_scalar(
-                "UPDATE topups SET status = 'canceled'
-                 WHERE id = $1 AND status IN ('created', 'pending') RETURNING id",
-            )
-            .bind(topup_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if closed.is_some() {
-                let lang = language(&mut tx, topup.user_id).await?;
-                let reason = payment.cancel_reason();
-                let key = if KNOWN_REASONS.contains(&reason) {
-                    format!("payment_reason_{reason}")
-                } else {
-                    "payment_reason_other".to_owned()
-                };
-                let reason_text = texts::render(lang, &key, &[]);
-                let amount = crate::domain::Kopecks::from_kopecks(topup.amount_minor)
-                    .map(|k| k.to_string())
-                    .unwrap_or_default();
-                let text =
-                    texts::render(lang, "payment_canceled", &[("amount", &amount), ("reason", &reason_text)]);
-                outbox::send_text(&mut tx, topup.user_id, &text, None).await?;
-            }
-            Settled::Canceled { told: closed.is_some() }
+            let told = cancel(&mut tx, topup_id, &topup, payment).await?;
+            Settled::Canceled { told }
         }
         ChargeStatus::Pending | ChargeStatus::WaitingForCapture => {
-            sqlx::query("UPDATE topups SET status = 'pending' WHERE id = $1 AND status = 'created'")
-                .bind(topup_id)
-                .execute(&mut *tx)
-                .await?;
+            db::order_pending(&mut tx, topup_id).await?;
             Settled::Pending
         }
     };
@@ -152,10 +93,70 @@ async fn settle_inner(yk: &YooKassa, payment: &Payment) -> Result<Settled, Payme
     Ok(settled)
 }
 
+/// The order `payment` pays, checked against it (a YooKassa order of ours, the same amount and
+/// currency), and the charge status it reports; or why the payment is ignored.
+async fn ours(
+    yk: &YooKassa,
+    payment: &Payment,
+) -> Result<Result<(Uuid, db::Order, ChargeStatus), &'static str>, PaymentError> {
+    let Some(topup_id) = payment.metadata_str("topup_id").and_then(|t| Uuid::parse_str(t).ok()) else {
+        tracing::warn!("payment without our topup_id; ignored");
+        return Ok(Err("no topup_id"));
+    };
+    let topup = db::order(&yk.pool, topup_id).await?;
+    let Some(topup) = topup.filter(|t| t.provider == Provider::YooKassa.as_str()) else {
+        tracing::warn!(%topup_id, "payment names no YooKassa topup of ours; ignored");
+        return Ok(Err("unknown topup"));
+    };
+    let amount = payment.amount.minor().ok();
+    if amount != Some(topup.amount_minor) || payment.amount.currency != topup.currency {
+        tracing::warn!(%topup_id, value = %payment.amount.value, currency = %payment.amount.currency,
+            expected = topup.amount_minor, "payment amount differs from its topup; ignored");
+        return Ok(Err("amount mismatch"));
+    }
+    let Some(status) = payment.charge_status() else {
+        tracing::warn!("unknown payment status; left as it was");
+        return Ok(Err("unknown status"));
+    };
+    Ok(Ok((topup_id, topup, status)))
+}
+
+/// Credits the succeeded charge once, telling the user; `None` when the charge is recorded
+/// with another final status.
+async fn credit(conn: &mut PgConnection, charge_id: i64, user: i64) -> Result<Option<Settled>, PaymentError> {
+    match ledger::credit_charge(conn, charge_id).await {
+        Err(LedgerError::NotSucceeded(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+        Ok(Outcome::Applied(entry)) => {
+            let lang = language(conn, user).await?;
+            let (credits, balance) = (entry.amount.to_string(), entry.available_after.to_string());
+            let text = texts::render(lang, "payment_credited", &[("credits", &credits), ("balance", &balance)]);
+            outbox::send_text(conn, user, &text, None).await?;
+            Ok(Some(Settled::Credited { credits: entry.amount, balance: entry.available_after }))
+        }
+        Ok(Outcome::AlreadyDone) => Ok(Some(Settled::AlreadyCredited)),
+    }
+}
+
+/// Closes the order of a canceled payment and tells the user why; whether this did it.
+async fn cancel(conn: &mut PgConnection, topup_id: Uuid, topup: &db::Order, payment: &Payment) -> Result<bool, PaymentError> {
+    if !db::cancel_order(conn, topup_id).await? {
+        return Ok(false);
+    }
+    let lang = language(conn, topup.user_id).await?;
+    let reason = payment.cancel_reason();
+    let key = if KNOWN_REASONS.contains(&reason) {
+        format!("payment_reason_{reason}")
+    } else {
+        "payment_reason_other".to_owned()
+    };
+    let reason_text = texts::render(lang, &key, &[]);
+    let amount = crate::domain::Kopecks::from_kopecks(topup.amount_minor).map(|k| k.to_string()).unwrap_or_default();
+    let text = texts::render(lang, "payment_canceled", &[("amount", &amount), ("reason", &reason_text)]);
+    outbox::send_text(conn, topup.user_id, &text, None).await?;
+    Ok(true)
+}
+
 async fn language(conn: &mut sqlx::PgConnection, user: i64) -> sqlx::Result<Lang> {
-    let code: Option<String> = sqlx::query_scalar("SELECT language FROM users WHERE telegram_id = $1")
-        .bind(user)
-        .fetch_optional(conn)
-        .await?;
-    Ok(code.as_deref().and_then(Lang::parse).unwrap_or(Lang::Ru))
+    Ok(crate::db::users::language(conn, user).await?.unwrap_or(Lang::Ru))
 }

@@ -66,24 +66,12 @@ pub async fn send_invoice(
     Ok(topup_id)
 }
 
-#[derive(sqlx::FromRow)]
-struct Topup {
-    id: Uuid,
-    user_id: i64,
-    provider: String,
-    currency: String,
-    amount_minor: i64,
-    status: String,
-}
 
-async fn topup(conn: &mut PgConnection, payload: &str) -> sqlx::Result<Option<Topup>> {
+async fn topup(conn: &mut PgConnection, payload: &str) -> sqlx::Result<Option<db::Order>> {
     let Ok(id) = Uuid::parse_str(payload) else {
         return Ok(None);
     };
-    sqlx::query_as("SELECT id, user_id, provider, currency, amount_minor, status FROM topups WHERE id = $1")
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    db::order(conn, id).await
 }
 
 /// The pre-checkout check, recorded in the audit trail: `None` when the payment may go ahead,

@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::repo::{self, Job, Produced};
+use super::repo::{self, Job};
+use crate::jobs::Produced;
 use crate::domain::Delivery;
 use crate::ledger::{self, Settled, Settlement};
 use crate::outbox;
@@ -39,7 +40,7 @@ pub async fn succeed(
         tx.rollback().await?;
         return Ok(Ended::Stale);
     };
-    repo::record_result(&mut tx, id, produced).await?;
+    crate::jobs::record_result(&mut tx, id, produced).await?;
     // "Done" in the status message, queued before the photo so it never arrives after it.
     if job.status_message {
         crate::outbox::status::touch(&mut tx, id, true).await?;
@@ -119,13 +120,7 @@ async fn explain(
     failure: Failure,
     credits: i64,
 ) -> sqlx::Result<()> {
-    let has_status: Option<Option<i64>> =
-        sqlx::query_scalar("UPDATE generations SET failure = $2 WHERE id = $1 RETURNING status_outbox_id")
-            .bind(id)
-            .bind(failure.text_key())
-            .fetch_optional(&mut *conn)
-            .await?;
-    if has_status.flatten().is_some() {
+    if crate::jobs::set_failure(conn, id, failure.text_key()).await? == Some(true) {
         crate::outbox::status::touch(conn, id, true).await
     } else {
         outbox::send_text(conn, user_id, &failure_text(lang, failure, credits), None).await.map(drop)
@@ -178,11 +173,7 @@ pub async fn alert_admins(
 /// the sweep committed, so a crash in between loses only this message, never money.
 pub async fn tell_expired(pool: &PgPool, id: Uuid, user_id: i64, credits: i64) -> anyhow::Result<()> {
     let mut conn = pool.acquire().await?;
-    let language: Option<String> = sqlx::query_scalar("SELECT language FROM users WHERE telegram_id = $1")
-        .bind(user_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let lang = language.as_deref().and_then(Lang::parse).unwrap_or(Lang::Ru);
+    let lang = crate::db::users::language(&mut *conn, user_id).await?.unwrap_or(Lang::Ru);
     explain(&mut conn, id, user_id, lang, Failure::Deadline, credits).await?;
     tracing::info!(generation_id = %id, user_id, "user told: deadline passed");
     Ok(())

@@ -11,7 +11,8 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::deliver::{self, Ended, Failure};
-use super::repo::{self, Job, Produced};
+use super::repo::{self, Job};
+use crate::jobs::Produced;
 use crate::storage as store;
 use super::Worker;
 use crate::jobs::pause;

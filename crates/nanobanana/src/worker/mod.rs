@@ -1,4 +1,4 @@
-//! The generation worker (DESIGN §4 "Worker", issue #5): turns queued generations into
+//! The generation worker (DESIGN §4 "Worker"): turns queued generations into
 //! delivered images with exactly-once settlement.
 //!
 //! The loop wakes on a Redis signal or every `poll_every`, sweeps overdue generations, and

@@ -1,8 +1,7 @@
-//! The worker's SQL beyond `jobs` and `ledger`: reading what a claimed generation asks for,
-//! recording what a successful one produced, and requeueing a job whose call never counted.
-//! Every write is fenced by the holder's epoch or runs in the settling transaction.
+//! What the worker reads beyond `jobs`: what a claimed generation asks for (with its user's
+//! language and delivery setting), and the languages of the admins it alerts. Writes nothing:
+//! a generation's row is written through `jobs`, its settlement through `ledger`.
 
-use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -22,7 +21,7 @@ pub struct Job {
     pub delivery: Delivery,
     /// Telegram file ids of the reference photos, when the prompt came with any.
     pub reference_file_ids: Vec<String>,
-    /// Whether the request queued a status message (`progress`) to keep up to date.
+    /// Whether the request queued a status message (`outbox::status`) to keep up to date.
     pub status_message: bool,
 }
 
@@ -52,44 +51,13 @@ pub async fn load(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Job>
     }))
 }
 
-/// What a successful call produced; written in the transaction that commits its credits.
-#[derive(Debug, Clone)]
-pub struct Produced<'a> {
-    pub result_key: &'a str,
-    pub preview_key: &'a str,
-    pub usage: Option<Value>,
-    pub provider_cost_micro_usd: Option<i64>,
-    pub latency: Duration,
-}
-
-pub async fn record_result(conn: &mut PgConnection, id: Uuid, result: &Produced<'_>) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE generations SET result_key = $2, preview_key = $3, usage = $4,
-                provider_cost_micro_usd = $5, latency_ms = $6
-         WHERE id = $1",
-    )
-    .bind(id)
-    .bind(result.result_key)
-    .bind(result.preview_key)
-    .bind(&result.usage)
-    .bind(result.provider_cost_micro_usd)
-    .bind(i64::try_from(result.latency.as_millis()).unwrap_or(i64::MAX))
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
 /// The language of each admin who is a known user (Russian for the others).
 pub async fn admin_languages(conn: &mut PgConnection, admins: &[i64]) -> sqlx::Result<Vec<(i64, Lang)>> {
-    let known: Vec<(i64, String)> =
-        sqlx::query_as("SELECT telegram_id, language FROM users WHERE telegram_id = ANY($1)")
-            .bind(admins)
-            .fetch_all(conn)
-            .await?;
+    let known = crate::db::users::languages(conn, admins).await?;
     Ok(admins
         .iter()
         .map(|id| {
-            let lang = known.iter().find(|(k, _)| k == id).and_then(|(_, l)| Lang::parse(l));
+            let lang = known.iter().find(|(k, _)| k == id).map(|(_, l)| *l);
             (*id, lang.unwrap_or(Lang::Ru))
         })
         .collect())

@@ -414,23 +414,23 @@ async fn deleteme_erases_personal_data_and_keeps_the_accounts() {
 #[tokio::test]
 async fn conversation_states_expire_and_are_taken_once() {
     use nanobanana::bot::conversation;
+    use nanobanana::domain::{Awaiting, AwaitingKind};
     let db = TestDb::new().await;
     db.user(1701).await;
     let mut conn = db.conn().await;
     assert_eq!(conversation::get(&mut conn, 1701).await.expect("get"), None);
-    let data = json!({"edit": "a cat"});
-    conversation::set(&mut conn, 1701, "edit_prompt", Some(data.clone()), Duration::from_secs(600))
-        .await
-        .expect("set");
+    let editing = Awaiting::Edit { generation: uuid::Uuid::now_v7() };
+    conversation::set(&mut conn, 1701, &editing, Duration::from_secs(600)).await.expect("set");
     let state = conversation::get(&mut conn, 1701).await.expect("get");
-    assert_eq!(state, Some(conversation::State { name: "edit_prompt".into(), data: Some(data.clone()) }));
-    assert_eq!(conversation::take(&mut conn, 1701, "deleteme").await.expect("take"), None);
-    assert_eq!(conversation::take(&mut conn, 1701, "edit_prompt").await.expect("take"), Some(Some(data)));
-    assert_eq!(conversation::take(&mut conn, 1701, "edit_prompt").await.expect("take"), None);
-    conversation::set(&mut conn, 1701, "deleteme", None, Duration::from_secs(0)).await.expect("set");
+    assert_eq!(state, Some(editing.clone()));
+    assert_eq!(conversation::take(&mut conn, 1701, AwaitingKind::DeleteConfirmation).await.expect("take"), None);
+    assert_eq!(conversation::take(&mut conn, 1701, AwaitingKind::Edit).await.expect("take"), Some(editing));
+    assert_eq!(conversation::take(&mut conn, 1701, AwaitingKind::Edit).await.expect("take"), None);
+    let deleting = Awaiting::DeleteConfirmation;
+    conversation::set(&mut conn, 1701, &deleting, Duration::from_secs(0)).await.expect("set");
     assert_eq!(conversation::get(&mut conn, 1701).await.expect("get"), None, "expired at once");
-    assert_eq!(conversation::take(&mut conn, 1701, "deleteme").await.expect("take"), None);
-    conversation::set(&mut conn, 1701, "deleteme", None, Duration::from_secs(600)).await.expect("set");
+    assert_eq!(conversation::take(&mut conn, 1701, AwaitingKind::DeleteConfirmation).await.expect("take"), None);
+    conversation::set(&mut conn, 1701, &deleting, Duration::from_secs(600)).await.expect("set");
     conversation::clear(&mut conn, 1701).await.expect("clear");
     assert_eq!(conversation::get(&mut conn, 1701).await.expect("get"), None);
 }
@@ -438,25 +438,25 @@ async fn conversation_states_expire_and_are_taken_once() {
 #[tokio::test]
 async fn a_conversation_state_is_taken_once_however_many_take_it_at_once() {
     use nanobanana::bot::conversation;
+    use nanobanana::domain::{Awaiting, AwaitingKind};
     let db = TestDb::heavy(10).await;
     db.user_with(1701, 10).await;
     let mut conn = db.conn().await;
-    conversation::set(&mut conn, 1701, "edit", Some(json!({ "n": 1 })), Duration::from_secs(60))
-        .await
-        .expect("set");
-    // Another state's name takes nothing and leaves this one.
-    assert_eq!(conversation::take(&mut conn, 1701, "contact").await.expect("take"), None);
+    let editing = Awaiting::Edit { generation: uuid::Uuid::now_v7() };
+    conversation::set(&mut conn, 1701, &editing, Duration::from_secs(60)).await.expect("set");
+    // Another state's kind takes nothing and leaves this one.
+    assert_eq!(conversation::take(&mut conn, 1701, AwaitingKind::ReceiptContact).await.expect("take"), None);
     drop(conn);
     let takers = (0..8).map(|_| {
         let pool = db.pool.clone();
         tokio::spawn(async move {
             let mut tx = pool.begin().await.expect("begin");
-            let taken = conversation::take(&mut tx, 1701, "edit").await.expect("take");
+            let taken = conversation::take(&mut tx, 1701, AwaitingKind::Edit).await.expect("take");
             tx.commit().await.expect("commit");
             taken
         })
     });
     let taken: Vec<_> = join_all(takers).await.into_iter().flatten().flatten().collect();
-    assert_eq!(taken, [Some(json!({ "n": 1 }))], "exactly one taker sees the state");
+    assert_eq!(taken, [editing], "exactly one taker sees the state");
     assert_eq!(conversation::get(&mut *db.conn().await, 1701).await.expect("get"), None);
 }

@@ -7,7 +7,7 @@ use axum::body::Bytes;
 
 use crate::common::image_info::{sniff, ImageInfo};
 use crate::telegram::error::TgError;
-use crate::telegram::params::Params;
+use crate::telegram::params::{Params, Upload};
 use crate::telegram::state::{FileKind, StoredFile, TgState};
 
 pub const MAX_PHOTO: usize = 10 * 1024 * 1024;
@@ -31,13 +31,7 @@ pub async fn resolve(
     kind: FileKind,
 ) -> Result<Input, TgError> {
     if let Some(upload) = p.upload(field) {
-        return new_input(
-            upload.bytes.clone(),
-            upload.file_name.clone(),
-            upload.content_type.clone(),
-            kind,
-            false,
-        );
+        return uploaded(upload, kind);
     }
     let Some(value) = value.filter(|v| !v.is_empty()) else {
         let name = if kind == FileKind::Photo { "photo" } else { "document" };
@@ -46,13 +40,7 @@ pub async fn resolve(
     if let Some(name) = value.strip_prefix("attach://") {
         let upload =
             p.upload(name).ok_or_else(|| TgError::bad_request("wrong file identifier/HTTP URL specified"))?;
-        return new_input(
-            upload.bytes.clone(),
-            upload.file_name.clone(),
-            upload.content_type.clone(),
-            kind,
-            false,
-        );
+        return uploaded(upload, kind);
     }
     if value.starts_with("http://") || value.starts_with("https://") {
         let limit = if kind == FileKind::Photo { MAX_URL_PHOTO } else { MAX_URL_OTHER };
@@ -68,6 +56,11 @@ pub async fn resolve(
         return Err(TgError::bad_request("can't use file of type Document as Photo"));
     }
     Ok(Input::Existing(file))
+}
+
+/// A file sent in the request's multipart body.
+fn uploaded(upload: &Upload, kind: FileKind) -> Result<Input, TgError> {
+    new_input(upload.bytes.clone(), upload.file_name.clone(), upload.content_type.clone(), kind, false)
 }
 
 fn new_input(

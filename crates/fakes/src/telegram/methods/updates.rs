@@ -2,10 +2,12 @@
 //! ways of receiving updates: while a webhook is set getUpdates answers 409 Conflict, and a
 //! newer getUpdates call terminates an older waiting one with 409, as Telegram does.
 
+use std::future::ready;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::common::wait::{until_deadline, Recheck};
 use crate::telegram::error::{TgError, TgResult};
 use crate::telegram::params::Params;
 use crate::telegram::state::{TgState, Webhook};
@@ -98,7 +100,7 @@ pub async fn get_updates(state: &TgState, p: &Params) -> TgResult {
     let timeout = Duration::from_secs(p.i64("timeout")?.unwrap_or(0).clamp(0, 50) as u64);
     let allowed = allowed_updates(p)?;
     state.expire_updates();
-    let mut version = state.updates_version.subscribe();
+    let version = state.updates_version.subscribe();
     let generation = {
         let mut inner = state.lock();
         if inner.webhook.is_some() {
@@ -113,28 +115,21 @@ pub async fn get_updates(state: &TgState, p: &Params) -> TgResult {
     };
     state.updates_changed();
     let _waiting = WaitingPoll::new(state);
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        version.borrow_and_update();
-        {
-            let inner = state.lock();
-            if inner.poll_generation != generation {
-                return Err(TgError::conflict(if inner.webhook.is_some() {
-                    WEBHOOK_ACTIVE
-                } else {
-                    TERMINATED
-                }));
-            }
-            let batch: Vec<Value> = inner.updates.iter().take(limit).map(|u| u.body.clone()).collect();
-            if !batch.is_empty() || tokio::time::Instant::now() >= deadline {
-                return Ok(Value::Array(batch));
-            }
+    // A conflict, or the updates as soon as there are any; none when the timeout passes.
+    let answer = until_deadline(tokio::time::Instant::now() + timeout, Recheck::OnChange(version), || {
+        let inner = state.lock();
+        if inner.poll_generation != generation {
+            let conflict = if inner.webhook.is_some() { WEBHOOK_ACTIVE } else { TERMINATED };
+            return ready(Some(Err(TgError::conflict(conflict))));
         }
-        tokio::select! {
-            _ = version.changed() => {}
-            _ = tokio::time::sleep_until(deadline) => {}
-            _ = state.shutdown.wait() => return Ok(json!([])),
-        }
+        let batch: Vec<Value> = inner.updates.iter().take(limit).map(|u| u.body.clone()).collect();
+        ready((!batch.is_empty()).then_some(Ok(Value::Array(batch))))
+    });
+    tokio::select! {
+        // A shutdown ends only a waiting call: an answer found at once goes out.
+        biased;
+        answer = answer => answer.unwrap_or_else(|| Ok(json!([]))),
+        () = state.shutdown.wait() => Ok(json!([])),
     }
 }
 

@@ -1,11 +1,13 @@
 //! A user sending images: photos (alone or as album items) and files as documents.
 
-use serde_json::json;
+use std::sync::MutexGuard;
+
+use serde_json::{json, Value};
 
 use super::{message_locked, ActionError, ImageSpec, Sent, UserProfile};
 use crate::common::image_info::sniff;
 use crate::telegram::methods::{photo_sizes, store_file};
-use crate::telegram::state::{FileKind, TgState};
+use crate::telegram::state::{FileKind, Inner, TgState};
 
 /// Sends a photo (or, with `media_group_id`, one item of an album).
 pub fn photo(
@@ -32,17 +34,7 @@ pub fn photo(
     )
     .map_err(|e| ActionError::Invalid(e.description))?;
     let sizes = photo_sizes(&mut inner, max, &file).map_err(|e| ActionError::Invalid(e.description))?;
-    let mut sent = message_locked(state, &mut inner, user_id, profile, |m| {
-        m["photo"] = sizes;
-        if let Some(caption) = &spec.caption {
-            m["caption"] = json!(caption);
-        }
-        if let Some(group) = media_group_id {
-            m["media_group_id"] = json!(group);
-        }
-    })?;
-    drop(inner);
-    state.updates_changed();
+    let mut sent = send_file(state, inner, user_id, profile, spec, media_group_id, |m| m["photo"] = sizes)?;
     sent.file_id = Some(file.file_id);
     Ok(sent)
 }
@@ -102,8 +94,25 @@ pub fn document(
     .map_err(|e| ActionError::Invalid(e.description))?;
     let document = json!({"file_id": file.file_id, "file_unique_id": file.file_unique_id, "file_name": name,
         "mime_type": mime, "file_size": file.bytes.len()});
-    let mut sent = message_locked(state, &mut inner, user_id, profile, |m| {
-        m["document"] = document;
+    let mut sent =
+        send_file(state, inner, user_id, profile, spec, media_group_id, |m| m["document"] = document)?;
+    sent.file_id = Some(file.file_id);
+    Ok(sent)
+}
+
+/// Sends the message that carries a stored file (`media` fills it in), with the spec's caption
+/// and the album's `media_group_id`; the lock is released before the update is announced.
+fn send_file(
+    state: &TgState,
+    mut inner: MutexGuard<'_, Inner>,
+    user_id: i64,
+    profile: &UserProfile,
+    spec: &ImageSpec,
+    media_group_id: Option<&str>,
+    media: impl FnOnce(&mut Value),
+) -> Result<Sent, ActionError> {
+    let sent = message_locked(state, &mut inner, user_id, profile, |m| {
+        media(m);
         if let Some(caption) = &spec.caption {
             m["caption"] = json!(caption);
         }
@@ -113,6 +122,5 @@ pub fn document(
     })?;
     drop(inner);
     state.updates_changed();
-    sent.file_id = Some(file.file_id);
     Ok(sent)
 }

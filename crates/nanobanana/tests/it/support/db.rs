@@ -154,7 +154,7 @@ impl TestDb {
     }
 
     pub async fn balance(&self, telegram_id: TelegramId) -> (i64, i64) {
-        let b = users::balance(&mut *self.conn().await, telegram_id)
+        let b = nanobanana::ledger::balance(&mut *self.conn().await, telegram_id)
             .await
             .expect("read balance")
             .expect("user exists");

@@ -1,0 +1,91 @@
+//! The sender's SQL over the `outbox` table (owned by `outbox`): the due head of each chat, and
+//! what happened to a row — sent (with Telegram's `message_id`), tried again later, dropped —
+//! or to a chat's whole queue.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool};
+
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct Row {
+    pub(super) id: i64,
+    pub(super) chat_id: i64,
+    pub(super) method: String,
+    pub(super) params: Value,
+    pub(super) edits: Option<i64>,
+    pub(super) attempts: i32,
+    /// A status message row: its text is rendered from this generation when sent.
+    pub(super) status_of: Option<uuid::Uuid>,
+}
+
+/// Each chat's head: its oldest pending row, except that a progress edit not due yet lets the
+/// rows behind it pass (a final status edit never does); deliveries before status edits. With
+/// whether the row is due.
+pub(super) async fn heads(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<(Row, bool)>> {
+    type HeadRow = (i64, i64, String, Value, Option<i64>, i32, Option<uuid::Uuid>, bool);
+    let rows: Vec<HeadRow> = sqlx::query_as(
+        "SELECT id, chat_id, method, params, edits, attempts, status_of, next_attempt_at <= now()
+         FROM (SELECT DISTINCT ON (chat_id) * FROM outbox
+               WHERE state = 'pending'
+                 AND (status_of IS NULL OR next_attempt_at <= now() OR params->>'final' = 'true')
+               ORDER BY chat_id, id) heads
+         ORDER BY status_of IS NOT NULL, id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, chat_id, method, params, edits, attempts, status_of, due)| {
+            (Row { id, chat_id, method, params, edits, attempts, status_of }, due)
+        })
+        .collect())
+}
+
+/// The message an edit targets: its `message_id` once sent, and its state.
+pub(super) async fn edit_target(pool: &PgPool, target: i64) -> sqlx::Result<Option<(Option<i64>, String)>> {
+    sqlx::query_as("SELECT message_id, state FROM outbox WHERE id = $1").bind(target).fetch_optional(pool).await
+}
+
+pub(super) async fn mark_sent(pool: &PgPool, id: i64, message_id: Option<i64>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE outbox SET state = 'sent', message_id = $2, sent_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(message_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn mark_dropped(pool: &PgPool, id: i64, reason: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE outbox SET state = 'dropped', last_error = $2 WHERE id = $1")
+        .bind(id)
+        .bind(reason)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn retry_later(pool: &PgPool, id: i64, reason: &str, after: Duration) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                           next_attempt_at = now() + make_interval(secs => $3)
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(reason)
+    .bind(after.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Drops everything still pending for `chat`.
+pub(super) async fn drop_chat(conn: &mut PgConnection, chat: i64, reason: &str) -> sqlx::Result<()> {
+    sqlx::query("UPDATE outbox SET state = 'dropped', last_error = $2 WHERE chat_id = $1 AND state = 'pending'")
+        .bind(chat)
+        .bind(reason)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
