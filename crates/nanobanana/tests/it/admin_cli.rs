@@ -3,7 +3,7 @@
 
 use std::process::Output;
 
-use crate::helpers::{server_url, TestDb};
+use crate::support::{server_url, TestDb};
 
 const USER: i64 = 3001;
 

@@ -6,7 +6,7 @@ use std::process::Output;
 use nanobanana::ledger::{self, RefundHold, Settlement};
 use uuid::Uuid;
 
-use crate::helpers::{credits_of, TestDb};
+use crate::support::{credits_of, TestDb};
 
 const ALICE: i64 = 2001;
 const BOB: i64 = 2002;

@@ -1,149 +1,12 @@
 //! The bot service over real HTTP: the fake Telegram delivers updates to `serve`'s webhook,
 //! and the tests assert on what the fake received, on the ledger and on the audit.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use fakes::telegram::users::{self, UserProfile};
-use fakes::telegram::{ChatRecord, TelegramConfig};
-use fakes::FakeTelegram;
 use futures_util::future::join_all;
-use nanobanana::config::{Config, Role};
 use serde_json::{json, Value};
-use tokio::sync::watch;
 
-use crate::helpers::TestDb;
-
-pub(crate) const SECRET: &str = "test-webhook-secret_1";
-pub(crate) const WAIT: Duration = Duration::from_secs(15);
-
-/// `serve` in this process against a fresh database and the fake Telegram, over real HTTP.
-pub(crate) struct TestBot {
-    pub(crate) db: TestDb,
-    pub(crate) tg: FakeTelegram,
-    pub(crate) url: String,
-    pub(crate) http: reqwest::Client,
-    shutdown: watch::Sender<bool>,
-    server: tokio::task::JoinHandle<anyhow::Result<()>>,
-    redis: nanobanana::config::RedisConfig,
-}
-
-impl TestBot {
-    pub(crate) async fn start(extra: &[(&str, &str)]) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        Self::start_on(listener, extra).await
-    }
-
-    /// As `start`, serving on `listener` (bound first, so other fakes can be told its URL).
-    pub(crate) async fn start_on(listener: tokio::net::TcpListener, extra: &[(&str, &str)]) -> Self {
-        let db = TestDb::new().await;
-        let tg = FakeTelegram::start(TelegramConfig::default()).await.expect("fake Telegram");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let mut vars: HashMap<String, String> = [
-            ("DATABASE_URL", db.url.to_string()),
-            ("TELEGRAM_BOT_TOKEN", tg.token().to_owned()),
-            ("TELEGRAM_WEBHOOK_SECRET", SECRET.to_owned()),
-            ("TELEGRAM_API_URL", tg.base_url()),
-            ("PUBLIC_BASE_URL", format!("{url}/")),
-            ("AUTO_MIGRATE", "false".to_owned()),
-            ("REDIS_PREFIX", format!("nbtest:{}:", uuid::Uuid::new_v4().simple())),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let config = Config::from_lookup(Role::Serve, &|k| vars.get(k).cloned()).expect("config");
-        let redis = config.redis.clone();
-        let (shutdown, rx) = watch::channel(false);
-        let server = tokio::spawn(nanobanana::service::serve(config, listener, rx));
-        let bot = Self { db, tg, url, http: reqwest::Client::new(), shutdown, server, redis };
-        bot.wait_for_webhook().await;
-        bot
-    }
-
-    /// serve registers its webhook at start; updates flow once it has.
-    pub(crate) async fn wait_for_webhook(&self) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let info: Value = self
-                .http
-                .post(format!("{}/bot{}/getWebhookInfo", self.tg.base_url(), self.tg.token()))
-                .send()
-                .await
-                .expect("getWebhookInfo")
-                .json()
-                .await
-                .expect("JSON");
-            if info["result"]["url"].as_str().is_some_and(|u| u.starts_with(&self.url)) {
-                return;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "webhook never registered: {info}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    pub(crate) async fn stop(self) {
-        let _ = self.shutdown.send(true);
-        self.server.await.expect("server task").expect("server ran cleanly");
-    }
-
-    pub(crate) fn profile(lang: &str) -> UserProfile {
-        UserProfile { first_name: Some("Test".into()), username: None, language_code: Some(lang.into()) }
-    }
-
-    pub(crate) fn command(&self, user: i64, lang: &str, command: &str) {
-        users::command(self.tg.state(), user, &Self::profile(lang), command, None).expect("command");
-    }
-
-    pub(crate) fn text(&self, user: i64, lang: &str, text: &str) {
-        users::text(self.tg.state(), user, &Self::profile(lang), text).expect("text");
-    }
-
-    pub(crate) async fn messages(&self, user: i64, count: usize) -> ChatRecord {
-        self.tg
-            .wait_for_chat(user, WAIT, |c| c.messages.len() >= count)
-            .await
-            .unwrap_or_else(|e| panic!("chat {user}: {e}; have {:?}", self.tg.chat(user)))
-    }
-
-    pub(crate) async fn post(&self, secret: Option<&str>, body: Vec<u8>) -> reqwest::StatusCode {
-        let mut request = self.http.post(format!("{}/telegram/webhook", self.url)).body(body);
-        if let Some(secret) = secret {
-            request = request.header("X-Telegram-Bot-Api-Secret-Token", secret);
-        }
-        request.send().await.expect("webhook answers").status()
-    }
-
-    pub(crate) async fn count(&self, sql: &str) -> i64 {
-        sqlx::query_scalar(sql).fetch_one(&self.db.pool).await.expect(sql)
-    }
-
-    /// Waits until the outbox has nothing pending.
-    pub(crate) async fn drained(&self) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while self.count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").await > 0 {
-            assert!(tokio::time::Instant::now() < deadline, "outbox never drained");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Sends `/command args` and waits for the chat's `n`-th message; its text.
-    pub(crate) async fn ask(&self, user: i64, lang: &str, command: &str, args: &str, n: usize) -> String {
-        users::command(self.tg.state(), user, &Self::profile(lang), command, Some(args)).expect("command");
-        let chat = self.messages(user, n).await;
-        chat.messages[n - 1].text().unwrap_or("").to_owned()
-    }
-
-    /// Presses a button and waits for the answer to its callback query; the toast.
-    pub(crate) async fn press(&self, user: i64, message_id: i64, data: &str) -> String {
-        let answers = |c: &ChatRecord| c.events.iter().filter(|e| e.method == "answerCallbackQuery").count();
-        let before = self.tg.chat(user).map_or(0, |c| answers(&c));
-        self.tg.press_button(user, message_id, data).expect("press");
-        let chat = self.tg.wait_for_chat(user, WAIT, |c| answers(c) > before).await.expect("answered");
-        let last = chat.events.iter().rev().find(|e| e.method == "answerCallbackQuery");
-        last.and_then(|e| e.detail["text"].as_str()).unwrap_or("").to_owned()
-    }
-}
+use crate::support::{fast, wait, Leave, TestApp, SECRET};
 
 fn message_update(update_id: i64, user: i64, text: &str) -> Value {
     json!({
@@ -158,7 +21,7 @@ fn message_update(update_id: i64, user: i64, text: &str) -> Value {
 
 #[tokio::test]
 async fn start_and_help_answer_in_the_users_language() {
-    let bot = TestBot::start(&[]).await;
+    let bot = TestApp::builder().start().await;
     bot.command(501, "ru", "start");
     bot.command(502, "en", "start");
     let ru = bot.messages(501, 1).await;
@@ -171,12 +34,12 @@ async fn start_and_help_answer_in_the_users_language() {
     let chat = bot.messages(502, 3).await;
     assert!(chat.messages[1].text().unwrap_or("").contains("How it works"));
     assert!(chat.messages[2].text().unwrap_or("").contains("I don't know that command"));
-    bot.stop().await;
+    bot.finish().await;
 }
 
 #[tokio::test]
 async fn a_prompt_reserves_its_price_and_a_short_balance_reserves_nothing() {
-    let bot = TestBot::start(&[]).await;
+    let bot = TestApp::builder().start().await;
     bot.db.user_with(601, 15).await;
     // A user who existed before keeps their language (Russian, the default).
     bot.text(601, "en", "a banana <b>on</b> the moon");
@@ -187,8 +50,8 @@ async fn a_prompt_reserves_its_price_and_a_short_balance_reserves_nothing() {
     // The workers were woken for it.
     let id: uuid::Uuid =
         sqlx::query_scalar("SELECT id FROM generations").fetch_one(&bot.db.pool).await.expect("id");
-    let conn = nanobanana::redis::connect_blocking(&bot.redis).await.expect("redis");
-    let mut waiter = nanobanana::signals::Waiter::new(conn, &bot.redis.prefix);
+    let conn = nanobanana::redis::connect_blocking(&bot.config.redis).await.expect("redis");
+    let mut waiter = nanobanana::signals::Waiter::new(conn, &bot.config.redis.prefix);
     let woken = waiter.wait(Duration::from_secs(5)).await.expect("signal");
     assert_eq!(woken, vec![id]);
     bot.text(601, "en", "another one");
@@ -203,12 +66,14 @@ async fn a_prompt_reserves_its_price_and_a_short_balance_reserves_nothing() {
     assert_eq!(bot.db.balance(601).await, (5, 10));
     assert_eq!(bot.count("SELECT COUNT(*) FROM generations").await, 1);
     bot.db.assert_audit_clean().await;
-    bot.stop().await;
+    // The queued generation is made, so the test ends with nothing in flight.
+    bot.run_worker(fast()).await;
+    bot.finish().await;
 }
 
 #[tokio::test]
 async fn the_same_update_delivered_five_times_at_once_has_one_effect() {
-    let bot = TestBot::start(&[]).await;
+    let bot = TestApp::builder().start().await;
     bot.db.user_with(701, 100).await;
     bot.command(701, "en", "help");
     bot.messages(701, 1).await;
@@ -224,13 +89,15 @@ async fn the_same_update_delivered_five_times_at_once_has_one_effect() {
     assert_eq!(bot.count("SELECT COUNT(*) FROM generations").await, 1);
     assert_eq!(bot.db.balance(701).await, (90, 10));
     bot.db.assert_audit_clean().await;
-    bot.stop().await;
+    // The queued generation is made, so the test ends with nothing in flight.
+    bot.run_worker(fast()).await;
+    bot.finish().await;
 }
 
 #[tokio::test]
 async fn fifty_prompts_at_once_reserve_only_what_the_balance_and_the_cap_allow() {
     for (cap, expected) in [("5", 3), ("2", 2)] {
-        let bot = TestBot::start(&[("MAX_IN_FLIGHT", cap)]).await;
+        let bot = TestApp::builder().env("MAX_IN_FLIGHT", cap).start().await;
         bot.db.user_with(801, 30).await;
         let bodies: Vec<Vec<u8>> = (0..50)
             .map(|i| {
@@ -259,13 +126,16 @@ async fn fifty_prompts_at_once_reserve_only_what_the_balance_and_the_cap_allow()
             .count();
         assert_eq!((accepted as i64, refused as i64), (expected, 50 - expected), "{answers:?}");
         bot.db.assert_audit_clean().await;
-        bot.stop().await;
+        // Its own end: the 50 answers to one chat take ~50 s at Telegram's pace (and no chat
+        // is open for them, so they are dropped), and the generations are not made here.
+        let leave = Leave { generations: true, pending_outbox: true, dropped_outbox: true };
+        bot.finish_leaving(leave).await;
     }
 }
 
 #[tokio::test]
 async fn bad_requests_are_refused_and_change_nothing() {
-    let bot = TestBot::start(&[]).await;
+    let bot = TestApp::builder().start().await;
     let update = serde_json::to_vec(&message_update(9_200_001, 901, "hi")).expect("JSON");
     assert_eq!(bot.post(None, update.clone()).await, 401);
     assert_eq!(bot.post(Some("wrong-secret"), update.clone()).await, 401);
@@ -290,40 +160,35 @@ async fn bad_requests_are_refused_and_change_nothing() {
     ] {
         assert!(metrics.contains(line), "{line} in {metrics}");
     }
-    bot.stop().await;
+    bot.finish().await;
 }
 
 #[tokio::test]
 async fn a_user_who_blocks_the_bot_becomes_inactive_and_gets_nothing_more() {
-    let bot = TestBot::start(&[]).await;
+    let bot = TestApp::builder().start().await;
     bot.command(1001, "en", "start");
     bot.messages(1001, 1).await;
     bot.tg.block(1001).expect("block");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while bot.count("SELECT COUNT(*) FROM users WHERE telegram_id = 1001 AND NOT is_active").await == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "never marked inactive");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    bot.until("marked inactive", "SELECT COUNT(*) FROM users WHERE telegram_id = 1001 AND NOT is_active", 1)
+        .await;
     // A message queued for them now is refused by Telegram (403) and dropped.
     let mut conn = bot.db.conn().await;
     nanobanana::outbox::send_text(&mut conn, 1001, "late news", None).await.expect("enqueue");
     drop(conn);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while bot
-        .count("SELECT COUNT(*) FROM outbox WHERE state = 'dropped' AND last_error = 'bot blocked'")
-        .await
-        == 0
-    {
-        assert!(tokio::time::Instant::now() < deadline, "the blocked user's message was not dropped");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    bot.until(
+        "the blocked user's message dropped",
+        "SELECT COUNT(*) FROM outbox WHERE state = 'dropped' AND last_error = 'bot blocked'",
+        1,
+    )
+    .await;
     assert_eq!(bot.tg.chat(1001).map(|c| c.messages.len()), Some(1));
-    bot.stop().await;
+    // Its own end: the message to the user who blocked the bot is dropped, as asserted above.
+    bot.finish_leaving(Leave { dropped_outbox: true, ..Leave::default() }).await;
 }
 
 #[tokio::test]
 async fn the_sender_keeps_telegrams_pace_and_each_chats_order() {
-    let bot = TestBot::start(&[]).await;
+    let bot = TestApp::builder().start().await;
     let chats: Vec<i64> = (2000..2050).collect();
     for chat in &chats {
         bot.command(*chat, "en", "help");
@@ -342,11 +207,13 @@ async fn the_sender_keeps_telegrams_pace_and_each_chats_order() {
     }
     drop(conn);
     bot.tg.set_strict_pace(true);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
-    while bot.count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").await > 0 {
-        assert!(tokio::time::Instant::now() < deadline, "200 messages not sent within 40 s");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait::until("200 messages sent", Duration::from_secs(40), || async {
+        match bot.count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").await {
+            0 => Ok(()),
+            pending => Err(format!("{pending} pending")),
+        }
+    })
+    .await;
     let retried = bot.count("SELECT COUNT(*) FROM outbox WHERE attempts > 0 OR state <> 'sent'").await;
     assert_eq!(retried, 0, "no 429, nothing dropped");
     for chat in &chats {
@@ -354,12 +221,12 @@ async fn the_sender_keeps_telegrams_pace_and_each_chats_order() {
         let texts: Vec<&str> = record.messages.iter().skip(1).map(|m| m.text().unwrap_or("")).collect();
         assert_eq!(texts, ["news 0", "news 1", "news 2", "news 3"], "chat {chat} in order");
     }
-    bot.stop().await;
+    bot.finish().await;
 }
 
 #[tokio::test]
 async fn a_429_or_a_500_is_waited_out_and_the_message_still_arrives_once() {
-    let bot = TestBot::start(&[]).await;
+    let bot = TestApp::builder().start().await;
     bot.command(3001, "en", "help");
     bot.messages(3001, 1).await;
     for kind in [fakes::telegram::FaultKind::TooManyRequests, fakes::telegram::FaultKind::ServerError] {
@@ -375,32 +242,26 @@ async fn a_429_or_a_500_is_waited_out_and_the_message_still_arrives_once() {
     assert_eq!(chat.messages.len(), 3, "each answer once: {chat:?}");
     // Both faults hit the first answer, which was retried until it went through. The last row
     // is marked sent just after Telegram took it: wait for that mark.
-    let deadline = std::time::Instant::now() + WAIT;
-    while bot.count("SELECT COUNT(*) FROM outbox WHERE state <> 'sent'").await > 0
-        && std::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(bot.count("SELECT COUNT(*) FROM outbox WHERE state <> 'sent'").await, 0);
+    bot.until("every answer marked sent", "SELECT COUNT(*) FROM outbox WHERE state <> 'sent'", 0).await;
     assert_eq!(bot.count("SELECT SUM(attempts) FROM outbox WHERE state = 'sent'").await, 2);
-    bot.stop().await;
+    bot.finish().await;
 }
 
 #[tokio::test]
 async fn settings_buttons_change_the_model_price_and_language() {
-    let bot = TestBot::start(&[]).await;
+    let bot = TestApp::builder().start().await;
     bot.db.user_with(4001, 100).await;
     bot.command(4001, "ru", "settings");
     let chat = bot.messages(4001, 1).await;
     let screen = &chat.messages[0];
     assert!(screen.text().unwrap_or("").contains("Модель: Nano Banana 2 — 10 кр."), "{screen:?}");
     bot.tg.press_button(4001, screen.message_id, "st:m:pro").expect("press Pro");
-    let chat = bot.tg.wait_for_chat(4001, WAIT, |c| c.messages[0].edits.len() == 1).await.expect("edited");
+    let chat = bot.chat(4001, |c| c.messages[0].edits.len() == 1).await;
     assert!(chat.messages[0].text().unwrap_or("").contains("Модель: Nano Banana Pro 1K — 20 кр."));
     bot.tg.press_button(4001, screen.message_id, "st:s:4K").expect("press 4K");
     bot.tg.press_button(4001, screen.message_id, "st:a:16:9").expect("press 16:9");
     bot.tg.press_button(4001, screen.message_id, "lang:en").expect("press English");
-    let chat = bot.tg.wait_for_chat(4001, WAIT, |c| c.messages[0].edits.len() == 4).await.expect("edited");
+    let chat = bot.chat(4001, |c| c.messages[0].edits.len() == 4).await;
     let text = chat.messages[0].text().unwrap_or("");
     assert!(
         text.contains("Model: Nano Banana Pro 4K, 35 cr.") && text.contains("Aspect ratio: 16:9"),
@@ -417,7 +278,9 @@ async fn settings_buttons_change_the_model_price_and_language() {
             .expect("generation");
     assert_eq!((model.as_str(), size.as_deref(), aspect.as_str()), ("pro", Some("4K"), "16:9"));
     bot.db.assert_audit_clean().await;
-    bot.stop().await;
+    // The queued generation is made, so the test ends with nothing in flight.
+    bot.run_worker(fast()).await;
+    bot.finish().await;
 }
 
 fn photo_update(
@@ -446,7 +309,7 @@ fn photo_update(
 
 #[tokio::test]
 async fn an_album_delivered_twice_and_out_of_order_is_one_generation_and_a_late_item_is_refused() {
-    let bot = TestBot::start(&[]).await;
+    let bot = TestApp::builder().start().await;
     bot.db.user_with(5001, 100).await;
     bot.command(5001, "en", "help");
     bot.messages(5001, 1).await;
@@ -461,11 +324,7 @@ async fn an_album_delivered_twice_and_out_of_order_is_one_generation_and_a_late_
             assert!(status.is_success(), "round {round}: {status}");
         }
     }
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while bot.count("SELECT COUNT(*) FROM generations").await == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the album was never submitted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    bot.until("the album submitted", "SELECT COUNT(*) FROM generations", 1).await;
     let (prompt, references): (String, Vec<String>) =
         sqlx::query_as("SELECT prompt, reference_file_ids FROM generations")
             .fetch_one(&bot.db.pool)
@@ -486,12 +345,14 @@ async fn an_album_delivered_twice_and_out_of_order_is_one_generation_and_a_late_
     assert_eq!(bot.count("SELECT COUNT(*) FROM generations").await, 1);
     assert_eq!(bot.db.balance(5001).await, (90, 10));
     bot.db.assert_audit_clean().await;
-    bot.stop().await;
+    // The queued generation is made, so the test ends with nothing in flight.
+    bot.run_worker(fast()).await;
+    bot.finish().await;
 }
 
 #[tokio::test]
 async fn a_photo_with_a_caption_is_a_prompt_with_a_reference_and_too_many_are_refused() {
-    let bot = TestBot::start(&[]).await;
+    let bot = TestApp::builder().start().await;
     bot.db.user_with(5101, 100).await;
     bot.command(5101, "en", "help");
     bot.messages(5101, 1).await;
@@ -514,5 +375,7 @@ async fn a_photo_with_a_caption_is_a_prompt_with_a_reference_and_too_many_are_re
     assert_eq!(bot.count("SELECT COUNT(*) FROM generations").await, 1);
     assert_eq!(bot.db.balance(5101).await, (90, 10));
     bot.db.assert_audit_clean().await;
-    bot.stop().await;
+    // The queued generation is made, so the test ends with nothing in flight.
+    bot.run_worker(fast()).await;
+    bot.finish().await;
 }

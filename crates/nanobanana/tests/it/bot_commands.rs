@@ -8,8 +8,7 @@ use futures_util::future::join_all;
 use nanobanana::ledger::Settlement;
 use serde_json::{json, Value};
 
-use crate::bot::{TestBot, SECRET, WAIT};
-use crate::helpers::TestDb;
+use crate::support::{fast, TestApp, TestDb, SECRET};
 
 fn message_update(update_id: i64, user: i64, lang: &str, text: &str) -> Value {
     json!({
@@ -49,7 +48,7 @@ fn buttons(message: &fakes::telegram::BotMessage) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn the_command_menu_is_registered_in_both_languages() {
-    let bot = TestBot::start(&[]).await;
+    let bot = TestApp::builder().start().await;
     let commands = bot.tg.state().lock().commands.clone();
     let names = |key: &str| -> Vec<String> {
         commands[key].as_array().map_or_else(Vec::new, |list| {
@@ -72,12 +71,12 @@ async fn the_command_menu_is_registered_in_both_languages() {
     assert_eq!(names("default|en"), expected, "{commands}");
     assert_eq!(commands["default|"][3]["description"], "Купить кредиты");
     assert_eq!(commands["default|en"][3]["description"], "Buy credits");
-    bot.stop().await;
+    bot.finish().await;
 }
 
 #[tokio::test]
 async fn admin_commands_do_not_exist_for_everyone_else() {
-    let bot = TestBot::start(&[("ADMIN_IDS", "1100")]).await;
+    let bot = TestApp::builder().env("ADMIN_IDS", "1100").start().await;
     bot.db.user(1102).await;
     for (i, (command, args)) in
         [("grant", "1101 50 gift"), ("user", "1102"), ("ban", "1102"), ("stats", ""), ("unban", "1102")]
@@ -93,14 +92,14 @@ async fn admin_commands_do_not_exist_for_everyone_else() {
     assert_eq!(bot.count("SELECT COUNT(*) FROM users WHERE is_banned").await, 0);
     bot.drained().await;
     assert_eq!(bot.tg.chat(1101).map(|c| c.messages.len()), Some(5), "nothing else was sent");
-    bot.stop().await;
+    bot.finish().await;
 }
 
 /// `/refund` is the admin's; a user who types it is pointed to payment support, in their
 /// language, and nothing is refunded.
 #[tokio::test]
 async fn a_users_refund_points_to_payment_support_in_both_languages() {
-    let bot = TestBot::start(&[("ADMIN_IDS", "1100")]).await;
+    let bot = TestApp::builder().env("ADMIN_IDS", "1100").start().await;
     for (i, args) in ["", "5f0c1a52-0000-4000-8000-000000000000 10"].iter().enumerate() {
         let ru = bot.ask(1104, "ru", "refund", args, i + 1).await;
         assert_eq!(
@@ -117,12 +116,12 @@ async fn a_users_refund_points_to_payment_support_in_both_languages() {
     }
     assert_eq!(bot.count("SELECT COUNT(*) FROM refunds").await, 0);
     bot.drained().await;
-    bot.stop().await;
+    bot.finish().await;
 }
 
 #[tokio::test]
 async fn an_admin_grants_once_however_often_the_update_arrives() {
-    let bot = TestBot::start(&[("ADMIN_IDS", "1200, 1210")]).await;
+    let bot = TestApp::builder().env("ADMIN_IDS", "1200, 1210").start().await;
     bot.db.user(1201).await;
     // The fake delivers only to chats it knows: both open theirs first.
     bot.ask(1200, "en", "help", "", 1).await;
@@ -168,12 +167,12 @@ async fn an_admin_grants_once_however_often_the_update_arrives() {
     assert_eq!(text, "Начислено 7 кр. пользователю 1201. Баланс: 57.");
     assert_eq!(bot.count("SELECT COUNT(*) FROM transactions").await, 2);
     bot.db.assert_audit_clean().await;
-    bot.stop().await;
+    bot.finish().await;
 }
 
 #[tokio::test]
 async fn a_banned_user_is_refused_until_unbanned_and_admins_see_users_and_stats() {
-    let bot = TestBot::start(&[("ADMIN_IDS", "1300,1310")]).await;
+    let bot = TestApp::builder().env("ADMIN_IDS", "1300,1310").start().await;
     bot.db.user_with(1301, 30).await;
     assert_eq!(
         bot.ask(1300, "ru", "ban", "1301", 1).await,
@@ -232,12 +231,12 @@ async fn a_banned_user_is_refused_until_unbanned_and_admins_see_users_and_stats(
     let stats = bot.ask(1310, "en", "stats", "", 7).await;
     assert!(stats.contains("the tariff where not): 5.00 ₽, margin: 5.00 ₽"), "{stats}");
     bot.db.assert_audit_clean().await;
-    bot.stop().await;
+    bot.finish().await;
 }
 
 #[tokio::test]
 async fn history_lists_generations_with_a_button_for_finished_ones() {
-    let bot = TestBot::start(&[]).await;
+    let bot = TestApp::builder().start().await;
     bot.db.user_with(1401, 100).await;
     let done = bot.db.request_generation(1401, 10).await.expect("generation");
     let epoch = bot.db.start(done).await;
@@ -306,25 +305,29 @@ async fn history_lists_generations_with_a_button_for_finished_ones() {
     assert_eq!(bot.db.balance(1401).await, (70, 20));
     assert_eq!(bot.count("SELECT COUNT(*) FROM generations WHERE prompt = 'a banana'").await, 3);
     bot.db.assert_audit_clean().await;
-    bot.stop().await;
+    // The queued generations are made, so the test ends with nothing in flight.
+    bot.run_worker(fast()).await;
+    bot.finish().await;
 }
 
 #[tokio::test]
 async fn terms_show_the_operators_links() {
-    let bot =
-        TestBot::start(&[("TERMS_URL", "https://example.com/terms?a=1&b=2"), ("TERMS_VERSION", "2026-11")])
-            .await;
+    let bot = TestApp::builder()
+        .env("TERMS_URL", "https://example.com/terms?a=1&b=2")
+        .env("TERMS_VERSION", "2026-11")
+        .start()
+        .await;
     let en = bot.ask(1501, "en", "terms", "", 1).await;
     assert!(en.contains("Terms of use (version 2026-11): https://example.com/terms?a=1&b=2"), "{en}");
     assert!(en.contains("Privacy policy: not published yet"), "{en}");
     let ru = bot.ask(1502, "ru", "terms", "", 1).await;
     assert!(ru.contains("Условия использования (версия 2026-11)"), "{ru}");
-    bot.stop().await;
+    bot.finish().await;
 }
 
 #[tokio::test]
 async fn deleteme_erases_personal_data_and_keeps_the_accounts() {
-    let bot = TestBot::start(&[]).await;
+    let bot = TestApp::builder().start().await;
     bot.db.user_with(1601, 40).await;
     bot.ask(1601, "en", "start", "ref-42", 1).await;
     bot.text(1601, "en", "a cat");
@@ -391,7 +394,7 @@ async fn deleteme_erases_personal_data_and_keeps_the_accounts() {
             bot.count(&format!("SELECT COUNT(*) FROM {table} WHERE {column}::text LIKE '%a cat%'")).await;
         assert_eq!(left, 0, "{table}.{column} still holds the prompt");
     }
-    let chat = bot.tg.wait_for_chat(1601, WAIT, |c| !c.messages[4].edits.is_empty()).await.expect("edited");
+    let chat = bot.chat(1601, |c| !c.messages[4].edits.is_empty()).await;
     assert_eq!(chat.messages[4].text(), Some(toast.as_str()));
     bot.db.assert_audit_clean().await;
 
@@ -405,7 +408,7 @@ async fn deleteme_erases_personal_data_and_keeps_the_accounts() {
     .await
     .expect("user");
     assert_eq!(row, (None, json!({}), None, false, "en".to_owned()));
-    bot.stop().await;
+    bot.finish().await;
 }
 
 #[tokio::test]

@@ -3,186 +3,12 @@
 //! receipt contact, the checkout, Stars invoices and pre-checkout, refunds (the admin's
 //! `/refund` and the CLI), dashboard refunds and the debt they leave. Audit clean after each.
 
-use std::time::Duration;
-
 use fakes::telegram::users;
-use fakes::telegram::{BotMessage, ChatRecord};
-use fakes::FakeYooKassa;
+use fakes::telegram::ChatRecord;
 use serde_json::{json, Value};
 
-use crate::bot::{TestBot, WAIT};
-
-pub(crate) const TERMS: &str = "2026-11";
-const ADMIN: i64 = 9000;
-
-pub(crate) struct Shop {
-    pub(crate) bot: TestBot,
-    pub(crate) yk: FakeYooKassa,
-}
-
-impl Shop {
-    pub(crate) async fn start(extra: &[(&str, &str)]) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let yk = FakeYooKassa::start(fakes::YooKassaConfig {
-            notification_url: Some(format!("{url}/yookassa/webhook")),
-            ..Default::default()
-        })
-        .await
-        .expect("fake YooKassa");
-        let (shop_id, secret, api) = (yk.shop_id().to_owned(), yk.secret_key().to_owned(), yk.api_url());
-        let admin = ADMIN.to_string();
-        let mut vars: Vec<(&str, &str)> = vec![
-            ("YOOKASSA_SHOP_ID", &shop_id),
-            ("YOOKASSA_SECRET_KEY", &secret),
-            ("YOOKASSA_API_URL", &api),
-            ("YOOKASSA_RETURN_URL", "https://t.me/nanobanana_test_bot"),
-            ("YOOKASSA_TRUSTED_NETWORKS", "127.0.0.1/32"),
-            ("TERMS_URL", "https://example.com/terms"),
-            ("PRIVACY_URL", "https://example.com/privacy"),
-            ("TERMS_VERSION", TERMS),
-            ("ADMIN_IDS", &admin),
-            ("SUPPORT_CONTACT", "@nanobanana_support"),
-        ];
-        vars.extend_from_slice(extra);
-        let bot = TestBot::start_on(listener, &vars).await;
-        Self { bot, yk }
-    }
-
-    /// Waits for a message in `user`'s chat matching `found`; returns it.
-    pub(crate) async fn wait_message(
-        &self,
-        user: i64,
-        what: &str,
-        found: impl Fn(&BotMessage) -> bool,
-    ) -> BotMessage {
-        let chat = self
-            .bot
-            .tg
-            .wait_for_chat(user, WAIT, |c| c.messages.iter().any(&found))
-            .await
-            .unwrap_or_else(|e| panic!("{what}: {e}; chat {:?}", self.bot.tg.chat(user)));
-        chat.messages.into_iter().rev().find(|m| found(m)).expect("found")
-    }
-
-    pub(crate) async fn wait_text(&self, user: i64, needle: &str) -> BotMessage {
-        self.wait_message(user, needle, |m| m.text().is_some_and(|t| t.contains(needle))).await
-    }
-
-    pub(crate) fn count_texts(&self, user: i64, needle: &str) -> usize {
-        self.bot
-            .tg
-            .chat(user)
-            .map_or(0, |c| c.messages.iter().filter(|m| m.text().is_some_and(|t| t.contains(needle))).count())
-    }
-
-    /// `/buy`, then the pack's button; returns the /buy message.
-    pub(crate) async fn choose(&self, user: i64, lang: &str, pack: &str) {
-        let before = self.bot.tg.chat(user).map_or(0, |c| c.messages.len());
-        self.bot.command(user, lang, "buy");
-        let chat = self.bot.messages(user, before + 1).await;
-        let screen = &chat.messages[before];
-        let data = format!("buy:{pack}");
-        assert!(screen.callback_data().contains(&data), "{data} offered: {:?}", screen.callback_data());
-        self.bot.press(user, screen.message_id, &data).await;
-    }
-
-    /// Accepts the terms on the latest terms message.
-    pub(crate) async fn accept_terms(&self, user: i64) {
-        let terms = self
-            .wait_message(user, "terms", |m| m.callback_data().iter().any(|d| d.starts_with("terms:")))
-            .await;
-        let data = terms.callback_data().into_iter().find(|d| d.starts_with("terms:")).expect("accept");
-        assert!(data.starts_with(&format!("terms:{TERMS}:")), "{data}");
-        self.bot.press(user, terms.message_id, &data).await;
-    }
-
-    /// The URL of the latest "Pay" button.
-    pub(crate) async fn pay_url(&self, user: i64, count: usize) -> String {
-        let chat = self
-            .bot
-            .tg
-            .wait_for_chat(user, WAIT, |c| pay_buttons(c).len() >= count)
-            .await
-            .unwrap_or_else(|e| panic!("pay button: {e}; {:?}", self.bot.tg.chat(user)));
-        pay_buttons(&chat).pop().expect("button")
-    }
-
-    /// The user presses "Pay" (or cancels) on the fake checkout page, over HTTP.
-    pub(crate) async fn checkout(&self, url: &str, cancel_reason: Option<&str>) {
-        let http =
-            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        let response = match cancel_reason {
-            None => http.post(format!("{url}/pay")).send().await,
-            Some(reason) => http.post(format!("{url}/cancel")).form(&[("reason", reason)]).send().await,
-        }
-        .expect("checkout answers");
-        assert!(
-            response.status().is_redirection() || response.status().is_success(),
-            "{}",
-            response.status()
-        );
-    }
-
-    /// The user buys the 100-credit Stars pack (in English) and pays its invoice; the topup id.
-    pub(crate) async fn paid_stars(&self, user: i64) -> String {
-        self.choose(user, "en", "xtr100").await;
-        self.accept_terms(user).await;
-        let invoice = invoice(self, user).await;
-        self.bot.tg.pay_invoice(user, invoice.message_id).expect("pay");
-        self.wait_text(user, "Balance: 100 credits").await;
-        self.topup_of(user).await
-    }
-
-    pub(crate) async fn topup_of(&self, user: i64) -> String {
-        let id: uuid::Uuid =
-            sqlx::query_scalar("SELECT id FROM topups WHERE user_id = $1 ORDER BY created_at DESC LIMIT 1")
-                .bind(user)
-                .fetch_one(&self.bot.db.pool)
-                .await
-                .expect("topup");
-        id.to_string()
-    }
-
-    /// A user who accepted the terms and bought the 100 ₽ pack, paid and credited.
-    pub(crate) async fn paid_user(&self, user: i64, lang: &str) -> String {
-        self.choose(user, lang, "rub100").await;
-        self.accept_terms(user).await;
-        let url = self.pay_url(user, 1).await;
-        self.checkout(&url, None).await;
-        let credited = if lang == "ru" { "начислено" } else { "credited" };
-        self.wait_text(user, credited).await;
-        self.topup_of(user).await
-    }
-
-    pub(crate) async fn until(&self, what: &str, sql: &str, want: i64) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let have = self.bot.count(sql).await;
-            if have == want {
-                return;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "{what}: {sql} is {have}, want {want}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    pub(crate) async fn stop(self) {
-        self.bot.drained().await;
-        self.bot.db.assert_audit_clean().await;
-        self.bot.stop().await;
-    }
-}
-
-pub(crate) fn pay_buttons(chat: &ChatRecord) -> Vec<String> {
-    chat.messages
-        .iter()
-        .filter_map(|m| m.reply_markup())
-        .flat_map(|k| k["inline_keyboard"].as_array().cloned().unwrap_or_default())
-        .flat_map(|row| row.as_array().cloned().unwrap_or_default())
-        .filter_map(|b| b.get("url").and_then(Value::as_str).map(str::to_owned))
-        .collect()
-}
+use crate::support::shop::{pay_buttons, TERMS};
+use crate::support::{wait, Shop, TestApp, WAIT};
 
 #[tokio::test]
 async fn buy_rubles_terms_first_then_pay_at_the_checkout_credited_once_and_told() {
@@ -191,13 +17,13 @@ async fn buy_rubles_terms_first_then_pay_at_the_checkout_credited_once_and_told(
     shop.choose(user, "en", "rub100").await;
     let terms = shop.wait_text(user, "Terms of use (version 2026-11)").await;
     assert!(terms.text().is_some_and(|t| t.contains("https://example.com/privacy")), "{terms:?}");
-    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM topups").await, 0, "no order before the terms");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM topups").await, 0, "no order before the terms");
     shop.accept_terms(user).await;
     let accepted: Option<String> = sqlx::query_scalar(
         "SELECT terms_version FROM users WHERE telegram_id = $1 AND terms_accepted_at IS NOT NULL",
     )
     .bind(user)
-    .fetch_one(&shop.bot.db.pool)
+    .fetch_one(&shop.db.pool)
     .await
     .expect("user");
     assert_eq!(accepted.as_deref(), Some(TERMS));
@@ -207,8 +33,8 @@ async fn buy_rubles_terms_first_then_pay_at_the_checkout_credited_once_and_told(
     let url = shop.pay_url(user, 1).await;
     shop.checkout(&url, None).await;
     shop.wait_text(user, "100 credits credited. Balance: 100 credits").await;
-    assert_eq!(shop.bot.db.balance(user).await, (100, 0));
-    assert_eq!(shop.yk.payments().len(), 1, "one payment at YooKassa");
+    assert_eq!(shop.db.balance(user).await, (100, 0));
+    assert_eq!(shop.yk().payments().len(), 1, "one payment at YooKassa");
     // A second purchase asks no terms again; a new version of the terms does.
     shop.choose(user, "en", "rub200").await;
     let url = shop.pay_url(user, 2).await;
@@ -217,11 +43,11 @@ async fn buy_rubles_terms_first_then_pay_at_the_checkout_credited_once_and_told(
     shop.wait_text(user, "Balance: 300 credits").await;
     sqlx::query("UPDATE users SET terms_version = '2026-01' WHERE telegram_id = $1")
         .bind(user)
-        .execute(&shop.bot.db.pool)
+        .execute(&shop.db.pool)
         .await
         .expect("an older acceptance");
     shop.choose(user, "en", "rub100").await;
-    shop.bot
+    shop
         .tg
         .wait_for_chat(user, WAIT, |c| {
             c.messages.iter().filter(|m| m.text().is_some_and(|t| t.contains("Terms of use"))).count() == 2
@@ -230,7 +56,7 @@ async fn buy_rubles_terms_first_then_pay_at_the_checkout_credited_once_and_told(
         .expect("the new terms asked again");
     shop.until("credited once each", "SELECT COUNT(*) FROM transactions WHERE type = 'topup'", 2).await;
     assert_eq!(shop.count_texts(user, "credited"), 2);
-    shop.stop().await;
+    shop.finish().await;
 }
 
 #[tokio::test]
@@ -244,9 +70,9 @@ async fn buy_a_canceled_payment_tells_the_user_why_in_russian() {
     let url = shop.pay_url(user, 1).await;
     shop.checkout(&url, Some("insufficient_funds")).await;
     shop.wait_text(user, "не прошёл: на карте недостаточно средств").await;
-    assert_eq!(shop.bot.db.balance(user).await, (0, 0));
-    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM transactions").await, 0);
-    shop.stop().await;
+    assert_eq!(shop.db.balance(user).await, (0, 0));
+    assert_eq!(shop.count("SELECT COUNT(*) FROM transactions").await, 0);
+    shop.finish().await;
 }
 
 #[tokio::test]
@@ -257,14 +83,14 @@ async fn buy_with_receipts_the_contact_is_asked_once_validated_and_sent() {
     shop.accept_terms(user).await;
     shop.wait_text(user, "e-mail or phone number").await;
     // A mistyped address is asked again (and is no prompt).
-    shop.bot.text(user, "en", "buyer@example");
+    shop.text(user, "en", "buyer@example");
     shop.wait_text(user, "That is not an e-mail or a phone number").await;
-    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM generations").await, 0, "not a prompt");
-    shop.bot.text(user, "en", "buyer@example.com");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM generations").await, 0, "not a prompt");
+    shop.text(user, "en", "buyer@example.com");
     shop.wait_text(user, "the receipt will go there").await;
     let url = shop.pay_url(user, 1).await;
     let id = url.rsplit('/').next().expect("id");
-    let payment = shop.yk.payment(id).expect("payment");
+    let payment = shop.yk().payment(id).expect("payment");
     assert_eq!(payment["receipt_registration"], "pending", "{payment}");
     // Remembered: the next purchase goes straight to the button.
     shop.choose(user, "en", "rub200").await;
@@ -275,17 +101,17 @@ async fn buy_with_receipts_the_contact_is_asked_once_validated_and_sent() {
     shop.choose(ru, "ru", "rub100").await;
     shop.accept_terms(ru).await;
     shop.wait_text(ru, "e-mail или номер телефона").await;
-    shop.bot.text(ru, "ru", "8 900 123 45");
+    shop.text(ru, "ru", "8 900 123 45");
     shop.wait_text(ru, "не похоже на e-mail").await;
-    shop.bot.text(ru, "ru", "8 (900) 123-45-67");
+    shop.text(ru, "ru", "8 (900) 123-45-67");
     shop.pay_url(ru, 1).await;
     let stored: String = sqlx::query_scalar("SELECT receipt_contact FROM users WHERE telegram_id = $1")
         .bind(ru)
-        .fetch_one(&shop.bot.db.pool)
+        .fetch_one(&shop.db.pool)
         .await
         .expect("contact");
     assert_eq!(stored, "phone:79001234567");
-    shop.stop().await;
+    shop.finish().await;
 }
 
 fn awaiting_contact(user: i64) -> String {
@@ -308,30 +134,25 @@ async fn buy_receipt_contact_question_is_left_by_a_command_or_a_prompt() {
         shop.until("asked", &awaiting_contact(user), 1).await;
     }
     // A command: answered as itself, and the question is dropped.
-    shop.bot.command(by_command, "en", "balance");
+    shop.command(by_command, "en", "balance");
     shop.wait_text(by_command, "credits, reserved: 0").await;
     shop.until("left by the command", &awaiting_contact(by_command), 0).await;
     // A prompt: handled as one (no credits yet), and the question is dropped.
-    shop.bot.text(by_prompt, "ru", "кот в шляпе на луне");
+    shop.text(by_prompt, "ru", "кот в шляпе на луне");
     shop.wait_text(by_prompt, "Не хватает кредитов").await;
     shop.until("left by the prompt", &awaiting_contact(by_prompt), 0).await;
     // A typo: asked again, still waiting; then the contact goes on to the payment.
-    shop.bot.text(by_typo, "en", "+7 900 123");
+    shop.text(by_typo, "en", "+7 900 123");
     shop.wait_text(by_typo, "That is not an e-mail or a phone number").await;
-    assert_eq!(shop.bot.count(&awaiting_contact(by_typo)).await, 1, "still asked");
-    shop.bot.text(by_typo, "en", "+7 900 123-45-67");
+    assert_eq!(shop.count(&awaiting_contact(by_typo)).await, 1, "still asked");
+    shop.text(by_typo, "en", "+7 900 123-45-67");
     shop.pay_url(by_typo, 1).await;
     for user in [by_command, by_prompt] {
         assert_eq!(shop.count_texts(user, "e-mail"), 1, "asked once, never told it is invalid");
     }
     let contacts = "SELECT COUNT(*) FROM users WHERE receipt_contact IS NOT NULL";
-    assert_eq!(shop.bot.count(contacts).await, 1);
-    shop.stop().await;
-}
-
-/// The latest invoice in the chat.
-async fn invoice(shop: &Shop, user: i64) -> BotMessage {
-    shop.wait_message(user, "invoice", |m| m.kind == "invoice").await
+    assert_eq!(shop.count(contacts).await, 1);
+    shop.finish().await;
 }
 
 fn answers(chat: &ChatRecord) -> Vec<Value> {
@@ -344,18 +165,18 @@ async fn buy_stars_credited_once_per_charge_and_a_second_charge_too() {
     let user = 6010;
     shop.choose(user, "en", "xtr100").await;
     shop.accept_terms(user).await;
-    let invoice = invoice(&shop, user).await;
+    let invoice = shop.invoice(user).await;
     assert_eq!(invoice.message["invoice"]["currency"], "XTR");
     assert_eq!(invoice.message["invoice"]["total_amount"], 80);
     assert_eq!(invoice.message["invoice"]["start_parameter"], "buy");
     let topup = shop.topup_of(user).await;
     assert_eq!(invoice.invoice_payload.as_deref(), Some(topup.as_str()));
-    shop.bot.tg.pay_invoice(user, invoice.message_id).expect("pay");
+    shop.tg.pay_invoice(user, invoice.message_id).expect("pay");
     shop.wait_text(user, "100 credits credited. Balance: 100 credits").await;
-    let chat = shop.bot.tg.chat(user).expect("chat");
+    let chat = shop.tg.chat(user).expect("chat");
     assert_eq!(answers(&chat).first().map(|a| a["ok"].clone()), Some(json!(true)));
     let charge =
-        shop.bot.tg.payments().into_iter().find_map(|p| p.telegram_payment_charge_id).expect("charge");
+        shop.tg.payments().into_iter().find_map(|p| p.telegram_payment_charge_id).expect("charge");
     // Telegram delivers the same successful_payment again (another update): nothing more.
     let paid = |charge: &str| {
         json!({"message": {"message_id": 900, "date": 0, "chat": {"id": user, "type": "private"},
@@ -363,22 +184,22 @@ async fn buy_stars_credited_once_per_charge_and_a_second_charge_too() {
             "successful_payment": {"currency": "XTR", "total_amount": 80, "invoice_payload": topup,
                 "telegram_payment_charge_id": charge, "provider_payment_charge_id": "p"}}})
     };
-    users::raw_update(shop.bot.tg.state(), paid(&charge)).expect("duplicate");
-    users::raw_update(shop.bot.tg.state(), paid(&charge)).expect("duplicate");
-    shop.bot.tg.wait_until_no_pending_updates(WAIT).await.expect("delivered");
+    users::raw_update(shop.tg.state(), paid(&charge)).expect("duplicate");
+    users::raw_update(shop.tg.state(), paid(&charge)).expect("duplicate");
+    shop.tg.wait_until_no_pending_updates(WAIT).await.expect("delivered");
     shop.until(
         "duplicates handled",
         "SELECT COUNT(*) FROM telegram_updates WHERE state = 'handled' AND kind = 'message'",
         4,
     )
     .await;
-    assert_eq!(shop.bot.db.balance(user).await, (100, 0));
+    assert_eq!(shop.db.balance(user).await, (100, 0));
     // A second charge of the same order (the money arrived twice): credited too.
-    users::raw_update(shop.bot.tg.state(), paid("stxSECOND")).expect("second charge");
+    users::raw_update(shop.tg.state(), paid("stxSECOND")).expect("second charge");
     shop.wait_text(user, "Balance: 200 credits").await;
-    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM transactions WHERE type = 'topup'").await, 2);
-    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM payment_events WHERE provider = 'stars'").await, 5);
-    shop.stop().await;
+    assert_eq!(shop.count("SELECT COUNT(*) FROM transactions WHERE type = 'topup'").await, 2);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM payment_events WHERE provider = 'stars'").await, 5);
+    shop.finish().await;
 }
 
 #[tokio::test]
@@ -387,7 +208,7 @@ async fn buy_stars_pre_checkout_from_another_user_or_for_an_unknown_order_is_dec
     let (owner, other) = (6020, 6021);
     shop.choose(owner, "en", "xtr100").await;
     shop.accept_terms(owner).await;
-    invoice(&shop, owner).await;
+    shop.invoice(owner).await;
     let topup = shop.topup_of(owner).await;
     let query = |id: &str, from: i64, lang: &str, payload: &str, amount: i64| {
         json!({"pre_checkout_query": {"id": id, "from": {"id": from, "first_name": "X", "language_code": lang},
@@ -400,56 +221,21 @@ async fn buy_stars_pre_checkout_from_another_user_or_for_an_unknown_order_is_dec
         ("q-amount", owner, "en", topup.clone(), 1, "has changed"),
     ];
     for (id, from, lang, payload, amount, _) in &cases {
-        users::raw_update(shop.bot.tg.state(), query(id, *from, lang, payload, *amount)).expect("query");
-        assert!(shop.bot.tg.chat(*from).is_some(), "{id}: the payer's chat exists in the fake");
+        users::raw_update(shop.tg.state(), query(id, *from, lang, payload, *amount)).expect("query");
+        assert!(shop.tg.chat(*from).is_some(), "{id}: the payer's chat exists in the fake");
     }
     for (id, from, _, _, _, reason) in &cases {
         let chat = shop
-            .bot
             .tg
             .wait_for_chat(*from, WAIT, |c| answers(c).iter().any(|a| a["pre_checkout_query_id"] == *id))
             .await
-            .unwrap_or_else(|e| panic!("{id} answered: {e}; {:?}", shop.bot.tg.chat(*from)));
+            .unwrap_or_else(|e| panic!("{id} answered: {e}; {:?}", shop.tg.chat(*from)));
         let answer = answers(&chat).into_iter().find(|a| a["pre_checkout_query_id"] == *id).expect("answer");
         assert_eq!(answer["ok"], false, "{id}: {answer}");
         assert!(answer["error_message"].as_str().is_some_and(|m| m.contains(reason)), "{id}: {answer}");
     }
-    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM transactions").await, 0);
-    shop.stop().await;
-}
-
-/// A child `serve` killed when dropped.
-struct Serve(std::process::Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_serve(db: &crate::helpers::TestDb, tg: &fakes::FakeTelegram, yk: &FakeYooKassa, port: u16) -> Serve {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_nanobanana"))
-        .arg("serve")
-        .env("DATABASE_URL", db.url.as_str())
-        .env("TELEGRAM_BOT_TOKEN", tg.token())
-        .env("TELEGRAM_WEBHOOK_SECRET", crate::bot::SECRET)
-        .env("TELEGRAM_API_URL", tg.base_url())
-        .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
-        .env("PUBLIC_BASE_URL", format!("http://127.0.0.1:{port}/"))
-        .env("REDIS_PREFIX", format!("nbtest:{}:", uuid::Uuid::new_v4().simple()))
-        .env("YOOKASSA_SHOP_ID", yk.shop_id())
-        .env("YOOKASSA_SECRET_KEY", yk.secret_key())
-        .env("YOOKASSA_API_URL", yk.api_url())
-        .env("YOOKASSA_RETURN_URL", "https://t.me/nanobanana_test_bot")
-        .env("YOOKASSA_TRUSTED_NETWORKS", "127.0.0.1/32")
-        .env("TERMS_VERSION", TERMS)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start nanobanana serve");
-    Serve(child)
+    assert_eq!(shop.count("SELECT COUNT(*) FROM transactions").await, 0);
+    shop.finish().await;
 }
 
 /// Guarantee 3 for the create call: `serve` is killed after YooKassa created the payment and
@@ -457,23 +243,17 @@ fn spawn_serve(db: &crate::helpers::TestDb, tg: &fakes::FakeTelegram, yk: &FakeY
 /// finishes it with the same payment (same Idempotence-Key), which is then credited once.
 #[tokio::test]
 async fn buy_killed_between_the_create_call_and_saving_its_answer_finishes_with_the_same_payment() {
-    let db = crate::helpers::TestDb::new().await;
-    let tg = fakes::FakeTelegram::start(fakes::TelegramConfig {
-        webhook_retry_delay: Duration::from_millis(100),
-        ..fakes::TelegramConfig::default()
-    })
-    .await
-    .expect("fake Telegram");
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-        probe.local_addr().expect("address").port()
-    };
-    let yk = FakeYooKassa::start(fakes::YooKassaConfig {
-        notification_url: Some(format!("http://127.0.0.1:{port}/yookassa/webhook")),
-        ..Default::default()
-    })
-    .await
-    .expect("fake YooKassa");
+    let app = TestApp::builder()
+        .telegram(fakes::TelegramConfig {
+            webhook_retry_delay: std::time::Duration::from_millis(100),
+            ..fakes::TelegramConfig::default()
+        })
+        .yookassa()
+        .env("TERMS_VERSION", TERMS)
+        .serve_as_process()
+        .start()
+        .await;
+    let (db, tg, yk) = (&app.db, &app.tg, app.yookassa());
     let user = 6030;
     db.user(user).await;
     sqlx::query("UPDATE users SET terms_version = $2, terms_accepted_at = now(), language = 'en' WHERE telegram_id = $1")
@@ -482,34 +262,30 @@ async fn buy_killed_between_the_create_call_and_saving_its_answer_finishes_with_
         .execute(&db.pool)
         .await
         .expect("terms accepted");
-    let serve = spawn_serve(&db, &tg, &yk, port);
-    users::command(tg.state(), user, &TestBot::profile("en"), "buy", None).expect("/buy");
-    let chat = tg.wait_for_chat(user, WAIT, |c| !c.messages.is_empty()).await.expect("the /buy screen");
+    let mut serve = app.spawn_serve();
+    app.command(user, "en", "buy");
+    let chat = app.messages(user, 1).await;
     let screen = chat.messages[0].message_id;
     // Saving the charge row waits on this lock: the kill lands after the create call returned.
     let mut blocker = db.pool.begin().await.expect("begin");
     sqlx::query("LOCK TABLE payments IN SHARE MODE").execute(&mut *blocker).await.expect("lock");
     tg.press_button(user, screen, "buy:rub100").expect("press");
     let waiting = "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()";
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    wait::until("the create call got to saving", WAIT, || async {
         let blocked: i64 = sqlx::query_scalar(waiting).fetch_one(&db.pool).await.expect("activity");
-        if yk.payments().len() == 1 && blocked > 0 {
-            break;
+        let created = yk.payments().len();
+        if created == 1 && blocked > 0 {
+            Ok(())
+        } else {
+            Err(format!("{created} payments created, {blocked} waiting on a lock"))
         }
-        assert!(tokio::time::Instant::now() < deadline, "the create call never got to saving");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    drop(serve);
+    })
+    .await;
+    serve.kill().await;
     blocker.rollback().await.expect("unlock");
-    let charges: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM payments").fetch_one(&db.pool).await.expect("n");
-    assert_eq!(charges, 0, "the answer was not saved before the kill");
-    let _serve = spawn_serve(&db, &tg, &yk, port);
-    let chat = tg
-        .wait_for_chat(user, WAIT, |c| !pay_buttons(c).is_empty())
-        .await
-        .unwrap_or_else(|e| panic!("pay button after the restart: {e}; {:?}", tg.chat(user)));
+    assert_eq!(app.count("SELECT COUNT(*) FROM payments").await, 0, "the answer was not saved before the kill");
+    let _serve = app.spawn_serve();
+    let chat = app.chat(user, |c| !pay_buttons(c).is_empty()).await;
     let buttons = pay_buttons(&chat);
     assert_eq!(buttons.len(), 1, "one button: {buttons:?}");
     let payments = yk.payments();
@@ -521,19 +297,17 @@ async fn buy_killed_between_the_create_call_and_saving_its_answer_finishes_with_
     assert!(creates.len() >= 2, "the create call was repeated: {creates:?}");
     assert!(creates.iter().all(|r| r.idempotence_key == creates[0].idempotence_key), "{creates:?}");
     yk.pay(id).expect("pay");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while db.balance(user).await != (100, 0) {
-        assert!(tokio::time::Instant::now() < deadline, "never credited");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    tg.wait_for_chat(user, WAIT, |c| {
-        c.messages.iter().any(|m| m.text().is_some_and(|t| t.contains("credited")))
+    wait::until("credited", WAIT, || async {
+        match db.balance(user).await {
+            (100, 0) => Ok(()),
+            other => Err(format!("the balance is {other:?}")),
+        }
     })
-    .await
-    .expect("told");
-    let topups: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM topups").fetch_one(&db.pool).await.expect("n");
-    assert_eq!(topups, 1);
-    db.assert_audit_clean().await;
+    .await;
+    app.wait_text(user, "credited").await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM topups").await, 1);
+    // The restarted `serve` is still running: it drains, then the test ends.
+    app.finish().await;
 }
 
 /// Telegram answers the pre-checkout answer with a 500 (or a 429) once: the bot tries again
@@ -545,20 +319,20 @@ async fn buy_stars_pre_checkout_answer_is_repeated_after_a_telegram_error() {
     let user = 6040;
     shop.choose(user, "en", "xtr100").await;
     shop.accept_terms(user).await;
-    let invoice = invoice(&shop, user).await;
+    let invoice = shop.invoice(user).await;
     for kind in [FaultKind::ServerError, FaultKind::TooManyRequests] {
-        shop.bot.tg.inject_fault(Fault {
+        shop.tg.inject_fault(Fault {
             method: "answerPreCheckoutQuery".into(),
             count: 1,
             kind,
             retry_after: Some(1),
         });
     }
-    shop.bot.tg.pay_invoice(user, invoice.message_id).expect("pay");
+    shop.tg.pay_invoice(user, invoice.message_id).expect("pay");
     shop.wait_text(user, "100 credits credited. Balance: 100 credits").await;
-    let payments = shop.bot.tg.payments();
+    let payments = shop.tg.payments();
     assert_eq!(payments.iter().filter(|p| p.status == "paid").count(), 1, "{payments:?}");
-    shop.stop().await;
+    shop.finish().await;
 }
 
 /// `serve` committed a pre-checkout query but never got its answer through (here: Telegram
@@ -572,19 +346,19 @@ async fn buy_stars_pre_checkout_redelivered_after_a_lost_answer_is_answered_agai
     let user = 6050;
     shop.choose(user, "en", "xtr100").await;
     shop.accept_terms(user).await;
-    invoice(&shop, user).await;
+    shop.invoice(user).await;
     let topup = shop.topup_of(user).await;
     let (update_id, query_id) = (7_000_001_i64, "q-redelivered");
     let update = json!({"update_id": update_id, "pre_checkout_query": {"id": query_id,
         "from": {"id": user, "first_name": "T", "language_code": "en"},
         "currency": "XTR", "total_amount": 80, "invoice_payload": topup}});
-    shop.bot.tg.inject_fault(Fault {
+    shop.tg.inject_fault(Fault {
         method: "answerPreCheckoutQuery".into(),
         count: 3,
         kind: FaultKind::ServerError,
         retry_after: None,
     });
-    users::raw_update(shop.bot.tg.state(), update.clone()).expect("query");
+    users::raw_update(shop.tg.state(), update.clone()).expect("query");
     shop.until(
         "the query handled",
         &format!("SELECT COUNT(*) FROM telegram_updates WHERE update_id = {update_id} AND state = 'handled'"),
@@ -592,27 +366,22 @@ async fn buy_stars_pre_checkout_redelivered_after_a_lost_answer_is_answered_agai
     )
     .await;
     // The webhook call returns after the tries: then the update leaves the fake's queue.
-    shop.bot.tg.wait_until_no_pending_updates(WAIT).await.expect("delivered");
-    assert!(shop.bot.tg.state().lock().faults.is_empty(), "all three tries failed");
+    shop.tg.wait_until_no_pending_updates(WAIT).await.expect("delivered");
+    assert!(shop.tg.state().lock().faults.is_empty(), "all three tries failed");
     let answered = |c: &ChatRecord| answers(c).iter().any(|a| a["pre_checkout_query_id"] == query_id);
-    assert!(!shop.bot.tg.chat(user).is_some_and(|c| answered(&c)), "no answer got through");
+    assert!(!shop.tg.chat(user).is_some_and(|c| answered(&c)), "no answer got through");
     let events = "SELECT COUNT(*) FROM payment_events WHERE event = 'pre_checkout_query'";
-    assert_eq!(shop.bot.count(events).await, 1);
+    assert_eq!(shop.count(events).await, 1);
     // Telegram delivers the very same update again.
-    users::raw_update(shop.bot.tg.state(), update).expect("redelivery");
-    let chat = shop
-        .bot
-        .tg
-        .wait_for_chat(user, WAIT, answered)
-        .await
-        .unwrap_or_else(|e| panic!("answered again: {e}; {:?}", shop.bot.tg.chat(user)));
+    users::raw_update(shop.tg.state(), update).expect("redelivery");
+    let chat = shop.chat(user, answered).await;
     let answer = answers(&chat).into_iter().find(|a| a["pre_checkout_query_id"] == query_id).expect("answer");
     assert_eq!(answer["ok"], true, "{answer}");
     shop.wait_text(user, "100 credits credited. Balance: 100 credits").await;
-    shop.bot.tg.wait_until_no_pending_updates(WAIT).await.expect("delivered");
-    assert_eq!(shop.bot.count(events).await, 1, "the repeat recorded nothing");
-    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM topups").await, 1);
-    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM transactions WHERE type = 'topup'").await, 1);
-    assert_eq!(shop.bot.db.balance(user).await, (100, 0));
-    shop.stop().await;
+    shop.tg.wait_until_no_pending_updates(WAIT).await.expect("delivered");
+    assert_eq!(shop.count(events).await, 1, "the repeat recorded nothing");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM topups").await, 1);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM transactions WHERE type = 'topup'").await, 1);
+    assert_eq!(shop.db.balance(user).await, (100, 0));
+    shop.finish().await;
 }

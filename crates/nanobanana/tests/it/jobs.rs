@@ -15,7 +15,7 @@ use nanobanana::jobs::{self, Claimed};
 use nanobanana::ledger::{self, Settled, Settlement};
 use uuid::Uuid;
 
-use crate::helpers::{credits_of, TestDb};
+use crate::support::{credits_of, TestDb};
 
 const USER: i64 = 2001;
 const LEASE: Duration = Duration::from_secs(30);

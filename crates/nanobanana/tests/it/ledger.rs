@@ -6,7 +6,7 @@ use nanobanana::db::payments::ChargeStatus;
 use nanobanana::ledger::{self, LedgerError, Outcome, RefundHold, Settled, Settlement};
 use uuid::Uuid;
 
-use crate::helpers::{credits_of, TestDb};
+use crate::support::{credits_of, TestDb};
 
 const USER: i64 = 1001;
 

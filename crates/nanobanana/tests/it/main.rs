@@ -1,5 +1,5 @@
 //! The nanobanana crate's integration tests: one binary, real Postgres, a fresh database
-//! per test (`helpers::TestDb`).
+//! per test; the harness is `support` (`TestDb`, `TestApp`, `Shop`).
 
 mod admin_cli;
 mod audit;
@@ -12,7 +12,6 @@ mod crash;
 mod deploy;
 mod gemini;
 mod gemini_http;
-mod helpers;
 mod jobs;
 mod ledger;
 mod model;
@@ -24,4 +23,5 @@ mod sandbox;
 mod scenario;
 mod shutdown;
 mod storage;
+mod support;
 mod worker;

@@ -11,7 +11,7 @@ use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use uuid::Uuid;
 
-use crate::helpers::{credits_of, TestDb};
+use crate::support::{credits_of, TestDb};
 
 const USERS: i64 = 3;
 

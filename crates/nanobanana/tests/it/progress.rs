@@ -6,46 +6,19 @@
 
 use std::time::Duration;
 
-use fakes::telegram::users;
 use fakes::telegram::{BotMessage, ChatRecord};
 use nanobanana::jobs::pause;
 use uuid::Uuid;
 
-use crate::bot::TestBot;
-use crate::worker::{fast, profile, texts, Pipeline};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-/// Sends a prompt as a user speaking `lang` and waits for the status message.
-async fn prompt(p: &Pipeline, user: i64, lang: &str, text: &str) -> Uuid {
-    let before = p.tg.chat(user).map_or(0, |c| c.messages.len());
-    users::text(p.tg.state(), user, &profile(lang), text).expect("text");
-    p.chat(user, |c| c.messages.len() > before).await;
-    sqlx::query_scalar("SELECT id FROM generations WHERE user_id = $1 ORDER BY created_at DESC LIMIT 1")
-        .bind(user)
-        .fetch_one(&p.db.pool)
-        .await
-        .expect("the prompt created a generation")
-}
-
-/// Presses a button under `message` and waits for the toast.
-async fn press(p: &Pipeline, user: i64, message_id: i64, data: &str) -> String {
-    let answers = |c: &ChatRecord| c.events.iter().filter(|e| e.method == "answerCallbackQuery").count();
-    let before = p.tg.chat(user).map_or(0, |c| answers(&c));
-    p.tg.press_button(user, message_id, data).expect("press");
-    let chat = p.chat(user, |c| answers(c) > before).await;
-    let last = chat.events.iter().rev().find(|e| e.method == "answerCallbackQuery");
-    last.and_then(|e| e.detail["text"].as_str()).unwrap_or("").to_owned()
-}
+use crate::support::{fast, texts, wait, TestApp, WAIT};
 
 fn photos(chat: &ChatRecord) -> Vec<&BotMessage> {
     chat.messages.iter().filter(|m| m.kind == "photo").collect()
 }
 
 /// The status message of `generation`: the message its outbox row got.
-async fn status_message(p: &Pipeline, generation: Uuid) -> i64 {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+async fn status_message(p: &TestApp, generation: Uuid) -> i64 {
+    wait::until("the status message sent", WAIT, || async {
         let id: Option<i64> = sqlx::query_scalar(
             "SELECT o.message_id FROM generations g JOIN outbox o ON o.id = g.status_outbox_id WHERE g.id = $1",
         )
@@ -53,12 +26,9 @@ async fn status_message(p: &Pipeline, generation: Uuid) -> i64 {
         .fetch_one(&p.db.pool)
         .await
         .expect("status row");
-        if let Some(id) = id {
-            return id;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the status message was never sent");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        id.ok_or("not yet")
+    })
+    .await
 }
 
 /// Every event touching message `message_id` comes before the event that sent `photo_id`.
@@ -79,13 +49,13 @@ fn no_status_after_photo(chat: &ChatRecord, message_id: i64, photo_id: i64) {
 
 #[tokio::test]
 async fn progress_goes_queued_generating_done_before_the_photo_in_both_languages() {
-    let p = Pipeline::start().await;
+    let p = TestApp::builder().start().await;
     for (user, lang) in [(5_001, "en"), (5_002, "ru")] {
         p.open_chat(user, lang).await;
         p.db.user_with(user, 50).await;
     }
-    let first = prompt(&p, 5_001, "en", "a slow <banana>").await;
-    let second = prompt(&p, 5_002, "ru", "медленный банан").await;
+    let first = p.prompt(5_001, "en", "a slow <banana>").await;
+    let second = p.prompt(5_002, "ru", "медленный банан").await;
     // No worker yet: both wait, each told its place in the queue.
     let queued = texts(&p.chat(5_001, |c| !c.messages.is_empty()).await).join("\n");
     assert!(
@@ -96,7 +66,7 @@ async fn progress_goes_queued_generating_done_before_the_photo_in_both_languages
     assert!(queued.contains("Запрос принят") && queued.contains("Место в очереди: 2"), "{queued}");
 
     p.gemini.set_latency(Duration::from_millis(5_000));
-    let w = p.worker(fast()).await;
+    let w = p.start_worker(fast()).await;
     for (user, generation, generating, done) in [
         (5_001, first, "Generating: a slow", "Done: a slow"),
         (5_002, second, "Рисую: медленный", "Готово: медленный"),
@@ -119,19 +89,18 @@ async fn progress_goes_queued_generating_done_before_the_photo_in_both_languages
         no_status_after_photo(&chat, message, photos(&chat)[0].message_id);
         p.wait_status(generation, "succeeded").await;
     }
-    Pipeline::stop_worker(w).await;
+    TestApp::stop_worker(w).await;
     p.finish().await;
 }
 
 #[tokio::test]
 async fn a_status_edit_never_arrives_after_the_photo_and_a_failure_says_why_in_place() {
-    let p = Pipeline::start().await;
+    let p = TestApp::builder().worker(fast()).start().await;
     p.open_chat(5_101, "ru").await;
     p.db.user_with(5_101, 100).await;
-    let w = p.worker(fast()).await;
     let mut done = Vec::new();
     for round in 0..4 {
-        let id = prompt(&p, 5_101, "ru", &format!("быстрый банан {round}")).await;
+        let id = p.prompt(5_101, "ru", &format!("быстрый банан {round}")).await;
         p.wait_status(id, "succeeded").await;
         done.push(id);
     }
@@ -141,7 +110,7 @@ async fn a_status_edit_never_arrives_after_the_photo_and_a_failure_says_why_in_p
         no_status_after_photo(&chat, message, photo.message_id);
     }
     // A refusal: the status message itself says why and that the credits came back.
-    let blocked = prompt(&p, 5_101, "ru", "кот [[blocked]]").await;
+    let blocked = p.prompt(5_101, "ru", "кот [[blocked]]").await;
     p.wait_status(blocked, "failed").await;
     let message = status_message(&p, blocked).await;
     let chat = p
@@ -156,13 +125,12 @@ async fn a_status_edit_never_arrives_after_the_photo_and_a_failure_says_why_in_p
     assert!(text.contains("правилами безопасности") && text.contains("10 кр. вернулись"), "{text}");
     assert_eq!(chat.messages.len(), 1 + 4 * 2 + 1, "welcome, 4 × (status, photo), the failed status");
     assert_eq!(p.db.balance(5_101).await, (60, 0));
-    Pipeline::stop_worker(w).await;
     p.finish().await;
 }
 
 #[tokio::test]
 async fn result_buttons_regenerate_edit_and_send_the_original_in_both_languages() {
-    let p = Pipeline::start().await;
+    let p = TestApp::builder().start().await;
     let pro =
         p.config.pricing.prices.get(nanobanana::domain::Model::Pro, Some(nanobanana::domain::ImageSize::K2));
     let pro = pro.get();
@@ -179,15 +147,15 @@ async fn result_buttons_regenerate_edit_and_send_the_original_in_both_languages(
             .execute(&p.db.pool)
             .await
             .expect("settings");
-        let w = p.worker(fast()).await;
-        let first = prompt(&p, user, lang, "a banana boat").await;
+        let w = p.start_worker(fast()).await;
+        let first = p.prompt(user, lang, "a banana boat").await;
         p.wait_status(first, "succeeded").await;
         let chat = p.chat(user, |c| photos(c).len() == 1).await;
         let photo = photos(&chat)[0].clone();
         let data = photo.callback_data();
 
         // 📎 the stored original, as a document.
-        assert_eq!(press(&p, user, photo.message_id, &data[2]).await, toasts[0]);
+        assert_eq!(p.press(user, photo.message_id, &data[2]).await, toasts[0]);
         let chat = p.chat(user, |c| c.messages.iter().any(|m| m.kind == "document")).await;
         let document = chat.messages.iter().find(|m| m.kind == "document").expect("document");
         let file = document.file.as_ref().expect("file");
@@ -205,7 +173,7 @@ async fn result_buttons_regenerate_edit_and_send_the_original_in_both_languages(
             .execute(&p.db.pool)
             .await
             .expect("settings");
-        assert_eq!(press(&p, user, photo.message_id, &data[0]).await, toasts[1]);
+        assert_eq!(p.press(user, photo.message_id, &data[0]).await, toasts[1]);
         let again: (Uuid, String, String, Option<String>, String, i64) = sqlx::query_as(
             "SELECT id, prompt, model, image_size, aspect_ratio, cost FROM generations
              WHERE user_id = $1 AND id <> $2",
@@ -223,13 +191,13 @@ async fn result_buttons_regenerate_edit_and_send_the_original_in_both_languages(
         assert_eq!(p.db.balance(user).await, (1_000 - 2 * pro, 0), "charged for each, once");
 
         // ✏️ the next text is a prompt with this picture as its reference ...
-        assert_eq!(press(&p, user, photo.message_id, &data[1]).await, toasts[2]);
+        assert_eq!(p.press(user, photo.message_id, &data[1]).await, toasts[2]);
         let photo_file: String = sqlx::query_scalar("SELECT file_id FROM generations WHERE id = $1")
             .bind(first)
             .fetch_one(&p.db.pool)
             .await
             .expect("the delivered photo's file id");
-        users::text(p.tg.state(), user, &profile(lang), "make it blue").expect("text");
+        p.text(user, lang, "make it blue");
         let edited = wait_generation(&p, user, "make it blue").await;
         let references: Vec<String> =
             sqlx::query_scalar("SELECT reference_file_ids FROM generations WHERE id = $1")
@@ -245,13 +213,13 @@ async fn result_buttons_regenerate_edit_and_send_the_original_in_both_languages(
         assert_eq!(seen.references[0].size, sent.len(), "Gemini saw the delivered picture");
 
         // ... once: the text after it is a plain prompt again, and so is one after the state expired.
-        press(&p, user, photo.message_id, &data[1]).await;
+        p.press(user, photo.message_id, &data[1]).await;
         sqlx::query("UPDATE users SET awaiting_until = now() - interval '1 second' WHERE telegram_id = $1")
             .bind(user)
             .execute(&p.db.pool)
             .await
             .expect("expire the state");
-        users::text(p.tg.state(), user, &profile(lang), "a plain cat").expect("text");
+        p.text(user, lang, "a plain cat");
         let plain = wait_generation(&p, user, "a plain cat").await;
         let references: Vec<String> =
             sqlx::query_scalar("SELECT reference_file_ids FROM generations WHERE id = $1")
@@ -261,14 +229,13 @@ async fn result_buttons_regenerate_edit_and_send_the_original_in_both_languages(
                 .expect("references");
         assert!(references.is_empty(), "an expired edit is forgotten");
         p.wait_status(plain, "succeeded").await;
-        Pipeline::stop_worker(w).await;
+        TestApp::stop_worker(w).await;
     }
     p.finish().await;
 }
 
-async fn wait_generation(p: &Pipeline, user: i64, prompt: &str) -> Uuid {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+async fn wait_generation(p: &TestApp, user: i64, prompt: &str) -> Uuid {
+    wait::until(format!("a generation for {prompt:?}"), WAIT, || async {
         let id: Option<Uuid> =
             sqlx::query_scalar("SELECT id FROM generations WHERE user_id = $1 AND prompt = $2")
                 .bind(user)
@@ -276,17 +243,14 @@ async fn wait_generation(p: &Pipeline, user: i64, prompt: &str) -> Uuid {
                 .fetch_optional(&p.db.pool)
                 .await
                 .expect("generation");
-        if let Some(id) = id {
-            return id;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no generation for {prompt:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        id.ok_or("none yet")
+    })
+    .await
 }
 
 #[tokio::test]
 async fn a_paused_service_refuses_prompts_before_any_reservation_in_both_languages() {
-    let bot = TestBot::start(&[]).await;
+    let bot = TestApp::builder().start().await;
     for (user, lang) in [(5_301, "en"), (5_302, "ru")] {
         bot.command(user, lang, "start");
         bot.messages(user, 1).await;
@@ -318,5 +282,7 @@ async fn a_paused_service_refuses_prompts_before_any_reservation_in_both_languag
     assert!(told.contains("Prompt accepted"), "{told}");
     assert_eq!(bot.db.balance(5_301).await.1, 10);
     bot.db.assert_audit_clean().await;
-    bot.stop().await;
+    // The accepted prompt is made, so the test ends with nothing in flight.
+    bot.run_worker(fast()).await;
+    bot.finish().await;
 }

@@ -8,41 +8,27 @@ use std::process::Output;
 use fakes::yookassa::NotifyMode;
 use serde_json::Value;
 
-use crate::buy::Shop;
-
-const ADMIN: i64 = 9000;
+use crate::support::shop::ADMIN;
+use crate::support::{fast, Shop, WAIT};
 
 async fn payment_id(shop: &Shop, topup: &str) -> String {
     sqlx::query_scalar("SELECT payment_id FROM payments WHERE topup_id = $1::UUID")
         .bind(topup)
-        .fetch_one(&shop.bot.db.pool)
+        .fetch_one(&shop.db.pool)
         .await
         .expect("charge")
 }
 
 /// The admin sends `/refund args`; the answer's text.
 async fn admin_refund(shop: &Shop, args: &str) -> String {
-    let before = shop.bot.tg.chat(ADMIN).map_or(0, |c| c.messages.len());
-    shop.bot.ask(ADMIN, "en", "refund", args, before + 1).await
+    let before = shop.tg.chat(ADMIN).map_or(0, |c| c.messages.len());
+    shop.ask(ADMIN, "en", "refund", args, before + 1).await
 }
 
-/// The CLI as a separate process; awaited without blocking the fakes in this runtime.
+/// `nanobanana admin refund` as a separate process; awaited without blocking the fakes in this
+/// runtime.
 async fn cli(shop: &Shop, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_nanobanana"))
-        .arg("admin")
-        .arg("refund")
-        .args(args)
-        .env("DATABASE_URL", shop.bot.db.url.as_str())
-        .env("YOOKASSA_SHOP_ID", shop.yk.shop_id())
-        .env("YOOKASSA_SECRET_KEY", shop.yk.secret_key())
-        .env("YOOKASSA_API_URL", shop.yk.api_url())
-        .env("AUTO_MIGRATE", "false")
-        .env("RUST_LOG", "warn")
-        .env_remove("LOG_FORMAT")
-        .env_remove("LOG_DIR")
-        .output()
-        .await
-        .expect("run nanobanana")
+    shop.admin(&[&["refund"], args].concat()).await
 }
 
 #[tokio::test]
@@ -53,18 +39,18 @@ async fn refunds_unspent_credits_are_held_refunded_and_committed() {
     let answer = admin_refund(&shop, &topup).await;
     assert_eq!(answer, "Refunded: 100 credits, 100 ₽.");
     shop.wait_text(user, "Refund: 100 credits were taken back and 100 ₽ returned").await;
-    assert_eq!(shop.bot.db.balance(user).await, (0, 0));
-    let payment = shop.yk.payment(&payment_id(&shop, &topup).await).expect("payment");
+    assert_eq!(shop.db.balance(user).await, (0, 0));
+    let payment = shop.yk().payment(&payment_id(&shop, &topup).await).expect("payment");
     assert_eq!(payment["refunded_amount"]["value"], "100.00");
     // YooKassa's refund.succeeded for our own refund settles nothing twice.
-    shop.yk
-        .wait_for_notifications(crate::bot::WAIT, |r| {
+    shop.yk()
+        .wait_for_notifications(WAIT, |r| {
             r.iter().any(|n| n.event == "refund.succeeded" && n.status == Some(200))
         })
         .await
         .expect("refund notification answered");
-    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM refunds WHERE status = 'succeeded'").await, 1);
-    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM external_refunds").await, 0);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds WHERE status = 'succeeded'").await, 1);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM external_refunds").await, 0);
     assert_eq!(shop.count_texts(user, "Refund:"), 1);
     // Nothing is left to refund.
     let again = admin_refund(&shop, &topup).await;
@@ -85,11 +71,11 @@ async fn refunds_unspent_credits_are_held_refunded_and_committed() {
     assert_eq!((report["outcome"].as_str(), report["credits"].as_i64()), (Some("refunded"), Some(30)));
     assert_eq!(report["amount_minor"], 3000);
     shop.wait_text(ru, "Возврат: списано 30 кредитов, вам возвращено 30 ₽").await;
-    assert_eq!(shop.bot.db.balance(ru).await, (70, 0));
+    assert_eq!(shop.db.balance(ru).await, (70, 0));
     let refused = cli(&shop, &["--topup", &topup, "--credits", "71"]).await;
     assert_eq!(refused.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("exceed the 70 still refundable"));
-    shop.stop().await;
+    shop.finish().await;
 }
 
 #[tokio::test]
@@ -97,26 +83,28 @@ async fn refunds_of_spent_credits_are_refused_and_a_provider_refusal_releases_th
     let shop = Shop::start(&[]).await;
     let user = 7010;
     let topup = shop.paid_user(user, "en").await;
-    shop.bot.text(user, "en", "a cat in a hat");
+    shop.text(user, "en", "a cat in a hat");
     shop.until("reserved", "SELECT COUNT(*) FROM generations", 1).await;
-    let (available, reserved) = shop.bot.db.balance(user).await;
+    let (available, reserved) = shop.db.balance(user).await;
     assert!(reserved > 0 && available + reserved == 100);
     let answer = admin_refund(&shop, &topup).await;
     assert!(answer.contains(&format!("only {available} unspent")), "{answer}");
-    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM refunds").await, 0);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds").await, 0);
     assert_eq!(
-        shop.yk.payment(&payment_id(&shop, &topup).await).expect("p")["refunded_amount"]["value"],
+        shop.yk().payment(&payment_id(&shop, &topup).await).expect("p")["refunded_amount"]["value"],
         "0.00"
     );
 
     // YooKassa refuses: the payment was refunded in the dashboard meanwhile (we hear of it later).
-    shop.yk.set_notify_mode(NotifyMode { hold: true, ..Default::default() });
-    shop.yk.dashboard_refund(&payment_id(&shop, &topup).await, Some(2000)).expect("dashboard refund");
+    shop.yk().set_notify_mode(NotifyMode { hold: true, ..Default::default() });
+    shop.yk().dashboard_refund(&payment_id(&shop, &topup).await, Some(2000)).expect("dashboard refund");
     let answer = admin_refund(&shop, &format!("{topup} {available}")).await;
     assert!(answer.starts_with("The provider refused the refund"), "{answer}");
-    assert_eq!(shop.bot.db.balance(user).await, (available, reserved), "hold released");
-    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM refunds WHERE status = 'failed'").await, 1);
-    shop.stop().await;
+    assert_eq!(shop.db.balance(user).await, (available, reserved), "hold released");
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds WHERE status = 'failed'").await, 1);
+    // The queued generations are made, so the test ends with nothing in flight.
+    shop.run_worker(fast()).await;
+    shop.finish().await;
 }
 
 #[tokio::test]
@@ -124,46 +112,48 @@ async fn refunds_from_the_dashboard_leave_debt_that_blocks_generation_until_repa
     let shop = Shop::start(&[]).await;
     let user = 7020;
     let topup = shop.paid_user(user, "ru").await;
-    shop.bot.text(user, "ru", "кот в шляпе");
+    shop.text(user, "ru", "кот в шляпе");
     shop.until("reserved", "SELECT COUNT(*) FROM generations", 1).await;
-    let (available, cost) = shop.bot.db.balance(user).await;
-    shop.yk.dashboard_refund(&payment_id(&shop, &topup).await, None).expect("dashboard refund");
+    let (available, cost) = shop.db.balance(user).await;
+    shop.yk().dashboard_refund(&payment_id(&shop, &topup).await, None).expect("dashboard refund");
     shop.wait_text(user, &format!("{cost} кредитов уже были потрачены")).await;
-    assert_eq!(shop.bot.db.balance(user).await, (0, cost));
+    assert_eq!(shop.db.balance(user).await, (0, cost));
     let (deducted, debt): (i64, i64) = sqlx::query_as("SELECT deducted, debt FROM external_refunds")
-        .fetch_one(&shop.bot.db.pool)
+        .fetch_one(&shop.db.pool)
         .await
         .expect("settled");
     assert_eq!((deducted, debt), (available, cost));
     // The notification again (YooKassa retries): settled once.
-    let again = shop.yk.notifications().into_iter().find(|n| n.event == "refund.succeeded").expect("sent");
+    let again = shop.yk().notifications().into_iter().find(|n| n.event == "refund.succeeded").expect("sent");
     let body = serde_json::json!({"type": "notification", "event": "refund.succeeded",
         "object": {"id": again.object_id, "status": "succeeded"}});
     let status = reqwest::Client::new()
-        .post(format!("{}/yookassa/webhook", shop.bot.url))
+        .post(format!("{}/yookassa/webhook", shop.url))
         .json(&body)
         .send()
         .await
         .expect("webhook")
         .status();
     assert_eq!(status, 200);
-    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM transactions WHERE type = 'refund'").await, 1);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM transactions WHERE type = 'refund'").await, 1);
     // Generation is blocked while the debt is open.
-    shop.bot.text(user, "ru", "собака в шляпе");
+    shop.text(user, "ru", "собака в шляпе");
     shop.wait_text(user, &format!("за вами долг {cost} кредитов")).await;
-    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM generations").await, 1);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM generations").await, 1);
     // A top-up repays it; the next prompt goes through.
     shop.choose(user, "ru", "rub100").await;
     let url = shop.pay_url(user, 2).await;
     shop.checkout(&url, None).await;
     shop.until("the second payment credited", "SELECT COUNT(*) FROM transactions WHERE type = 'topup'", 2)
         .await;
-    shop.bot.text(user, "ru", "птица в шляпе");
+    shop.text(user, "ru", "птица в шляпе");
     shop.wait_text(user, "птица в шляпе").await;
     shop.until("generated after repaying", "SELECT COUNT(*) FROM generations", 2).await;
-    assert_eq!(shop.bot.db.balance(user).await, (100 - cost - cost, cost + cost));
-    assert_eq!(shop.bot.count("SELECT owed FROM credit_debts").await, 0);
-    shop.stop().await;
+    assert_eq!(shop.db.balance(user).await, (100 - cost - cost, cost + cost));
+    assert_eq!(shop.count("SELECT owed FROM credit_debts").await, 0);
+    // The queued generations are made, so the test ends with nothing in flight.
+    shop.run_worker(fast()).await;
+    shop.finish().await;
 }
 
 #[tokio::test]
@@ -175,10 +165,10 @@ async fn refunds_of_stars_go_through_refund_star_payment() {
     assert!(partial.contains("never a part"), "{partial}");
     let answer = admin_refund(&shop, &topup).await;
     assert_eq!(answer, "Refunded: 100 credits, 80 ⭐.");
-    assert_eq!(shop.bot.db.balance(user).await, (0, 0));
-    let payments = shop.bot.tg.payments();
+    assert_eq!(shop.db.balance(user).await, (0, 0));
+    let payments = shop.tg.payments();
     assert_eq!(payments.iter().filter(|p| p.status == "refunded").count(), 1, "{payments:?}");
-    shop.stop().await;
+    shop.finish().await;
 }
 
 /// Telegram fails `refundStarPayment` once (a 500: the outcome is unknown). Stars have no
@@ -190,7 +180,7 @@ async fn refunds_of_stars_whose_outcome_was_unknown_are_repeated_not_left_held()
     let shop = Shop::start(&[]).await;
     let user = 7031;
     let topup = shop.paid_stars(user).await;
-    shop.bot.tg.inject_fault(Fault {
+    shop.tg.inject_fault(Fault {
         method: "refundStarPayment".into(),
         count: 1,
         kind: FaultKind::ServerError,
@@ -199,9 +189,9 @@ async fn refunds_of_stars_whose_outcome_was_unknown_are_repeated_not_left_held()
     let answer = admin_refund(&shop, &topup).await;
     assert_eq!(answer, "Refunded: 100 credits, 80 ⭐.");
     shop.wait_text(user, "Refund: 100 credits were taken back and 80 ⭐ returned").await;
-    assert_eq!(shop.bot.count("SELECT COUNT(*) FROM refunds WHERE status = 'succeeded'").await, 1);
-    assert_eq!(shop.bot.db.balance(user).await, (0, 0));
-    let payments = shop.bot.tg.payments();
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds WHERE status = 'succeeded'").await, 1);
+    assert_eq!(shop.db.balance(user).await, (0, 0));
+    let payments = shop.tg.payments();
     assert_eq!(payments.iter().filter(|p| p.status == "refunded").count(), 1, "{payments:?}");
-    shop.stop().await;
+    shop.finish().await;
 }

@@ -8,7 +8,7 @@ use nanobanana::sandbox::{Options, Sandbox};
 use serde_json::{json, Value};
 
 use crate::browser::Browser;
-use crate::helpers::TestDb;
+use crate::support::{Leave, TestDb};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -182,6 +182,7 @@ async fn sandbox_in_chromium_chat_prompt_picture_original_album_and_credits() {
     browser.screenshot("07-other-user").await;
     browser.close().await;
 
+    db.assert_settled(Leave::default()).await;
     sandbox.stop().await.expect("the sandbox stops cleanly");
     assert_eq!(
         count(&db, "SELECT COUNT(*) FROM generations WHERE status NOT IN ('succeeded', 'failed')").await,
@@ -247,24 +248,9 @@ async fn sandbox_api_refuses_bad_input_and_changes_nothing() {
         .expect("JSON");
     assert_eq!(state["switches"]["gemini"]["queued"], json!(["503", "503"]), "{state}");
     assert_eq!(state["switches"]["gemini"]["latency_ms"], 1200);
+    db.assert_settled(Leave::default()).await;
     sandbox.stop().await.expect("stops");
     db.assert_audit_clean().await;
-}
-
-/// This build's `nanobanana`, copied once per run: the target directory is shared with other
-/// branches, whose builds may replace the binary while the tests run.
-fn sandbox_binary() -> &'static std::path::Path {
-    static COPY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    COPY.get_or_init(|| {
-        let copy = std::env::temp_dir().join(format!("nanobanana-sandbox-test-{}", std::process::id()));
-        std::fs::copy(env!("CARGO_BIN_EXE_nanobanana"), &copy).expect("copy the nanobanana binary");
-        let help = std::process::Command::new(&copy).args(["sandbox", "--help"]).output().expect("run it");
-        assert!(
-            help.status.success(),
-            "the nanobanana binary has no `sandbox` command: another build replaced it; run the tests again"
-        );
-        copy
-    })
 }
 
 /// `nanobanana sandbox` as a process: it refuses a database not meant for it, prints its one
@@ -273,8 +259,8 @@ fn sandbox_binary() -> &'static std::path::Path {
 async fn sandbox_command_prints_its_url_resets_its_database_and_stops_on_sigterm() {
     use tokio::io::AsyncBufReadExt;
 
-    let server = crate::helpers::server_url();
-    let refused = tokio::process::Command::new(sandbox_binary())
+    let server = crate::support::server_url();
+    let refused = tokio::process::Command::new(crate::support::process::binary())
         .args(["sandbox", "--listen", "127.0.0.1:0", "--database", "nanobanana"])
         .env("DATABASE_URL", server.as_str())
         .output()
@@ -287,7 +273,7 @@ async fn sandbox_command_prints_its_url_resets_its_database_and_stops_on_sigterm
     let mut url = server.clone();
     url.set_path(&format!("/{database}"));
     for round in 0..2 {
-        let mut child = tokio::process::Command::new(sandbox_binary())
+        let mut child = tokio::process::Command::new(crate::support::process::binary())
             .args(["sandbox", "--listen", "127.0.0.1:0", "--database", &database])
             .env("DATABASE_URL", server.as_str())
             .env("RUST_LOG", "warn")

@@ -7,10 +7,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use fakes::telegram::users::{self, UserProfile};
+use fakes::telegram::users;
 use loadgen::scenario::{check, Role, Setup, System};
 
-use crate::helpers::TestDb;
+use crate::support::{profile, wait, Leave, TestDb, WAIT};
 
 const GRACE_SECS: u64 = 8;
 const FIRST: i64 = 8_100_000;
@@ -18,7 +18,7 @@ const USERS: i64 = 24;
 
 fn setup(db: &TestDb, serves: usize, workers: usize) -> Setup {
     Setup {
-        binary: crate::worker::worker_binary().to_owned(),
+        binary: crate::support::process::binary().to_owned(),
         database_url: db.url.clone(),
         redis_url: std::env::var("REDIS_URL")
             .unwrap_or_else(|_| nanobanana::config::DEFAULT_REDIS_URL.to_owned()),
@@ -58,8 +58,7 @@ async fn fund(db: &TestDb) {
 /// Funded users each send /start and two prompts; the update ids.
 async fn load(system: &System) -> BTreeSet<i64> {
     let mut updates = BTreeSet::new();
-    let profile =
-        UserProfile { first_name: Some("S".into()), username: None, language_code: Some("en".into()) };
+    let profile = profile("en");
     for n in 0..USERS {
         let state = system.tg.state();
         updates.insert(users::command(state, FIRST + n, &profile, "start", None).expect("start").update_id);
@@ -107,7 +106,7 @@ async fn restart_and_check(db: &TestDb, system: &System, updates: &BTreeSet<i64>
     assert_eq!(counts.generations_succeeded, USERS * 2, "{counts:?}");
     assert_eq!(counts.photos_in_chats, USERS * 2);
     terminate(system).await;
-    db.assert_audit_clean().await;
+    db.assert_settled(Leave::default()).await;
     system.close();
     let _ = std::fs::remove_dir_all(system.workdir());
 }
@@ -147,8 +146,16 @@ async fn shutdown_serve_and_workers_on_sigterm_finish_in_flight_work_and_lose_no
         let system = system.clone();
         async move { terminate(&system).await }
     });
-    // The request in flight finishes within the grace period once its lock is free.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // Once serve has taken the SIGTERM (it no longer answers ready), the request in flight
+    // finishes within the grace period when its lock is free.
+    wait::until("serve took the SIGTERM", WAIT, || async {
+        if healthy(&system, &["--url", &readyz]).await {
+            Err("still ready")
+        } else {
+            Ok(())
+        }
+    })
+    .await;
     blocker.rollback().await.expect("unlock");
     terminating.await.expect("every process exited 0 in time");
     assert!(!healthy(&system, &["--url", &readyz]).await, "a stopped serve is not healthy");

@@ -13,7 +13,7 @@ use redis::AsyncTypedCommands;
 use uuid::Uuid;
 
 use super::USER;
-use crate::helpers::TestDb;
+use crate::support::TestDb;
 
 /// Longer than anything here should take; a hang fails the test instead of blocking it.
 const PATIENCE: Duration = Duration::from_secs(5);

@@ -1,4 +1,5 @@
-//! Test harness: a fresh database per test, cloned from a template migrated once per run.
+//! A fresh database per test, cloned from a template migrated once per run; alone for the
+//! database tests (ledger, jobs, audit), inside `TestApp` for the end-to-end ones.
 //!
 //! Databases are named `nbt_<pid>_<n>`; each run drops those of processes no longer alive,
 //! so failed runs leave nothing behind for long.
@@ -166,6 +167,16 @@ impl TestDb {
         user_id: TelegramId,
         cost: i64,
     ) -> Result<Uuid, ledger::LedgerError> {
+        self.request_prompt(user_id, cost, "a banana").await
+    }
+
+    /// As `request_generation`, for `prompt`.
+    pub async fn request_prompt(
+        &self,
+        user_id: TelegramId,
+        cost: i64,
+        prompt: &str,
+    ) -> Result<Uuid, ledger::LedgerError> {
         let id = Uuid::new_v4();
         let mut tx = self.pool.begin().await?;
         ledger::reserve(&mut tx, user_id, id, credits_of(cost)).await?;
@@ -173,7 +184,7 @@ impl TestDb {
         let generation = nanobanana::jobs::new::NewGeneration {
             id,
             user_id,
-            prompt: "a banana",
+            prompt,
             model: Model::Flash,
             image_size: None,
             aspect_ratio: "1:1",
@@ -255,6 +266,12 @@ impl TestDb {
     pub async fn assert_audit_clean(&self) {
         let report = self.audit().await;
         assert!(report.clean, "audit found violations:\n{report}");
+    }
+
+    /// Waits until nothing is unfinished but what `leave` allows, then asserts the audit clean
+    /// (`end::settled`): for tests whose service is not a `TestApp` (the sandbox, loadgen's).
+    pub async fn assert_settled(&self, leave: super::end::Leave) {
+        super::end::settled(&self.pool, leave, super::wait::WAIT).await;
     }
 
     /// Runs raw SQL with triggers and foreign keys off, to corrupt data on purpose.
