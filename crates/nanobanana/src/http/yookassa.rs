@@ -56,8 +56,7 @@ pub async fn webhook(
         tracing::error!("no peer address: serve with connect info; notification refused");
         return (StatusCode::FORBIDDEN, "unknown sender");
     };
-    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let ip = network::client_ip(peer.ip(), forwarded, &yk.config.trusted_proxies);
+    let ip = network::client_ip(peer.ip(), network::forwarded_for(&headers), &yk.config.trusted_proxies);
     if !yk.trusts(ip) {
         tracing::warn!(%ip, %peer, "payment notification from outside YooKassa's networks refused");
         return (StatusCode::FORBIDDEN, "not from YooKassa");
