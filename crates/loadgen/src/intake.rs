@@ -23,7 +23,7 @@ use crate::pgbench::Pgbench;
 use crate::setup;
 use crate::stats::Samples;
 
-const SECRET: &str = "loadgen-intake-secret";
+const SECRET: &str = "loadgen-intake-secret-0123456789abcdef";
 const FIRST_USER: i64 = 5_000_000;
 const P99_TARGET_MS: f64 = 20.0;
 const PEAK_TARGET_RATIO: f64 = 0.5;

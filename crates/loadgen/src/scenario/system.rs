@@ -18,7 +18,7 @@ use tokio::sync::Mutex;
 
 use super::proxy;
 
-pub const WEBHOOK_SECRET: &str = "scenario-webhook-secret";
+pub const WEBHOOK_SECRET: &str = "scenario-webhook-secret-0123456789abcdef";
 /// The operator's Telegram id (`ADMIN_IDS`): sends `/refund` in the bot.
 pub const ADMIN: i64 = 6_999_999;
 /// `TERMS_VERSION`: every user accepts it before a first payment.

@@ -46,6 +46,8 @@ pub enum Command {
     /// Operator actions.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Print a fresh random TELEGRAM_WEBHOOK_SECRET (64 characters; also fit for METRICS_TOKEN).
+    WebhookSecret,
     /// Healthcheck for containers: exit 0 when `serve`'s /readyz on this machine answers 200,
     /// or with `--deps` (for `worker`) when PostgreSQL and Redis answer; 1 otherwise.
     Health {
@@ -121,8 +123,19 @@ fn parse_reason(text: &str) -> Result<Reason, String> {
     Reason::parse(text).map_err(|e| e.to_string())
 }
 
+/// A fresh secret of 64 characters from the operating system's random source (two v4 UUIDs'
+/// 122 random bits each, hex): well past `MIN_WEBHOOK_SECRET` and in Telegram's alphabet.
+pub fn fresh_secret() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
 /// Runs a parsed command line to its exit code.
 pub async fn run(cli: Cli) -> ExitCode {
+    if let Command::WebhookSecret = cli.command {
+        // Needs no configuration at all: it is what one runs before writing one.
+        println!("{}", fresh_secret());
+        return ExitCode::SUCCESS;
+    }
     let role = match cli.command {
         Command::Serve => Role::Serve,
         Command::Worker => Role::Worker,
@@ -184,7 +197,7 @@ async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> 
             shutdown::within_grace(both, stop, config.shutdown_grace).await?;
         }
         Command::Migrate => {
-            let pool = db::connect(&config.database).await?;
+            let pool = db::connect_creating(&config.database).await?;
             db::migrate(&pool).await?;
             println!("migrations applied");
         }
@@ -204,6 +217,7 @@ async fn execute(command: Command, config: &Config) -> anyhow::Result<ExitCode> 
             crate::sandbox::run_cli(args.listen, &args.database, database, redis, latency, stop).await?;
         }
         Command::Admin(command) => return admin(config, command).await,
+        Command::WebhookSecret => println!("{}", fresh_secret()),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -70,6 +70,30 @@ pub struct Config {
     /// After SIGTERM, how long a process may take to finish its in-flight work before it
     /// exits anyway (`SHUTDOWN_GRACE_SECS`).
     pub shutdown_grace: std::time::Duration,
+    /// Where `GET /metrics` is served and who may read it.
+    pub metrics: MetricsConfig,
+}
+
+/// `/metrics` shows revenue, so it is never public: on its own listener (`METRICS_ADDR`,
+/// meant for a private interface) and/or behind `Authorization: Bearer METRICS_TOKEN` on the
+/// main one. With neither, the main listener does not serve it.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsConfig {
+    pub addr: Option<SocketAddr>,
+    pub token: Option<Secret<String>>,
+}
+
+fn metrics(env: &mut Env) -> MetricsConfig {
+    MetricsConfig {
+        addr: env.optional("METRICS_ADDR", str::parse::<SocketAddr>),
+        token: env.optional("METRICS_TOKEN", |raw| {
+            if raw.len() >= 32 {
+                Ok(Secret::new(raw.to_owned()))
+            } else {
+                Err("at least 32 characters (`nanobanana webhook-secret` prints a fresh one)")
+            }
+        }),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -127,13 +151,15 @@ impl Config {
         };
         let storage = env.or("STORAGE_URL", StorageLocation::default(), StorageLocation::parse);
         let purpose = format!("for `{}`", role.name());
+        let proxies = trusted_proxies(&mut env);
         let telegram = (role.needs_telegram() || env.is_set("TELEGRAM_BOT_TOKEN"))
-            .then(|| telegram(&mut env, &purpose))
+            .then(|| telegram(&mut env, &purpose, &proxies))
             .flatten();
         let gemini = (role.needs_gemini() || env.is_set("GEMINI_API_KEY"))
             .then(|| gemini(&mut env, &purpose))
             .flatten();
-        let yookassa = yookassa(&mut env);
+        let yookassa = yookassa(&mut env, &proxies);
+        let metrics = metrics(&mut env);
         let packs = packs(&mut env);
         let pricing = pricing(&mut env);
         let limits = limits(&mut env);
@@ -155,12 +181,41 @@ impl Config {
             limits,
             operator,
             shutdown_grace,
+            metrics,
         })
+    }
+
+    /// The API URLs that would travel in clear text: `http://` to anything but a loopback
+    /// address. Start-up logs each as a warning (the fakes and a local proxy are loopback).
+    pub fn plain_http_apis(&self) -> Vec<String> {
+        let mut urls = Vec::new();
+        if let Some(telegram) = &self.telegram {
+            urls.push(("TELEGRAM_API_URL", &telegram.api_url));
+        }
+        if let Some(gemini) = &self.gemini {
+            urls.push(("GEMINI_API_URL", &gemini.api_url));
+        }
+        if let Some(yookassa) = &self.yookassa {
+            urls.push(("YOOKASSA_API_URL", &yookassa.api_url));
+        }
+        urls.into_iter()
+            .filter(|(_, url)| url.scheme() == "http" && !is_loopback(url))
+            .map(|(var, url)| format!("{var} is plain http:// ({}); tokens and keys would travel in clear text", url.host_str().unwrap_or("")))
+            .collect()
     }
 
     /// Prices that do not cover the provider's cost; start-up logs each as a warning.
     pub fn prices_below_cost(&self) -> Vec<BelowCost> {
         below_cost(&self.pricing.prices, &self.pricing.provider_costs, self.pricing.usd_rate)
+    }
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 

@@ -58,14 +58,20 @@ pub struct TelegramConfig {
     /// With it, `serve` registers its webhook at `{PUBLIC_BASE_URL}/telegram/webhook`.
     pub public_base_url: Option<url::Url>,
     pub api_url: url::Url,
-    pub proxy: Option<url::Url>,
+    /// May carry a password (`http://user:pass@host`), hence secret.
+    pub proxy: Option<Secret<url::Url>>,
+    /// `TELEGRAM_TRUSTED_NETWORKS`: when not empty, the webhook answers only these senders.
+    pub trusted_networks: Vec<IpNet>,
+    /// `TRUSTED_PROXIES`: reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 #[derive(Debug, Clone)]
 pub struct GeminiConfig {
     pub api_key: Secret<String>,
     pub api_url: url::Url,
-    pub proxy: Option<url::Url>,
+    /// May carry a password, hence secret.
+    pub proxy: Option<Secret<url::Url>>,
     pub model_pro: String,
     pub model_flash: String,
     pub max_concurrency: u32,
@@ -170,6 +176,13 @@ pub struct OperatorConfig {
 pub const YOOKASSA_NETWORKS: &str = "185.71.76.0/27,185.71.77.0/27,77.75.153.0/25,77.75.156.11/32,\
 77.75.156.35/32,77.75.154.128/25,2a02:5180::/32";
 
+/// Telegram's published webhook sources (core.telegram.org/bots/webhooks, 2026):
+/// what `TELEGRAM_TRUSTED_NETWORKS=telegram` stands for.
+pub const TELEGRAM_NETWORKS: &str = "149.154.160.0/20,91.108.4.0/22";
+
+/// The shortest `TELEGRAM_WEBHOOK_SECRET` accepted: it is the only barrier before admin commands.
+pub const MIN_WEBHOOK_SECRET: usize = 32;
+
 const PROXY_SCHEMES: &[&str] = &["http", "https", "socks5", "socks5h"];
 const WEB_SCHEMES: &[&str] = &["http", "https"];
 
@@ -177,15 +190,30 @@ fn web_url(raw: &str) -> Result<url::Url, String> {
     url_with_scheme(raw, WEB_SCHEMES)
 }
 
-fn proxy_url(raw: &str) -> Result<url::Url, String> {
-    url_with_scheme(raw, PROXY_SCHEMES)
+fn proxy_url(raw: &str) -> Result<Secret<url::Url>, String> {
+    url_with_scheme(raw, PROXY_SCHEMES).map(Secret::new)
+}
+
+/// A list of networks in which no entry is a catch-all (`0.0.0.0/0`, `::/0`): trusting every
+/// address is never what an operator meant.
+pub(super) fn networks(raw: &str) -> Result<Vec<IpNet>, String> {
+    let networks = list(raw, str::parse::<IpNet>)?;
+    match networks.iter().find(|net| net.prefix_len() == 0) {
+        Some(all) => Err(format!("{all} is every address; name the networks themselves")),
+        None => Ok(networks),
+    }
+}
+
+/// `TRUSTED_PROXIES`, read once for every webhook.
+pub(super) fn trusted_proxies(env: &mut Env) -> Vec<IpNet> {
+    env.or("TRUSTED_PROXIES", Vec::new(), networks)
 }
 
 fn non_empty_secret(raw: &str) -> Result<Secret<String>, String> {
     Ok(Secret::new(raw.to_owned()))
 }
 
-pub(super) fn telegram(env: &mut Env, purpose: &str) -> Option<TelegramConfig> {
+pub(super) fn telegram(env: &mut Env, purpose: &str, trusted_proxies: &[IpNet]) -> Option<TelegramConfig> {
     let bot_token = env.required("TELEGRAM_BOT_TOKEN", purpose, |raw| {
         let (id, rest) = raw.split_once(':').ok_or("expected the form 123456:ABC… from @BotFather")?;
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) || rest.is_empty() {
@@ -199,12 +227,12 @@ pub(super) fn telegram(env: &mut Env, purpose: &str) -> Option<TelegramConfig> {
         other => Err(format!("{other:?} is neither webhook nor polling")),
     });
     let parse_secret = |raw: &str| {
-        let valid = (1..=256).contains(&raw.len())
+        let valid = (MIN_WEBHOOK_SECRET..=256).contains(&raw.len())
             && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
         if valid {
             Ok(Secret::new(raw.to_owned()))
         } else {
-            Err("1–256 characters of A-Z, a-z, 0-9, _ and -")
+            Err("32–256 characters of A-Z, a-z, 0-9, _ and - (`nanobanana webhook-secret` prints a fresh one)")
         }
     };
     let webhook_secret = match mode {
@@ -214,7 +242,20 @@ pub(super) fn telegram(env: &mut Env, purpose: &str) -> Option<TelegramConfig> {
     let public_base_url = env.optional("PUBLIC_BASE_URL", web_url);
     let api_url = env.or("TELEGRAM_API_URL", default_url("https://api.telegram.org"), web_url);
     let proxy = env.optional("TELEGRAM_PROXY", proxy_url);
-    Some(TelegramConfig { bot_token: bot_token?, webhook_secret, mode, public_base_url, api_url, proxy })
+    let trusted_networks = env.or("TELEGRAM_TRUSTED_NETWORKS", Vec::new(), |raw| match raw {
+        "telegram" => networks(TELEGRAM_NETWORKS),
+        raw => networks(raw),
+    });
+    Some(TelegramConfig {
+        bot_token: bot_token?,
+        webhook_secret,
+        mode,
+        public_base_url,
+        api_url,
+        proxy,
+        trusted_networks,
+        trusted_proxies: trusted_proxies.to_vec(),
+    })
 }
 
 pub(super) fn gemini(env: &mut Env, purpose: &str) -> Option<GeminiConfig> {
@@ -228,7 +269,7 @@ pub(super) fn gemini(env: &mut Env, purpose: &str) -> Option<GeminiConfig> {
     let timeout_secs = env.number("GEMINI_TIMEOUT_SECS", 300, 10..=3600);
     let http_version = env.or("GEMINI_HTTP_VERSION", HttpVersion::Auto, HttpVersion::parse);
     let streams_per_connection = env.number("GEMINI_STREAMS_PER_CONNECTION", 100, 1..=10_000);
-    let plain_proxy = proxy.as_ref().is_some_and(|p| p.scheme().starts_with("http"));
+    let plain_proxy = proxy.as_ref().is_some_and(|p| p.expose().scheme().starts_with("http"));
     if http_version == HttpVersion::Http2 && api_url.scheme() == "http" && plain_proxy {
         // An HTTP proxy forwards an http:// request as HTTP/1.1; h2c would reach it, not Gemini.
         env.fail(
@@ -250,15 +291,14 @@ pub(super) fn gemini(env: &mut Env, purpose: &str) -> Option<GeminiConfig> {
     })
 }
 
-pub(super) fn yookassa(env: &mut Env) -> Option<YooKassaConfig> {
-    let networks = |raw: &str| list(raw, str::parse::<IpNet>);
+pub(super) fn yookassa(env: &mut Env, trusted_proxies: &[IpNet]) -> Option<YooKassaConfig> {
     let trusted_networks = env.or("YOOKASSA_TRUSTED_NETWORKS", Vec::new(), networks);
     let trusted_networks = if trusted_networks.is_empty() {
         list(YOOKASSA_NETWORKS, str::parse::<IpNet>).unwrap_or_default()
     } else {
         trusted_networks
     };
-    let trusted_proxies = env.or("TRUSTED_PROXIES", Vec::new(), networks);
+    let trusted_proxies = trusted_proxies.to_vec();
     let receipt = env.value("RECEIPTS_ENABLED", false).then(|| ReceiptConfig {
         item_description: env
             .raw("RECEIPT_ITEM_DESCRIPTION")

@@ -14,8 +14,10 @@ fn errors(role: Role, vars: &[(&str, &str)]) -> ConfigErrors {
     }
 }
 
-const SERVE: &[(&str, &str)] =
-    &[("TELEGRAM_BOT_TOKEN", "123456:ABC-def"), ("TELEGRAM_WEBHOOK_SECRET", "s3cr3t_-")];
+const SERVE: &[(&str, &str)] = &[
+    ("TELEGRAM_BOT_TOKEN", "123456:ABC-def"),
+    ("TELEGRAM_WEBHOOK_SECRET", "s3cr3t_-0123456789abcdefghijklmnopq"),
+];
 
 #[test]
 fn an_empty_environment_works_for_tools_on_a_developer_machine() {
@@ -89,12 +91,64 @@ fn secrets_never_print() {
         ("YOOKASSA_SHOP_ID", "123"),
         ("YOOKASSA_SECRET_KEY", "live_topsecret"),
         ("DATABASE_URL", "postgres://app:hunter2@db:5432/nb"),
+        ("TELEGRAM_PROXY", "http://tg:proxypass1@proxy:3128"),
+        ("GEMINI_PROXY", "socks5://gm:proxypass2@proxy:1080"),
+        ("METRICS_TOKEN", "metrics-token-0123456789abcdefghijkl"),
     ]);
     let config = load(Role::Run, &vars).unwrap();
     let printed = format!("{config:?}");
-    for secret in ["ABC-def", "s3cr3t_-", "AIza-very-secret", "live_topsecret", "hunter2"] {
+    for secret in
+        ["ABC-def", "s3cr3t_-", "AIza-very-secret", "live_topsecret", "hunter2", "proxypass1", "proxypass2", "metrics-token"]
+    {
         assert!(!printed.contains(secret), "{secret} printed in {printed}");
     }
+}
+
+#[test]
+fn a_short_webhook_secret_is_refused() {
+    let short = [SERVE[0], ("TELEGRAM_WEBHOOK_SECRET", "x")];
+    let errors = errors(Role::Serve, &short);
+    assert!(errors.names("TELEGRAM_WEBHOOK_SECRET"), "{errors}");
+    let almost = [SERVE[0], ("TELEGRAM_WEBHOOK_SECRET", "0123456789012345678901234567890")];
+    assert!(self::errors(Role::Serve, &almost).names("TELEGRAM_WEBHOOK_SECRET"));
+    let exact = [SERVE[0], ("TELEGRAM_WEBHOOK_SECRET", "01234567890123456789012345678901")];
+    assert!(load(Role::Serve, &exact).is_ok());
+}
+
+#[test]
+fn catch_all_networks_are_refused() {
+    for all in ["0.0.0.0/0", "10.0.0.0/8, ::/0"] {
+        let errors = errors(Role::Tool, &[("TRUSTED_PROXIES", all)]);
+        assert!(errors.names("TRUSTED_PROXIES"), "{all}: {errors}");
+        let errors = self::errors(Role::Tool, &[("YOOKASSA_TRUSTED_NETWORKS", all)]);
+        assert!(errors.names("YOOKASSA_TRUSTED_NETWORKS"), "{all}: {errors}");
+        let mut vars = SERVE.to_vec();
+        vars.push(("TELEGRAM_TRUSTED_NETWORKS", all));
+        assert!(self::errors(Role::Serve, &vars).names("TELEGRAM_TRUSTED_NETWORKS"), "{all}");
+    }
+}
+
+#[test]
+fn telegram_networks_are_opt_in() {
+    let config = load(Role::Serve, SERVE).unwrap();
+    assert!(config.telegram.unwrap().trusted_networks.is_empty());
+    let mut vars = SERVE.to_vec();
+    vars.extend([("TELEGRAM_TRUSTED_NETWORKS", "telegram"), ("TRUSTED_PROXIES", "10.0.0.0/8")]);
+    let telegram = load(Role::Serve, &vars).unwrap().telegram.unwrap();
+    assert_eq!(telegram.trusted_networks.len(), 2);
+    assert_eq!(telegram.trusted_proxies.len(), 1);
+}
+
+#[test]
+fn plain_http_apis_are_flagged_unless_loopback() {
+    let mut vars = SERVE.to_vec();
+    vars.extend([("GEMINI_API_KEY", "k"), ("GEMINI_API_URL", "http://127.0.0.1:9000")]);
+    let local = [vars.clone(), vec![("TELEGRAM_API_URL", "http://localhost:8081")]].concat();
+    assert!(load(Role::Run, &local).unwrap().plain_http_apis().is_empty());
+    vars.push(("TELEGRAM_API_URL", "http://tg.example.com"));
+    let warnings = load(Role::Run, &vars).unwrap().plain_http_apis();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("TELEGRAM_API_URL"), "{warnings:?}");
 }
 
 #[test]

@@ -47,6 +47,9 @@ impl Recipe {
             // HTTP/1.1 calls (a connection each, ~16 KB of buffers) is not kept open after it.
             .pool_max_idle_per_host(self.max_idle)
             .default_headers(self.headers.clone())
+            // The key travels in a default header: a redirect would carry it to whoever the
+            // answer names. Gemini does not redirect; an answer that does is an error.
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(self.timeout)
             .connect_timeout(CONNECT_TIMEOUT.min(self.timeout));
         builder = match (self.version, self.plain) {
@@ -109,7 +112,7 @@ impl Lanes {
         let recipe = Recipe {
             headers,
             timeout: Duration::from_secs(u64::from(config.timeout_secs.max(1))),
-            proxy: config.proxy.as_ref().map(|p| p.as_str().to_owned()),
+            proxy: config.proxy.as_ref().map(|p| p.expose().as_str().to_owned()),
             version: config.http_version,
             plain: config.api_url.scheme() == "http",
             max_idle: config.max_concurrency.max(1) as usize,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::config::TelegramConfig;
+use crate::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -27,13 +28,14 @@ impl ApiError {
     }
 }
 
+/// `Debug` shows no URL: both carry the token.
 #[derive(Debug, Clone)]
 pub struct BotApi {
     http: reqwest::Client,
     /// `{api_url}/bot{token}/`: secret, never logged.
-    base: String,
+    base: Secret<String>,
     /// `{api_url}/file/bot{token}/`, where `getFile` paths are downloaded from: secret too.
-    files: String,
+    files: Secret<String>,
 }
 
 /// Telegram serves bots files up to 20 MB; anything larger is refused before reading it.
@@ -46,20 +48,20 @@ impl BotApi {
             .connect_timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none());
         if let Some(proxy) = &config.proxy {
-            builder = builder.proxy(reqwest::Proxy::all(proxy.as_str())?);
+            builder = builder.proxy(reqwest::Proxy::all(proxy.expose().as_str())?);
         }
         let api = config.api_url.as_str().trim_end_matches('/');
         let token = config.bot_token.expose();
         Ok(Self {
             http: builder.build()?,
-            base: format!("{api}/bot{token}/"),
-            files: format!("{api}/file/bot{token}/"),
+            base: Secret::new(format!("{api}/bot{token}/")),
+            files: Secret::new(format!("{api}/file/bot{token}/")),
         })
     }
 
     /// Calls `method` with JSON `params`; the `result` on success.
     pub async fn call(&self, method: &str, params: &Value) -> Result<Value, ApiError> {
-        let request = self.http.post(format!("{}{method}", self.base)).json(params);
+        let request = self.http.post(format!("{}{method}", self.base.expose())).json(params);
         self.send(method, request).await
     }
 
@@ -84,7 +86,7 @@ impl BotApi {
             reason: e.without_url().to_string(),
         })?;
         let form = form.part(file.field.to_owned(), part);
-        let request = self.http.post(format!("{}{method}", self.base)).multipart(form);
+        let request = self.http.post(format!("{}{method}", self.base.expose())).multipart(form);
         self.send(method, request).await
     }
 
@@ -100,7 +102,7 @@ impl BotApi {
         }
         let response = self
             .http
-            .get(format!("{}{path}", self.files))
+            .get(format!("{}{path}", self.files.expose()))
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
@@ -143,4 +145,28 @@ pub struct Upload {
     pub file_name: String,
     pub mime_type: &'static str,
     pub bytes: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::TelegramMode;
+
+    #[test]
+    fn debug_shows_neither_the_token_nor_the_proxy_password() {
+        let config = TelegramConfig {
+            bot_token: Secret::new("123456:TOKEN-never-printed".to_owned()),
+            webhook_secret: None,
+            mode: TelegramMode::Webhook,
+            public_base_url: None,
+            api_url: url::Url::parse("https://api.telegram.org").expect("url"),
+            proxy: Some(Secret::new(url::Url::parse("http://user:hunter2pass@proxy:3128").expect("url"))),
+            trusted_networks: Vec::new(),
+            trusted_proxies: Vec::new(),
+        };
+        let api = BotApi::new(&config).expect("client");
+        let printed = format!("{api:?} {config:?}");
+        assert!(!printed.contains("TOKEN-never-printed"), "{printed}");
+        assert!(!printed.contains("hunter2pass"), "{printed}");
+    }
 }

@@ -217,12 +217,12 @@ async fn gemini_proxy_is_honoured() {
     // host does not exist, so an answer proves the request went through the proxy.
     let mut proxied = config(&fake);
     proxied.api_url = url::Url::parse("http://gemini.invalid").expect("url");
-    proxied.proxy = Some(url::Url::parse(&fake.base_url()).expect("proxy url"));
+    proxied.proxy = Some(nanobanana::secret::Secret::new(url::Url::parse(&fake.base_url()).expect("proxy url")));
     let reply = Client::new(&proxied).expect("client").generate(&request(Model::Flash, "x")).await;
     assert!(matches!(reply.outcome, Outcome::Image(_)), "{reply:?}");
 
     let mut socks = config(&fake);
-    socks.proxy = Some(url::Url::parse("socks5h://127.0.0.1:9").expect("socks url"));
+    socks.proxy = Some(nanobanana::secret::Secret::new(url::Url::parse("socks5h://127.0.0.1:9").expect("socks url")));
     let unreachable =
         Client::new(&socks).expect("socks5 accepted").generate(&request(Model::Flash, "x")).await;
     assert_eq!(unreachable.outcome.class(), Class::Retry);

@@ -25,7 +25,7 @@ use super::end::{self, Leave};
 use super::process::{self, Process};
 use super::wait::{self, WAIT};
 
-pub const SECRET: &str = "test-webhook-secret_1";
+pub const SECRET: &str = "test-webhook-secret_1-0123456789abcdef";
 
 /// A worker fast enough for a test: short leases, polls and retry delays.
 pub fn fast() -> WorkerSettings {
