@@ -1,6 +1,8 @@
 //! Process counters for `GET /metrics`, in Prometheus' text format. Counters are plain atomics
 //! (no registry crate); figures that live in the database (queue depth, outbox lag, payments)
-//! are read at scrape time instead, so every process reports the same truth.
+//! are read from the database so every process reports the same truth, but at most once per
+//! `Figures::ttl` and by one scrape at a time: fifty scrapers at once cost one set of queries
+//! and one pooled connection, never the pool the webhooks need.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +11,38 @@ pub static UPDATES_HANDLED: AtomicU64 = AtomicU64::new(0);
 pub static UPDATES_REPEATED: AtomicU64 = AtomicU64::new(0);
 pub static UPDATES_FAILED: AtomicU64 = AtomicU64::new(0);
 pub static WEBHOOK_REFUSED: AtomicU64 = AtomicU64::new(0);
+
+/// The database figures, cached. The lock is held while they are read, so concurrent scrapes
+/// of a stale cache wait for the one read instead of each starting their own.
+pub struct Figures {
+    ttl: std::time::Duration,
+    /// How many times the figures were read from the database (not served from the cache).
+    reads: AtomicU64,
+    cached: tokio::sync::Mutex<Option<(std::time::Instant, String)>>,
+}
+
+impl Figures {
+    pub fn new(ttl: std::time::Duration) -> Self {
+        Self { ttl, reads: AtomicU64::new(0), cached: tokio::sync::Mutex::new(None) }
+    }
+
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// The figures at most `ttl` old.
+    pub async fn render(&self, pool: &sqlx::PgPool) -> sqlx::Result<String> {
+        let mut cached = self.cached.lock().await;
+        if let Some((_, text)) = cached.as_ref().filter(|(at, _)| at.elapsed() < self.ttl) {
+            return Ok(text.clone());
+        }
+        let mut text = String::new();
+        inc(&self.reads);
+        render_database(&mut text, pool).await?;
+        *cached = Some((std::time::Instant::now(), text.clone()));
+        Ok(text)
+    }
+}
 
 pub fn inc(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);

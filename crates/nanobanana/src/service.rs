@@ -5,6 +5,7 @@
 //! long-polls instead (local development) and never deletes a webhook by itself. `work`: the
 //! generation worker. `run_both`: the two in one process.
 
+use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,9 @@ use crate::telegram::client::BotApi;
 /// The update kinds the bot asks Telegram for.
 pub const ALLOWED_UPDATES: &[&str] = &["message", "callback_query", "pre_checkout_query", "my_chat_member"];
 
+/// How old `/metrics`' database figures may be.
+pub const METRICS_TTL: Duration = Duration::from_secs(5);
+
 /// Serves on `listener` until `shutdown` turns true; then stops accepting connections (readiness
 /// answers 503 at once), answers the requests in flight, lets the album sweeper, the reconciler
 /// and the outbox sender finish the pass in progress, and returns.
@@ -40,19 +44,42 @@ pub async fn serve(
     for warning in config.prices_below_cost() {
         tracing::warn!("{warning}");
     }
+    for warning in config.plain_http_apis() {
+        tracing::warn!("{warning}");
+    }
     let bot = Arc::new(bot(pool, config.clone(), &telegram).await?);
     // Before the webhook, so the menu is in place by the time updates arrive.
     crate::bot::menu::register(&bot.api).await;
     let background = Background::start(&bot, &telegram, shutdown.clone()).await?;
-    let redis = redis::Client::open(config.redis.url.expose().as_str()).context("REDIS_URL")?;
-    let state =
-        AppState { bot, webhook_secret: telegram.webhook_secret.clone(), redis, draining: shutdown.clone() };
+    let redis = crate::redis::connect(&config.redis).await?;
+    let figures = Arc::new(crate::metrics::Figures::new(METRICS_TTL));
+    let state = AppState {
+        bot,
+        webhook_secret: telegram.webhook_secret.clone(),
+        redis,
+        figures,
+        draining: shutdown.clone(),
+    };
+    let private = match config.metrics.addr {
+        Some(address) => {
+            let listener = TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address} (METRICS_ADDR)"))?;
+            tracing::info!(%address, "serving metrics");
+            let router = http::private_router(state.clone());
+            Some(tokio::spawn(axum::serve(listener, router).with_graceful_shutdown(stopped(shutdown.clone())).into_future()))
+        }
+        None => None,
+    };
     let address = listener.local_addr()?;
     tracing::info!(%address, "serving");
     axum::serve(listener, http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(stopped(shutdown))
         .await
         .context("HTTP server")?;
+    if let Some(private) = private {
+        private.await?.context("metrics server")?;
+    }
     background.join().await?;
     tracing::info!("serve stopped");
     Ok(())

@@ -25,7 +25,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
     (status, format!("postgres {}, redis {}", word(postgres_ok), word(redis_ok)))
 }
 
-async fn ping(client: &redis::Client) -> redis::RedisResult<()> {
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ())
+async fn ping(conn: &::redis::aio::ConnectionManager) -> ::redis::RedisResult<()> {
+    let mut conn = conn.clone();
+    ::redis::cmd("PING").query_async::<String>(&mut conn).await.map(|_| ())
 }

@@ -150,16 +150,82 @@ async fn bad_requests_are_refused_and_change_nothing() {
     assert_eq!(bot.count("SELECT COUNT(*) FROM users").await, 0);
     let health = bot.http.get(format!("{}/readyz", bot.url)).send().await.expect("readyz");
     assert_eq!(health.status(), 200, "{:?}", health.text().await);
+    // Metrics show revenue: not on the public listener without METRICS_TOKEN.
     let metrics = bot.http.get(format!("{}/metrics", bot.url)).send().await.expect("metrics");
-    assert_eq!(metrics.status(), 200);
-    let metrics = metrics.text().await.expect("text");
+    assert_eq!(metrics.status(), 404);
+    bot.finish().await;
+}
+
+const METRICS_TOKEN: &str = "metrics-token-0123456789abcdefghijklmnop";
+
+/// The figures every scrape must show.
+fn assert_figures(metrics: &str) {
     for line in [
-        "nanobanana_outbox_pending 0",
-        "nanobanana_queue_depth 0",
+        "\nnanobanana_outbox_pending ",
+        "\nnanobanana_queue_depth 0",
         "# TYPE nanobanana_updates_handled_total counter",
+        "\nnanobanana_credits_sold_total 0",
     ] {
         assert!(metrics.contains(line), "{line} in {metrics}");
     }
+}
+
+/// How many times the database figures were read, as the scrape reports it.
+fn figures_read(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("nanobanana_metrics_figures_read_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no figures_read counter in {metrics}"))
+}
+
+#[tokio::test]
+async fn metrics_need_the_token_and_fifty_scrapes_share_one_read_while_the_webhook_answers() {
+    let bot = TestApp::builder().env("METRICS_TOKEN", METRICS_TOKEN).start().await;
+    let url = format!("{}/metrics", bot.url);
+    assert_eq!(bot.http.get(&url).send().await.expect("metrics").status(), 401);
+    let wrong = bot.http.get(&url).bearer_auth("metrics-token-wrong").send().await.expect("metrics");
+    assert_eq!(wrong.status(), 401);
+
+    // 50 scrapers and 50 readiness probes at once, and a user's message in the middle of them.
+    let scrape = || async {
+        let answer = bot.http.get(&url).bearer_auth(METRICS_TOKEN).send().await.expect("metrics");
+        assert_eq!(answer.status(), 200);
+        answer.text().await.expect("text")
+    };
+    let ready = || async {
+        let answer = bot.http.get(format!("{}/readyz", bot.url)).send().await.expect("readyz");
+        answer.status().as_u16()
+    };
+    bot.tg.state().lock().ensure_user(fakes::telegram::users::user_object(931, &crate::support::profile("en")));
+    let update = serde_json::to_vec(&message_update(9_300_001, 931, "/help")).expect("JSON");
+    let (scrapes, probes, webhook) = tokio::join!(
+        join_all((0..50).map(|_| scrape())),
+        join_all((0..50).map(|_| ready())),
+        bot.post(Some(SECRET), update),
+    );
+    assert_eq!(webhook, 200, "the webhook is answered during the scrapes");
+    assert!(probes.iter().all(|status| *status == 200), "{probes:?}");
+    for metrics in &scrapes {
+        assert_figures(metrics);
+    }
+    // The figures are cached: fifty scrapes read the database once (twice if the cache
+    // expired in between), not fifty times.
+    let reads = scrapes.iter().map(|m| figures_read(m)).max().unwrap_or(0);
+    assert!((1..=2).contains(&reads), "{reads} reads for 50 scrapes");
+    bot.messages(931, 1).await;
+    bot.finish().await;
+}
+
+#[tokio::test]
+async fn metrics_addr_serves_them_privately_without_a_token() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let bot = TestApp::builder().env("METRICS_ADDR", &format!("127.0.0.1:{port}")).start().await;
+    let private = bot.http.get(format!("http://127.0.0.1:{port}/metrics")).send().await.expect("metrics");
+    assert_eq!(private.status(), 200);
+    assert_figures(&private.text().await.expect("text"));
+    let public = bot.http.get(format!("{}/metrics", bot.url)).send().await.expect("metrics");
+    assert_eq!(public.status(), 404);
     bot.finish().await;
 }
 
