@@ -234,6 +234,54 @@ async fn payments_dropped_notifications_are_made_good_by_the_reconciler() {
 }
 
 #[tokio::test]
+async fn payments_the_reconciler_reaches_every_pending_charge_and_runs_on_one_replica() {
+    let shop = Shop::start(&[]).await;
+    shop.user(1009).await;
+    let id = shop.buy(1009, "update:1").await;
+    // More charges than one page, older than the real one, that the provider never settles.
+    sqlx::query(
+        "INSERT INTO payments (provider, payment_id, topup_id, user_id, currency, amount_minor, credits,
+                               status, updated_at)
+         SELECT 'yookassa', 'never-settled-' || n, topup_id, user_id, currency, amount_minor, credits,
+                'pending', now() - interval '1 hour'
+         FROM payments, generate_series(1, 150) AS n WHERE payment_id = $1",
+    )
+    .bind(&id)
+    .execute(&shop.db.pool)
+    .await
+    .expect("stuck charges");
+    shop.yk().set_notify_mode(NotifyMode { drop_next: 1, ..Default::default() });
+    shop.yk().pay(&id).expect("pay");
+
+    // Another replica leads: this one checks nothing.
+    let mut other = shop.db.pool.acquire().await.expect("connection");
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(payments::RECONCILER_LOCK)
+        .fetch_one(&mut *other)
+        .await
+        .expect("lock");
+    assert!(locked);
+    let skipped = payments::reconcile_as_leader(&shop.client, Duration::ZERO).await.expect("reconcile");
+    assert_eq!(skipped, None);
+    assert_eq!(shop.db.balance(1009).await, (0, 0));
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(payments::RECONCILER_LOCK)
+        .execute(&mut *other)
+        .await
+        .expect("unlock");
+
+    // One pass reaches the real charge behind the 150 that never change.
+    let checked = payments::reconcile_as_leader(&shop.client, Duration::ZERO).await.expect("reconcile");
+    assert_eq!(checked, Some(151));
+    assert_eq!(shop.db.balance(1009).await, (100, 0));
+    sqlx::query("DELETE FROM payments WHERE payment_id LIKE 'never-settled-%'")
+        .execute(&shop.db.pool)
+        .await
+        .expect("clean up");
+    shop.finish().await;
+}
+
+#[tokio::test]
 async fn payments_timeouts_and_202_on_create_are_retried_with_the_same_key() {
     let shop = Shop::start(&[]).await;
     shop.user(1008).await;
