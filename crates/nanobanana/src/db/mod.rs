@@ -1,5 +1,5 @@
-//! The database (DESIGN §2, L2): connecting (creating the database when it does not exist
-//! yet), migrations, and the owners of the tables that are neither money nor jobs nor the
+//! The database (DESIGN §2, L2): connecting (creating the database only for `migrate` and the
+//! sandbox), migrations, and the owners of the tables that are neither money nor jobs nor the
 //! conversation: `users` (`db::users`), orders and provider charges (`db::payments`). The
 //! ledger owns `balances`, `transactions`, `refunds` and `credit_debts`; `jobs` owns
 //! `generations` and `service_state`; `outbox` its table; `bot` the updates and albums;
@@ -35,10 +35,30 @@ pub fn is_db_error(error: &sqlx::Error, code: &str) -> bool {
     error.as_database_error().and_then(|e| e.code()).is_some_and(|c| c == code)
 }
 
-/// Connects a pool to `config.url`, creating the database first if it does not exist.
+/// Connects a pool to `config.url`. A database that does not exist is an error, never
+/// created here: a mistyped `DATABASE_URL` must not start a service on an empty database.
 pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
     let options = options(config.url.expose())?;
+    match PgConnection::connect_with(&options).await {
+        Ok(conn) => conn.close().await.context("closing the probe connection")?,
+        Err(e) if is_db_error(&e, INVALID_CATALOG_NAME) => anyhow::bail!(
+            "database {:?} does not exist (DATABASE_URL); check the name, or create it with `nanobanana migrate`",
+            options.get_database().unwrap_or("")
+        ),
+        Err(e) => return Err(e).context("cannot connect to the database (DATABASE_URL)"),
+    }
+    pool(config, options).await
+}
+
+/// As `connect`, creating the database first if it does not exist: only for `migrate` and
+/// the sandbox, where creating it is what the operator asked for.
+pub async fn connect_creating(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
+    let options = options(config.url.expose())?;
     ensure_database(&options).await?;
+    pool(config, options).await
+}
+
+async fn pool(config: &DatabaseConfig, options: PgConnectOptions) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(Duration::from_secs(10))

@@ -119,7 +119,7 @@ impl Sandbox {
         let config = config(&options, &tg, &gemini, &yk, &service_url, &url)?;
         // Migrated before the service starts, so the chat can read balances at once.
         let small = crate::config::DatabaseConfig { max_connections: 2, ..config.database.clone() };
-        let pool = db::connect(&small).await?;
+        let pool = db::connect_creating(&small).await?;
         db::migrate(&pool).await?;
 
         let (stop, stopped) = watch::channel(false);

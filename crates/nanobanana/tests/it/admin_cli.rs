@@ -3,6 +3,8 @@
 
 use std::process::Output;
 
+use sqlx::Connection;
+
 use crate::support::{server_url, TestDb};
 
 const USER: i64 = 3001;
@@ -143,6 +145,27 @@ async fn migrate_creates_a_missing_database() {
     let audit = nanobanana(url.as_str(), &["audit"]);
     assert_eq!(audit.status.code(), Some(0), "{}", text(&audit));
     assert!(text(&audit).contains("audit clean"), "{}", text(&audit));
+}
+
+#[tokio::test]
+async fn a_mistyped_database_url_creates_nothing() {
+    let mut url = server_url();
+    let name = format!("nbt_{}_typo_{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    url.set_path(&format!("/{name}"));
+    for args in [&["audit"][..], &["admin", "show", "--user", "1"]] {
+        let output = nanobanana(url.as_str(), args);
+        assert_ne!(output.status.code(), Some(0), "{args:?}: {}", text(&output));
+        assert!(text(&output).contains("does not exist"), "{args:?}: {}", text(&output));
+    }
+    let mut postgres = server_url();
+    postgres.set_path("/postgres");
+    let mut admin = sqlx::PgConnection::connect(postgres.as_str()).await.expect("connect");
+    let (exists,): (bool,) = sqlx::query_as("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut admin)
+        .await
+        .expect("pg_database");
+    assert!(!exists, "{name} was created");
 }
 
 #[tokio::test]
