@@ -38,6 +38,7 @@ pub async fn serve(
         .route("/checkout/{id}/{action}", axum::routing::post(checkout_action))
         .nest("/api", api::router())
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(local_host_only))
         .with_state(world);
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
@@ -49,6 +50,27 @@ pub async fn serve(
         })
         .await
         .context("sandbox web chat")
+}
+
+/// DNS rebinding: a page on `evil.example` whose name later resolves to 127.0.0.1 could drive
+/// the chat (and its admin) from the victim's browser. Such a request carries the attacker's
+/// name in `Host`, so only `localhost` and IP literals are served.
+async fn local_host_only(request: Request, next: axum::middleware::Next) -> Response {
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    if host_is_local(host) {
+        next.run(request).await
+    } else {
+        (StatusCode::MISDIRECTED_REQUEST, "the sandbox answers only localhost and IP addresses").into_response()
+    }
+}
+
+/// `localhost`, `127.0.0.1:8088`, `[::1]:8088`, `192.168.1.5`: a name nobody else can point here.
+fn host_is_local(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> Response {
@@ -121,4 +143,17 @@ async fn forward(world: &World, method: Method, path: &str, request: Request) ->
     }
     let bytes = answer.bytes().await.unwrap_or_default();
     response.body(Body::from(bytes)).unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_local_names_and_addresses_are_hosts() {
+        for host in ["localhost", "localhost:8088", "127.0.0.1:8088", "[::1]:8088", "10.0.0.5"] {
+            assert!(super::host_is_local(host), "{host}");
+        }
+        for host in ["", "evil.example", "evil.example:8088", "127.0.0.1.nip.io:8088", "localhost.evil"] {
+            assert!(!super::host_is_local(host), "{host}");
+        }
+    }
 }

@@ -130,6 +130,9 @@ fn deploy_dockerfile_copies_what_exists_and_runs_unprivileged() {
             assert!(root().join(source).exists(), "the Dockerfile copies {source}, which does not exist");
         }
     }
+    // The sandbox (fakes in-process, a web chat) is for a developer machine, never production.
+    let build = instructions.iter().find(|l| l.contains("cargo build")).expect("a cargo build");
+    assert!(build.contains("--no-default-features"), "the image leaves the sandbox out: {build}");
     let runtime = dockerfile.split("AS runtime").nth(1).expect("a runtime stage");
     let user = runtime.lines().find_map(|l| l.strip_prefix("USER ")).expect("USER in the runtime stage");
     assert!(!user.starts_with('0') && !user.starts_with("root"), "runs as {user}");

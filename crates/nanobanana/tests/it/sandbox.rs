@@ -226,6 +226,19 @@ async fn sandbox_api_refuses_bad_input_and_changes_nothing() {
     );
     let missing = http.get(format!("{}/files/nope", sandbox.url())).send().await.expect("answer");
     assert_eq!(missing.status().as_u16(), 404);
+    // DNS rebinding: a request naming another host is refused, even with a valid body.
+    let rebound = http
+        .post(format!("{}/api/users/1001/text", sandbox.url()))
+        .header("host", "evil.example")
+        .json(&json!({"text": "hi"}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(rebound.status().as_u16(), 421);
+    let page = http.get(format!("{}/", sandbox.url())).header("host", "evil.example:80").send().await;
+    assert_eq!(page.expect("answer").status().as_u16(), 421);
+    let page = http.get(format!("{}/", sandbox.url())).header("host", "localhost").send().await;
+    assert_eq!(page.expect("answer").status().as_u16(), 200);
     // Nothing reached the bot and no switch moved.
     assert!(sandbox.telegram().pending_updates().is_empty());
     assert!(sandbox.telegram().chat(1001).is_none_or(|c| c.messages.is_empty()));
