@@ -76,8 +76,7 @@ pub fn render(lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
         tracing::error!(key, lang = lang.code(), "missing text");
         return key.to_owned();
     };
-    args.iter()
-        .fold(template.clone(), |text, (name, value)| text.replace(&format!("{{{name}}}"), &escape(value)))
+    fill(template, args, |value| escape(value))
 }
 
 /// Like `render`, but the arguments are already HTML (built from other rendered texts).
@@ -86,7 +85,34 @@ pub fn render_html(lang: Lang, key: &str, args: &[(&str, &str)]) -> String {
         tracing::error!(key, lang = lang.code(), "missing text");
         return key.to_owned();
     };
-    args.iter().fold(template.clone(), |text, (name, value)| text.replace(&format!("{{{name}}}"), value))
+    fill(template, args, str::to_owned)
+}
+
+/// Replaces each `{name}` of `template` by its argument in one pass over the template, so a
+/// value that itself contains `{other}` (a user's name, a prompt) is never read as a placeholder.
+/// An unknown or unclosed `{…}` stays as written.
+fn fill(template: &str, args: &[(&str, &str)], encode: impl Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after
+            .find('}')
+            .and_then(|close| args.iter().find(|(name, _)| *name == &after[..close]).map(|(_, v)| (close, v)));
+        match value {
+            Some((close, value)) => {
+                out.push_str(&encode(value));
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -107,6 +133,20 @@ mod tests {
         for (key, text) in ru {
             assert_eq!(placeholders(text), placeholders(&en[key]), "placeholders of {key}");
         }
+    }
+
+    #[test]
+    fn a_value_never_fills_another_placeholder() {
+        let args = [("id", "7"), ("name", "{available} {reserved}"), ("available", "5"), ("reserved", "0")];
+        let args: Vec<(&str, &str)> = args
+            .into_iter()
+            .chain([("registered", "r"), ("seen", "s"), ("status", "st")])
+            .collect();
+        let text = render(Lang::En, "admin_user", &args);
+        assert!(text.contains("{available} {reserved}"), "{text}");
+        let html = render_html(Lang::En, "admin_user", &args);
+        assert!(html.contains("{available} {reserved}"), "{html}");
+        assert_eq!(fill("a {x} {y} {", &[("x", "{y}"), ("y", "2")], str::to_owned), "a {y} 2 {");
     }
 
     #[test]
