@@ -116,6 +116,7 @@ struct Background {
     reconciler: Option<tokio::task::JoinHandle<()>>,
     albums: tokio::task::JoinHandle<()>,
     poller: Option<tokio::task::JoinHandle<()>>,
+    eraser: tokio::task::JoinHandle<()>,
 }
 
 impl Background {
@@ -128,8 +129,9 @@ impl Background {
     ) -> anyhow::Result<Self> {
         let storage = crate::storage::Storage::from_location(&bot.config.storage)?;
         let sender = outbox::Sender::new(bot.pool.clone(), bot.api.clone(), bot.outbox_wake.clone())
-            .with_storage(storage);
+            .with_storage(storage.clone());
         let sender = tokio::spawn(sender.run(shutdown.clone()));
+        let eraser = tokio::spawn(crate::bot::account::erase_loop(bot.pool.clone(), storage, shutdown.clone()));
         let reconciler = bot.yookassa.clone().map(|yk| {
             tokio::spawn(crate::payments::reconcile_loop(yk, crate::payments::INTERVAL, shutdown.clone()))
         });
@@ -146,7 +148,7 @@ impl Background {
                 Some(tokio::spawn(poll(bot.clone(), shutdown)))
             }
         };
-        Ok(Self { sender, reconciler, albums, poller })
+        Ok(Self { sender, reconciler, albums, poller, eraser })
     }
 
     /// Waits for each to finish the pass in progress.
@@ -155,6 +157,7 @@ impl Background {
             poller.await?;
         }
         self.albums.await?;
+        self.eraser.await?;
         if let Some(reconciler) = self.reconciler {
             reconciler.await?;
         }
@@ -269,6 +272,9 @@ pub async fn work(config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::R
     let pool = crate::db::connect(&config.database).await?;
     if config.database.auto_migrate {
         crate::db::migrate(&pool).await?;
+    }
+    for warning in config.plain_http_apis() {
+        tracing::warn!("{warning}");
     }
     if config.telegram.is_none() {
         tracing::warn!(

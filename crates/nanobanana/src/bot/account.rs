@@ -80,5 +80,43 @@ async fn anonymize(conn: &mut PgConnection, user: TelegramId) -> Result<(), BotE
     // to their chat (captions and replies quote prompts).
     crate::jobs::erase_prompts(conn, user).await?;
     super::inbox::erase_updates_of(conn, user).await?;
+    // Albums still gathering: their photos and caption are theirs too.
+    super::album::erase_drafts(conn, user).await?;
     Ok(outbox::erase_sent(conn, user).await?)
+}
+
+/// Between passes of the eraser.
+pub const ERASE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// One pass of the eraser: the stored pictures (original, preview, references) of generations
+/// `/deleteme` marked are deleted, then recorded as erased. A crash between the two repeats the
+/// deletion, which finds nothing the second time. Returns how many generations were erased.
+pub async fn erase_stored(pool: &sqlx::PgPool, storage: &crate::storage::Storage) -> anyhow::Result<usize> {
+    let ids = crate::jobs::to_erase(pool, 100).await?;
+    for id in &ids {
+        storage.delete_under(&format!("generations/{id}")).await?;
+        storage.delete_under(&format!("references/{id}")).await?;
+    }
+    crate::jobs::erased(pool, &ids).await?;
+    if !ids.is_empty() {
+        tracing::info!(count = ids.len(), "stored pictures erased on request");
+    }
+    Ok(ids.len())
+}
+
+/// The eraser until `shutdown`.
+pub async fn erase_loop(
+    pool: sqlx::PgPool,
+    storage: crate::storage::Storage,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    while !*shutdown.borrow() {
+        if let Err(e) = erase_stored(&pool, &storage).await {
+            tracing::warn!(error = %format!("{e:#}"), "erasing stored pictures failed; next pass retries");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ERASE_EVERY) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
 }

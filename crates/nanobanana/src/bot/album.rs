@@ -146,3 +146,9 @@ pub async fn submit_due(bot: &Bot) -> Result<bool, BotError> {
     }
     Ok(true)
 }
+
+/// `/deleteme`: the user's albums still gathering (their photos and captions) are dropped.
+pub async fn erase_drafts(conn: &mut PgConnection, user: i64) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM album_drafts WHERE user_id = $1").bind(user).execute(conn).await?;
+    Ok(())
+}

@@ -292,11 +292,13 @@ pub async fn take_awaiting(
     Ok(row.map(|(data,)| data))
 }
 
-/// `/deleteme`: forgets who the user is and what they chose; the row stays for the accounts
+/// `/deleteme`: forgets who the user is, how to reach them (the receipt contact) and what they
+/// chose; the row stays for the accounts
 /// (balance, journal) and `deleted_at` says it was erased.
 pub async fn anonymize(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE users SET username = NULL, first_name = NULL, settings = '{}', deep_link = NULL,
+                          receipt_contact = NULL,
                           awaiting = NULL, awaiting_data = NULL, awaiting_until = NULL,
                           deleted_at = now()
          WHERE telegram_id = $1",

@@ -96,13 +96,38 @@ pub async fn status_shown(
 }
 
 /// `/deleteme`: the prompts and reference photos of the user's finished generations (unfinished
-/// ones still need theirs; the rows stay for the accounts).
+/// ones still need theirs; the rows stay for the accounts), and their stored pictures marked
+/// for the eraser (`to_erase`, `erased`).
 pub async fn erase_prompts(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE generations SET prompt = '', reference_file_ids = '{}'
+        "UPDATE generations SET prompt = '', reference_file_ids = '{}',
+                                erase_requested_at = COALESCE(erase_requested_at, now())
          WHERE user_id = $1 AND status IN ('succeeded', 'failed')",
     )
     .bind(user)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Generations whose stored pictures `/deleteme` asked to erase and that are not erased yet.
+pub async fn to_erase<'c>(conn: impl sqlx::PgExecutor<'c>, limit: i64) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT id FROM generations WHERE erase_requested_at IS NOT NULL AND erased_at IS NULL
+         ORDER BY erase_requested_at LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(conn)
+    .await
+}
+
+/// Records that `ids`' objects are deleted: their keys name nothing any more.
+pub async fn erased<'c>(conn: impl sqlx::PgExecutor<'c>, ids: &[Uuid]) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE generations SET erased_at = now(), result_key = NULL, preview_key = NULL
+         WHERE id = ANY($1) AND erased_at IS NULL",
+    )
+    .bind(ids)
     .execute(conn)
     .await?;
     Ok(())

@@ -124,6 +124,22 @@ impl Storage {
         result.bytes().await.map_err(|e| backend(key, e))
     }
 
+/// Deletes every object whose key starts with `prefix/` (a deleted or missing one is no
+    /// error: erasing twice is erasing once); returns how many were deleted.
+    pub async fn delete_under(&self, prefix: &str) -> Result<usize, StorageError> {
+        use futures_util::TryStreamExt;
+        let path = self.path(prefix)?;
+        let objects: Vec<_> =
+            self.store.list(Some(&path)).try_collect().await.map_err(|e| backend(prefix, e))?;
+        for object in &objects {
+            match self.store.delete(&object.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(backend(prefix, e)),
+            }
+        }
+        Ok(objects.len())
+    }
+
     /// Whether an object exists under `key`.
     pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
         let path = self.path(key)?;

@@ -8,7 +8,7 @@ use futures_util::future::join_all;
 use nanobanana::ledger::Settlement;
 use serde_json::{json, Value};
 
-use crate::support::{fast, TestApp, TestDb, SECRET};
+use crate::support::{fast, TestApp, TestDb, SECRET, WAIT};
 
 fn message_update(update_id: i64, user: i64, lang: &str, text: &str) -> Value {
     json!({
@@ -372,6 +372,36 @@ async fn deleteme_erases_personal_data_and_keeps_the_accounts() {
     assert!(bot.press(1601, confirm.message_id, "del:yes").await.starts_with("Подтверждение устарело"));
     assert_eq!(bot.count("SELECT COUNT(*) FROM users WHERE deleted_at IS NOT NULL").await, 0);
 
+    // What else they left: a receipt contact, stored pictures and an album still gathering.
+    sqlx::query("UPDATE users SET receipt_contact = 'email:cat@example.com' WHERE telegram_id = 1601")
+        .execute(&bot.db.pool)
+        .await
+        .expect("contact");
+    let storage = nanobanana::storage::Storage::from_location(&bot.config.storage).expect("storage");
+    let stored = [
+        nanobanana::storage::original_key(id, "png"),
+        nanobanana::storage::preview_key(id),
+        nanobanana::storage::reference_key(id, 0, "jpg"),
+    ];
+    for key in &stored {
+        storage.put(key, bytes::Bytes::from_static(b"picture")).await.expect("put");
+    }
+    sqlx::query("UPDATE generations SET result_key = $2, preview_key = $3 WHERE id = $1")
+        .bind(id)
+        .bind(&stored[0])
+        .bind(&stored[1])
+        .execute(&bot.db.pool)
+        .await
+        .expect("keys");
+    sqlx::query(
+        "INSERT INTO album_drafts (user_id, media_group_id, chat_id, items, caption, due_at)
+         VALUES (1601, 'album-1', 1601, '[{\"message_id\": 1, \"file_id\": \"f\"}]', 'a cat album',
+                 now() + interval '1 hour')",
+    )
+    .execute(&bot.db.pool)
+    .await
+    .expect("draft");
+
     // Confirmed: the data is gone, the accounts stay.
     bot.ask(1601, "ru", "deleteme", "", 5).await;
     let confirm = bot.messages(1601, 5).await.messages[4].clone();
@@ -397,6 +427,19 @@ async fn deleteme_erases_personal_data_and_keeps_the_accounts() {
     let chat = bot.chat(1601, |c| !c.messages[4].edits.is_empty()).await;
     assert_eq!(chat.messages[4].text(), Some(toast.as_str()));
     bot.db.assert_audit_clean().await;
+    assert_eq!(bot.count("SELECT COUNT(*) FROM users WHERE receipt_contact IS NOT NULL").await, 0);
+    assert_eq!(bot.count("SELECT COUNT(*) FROM album_drafts").await, 0);
+    // The stored pictures are deleted by the eraser, soon after.
+    crate::support::wait::until("the stored pictures erased", WAIT, || async {
+        for key in &stored {
+            if storage.exists(key).await.map_err(|e| e.to_string())? {
+                return Err(format!("{key} still stored"));
+            }
+        }
+        Ok(())
+    })
+    .await;
+    bot.until("the erasure recorded", "SELECT COUNT(*) FROM generations WHERE erased_at IS NOT NULL AND result_key IS NULL", 1).await;
 
     // Writing again starts fresh, in the language Telegram says now; nothing is restored.
     let text = bot.ask(1601, "en", "start", "", 6).await;
