@@ -181,6 +181,104 @@ const CHECKS: &[(&str, &str)] = &[
                 ON r.user_id = u.user_id
          WHERE COALESCE(d.owed, 0) <> COALESCE(e.debt, 0) - COALESCE(r.paid, 0)",
     ),
+    (
+        "refund_exceeds_charge",
+        "SELECT p.user_id, format('payment %s (%s %s)', p.id, p.provider, p.payment_id),
+                format('worth %s credits and %s minor units, but refunds not failed take %s and %s',
+                       p.credits, p.amount_minor, SUM(r.credits), SUM(r.amount_minor))
+         FROM payments p JOIN refunds r ON r.payment_id = p.id AND r.status <> 'failed'
+         GROUP BY p.id
+         HAVING SUM(r.credits) > p.credits OR SUM(r.amount_minor) > p.amount_minor",
+    ),
+    (
+        "charge_matches_order",
+        "SELECT p.user_id, format('payment %s (%s %s)', p.id, p.provider, p.payment_id),
+                format('charge %s %s %s for %s credits of user %s, but its order %s is %s %s %s for %s credits of user %s',
+                       p.provider, p.amount_minor, p.currency, p.credits, p.user_id,
+                       t.id, t.provider, t.amount_minor, t.currency, t.credits, t.user_id)
+         FROM payments p JOIN topups t ON t.id = p.topup_id
+         WHERE p.provider <> t.provider OR p.currency <> t.currency OR p.amount_minor <> t.amount_minor
+            OR p.credits <> t.credits OR p.user_id <> t.user_id",
+    ),
+    (
+        "journal_owner",
+        "SELECT t.user_id, format('transaction %s (%s)', t.id, t.type),
+                format('user %s, but what it references belongs to user %s',
+                       t.user_id, COALESCE(g.user_id, p.user_id, r.user_id))
+         FROM transactions t
+         LEFT JOIN generations g ON g.id = t.generation_id
+         LEFT JOIN payments p ON p.id = t.payment_id
+         LEFT JOIN refunds r ON r.id = t.refund_id
+         WHERE t.user_id <> g.user_id OR t.user_id <> p.user_id OR t.user_id <> r.user_id
+         UNION ALL
+         SELECT r.user_id, 'refund ' || r.id, format('user %s, but its charge %s is of user %s', r.user_id, p.id, p.user_id)
+         FROM refunds r JOIN payments p ON p.id = r.payment_id
+         WHERE r.user_id <> p.user_id",
+    ),
+    (
+        "paid_order_credited",
+        "SELECT t.user_id, 'topup ' || t.id,
+                format('order %s %s %s paid, but none of its charges is credited', t.provider, t.amount_minor, t.currency)
+         FROM topups t
+         WHERE t.status = 'paid'
+           AND NOT EXISTS (SELECT 1 FROM payments p JOIN transactions x ON x.payment_id = p.id AND x.type = 'topup'
+                           WHERE p.topup_id = t.id)",
+    ),
+    (
+        "succeeded_with_result",
+        "SELECT user_id, 'generation ' || id,
+                format('succeeded, but result_key %s and preview_key %s',
+                       COALESCE(result_key, 'missing'), COALESCE(preview_key, 'missing'))
+         FROM generations
+         WHERE status = 'succeeded' AND erased_at IS NULL AND (result_key IS NULL OR preview_key IS NULL)",
+    ),
+    (
+        "external_refund_matches_refund",
+        "SELECT e.user_id, 'external refund ' || e.provider_refund_id,
+                format('charge %s of user %s, %s credits deducted; its refund %s is %s of charge %s of user %s for %s credits (%s)',
+                       e.payment_id, e.user_id, e.deducted, r.id, COALESCE(r.status, 'missing'),
+                       r.payment_id, r.user_id, r.credits, COALESCE(r.provider_refund_id, 'no provider id'))
+         FROM external_refunds e
+         LEFT JOIN refunds r ON r.id = e.refund_id
+         JOIN payments p ON p.id = e.payment_id
+         WHERE e.user_id <> p.user_id
+            OR (e.refund_id IS NULL AND e.deducted <> 0)
+            OR (e.refund_id IS NOT NULL AND (r.payment_id <> e.payment_id OR r.user_id <> e.user_id
+                OR r.credits <> e.deducted OR r.status <> 'succeeded'
+                OR r.provider_refund_id IS DISTINCT FROM e.provider_refund_id))",
+    ),
+    (
+        "refund_held_stale",
+        "SELECT user_id, 'refund ' || id, format('held since %s (over an hour)', created_at)
+         FROM refunds WHERE status = 'held' AND created_at < now() - interval '1 hour'",
+    ),
+    (
+        "generation_past_deadline",
+        "SELECT user_id, 'generation ' || id, format('%s, its deadline %s passed over an hour ago', status, deadline)
+         FROM generations WHERE status IN ('queued', 'processing') AND deadline < now() - interval '1 hour'",
+    ),
+    (
+        "charge_pending_stale",
+        "SELECT user_id, format('payment %s (%s %s)', id, provider, payment_id),
+                format('%s since %s (over 24 hours)', status, created_at)
+         FROM payments
+         WHERE status IN ('pending', 'waiting_for_capture') AND created_at < now() - interval '24 hours'",
+    ),
+    (
+        "update_stuck",
+        "SELECT NULL::BIGINT, 'update ' || update_id,
+                format('received %s, still not handled (step %s)', received_at, COALESCE(step, 'none'))
+         FROM telegram_updates WHERE state <> 'handled' AND received_at < now() - interval '1 hour'",
+    ),
+    (
+        "result_undelivered",
+        "SELECT g.user_id, 'generation ' || g.id,
+                format('succeeded %s, never delivered', COALESCE(g.completed_at, g.created_at))
+         FROM generations g JOIN users u ON u.telegram_id = g.user_id
+         WHERE g.status = 'succeeded' AND g.file_id IS NULL AND g.erased_at IS NULL
+           AND u.is_active AND u.deleted_at IS NULL
+           AND COALESCE(g.completed_at, g.created_at) < now() - interval '1 hour'",
+    ),
 ];
 
 /// The names of every check, in the order they run.

@@ -22,6 +22,12 @@ async fn healthy() -> TestDb {
     let done = db.request_generation(ALICE, 10).await.unwrap();
     let epoch = db.start(done).await;
     db.settle(done, epoch, Settlement::Commit).await.unwrap();
+    // As the worker leaves it: stored and delivered.
+    sqlx::query("UPDATE generations SET result_key = 'r', preview_key = 'p', file_id = 'f' WHERE id = $1")
+        .bind(done)
+        .execute(&db.pool)
+        .await
+        .unwrap();
     let failed = db.request_generation(ALICE, 20).await.unwrap();
     let epoch = db.start(failed).await;
     db.settle(failed, epoch, Settlement::Release { error: "blocked" }).await.unwrap();
@@ -66,7 +72,7 @@ async fn a_healthy_ledger_is_clean() {
     let output = audit_command(&db, false);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("audit clean: 14 checks over 2 users"), "{stdout}");
+    assert!(stdout.contains(&format!("audit clean: {} checks over 2 users", CORRUPTIONS.len())), "{stdout}");
     let json = audit_command(&db, true);
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON object");
     assert_eq!(report["clean"], true);
@@ -107,6 +113,41 @@ const CORRUPTIONS: &[(&str, &str)] = &[
     ("refund_release_matches_status", "UPDATE refunds SET status = 'failed' WHERE status = 'succeeded'"),
     ("dangling_reference", "UPDATE generations SET user_id = 999999 WHERE status = 'succeeded'"),
     ("debt_vs_refunds", "INSERT INTO credit_debts (user_id, owed) VALUES (2001, 5)"),
+    ("refund_exceeds_charge", "UPDATE payments SET credits = 12, amount_minor = 1200"),
+    ("charge_matches_order", "UPDATE topups SET amount_minor = amount_minor + 100"),
+    ("journal_owner", "UPDATE refunds SET user_id = 2002 WHERE status = 'succeeded'"),
+    (
+        "paid_order_credited",
+        "INSERT INTO topups (user_id, provider, pack, currency, amount_minor, credits, status)
+         VALUES (2002, 'yookassa', 'rub100', 'RUB', 10000, 100, 'paid')",
+    ),
+    ("succeeded_with_result", "UPDATE generations SET preview_key = NULL WHERE status = 'succeeded'"),
+    (
+        "external_refund_matches_refund",
+        "INSERT INTO external_refunds (provider_refund_id, payment_id, user_id, amount_minor, credits, deducted, debt, refund_id)
+         SELECT 'dash-1', payment_id, user_id, 300, 3, 3, 0, id FROM refunds WHERE status = 'succeeded'",
+    ),
+    ("refund_held_stale", "UPDATE refunds SET created_at = now() - interval '2 hours' WHERE status = 'held'"),
+    (
+        "generation_past_deadline",
+        "UPDATE generations SET deadline = now() - interval '2 hours' WHERE status = 'processing'",
+    ),
+    (
+        "charge_pending_stale",
+        "UPDATE payments SET status = 'pending', created_at = now() - interval '25 hours';
+         DELETE FROM transactions WHERE type = 'topup'",
+    ),
+    (
+        "update_stuck",
+        "INSERT INTO telegram_updates (update_id, raw, kind, step, received_at)
+         VALUES (1, '{}', 'message', 'payment', now() - interval '2 hours')",
+    ),
+    (
+        "result_undelivered",
+        "UPDATE generations SET file_id = NULL, completed_at = now() - interval '2 hours',
+                               created_at = now() - interval '2 hours'
+         WHERE status = 'succeeded'",
+    ),
 ];
 
 #[tokio::test]
