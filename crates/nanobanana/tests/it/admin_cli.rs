@@ -206,3 +206,20 @@ async fn log_dir_receives_the_seeds_files_with_money_movements_and_errors() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn webhook_secret_prints_a_fresh_valid_secret_without_any_configuration() {
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_nanobanana"))
+            .arg("webhook-secret")
+            .env("DATABASE_URL", "not a url: no configuration is read")
+            .output()
+            .expect("run nanobanana")
+    };
+    let (first, second) = (run(), run());
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let secret = String::from_utf8_lossy(&first.stdout).trim().to_owned();
+    assert!(secret.len() >= 32 && secret.len() <= 256, "{secret}");
+    assert!(secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'), "{secret}");
+    assert_ne!(secret, String::from_utf8_lossy(&second.stdout).trim(), "fresh each time");
+}

@@ -445,3 +445,34 @@ async fn a_photo_with_a_caption_is_a_prompt_with_a_reference_and_too_many_are_re
     bot.run_worker(fast()).await;
     bot.finish().await;
 }
+
+#[tokio::test]
+async fn telegram_trusted_networks_refuse_other_senders_and_believe_only_trusted_proxies() {
+    // The test's requests come from 127.0.0.1: outside 10.0.0.0/8 unless a trusted proxy
+    // (127.0.0.1 here) says the sender was inside it.
+    let bot = TestApp::builder()
+        .env("TELEGRAM_TRUSTED_NETWORKS", "10.0.0.0/8")
+        .env("TRUSTED_PROXIES", "127.0.0.1/32")
+        .start()
+        .await;
+    let post = |forwarded: &[&str], id: i64| {
+        let body = serde_json::to_vec(&json!({"update_id": id, "poll_answer": {"poll_id": "1", "option_ids": []}}))
+            .expect("JSON");
+        let mut request = bot
+            .http
+            .post(format!("{}/telegram/webhook", bot.url))
+            .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+            .body(body);
+        for line in forwarded {
+            request = request.header("X-Forwarded-For", *line);
+        }
+        async move { request.send().await.expect("webhook answers").status().as_u16() }
+    };
+    assert_eq!(post(&[], 9_400_001).await, 403, "the proxy itself is not Telegram");
+    assert_eq!(post(&["203.0.113.9"], 9_400_002).await, 403);
+    // A client's own line first, then the proxy's: the proxy's (rightmost) hop decides.
+    assert_eq!(post(&["10.1.2.3", "203.0.113.9:5555"], 9_400_003).await, 403);
+    assert_eq!(post(&["203.0.113.9", "10.1.2.3:5555"], 9_400_004).await, 200);
+    assert_eq!(bot.count("SELECT COUNT(*) FROM telegram_updates").await, 1);
+    bot.finish().await;
+}

@@ -177,6 +177,30 @@ async fn gemini_bad_key_is_invalid_key_and_never_shown() {
 }
 
 #[tokio::test]
+async fn gemini_a_redirect_is_not_followed_with_the_key() {
+    let fake = fake().await;
+    // A server that sends every call elsewhere (here: to the real fake) with a 307, which
+    // keeps the method, body and, if followed, the key header.
+    let target = fake.base_url();
+    let redirect = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let location = format!("{target}{}", uri.path_and_query().map_or("", |p| p.as_str()));
+        async move { (axum::http::StatusCode::TEMPORARY_REDIRECT, [(axum::http::header::LOCATION, location)]) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let server = tokio::spawn(async move { axum::serve(listener, redirect).await });
+    let mut redirected = config(&fake);
+    redirected.api_url = url::Url::parse(&format!("http://{address}")).expect("url");
+    let client = Client::new(&redirected).expect("client");
+
+    let reply = client.generate(&request(Model::Flash, "x")).await;
+
+    assert!(!matches!(reply.outcome, Outcome::Image(_)), "{reply:?}");
+    assert!(fake.requests().is_empty(), "the key followed the redirect: {:?}", fake.requests().len());
+    server.abort();
+}
+
+#[tokio::test]
 async fn gemini_dropped_connection_and_hang_are_retryable() {
     let fake = fake().await;
     let mut short = config(&fake);
