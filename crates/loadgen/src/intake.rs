@@ -54,9 +54,49 @@ pub struct Args {
     /// defaults to 1,000 users, 32 clients and 1,000 updates/s.
     #[arg(long)]
     wrk: bool,
+    /// Clients scraping `/metrics` (with its bearer token) as fast as it answers, throughout
+    /// both phases: the webhook's latency with and without them shows what scrapes cost it.
+    #[arg(long, default_value_t = 0)]
+    scrapers: u32,
     /// End with one JSON line.
     #[arg(long)]
     json: bool,
+}
+
+const METRICS_TOKEN: &str = "loadgen-metrics-token-0123456789abcdef";
+
+/// `scrapers` clients GET `/metrics` in a loop until `stop`; (answers 200, other answers).
+fn scrape(address: std::net::SocketAddr, scrapers: u32, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<(u64, u64)> {
+    tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let url = format!("http://{address}/metrics");
+        let tasks: Vec<_> = (0..scrapers)
+            .map(|_| {
+                let (http, url, stop) = (http.clone(), url.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let (mut ok, mut failed) = (0u64, 0u64);
+                    while !*stop.borrow() {
+                        let answered = match http.get(&url).bearer_auth(METRICS_TOKEN).send().await {
+                            Ok(answer) => answer.status().is_success() && answer.bytes().await.is_ok(),
+                            Err(_) => false,
+                        };
+                        if answered {
+                            ok += 1;
+                        } else {
+                            failed += 1;
+                        }
+                    }
+                    (ok, failed)
+                })
+            })
+            .collect();
+        let mut total = (0, 0);
+        for task in tasks {
+            let (ok, failed) = task.await.unwrap_or((0, 1));
+            total = (total.0 + ok, total.1 + failed);
+        }
+        total
+    })
 }
 
 /// What the run is held to.
@@ -141,6 +181,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
         ("REDIS_PREFIX", prefix),
         ("MAX_IN_FLIGHT", "100".to_owned()),
         ("DAILY_GENERATION_CAP", "100000".to_owned()),
+        ("METRICS_TOKEN", METRICS_TOKEN.to_owned()),
     ];
     let config = Config::from_lookup(Role::Serve, &|k| {
         vars.iter().find(|(name, _)| *name == k).map(|(_, v)| v.clone()).or_else(|| std::env::var(k).ok())
@@ -164,6 +205,9 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
     }
     fund(&url, args.users, if args.wrk { 1 } else { 2 }).await?;
     setup::checkpoint(&url).await;
+    let (stop_scraping, scraping) = watch::channel(false);
+    let scraped_from = Instant::now();
+    let scrapers = scrape(address, args.scrapers, scraping);
     let (mut latencies, offered_seconds) = fixed_rate(&target, args.rate, args.duration).await;
     let answered = latencies.len() as f64 / offered_seconds;
     let (p50, p99) = (latencies.percentile_ms(50.0), latencies.percentile_ms(99.0));
@@ -171,6 +215,9 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
     let (peak, mut closed) = closed_loop(&target, args.clients, args.duration).await;
     let (closed_p50, closed_p99) = (closed.percentile_ms(50.0), closed.percentile_ms(99.0));
     let errors = target.errors.load(Ordering::Relaxed);
+    let _ = stop_scraping.send(true);
+    let (scrapes, scrape_errors) = scrapers.await?;
+    let scrapes_per_s = scrapes as f64 / scraped_from.elapsed().as_secs_f64();
     let _ = stop.send(true);
     server.await??;
     let tps = Pgbench::init(args.clients).await?.tpcb_like(args.clients, args.duration).await?;
@@ -194,6 +241,12 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
         met(ratio >= targets.closed_ratio)
     );
     println!("non-200 answers: {errors}");
+    if args.scrapers > 0 {
+        println!(
+            "metrics scrapers: {} clients, {scrapes} scrapes answered 200 ({scrapes_per_s:.0}/s), {scrape_errors} not",
+            args.scrapers
+        );
+    }
     if args.json {
         let json = json!({
             "benchmark": "intake", "users": args.users, "duration_s": args.duration,
@@ -203,10 +256,12 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
             "peak_p50_ms": round(closed_p50), "peak_p99_ms": round(closed_p99),
             "reference": { "name": "pgbench tpcb-like", "scale": args.clients, "clients": args.clients, "tps": round(tps) },
             "ratio": round(ratio), "target_ratio": targets.closed_ratio, "p99_target_ms": targets.open_p99_ms,
+            "scrapers": args.scrapers, "scrapes": scrapes, "scrapes_per_s": round(scrapes_per_s), "scrape_errors": scrape_errors,
         });
         println!("{json}");
     }
     anyhow::ensure!(errors == 0, "{errors} updates were not answered 200");
+    anyhow::ensure!(scrape_errors == 0, "{scrape_errors} scrapes were not answered 200");
     Ok(())
 }
 

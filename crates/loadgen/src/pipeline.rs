@@ -60,9 +60,34 @@ pub struct Args {
     /// Google), http1 or auto.
     #[arg(long, default_value = "http2")]
     gemini_http_version: String,
+    /// Reference photos per generation (0–14), each the same large JPEG downloaded from a fake
+    /// Telegram in this process: shows what references cost the worker's memory.
+    #[arg(long, default_value_t = 0)]
+    references: usize,
+    /// The reference photo's side in pixels (noise, JPEG quality 90: about a byte a pixel).
+    #[arg(long, default_value_t = 3600)]
+    reference_px: u32,
+    /// `WORKER_MEMORY_BUDGET_MB` of the workers.
+    #[arg(long, default_value_t = 512)]
+    memory_budget_mb: u32,
     /// End with one JSON line.
     #[arg(long)]
     json: bool,
+}
+
+/// A `side`×`side` JPEG of noise: the worst case for its size in bytes.
+fn noise_jpeg(side: u32) -> anyhow::Result<Vec<u8>> {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let image = image::RgbImage::from_fn(side, side, |_, _| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let [r, g, b, ..] = seed.to_le_bytes();
+        image::Rgb([r, g, b])
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&image)?;
+    Ok(out)
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -85,8 +110,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         (Some(fake), _) => (fake.base_url(), fake.api_key().to_owned()),
         (None, url) => (url.clone().unwrap_or_default(), args.gemini_key.clone()),
     };
+    anyhow::ensure!(args.references <= 14, "at most 14 references");
+    let telegram = match args.references {
+        0 => None,
+        _ => Some(fakes::FakeTelegram::start(fakes::telegram::TelegramConfig::default()).await?),
+    };
+    let reference = match &telegram {
+        Some(tg) => {
+            let photo = noise_jpeg(args.reference_px)?;
+            println!("reference photo: {0}×{0} px, {1:.1} MB", args.reference_px, photo.len() as f64 / 1e6);
+            Some(tg.upload_file(photo, fakes::telegram::FileKind::Photo).map_err(|e| anyhow::anyhow!("{e:?}"))?)
+        }
+        None => None,
+    };
     let storage = std::env::temp_dir().join(format!("loadgen-pipeline-{}", Uuid::new_v4().simple()));
-    let vars: HashMap<&str, String> = [
+    let mut vars: HashMap<&str, String> = [
         ("DATABASE_URL", url.to_string()),
         ("DATABASE_MAX_CONNECTIONS", "16".to_owned()),
         ("GEMINI_API_KEY", gemini_key),
@@ -102,11 +140,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     ]
     .into_iter()
     .collect();
+    vars.insert("WORKER_MEMORY_BUDGET_MB", args.memory_budget_mb.to_string());
+    if let Some(tg) = &telegram {
+        vars.insert("TELEGRAM_BOT_TOKEN", tg.token().to_owned());
+        vars.insert("TELEGRAM_API_URL", tg.base_url());
+        vars.insert("TELEGRAM_MODE", "polling".to_owned());
+    }
     let config =
         Config::from_lookup(Role::Worker, &|k| vars.get(k).cloned().or_else(|| std::env::var(k).ok()))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     queue(&pool, &args).await?;
-    println!("queued {} generations for {} users", args.generations, args.users);
+    if let Some(file_id) = &reference {
+        sqlx::query("UPDATE generations SET reference_file_ids = $1")
+            .bind(vec![file_id.clone(); args.references])
+            .execute(&pool)
+            .await?;
+    }
+    println!(
+        "queued {} generations for {} users, {} reference photo(s) each; worker memory budget {} MB",
+        args.generations, args.users, args.references, args.memory_budget_mb
+    );
 
     let fake_stats = FakeStats::new(in_process.as_ref(), args.gemini_url.as_deref());
     fake_stats.reset().await;
@@ -200,6 +253,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "fake_http2_calls": seen.map(|s| s.http2_calls),
             "fake_http1_calls": seen.map(|s| s.http1_calls),
             "fake_connections": seen.map(|s| s.connections),
+            "references": args.references, "reference_px": args.reference_px,
+            "memory_budget_mb": args.memory_budget_mb,
         });
         println!("{json}");
     }

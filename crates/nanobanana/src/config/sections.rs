@@ -161,6 +161,8 @@ pub struct Limits {
     pub max_references_pro: u32,
     pub max_references_flash: u32,
     pub generation_deadline_secs: u32,
+    /// `WORKER_MEMORY_BUDGET_MB`: reference photos a worker holds at once.
+    pub worker_memory_budget_mb: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -402,6 +404,7 @@ pub(super) fn limits(env: &mut Env) -> Limits {
         max_references_pro: env.number("MAX_REFERENCES_PRO", 14, 0..=14),
         max_references_flash: env.number("MAX_REFERENCES_FLASH", 3, 0..=14),
         generation_deadline_secs: env.number("GENERATION_DEADLINE_SECS", 900, 60..=86_400),
+        worker_memory_budget_mb: env.number("WORKER_MEMORY_BUDGET_MB", 512, 32..=1_048_576),
     }
 }
 

@@ -85,6 +85,31 @@ pub async fn make_async(original: Bytes) -> Result<Preview, PreviewError> {
 /// cropped: cropping would show the user a different picture from the one they paid for, and
 /// the original can still be sent as a document.
 pub fn make(original: &[u8]) -> Result<Preview, PreviewError> {
+    within(original, MAX_LONG_SIDE)
+}
+
+/// The long side of a reference photo that the image models use; Gemini scales larger inputs
+/// down itself, so bigger references only cost memory and upload time.
+pub const REFERENCE_LONG_SIDE: u32 = 2048;
+
+/// A reference photo scaled down to [`REFERENCE_LONG_SIDE`] as a JPEG, when it is larger than
+/// that (`None`: it is small enough as it is). Decoding is bounded as for previews.
+pub fn shrink_reference(original: &[u8]) -> Result<Option<Preview>, PreviewError> {
+    let info = sniff(original).ok_or(PreviewError::NotAnImage)?;
+    if info.width.max(info.height) <= REFERENCE_LONG_SIDE {
+        return Ok(None);
+    }
+    within(original, REFERENCE_LONG_SIDE).map(Some)
+}
+
+/// [`shrink_reference`] on the blocking pool, one per core at a time (with the previews).
+pub async fn shrink_reference_async(original: Bytes) -> Result<Option<Preview>, PreviewError> {
+    let _turn = RUNNING.acquire().await.ok();
+    tokio::task::spawn_blocking(move || shrink_reference(&original)).await.map_err(PreviewError::Task)?
+}
+
+/// A JPEG of `original` with its long side at most `long_side`.
+fn within(original: &[u8], long_side: u32) -> Result<Preview, PreviewError> {
     if original.len() > MAX_INPUT_BYTES {
         return Err(PreviewError::TooLarge(original.len()));
     }
@@ -94,7 +119,7 @@ pub fn make(original: &[u8]) -> Result<Preview, PreviewError> {
     let image = decode(original, info.format)?;
     // The decoded (and re-oriented) size is what counts, whatever the header said.
     check_dimensions(image.width(), image.height())?;
-    let (width, height) = scaled(image.width(), image.height());
+    let (width, height) = scaled(image.width(), image.height(), long_side);
     let rgb = flatten(image);
     let rgb = if (width, height) == rgb.dimensions() {
         rgb
@@ -134,20 +159,20 @@ fn decode(original: &[u8], format: ImageFormat) -> Result<DynamicImage, PreviewE
     Ok(image)
 }
 
-/// The size with the long side at most `MAX_LONG_SIDE`. The short side is rounded up, so the
+/// The size with the long side at most `limit`. The short side is rounded up, so the
 /// scaled ratio never exceeds the original's (which `check_dimensions` bounded).
-fn scaled(width: u32, height: u32) -> (u32, u32) {
+fn scaled(width: u32, height: u32, limit: u32) -> (u32, u32) {
     let long = width.max(height);
-    if long <= MAX_LONG_SIDE {
+    if long <= limit {
         return (width, height);
     }
     let short = width.min(height);
-    let scaled_short = (u64::from(short) * u64::from(MAX_LONG_SIDE)).div_ceil(u64::from(long));
-    let scaled_short = u32::try_from(scaled_short).unwrap_or(MAX_LONG_SIDE).max(1);
+    let scaled_short = (u64::from(short) * u64::from(limit)).div_ceil(u64::from(long));
+    let scaled_short = u32::try_from(scaled_short).unwrap_or(limit).max(1);
     if width >= height {
-        (MAX_LONG_SIDE, scaled_short)
+        (limit, scaled_short)
     } else {
-        (scaled_short, MAX_LONG_SIDE)
+        (scaled_short, limit)
     }
 }
 
@@ -184,6 +209,7 @@ mod tests {
 
     #[test]
     fn scaling_keeps_the_ratio_and_bounds_the_long_side() {
+        let scaled = |w, h| scaled(w, h, MAX_LONG_SIDE);
         assert_eq!(scaled(1024, 768), (1024, 768));
         assert_eq!(scaled(2560, 2560), (2560, 2560));
         assert_eq!(scaled(4096, 4096), (2560, 2560));
@@ -211,6 +237,20 @@ mod tests {
         assert_eq!(rgb.get_pixel(0, 0).0, [255, 255, 255]);
         let opaque = image::RgbaImage::from_pixel(1, 1, image::Rgba([10, 20, 30, 255]));
         assert_eq!(flatten(DynamicImage::ImageRgba8(opaque)).get_pixel(0, 0).0, [10, 20, 30]);
+    }
+
+    #[test]
+    fn references_larger_than_the_model_needs_are_shrunk() {
+        let encode = |w, h| {
+            let mut png = Vec::new();
+            let img = DynamicImage::ImageRgb8(RgbImage::from_pixel(w, h, image::Rgb([1, 2, 3])));
+            img.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).expect("encode png");
+            png
+        };
+        assert!(shrink_reference(&encode(2048, 1000)).expect("small").is_none());
+        let shrunk = shrink_reference(&encode(4096, 1024)).expect("shrinks").expect("large");
+        assert_eq!((shrunk.width, shrunk.height), (2048, 512));
+        assert!(matches!(shrink_reference(b"nope"), Err(PreviewError::NotAnImage)));
     }
 
     #[test]

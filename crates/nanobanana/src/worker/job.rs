@@ -18,6 +18,7 @@ use crate::jobs::pause;
 use crate::jobs::Produced;
 use crate::jobs::{self, Claimed};
 use crate::storage as store;
+use crate::telegram::client::MAX_DOWNLOAD;
 
 /// How a job left this worker (for logs and tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +61,9 @@ async fn process(
     let Some(job) = loaded.await? else {
         anyhow::bail!("claimed generation {} has no row", claimed.id);
     };
-    let references = match Box::pin(load_references(worker, claimed.id, &job)).await {
+    // Held until the job ends: the photos stay in memory until Gemini has answered.
+    let mut reservation = None;
+    let references = match Box::pin(load_references(worker, claimed.id, &job, &mut reservation)).await {
         Ok(references) => references,
         Err(error) => {
             return Box::pin(retry(worker, claimed, &job, None, &format!("references: {error:#}"))).await
@@ -131,16 +134,40 @@ async fn keep_lease(worker: &Worker, claimed: &Claimed) {
     }
 }
 
-/// Downloads the reference photos from Telegram and stores them before the call (so what
-/// Gemini saw is kept); a failure is retried like a failed call.
-async fn load_references(worker: &Worker, id: uuid::Uuid, job: &Job) -> anyhow::Result<Vec<Reference>> {
+/// Downloads the reference photos from Telegram, scales down those larger than the model needs,
+/// and stores them before the call (so what Gemini saw is kept); a failure is retried like a
+/// failed call. The worst case is reserved from the worker's byte budget before the first
+/// download (`reservation`, held by the caller until the job ends), then shrunk to what the
+/// photos take.
+async fn load_references(
+    worker: &Worker,
+    id: uuid::Uuid,
+    job: &Job,
+    reservation: &mut Option<super::memory::Reservation>,
+) -> anyhow::Result<Vec<Reference>> {
     if job.reference_file_ids.is_empty() {
         return Ok(Vec::new());
     }
     let telegram = worker.telegram.as_ref().context("references need TELEGRAM_BOT_TOKEN on the worker")?;
+    let count = job.reference_file_ids.len() as u64;
+    // Each photo in turn may need its download and its shrunk copy at once.
+    let held = reservation.insert(worker.memory.reserve((count + 1) * MAX_DOWNLOAD).await);
+    let mut kept = 0u64;
     let mut references = Vec::with_capacity(job.reference_file_ids.len());
     for (index, file_id) in job.reference_file_ids.iter().enumerate() {
-        let (bytes, path) = telegram.download(file_id).await?;
+        let (downloaded, path) = telegram.download(file_id).await?;
+        let downloaded = bytes::Bytes::from(downloaded);
+        let bytes = match store::preview::shrink_reference_async(downloaded.clone()).await {
+            Ok(Some(shrunk)) => shrunk.bytes.to_vec(),
+            Ok(None) => downloaded.to_vec(),
+            // Not one we can decode (WebP, say): sent as it came, within Telegram's 20 MB.
+            Err(error) => {
+                tracing::debug!(index, %error, "reference kept as downloaded");
+                downloaded.to_vec()
+            }
+        };
+        drop(downloaded);
+        kept += bytes.len() as u64;
         let (mime_type, ext) = match gemini::sniff(&bytes) {
             Some(info) if info.format == ImageFormat::Png => ("image/png", "png"),
             Some(_) => ("image/jpeg", "jpg"),
@@ -149,7 +176,11 @@ async fn load_references(worker: &Worker, id: uuid::Uuid, job: &Job) -> anyhow::
         };
         worker.storage.put(&store::reference_key(id, index, ext), bytes::Bytes::from(bytes.clone())).await?;
         references.push(Reference { mime_type: mime_type.to_owned(), bytes });
+        // What is kept, plus room for the next download.
+        let more = index + 1 < job.reference_file_ids.len();
+        held.shrink_to(kept + if more { 2 * MAX_DOWNLOAD } else { 0 });
     }
+    held.shrink_to(kept);
     Ok(references)
 }
 

@@ -15,6 +15,7 @@
 
 mod deliver;
 mod job;
+pub mod memory;
 mod repo;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -119,6 +120,8 @@ pub struct Worker {
     paused_seen: AtomicBool,
     /// Answers being read, stored and settled at once (`FINISHING_PER_CORE` per core).
     finishing: Arc<tokio::sync::Semaphore>,
+    /// Bytes of reference photos held at once (`WORKER_MEMORY_BUDGET_MB`).
+    pub memory: memory::MemoryBudget,
     pub stats: Stats,
 }
 
@@ -154,6 +157,7 @@ impl Worker {
             finishing: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, usize::from) * FINISHING_PER_CORE,
             )),
+            memory: memory::MemoryBudget::new(u64::from(config.limits.worker_memory_budget_mb) * 1024 * 1024),
             stats: Stats::default(),
         })
     }

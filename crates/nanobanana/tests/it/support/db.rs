@@ -252,8 +252,18 @@ impl TestDb {
         epoch: i64,
         settlement: ledger::Settlement<'_>,
     ) -> Result<ledger::Settled, ledger::LedgerError> {
+        let commit = matches!(settlement, ledger::Settlement::Commit);
         let mut tx = self.pool.begin().await?;
         let settled = ledger::settle(&mut tx, id, epoch, settlement).await?;
+        if commit && matches!(settled, ledger::Settled::Now(_)) {
+            // As the worker commits: with the result stored (the audit checks its keys).
+            sqlx::query("UPDATE generations SET result_key = $2, preview_key = $3 WHERE id = $1")
+                .bind(id)
+                .bind(nanobanana::storage::original_key(id, "png"))
+                .bind(nanobanana::storage::preview_key(id))
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(settled)
     }
