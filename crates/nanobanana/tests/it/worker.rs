@@ -444,6 +444,38 @@ async fn worker_downloads_stores_and_sends_reference_photos() {
     p.finish().await;
 }
 
+#[tokio::test]
+async fn worker_scales_down_references_larger_than_the_model_needs() {
+    let p = pipeline().await;
+    p.funded(2_102, 50).await;
+    let spec = users::ImageSpec {
+        caption: Some("make it blue".into()),
+        width: Some(3000),
+        height: Some(1500),
+        ..Default::default()
+    };
+    let sent = users::photo(p.tg.state(), 2_102, &profile("en"), &spec, None).expect("photo");
+    let file_id = sent.file_id.expect("the photo's file id");
+    p.chat(2_102, |c| c.messages.len() >= 2).await;
+    let id: Uuid = sqlx::query_scalar("SELECT id FROM generations WHERE user_id = 2102")
+        .fetch_one(&p.db.pool)
+        .await
+        .expect("a generation with a reference");
+    let w = p.start_worker(fast()).await;
+    p.wait_status(id, "succeeded").await;
+    let original = p.tg.file_bytes(&file_id).expect("the user's photo").to_vec();
+    let stored = std::fs::read(p.storage.join(format!("references/{id}/0.jpg"))).expect("stored as a JPEG");
+    let info = nanobanana::gemini::sniff(&stored).expect("an image");
+    assert_eq!((info.width, info.height), (2048, 1024), "scaled to the model's 2048 px");
+    let requests = p.gemini.requests();
+    let references = &requests.first().expect("one call").references;
+    assert_eq!(references.len(), 1);
+    assert_eq!(references[0].size, stored.len(), "Gemini got what was stored");
+    assert_ne!(stored, original);
+    TestApp::stop_worker(w).await;
+    p.finish().await;
+}
+
 /// A Gemini that answers every call with an image part whose bytes have a PNG header and
 /// nothing decodable after it.
 async fn garbage_gemini() -> (String, JoinHandle<()>) {
