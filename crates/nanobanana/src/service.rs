@@ -100,8 +100,10 @@ impl Background {
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Self> {
         let storage = crate::storage::Storage::from_location(&bot.config.storage)?;
+        let retry_cap = Duration::from_millis(u64::from(bot.config.limits.outbox_retry_cap_ms));
         let sender = outbox::Sender::new(bot.pool.clone(), bot.api.clone(), bot.outbox_wake.clone())
-            .with_storage(storage);
+            .with_storage(storage)
+            .with_retry_cap(retry_cap);
         let sender = tokio::spawn(sender.run(shutdown.clone()));
         let reconciler = bot.yookassa.clone().map(|yk| {
             tokio::spawn(crate::payments::reconcile_loop(yk, crate::payments::INTERVAL, shutdown.clone()))

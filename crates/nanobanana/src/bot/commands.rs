@@ -68,11 +68,16 @@ pub async fn apply(
         Incoming::ChatMember { from, status } => {
             let active = !matches!(status.as_str(), "kicked" | "left");
             users::set_active(conn, from.id, active).await?;
+            if active {
+                outbox::unpark(conn, from.id).await?;
+            }
             return Ok(Effects::default());
         }
         Incoming::Other => return Ok(Effects::default()),
     };
     let sender = touch(conn, from).await?;
+    // The user is back: pictures held while they had blocked the bot go out now.
+    outbox::unpark(conn, from.id).await?;
     if let Some(effects) = crate::bot::buy::apply(conn, config, update_id, incoming, &sender).await? {
         return Ok(effects);
     }

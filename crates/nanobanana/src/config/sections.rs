@@ -155,6 +155,10 @@ pub struct Limits {
     pub max_references_pro: u32,
     pub max_references_flash: u32,
     pub generation_deadline_secs: u32,
+    /// Replies a user's messages may cause per minute (`REPLY_BUDGET_PER_MINUTE`; 0: no limit).
+    pub replies_per_minute: u32,
+    /// The longest wait between tries of a failed Telegram send (`OUTBOX_RETRY_CAP_MS`).
+    pub outbox_retry_cap_ms: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -362,6 +366,8 @@ pub(super) fn limits(env: &mut Env) -> Limits {
         max_references_pro: env.number("MAX_REFERENCES_PRO", 14, 0..=14),
         max_references_flash: env.number("MAX_REFERENCES_FLASH", 3, 0..=14),
         generation_deadline_secs: env.number("GENERATION_DEADLINE_SECS", 900, 60..=86_400),
+        replies_per_minute: env.number("REPLY_BUDGET_PER_MINUTE", 30, 0..=10_000),
+        outbox_retry_cap_ms: env.number("OUTBOX_RETRY_CAP_MS", 60_000, 10..=3_600_000),
     }
 }
 

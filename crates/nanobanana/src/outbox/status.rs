@@ -50,12 +50,13 @@ pub async fn open(conn: &mut PgConnection, chat_id: i64, generation: Uuid) -> sq
 /// status message (generations not made through the bot) nothing happens.
 pub async fn touch(conn: &mut PgConnection, generation: Uuid, final_state: bool) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO outbox (chat_id, method, params, edits, status_of, next_attempt_at)
+        "INSERT INTO outbox (chat_id, method, params, edits, status_of, next_attempt_at, class)
          SELECT o.chat_id, 'editMessageText',
                 jsonb_build_object('chat_id', o.chat_id, 'parse_mode', 'HTML', 'final', $2),
                 o.id, g.id,
                 CASE WHEN $2 THEN now()
-                     ELSE GREATEST(now(), g.status_shown_at + $3::interval) END
+                     ELSE GREATEST(now(), g.status_shown_at + $3::interval) END,
+                2
          FROM generations g JOIN outbox o ON o.id = g.status_outbox_id
          WHERE g.id = $1
          ON CONFLICT (status_of) WHERE state = 'pending' AND status_of IS NOT NULL

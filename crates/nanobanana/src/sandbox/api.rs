@@ -298,6 +298,7 @@ async fn telegram_fault(State(world): Shared, Json(body): Json<TelegramFault>) -
         count: body.count,
         kind: body.kind,
         retry_after: body.retry_after,
+        processed: false,
     });
     done(true)
 }

@@ -53,15 +53,41 @@ pub async fn succeed(
         "parse_mode": "HTML",
         "reply_markup": buttons(job.lang, id),
     });
-    outbox::enqueue(&mut tx, user_id, "sendPhoto", params).await?;
+    outbox::enqueue_delivery(&mut tx, user_id, "sendPhoto", params, id).await?;
     if job.delivery == Delivery::PhotoAndFile {
         let document = json!({ "storage_key": produced.result_key, "generation_id": id });
         let params = json!({ "chat_id": user_id, "document": document });
-        outbox::enqueue(&mut tx, user_id, "sendDocument", params).await?;
+        outbox::enqueue_delivery(&mut tx, user_id, "sendDocument", params, id).await?;
     }
     tx.commit().await?;
     tracing::info!(generation_id = %id, user_id, cost = entry.amount, "credits committed; delivery queued");
     Ok(Ended::Now)
+}
+
+/// How long after its commit a picture with no delivery in sight is re-queued.
+pub const REDELIVER_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
+/// Delivery rows one generation may get from the reconciler before it stops trying.
+const REDELIVER_TRIES: i64 = 3;
+
+/// The delivery reconciler (DESIGN §10 "Delivery is part of the sale"): a succeeded
+/// generation whose picture has no `file_id` and no delivery pending, parked or sent (a row
+/// dropped on a permanent error, or lost) gets its stored preview queued again. How many.
+pub async fn redeliver_lost(pool: &PgPool, age: std::time::Duration) -> anyhow::Result<usize> {
+    let mut conn = pool.acquire().await?;
+    let lost = outbox::undelivered(&mut conn, age, REDELIVER_TRIES, 100).await?;
+    for (id, user_id, preview_key) in &lost {
+        let Some(job) = repo::load(&mut conn, *id).await? else { continue };
+        let params = json!({
+            "chat_id": user_id,
+            "photo": { "storage_key": preview_key, "generation_id": id },
+            "caption": caption(&job),
+            "parse_mode": "HTML",
+            "reply_markup": buttons(job.lang, *id),
+        });
+        outbox::enqueue_delivery(&mut conn, *user_id, "sendPhoto", params, *id).await?;
+        tracing::warn!(generation_id = %id, user_id, "paid picture had no delivery in sight: queued again");
+    }
+    Ok(lost.len())
 }
 
 /// Why a generation failed, as the user is told.

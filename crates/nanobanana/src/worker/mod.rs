@@ -17,6 +17,8 @@ mod deliver;
 mod job;
 mod repo;
 
+pub use deliver::{redeliver_lost, REDELIVER_AFTER};
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -242,7 +244,8 @@ async fn claim(
     Ok(())
 }
 
-/// Ends overdue generations and tells their users.
+/// Ends overdue generations and tells their users; re-queues paid pictures with no delivery
+/// in sight (`deliver::redeliver_lost`).
 async fn expire(worker: &Worker) {
     let result = async {
         let expired = crate::jobs::expire_overdue(&worker.pool, worker.settings.deadline_grace, 100).await?;
@@ -253,5 +256,8 @@ async fn expire(worker: &Worker) {
     };
     if let Err(error) = result.await {
         tracing::warn!(error = %format!("{error:#}"), "deadline sweep failed; will retry");
+    }
+    if let Err(error) = deliver::redeliver_lost(&worker.pool, deliver::REDELIVER_AFTER).await {
+        tracing::warn!(error = %format!("{error:#}"), "delivery reconciler failed; will retry");
     }
 }

@@ -235,6 +235,7 @@ async fn a_429_or_a_500_is_waited_out_and_the_message_still_arrives_once() {
             count: 1,
             kind,
             retry_after: Some(1),
+            processed: false,
         });
         bot.command(3001, "en", "support");
     }

@@ -9,6 +9,7 @@ mod bot_commands;
 mod browser;
 mod buy;
 mod crash;
+mod delivery;
 mod deploy;
 mod gemini;
 mod gemini_http;

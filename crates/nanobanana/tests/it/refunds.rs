@@ -185,6 +185,7 @@ async fn refunds_of_stars_whose_outcome_was_unknown_are_repeated_not_left_held()
         count: 1,
         kind: FaultKind::ServerError,
         retry_after: None,
+        processed: false,
     });
     let answer = admin_refund(&shop, &topup).await;
     assert_eq!(answer, "Refunded: 100 credits, 80 ⭐.");
