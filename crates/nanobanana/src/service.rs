@@ -88,11 +88,13 @@ struct Background {
     sender: tokio::task::JoinHandle<()>,
     reconciler: Option<tokio::task::JoinHandle<()>>,
     albums: tokio::task::JoinHandle<()>,
+    resumer: tokio::task::JoinHandle<()>,
     poller: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Background {
-    /// The outbox sender, the payment reconciler (with YooKassa), the album sweeper, and either
+    /// The outbox sender, the payment reconciler (with YooKassa), the album sweeper, the update
+    /// resumer with the Stars refund reconciler (`bot::background`), and either
     /// the webhook registered (with `PUBLIC_BASE_URL`) or long polling.
     async fn start(
         bot: &Arc<Bot>,
@@ -109,6 +111,7 @@ impl Background {
             tokio::spawn(crate::payments::reconcile_loop(yk, crate::payments::INTERVAL, shutdown.clone()))
         });
         let albums = tokio::spawn(crate::bot::album::sweep(bot.clone(), shutdown.clone()));
+        let resumer = tokio::spawn(crate::bot::background::run(bot.clone(), shutdown.clone()));
         let poller = match telegram.mode {
             TelegramMode::Webhook => {
                 if let Some(base) = &telegram.public_base_url {
@@ -121,7 +124,7 @@ impl Background {
                 Some(tokio::spawn(poll(bot.clone(), shutdown)))
             }
         };
-        Ok(Self { sender, reconciler, albums, poller })
+        Ok(Self { sender, reconciler, albums, resumer, poller })
     }
 
     /// Waits for each to finish the pass in progress.
@@ -130,6 +133,7 @@ impl Background {
             poller.await?;
         }
         self.albums.await?;
+        self.resumer.await?;
         if let Some(reconciler) = self.reconciler {
             reconciler.await?;
         }

@@ -35,8 +35,11 @@ pub struct Bot {
 
 impl Bot {
     /// Runs the update's recorded external step, then closes the update with its messages in
-    /// one transaction (once, however many deliveries got here).
-    async fn resume(&self, update_id: i64, step: Option<String>) -> Result<(), BotError> {
+    /// one transaction (once, however many deliveries got here). An outcome the provider left
+    /// unknown is never a 5xx (DESIGN §10): the step stays recorded for the resumer
+    /// (`resume_open`), the user is told once (`first`) that it is still processing, and
+    /// Telegram gets its 200, so the chat's next updates are not held up.
+    async fn resume(&self, update_id: i64, step: Option<String>, first: bool) -> Result<(), BotError> {
         let Some(after) = step.as_deref().and_then(|s| serde_json::from_str::<After>(s).ok()) else {
             tracing::error!(update_id, ?step, "unreadable update step; closed without it");
             return self.close(update_id, Vec::new()).await;
@@ -45,10 +48,52 @@ impl Bot {
         match buy::run(&self.pool, yk, &self.api, &after).await? {
             Finished::Replies(replies) => self.close(update_id, replies).await,
             Finished::Retry(why) => {
-                tracing::warn!(target: "nanobanana::payments", update_id, %why, "payment step unknown; update left open");
-                Err(BotError::Retry(why))
+                tracing::warn!(target: "nanobanana::payments", update_id, %why, "payment step unknown; the resumer finishes it");
+                self.step_unknown(update_id, after.chat(), first).await
             }
         }
+    }
+
+    /// The step's outcome is unknown: when it was tried is recorded, and the first time the
+    /// user is told it is still processing.
+    async fn step_unknown(&self, update_id: i64, chat: i64, first: bool) -> Result<(), BotError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        sqlx::query("UPDATE telegram_updates SET step_tried_at = now() WHERE update_id = $1")
+            .bind(update_id)
+            .execute(&mut *tx)
+            .await?;
+        if first {
+            let lang = crate::db::users::language(&mut *tx, chat).await?.unwrap_or(Lang::Ru);
+            outbox::send_text(&mut tx, chat, &render(lang, "buy_still_processing", &[]), None).await?;
+        }
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    /// The resumer's pass: updates whose recorded step was last tried more than `every` ago run
+    /// it again, with the same idempotence key (DESIGN §10). How many were tried.
+    pub async fn resume_open(&self, every: std::time::Duration, limit: i64) -> Result<usize, BotError> {
+        let open: Vec<(i64, String)> = sqlx::query_as(
+            "UPDATE telegram_updates SET step_tried_at = now()
+             WHERE update_id IN (
+                 SELECT update_id FROM telegram_updates
+                 WHERE state <> 'handled' AND step IS NOT NULL
+                   AND COALESCE(step_tried_at, received_at) <= now() - make_interval(secs => $1)
+                 ORDER BY update_id LIMIT $2 FOR UPDATE SKIP LOCKED)
+             RETURNING update_id, step",
+        )
+        .bind(every.as_secs_f64())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        for (update_id, step) in &open {
+            if let Err(e) = self.resume(*update_id, Some(step.clone()), false).await {
+                tracing::warn!(update_id, error = %e, "resuming an update's step failed; next pass retries");
+            }
+        }
+        Ok(open.len())
     }
 
     async fn close(&self, update_id: i64, replies: Vec<buy::Reply>) -> Result<(), BotError> {
@@ -98,7 +143,7 @@ impl Bot {
             tx.commit().await?;
             // The step takes connections of its own: holding this one too could exhaust the pool.
             drop(conn);
-            return self.resume(update_id, Some(step)).await;
+            return self.resume(update_id, Some(step), false).await;
         }
         let incoming = update::parse(raw);
         let effects = commands::apply(&mut tx, &self.config, update_id, &incoming).await?;
@@ -114,7 +159,7 @@ impl Bot {
         metrics::inc(&metrics::UPDATES_HANDLED);
         self.after_commit(update_id, &incoming, effects).await;
         if let Some(step) = step {
-            return self.resume(update_id, Some(step.to_string())).await;
+            return self.resume(update_id, Some(step.to_string()), true).await;
         }
         tracing::debug!(update_id, kind, "update handled");
         Ok(())

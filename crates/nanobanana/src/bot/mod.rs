@@ -11,6 +11,7 @@ pub use error::BotError;
 pub mod account;
 pub mod admin;
 pub mod album;
+pub mod background;
 #[cfg(test)]
 mod buttons_sent;
 pub mod buy;

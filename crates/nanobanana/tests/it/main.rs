@@ -24,5 +24,6 @@ mod sandbox;
 mod scenario;
 mod shutdown;
 mod storage;
+mod unknown_outcomes;
 mod support;
 mod worker;
