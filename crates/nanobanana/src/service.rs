@@ -64,14 +64,16 @@ async fn bot(pool: sqlx::PgPool, config: Arc<Config>, telegram: &TelegramConfig)
     let api = BotApi::new(telegram)?;
     let outbox_wake = Arc::new(Notify::new());
     let redis = crate::redis::connect(&config.redis).await?;
-    let workers = crate::signals::Notifier::new(redis, &config.redis.prefix);
+    let workers = crate::signals::Notifier::new(redis.clone(), &config.redis.prefix);
+    let replies =
+        crate::bot::budget::ReplyBudget::new(redis, &config.redis.prefix, config.limits.replies_per_minute);
     let yookassa = config.yookassa.clone().and_then(|yk| {
         crate::payments::YooKassa::new(pool.clone(), yk, Some(outbox_wake.clone()))
             .map_err(|e| tracing::error!(error = %e, "YooKassa client; ruble payments are off"))
             .ok()
             .map(Arc::new)
     });
-    Ok(Bot { pool, config, api, outbox_wake, workers, yookassa })
+    Ok(Bot { pool, config, api, outbox_wake, workers, yookassa, replies })
 }
 
 /// Resolves once `shutdown` turns true (or its sender is gone).

@@ -81,6 +81,10 @@ pub async fn apply(
     if let Some(effects) = crate::bot::buy::apply(conn, config, update_id, incoming, &sender).await? {
         return Ok(effects);
     }
+    if sender.banned {
+        // No replies to banned users (DESIGN §10): their messages and presses are recorded only.
+        return Ok(Effects::default());
+    }
     match incoming {
         Incoming::Message(message) => {
             let generation = on_message(conn, config, update_id, message, &sender).await?;

@@ -17,7 +17,7 @@ use crate::metrics;
 use crate::outbox;
 use crate::signals::Notifier;
 use crate::telegram::client::BotApi;
-use crate::telegram::update::{self, Incoming};
+use crate::telegram::update::{self, Content, Incoming};
 use crate::texts::{render, Lang};
 
 /// Everything handling needs.
@@ -31,6 +31,8 @@ pub struct Bot {
     pub workers: Notifier,
     /// YooKassa, when configured: `/buy` creates payments through it.
     pub yookassa: Option<Arc<crate::payments::YooKassa>>,
+    /// How many of a user's messages a minute are answered.
+    pub replies: super::budget::ReplyBudget,
 }
 
 impl Bot {
@@ -122,6 +124,13 @@ impl Bot {
     /// Handles one update exactly once, however often it is delivered.
     pub async fn handle(&self, raw: &Value) -> Result<(), BotError> {
         let (update_id, kind) = update::envelope(raw).ok_or(BotError::NotAnUpdate("no update_id"))?;
+        let incoming = update::parse(raw);
+        // Over their reply budget, a user's messages are recorded and left unanswered (a
+        // payment never is: it is money, not chatter).
+        let muted = match &incoming {
+            Incoming::Message(m) if !matches!(m.content, Content::Paid(_)) => !self.replies.spend(m.from.id).await,
+            _ => false,
+        };
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
         let mut recorded_handled = false;
@@ -145,7 +154,15 @@ impl Bot {
             drop(conn);
             return self.resume(update_id, Some(step), false).await;
         }
-        let incoming = update::parse(raw);
+        if muted {
+            if !recorded_handled {
+                record_step(&mut tx, update_id, None).await?;
+            }
+            tx.commit().await?;
+            metrics::inc(&metrics::UPDATES_HANDLED);
+            tracing::debug!(update_id, "over the reply budget: recorded, not answered");
+            return Ok(());
+        }
         let effects = commands::apply(&mut tx, &self.config, update_id, &incoming).await?;
         let step = effects.after.as_ref().and_then(|a| serde_json::to_value(a).ok());
         if step.is_some() || !recorded_handled {

@@ -12,6 +12,7 @@ pub mod account;
 pub mod admin;
 pub mod album;
 pub mod background;
+pub mod budget;
 #[cfg(test)]
 mod buttons_sent;
 pub mod buy;

@@ -178,15 +178,18 @@ async fn a_banned_user_is_refused_until_unbanned_and_admins_see_users_and_stats(
         bot.ask(1300, "ru", "ban", "1301", 1).await,
         "Пользователь 1301 забанен: новые запросы отклоняются."
     );
+    // No replies to banned users: the message is recorded, nothing is sent or charged.
     bot.text(1301, "ru", "a cat");
-    let chat = bot.messages(1301, 1).await;
-    assert_eq!(chat.messages[0].text(), Some("Доступ к генерации закрыт. Вопросы: /support"));
+    bot.command(1301, "ru", "help");
+    bot.tg.wait_until_no_pending_updates(crate::support::WAIT).await.expect("updates delivered");
+    bot.drained().await;
+    assert!(bot.tg.chat(1301).is_none_or(|c| c.messages.is_empty()), "{:?}", bot.tg.chat(1301));
     assert_eq!(bot.db.balance(1301).await, (30, 0));
     assert_eq!(bot.count("SELECT COUNT(*) FROM generations").await, 0);
     assert_eq!(bot.ask(1310, "en", "unban", "1301", 1).await, "User 1301 is unbanned.");
     bot.text(1301, "ru", "a cat");
-    let chat = bot.messages(1301, 2).await;
-    assert!(chat.messages[1].text().unwrap_or("").contains("Запрос принят"), "{chat:?}");
+    let chat = bot.messages(1301, 1).await;
+    assert!(chat.messages[0].text().unwrap_or("").contains("Запрос принят"), "{chat:?}");
     assert_eq!(bot.db.balance(1301).await, (20, 10));
 
     let user = bot.ask(1300, "ru", "user", "1301", 2).await;

@@ -5,6 +5,7 @@ mod admin_cli;
 mod audit;
 mod bot;
 mod bot_commands;
+mod chatter;
 #[cfg(feature = "sandbox")]
 mod browser;
 mod buy;
