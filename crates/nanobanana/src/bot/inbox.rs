@@ -128,7 +128,9 @@ impl Bot {
         // Over their reply budget, a user's messages are recorded and left unanswered (a
         // payment never is: it is money, not chatter).
         let muted = match &incoming {
-            Incoming::Message(m) if !matches!(m.content, Content::Paid(_)) => !self.replies.spend(m.from.id).await,
+            Incoming::Message(m) if !matches!(m.content, Content::Paid(_)) => {
+                !self.replies.spend(m.from.id).await
+            }
             _ => false,
         };
         let mut conn = self.pool.acquire().await?;

@@ -46,13 +46,15 @@ pub async fn enqueue_as(
     params: Value,
     class: Class,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar("INSERT INTO outbox (chat_id, method, params, class) VALUES ($1, $2, $3, $4) RETURNING id")
-        .bind(chat_id)
-        .bind(method)
-        .bind(params)
-        .bind(class as i16)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar(
+        "INSERT INTO outbox (chat_id, method, params, class) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(chat_id)
+    .bind(method)
+    .bind(params)
+    .bind(class as i16)
+    .fetch_one(conn)
+    .await
 }
 
 /// Queues the delivery of `generation`'s result (a paid picture or its original): first in

@@ -153,7 +153,8 @@ impl Client {
                 description: "not a YooKassa object id".into(),
             });
         }
-        let answer = self.call(reqwest::Method::GET, &format!("/refunds?payment_id={payment_id}"), None).await?;
+        let answer =
+            self.call(reqwest::Method::GET, &format!("/refunds?payment_id={payment_id}"), None).await?;
         let items = answer.get("items").cloned().unwrap_or_else(|| json!([]));
         parse(items)
     }

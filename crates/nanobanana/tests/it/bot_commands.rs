@@ -426,13 +426,19 @@ async fn conversation_states_expire_and_are_taken_once() {
     conversation::set(&mut conn, 1701, &editing, Duration::from_secs(600)).await.expect("set");
     let state = conversation::get(&mut conn, 1701).await.expect("get");
     assert_eq!(state, Some(editing.clone()));
-    assert_eq!(conversation::take(&mut conn, 1701, AwaitingKind::DeleteConfirmation).await.expect("take"), None);
+    assert_eq!(
+        conversation::take(&mut conn, 1701, AwaitingKind::DeleteConfirmation).await.expect("take"),
+        None
+    );
     assert_eq!(conversation::take(&mut conn, 1701, AwaitingKind::Edit).await.expect("take"), Some(editing));
     assert_eq!(conversation::take(&mut conn, 1701, AwaitingKind::Edit).await.expect("take"), None);
     let deleting = Awaiting::DeleteConfirmation;
     conversation::set(&mut conn, 1701, &deleting, Duration::from_secs(0)).await.expect("set");
     assert_eq!(conversation::get(&mut conn, 1701).await.expect("get"), None, "expired at once");
-    assert_eq!(conversation::take(&mut conn, 1701, AwaitingKind::DeleteConfirmation).await.expect("take"), None);
+    assert_eq!(
+        conversation::take(&mut conn, 1701, AwaitingKind::DeleteConfirmation).await.expect("take"),
+        None
+    );
     conversation::set(&mut conn, 1701, &deleting, Duration::from_secs(600)).await.expect("set");
     conversation::clear(&mut conn, 1701).await.expect("clear");
     assert_eq!(conversation::get(&mut conn, 1701).await.expect("get"), None);

@@ -24,7 +24,8 @@ async fn a_paid_picture_goes_out_within_seconds_of_its_commit_while_50_users_flo
     // commit lifts that chat ahead of it.
     p.text(paid, "en", "a banana that skips the queue");
     p.until("the generation queued", "SELECT COUNT(*) FROM generations", 1).await;
-    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM generations").fetch_one(&p.db.pool).await.expect("id");
+    let id: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM generations").fetch_one(&p.db.pool).await.expect("id");
     p.run_worker(fast()).await;
     p.wait_status(id, "succeeded").await;
     let backlog_at_commit = p.count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").await;
@@ -42,8 +43,13 @@ async fn a_paid_picture_goes_out_within_seconds_of_its_commit_while_50_users_flo
     })
     .await;
     let backlog = p.count("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").await;
-    println!("photo sent {lag:.2} s after the commit; backlog {backlog_at_commit} at the commit, {backlog} after");
-    assert!(lag < 4.0, "the photo went out {lag:.1} s after the commit (backlog {backlog_at_commit} then, {backlog} now)");
+    println!(
+        "photo sent {lag:.2} s after the commit; backlog {backlog_at_commit} at the commit, {backlog} after"
+    );
+    assert!(
+        lag < 4.0,
+        "the photo went out {lag:.1} s after the commit (backlog {backlog_at_commit} then, {backlog} now)"
+    );
     assert!(backlog > 0, "the flood was still being served when the photo went out");
     p.finish().await;
 }
@@ -58,7 +64,8 @@ async fn a_users_flood_is_answered_only_within_their_reply_budget() {
         p.command(user, "en", &format!("nonsense{n}"));
     }
     p.tg.wait_until_no_pending_updates(WAIT).await.expect("updates delivered");
-    p.until("all 15 updates handled", "SELECT COUNT(*) FROM telegram_updates WHERE state = 'handled'", 15).await;
+    p.until("all 15 updates handled", "SELECT COUNT(*) FROM telegram_updates WHERE state = 'handled'", 15)
+        .await;
     p.drained().await;
     let replies = p.tg.chat(user).map_or(0, |c| c.messages.len());
     assert!((5..=10).contains(&replies), "{replies} replies to 15 messages");

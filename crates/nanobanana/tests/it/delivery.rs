@@ -30,14 +30,18 @@ async fn a_paid_picture_survives_minutes_of_bad_gateway() {
     let id = p.prompt(user, "en", "a banana through an outage").await;
     p.wait_status(id, "succeeded").await;
     p.chat(user, |c| photos(c) == 1).await;
-    let attempts: i32 = sqlx::query_scalar("SELECT attempts FROM outbox WHERE delivers = $1 AND method = 'sendPhoto'")
+    let attempts: i32 =
+        sqlx::query_scalar("SELECT attempts FROM outbox WHERE delivers = $1 AND method = 'sendPhoto'")
+            .bind(id)
+            .fetch_one(&p.db.pool)
+            .await
+            .expect("the delivery row");
+    assert!(attempts >= 25, "the row was tried {attempts} times");
+    let file_id: Option<String> = sqlx::query_scalar("SELECT file_id FROM generations WHERE id = $1")
         .bind(id)
         .fetch_one(&p.db.pool)
         .await
-        .expect("the delivery row");
-    assert!(attempts >= 25, "the row was tried {attempts} times");
-    let file_id: Option<String> =
-        sqlx::query_scalar("SELECT file_id FROM generations WHERE id = $1").bind(id).fetch_one(&p.db.pool).await.expect("id");
+        .expect("id");
     assert!(file_id.is_some(), "the delivered file id is kept");
     p.finish().await;
 }
@@ -81,9 +85,8 @@ async fn a_picture_telegram_never_took_is_sent_again_from_the_preview_and_reconc
     // Send again from /history: the preview goes out.
     p.command(user, "en", "history");
     let data = Button::SendAgain { generation: first }.encode();
-    let history = p
-        .wait_message(user, "the history with its buttons", |m| m.callback_data().contains(&data))
-        .await;
+    let history =
+        p.wait_message(user, "the history with its buttons", |m| m.callback_data().contains(&data)).await;
     p.press(user, history.message_id, &data).await;
     p.chat(user, |c| photos(c) == 1).await;
 
@@ -91,9 +94,12 @@ async fn a_picture_telegram_never_took_is_sent_again_from_the_preview_and_reconc
     let queued = nanobanana::worker::redeliver_lost(&p.db.pool, Duration::ZERO).await.expect("reconcile");
     assert_eq!(queued, 1);
     p.chat(user, |c| photos(c) == 2).await;
+    let undelivered = "SELECT COUNT(*) FROM generations WHERE status = 'succeeded' AND file_id IS NULL";
+    p.until("both file ids recorded", undelivered, 0).await;
+    p.drained().await;
     let queued = nanobanana::worker::redeliver_lost(&p.db.pool, Duration::ZERO).await.expect("reconcile");
     assert_eq!(queued, 0, "both pictures are delivered now");
-    let undelivered = "SELECT COUNT(*) FROM generations WHERE status = 'succeeded' AND file_id IS NULL";
-    assert_eq!(p.count(undelivered).await, 0);
+    p.drained().await;
+    assert_eq!(photos(&p.tg.chat(user).expect("chat")), 2, "each picture once");
     p.finish_leaving(crate::support::Leave { dropped_outbox: true, ..Default::default() }).await;
 }

@@ -48,7 +48,8 @@ async fn an_unknown_payment_create_never_freezes_the_chat_and_finishes_later() {
     let url = shop.pay_url(user, 1).await;
     shop.checkout(&url, None).await;
     shop.wait_text(user, "credited").await;
-    let creates: Vec<_> = shop.yk().requests().into_iter().filter(|r| r.method == "POST" && r.path == "/v3/payments").collect();
+    let creates: Vec<_> =
+        shop.yk().requests().into_iter().filter(|r| r.method == "POST" && r.path == "/v3/payments").collect();
     let keys: std::collections::HashSet<_> = creates.iter().map(|r| r.idempotence_key.clone()).collect();
     assert_eq!(keys.len(), 1, "every try with the same key: {creates:?}");
     assert_eq!(shop.yk().payments().len(), 1);
@@ -97,7 +98,8 @@ async fn a_yookassa_refund_held_past_24_hours_is_looked_up_never_created_again()
         .execute(&shop.db.pool)
         .await
         .expect("age the holds");
-    let posts = || shop.yk().requests().into_iter().filter(|r| r.method == "POST" && r.path == "/v3/refunds").count();
+    let posts =
+        || shop.yk().requests().into_iter().filter(|r| r.method == "POST" && r.path == "/v3/refunds").count();
     let posted = posts();
     nanobanana::payments::refund::reconcile_held(&shop.client).await.expect("reconcile");
     nanobanana::payments::refund::reconcile_held(&shop.client).await.expect("reconcile again");
@@ -144,6 +146,12 @@ async fn a_known_update_id_with_another_body_is_a_new_update() {
         .await
         .expect("prune");
     assert_eq!(pruned, 1);
-    wait::until_count(&shop.db.pool, "update 100 gone", "SELECT COUNT(*) FROM telegram_updates WHERE update_id = 100", 0).await;
+    wait::until_count(
+        &shop.db.pool,
+        "update 100 gone",
+        "SELECT COUNT(*) FROM telegram_updates WHERE update_id = 100",
+        0,
+    )
+    .await;
     shop.finish().await;
 }

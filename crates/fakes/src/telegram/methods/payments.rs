@@ -185,10 +185,12 @@ pub fn get_star_transactions(state: &TgState, p: &Params) -> TgResult {
     let mut transactions = Vec::new();
     for payment in inner.payments.iter().filter(|p| matches!(p.status.as_str(), "paid" | "refunded")) {
         let Some(id) = payment.telegram_payment_charge_id.as_deref() else { continue };
-        let partner = json!({"type": "user", "user": {"id": payment.user_id, "is_bot": false, "first_name": "User"}});
+        let partner =
+            json!({"type": "user", "user": {"id": payment.user_id, "is_bot": false, "first_name": "User"}});
         transactions.push(json!({"id": id, "amount": payment.total_amount, "date": date, "source": partner}));
         if payment.status == "refunded" {
-            transactions.push(json!({"id": id, "amount": payment.total_amount, "date": date, "receiver": partner}));
+            transactions
+                .push(json!({"id": id, "amount": payment.total_amount, "date": date, "receiver": partner}));
         }
     }
     let page: Vec<_> = transactions.into_iter().skip(offset).take(limit as usize).collect();

@@ -134,7 +134,9 @@ impl Refunder<'_> {
         };
         let outcome = match charge.provider.as_str() {
             // YooKassa forgot our key: a create could pay out a second time.
-            "yookassa" if key_forgotten => self.look_up_yookassa(request.refund_id, &charge, amount_minor).await?,
+            "yookassa" if key_forgotten => {
+                self.look_up_yookassa(request.refund_id, &charge, amount_minor).await?
+            }
             "yookassa" => self.call_yookassa(request.refund_id, &charge, amount_minor).await?,
             _ => self.call_stars(&charge).await?,
         };
@@ -244,7 +246,9 @@ impl Refunder<'_> {
         tracing::info!(%refund_id, provider_refund_id = %refund.id, status = %refund.status, "old held refund found at YooKassa");
         Ok(match refund.status.as_str() {
             "succeeded" => Call::Done(Some(refund.id)),
-            _ => Call::Unknown(format!("YooKassa refund {} is {}", refund.id, refund.status), Some(refund.id)),
+            _ => {
+                Call::Unknown(format!("YooKassa refund {} is {}", refund.id, refund.status), Some(refund.id))
+            }
         })
     }
 

@@ -48,14 +48,20 @@ pub async fn reconcile_stars(pool: &PgPool, api: &BotApi, min_age: Duration) -> 
             tracing::info!(%refund_id, charge = %charge.payment_id, "Stars refund found among Telegram's transactions");
             refunder.finish(*refund_id, &charge, *credits, *amount_minor, Call::Done(None)).await
         } else {
-            let request =
-                RefundRequest { refund_id: *refund_id, topup_id: *topup_id, credits: None, actor: "reconciler".into() };
+            let request = RefundRequest {
+                refund_id: *refund_id,
+                topup_id: *topup_id,
+                credits: None,
+                actor: "reconciler".into(),
+            };
             refunder.refund(&request).await
         };
         match outcome {
             Ok(outcome) => tracing::info!(%refund_id, ?outcome, "held Stars refund reconciled"),
             Err(RefundError::Db(e)) => return Err(RefundError::Db(e)),
-            Err(e) => tracing::warn!(%refund_id, error = %e, "reconciling a held Stars refund failed; next pass retries"),
+            Err(e) => {
+                tracing::warn!(%refund_id, error = %e, "reconciling a held Stars refund failed; next pass retries")
+            }
         }
     }
     Ok(held.len())
