@@ -37,9 +37,7 @@ pub async fn serve(
     if config.database.auto_migrate {
         db::migrate(&pool).await?;
     }
-    for warning in config.prices_below_cost() {
-        tracing::warn!("{warning}");
-    }
+    warn_about_configuration(&config);
     let bot = Arc::new(bot(pool, config.clone(), &telegram).await?);
     // Before the webhook, so the menu is in place by the time updates arrive.
     crate::bot::menu::register(&bot.api).await;
@@ -100,7 +98,12 @@ impl Background {
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Self> {
         let storage = crate::storage::Storage::from_location(&bot.config.storage)?;
-        let sender = outbox::Sender::new(bot.pool.clone(), bot.api.clone(), bot.outbox_wake.clone())
+        let sender = outbox::Sender::new(
+            bot.pool.clone(),
+            bot.api.clone(),
+            bot.outbox_wake.clone(),
+            Arc::new(bot.config.catalog.clone()),
+        )
             .with_storage(storage);
         let sender = tokio::spawn(sender.run(shutdown.clone()));
         let reconciler = bot.yookassa.clone().map(|yk| {
@@ -243,6 +246,7 @@ pub async fn work(config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::R
     if config.database.auto_migrate {
         crate::db::migrate(&pool).await?;
     }
+    warn_about_configuration(config);
     if config.telegram.is_none() {
         tracing::warn!(
             "TELEGRAM_BOT_TOKEN is not set: prompts with reference photos cannot be downloaded and will fail"
@@ -255,4 +259,15 @@ pub async fn work(config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::R
         &config.redis.prefix,
     );
     crate::worker::run(Arc::new(worker), waiter, shutdown).await
+}
+
+/// Start-up warnings: deprecated variables (and how they were mapped onto the catalog), and
+/// each (model, size) priced below its provider cost.
+fn warn_about_configuration(config: &Config) {
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    for warning in config.prices_below_cost() {
+        tracing::warn!("{warning}");
+    }
 }
