@@ -39,6 +39,7 @@ pub fn fast() -> WorkerSettings {
         max_attempts: 3,
         retry_delay_cap: Some(Duration::from_millis(100)),
         probe_every: Duration::from_millis(300),
+        model_probe_every: Duration::from_millis(300),
     }
 }
 
