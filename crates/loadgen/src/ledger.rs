@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use nanobanana::db::{self, users};
-use nanobanana::jobs::new::{self as generations, NewGeneration};
 use nanobanana::domain::{Credits, Model};
+use nanobanana::jobs::new::{self as generations, NewGeneration};
 use nanobanana::ledger::{self, Settled, Settlement};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;

@@ -292,7 +292,8 @@ async fn queue(pool: &sqlx::PgPool, args: &Args) -> anyhow::Result<()> {
             cost,
             source_key: &source_key,
         };
-        nanobanana::jobs::new::insert_with_deadline(&mut tx, &generation, Some(Duration::from_secs(3600))).await?;
+        nanobanana::jobs::new::insert_with_deadline(&mut tx, &generation, Some(Duration::from_secs(3600)))
+            .await?;
         tx.commit().await?;
     }
     Ok(())

@@ -175,18 +175,6 @@ fn markdown(text: &str, legacy: bool) -> Result<Formatted, TgError> {
     let mut open: Vec<(&'static str, usize, usize)> = Vec::new();
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut i = 0;
-    let toggle = |open: &mut Vec<(&'static str, usize, usize)>,
-                  entities: &mut Vec<Value>,
-                  kind: &'static str,
-                  pos: usize,
-                  at: usize| {
-        if let Some(index) = open.iter().rposition(|(k, _, _)| *k == kind) {
-            let (_, start, _) = open.remove(index);
-            entities.push(entity(kind, start, pos - start));
-        } else {
-            open.push((kind, pos, at));
-        }
-    };
     while i < chars.len() {
         let (at, c) = chars[i];
         let next = chars.get(i + 1).map(|x| x.1);
@@ -200,33 +188,9 @@ fn markdown(text: &str, legacy: bool) -> Result<Formatted, TgError> {
                 continue;
             }
             '`' => {
-                let fence = text[at..].starts_with("```");
-                let marker = if fence { "```" } else { "`" };
-                let body_start = at + marker.len();
-                let close = text[body_start..].find(marker).ok_or_else(|| {
-                    parse_error(format!(
-                        "Can't find end of {} entity at byte offset {at}",
-                        if fence { "Pre" } else { "Code" }
-                    ))
-                })?;
-                let mut body = &text[body_start..body_start + close];
-                if fence {
-                    body = body.split_once('\n').map_or(
-                        body,
-                        |(first, rest)| {
-                            if first.contains(' ') {
-                                body
-                            } else {
-                                rest
-                            }
-                        },
-                    );
-                }
-                let visible =
-                    if legacy { body.to_string() } else { body.replace("\\`", "`").replace("\\\\", "\\") };
-                entities.push(entity(if fence { "pre" } else { "code" }, pos, utf16(&visible)));
+                let (visible, code, resume) = code_span(text, at, pos, legacy)?;
+                entities.push(code);
                 out.push_str(&visible);
-                let resume = body_start + close + marker.len();
                 i = chars.iter().position(|(b, _)| *b >= resume).unwrap_or(chars.len());
                 continue;
             }
@@ -245,17 +209,8 @@ fn markdown(text: &str, legacy: bool) -> Result<Formatted, TgError> {
             ']' if open.iter().any(|(k, _, _)| *k == "text_link") => {
                 let index = open.iter().rposition(|(k, _, _)| *k == "text_link").unwrap_or(0);
                 let (_, start, _) = open.remove(index);
-                let tail = &text[at + 1..];
-                let url = tail.strip_prefix('(').and_then(|t| t.find(')').map(|end| &t[..end]));
-                let Some(url) = url else {
-                    return Err(parse_error(format!(
-                        "Can't find end of the entity starting at byte offset {at}"
-                    )));
-                };
-                let mut link = entity("text_link", start, pos - start);
-                link["url"] = json!(url.replace("\\)", ")"));
+                let (link, resume) = text_link(text, at, start, pos)?;
                 entities.push(link);
-                let resume = at + 1 + url.len() + 2;
                 i = chars.iter().position(|(b, _)| *b >= resume).unwrap_or(chars.len());
                 continue;
             }
@@ -272,6 +227,59 @@ fn markdown(text: &str, legacy: bool) -> Result<Formatted, TgError> {
         return Err(parse_error(format!("Can't find end of the entity starting at byte offset {at}")));
     }
     Ok(Formatted { text: out, entities })
+}
+
+/// An entity marker at output position `pos` (byte `at`): closes the innermost open entity of
+/// `kind`, or opens one.
+fn toggle(
+    open: &mut Vec<(&'static str, usize, usize)>,
+    entities: &mut Vec<Value>,
+    kind: &'static str,
+    pos: usize,
+    at: usize,
+) {
+    if let Some(index) = open.iter().rposition(|(k, _, _)| *k == kind) {
+        let (_, start, _) = open.remove(index);
+        entities.push(entity(kind, start, pos - start));
+    } else {
+        open.push((kind, pos, at));
+    }
+}
+
+/// `` `code` `` or ```` ```pre``` ```` starting at byte `at` (output position `pos`): the
+/// visible text, its entity, and the byte offset after the closing marker.
+fn code_span(text: &str, at: usize, pos: usize, legacy: bool) -> Result<(String, Value, usize), TgError> {
+    let fence = text[at..].starts_with("```");
+    let marker = if fence { "```" } else { "`" };
+    let body_start = at + marker.len();
+    let close = text[body_start..].find(marker).ok_or_else(|| {
+        parse_error(format!(
+            "Can't find end of {} entity at byte offset {at}",
+            if fence { "Pre" } else { "Code" }
+        ))
+    })?;
+    let mut body = &text[body_start..body_start + close];
+    if fence {
+        // A first line without spaces names the language and is not shown.
+        body =
+            body.split_once('\n').map_or(body, |(first, rest)| if first.contains(' ') { body } else { rest });
+    }
+    let visible = if legacy { body.to_string() } else { body.replace("\\`", "`").replace("\\\\", "\\") };
+    let code = entity(if fence { "pre" } else { "code" }, pos, utf16(&visible));
+    Ok((visible, code, body_start + close + marker.len()))
+}
+
+/// The `](url)` closing a link opened at output position `start`, read at byte `at`: the
+/// entity and the byte offset after the `)`.
+fn text_link(text: &str, at: usize, start: usize, pos: usize) -> Result<(Value, usize), TgError> {
+    let tail = &text[at + 1..];
+    let url = tail.strip_prefix('(').and_then(|t| t.find(')').map(|end| &t[..end]));
+    let Some(url) = url else {
+        return Err(parse_error(format!("Can't find end of the entity starting at byte offset {at}")));
+    };
+    let mut link = entity("text_link", start, pos - start);
+    link["url"] = json!(url.replace("\\)", ")"));
+    Ok((link, at + 1 + url.len() + 2))
 }
 
 #[cfg(test)]
