@@ -214,6 +214,7 @@ async fn answer(s: &GeminiState, model: Model, request: GenRequest, outcome: Opt
         Some(Behaviour::Blocked(reason)) => respond::blocked(model, &request, &reason),
         Some(Behaviour::Finish(reason)) => respond::finished(model, &request, &reason),
         Some(Behaviour::TextOnly) => respond::text_only(model, &request),
+        Some(Behaviour::Garbage) => respond::garbage(model, &request),
         Some(Behaviour::Drop) => return Response::new(Body::new(Broken)),
         Some(Behaviour::Hang) => {
             tokio::select! {

@@ -199,7 +199,11 @@ async fn settle(
     let kind = reply.outcome.kind();
     let finished = match (reply.outcome.class(), &reply.outcome) {
         (Class::Success, Outcome::Image(image)) => {
-            let delivered = ImageSize::measured(image.width, image.height);
+            let delivered = if worker.settings.measure_sizes {
+                ImageSize::measured(image.width, image.height)
+            } else {
+                Some(ask.bought)
+            };
             if delivered.is_none_or(|size| size < ask.bought) && second_chance {
                 let (w, h) = (image.width, image.height);
                 return Ok(Next::Again(format!("small_image: asked {} and got {w}x{h}", ask.bought)));

@@ -58,6 +58,10 @@ pub struct WorkerSettings {
     pub probe_every: Duration,
     /// How often `GET /v1beta/models` confirms the catalog's ids (`probe`).
     pub model_probe_every: Duration,
+    /// Whether a delivered picture is measured against the size bought (honest sizes). Always
+    /// in production; off only for tests and benchmarks whose fake Gemini answers with tiny
+    /// pictures on purpose (`small`), which would all count as smaller than bought.
+    pub measure_sizes: bool,
 }
 
 impl WorkerSettings {
@@ -76,6 +80,7 @@ impl WorkerSettings {
             model_probe_every: Duration::from_secs(
                 config.gemini.as_ref().map_or(300, |g| u64::from(g.model_probe_secs)),
             ),
+            measure_sizes: true,
         }
     }
 }
