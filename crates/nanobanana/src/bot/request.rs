@@ -41,22 +41,47 @@ pub async fn generation(
     generation_with(conn, config, lang, banned, ask, None).await
 }
 
-/// `generation` with `fixed` settings instead of the user's current ones (🔁 regenerate asks
-/// with the settings of the picture it repeats).
+/// `generation` with the user's settings as already read (`None`: read them here). Settings
+/// naming a model the catalog no longer has get the default, and the user is told once.
 pub async fn generation_with(
     conn: &mut PgConnection,
     config: &Config,
     lang: Lang,
     banned: bool,
     ask: &Ask<'_>,
+    own: Option<&Settings>,
+) -> Result<Option<Uuid>, BotError> {
+    generation_as(conn, config, lang, banned, ask, own, true).await
+}
+
+/// `generation` with `fixed` settings instead of the user's (🔁 regenerate asks with the
+/// settings of the picture it repeats); nothing about them is saved or told.
+pub async fn generation_repeating(
+    conn: &mut PgConnection,
+    config: &Config,
+    lang: Lang,
+    banned: bool,
+    ask: &Ask<'_>,
+    fixed: &Settings,
+) -> Result<Option<Uuid>, BotError> {
+    generation_as(conn, config, lang, banned, ask, Some(fixed), false).await
+}
+
+async fn generation_as(
+    conn: &mut PgConnection,
+    config: &Config,
+    lang: Lang,
+    banned: bool,
+    ask: &Ask<'_>,
     fixed: Option<&Settings>,
+    own: bool,
 ) -> Result<Option<Uuid>, BotError> {
     let chosen = match fixed {
         Some(fixed) => fixed.clone(),
         None => settings::load(conn, ask.user).await?,
     };
     let choice = chosen.choice(&config.catalog);
-    if fixed.is_none() && choice.replaced.is_some() {
+    if own && choice.replaced.is_some() {
         replaced(conn, lang, ask, &chosen, &choice).await?;
     }
     let (model, size) = (choice.model, choice.size);

@@ -80,7 +80,7 @@ pub async fn press(
                 same.size = size;
             }
             let created =
-                request::generation_with(conn, config, lang, press.banned, &ask, Some(&same)).await?;
+                request::generation_repeating(conn, config, lang, press.banned, &ask, &same).await?;
             Ok((render(lang, "result_regenerating", &[]), created))
         }
         ResultAction::Edit => {
