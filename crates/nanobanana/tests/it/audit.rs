@@ -66,7 +66,7 @@ async fn a_healthy_ledger_is_clean() {
     let output = audit_command(&db, false);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("audit clean: 14 checks over 2 users"), "{stdout}");
+    assert!(stdout.contains("audit clean: 15 checks over 2 users"), "{stdout}");
     let json = audit_command(&db, true);
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON object");
     assert_eq!(report["clean"], true);
