@@ -6,17 +6,16 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::Utc;
-use sqlx::Acquire;
 use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::deliver::{self, Charge, Ended, Failure};
+use super::pausing::{pause_generation, resume_if_paused};
 use super::repo::{self, Job};
 use super::Worker;
 use crate::domain::{CatalogModel, ImageSize};
 use crate::gemini::{self, Class, Image, ImageFormat, LimitError, Outcome, Reference, Reply, Request};
 use crate::jobs::availability::UNAVAILABLE_ERROR;
-use crate::jobs::pause;
 use crate::jobs::Produced;
 use crate::jobs::{self, Claimed};
 use crate::storage as store;
@@ -86,36 +85,7 @@ async fn process(
     // bought: each call costs the operator money.
     let mut second_chance = true;
     loop {
-        // The answer is read, stored and settled under a `finishing` permit: however many calls
-        // are in flight, only a few answers are in memory and being processed at once.
-        let call = worker.gateway.generate_gated(&request, Some(worker.finishing.clone()));
-        let reply = tokio::select! {
-            reply = call => reply,
-            () = keep_lease(worker, claimed) => {
-                tracing::warn!(generation_id = %claimed.id, "lease lost while Gemini worked; result discarded");
-                return Ok(Finished::Discarded);
-            }
-            () = stopped(&mut shutdown) => {
-                Box::pin(async {
-                    let mut conn = worker.pool.acquire().await?;
-                    jobs::hand_back(&mut conn, claimed.id, claimed.epoch).await
-                })
-                .await?;
-                return Ok(Finished::HandedBack);
-            }
-        };
-        let next = match reply {
-            Ok((reply, _finishing)) => Box::pin(settle(worker, claimed, &ask, reply, second_chance)).await?,
-            Err(LimitError::Busy { retry_after }) => {
-                let delay = retry_after.unwrap_or(std::time::Duration::from_secs(1));
-                Next::Done(Box::pin(requeue_uncounted(worker, claimed, delay, "no Gemini slot free")).await?)
-            }
-            Err(error @ LimitError::Redis(_)) => {
-                let delay = std::time::Duration::from_secs(2);
-                Next::Done(Box::pin(requeue_uncounted(worker, claimed, delay, &error.to_string())).await?)
-            }
-        };
-        match next {
+        match attempt(worker, claimed, &ask, &request, &mut shutdown, second_chance).await? {
             Next::Done(finished) => return Ok(finished),
             Next::Again(reason) => {
                 tracing::info!(generation_id = %claimed.id, reason, "asking Gemini once more");
@@ -123,6 +93,47 @@ async fn process(
             }
         }
     }
+}
+
+/// One Gemini call while the heartbeat keeps the lease (handed back on shutdown), and what to
+/// do with its answer.
+async fn attempt(
+    worker: &Worker,
+    claimed: &Claimed,
+    ask: &Ask<'_>,
+    request: &Request,
+    shutdown: &mut watch::Receiver<bool>,
+    second_chance: bool,
+) -> anyhow::Result<Next> {
+    // The answer is read, stored and settled under a `finishing` permit: however many calls
+    // are in flight, only a few answers are in memory and being processed at once.
+    let call = worker.gateway.generate_gated(request, Some(worker.finishing.clone()));
+    let reply = tokio::select! {
+        reply = call => reply,
+        () = keep_lease(worker, claimed) => {
+            tracing::warn!(generation_id = %claimed.id, "lease lost while Gemini worked; result discarded");
+            return Ok(Next::Done(Finished::Discarded));
+        }
+        () = stopped(shutdown) => {
+            Box::pin(async {
+                let mut conn = worker.pool.acquire().await?;
+                jobs::hand_back(&mut conn, claimed.id, claimed.epoch).await
+            })
+            .await?;
+            return Ok(Next::Done(Finished::HandedBack));
+        }
+    };
+    Ok(match reply {
+        Ok((reply, _finishing)) => Box::pin(settle(worker, claimed, ask, reply, second_chance)).await?,
+        Err(LimitError::Busy { retry_after }) => {
+            let delay = retry_after.unwrap_or(std::time::Duration::from_secs(1));
+            Next::Done(Box::pin(requeue_uncounted(worker, claimed, delay, "no Gemini slot free")).await?)
+        }
+        Err(error @ LimitError::Redis(_)) => {
+            let delay = std::time::Duration::from_secs(2);
+            Next::Done(Box::pin(requeue_uncounted(worker, claimed, delay, &error.to_string())).await?)
+        }
+    })
 }
 
 /// What a claimed job asks for, resolved against the catalog.
@@ -354,37 +365,6 @@ async fn requeue_uncounted(
     } else {
         Finished::Discarded
     })
-}
-
-/// A spent daily quota or an invalid key: the job goes back (its attempt not counted) and
-/// generation pauses for everyone; the admins hear of it once, when the pause starts.
-async fn pause_generation(worker: &Worker, claimed: &Claimed, reason: &str) -> anyhow::Result<Finished> {
-    let probe = worker.settings.probe_every;
-    // Due at once: while paused, claims are gated by `pause::take_probe`, not by `run_after`.
-    let at = Utc::now();
-    let mut conn = worker.pool.acquire().await?;
-    let mut tx = conn.begin().await?;
-    if !jobs::requeue_uncounted(&mut tx, claimed.id, claimed.epoch, at, reason).await? {
-        tx.rollback().await?;
-        return Ok(Finished::Discarded);
-    }
-    if pause::pause(&mut tx, reason, probe).await? {
-        tracing::error!(reason, "Gemini refuses: generation paused for everyone");
-        deliver::alert_admins(&mut tx, &worker.admins, "admin_paused", reason).await?;
-    }
-    tx.commit().await?;
-    Ok(Finished::Paused)
-}
-
-async fn resume_if_paused(worker: &Worker) -> anyhow::Result<()> {
-    let mut conn = worker.pool.acquire().await?;
-    let mut tx = conn.begin().await?;
-    if pause::resume(&mut tx).await? {
-        tracing::info!("a Gemini call succeeded: generation resumed");
-        deliver::alert_admins(&mut tx, &worker.admins, "admin_resumed", "probe succeeded").await?;
-    }
-    tx.commit().await?;
-    Ok(())
 }
 
 /// What happened, for `last_error`, the logs and the admins; never the user's prompt.

@@ -15,6 +15,7 @@
 
 mod deliver;
 mod job;
+mod pausing;
 pub mod probe;
 mod repo;
 
