@@ -37,9 +37,7 @@ pub async fn serve(
     if config.database.auto_migrate {
         db::migrate(&pool).await?;
     }
-    for warning in config.prices_below_cost() {
-        tracing::warn!("{warning}");
-    }
+    warn_about_configuration(&config);
     let bot = Arc::new(bot(pool, config.clone(), &telegram).await?);
     // Before the webhook, so the menu is in place by the time updates arrive.
     crate::bot::menu::register(&bot.api).await;
@@ -105,9 +103,14 @@ impl Background {
     ) -> anyhow::Result<Self> {
         let storage = crate::storage::Storage::from_location(&bot.config.storage)?;
         let retry_cap = Duration::from_millis(u64::from(bot.config.limits.outbox_retry_cap_ms));
-        let sender = outbox::Sender::new(bot.pool.clone(), bot.api.clone(), bot.outbox_wake.clone())
-            .with_storage(storage)
-            .with_retry_cap(retry_cap);
+        let sender = outbox::Sender::new(
+            bot.pool.clone(),
+            bot.api.clone(),
+            bot.outbox_wake.clone(),
+            Arc::new(bot.config.catalog.clone()),
+        )
+        .with_storage(storage)
+        .with_retry_cap(retry_cap);
         let sender = tokio::spawn(sender.run(shutdown.clone()));
         let reconciler = bot.yookassa.clone().map(|yk| {
             tokio::spawn(crate::payments::reconcile_loop(yk, crate::payments::INTERVAL, shutdown.clone()))
@@ -251,6 +254,7 @@ pub async fn work(config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::R
     if config.database.auto_migrate {
         crate::db::migrate(&pool).await?;
     }
+    warn_about_configuration(config);
     if config.telegram.is_none() {
         tracing::warn!(
             "TELEGRAM_BOT_TOKEN is not set: prompts with reference photos cannot be downloaded and will fail"
@@ -263,4 +267,15 @@ pub async fn work(config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::R
         &config.redis.prefix,
     );
     crate::worker::run(Arc::new(worker), waiter, shutdown).await
+}
+
+/// Start-up warnings: deprecated variables (and how they were mapped onto the catalog), and
+/// each (model, size) priced below its provider cost.
+fn warn_about_configuration(config: &Config) {
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    for warning in config.prices_below_cost() {
+        tracing::warn!("{warning}");
+    }
 }

@@ -11,8 +11,7 @@ use uuid::Uuid;
 use super::request::{self, Ask};
 use super::BotError;
 use crate::config::Config;
-use crate::domain::model_name;
-use crate::domain::{Button, GenerationStatus, ImageSize, Model, TelegramId};
+use crate::domain::{Button, Catalog, GenerationStatus, ImageSize, TelegramId};
 use crate::outbox;
 use crate::texts::{render, Lang};
 
@@ -33,10 +32,11 @@ struct Row {
 pub async fn screen(
     conn: &mut PgConnection,
     lang: Lang,
+    catalog: &Catalog,
     user: TelegramId,
 ) -> Result<(String, Option<Value>), BotError> {
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, status, model, image_size, prompt, created_at FROM generations
+        "SELECT id, status, model, COALESCE(delivered_size, image_size) AS image_size, prompt, created_at FROM generations
          WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
     )
     .bind(user)
@@ -50,10 +50,8 @@ pub async fn screen(
     let mut keyboard = Vec::new();
     for (i, row) in rows.iter().enumerate() {
         let n = (i + 1).to_string();
-        let model = match Model::parse(&row.model) {
-            Ok(m) => model_name(m, row.image_size.as_deref().and_then(|s| ImageSize::parse(s).ok())),
-            Err(_) => row.model.clone(),
-        };
+        let size = row.image_size.as_deref().and_then(|s| ImageSize::parse(s).ok());
+        let model = catalog.label(lang == Lang::En, &row.model, size);
         let mut prompt: String = row.prompt.chars().take(PROMPT_EXCERPT).collect();
         if row.prompt.chars().count() > PROMPT_EXCERPT {
             prompt.push('…');

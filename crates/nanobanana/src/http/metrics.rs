@@ -10,7 +10,7 @@ use crate::metrics;
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut out = String::new();
     metrics::render_counters(&mut out);
-    let status = match metrics::render_database(&mut out, &state.bot.pool).await {
+    let status = match metrics::render_database(&mut out, &state.bot.pool, &state.bot.config.catalog).await {
         Ok(()) => StatusCode::OK,
         Err(e) => {
             tracing::error!(error = %e, "metrics: database figures unavailable");

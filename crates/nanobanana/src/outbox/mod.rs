@@ -93,15 +93,19 @@ pub async fn unpark(conn: &mut PgConnection, chat: i64) -> sqlx::Result<bool> {
 /// Succeeded generations whose picture is neither delivered (no `file_id`) nor on its way (no
 /// pending, parked or sent delivery row), finished more than `age` ago and less than a week
 /// ago, with fewer than `max_tries` delivery rows so far: the delivery reconciler re-queues
-/// them. With each one's user (its chat) and stored preview.
+/// them. With each one's user (its chat), stored preview and the parameters its last delivery
+/// row had (caption, buttons), if any.
 pub async fn undelivered(
     conn: &mut PgConnection,
     age: std::time::Duration,
     max_tries: i64,
     limit: i64,
-) -> sqlx::Result<Vec<(uuid::Uuid, i64, String)>> {
+) -> sqlx::Result<Vec<(uuid::Uuid, i64, String, Option<Value>)>> {
     sqlx::query_as(
-        "SELECT g.id, g.user_id, g.preview_key FROM generations g JOIN users u ON u.telegram_id = g.user_id
+        "SELECT g.id, g.user_id, g.preview_key,
+                (SELECT o.params FROM outbox o WHERE o.delivers = g.id AND o.method = 'sendPhoto'
+                 ORDER BY o.id DESC LIMIT 1)
+         FROM generations g JOIN users u ON u.telegram_id = g.user_id
          WHERE g.status = 'succeeded' AND g.file_id IS NULL AND g.preview_key IS NOT NULL
            AND u.deleted_at IS NULL
            AND g.completed_at <= now() - make_interval(secs => $1)

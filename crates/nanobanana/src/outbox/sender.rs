@@ -74,12 +74,15 @@ pub struct Sender {
     /// When progress was last refreshed, and each chat's last `upload_photo` action.
     last_refresh: Option<Instant>,
     last_action: HashMap<i64, Instant>,
+    /// Names the models in status messages.
+    catalog: Arc<crate::domain::Catalog>,
     retry_cap: Duration,
 }
 
 impl Sender {
-    pub fn new(pool: PgPool, api: BotApi, wake: Arc<Notify>) -> Self {
+    pub fn new(pool: PgPool, api: BotApi, wake: Arc<Notify>, catalog: Arc<crate::domain::Catalog>) -> Self {
         Self {
+            catalog,
             pool,
             api,
             wake,
@@ -266,7 +269,7 @@ impl Sender {
         let Some(generation) = row.status_of else {
             return Ok(Ok((params, None)));
         };
-        let Some(rendered) = status::render_now(&mut *self.pool.acquire().await?, generation).await? else {
+        let Some(rendered) = status::render_now(&mut *self.pool.acquire().await?, &self.catalog, generation).await? else {
             return Ok(Err(self.drop_row(row, "its generation is gone".to_owned()).await?));
         };
         if row.edits.is_some() && rendered.shown.as_deref() == Some(rendered.text.as_str()) {

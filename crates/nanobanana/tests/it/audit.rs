@@ -66,7 +66,7 @@ async fn a_healthy_ledger_is_clean() {
     let output = audit_command(&db, false);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("audit clean: 14 checks over 2 users"), "{stdout}");
+    assert!(stdout.contains("audit clean: 15 checks over 2 users"), "{stdout}");
     let json = audit_command(&db, true);
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON object");
     assert_eq!(report["clean"], true);
@@ -103,6 +103,11 @@ const CORRUPTIONS: &[(&str, &str)] = &[
     ("generation_reserved_once", "DELETE FROM transactions WHERE type = 'reserve' AND user_id = 2002"),
     ("generation_settled_once", "UPDATE generations SET status = 'processing' WHERE status = 'succeeded'"),
     ("settlement_matches_status", "UPDATE generations SET status = 'failed' WHERE status = 'succeeded'"),
+    (
+        "commit_matches_charge",
+        "ALTER TABLE generations DROP CONSTRAINT generations_charged_within_cost;
+         UPDATE generations SET charged = cost - 1 WHERE status = 'succeeded'",
+    ),
     ("refund_held_once", "DELETE FROM transactions WHERE type = 'refund' AND amount = 5"),
     ("refund_release_matches_status", "UPDATE refunds SET status = 'failed' WHERE status = 'succeeded'"),
     ("dangling_reference", "UPDATE generations SET user_id = 999999 WHERE status = 'succeeded'"),

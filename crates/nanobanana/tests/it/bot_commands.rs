@@ -221,8 +221,9 @@ async fn a_banned_user_is_refused_until_unbanned_and_admins_see_users_and_stats(
         "Average processing time (7 days): 0.",
         "Credits sold: 100, spent: 10, granted by hand: 30",
         "Revenue: 100.00 ₽ and 0 ⭐",
-        // Nano Banana 2 at $0.039 and 100 ₽ per dollar (the defaults) against 10 credits (₽).
-        "Provider cost (as recorded, the tariff where not): 3.90 ₽, margin: 6.10 ₽",
+        // Nano Banana 2.1 1K at $0.034 and 100 ₽ per dollar (the defaults) against 10 credits (₽).
+        "Provider cost (as recorded, the tariff where not): 3.40 ₽, margin: 6.60 ₽",
+        "Finished by model: Nano Banana 2.1: 1",
     ] {
         assert!(stats.contains(part), "{part:?} in {stats}");
     }
@@ -255,8 +256,8 @@ async fn history_lists_generations_with_a_button_for_finished_ones() {
     // The user existed before writing, so they are spoken to in Russian, the default.
     let text = bot.ask(1401, "en", "history", "", 1).await;
     let chat = bot.messages(1401, 1).await;
-    assert!(text.starts_with("🖼 Последние картинки:\n\n1. ⏳ в очереди · Nano Banana 2 · "), "{text}");
-    assert!(text.contains("\n\n2. ✅ готово · Nano Banana 2 · ") && text.contains("a banana"), "{text}");
+    assert!(text.starts_with("🖼 Последние картинки:\n\n1. ⏳ в очереди · Nano Banana 2.1 1K · "), "{text}");
+    assert!(text.contains("\n\n2. ✅ готово · Nano Banana 2.1 1K · ") && text.contains("a banana"), "{text}");
     let keys = buttons(&chat.messages[0]);
     let expected = [
         ("Прислать ещё раз №2".to_owned(), format!("h:send:{done}")),
@@ -272,8 +273,8 @@ async fn history_lists_generations_with_a_button_for_finished_ones() {
         .expect("English");
     let text = bot.ask(1401, "en", "history", "", 2).await;
     let chat = bot.messages(1401, 2).await;
-    assert!(text.starts_with("🖼 Recent pictures:\n\n1. ⏳ queued · Nano Banana 2 · "), "{text}");
-    assert!(text.contains("\n\n2. ✅ done · Nano Banana 2 · "), "{text}");
+    assert!(text.starts_with("🖼 Recent pictures:\n\n1. ⏳ queued · Nano Banana 2.1 1K · "), "{text}");
+    assert!(text.contains("\n\n2. ✅ done · Nano Banana 2.1 1K · "), "{text}");
     assert_eq!(buttons(&chat.messages[1])[0].0, "Send again #2");
     let toast = bot.press(1401, chat.messages[1].message_id, &format!("h:send:{done}")).await;
     assert_eq!(toast, "Sending again is not available yet.");

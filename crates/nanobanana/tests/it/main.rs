@@ -8,6 +8,7 @@ mod bot_commands;
 #[cfg(feature = "sandbox")]
 mod browser;
 mod buy;
+mod catalog;
 mod chatter;
 mod crash;
 mod delivery;
