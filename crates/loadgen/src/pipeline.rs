@@ -172,6 +172,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let settings = WorkerSettings {
             concurrency: args.concurrency,
             poll_every: Duration::from_millis(100),
+            // The fake answers with small pictures (64 px) by design: not a short delivery.
+            measure_sizes: false,
             ..WorkerSettings::from_config(&config)
         };
         let worker = Arc::new(Worker::new(&config, worker_pool, settings).await?);
@@ -340,7 +342,8 @@ async fn queue(pool: &sqlx::PgPool, args: &Args) -> anyhow::Result<()> {
             id,
             user_id: user,
             prompt: &prompt,
-            model: Model::Flash,
+            model: Model::parse("nb21").expect("a catalog key"),
+            model_id: None,
             image_size: None,
             aspect_ratio: "1:1",
             cost,

@@ -83,6 +83,7 @@ const CHECKS: &[(&str, &str)] = &[
                    WHEN 'release' THEN 1 WHEN 'refund_release' THEN 1
                    WHEN 'reserve' THEN -1 WHEN 'deduct' THEN -1 WHEN 'refund' THEN -1
                    WHEN 'commit' THEN 0 END
+               AND NOT (type = 'commit' AND delta_available >= 0 AND delta_available < amount)
             OR delta_reserved IS DISTINCT FROM amount * CASE type
                    WHEN 'reserve' THEN 1 WHEN 'commit' THEN -1 WHEN 'release' THEN -1 ELSE 0 END
             OR (type IN ('grant', 'deduct', 'bonus') AND idempotency_key IS NULL)
@@ -135,6 +136,14 @@ const CHECKS: &[(&str, &str)] = &[
          WHERE (g.status = 'succeeded' AND t.type <> 'commit')
             OR (g.status = 'failed' AND t.type <> 'release')
             OR t.amount <> g.cost",
+    ),
+    (
+        "commit_matches_charge",
+        "SELECT g.user_id, 'generation ' || g.id,
+                format('cost %s, charged %s, but its commit gave back %s', g.cost, g.charged, t.delta_available)
+         FROM generations g
+         JOIN transactions t ON t.generation_id = g.id AND t.type = 'commit'
+         WHERE t.delta_available <> g.cost - COALESCE(g.charged, g.cost)",
     ),
     (
         "refund_held_once",

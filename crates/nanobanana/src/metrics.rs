@@ -31,14 +31,14 @@ impl Figures {
     }
 
     /// The figures at most `ttl` old.
-    pub async fn render(&self, pool: &sqlx::PgPool) -> sqlx::Result<String> {
+    pub async fn render(&self, pool: &sqlx::PgPool, catalog: &crate::domain::Catalog) -> sqlx::Result<String> {
         let mut cached = self.cached.lock().await;
         if let Some((_, text)) = cached.as_ref().filter(|(at, _)| at.elapsed() < self.ttl) {
             return Ok(text.clone());
         }
         let mut text = String::new();
         inc(&self.reads);
-        render_database(&mut text, pool).await?;
+        render_database(&mut text, pool, catalog).await?;
         *cached = Some((std::time::Instant::now(), text.clone()));
         Ok(text)
     }
@@ -68,17 +68,34 @@ pub fn render_counters(out: &mut String) {
     counter(out, "nanobanana_webhook_refused_total", &WEBHOOK_REFUSED);
 }
 
-/// Figures from the database: generations by status and model, queue depth and age, outbox
-/// backlog and lag, charges by status, credits sold and spent.
-pub async fn render_database(out: &mut String, pool: &sqlx::PgPool) -> sqlx::Result<()> {
-    let generations: Vec<(String, String, i64)> = sqlx::query_as(
+/// Figures from the database: generations by status and model (the catalog's key; a stored
+/// key of an earlier release counts under the model that replaced it), whether each model of
+/// the catalog is served, queue depth and age, outbox backlog and lag, charges by status,
+/// credits sold and spent (a commit gives back what a smaller picture did not cost).
+pub async fn render_database(
+    out: &mut String,
+    pool: &sqlx::PgPool,
+    catalog: &crate::domain::Catalog,
+) -> sqlx::Result<()> {
+    let stored: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT status, model, COUNT(*) FROM generations GROUP BY status, model ORDER BY 1, 2",
     )
     .fetch_all(pool)
     .await?;
+    let mut generations = std::collections::BTreeMap::<(String, String), i64>::new();
+    for (status, model, count) in stored {
+        let key = catalog.find(&model).map_or(model, |m| m.key.to_string());
+        *generations.entry((status, key)).or_default() += count;
+    }
     let _ = writeln!(out, "# TYPE nanobanana_generations gauge");
-    for (status, model, count) in generations {
+    for ((status, model), count) in generations {
         sample(out, "nanobanana_generations", None, &format!("status=\"{status}\",model=\"{model}\""), count);
+    }
+    let missing: Vec<String> = sqlx::query_scalar("SELECT model_id FROM unavailable_models").fetch_all(pool).await?;
+    let _ = writeln!(out, "# TYPE nanobanana_model_available gauge");
+    for model in catalog.models() {
+        let up = u8::from(!missing.contains(&model.id));
+        sample(out, "nanobanana_model_available", None, &format!("model=\"{}\",id=\"{}\"", model.key, model.id), up);
     }
     let (queued, oldest) = backlog(pool, "generations WHERE status = 'queued'").await?;
     sample(out, "nanobanana_queue_depth", Some("gauge"), "", queued);
@@ -102,7 +119,7 @@ pub async fn render_database(out: &mut String, pool: &sqlx::PgPool) -> sqlx::Res
     }
     let (sold, spent): (i64, i64) = sqlx::query_as(
         "SELECT COALESCE(SUM(amount) FILTER (WHERE type = 'topup'), 0)::BIGINT,
-                COALESCE(SUM(amount) FILTER (WHERE type = 'commit'), 0)::BIGINT
+                COALESCE(SUM(amount - delta_available) FILTER (WHERE type = 'commit'), 0)::BIGINT
          FROM transactions",
     )
     .fetch_one(pool)

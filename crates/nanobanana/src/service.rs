@@ -41,12 +41,7 @@ pub async fn serve(
     if config.database.auto_migrate {
         db::migrate(&pool).await?;
     }
-    for warning in config.prices_below_cost() {
-        tracing::warn!("{warning}");
-    }
-    for warning in config.plain_http_apis() {
-        tracing::warn!("{warning}");
-    }
+    warn_about_configuration(&config);
     let bot = Arc::new(bot(pool, config.clone(), &telegram).await?);
     // Before the webhook, so the menu is in place by the time updates arrive.
     crate::bot::menu::register(&bot.api).await;
@@ -91,14 +86,16 @@ async fn bot(pool: sqlx::PgPool, config: Arc<Config>, telegram: &TelegramConfig)
     let api = BotApi::new(telegram)?;
     let outbox_wake = Arc::new(Notify::new());
     let redis = crate::redis::connect(&config.redis).await?;
-    let workers = crate::signals::Notifier::new(redis, &config.redis.prefix);
+    let workers = crate::signals::Notifier::new(redis.clone(), &config.redis.prefix);
+    let replies =
+        crate::bot::budget::ReplyBudget::new(redis, &config.redis.prefix, config.limits.replies_per_minute);
     let yookassa = config.yookassa.clone().and_then(|yk| {
         crate::payments::YooKassa::new(pool.clone(), yk, Some(outbox_wake.clone()))
             .map_err(|e| tracing::error!(error = %e, "YooKassa client; ruble payments are off"))
             .ok()
             .map(Arc::new)
     });
-    Ok(Bot { pool, config, api, outbox_wake, workers, yookassa })
+    Ok(Bot { pool, config, api, outbox_wake, workers, yookassa, replies })
 }
 
 /// Resolves once `shutdown` turns true (or its sender is gone).
@@ -115,12 +112,14 @@ struct Background {
     sender: tokio::task::JoinHandle<()>,
     reconciler: Option<tokio::task::JoinHandle<()>>,
     albums: tokio::task::JoinHandle<()>,
+    resumer: tokio::task::JoinHandle<()>,
     poller: Option<tokio::task::JoinHandle<()>>,
     eraser: tokio::task::JoinHandle<()>,
 }
 
 impl Background {
-    /// The outbox sender, the payment reconciler (with YooKassa), the album sweeper, and either
+    /// The outbox sender, the payment reconciler (with YooKassa), the album sweeper, the update
+    /// resumer with the Stars refund reconciler (`bot::background`), and either
     /// the webhook registered (with `PUBLIC_BASE_URL`) or long polling.
     async fn start(
         bot: &Arc<Bot>,
@@ -128,14 +127,22 @@ impl Background {
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Self> {
         let storage = crate::storage::Storage::from_location(&bot.config.storage)?;
-        let sender = outbox::Sender::new(bot.pool.clone(), bot.api.clone(), bot.outbox_wake.clone())
-            .with_storage(storage.clone());
+        let retry_cap = Duration::from_millis(u64::from(bot.config.limits.outbox_retry_cap_ms));
+        let sender = outbox::Sender::new(
+            bot.pool.clone(),
+            bot.api.clone(),
+            bot.outbox_wake.clone(),
+            Arc::new(bot.config.catalog.clone()),
+        )
+        .with_storage(storage.clone())
+        .with_retry_cap(retry_cap);
         let sender = tokio::spawn(sender.run(shutdown.clone()));
         let eraser = tokio::spawn(crate::bot::account::erase_loop(bot.pool.clone(), storage, shutdown.clone()));
         let reconciler = bot.yookassa.clone().map(|yk| {
             tokio::spawn(crate::payments::reconcile_loop(yk, crate::payments::INTERVAL, shutdown.clone()))
         });
         let albums = tokio::spawn(crate::bot::album::sweep(bot.clone(), shutdown.clone()));
+        let resumer = tokio::spawn(crate::bot::background::run(bot.clone(), shutdown.clone()));
         let poller = match telegram.mode {
             TelegramMode::Webhook => {
                 if let Some(base) = &telegram.public_base_url {
@@ -148,7 +155,7 @@ impl Background {
                 Some(tokio::spawn(poll(bot.clone(), shutdown)))
             }
         };
-        Ok(Self { sender, reconciler, albums, poller, eraser })
+        Ok(Self { sender, reconciler, albums, resumer, poller, eraser })
     }
 
     /// Waits for each to finish the pass in progress.
@@ -157,6 +164,7 @@ impl Background {
             poller.await?;
         }
         self.albums.await?;
+        self.resumer.await?;
         self.eraser.await?;
         if let Some(reconciler) = self.reconciler {
             reconciler.await?;
@@ -273,9 +281,7 @@ pub async fn work(config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::R
     if config.database.auto_migrate {
         crate::db::migrate(&pool).await?;
     }
-    for warning in config.plain_http_apis() {
-        tracing::warn!("{warning}");
-    }
+    warn_about_configuration(config);
     if config.telegram.is_none() {
         tracing::warn!(
             "TELEGRAM_BOT_TOKEN is not set: prompts with reference photos cannot be downloaded and will fail"
@@ -288,4 +294,18 @@ pub async fn work(config: &Config, shutdown: watch::Receiver<bool>) -> anyhow::R
         &config.redis.prefix,
     );
     crate::worker::run(Arc::new(worker), waiter, shutdown).await
+}
+
+/// Start-up warnings: deprecated variables (and how they were mapped onto the catalog), and
+/// each (model, size) priced below its provider cost.
+fn warn_about_configuration(config: &Config) {
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    for warning in config.prices_below_cost() {
+        tracing::warn!("{warning}");
+    }
+    for warning in config.plain_http_apis() {
+        tracing::warn!("{warning}");
+    }
 }

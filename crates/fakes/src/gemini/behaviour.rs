@@ -2,7 +2,7 @@
 //! `[[503]]`, `[[blocked:SAFETY]]`, …) or queued through the control API. One syntax for both:
 //!
 //! `429[:secs]`, `429day`, `500`, `503`, `504`, `blocked[:REASON]`, `image_safety`, `no_image`,
-//! `finish:REASON`, `text_only`, `drop`, `hang`, `latency:MS`.
+//! `finish:REASON`, `text_only`, `garbage`, `drop`, `hang`, `latency:MS`.
 
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +14,8 @@ pub enum Behaviour {
     Blocked(String),
     Finish(String),
     TextOnly,
+    /// 200 with an image part whose bytes are not a picture (a truncated answer).
+    Garbage,
     Drop,
     Hang,
     Latency(u64),
@@ -34,6 +36,7 @@ impl Behaviour {
             "no_image" => Self::Finish("NO_IMAGE".into()),
             "finish" => Self::Finish(arg?.to_ascii_uppercase()),
             "text_only" | "refusal" => Self::TextOnly,
+            "garbage" | "not_a_picture" => Self::Garbage,
             "drop" => Self::Drop,
             "hang" => Self::Hang,
             "latency" => Self::Latency(arg?.parse().ok()?),
@@ -50,6 +53,7 @@ impl Behaviour {
             Self::Blocked(reason) => format!("blocked:{reason}"),
             Self::Finish(reason) => format!("finish:{reason}"),
             Self::TextOnly => "text_only".into(),
+            Self::Garbage => "garbage".into(),
             Self::Drop => "drop".into(),
             Self::Hang => "hang".into(),
             Self::Latency(ms) => format!("latency:{ms}"),

@@ -1,6 +1,7 @@
 //! The control API of the fake Gemini under `/_fake/…` (documented in the crate README):
 //! queue behaviours for the next requests, set a latency, read recorded requests and the
-//! concurrency seen (calls in flight, HTTP versions, connections).
+//! concurrency seen (calls in flight, HTTP versions, connections), remove a model (and restore
+//! it), and make every picture come back at 1K whatever size was asked.
 
 use std::sync::Arc;
 
@@ -23,6 +24,29 @@ pub fn router() -> Router<Arc<GeminiState>> {
         .route("/latency", post(latency))
         .route("/requests", get(requests).delete(clear_requests))
         .route("/stats", get(stats).delete(reset_stats))
+        .route("/models/{id}/remove", post(remove_model))
+        .route("/models/{id}/restore", post(restore_model))
+        .route("/shrink", post(shrink))
+}
+
+async fn remove_model(State(s): St, axum::extract::Path(id): axum::extract::Path<String>) -> Response {
+    s.lock().removed.insert(id.clone());
+    Json(json!({"removed": id})).into_response()
+}
+
+async fn restore_model(State(s): St, axum::extract::Path(id): axum::extract::Path<String>) -> Response {
+    s.lock().removed.remove(&id);
+    Json(json!({"restored": id})).into_response()
+}
+
+#[derive(Deserialize)]
+struct ShrinkBody {
+    on: bool,
+}
+
+async fn shrink(State(s): St, Json(body): Json<ShrinkBody>) -> Response {
+    s.lock().shrink = body.on;
+    Json(json!({"shrink": body.on})).into_response()
 }
 
 async fn stats(State(s): St) -> Response {

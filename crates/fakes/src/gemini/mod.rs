@@ -91,6 +91,20 @@ impl FakeGemini {
         self.state.lock().queued.iter().cloned().collect()
     }
 
+    /// Stops serving model `id`: not listed, 404 `NOT_FOUND` to calls (as Google's retired ids).
+    pub fn remove_model(&self, id: &str) {
+        self.state.lock().removed.insert(id.to_owned());
+    }
+
+    pub fn restore_model(&self, id: &str) {
+        self.state.lock().removed.remove(id);
+    }
+
+    /// While on, every picture comes back at 1K whatever size was asked.
+    pub fn set_shrink(&self, on: bool) {
+        self.state.lock().shrink = on;
+    }
+
     pub fn clear_queue(&self) {
         self.state.lock().queued.clear();
     }

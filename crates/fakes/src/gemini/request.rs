@@ -1,14 +1,15 @@
 //! Parsing and validating a generateContent request as Gemini does: protobuf-JSON field names
 //! (camelCase or snake_case, unknown names rejected), part shapes, base64 of inline data,
-//! reference image types and count, response modalities, candidateCount, aspect ratio and
-//! image size (Pro only, upper-case K). Pure; never touches state.
+//! reference image types and count, response modalities, candidateCount, aspect ratio (the
+//! model's own list) and image size (a size the model renders, upper-case K; a one-size model
+//! takes none). Pure; never touches state.
 
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde_json::{Map, Value};
 
 use super::error::GError;
-use super::models::{is_aspect_ratio, Model, SIZES};
+use super::models::Model;
 use crate::common::image_info::sniff;
 
 /// A reference image the caller sent.
@@ -222,18 +223,22 @@ fn generation(
         None => Map::new(),
     };
     let aspect_ratio = image.get("aspectRatio").and_then(Value::as_str).unwrap_or("1:1").to_string();
-    if !is_aspect_ratio(&aspect_ratio) {
-        return Err(GError::invalid(format!("Unsupported aspect ratio: {aspect_ratio}. Supported values are 1:1, 2:3, 3:2, 3:4, 4:3, 4:5, 5:4, 9:16, 16:9, 21:9.")));
+    if !model.takes_ratio(&aspect_ratio) {
+        return Err(GError::invalid(format!(
+            "Unsupported aspect ratio: {aspect_ratio}. Supported values are {}.",
+            model.ratio_list()
+        )));
     }
     let image_size = match image.get("imageSize").and_then(Value::as_str) {
         None => "1K".to_string(),
-        Some(_) if !model.pro => {
+        Some(_) if !model.takes_size() => {
             return Err(GError::invalid(format!("Image size is not supported for models/{}.", model.id)))
         }
-        Some(size) if SIZES.contains(&size) => size.to_string(),
+        Some(size) if model.sizes.contains(&size) => size.to_string(),
         Some(size) => {
             return Err(GError::invalid(format!(
-                "Unsupported image size: {size}. Supported values are 1K, 2K, 4K."
+                "Unsupported image size: {size}. Supported values are {}.",
+                model.sizes.join(", ")
             )))
         }
     };
@@ -269,9 +274,12 @@ mod tests {
 
     #[test]
     fn image_rules() {
-        let flash = find("gemini-3.1-flash-image").expect("flash");
+        let lite = find("gemini-3.1-flash-lite-image").expect("lite");
         let sized = json!({"contents": [{"parts": [{"text": "x"}]}], "generationConfig": {"imageConfig": {"imageSize": "2K"}}});
-        assert!(parse_json(flash, sized).is_err(), "size only for Pro");
+        assert!(parse_json(lite, sized).is_err(), "no size for a one-size model");
+        let wide = json!({"contents": [{"parts": [{"text": "x"}]}], "generationConfig": {"imageConfig": {"aspectRatio": "1:8"}}});
+        assert!(parse_json(pro(), wide.clone()).is_err(), "1:8 only on 2.1");
+        assert!(parse_json(find("gemini-nano-banana-2.1").expect("2.1"), wide).is_ok());
         let lower = json!({"contents": [{"parts": [{"text": "x"}]}], "generationConfig": {"imageConfig": {"imageSize": "2k"}}});
         assert!(parse_json(pro(), lower).is_err(), "upper-case K only");
         let two =

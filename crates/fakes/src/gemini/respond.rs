@@ -154,3 +154,11 @@ pub fn text_only(model: Model, request: &GenRequest) -> Value {
         json!([{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}]);
     envelope(model, request, Some(candidate), 14, 0)
 }
+
+/// 200 with an image part whose bytes are not a picture (the first bytes of a PNG, cut off).
+pub fn garbage(model: Model, request: &GenRequest) -> Value {
+    let bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    let part = json!({"inlineData": {"mimeType": "image/png", "data": b64::encode(&bytes[..12])}});
+    let candidate = json!([{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}]);
+    envelope(model, request, Some(candidate), 1290, 0)
+}

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 use super::behaviour::{from_prompt, Behaviour};
 use super::error::GError;
 use super::models::{find, Model, MODELS};
+
 use super::request::{parse, GenRequest};
 use super::respond;
 use super::state::{GeminiState, ReferenceRecord, RequestRecord};
@@ -59,7 +60,22 @@ async fn list_models(State(s): St, headers: HeaderMap, Query(q): KeyQuery) -> Re
     if let Err(e) = check_key(&s, &headers, &q) {
         return e.into_response();
     }
-    Json(json!({"models": MODELS.iter().map(|m| model_object(*m)).collect::<Vec<_>>()})).into_response()
+    let removed = s.lock().removed.clone();
+    let models: Vec<Value> =
+        MODELS.iter().filter(|m| !removed.contains(m.id)).map(|m| model_object(*m)).collect();
+    // Paged as Google pages it: `pageSize` (default 50) and `nextPageToken`.
+    let size = q.get("pageSize").and_then(|p| p.parse::<usize>().ok()).filter(|p| *p > 0).unwrap_or(50);
+    let start = q.get("pageToken").and_then(|t| t.parse::<usize>().ok()).unwrap_or(0);
+    let page: Vec<Value> = models.iter().skip(start).take(size).cloned().collect();
+    let mut body = json!({ "models": page });
+    if start + size < models.len() {
+        body["nextPageToken"] = json!((start + size).to_string());
+    }
+    Json(body).into_response()
+}
+
+fn served(s: &GeminiState, id: &str) -> Option<Model> {
+    find(id).filter(|m| !s.lock().removed.contains(m.id))
 }
 
 async fn get_model(
@@ -71,7 +87,7 @@ async fn get_model(
     if let Err(e) = check_key(&s, &headers, &q) {
         return e.into_response();
     }
-    match find(&spec) {
+    match served(&s, &spec) {
         Some(model) => Json(model_object(model)).into_response(),
         None => GError::model_not_found(&spec).into_response(),
     }
@@ -103,7 +119,7 @@ async fn generate(
     }
     let _in_flight = s.enter(version);
     let (model_id, method) = spec.split_once(':').unwrap_or((spec.as_str(), ""));
-    let Some(model) = find(model_id).filter(|_| method == "generateContent") else {
+    let Some(model) = served(&s, model_id).filter(|_| method == "generateContent") else {
         return GError::model_not_found(model_id).into_response();
     };
     let mut record = RequestRecord {
@@ -179,6 +195,10 @@ async fn answer(s: &GeminiState, model: Model, request: GenRequest, outcome: Opt
     let json = match outcome {
         None => {
             let (small, format) = (s.config.small, s.config.image_format);
+            let mut request = request;
+            if s.lock().shrink {
+                request.image_size = "1K".to_owned();
+            }
             let render = move || respond::success(model, &request, small, format);
             let rendered = tokio::task::spawn_blocking(render).await;
             return match rendered {
@@ -194,6 +214,7 @@ async fn answer(s: &GeminiState, model: Model, request: GenRequest, outcome: Opt
         Some(Behaviour::Blocked(reason)) => respond::blocked(model, &request, &reason),
         Some(Behaviour::Finish(reason)) => respond::finished(model, &request, &reason),
         Some(Behaviour::TextOnly) => respond::text_only(model, &request),
+        Some(Behaviour::Garbage) => respond::garbage(model, &request),
         Some(Behaviour::Drop) => return Response::new(Body::new(Broken)),
         Some(Behaviour::Hang) => {
             tokio::select! {

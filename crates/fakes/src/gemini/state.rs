@@ -127,6 +127,10 @@ pub struct Inner {
     pub peak_in_flight: usize,
     pub http1_calls: u64,
     pub http2_calls: u64,
+    /// Model ids switched off: not listed, and 404 `NOT_FOUND` like an id Google retired.
+    pub removed: std::collections::BTreeSet<String>,
+    /// Every picture comes back at 1K whatever size was asked (a model that ignores `imageSize`).
+    pub shrink: bool,
 }
 
 impl Inner {

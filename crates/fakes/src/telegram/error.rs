@@ -55,6 +55,10 @@ impl TgError {
         Self { code: 500, description: "Internal Server Error".into(), retry_after: None }
     }
 
+    pub fn bad_gateway() -> Self {
+        Self { code: 502, description: "Bad Gateway".into(), retry_after: None }
+    }
+
     pub fn chat_not_found() -> Self {
         Self::bad_request("chat not found")
     }

@@ -19,6 +19,12 @@ pub enum FaultKind {
     /// 500 Internal Server Error.
     #[serde(rename = "500")]
     ServerError,
+    /// 400 Bad Request (a permanent refusal).
+    #[serde(rename = "400")]
+    BadRequest,
+    /// 502 Bad Gateway (a proxy in front of the Bot API, or the API itself, is down).
+    #[serde(rename = "502")]
+    BadGateway,
 }
 
 /// "The next `count` calls of `method` fail with `kind`". `method` "*" matches every method.
@@ -29,6 +35,10 @@ pub struct Fault {
     pub kind: FaultKind,
     #[serde(default)]
     pub retry_after: Option<u64>,
+    /// The call is carried out first and only its answer is the error: the caller cannot
+    /// know it happened (a lost answer).
+    #[serde(default)]
+    pub processed: bool,
 }
 
 impl Fault {
@@ -37,18 +47,21 @@ impl Fault {
             FaultKind::TooManyRequests => TgError::too_many_requests(self.retry_after.unwrap_or(1)),
             FaultKind::Blocked => TgError::blocked(),
             FaultKind::ServerError => TgError::internal(),
+            FaultKind::BadGateway => TgError::bad_gateway(),
+            FaultKind::BadRequest => TgError::bad_request("wrong file identifier/HTTP URL specified"),
         }
     }
 }
 
-/// Takes one matching fault, if any is armed for `method`.
-pub fn take(faults: &mut Vec<Fault>, method: &str) -> Option<TgError> {
+/// Takes one matching fault, if any is armed for `method`: its error, and whether the call is
+/// carried out before it is answered with that error.
+pub fn take(faults: &mut Vec<Fault>, method: &str) -> Option<(TgError, bool)> {
     let index = faults
         .iter()
         .position(|f| f.count > 0 && (f.method == "*" || f.method.eq_ignore_ascii_case(method)))?;
     let fault = &mut faults[index];
     fault.count -= 1;
-    let error = fault.error();
+    let error = (fault.error(), fault.processed);
     if fault.count == 0 {
         faults.remove(index);
     }
@@ -131,10 +144,11 @@ mod tests {
             count: 2,
             kind: FaultKind::Blocked,
             retry_after: None,
+            processed: false,
         }];
         assert_eq!(take(&mut faults, "getMe"), None);
-        assert_eq!(take(&mut faults, "sendmessage").map(|e| e.code), Some(403));
-        assert_eq!(take(&mut faults, "sendMessage").map(|e| e.code), Some(403));
+        assert_eq!(take(&mut faults, "sendmessage").map(|e| e.0.code), Some(403));
+        assert_eq!(take(&mut faults, "sendMessage").map(|e| e.0.code), Some(403));
         assert_eq!(take(&mut faults, "sendMessage"), None);
     }
 

@@ -64,7 +64,11 @@ async fn call(
     };
     let injected = faults::take(&mut state.lock().faults, name);
     let answer: TgResult = match injected {
-        Some(error) => Err(error),
+        Some((error, true)) => {
+            let _ = methods::dispatch(&state, name, params).await;
+            Err(error)
+        }
+        Some((error, false)) => Err(error),
         None => methods::dispatch(&state, name, params).await,
     };
     if let Err(error) = &answer {

@@ -26,7 +26,7 @@ pub fn router() -> Router<Arc<YkState>> {
         .route("/v3/payments/{id}", get(get_payment))
         .route("/v3/payments/{id}/capture", post(capture))
         .route("/v3/payments/{id}/cancel", post(cancel))
-        .route("/v3/refunds", post(create_refund))
+        .route("/v3/refunds", post(create_refund).get(list_refunds))
         .route("/v3/refunds/{id}", get(get_refund))
 }
 
@@ -207,6 +207,22 @@ async fn cancel(State(s): St, Path(id): Path<String>, headers: HeaderMap, body: 
 async fn create_refund(State(s): St, headers: HeaderMap, body: Bytes) -> Response {
     let op: Op = Box::new(|state, body| lifecycle::refund(state, validate::refund(&body)?));
     handle(s, headers, "/v3/refunds".into(), Some(body), op).await
+}
+
+#[derive(serde::Deserialize)]
+struct RefundQuery {
+    payment_id: Option<String>,
+}
+
+/// `GET /v3/refunds?payment_id=…`: the refunds (of that payment), `{"type":"list","items":[…]}`.
+async fn list_refunds(
+    State(s): St,
+    axum::extract::Query(query): axum::extract::Query<RefundQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let path = "/v3/refunds".to_owned();
+    let op: Op = Box::new(move |state, _| Ok(lifecycle::list_refunds(state, query.payment_id.as_deref())));
+    handle(s, headers, path, None, op).await
 }
 
 async fn get_refund(State(s): St, Path(id): Path<String>, headers: HeaderMap) -> Response {

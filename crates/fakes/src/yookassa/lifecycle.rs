@@ -298,6 +298,17 @@ pub fn finish_refund(state: &YkState, id: &str, succeed: bool, reason: &str) -> 
     Ok(refund)
 }
 
+pub fn list_refunds(state: &YkState, payment_id: Option<&str>) -> Value {
+    let inner = state.lock();
+    let items: Vec<Value> = inner
+        .refunds
+        .values()
+        .filter(|r| payment_id.is_none_or(|p| r["payment_id"].as_str() == Some(p)))
+        .cloned()
+        .collect();
+    json!({ "type": "list", "items": items })
+}
+
 pub fn get_refund(state: &YkState, id: &str) -> Result<Value, YkError> {
     state.lock().refunds.get(id).cloned().ok_or_else(|| YkError::not_found("Refund", "refund_id"))
 }

@@ -146,6 +146,11 @@ impl FakeYooKassa {
         self.state.lock().faults.push(fault);
     }
 
+    /// Every armed fault is disarmed: the API recovers.
+    pub fn clear_faults(&self) {
+        self.state.lock().faults.clear();
+    }
+
     pub fn set_notify_mode(&self, mode: NotifyMode) {
         self.state.lock().mode = mode;
     }

@@ -55,7 +55,7 @@ async fn gemini_control_endpoints() {
     assert_eq!(delete(&format!("{base}/behaviours")).await, 200);
     assert_eq!(post_json(&format!("{base}/latency"), &json!({"ms": 0})).await.0, 200);
     let url = format!(
-        "{}/v1beta/models/gemini-3.1-flash-image:generateContent?key={}",
+        "{}/v1beta/models/gemini-3.1-flash-lite-image:generateContent?key={}",
         fake.base_url(),
         fake.api_key()
     );

@@ -13,7 +13,8 @@ use fakes::gemini::Behaviour;
 use fakes::{FakeGemini, GeminiConfig};
 
 const PRO: &str = "gemini-3-pro-image";
-const FLASH: &str = "gemini-3.1-flash-image";
+const FLASH: &str = "gemini-3.1-flash-lite-image";
+const NB21: &str = "gemini-nano-banana-2.1";
 
 async fn start(small: bool) -> FakeGemini {
     let config = GeminiConfig { small, hang: Duration::from_secs(5), ..GeminiConfig::default() };
@@ -63,7 +64,10 @@ async fn keys_and_models_are_checked() {
     assert_eq!(status, 200);
     let names: Vec<&str> =
         models["models"].as_array().expect("models").iter().filter_map(|m| m["name"].as_str()).collect();
-    assert_eq!(names, ["models/gemini-3-pro-image", "models/gemini-3.1-flash-image"]);
+    assert_eq!(
+        names,
+        ["models/gemini-3-pro-image", "models/gemini-nano-banana-2.1", "models/gemini-3.1-flash-lite-image"]
+    );
     assert_google_error(&get_json(&url).await, 403, "PERMISSION_DENIED");
     let wrong = client()
         .post(format!("{url}/{PRO}:generateContent"))
@@ -129,6 +133,43 @@ async fn full_size_images_follow_ratio_and_size() {
         .expect("parts")
         .iter()
         .all(|p| p["thought"] != true));
+}
+
+#[tokio::test]
+async fn sizes_are_honoured_and_the_switches_remove_a_model_and_shrink_pictures() {
+    let fake = start(false).await;
+    let sized = |size: &str, ratio: &str| {
+        let mut body = prompt("a plain one", ratio);
+        body["generationConfig"]["imageConfig"]["imageSize"] = json!(size);
+        body
+    };
+    for (size, ratio, dims) in [("2K", "16:9", (2752, 1536)), ("4K", "1:1", (4096, 4096)), ("1K", "1:8", (384, 3072))] {
+        let answer = generate(&fake, NB21, &sized(size, ratio)).await.1;
+        let info = sniff(&final_image(&answer)).expect("image");
+        assert_eq!((info.width, info.height), dims, "{size} {ratio}");
+    }
+    assert_google_error(&generate(&fake, PRO, &sized("1K", "1:8")).await, 400, "INVALID_ARGUMENT");
+
+    fake.set_shrink(true);
+    let answer = generate(&fake, PRO, &sized("4K", "1:1")).await.1;
+    let info = sniff(&final_image(&answer)).expect("image");
+    assert_eq!((info.width, info.height), (1024, 1024), "asked 4K, got 1K");
+    fake.set_shrink(false);
+
+    let list = format!("{}/v1beta/models?key={}", fake.base_url(), fake.api_key());
+    fake.remove_model(NB21);
+    let names = get_json(&list).await.1["models"].as_array().expect("models").len();
+    assert_eq!(names, 2);
+    assert_google_error(&generate(&fake, NB21, &prompt("x", "1:1")).await, 404, "NOT_FOUND");
+    fake.restore_model(NB21);
+    assert_eq!(generate(&fake, NB21, &prompt("x", "1:1")).await.0, 200);
+    // Paged as Google pages it.
+    let first = get_json(&format!("{list}&pageSize=2")).await.1;
+    assert_eq!(first["models"].as_array().map(Vec::len), Some(2));
+    let token = first["nextPageToken"].as_str().expect("a next page");
+    let second = get_json(&format!("{list}&pageSize=2&pageToken={token}")).await.1;
+    assert_eq!(second["models"][0]["name"], "models/gemini-3.1-flash-lite-image");
+    assert!(second.get("nextPageToken").is_none());
 }
 
 #[tokio::test]

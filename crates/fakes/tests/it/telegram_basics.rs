@@ -115,16 +115,33 @@ async fn injected_faults_answer_with_telegram_errors_then_clear() {
         assert_eq!(answer.1["parameters"]["retry_after"], 7);
     }
     call_ok(&tg, "sendMessage", json!({"chat_id": 5, "text": "x"})).await;
-    tg.inject_fault(Fault { method: "*".into(), count: 1, kind: FaultKind::ServerError, retry_after: None });
+    tg.inject_fault(Fault {
+        method: "*".into(),
+        count: 1,
+        kind: FaultKind::ServerError,
+        retry_after: None,
+        processed: false,
+    });
     assert_error(&call(&tg, "getMe", json!({})).await, 500, "Internal Server Error");
     tg.inject_fault(Fault {
         method: "sendPhoto".into(),
         count: 1,
         kind: FaultKind::Blocked,
         retry_after: None,
+        processed: false,
     });
     assert_error(&call(&tg, "sendPhoto", json!({})).await, 403, "Forbidden: bot was blocked by the user");
     assert_eq!(tg.chat(5).expect("chat").messages.len(), 1, "failed calls send nothing");
+    tg.inject_fault(Fault {
+        method: "sendMessage".into(),
+        count: 1,
+        kind: FaultKind::BadGateway,
+        retry_after: None,
+        processed: true,
+    });
+    let lost = call(&tg, "sendMessage", json!({"chat_id": 5, "text": "y"})).await;
+    assert_error(&lost, 502, "Bad Gateway");
+    assert_eq!(tg.chat(5).expect("chat").messages.len(), 2, "a processed fault carries the call out");
 }
 
 #[tokio::test]

@@ -217,7 +217,13 @@ impl Driver {
     /// A Telegram error of `kind` for the next one to three calls of a random method.
     fn telegram_fault(&mut self, kind: FaultKind) -> Fault {
         let method = *self.rng.pick(&["*", "sendMessage", "sendPhoto", "editMessageText"]);
-        Fault { method: method.to_owned(), count: 1 + self.rng.below(3) as u32, kind, retry_after: Some(1) }
+        Fault {
+            method: method.to_owned(),
+            count: 1 + self.rng.below(3) as u32,
+            kind,
+            retry_after: Some(1),
+            processed: false,
+        }
     }
 
     /// How YooKassa's notifications go from now on, for one of the `Notifications…` kinds. A

@@ -132,7 +132,8 @@ async fn our_charges(system: &System) -> anyhow::Result<HashMap<String, String>>
 }
 
 /// A generation with its settlements and undeliverable photos:
-/// id, user, status, cost, file_id, error, commits, releases, photos dropped for a block.
+/// id, user, status, cost, file_id, error, commits, releases, photos dropped (or, paid ones,
+/// parked until the user writes again) for a block.
 type GenerationRow = (uuid::Uuid, i64, String, i64, Option<String>, Option<String>, i64, i64, i64);
 
 /// A failed generation's status message: id, user, failure key, message id, last error.
@@ -190,7 +191,7 @@ async fn generations_settled(
                     (SELECT COUNT(*) FROM transactions t WHERE t.generation_id = g.id AND t.type = 'release'),
                     (SELECT COUNT(*) FROM outbox o WHERE o.method = 'sendPhoto'
                        AND o.params->'photo'->>'generation_id' = g.id::text
-                       AND o.state = 'dropped' AND o.last_error = 'bot blocked')
+                       AND o.state IN ('dropped', 'parked') AND o.last_error = 'bot blocked')
              FROM generations g",
     )
     .fetch_all(&system.pool)

@@ -54,7 +54,7 @@ fn config() -> Config {
 fn every_button_the_bot_sends_parses_back() {
     let config = config();
     let pro = Settings {
-        model: Model::Pro,
+        model: Some(Model::parse("pro").expect("key")),
         size: ImageSize::K4,
         aspect_ratio: "21:9".to_owned(),
         delivery: Delivery::PhotoAndFile,
@@ -62,7 +62,7 @@ fn every_button_the_bot_sends_parses_back() {
     let mut keyboards = Vec::new();
     for lang in [Lang::Ru, Lang::En] {
         for settings in [Settings::default(), pro.clone()] {
-            keyboards.push(settings::screen(lang, &config, &settings).1);
+            keyboards.push(settings::screen(lang, &config, &[], &settings).1);
         }
         keyboards.push(buy::screen(lang, &config).1);
         let packs = config.packs.rub.iter().chain(&config.packs.stars);

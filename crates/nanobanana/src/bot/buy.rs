@@ -35,6 +35,15 @@ pub enum After {
     Refund { refund_id: Uuid, topup_id: Uuid, credits: Option<i64>, admin: TelegramId, chat: i64 },
 }
 
+impl After {
+    /// The chat the step answers in.
+    pub fn chat(&self) -> i64 {
+        match self {
+            After::YooKassa { chat, .. } | After::Refund { chat, .. } => *chat,
+        }
+    }
+}
+
 /// A message for the finishing transaction: chat, text, keyboard.
 pub type Reply = (i64, String, Option<Value>);
 
@@ -297,8 +306,8 @@ async fn admin_refund(
 pub enum Finished {
     /// Done (or refused for good): these messages close the update.
     Replies(Vec<Reply>),
-    /// The outcome is unknown (the provider or the database did not answer): the update stays
-    /// open, so Telegram delivers it again and the step repeats with the same key.
+    /// The outcome is unknown (the provider did not answer): the update stays open and the
+    /// resumer repeats the step with the same key.
     Retry(String),
 }
 
@@ -332,11 +341,8 @@ pub async fn run(
                 Ok(refund::Refunded::Released { reason, .. }) => {
                     render(lang, "admin_refund_released", &[("reason", &reason)])
                 }
-                // No reconciler asks Telegram again about a Stars refund: the update stays
-                // open, so Telegram delivers it again and the same refund id finishes it.
-                Ok(refund::Refunded::Held { refund_id, reason, .. }) if is_stars(pool, refund_id).await? => {
-                    return Ok(Finished::Retry(format!("Stars refund {refund_id}: {reason}")));
-                }
+                // The reconcilers finish it (Stars: against getStarTransactions); the update
+                // closes now, so the chat is not held up (DESIGN §10).
                 Ok(refund::Refunded::Held { reason, .. }) => {
                     render(lang, "admin_refund_held", &[("reason", &reason)])
                 }
@@ -346,16 +352,6 @@ pub async fn run(
             Ok(Finished::Replies(vec![(*chat, text, None)]))
         }
     }
-}
-
-async fn is_stars(pool: &PgPool, refund_id: Uuid) -> Result<bool, BotError> {
-    let provider: Option<String> = sqlx::query_scalar(
-        "SELECT p.provider FROM refunds r JOIN payments p ON p.id = r.payment_id WHERE r.id = $1",
-    )
-    .bind(refund_id)
-    .fetch_optional(pool)
-    .await?;
-    Ok(provider.as_deref() == Some(Provider::Stars.as_str()))
 }
 
 async fn language(pool: &PgPool, user: TelegramId) -> Result<Lang, BotError> {

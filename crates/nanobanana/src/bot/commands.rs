@@ -12,7 +12,7 @@ use super::BotError;
 use super::{account, history, result};
 use crate::config::Config;
 use crate::db::users::{self, NewUser};
-use crate::domain::{model_name, Awaiting, AwaitingKind, Button, PerVariant, Settings, TelegramId};
+use crate::domain::{Awaiting, AwaitingKind, Button, Settings, TelegramId};
 use crate::outbox;
 use crate::telegram::update::{Content, From, Incoming, Message};
 use crate::texts::{render, render_html, Lang};
@@ -68,13 +68,22 @@ pub async fn apply(
         Incoming::ChatMember { from, status } => {
             let active = !matches!(status.as_str(), "kicked" | "left");
             users::set_active(conn, from.id, active).await?;
+            if active {
+                outbox::unpark(conn, from.id).await?;
+            }
             return Ok(Effects::default());
         }
         Incoming::Other => return Ok(Effects::default()),
     };
     let sender = touch(conn, from).await?;
+    // The user is back: pictures held while they had blocked the bot go out now.
+    outbox::unpark(conn, from.id).await?;
     if let Some(effects) = crate::bot::buy::apply(conn, config, update_id, incoming, &sender).await? {
         return Ok(effects);
+    }
+    if sender.banned {
+        // No replies to banned users (DESIGN §10): their messages and presses are recorded only.
+        return Ok(Effects::default());
     }
     match incoming {
         Incoming::Message(message) => {
@@ -244,10 +253,11 @@ async fn on_command(
         "support" | "paysupport" => (support(lang, config), None),
         "terms" => (account::terms(lang, config), None),
         "settings" => {
-            let (text, keyboard) = settings::screen(lang, config, &sender.settings);
+            let missing = settings::missing(conn).await?;
+            let (text, keyboard) = settings::screen(lang, config, &missing, &sender.settings);
             (text, Some(keyboard))
         }
-        "history" => history::screen(conn, lang, user).await?,
+        "history" => history::screen(conn, lang, &config.catalog, user).await?,
         "deleteme" => return account::ask(conn, lang, user, chat).await,
         command if admin::COMMANDS.contains(&command) && is_admin(config, user) => {
             let caller = Caller { admin: user, lang, update_id };
@@ -280,11 +290,14 @@ async fn on_button(
             let toast = account::confirm(conn, sender.lang, user, chat_id, message_id, confirmed).await?;
             return Ok(Some(toast));
         }
-        Button::Setting(change) => {
-            current.apply(change);
-            settings::save(conn, user, &current).await?;
-            true
-        }
+        Button::Setting(change) => match settings::changed(config, &settings::missing(conn).await?, &current, change) {
+            Some(next) => {
+                current = next;
+                settings::save(conn, user, &current).await?;
+                true
+            }
+            None => false,
+        },
         // The language already set: nothing to change (an identical edit is a 400).
         Button::Language(chosen) if chosen != lang => {
             users::set_language(conn, user, chosen).await?;
@@ -300,7 +313,8 @@ async fn on_button(
         return Ok(Some(String::new()));
     }
     if let (Some(chat_id), Some(message_id)) = (chat_id, message_id) {
-        let (text, keyboard) = settings::screen(lang, config, &current);
+        let missing = settings::missing(conn).await?;
+        let (text, keyboard) = settings::screen(lang, config, &missing, &current);
         let params = serde_json::json!({
             "chat_id": chat_id, "message_id": message_id, "text": text,
             "parse_mode": "HTML", "reply_markup": keyboard,
@@ -366,10 +380,15 @@ fn support(lang: Lang, config: &Config) -> String {
 }
 
 fn price_list(lang: Lang, config: &Config) -> String {
-    PerVariant::<()>::variants()
-        .map(|(model, size)| {
-            let credits = config.pricing.prices.get(model, size).to_string();
-            render(lang, "price_item", &[("model", &model_name(model, size)), ("credits", &credits)])
+    let en = lang == Lang::En;
+    config
+        .catalog
+        .models()
+        .iter()
+        .flat_map(|model| model.offers.iter().map(move |offer| (model, offer)))
+        .map(|(model, offer)| {
+            let credits = offer.price.to_string();
+            render(lang, "price_item", &[("model", &model.label(en, offer.size)), ("credits", &credits)])
         })
         .collect::<Vec<_>>()
         .join(", ")

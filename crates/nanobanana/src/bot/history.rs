@@ -2,7 +2,7 @@
 //! finished one (`Button::SendAgain`) and an "again" button for each finished or failed one
 //! (`Button::Again`): the same prompt and references as a new request, at the
 //! user's current settings and price. Sending again sends the delivered photo by the Telegram
-//! `file_id` the outbox recorded; a picture without one is "not available".
+//! `file_id` the outbox recorded, or the stored preview when it was never delivered.
 
 use serde_json::{json, Value};
 use sqlx::PgConnection;
@@ -11,8 +11,7 @@ use uuid::Uuid;
 use super::request::{self, Ask};
 use super::BotError;
 use crate::config::Config;
-use crate::domain::model_name;
-use crate::domain::{Button, GenerationStatus, ImageSize, Model, TelegramId};
+use crate::domain::{Button, Catalog, GenerationStatus, ImageSize, TelegramId};
 use crate::outbox;
 use crate::texts::{render, Lang};
 
@@ -33,10 +32,11 @@ struct Row {
 pub async fn screen(
     conn: &mut PgConnection,
     lang: Lang,
+    catalog: &Catalog,
     user: TelegramId,
 ) -> Result<(String, Option<Value>), BotError> {
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, status, model, image_size, prompt, created_at FROM generations
+        "SELECT id, status, model, COALESCE(delivered_size, image_size) AS image_size, prompt, created_at FROM generations
          WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
     )
     .bind(user)
@@ -50,10 +50,8 @@ pub async fn screen(
     let mut keyboard = Vec::new();
     for (i, row) in rows.iter().enumerate() {
         let n = (i + 1).to_string();
-        let model = match Model::parse(&row.model) {
-            Ok(m) => model_name(m, row.image_size.as_deref().and_then(|s| ImageSize::parse(s).ok())),
-            Err(_) => row.model.clone(),
-        };
+        let size = row.image_size.as_deref().and_then(|s| ImageSize::parse(s).ok());
+        let model = catalog.label(lang == Lang::En, &row.model, size);
         let mut prompt: String = row.prompt.chars().take(PROMPT_EXCERPT).collect();
         if row.prompt.chars().count() > PROMPT_EXCERPT {
             prompt.push('…');
@@ -107,20 +105,23 @@ pub async fn send_again(
     chat_id: Option<i64>,
     id: Uuid,
 ) -> Result<String, BotError> {
-    let found: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT file_id FROM generations WHERE id = $1 AND user_id = $2 AND status = 'succeeded'",
+    let found: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT file_id, preview_key FROM generations WHERE id = $1 AND user_id = $2 AND status = 'succeeded'",
     )
     .bind(id)
     .bind(user)
     .fetch_optional(&mut *conn)
     .await?;
-    let (Some(file_id), Some(chat)) = (found, chat_id) else {
+    let (Some((file_id, preview_key)), Some(chat)) = (found, chat_id) else {
         return Ok(render(lang, "history_not_found", &[]));
     };
-    let Some(file_id) = file_id else {
-        return Ok(render(lang, "history_not_available", &[]));
+    // Never delivered (no Telegram file id yet): the stored preview is uploaded instead.
+    let photo = match (file_id, preview_key) {
+        (Some(file_id), _) => json!(file_id),
+        (None, Some(key)) => json!({ "storage_key": key, "generation_id": id }),
+        (None, None) => return Ok(render(lang, "history_not_available", &[])),
     };
-    outbox::enqueue(conn, chat, "sendPhoto", json!({ "chat_id": chat, "photo": file_id })).await?;
+    outbox::enqueue_delivery(conn, chat, "sendPhoto", json!({ "chat_id": chat, "photo": photo }), id).await?;
     Ok(render(lang, "history_sent", &[]))
 }
 

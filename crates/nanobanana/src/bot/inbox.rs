@@ -17,7 +17,7 @@ use crate::metrics;
 use crate::outbox;
 use crate::signals::Notifier;
 use crate::telegram::client::BotApi;
-use crate::telegram::update::{self, Incoming};
+use crate::telegram::update::{self, Content, Incoming};
 use crate::texts::{render, Lang};
 
 /// Everything handling needs.
@@ -31,12 +31,17 @@ pub struct Bot {
     pub workers: Notifier,
     /// YooKassa, when configured: `/buy` creates payments through it.
     pub yookassa: Option<Arc<crate::payments::YooKassa>>,
+    /// How many of a user's messages a minute are answered.
+    pub replies: super::budget::ReplyBudget,
 }
 
 impl Bot {
     /// Runs the update's recorded external step, then closes the update with its messages in
-    /// one transaction (once, however many deliveries got here).
-    async fn resume(&self, update_id: i64, step: Option<String>) -> Result<(), BotError> {
+    /// one transaction (once, however many deliveries got here). An outcome the provider left
+    /// unknown is never a 5xx (DESIGN §10): the step stays recorded for the resumer
+    /// (`resume_open`), the user is told once (`first`) that it is still processing, and
+    /// Telegram gets its 200, so the chat's next updates are not held up.
+    async fn resume(&self, update_id: i64, step: Option<String>, first: bool) -> Result<(), BotError> {
         let Some(after) = step.as_deref().and_then(|s| serde_json::from_str::<After>(s).ok()) else {
             tracing::error!(update_id, ?step, "unreadable update step; closed without it");
             return self.close(update_id, Vec::new()).await;
@@ -45,10 +50,52 @@ impl Bot {
         match buy::run(&self.pool, yk, &self.api, &after).await? {
             Finished::Replies(replies) => self.close(update_id, replies).await,
             Finished::Retry(why) => {
-                tracing::warn!(target: "nanobanana::payments", update_id, %why, "payment step unknown; update left open");
-                Err(BotError::Retry(why))
+                tracing::warn!(target: "nanobanana::payments", update_id, %why, "payment step unknown; the resumer finishes it");
+                self.step_unknown(update_id, after.chat(), first).await
             }
         }
+    }
+
+    /// The step's outcome is unknown: when it was tried is recorded, and the first time the
+    /// user is told it is still processing.
+    async fn step_unknown(&self, update_id: i64, chat: i64, first: bool) -> Result<(), BotError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin().await?;
+        sqlx::query("UPDATE telegram_updates SET step_tried_at = now() WHERE update_id = $1")
+            .bind(update_id)
+            .execute(&mut *tx)
+            .await?;
+        if first {
+            let lang = crate::db::users::language(&mut *tx, chat).await?.unwrap_or(Lang::Ru);
+            outbox::send_text(&mut tx, chat, &render(lang, "buy_still_processing", &[]), None).await?;
+        }
+        tx.commit().await?;
+        self.outbox_wake.notify_one();
+        Ok(())
+    }
+
+    /// The resumer's pass: updates whose recorded step was last tried more than `every` ago run
+    /// it again, with the same idempotence key (DESIGN §10). How many were tried.
+    pub async fn resume_open(&self, every: std::time::Duration, limit: i64) -> Result<usize, BotError> {
+        let open: Vec<(i64, String)> = sqlx::query_as(
+            "UPDATE telegram_updates SET step_tried_at = now()
+             WHERE update_id IN (
+                 SELECT update_id FROM telegram_updates
+                 WHERE state <> 'handled' AND step IS NOT NULL
+                   AND COALESCE(step_tried_at, received_at) <= now() - make_interval(secs => $1)
+                 ORDER BY update_id LIMIT $2 FOR UPDATE SKIP LOCKED)
+             RETURNING update_id, step",
+        )
+        .bind(every.as_secs_f64())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        for (update_id, step) in &open {
+            if let Err(e) = self.resume(*update_id, Some(step.clone()), false).await {
+                tracing::warn!(update_id, error = %e, "resuming an update's step failed; next pass retries");
+            }
+        }
+        Ok(open.len())
     }
 
     async fn close(&self, update_id: i64, replies: Vec<buy::Reply>) -> Result<(), BotError> {
@@ -77,6 +124,15 @@ impl Bot {
     /// Handles one update exactly once, however often it is delivered.
     pub async fn handle(&self, raw: &Value) -> Result<(), BotError> {
         let (update_id, kind) = update::envelope(raw).ok_or(BotError::NotAnUpdate("no update_id"))?;
+        let incoming = update::parse(raw);
+        // Over their reply budget, a user's messages are recorded and left unanswered (a
+        // payment never is: it is money, not chatter).
+        let muted = match &incoming {
+            Incoming::Message(m) if !matches!(m.content, Content::Paid(_)) => {
+                !self.replies.spend(m.from.id).await
+            }
+            _ => false,
+        };
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
         let mut recorded_handled = false;
@@ -98,9 +154,17 @@ impl Bot {
             tx.commit().await?;
             // The step takes connections of its own: holding this one too could exhaust the pool.
             drop(conn);
-            return self.resume(update_id, Some(step)).await;
+            return self.resume(update_id, Some(step), false).await;
         }
-        let incoming = update::parse(raw);
+        if muted {
+            if !recorded_handled {
+                record_step(&mut tx, update_id, None).await?;
+            }
+            tx.commit().await?;
+            metrics::inc(&metrics::UPDATES_HANDLED);
+            tracing::debug!(update_id, "over the reply budget: recorded, not answered");
+            return Ok(());
+        }
         let effects = commands::apply(&mut tx, &self.config, update_id, &incoming).await?;
         let step = effects.after.as_ref().and_then(|a| serde_json::to_value(a).ok());
         if step.is_some() || !recorded_handled {
@@ -114,7 +178,7 @@ impl Bot {
         metrics::inc(&metrics::UPDATES_HANDLED);
         self.after_commit(update_id, &incoming, effects).await;
         if let Some(step) = step {
-            return self.resume(update_id, Some(step.to_string())).await;
+            return self.resume(update_id, Some(step.to_string()), true).await;
         }
         tracing::debug!(update_id, kind, "update handled");
         Ok(())
@@ -256,14 +320,16 @@ enum Claim {
 }
 
 /// Records the update and says how far it got. Holding the row lock, concurrent deliveries of
-/// the same update wait here for the first to finish.
+/// the same update wait here for the first to finish. An `update_id` already known with another
+/// body is a new update (DESIGN §10: Telegram restarts its ids at random after a quiet week, and
+/// a second bot on the database has ids of its own): the old, handled row gives way to it.
 async fn claim(conn: &mut PgConnection, update_id: i64, kind: &str, raw: &Value) -> Result<Claim, BotError> {
     // A first delivery (the common case) inserts the row and holds its lock in one round trip.
     // It is written as handled: it commits together with the update's effects or not at all,
     // and concurrent deliveries wait on it until then.
     let inserted: Option<i32> = sqlx::query_scalar(
-        "INSERT INTO telegram_updates (update_id, raw, kind, state, handled_at)
-         VALUES ($1, $2, $3, 'handled', now())
+        "INSERT INTO telegram_updates (update_id, raw, kind, state, handled_at, body_md5)
+         VALUES ($1, $2, $3, 'handled', now(), md5($2::JSONB::TEXT))
          ON CONFLICT (update_id) DO NOTHING RETURNING 1",
     )
     .bind(update_id)
@@ -274,14 +340,50 @@ async fn claim(conn: &mut PgConnection, update_id: i64, kind: &str, raw: &Value)
     if inserted.is_some() {
         return Ok(Claim::New { inserted: true });
     }
-    let (state, step): (String, Option<String>) =
-        sqlx::query_as("SELECT state, step FROM telegram_updates WHERE update_id = $1 FOR UPDATE")
-            .bind(update_id)
-            .fetch_one(&mut *conn)
-            .await?;
+    let (state, step, same): (String, Option<String>, bool) = sqlx::query_as(
+        "SELECT state, step, body_md5 = md5($2::JSONB::TEXT) FROM telegram_updates WHERE update_id = $1 FOR UPDATE",
+    )
+    .bind(update_id)
+    .bind(raw)
+    .fetch_one(&mut *conn)
+    .await?;
+    if !same {
+        if state != "handled" {
+            // The earlier update of this id still has a step to finish (the resumer does):
+            // this one is taken when Telegram delivers it again.
+            return Err(BotError::Retry(format!("update id {update_id} reused before its step finished")));
+        }
+        tracing::info!(update_id, kind, "known update id with another body: a new update");
+        sqlx::query(
+            "UPDATE telegram_updates SET raw = $2, kind = $3, body_md5 = md5($2::JSONB::TEXT), state = 'handled',
+                    step = NULL, step_tried_at = NULL, error = NULL, received_at = now(), handled_at = now()
+             WHERE update_id = $1",
+        )
+        .bind(update_id)
+        .bind(raw)
+        .bind(kind)
+        .execute(&mut *conn)
+        .await?;
+        return Ok(Claim::New { inserted: true });
+    }
     Ok(match (state.as_str(), step) {
         ("handled", _) => Claim::Handled,
         (_, Some(step)) => Claim::Resume(step),
         _ => Claim::New { inserted: false },
     })
+}
+
+/// Forgets handled updates received more than `age` ago (Telegram repeats an update for at
+/// most 24 h), at most `limit` a pass; how many.
+pub async fn prune(pool: &PgPool, age: std::time::Duration, limit: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "DELETE FROM telegram_updates WHERE update_id IN (
+             SELECT update_id FROM telegram_updates
+             WHERE state = 'handled' AND received_at < now() - make_interval(secs => $1) LIMIT $2)",
+    )
+    .bind(age.as_secs_f64())
+    .bind(limit)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
 }

@@ -11,6 +11,8 @@ pub use error::BotError;
 pub mod account;
 pub mod admin;
 pub mod album;
+pub mod background;
+pub mod budget;
 #[cfg(test)]
 mod buttons_sent;
 pub mod buy;

@@ -11,9 +11,8 @@ use uuid::Uuid;
 use super::settings;
 use super::BotError;
 use crate::config::Config;
-use crate::domain::model_name;
 use crate::domain::request::{self as rules, Limits, Refusal};
-use crate::domain::{Credits, Model, Settings};
+use crate::domain::{CatalogModel, Choice, Credits, Settings};
 use crate::jobs::new as generations;
 use crate::ledger::{self, LedgerError, Outcome};
 use crate::outbox;
@@ -42,33 +41,64 @@ pub async fn generation(
     generation_with(conn, config, lang, banned, ask, None).await
 }
 
-/// `generation` with `fixed` settings instead of the user's current ones (🔁 regenerate asks
-/// with the settings of the picture it repeats).
+/// `generation` with the user's settings as already read (`None`: read them here). Settings
+/// naming a model the catalog no longer has get the default, and the user is told once.
 pub async fn generation_with(
     conn: &mut PgConnection,
     config: &Config,
     lang: Lang,
     banned: bool,
     ask: &Ask<'_>,
+    own: Option<&Settings>,
+) -> Result<Option<Uuid>, BotError> {
+    generation_as(conn, config, lang, banned, ask, own, true).await
+}
+
+/// `generation` with `fixed` settings instead of the user's (🔁 regenerate asks with the
+/// settings of the picture it repeats); nothing about them is saved or told.
+pub async fn generation_repeating(
+    conn: &mut PgConnection,
+    config: &Config,
+    lang: Lang,
+    banned: bool,
+    ask: &Ask<'_>,
+    fixed: &Settings,
+) -> Result<Option<Uuid>, BotError> {
+    generation_as(conn, config, lang, banned, ask, Some(fixed), false).await
+}
+
+async fn generation_as(
+    conn: &mut PgConnection,
+    config: &Config,
+    lang: Lang,
+    banned: bool,
+    ask: &Ask<'_>,
     fixed: Option<&Settings>,
+    own: bool,
 ) -> Result<Option<Uuid>, BotError> {
     let chosen = match fixed {
         Some(fixed) => fixed.clone(),
         None => settings::load(conn, ask.user).await?,
     };
-    let (model, size) = (chosen.model, chosen.image_size());
+    let choice = chosen.choice(&config.catalog);
+    if own && choice.replaced.is_some() {
+        replaced(conn, lang, ask, &chosen, &choice).await?;
+    }
+    let (model, size) = (choice.model, choice.size);
+    let label = model.label(lang == Lang::En, size);
     let limits = limits(config, model);
     if let Err(refusal) = rules::check_ask(banned, ask.prompt, ask.references.len(), &limits) {
-        return refuse(conn, config, lang, ask.chat, &refusal, &model_name(model, size)).await;
+        return refuse(conn, config, lang, ask.chat, &refusal, &label).await;
     }
     // Under the balance row lock, one round trip reads the rest: the caps' counts, whether
     // generation is paused, and any debt (the lock comes first, so the counts see every
     // request of this user committed before it).
     let mut available = ledger::lock_balance(conn, ask.user).await?.unwrap_or(0);
-    let load = generations::load_of(conn, ask.user).await?;
+    let load = generations::load_of(conn, ask.user, &model.id).await?;
     if let Err(refusal) = rules::check_pause(&load) {
-        // Paused for everyone (Gemini's daily quota, an invalid key): refused before any reservation.
-        return refuse(conn, config, lang, ask.chat, &refusal, "").await;
+        // Paused for everyone (Gemini's daily quota, an invalid key), or the model is gone:
+        // refused before any reservation.
+        return refuse(conn, config, lang, ask.chat, &refusal, &label).await;
     }
     if load.owed > 0 {
         // A refund made outside the bot left a debt: repaid first, and it blocks until paid.
@@ -79,28 +109,46 @@ pub async fn generation_with(
         // After a repayment the balance is less than the lock read.
         available = ledger::lock_balance(conn, ask.user).await?.unwrap_or(0);
     }
-    let cost = config.pricing.prices.get(model, size);
+    let cost = model.price(size);
     // Read under the lock: a short balance would be refused; no need to ask the ledger.
     if let Err(refusal) = rules::check_caps(&load, available, cost, &limits) {
         return refuse(conn, config, lang, ask.chat, &refusal, "").await;
     }
     let deadline = std::time::Duration::from_secs(u64::from(config.limits.generation_deadline_secs));
-    let queued = Queued { chosen: &chosen, cost, deadline };
+    let queued = Queued { choice: &choice, cost, deadline };
     match queue(conn, ask, &queued).await? {
         Ok(id) => Ok(Some(id)),
         Err(refusal) => refuse(conn, config, lang, ask.chat, &refusal, "").await,
     }
 }
 
+/// The user's settings named a model the catalog no longer has: they get the default, are told
+/// once (the settings are saved with it, so the next request says nothing).
+async fn replaced(
+    conn: &mut PgConnection,
+    lang: Lang,
+    ask: &Ask<'_>,
+    chosen: &Settings,
+    choice: &Choice<'_>,
+) -> Result<(), BotError> {
+    let old = choice.replaced.as_ref().map(ToString::to_string).unwrap_or_default();
+    let mut fixed = chosen.clone();
+    fixed.model = Some(choice.model.key.clone());
+    fixed.size = choice.size;
+    fixed.aspect_ratio = choice.ratio.to_owned();
+    settings::save(conn, ask.user, &fixed).await?;
+    let model = choice.model.name(lang == Lang::En);
+    let text = render(lang, "model_replaced", &[("old", &old), ("model", model)]);
+    outbox::send_text(conn, ask.chat, &text, None).await?;
+    tracing::info!(user = ask.user, old, new = %choice.model.key, "settings named a model no longer offered");
+    Ok(())
+}
+
 /// The limits of a request for `model`.
-fn limits(config: &Config, model: Model) -> Limits {
-    let max_references = match model {
-        Model::Pro => config.limits.max_references_pro,
-        Model::Flash => config.limits.max_references_flash,
-    };
+fn limits(config: &Config, model: &CatalogModel) -> Limits {
     Limits {
         max_prompt_chars: config.limits.max_prompt_chars,
-        max_references,
+        max_references: model.max_references,
         max_in_flight: config.limits.max_in_flight,
         daily_generations: config.limits.daily_generations,
     }
@@ -108,7 +156,7 @@ fn limits(config: &Config, model: Model) -> Limits {
 
 /// What a request that passed its checks is queued with.
 struct Queued<'a> {
-    chosen: &'a Settings,
+    choice: &'a Choice<'a>,
     cost: Credits,
     deadline: std::time::Duration,
 }
@@ -127,9 +175,10 @@ async fn queue(
         id,
         user_id: user,
         prompt: ask.prompt.trim(),
-        model: queued.chosen.model,
-        image_size: queued.chosen.image_size(),
-        aspect_ratio: &queued.chosen.aspect_ratio,
+        model: queued.choice.model.key.clone(),
+        model_id: Some(&queued.choice.model.id),
+        image_size: Some(queued.choice.size),
+        aspect_ratio: queued.choice.ratio,
         cost,
         source_key,
     };
@@ -176,6 +225,7 @@ async fn refuse(
         Refusal::TooManyReferences { count, max } => {
             reply(&[("count", &count.to_string()), ("max", &max.to_string()), ("model", model)])
         }
+        Refusal::ModelUnavailable => reply(&[("model", model)]),
         Refusal::Paused { quota } => {
             let why = if *quota { "progress_paused_quota" } else { "progress_paused_unavailable" };
             reply(&[("reason", &render(lang, why, &[]))])

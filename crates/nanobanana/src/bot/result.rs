@@ -12,7 +12,7 @@ use super::conversation;
 use super::request::{self, Ask};
 use super::BotError;
 use crate::config::Config;
-use crate::domain::{Awaiting, AwaitingKind, ImageSize, Model, ResultAction, Settings};
+use crate::domain::{Awaiting, AwaitingKind, ImageSize, ResultAction, Settings};
 use crate::outbox;
 use crate::texts::{render, Lang};
 
@@ -71,14 +71,16 @@ pub async fn press(
                 references: &done.reference_file_ids,
                 source_key: format!("update:{}", press.update_id),
             };
-            let model = Model::parse(&done.model).unwrap_or(Model::Flash);
+            // The same model (a key of an earlier release maps to its successor; one the
+            // catalog lacks becomes the default), size and ratio as the picture it repeats.
+            let model = config.catalog.find(&done.model).map(|m| m.key.clone());
             let size = done.image_size.as_deref().and_then(|s| ImageSize::parse(s).ok());
             let mut same = Settings { model, aspect_ratio: done.aspect_ratio.clone(), ..Settings::default() };
             if let Some(size) = size {
                 same.size = size;
             }
             let created =
-                request::generation_with(conn, config, lang, press.banned, &ask, Some(&same)).await?;
+                request::generation_repeating(conn, config, lang, press.banned, &ask, &same).await?;
             Ok((render(lang, "result_regenerating", &[]), created))
         }
         ResultAction::Edit => {

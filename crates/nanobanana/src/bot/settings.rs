@@ -1,5 +1,7 @@
 //! `/settings`: the user's model, size, aspect ratio, delivery and language, as a message with
-//! an inline keyboard whose buttons change one setting each and redraw the message.
+//! an inline keyboard whose buttons change one setting each and redraw the message. The models
+//! are the catalog's, less those Gemini does not serve now; the sizes and ratios offered are
+//! the chosen model's own (never a global list).
 
 use serde_json::{json, Value};
 use sqlx::PgConnection;
@@ -7,8 +9,7 @@ use sqlx::PgConnection;
 use super::BotError;
 use crate::config::Config;
 use crate::db::users;
-use crate::domain::model_name;
-use crate::domain::{Button, Delivery, ImageSize, Model, SettingChange, Settings, ASPECT_RATIOS};
+use crate::domain::{Button, Delivery, SettingChange, Settings};
 use crate::texts::{render, Lang};
 
 pub async fn load(conn: &mut PgConnection, user: i64) -> Result<Settings, BotError> {
@@ -20,9 +21,35 @@ pub async fn save(conn: &mut PgConnection, user: i64, settings: &Settings) -> Re
     Ok(users::save_settings(conn, user, settings.to_json()).await?)
 }
 
+/// The Google ids Gemini does not serve now (hidden from the screen, refused on request).
+pub async fn missing(conn: &mut PgConnection) -> Result<Vec<String>, BotError> {
+    Ok(crate::jobs::availability::missing(conn).await?)
+}
+
+/// `settings` after a button's `change`, fitted to the catalog: a model the catalog lacks or
+/// Gemini does not serve is not taken, and the size and ratio become ones the model offers.
+/// `None` when nothing changes.
+pub fn changed(config: &Config, missing: &[String], settings: &Settings, change: SettingChange) -> Option<Settings> {
+    if let SettingChange::Model(key) = &change {
+        let model = config.catalog.get(key)?;
+        if missing.contains(&model.id) {
+            return None;
+        }
+    }
+    let mut next = settings.clone();
+    next.apply(change);
+    let choice = next.choice(&config.catalog);
+    next.model = Some(choice.model.key.clone());
+    next.size = choice.size;
+    next.aspect_ratio = choice.ratio.to_owned();
+    (next != *settings).then_some(next)
+}
+
 /// The settings message: text and keyboard.
-pub fn screen(lang: Lang, config: &Config, settings: &Settings) -> (String, Value) {
-    let price = config.pricing.prices.get(settings.model, settings.image_size());
+pub fn screen(lang: Lang, config: &Config, missing: &[String], settings: &Settings) -> (String, Value) {
+    let en = lang == Lang::En;
+    let choice = settings.choice(&config.catalog);
+    let model = choice.model;
     let delivery = match settings.delivery {
         Delivery::Photo => render(lang, "delivery_photo", &[]),
         Delivery::PhotoAndFile => render(lang, "delivery_file", &[]),
@@ -31,35 +58,33 @@ pub fn screen(lang: Lang, config: &Config, settings: &Settings) -> (String, Valu
         lang,
         "settings",
         &[
-            ("model", &model_name(settings.model, settings.image_size())),
-            ("price", &price.to_string()),
-            ("aspect", &settings.aspect_ratio),
+            ("model", &model.label(en, choice.size)),
+            ("price", &model.price(choice.size).to_string()),
+            ("aspect", choice.ratio),
             ("delivery", &delivery),
         ],
     );
     let mark = |chosen: bool, label: String| if chosen { format!("✅ {label}") } else { label };
     let button = |label: String, change: SettingChange| json!({ "text": label, "callback_data": Button::Setting(change).encode() });
-    let mut rows = vec![Model::ALL
-        .iter()
-        .map(|m| button(mark(*m == settings.model, model_name(*m, None)), SettingChange::Model(*m)))
-        .collect::<Vec<_>>()];
-    if settings.model == Model::Pro {
+    let offered = config.catalog.models().iter().filter(|m| !missing.contains(&m.id));
+    let models: Vec<Value> = offered
+        .map(|m| button(mark(m.key == model.key, m.name(en).to_owned()), SettingChange::Model(m.key.clone())))
+        .collect();
+    let mut rows: Vec<Vec<Value>> = models.chunks(2).map(<[Value]>::to_vec).collect();
+    if model.offers.len() > 1 {
         rows.push(
-            [ImageSize::K1, ImageSize::K2, ImageSize::K4]
+            model
+                .offers
                 .iter()
-                .map(|s| {
-                    let price = config.pricing.prices.get(Model::Pro, Some(*s));
-                    button(mark(*s == settings.size, format!("{s} · {price}")), SettingChange::Size(*s))
-                })
+                .map(|o| button(mark(o.size == choice.size, format!("{} · {}", o.size, o.price)), SettingChange::Size(o.size)))
                 .collect(),
         );
     }
-    for half in ASPECT_RATIOS.chunks(5) {
+    for chunk in model.ratios.chunks(5) {
         rows.push(
-            half.iter()
-                .map(|&a| {
-                    button(mark(a == settings.aspect_ratio, a.to_owned()), SettingChange::AspectRatio(a))
-                })
+            chunk
+                .iter()
+                .map(|&a| button(mark(a == choice.ratio, a.to_owned()), SettingChange::AspectRatio(a)))
                 .collect(),
         );
     }

@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 
 use super::BotError;
 use crate::config::Config;
-use crate::domain::{ImageSize, Model};
+use crate::domain::ImageSize;
 use crate::texts::{render, Lang};
 
 #[derive(sqlx::FromRow)]
@@ -39,7 +39,7 @@ const COUNTS: &str = "
         (SELECT COUNT(*) FROM users WHERE last_seen_at >= now() - interval '7 days') AS active_week,
         (SELECT COUNT(DISTINCT user_id) FROM payments WHERE status = 'succeeded') AS paying,
         g.today, g.queued, g.processing, g.succeeded, g.failed, g.week,
-        (SELECT AVG(cost)::float8 FROM generations WHERE status = 'succeeded') AS avg_cost,
+        (SELECT AVG(COALESCE(charged, cost))::float8 FROM generations WHERE status = 'succeeded') AS avg_cost,
         (SELECT EXTRACT(EPOCH FROM AVG(completed_at - started_at))::float8 FROM generations
           WHERE status = 'succeeded' AND completed_at >= now() - interval '7 days'
             AND started_at IS NOT NULL) AS avg_seconds,
@@ -60,34 +60,35 @@ const COUNTS: &str = "
           FROM generations) g,
          (SELECT
             COALESCE(SUM(amount) FILTER (WHERE type = 'topup'), 0)::int8 AS sold,
-            COALESCE(SUM(amount) FILTER (WHERE type = 'commit'), 0)::int8 AS spent,
+            COALESCE(SUM(amount - delta_available) FILTER (WHERE type = 'commit'), 0)::int8 AS spent,
             COALESCE(SUM(amount) FILTER (WHERE type IN ('grant', 'bonus')), 0)::int8 AS granted
           FROM transactions) t";
 
 /// The stats message.
 pub async fn render_stats(conn: &mut PgConnection, config: &Config, lang: Lang) -> Result<String, BotError> {
     let c: Counts = sqlx::query_as(COUNTS).fetch_one(&mut *conn).await?;
-    let per_variant: Vec<(String, Option<String>, i64, i64)> = sqlx::query_as(
-        "SELECT model, image_size, COUNT(*) FILTER (WHERE provider_cost_micro_usd IS NULL),
-                COALESCE(SUM(provider_cost_micro_usd), 0)::int8
-         FROM generations WHERE status = 'succeeded' GROUP BY model, image_size",
+    let per_variant: Vec<(String, Option<String>, i64, i64, i64)> = sqlx::query_as(
+        "SELECT model, COALESCE(delivered_size, image_size), COUNT(*) FILTER (WHERE provider_cost_micro_usd IS NULL),
+                COALESCE(SUM(provider_cost_micro_usd), 0)::int8, COUNT(*)
+         FROM generations WHERE status = 'succeeded' GROUP BY 1, 2",
     )
     .fetch_all(&mut *conn)
     .await?;
     let rate = i128::from(config.pricing.usd_rate.get());
     let provider_kopecks: i64 = per_variant
         .iter()
-        .map(|(model, size, unrecorded, recorded_micro_usd)| {
+        .map(|(model, size, unrecorded, recorded_micro_usd, _)| {
             let recorded =
                 i64::try_from(i128::from(*recorded_micro_usd) * rate / 1_000_000).unwrap_or(i64::MAX);
-            let estimated = Model::parse(model).map_or(0, |model| {
+            let estimated = config.catalog.find(model).map_or(0, |model| {
                 let size = size.as_deref().and_then(|s| ImageSize::parse(s).ok());
-                let each = config.pricing.provider_costs.get(model, size).to_kopecks(config.pricing.usd_rate);
+                let each = model.cost(size.unwrap_or(ImageSize::K1)).to_kopecks(config.pricing.usd_rate);
                 each.get().saturating_mul(*unrecorded)
             });
             recorded.saturating_add(estimated)
         })
         .fold(0i64, i64::saturating_add);
+    let models = per_model(&per_variant, config, lang);
     // Credits are rubles (1 credit = 1 ₽): the margin is what was spent minus what it cost us.
     let margin_kopecks = c.spent.saturating_mul(100).saturating_sub(provider_kopecks);
     let conversion = if c.users > 0 { c.paying as f64 * 100.0 / c.users as f64 } else { 0.0 };
@@ -121,6 +122,24 @@ pub async fn render_stats(conn: &mut PgConnection, config: &Config, lang: Lang) 
             ("stars", &n(c.stars)),
             ("provider", &rubles(provider_kopecks)),
             ("margin", &rubles(margin_kopecks)),
+            ("models", &models),
         ],
     ))
+}
+
+/// Finished pictures per model of the catalog (a stored key of an earlier release counts under
+/// the model that replaced it; a key the catalog lacks under itself).
+fn per_model(rows: &[(String, Option<String>, i64, i64, i64)], config: &Config, lang: Lang) -> String {
+    let counts: Vec<(String, i64)> = rows.iter().fold(Vec::new(), |mut acc, (model, _, _, _, count)| {
+        let label = config.catalog.find(model).map_or_else(|| model.clone(), |m| m.name(lang == Lang::En).to_owned());
+        match acc.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, n)) => *n += count,
+            None => acc.push((label, *count)),
+        }
+        acc
+    });
+    if counts.is_empty() {
+        return "—".to_owned();
+    }
+    counts.iter().map(|(label, n)| format!("{label}: {n}")).collect::<Vec<_>>().join(", ")
 }

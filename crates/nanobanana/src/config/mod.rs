@@ -2,6 +2,7 @@
 //! start-up. Every problem names its variable; secrets are `Secret` and never print.
 //! `.env.example` at the repository root documents every variable read here.
 
+mod catalog;
 mod env;
 mod sections;
 
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 pub use env::{ConfigError, ConfigErrors};
 pub use sections::*;
 
-use crate::domain::{below_cost, BelowCost};
+use crate::domain::{below_cost, BelowCost, Catalog};
 use crate::secret::Secret;
 use env::{url_with_scheme, Env};
 
@@ -64,12 +65,16 @@ pub struct Config {
     /// Absent: ruble payments are off (Stars still work).
     pub yookassa: Option<YooKassaConfig>,
     pub packs: Packs,
+    /// The models we sell, their sizes, ratios, prices and costs (`MODEL_CATALOG`).
+    pub catalog: Catalog,
     pub pricing: Pricing,
     pub limits: Limits,
     pub operator: OperatorConfig,
     /// After SIGTERM, how long a process may take to finish its in-flight work before it
     /// exits anyway (`SHUTDOWN_GRACE_SECS`).
     pub shutdown_grace: std::time::Duration,
+    /// What start-up logs as warnings: deprecated variables and how they were mapped.
+    pub warnings: Vec<String>,
     /// Where `GET /metrics` is served and who may read it.
     pub metrics: MetricsConfig,
 }
@@ -161,6 +166,8 @@ impl Config {
         let yookassa = yookassa(&mut env, &proxies);
         let metrics = metrics(&mut env);
         let packs = packs(&mut env);
+        let mut warnings = Vec::new();
+        let catalog = catalog::catalog(&mut env, &mut warnings);
         let pricing = pricing(&mut env);
         let limits = limits(&mut env);
         let operator = operator(&mut env);
@@ -177,10 +184,12 @@ impl Config {
             gemini,
             yookassa,
             packs,
+            catalog,
             pricing,
             limits,
             operator,
             shutdown_grace,
+            warnings,
             metrics,
         })
     }
@@ -206,7 +215,7 @@ impl Config {
 
     /// Prices that do not cover the provider's cost; start-up logs each as a warning.
     pub fn prices_below_cost(&self) -> Vec<BelowCost> {
-        below_cost(&self.pricing.prices, &self.pricing.provider_costs, self.pricing.usd_rate)
+        below_cost(&self.catalog, self.pricing.usd_rate)
     }
 }
 

@@ -1,5 +1,5 @@
 //! The configuration's sections beyond the core: Telegram, Gemini, YooKassa, packs,
-//! prices, limits and the operator's details, each read and validated from the environment.
+//! the exchange rate, limits and the operator's details, each read and validated from the environment.
 
 use std::path::PathBuf;
 
@@ -7,7 +7,7 @@ use ipnet::IpNet;
 
 use super::default_url;
 use super::env::{list, url_with_scheme, Env};
-use crate::domain::{Credits, Kopecks, MicroUsd, PerVariant, Prices, ProviderCosts, TelegramId};
+use crate::domain::{Credits, Kopecks, TelegramId};
 use crate::secret::Secret;
 
 /// Where images are stored: a local directory (default `./data/images`) or an S3 bucket.
@@ -72,8 +72,6 @@ pub struct GeminiConfig {
     pub api_url: url::Url,
     /// May carry a password, hence secret.
     pub proxy: Option<Secret<url::Url>>,
-    pub model_pro: String,
-    pub model_flash: String,
     pub max_concurrency: u32,
     pub requests_per_minute: u32,
     pub timeout_secs: u32,
@@ -82,6 +80,8 @@ pub struct GeminiConfig {
     /// `GEMINI_STREAMS_PER_CONNECTION`: HTTP/2 calls one connection carries at once before the
     /// client opens another.
     pub streams_per_connection: u32,
+    /// `MODEL_PROBE_SECS`: how often the worker checks the catalog's ids with `GET /v1beta/models`.
+    pub model_probe_secs: u32,
 }
 
 /// Which HTTP the Gemini client speaks. The rule for `http://` URLs is explicit because
@@ -145,10 +145,9 @@ pub struct Packs {
     pub stars: Vec<Pack>,
 }
 
+/// Prices and costs are the catalog's (`Config::catalog`); this is how they compare.
 #[derive(Debug, Clone)]
 pub struct Pricing {
-    pub prices: Prices,
-    pub provider_costs: ProviderCosts,
     /// Kopecks per US dollar.
     pub usd_rate: Kopecks,
 }
@@ -158,9 +157,11 @@ pub struct Limits {
     pub max_in_flight: u32,
     pub daily_generations: u32,
     pub max_prompt_chars: u32,
-    pub max_references_pro: u32,
-    pub max_references_flash: u32,
     pub generation_deadline_secs: u32,
+    /// Replies a user's messages may cause per minute (`REPLY_BUDGET_PER_MINUTE`; 0: no limit).
+    pub replies_per_minute: u32,
+    /// The longest wait between tries of a failed Telegram send (`OUTBOX_RETRY_CAP_MS`).
+    pub outbox_retry_cap_ms: u32,
     /// `WORKER_MEMORY_BUDGET_MB`: reference photos a worker holds at once.
     pub worker_memory_budget_mb: u32,
 }
@@ -264,13 +265,12 @@ pub(super) fn gemini(env: &mut Env, purpose: &str) -> Option<GeminiConfig> {
     let api_key = env.required("GEMINI_API_KEY", purpose, non_empty_secret);
     let api_url = env.or("GEMINI_API_URL", default_url("https://generativelanguage.googleapis.com"), web_url);
     let proxy = env.optional("GEMINI_PROXY", proxy_url);
-    let model_pro = env.raw("GEMINI_MODEL_PRO").unwrap_or_else(|| "gemini-3-pro-image".to_owned());
-    let model_flash = env.raw("GEMINI_MODEL_FLASH").unwrap_or_else(|| "gemini-3.1-flash-image".to_owned());
     let max_concurrency = env.number("GEMINI_MAX_CONCURRENCY", 4, 1..=256);
     let requests_per_minute = env.number("GEMINI_RPM", 60, 1..=100_000);
     let timeout_secs = env.number("GEMINI_TIMEOUT_SECS", 300, 10..=3600);
     let http_version = env.or("GEMINI_HTTP_VERSION", HttpVersion::Auto, HttpVersion::parse);
     let streams_per_connection = env.number("GEMINI_STREAMS_PER_CONNECTION", 100, 1..=10_000);
+    let model_probe_secs = env.number("MODEL_PROBE_SECS", 300, 10..=86_400);
     let plain_proxy = proxy.as_ref().is_some_and(|p| p.expose().scheme().starts_with("http"));
     if http_version == HttpVersion::Http2 && api_url.scheme() == "http" && plain_proxy {
         // An HTTP proxy forwards an http:// request as HTTP/1.1; h2c would reach it, not Gemini.
@@ -283,13 +283,12 @@ pub(super) fn gemini(env: &mut Env, purpose: &str) -> Option<GeminiConfig> {
         api_key: api_key?,
         api_url,
         proxy,
-        model_pro,
-        model_flash,
         max_concurrency,
         requests_per_minute,
         timeout_secs,
         http_version,
         streams_per_connection,
+        model_probe_secs,
     })
 }
 
@@ -365,26 +364,6 @@ pub(super) fn packs(env: &mut Env) -> Packs {
 }
 
 pub(super) fn pricing(env: &mut Env) -> Pricing {
-    let mut price = |var: &'static str, default: i64| {
-        let fallback = Credits::new(default).unwrap_or_else(|e| unreachable!("default price: {e}"));
-        env.or(var, fallback, Credits::parse)
-    };
-    let prices = Prices {
-        flash: price("PRICE_FLASH", 10),
-        pro_1k: price("PRICE_PRO_1K", 20),
-        pro_2k: price("PRICE_PRO_2K", 20),
-        pro_4k: price("PRICE_PRO_4K", 35),
-    };
-    let mut cost = |var: &'static str, default: &str| {
-        let fallback = MicroUsd::parse_dollars(default).unwrap_or_else(|e| unreachable!("default cost: {e}"));
-        env.or(var, fallback, MicroUsd::parse_dollars)
-    };
-    let provider_costs = PerVariant {
-        flash: cost("COST_FLASH_USD", "0.039"),
-        pro_1k: cost("COST_PRO_1K_USD", "0.134"),
-        pro_2k: cost("COST_PRO_2K_USD", "0.134"),
-        pro_4k: cost("COST_PRO_4K_USD", "0.24"),
-    };
     let default_rate = Kopecks::parse_rubles("100").unwrap_or_else(|e| unreachable!("default rate: {e}"));
     let usd_rate = env.or("USD_RUB_RATE", default_rate, |raw| {
         let rate = Kopecks::parse_rubles(raw).map_err(|e| e.to_string())?;
@@ -393,7 +372,7 @@ pub(super) fn pricing(env: &mut Env) -> Pricing {
         }
         Ok(rate)
     });
-    Pricing { prices, provider_costs, usd_rate }
+    Pricing { usd_rate }
 }
 
 pub(super) fn limits(env: &mut Env) -> Limits {
@@ -401,9 +380,9 @@ pub(super) fn limits(env: &mut Env) -> Limits {
         max_in_flight: env.number("MAX_IN_FLIGHT", 2, 1..=100),
         daily_generations: env.number("DAILY_GENERATION_CAP", 100, 1..=100_000),
         max_prompt_chars: env.number("MAX_PROMPT_CHARS", 2000, 1..=10_000),
-        max_references_pro: env.number("MAX_REFERENCES_PRO", 14, 0..=14),
-        max_references_flash: env.number("MAX_REFERENCES_FLASH", 3, 0..=14),
         generation_deadline_secs: env.number("GENERATION_DEADLINE_SECS", 900, 60..=86_400),
+        replies_per_minute: env.number("REPLY_BUDGET_PER_MINUTE", 30, 0..=10_000),
+        outbox_retry_cap_ms: env.number("OUTBOX_RETRY_CAP_MS", 60_000, 10..=3_600_000),
         worker_memory_budget_mb: env.number("WORKER_MEMORY_BUDGET_MB", 512, 32..=1_048_576),
     }
 }

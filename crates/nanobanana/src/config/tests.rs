@@ -28,7 +28,8 @@ fn an_empty_environment_works_for_tools_on_a_developer_machine() {
     assert!(config.telegram.is_none() && config.gemini.is_none() && config.yookassa.is_none());
     assert_eq!(config.packs.rub.len(), 3);
     assert_eq!(config.packs.rub[0].price, 10_000);
-    assert_eq!(config.pricing.prices.flash.get(), 10);
+    assert_eq!(config.catalog.default_model().price(crate::domain::ImageSize::K1).get(), 10);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
     assert!(config.prices_below_cost().is_empty(), "{:?}", config.prices_below_cost());
 }
 
@@ -227,4 +228,78 @@ fn env_example_documents_every_variable_read() {
     let missing: Vec<_> =
         asked.borrow().iter().filter(|v| !documented.contains(&v.as_str())).cloned().collect();
     assert!(missing.is_empty(), ".env.example lacks {missing:?}");
+}
+
+fn catalog_json(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut models = serde_json::json!([
+        {"key": "pro", "id": "gemini-3-pro-image", "name": {"ru": "Про", "en": "Pro"},
+         "sizes": ["1K", "4K"], "ratios": ["1:1", "16:9"], "max_references": 14,
+         "price": {"1K": 20, "4K": 35}, "cost_usd": {"1K": "0.134", "4K": "0.24"}},
+        {"key": "nb21", "id": "gemini-nano-banana-2.1", "name": {"ru": "2.1", "en": "2.1"},
+         "sizes": ["1K"], "ratios": ["1:1", "1:8"], "max_references": 14,
+         "price": {"1K": 10}, "cost_usd": {"1K": "0.034"}, "default": true, "aliases": ["flash"]}
+    ]);
+    edit(&mut models);
+    models.to_string()
+}
+
+fn catalog_errors(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    errors(Role::Tool, &[("MODEL_CATALOG", &catalog_json(edit))]).to_string()
+}
+
+#[test]
+fn a_catalog_is_read_from_the_variable_or_a_file() {
+    let inline = catalog_json(|_| {});
+    let config = load(Role::Tool, &[("MODEL_CATALOG", &inline)]).expect("valid");
+    assert_eq!(config.catalog.models().len(), 2);
+    assert_eq!(config.catalog.default_model().id, "gemini-nano-banana-2.1");
+    let path = std::env::temp_dir().join(format!("catalog-{}.json", std::process::id()));
+    std::fs::write(&path, &inline).expect("write");
+    let config = load(Role::Tool, &[("MODEL_CATALOG", path.to_str().expect("utf-8"))]).expect("valid");
+    assert_eq!(config.catalog.models()[0].key.as_str(), "pro");
+    let _ = std::fs::remove_file(&path);
+    let missing = errors(Role::Tool, &[("MODEL_CATALOG", "/nonexistent/catalog.json")]);
+    assert!(missing.to_string().contains("MODEL_CATALOG: cannot read the catalog file"), "{missing}");
+}
+
+#[test]
+fn each_catalog_problem_names_its_model_and_field() {
+    let duplicate = catalog_errors(|m| m[1]["key"] = "pro".into());
+    assert!(duplicate.contains("MODEL_CATALOG: model pro: key: duplicate key"), "{duplicate}");
+    let size = catalog_errors(|m| m[0]["sizes"] = serde_json::json!(["1K", "3K"]));
+    assert!(size.contains("model pro: sizes: unknown image size \"3K\""), "{size}");
+    let ratio = catalog_errors(|m| m[0]["ratios"] = serde_json::json!(["1:1", "1:8"]));
+    assert!(ratio.contains("model pro: ratios: 1:8 is a ratio gemini-3-pro-image does not take"), "{ratio}");
+    let price = catalog_errors(|m| {
+        m[0]["price"].as_object_mut().map(|p| p.remove("4K"));
+    });
+    assert!(price.contains("model pro: price: missing price for 4K"), "{price}");
+    let field = catalog_errors(|m| m[0]["colour"] = "red".into());
+    assert!(field.contains("MODEL_CATALOG: not a JSON array of models: unknown field `colour`"), "{field}");
+}
+
+#[test]
+fn a_catalog_price_below_cost_is_a_warning_per_size() {
+    let cheap = catalog_json(|m| m[0]["price"] = serde_json::json!({"1K": 5, "4K": 35}));
+    let config = load(Role::Tool, &[("MODEL_CATALOG", &cheap), ("USD_RUB_RATE", "100")]).expect("a warning, not an error");
+    let warnings: Vec<String> = config.prices_below_cost().iter().map(ToString::to_string).collect();
+    assert_eq!(warnings, ["price of pro 1K is 5 credits (₽) but the provider charges 13.40 ₽"]);
+}
+
+#[test]
+fn the_deprecated_variables_are_mapped_onto_the_catalog_with_a_warning() {
+    let config = load(
+        Role::Tool,
+        &[("PRICE_PRO_2K", "30"), ("GEMINI_MODEL_FLASH", "gemini-3.1-flash-image"), ("PRICE_FLASH", "12")],
+    )
+    .expect("valid");
+    let pro = config.catalog.find("pro").expect("pro");
+    assert_eq!(pro.price(crate::domain::ImageSize::K2).get(), 30);
+    let flash = config.catalog.find("flash").expect("the Flash of the previous release");
+    assert_eq!((flash.id.as_str(), flash.offers.len(), flash.takes_size), ("gemini-3.1-flash-image", 1, false));
+    assert_eq!(flash.price(crate::domain::ImageSize::K1).get(), 12);
+    assert_eq!(config.warnings.len(), 3, "{:?}", config.warnings);
+    assert!(config.warnings.iter().all(|w| w.contains("deprecated")), "{:?}", config.warnings);
+    let ignored = load(Role::Tool, &[("MODEL_CATALOG", &catalog_json(|_| {})), ("PRICE_FLASH", "12")]).expect("valid");
+    assert_eq!(ignored.warnings, ["PRICE_FLASH is deprecated and ignored: MODEL_CATALOG is set"]);
 }

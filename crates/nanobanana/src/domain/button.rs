@@ -137,7 +137,7 @@ fn cut(mut data: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Delivery, ImageSize, Model, ASPECT_RATIOS};
+    use crate::domain::{Delivery, ImageSize, Model, ALL_ASPECT_RATIOS};
 
     /// One of each kind, with data that fits.
     fn every_kind() -> Vec<Button> {
@@ -158,11 +158,14 @@ mod tests {
             Button::Setting(SettingChange::Delivery(Delivery::Photo)),
             Button::Setting(SettingChange::Delivery(Delivery::PhotoAndFile)),
         ];
-        buttons.extend(Model::ALL.map(|m| Button::Setting(SettingChange::Model(m))));
+        for model in crate::domain::default_catalog().models() {
+            buttons.push(Button::Setting(SettingChange::Model(model.key.clone())));
+        }
+        buttons.push(Button::Setting(SettingChange::Model(Model::parse(&"k".repeat(Model::MAX_LEN)).expect("key"))));
         buttons.extend(
             [ImageSize::K1, ImageSize::K2, ImageSize::K4].map(|s| Button::Setting(SettingChange::Size(s))),
         );
-        buttons.extend(ASPECT_RATIOS.map(|a| Button::Setting(SettingChange::AspectRatio(a))));
+        buttons.extend(ALL_ASPECT_RATIOS.map(|a| Button::Setting(SettingChange::AspectRatio(a))));
         buttons.extend(ResultAction::ALL.map(|action| Button::Result { action, generation: id }));
         buttons
     }
@@ -186,7 +189,7 @@ mod tests {
                 "terms:1:xtr100".into(),
             ),
             (Button::AcceptTerms { version: "1".into(), pack: None }, "terms:1:".into()),
-            (Button::Setting(SettingChange::Model(Model::Pro)), "st:m:pro".into()),
+            (Button::Setting(SettingChange::Model(Model::parse("pro").expect("key"))), "st:m:pro".into()),
             (Button::Setting(SettingChange::Size(ImageSize::K4)), "st:s:4K".into()),
             (Button::Setting(SettingChange::AspectRatio("16:9")), "st:a:16:9".into()),
             (Button::Setting(SettingChange::Delivery(Delivery::PhotoAndFile)), "st:d:file".into()),
@@ -252,7 +255,8 @@ mod tests {
             "buy".into(),
             "buy:".into(),
             "st:".into(),
-            "st:m:ultra".into(),
+            "st:m:ultra ultra".into(),
+            format!("st:m:{}", "k".repeat(25)),
             "st:a:7:3".into(),
             "st:d:fax".into(),
             "lang:de".into(),

@@ -1,4 +1,4 @@
-//! Pure types and rules (DESIGN §2, L0): amounts and money, models and prices, settings, the
+//! Pure types and rules (DESIGN §2, L0): amounts and money, the model catalog and prices, settings, the
 //! rules of a generation request and of refunds, and the protocols stored or sent as text —
 //! the buttons' callback data (`Button`), conversation states (`Awaiting`) and generation
 //! status. No I/O lives here, and nothing above L0 is imported; everything that comes from
@@ -6,6 +6,7 @@
 
 mod awaiting;
 mod button;
+pub mod catalog;
 mod credits;
 mod model;
 mod money;
@@ -19,11 +20,12 @@ mod status;
 pub use awaiting::{Awaiting, AwaitingKind};
 pub use button::{Button, ResultAction};
 pub use credits::{Credits, CreditsError};
-pub use model::{model_name, ImageSize, Model, ModelError};
+pub use catalog::{default_catalog, Catalog, CatalogError, CatalogModel, Choice, ModelSpec, Names, Offer};
+pub use model::{aspect_ratio, ImageSize, Model, ModelError, ALL_ASPECT_RATIOS, COMMON_ASPECT_RATIOS};
 pub use money::{format_amount, Kopecks, MicroUsd, MoneyError};
 pub use payment::{ChargeStatus, Provider};
-pub use price::{below_cost, BelowCost, PerVariant, Prices, ProviderCosts};
-pub use settings::{Delivery, SettingChange, Settings, ASPECT_RATIOS};
+pub use price::{below_cost, BelowCost};
+pub use settings::{Delivery, SettingChange, Settings};
 pub use status::GenerationStatus;
 
 /// A Telegram user id as Telegram sends it (positive for users).

@@ -25,6 +25,8 @@ pub struct Load {
     pub paused: Option<String>,
     /// What the user still owes after a refund made outside the bot.
     pub owed: i64,
+    /// Why the requested model is missing at Gemini, if it is (the probe, or a 404).
+    pub model_missing: Option<String>,
 }
 
 /// Why a request is refused, before anything is reserved.
@@ -44,6 +46,8 @@ pub enum Refusal {
     Paused {
         quota: bool,
     },
+    /// The chosen model is not served by Gemini now.
+    ModelUnavailable,
     Debt {
         owed: i64,
     },
@@ -68,6 +72,7 @@ impl Refusal {
             Refusal::PromptTooLong { .. } => "prompt_too_long",
             Refusal::TooManyReferences { .. } => "too_many_references",
             Refusal::Paused { .. } => "progress_paused",
+            Refusal::ModelUnavailable => "model_unavailable",
             Refusal::Debt { .. } => "debt_blocked",
             Refusal::TooManyInFlight { .. } => "too_many_in_flight",
             Refusal::DailyCap { .. } => "daily_cap",
@@ -92,11 +97,13 @@ pub fn check_ask(banned: bool, prompt: &str, references: usize, limits: &Limits)
     }
 }
 
-/// Whether generation is paused for everyone: refused before anything else under the lock.
+/// Whether generation is paused for everyone, or the model is missing: refused before
+/// anything else under the lock.
 pub fn check_pause(load: &Load) -> Result<(), Refusal> {
-    match &load.paused {
-        Some(reason) => Err(Refusal::Paused { quota: reason.starts_with("daily_quota") }),
-        None => Ok(()),
+    match (&load.paused, &load.model_missing) {
+        (Some(reason), _) => Err(Refusal::Paused { quota: reason.starts_with("daily_quota") }),
+        (None, Some(_)) => Err(Refusal::ModelUnavailable),
+        (None, None) => Ok(()),
     }
 }
 
@@ -148,6 +155,8 @@ mod tests {
         assert_eq!(check_pause(&quota), Err(Refusal::Paused { quota: true }));
         let key = Load { paused: Some("invalid_key".into()), ..Load::default() };
         assert_eq!(check_pause(&key), Err(Refusal::Paused { quota: false }));
+        let gone = Load { model_missing: Some("not listed".into()), ..Load::default() };
+        assert_eq!(check_pause(&gone), Err(Refusal::ModelUnavailable));
     }
 
     #[test]

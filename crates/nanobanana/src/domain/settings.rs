@@ -1,13 +1,12 @@
-//! A user's generation settings: model, size (Pro only), aspect ratio and how results are
-//! delivered. Stored as JSON; whatever cannot be read falls back to the default.
+//! A user's generation settings: model (a catalog key), size, aspect ratio and how results are
+//! delivered. Stored as JSON; whatever cannot be read falls back to the default, and what the
+//! catalog lacks is fitted by `Catalog::resolve` (the model key is kept as stored, so a key of
+//! the previous release — `"flash"`, `"pro"` — still reads).
 
 use serde::{Deserialize, Serialize};
 
-use super::{ImageSize, Model};
-
-/// The aspect ratios Gemini's image models accept.
-pub const ASPECT_RATIOS: [&str; 10] =
-    ["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"];
+use super::model::{aspect_ratio, ALL_ASPECT_RATIOS};
+use super::{Catalog, Choice, ImageSize, Model};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -22,8 +21,9 @@ pub enum Delivery {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
-    pub model: Model,
-    /// Used by the Pro model only.
+    /// `None`: never chosen, the catalog's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<Model>,
     pub size: ImageSize,
     pub aspect_ratio: String,
     pub delivery: Delivery,
@@ -31,20 +31,26 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self {
-            model: Model::Flash,
-            size: ImageSize::K1,
-            aspect_ratio: "1:1".to_owned(),
-            delivery: Delivery::Photo,
-        }
+        Self { model: None, size: ImageSize::K1, aspect_ratio: "1:1".to_owned(), delivery: Delivery::Photo }
     }
 }
 
 impl Settings {
     /// Reads stored settings; anything unreadable or out of range becomes the default.
     pub fn from_json(value: &serde_json::Value) -> Self {
-        let mut settings: Settings = serde_json::from_value(value.clone()).unwrap_or_default();
-        if !ASPECT_RATIOS.contains(&settings.aspect_ratio.as_str()) {
+        let mut settings = match serde_json::from_value::<Settings>(value.clone()) {
+            Ok(settings) => settings,
+            // One bad field (an old model key with spaces, say) must not lose the others.
+            Err(_) => {
+                let mut lenient = value.clone();
+                if let Some(object) = lenient.as_object_mut() {
+                    object.remove("model");
+                }
+                serde_json::from_value(lenient).unwrap_or_default()
+            }
+        };
+        settings.model = settings.model.and_then(|m| Model::parse(m.as_str()).ok());
+        if aspect_ratio(&settings.aspect_ratio).is_err() {
             settings.aspect_ratio = Settings::default().aspect_ratio;
         }
         settings
@@ -54,18 +60,15 @@ impl Settings {
         serde_json::to_value(self).unwrap_or_default()
     }
 
-    /// The size to ask for: Pro's chosen size, none for Flash.
-    pub fn image_size(&self) -> Option<ImageSize> {
-        match self.model {
-            Model::Pro => Some(self.size),
-            Model::Flash => None,
-        }
+    /// These settings against the catalog: the model, and the size and ratio it offers.
+    pub fn choice<'c>(&self, catalog: &'c Catalog) -> Choice<'c> {
+        catalog.resolve(self.model.as_ref(), self.size, &self.aspect_ratio)
     }
 
     /// Applies one change a settings button makes.
     pub fn apply(&mut self, change: SettingChange) {
         match change {
-            SettingChange::Model(model) => self.model = model,
+            SettingChange::Model(model) => self.model = Some(model),
             SettingChange::Size(size) => self.size = size,
             SettingChange::AspectRatio(ratio) => self.aspect_ratio = ratio.to_owned(),
             SettingChange::Delivery(delivery) => self.delivery = delivery,
@@ -75,11 +78,12 @@ impl Settings {
 
 /// One change a settings button makes, named on the wire as `m:pro`, `s:2K`, `a:16:9`,
 /// `d:photo` or `d:file` (after the button's `st:`, see `Button`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SettingChange {
+    /// A catalog key (checked against the catalog when applied).
     Model(Model),
     Size(ImageSize),
-    /// One of `ASPECT_RATIOS`.
+    /// One of `ALL_ASPECT_RATIOS`.
     AspectRatio(&'static str),
     Delivery(Delivery),
 }
@@ -91,14 +95,14 @@ impl SettingChange {
         match field {
             "m" => Model::parse(value).ok().map(Self::Model),
             "s" => ImageSize::parse(value).ok().map(Self::Size),
-            "a" => ASPECT_RATIOS.into_iter().find(|a| *a == value).map(Self::AspectRatio),
+            "a" => ALL_ASPECT_RATIOS.into_iter().find(|a| *a == value).map(Self::AspectRatio),
             "d" if value == "photo" => Some(Self::Delivery(Delivery::Photo)),
             "d" if value == "file" => Some(Self::Delivery(Delivery::PhotoAndFile)),
             _ => None,
         }
     }
 
-    pub fn encode(self) -> String {
+    pub fn encode(&self) -> String {
         match self {
             Self::Model(model) => format!("m:{model}"),
             Self::Size(size) => format!("s:{size}"),
@@ -125,12 +129,23 @@ mod tests {
             assert_eq!(parsed.encode(), change);
             s.apply(parsed);
         }
-        assert_eq!(s.image_size(), Some(ImageSize::K4));
+        assert_eq!(s.size, ImageSize::K4);
         assert_eq!(Settings::from_json(&s.to_json()), s);
-        for bad in ["m:ultra", "s:8K", "a:7:3", "d:fax", "zzz", "q:1"] {
+        for bad in ["m:ultra ultra", "s:8K", "a:7:3", "d:fax", "zzz", "q:1"] {
             assert_eq!(SettingChange::parse(bad), None, "{bad}");
         }
-        s.apply(SettingChange::Model(Model::Flash));
-        assert_eq!(s.image_size(), None);
+    }
+
+    #[test]
+    fn the_previous_release_settings_still_read() {
+        let catalog = crate::domain::default_catalog();
+        let stored = serde_json::json!({"model": "flash", "size": "1K", "aspect_ratio": "16:9", "delivery": "photo"});
+        let settings = Settings::from_json(&stored);
+        let choice = settings.choice(&catalog);
+        assert_eq!((choice.model.key.as_str(), choice.ratio, choice.replaced), ("nb21", "16:9", None));
+        let pro = Settings::from_json(&serde_json::json!({"model": "pro", "size": "4K"}));
+        assert_eq!(pro.choice(&catalog).model.id, "gemini-3-pro-image");
+        let gone = Settings::from_json(&serde_json::json!({"model": "ultra"}));
+        assert_eq!(gone.choice(&catalog).replaced.map(|m| m.to_string()), Some("ultra".to_owned()));
     }
 }

@@ -52,6 +52,7 @@ fn error_status(status: u16, body: &[u8]) -> Outcome {
         429 if detail.quota_ids().any(|id| id.contains("PerDay")) => Outcome::DailyQuota { reason },
         429 => Outcome::Retryable { after: detail.retry_delay(), reason },
         408 | 500..=599 => Outcome::Retryable { after: None, reason },
+        404 if label == "NOT_FOUND" => Outcome::ModelNotFound { reason },
         _ => Outcome::Invalid { reason },
     }
 }
@@ -226,6 +227,9 @@ mod tests {
                 Outcome::Invalid { .. }
             ));
         }
+        let gone = json!({"error": {"code": 404, "status": "NOT_FOUND",
+            "message": "models/gemini-3.1-flash-image is not found for API version v1beta"}});
+        assert!(matches!(err(404, gone), Outcome::ModelNotFound { .. }));
         for status in [500, 502, 503, 504] {
             assert!(matches!(err(status, json!({})), Outcome::Retryable { after: None, .. }));
         }

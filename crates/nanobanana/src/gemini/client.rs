@@ -17,7 +17,6 @@ use super::outcome::{Outcome, Reply};
 use super::request::Request;
 use super::response::Usage;
 use crate::config::GeminiConfig;
-use crate::domain::Model;
 
 /// Answers larger than this are cut off: a 4K PNG plus two thought images in base64 fit well
 /// below it.
@@ -57,8 +56,6 @@ pub struct Client {
     lanes: Arc<Lanes>,
     timeout: Duration,
     base: String,
-    model_pro: String,
-    model_flash: String,
 }
 
 impl std::fmt::Debug for Client {
@@ -77,17 +74,7 @@ impl Client {
             lanes: Arc::new(Lanes::new(config, headers)?),
             timeout: Duration::from_secs(u64::from(config.timeout_secs.max(1))),
             base: config.api_url.as_str().trim_end_matches('/').to_owned(),
-            model_pro: config.model_pro.clone(),
-            model_flash: config.model_flash.clone(),
         })
-    }
-
-    /// The provider's id for one of our models, from configuration.
-    pub fn model_id(&self, model: Model) -> &str {
-        match model {
-            Model::Pro => &self.model_pro,
-            Model::Flash => &self.model_flash,
-        }
     }
 
     /// Connections the calls are spread over (HTTP/2), or 1 (HTTP/1.1: one client whose pool
@@ -111,7 +98,7 @@ impl Client {
         request: &Request,
         gate: Option<Arc<Semaphore>>,
     ) -> (Reply, Option<OwnedSemaphorePermit>) {
-        let url = format!("{}/v1beta/models/{}:generateContent", self.base, self.model_id(request.model));
+        let url = format!("{}/v1beta/models/{}:generateContent", self.base, request.model_id);
         let started = Instant::now();
         // Held until the answer is read: the call occupies its connection's stream till then.
         let lane = self.lanes.take();
@@ -142,17 +129,12 @@ impl Client {
         drop(lane);
         let (outcome, usage) = read.unwrap_or_else(|e| (unread(&e), None));
         let latency = started.elapsed();
-        tracing::debug!(model = %request.model, status, kind = outcome.kind(),
+        tracing::debug!(model = %request.model_id, status, kind = outcome.kind(),
             latency_ms = latency.as_millis() as u64, "gemini generateContent");
         (Reply { outcome, usage, latency, status }, permit)
     }
 
-    /// The configured model ids (Pro, Flash) that Gemini does not list; for the start-up warning.
-    pub async fn missing_models(&self) -> Result<Vec<String>, ModelsError> {
-        self.check_models(&[&self.model_pro, &self.model_flash]).await
-    }
-
-    /// Which of `ids` `GET /v1beta/models` does not list (the caller warns about them).
+    /// Which of `ids` `GET /v1beta/models` does not list (every page of it).
     pub async fn check_models(&self, ids: &[&str]) -> Result<Vec<String>, ModelsError> {
         let mut listed = Vec::new();
         let mut page_token: Option<String> = None;

@@ -41,8 +41,10 @@ pub enum Outcome {
     InvalidKey { reason: String },
     /// The prompt (`promptFeedback.blockReason`) or the image (`finishReason`) was blocked.
     Blocked { reason: String },
-    /// 400/403/404 and other 4xx: this request will never succeed.
+    /// 400/403 and other 4xx: this request will never succeed.
     Invalid { reason: String },
+    /// 404 `NOT_FOUND` for the model: Gemini does not serve this model id (any more).
+    ModelNotFound { reason: String },
     /// A 200 with text and no image: the model declined in words.
     TextRefusal { text: String },
     /// A 200 with no image and no text, e.g. `finishReason` NO_IMAGE or one not seen before.
@@ -61,6 +63,9 @@ pub enum Class {
     Pause,
     /// Settle failed and release.
     Permanent,
+    /// The model is gone: mark it missing (hide it, release its queue, tell the admins) and
+    /// fail this job like a permanent error.
+    ModelGone,
 }
 
 impl Outcome {
@@ -69,6 +74,7 @@ impl Outcome {
             Self::Image(_) => Class::Success,
             Self::Retryable { .. } | Self::BadImage { .. } => Class::Retry,
             Self::DailyQuota { .. } | Self::InvalidKey { .. } => Class::Pause,
+            Self::ModelNotFound { .. } => Class::ModelGone,
             Self::Blocked { .. } | Self::Invalid { .. } | Self::TextRefusal { .. } | Self::NoImage { .. } => {
                 Class::Permanent
             }
@@ -84,6 +90,7 @@ impl Outcome {
             Self::InvalidKey { .. } => "invalid_key",
             Self::Blocked { .. } => "blocked",
             Self::Invalid { .. } => "invalid",
+            Self::ModelNotFound { .. } => "model_not_found",
             Self::TextRefusal { .. } => "text_refusal",
             Self::NoImage { .. } => "no_image",
             Self::BadImage { .. } => "bad_image",

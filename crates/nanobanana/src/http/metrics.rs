@@ -33,7 +33,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     metrics::render_counters(&mut out);
     let reads = state.figures.reads();
     metrics::sample(&mut out, "nanobanana_metrics_figures_read_total", Some("counter"), "", reads);
-    let status = match state.figures.render(&state.bot.pool).await {
+    let status = match state.figures.render(&state.bot.pool, &state.bot.config.catalog).await {
         Ok(figures) => {
             out.push_str(&figures);
             StatusCode::OK

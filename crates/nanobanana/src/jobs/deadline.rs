@@ -53,25 +53,36 @@ pub async fn expire_overdue(pool: &PgPool, grace: Duration, limit: u32) -> sqlx:
         .bind(super::batch(limit))
         .fetch_all(&mut *tx)
         .await?;
+    let expired = release_claimed(&mut tx, claimed, DEADLINE_ERROR).await?;
+    tx.commit().await?;
+    Ok(expired)
+}
+
+/// Ends each claimed `(id, epoch)` `failed` with `error` and its credits released, each in a
+/// savepoint of `tx`: a row the ledger refuses is logged and left to the next sweep.
+pub(super) async fn release_claimed(
+    tx: &mut sqlx::PgConnection,
+    claimed: Vec<(Uuid, i64)>,
+    error: &str,
+) -> sqlx::Result<Vec<Expired>> {
     let mut expired = Vec::with_capacity(claimed.len());
     for (id, epoch) in claimed {
         let mut savepoint = tx.begin().await?;
-        let settlement = Settlement::Release { error: DEADLINE_ERROR };
+        let settlement = Settlement::Release { error };
         match ledger::settle(&mut savepoint, id, epoch, settlement).await {
             Ok(Settled::Now(entry)) => {
                 savepoint.commit().await?;
-                tracing::info!(generation_id = %id, user_id = entry.user_id, amount = entry.amount,
-                    "deadline passed: generation failed, credits released");
+                tracing::info!(generation_id = %id, user_id = entry.user_id, amount = entry.amount, error,
+                    "generation failed, credits released");
                 expired.push(Expired { id, entry });
             }
             // Impossible while this transaction holds the row; nothing to undo but the claim.
             Ok(Settled::Stale) => savepoint.rollback().await?,
             Err(error) => {
-                tracing::error!(generation_id = %id, %error, "deadline sweep could not settle");
+                tracing::error!(generation_id = %id, %error, "could not settle a claimed generation");
                 savepoint.rollback().await?;
             }
         }
     }
-    tx.commit().await?;
     Ok(expired)
 }

@@ -1,9 +1,10 @@
 //! Jobs: generations as work items in Postgres (DESIGN §3 `generations`, §4 "Worker"; L2),
-//! and the owner of the `generations` and `service_state` tables.
+//! and the owner of the `generations`, `service_state` and `unavailable_models` tables.
 //!
 //! Owns creating generations (`new`), claiming, leases with fencing, heartbeats, retries,
 //! graceful hand-back, the deadline sweep, what a generation's row records beside its status
-//! (`record`) and the service-wide pause (`pause`). Postgres decides who holds a job: a claim
+//! (`record`), the service-wide pause (`pause`) and which models Gemini does not serve now
+//! (`availability`). Postgres decides who holds a job: a claim
 //! is one fenced conditional update that bumps `lease_epoch`, and every later write of the
 //! holder presents that epoch. A holder whose epoch is gone gets `false` (or `Settled::Stale`
 //! from the ledger) and must discard its result: it changes nothing.
@@ -12,6 +13,7 @@
 //! `ledger::settle`, including the deadline sweep's (the one other writer of `generations`).
 //! Wake-up signals are `crate::signals`, a hint only; nothing here depends on Redis.
 
+pub mod availability;
 mod backoff;
 mod claim;
 mod deadline;

@@ -16,7 +16,10 @@ pub struct NewGeneration<'a> {
     pub id: Uuid,
     pub user_id: TelegramId,
     pub prompt: &'a str,
+    /// Our catalog key (stored; settings and stats name models by it).
     pub model: Model,
+    /// Google's id the generation is created with, kept with it.
+    pub model_id: Option<&'a str>,
     pub image_size: Option<ImageSize>,
     pub aspect_ratio: &'a str,
     pub cost: Credits,
@@ -58,9 +61,9 @@ pub async fn insert_requested(
 ) -> sqlx::Result<bool> {
     let inserted = sqlx::query(
         "INSERT INTO generations (id, user_id, prompt, model, image_size, aspect_ratio, cost, source_key,
-                                  deadline, reference_file_ids, status_outbox_id)
+                                  deadline, reference_file_ids, status_outbox_id, model_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE(now() + $9::interval, now() + interval '15 minutes'),
-                 $10, $11)
+                 $10, $11, $12)
          ON CONFLICT (user_id, source_key) DO NOTHING",
     )
     .bind(generation.id)
@@ -74,6 +77,7 @@ pub async fn insert_requested(
     .bind(deadline.map(|d| Duration::from_secs(d.min(MAX_DEADLINE).as_secs())))
     .bind(reference_file_ids)
     .bind(status_outbox_id)
+    .bind(generation.model_id)
     .execute(conn)
     .await?
     .rows_affected();
@@ -98,21 +102,24 @@ pub async fn start(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<i64
     .await
 }
 
-/// What a new request of `user` is checked against, in one round trip: their generations in
-/// flight and created today, whether generation is paused for everyone, and what they owe.
+/// What a new request of `user` for Google's `model_id` is checked against, in one round trip:
+/// their generations in flight and created today, whether generation is paused for everyone,
+/// whether that model is missing at Gemini, and what they owe.
 /// Call it holding the user's balance lock (`ledger::lock_balance`), so the counts see every
 /// request of theirs committed before it.
-pub async fn load_of(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<Load> {
-    let (in_flight, today, paused, owed): (i64, i64, Option<String>, i64) = sqlx::query_as(
+pub async fn load_of(conn: &mut PgConnection, user: TelegramId, model_id: &str) -> sqlx::Result<Load> {
+    let (in_flight, today, paused, owed, model_missing): (i64, i64, Option<String>, i64, Option<String>) = sqlx::query_as(
         "SELECT COUNT(*) FILTER (WHERE status IN ('queued', 'processing')),
                 COUNT(*) FILTER (WHERE created_at >= date_trunc('day', now())),
                 (SELECT reason FROM service_state WHERE name = $2),
-                COALESCE((SELECT owed FROM credit_debts WHERE user_id = $1), 0)
+                COALESCE((SELECT owed FROM credit_debts WHERE user_id = $1), 0),
+                (SELECT reason FROM unavailable_models WHERE model_id = $3)
          FROM generations WHERE user_id = $1",
     )
     .bind(user)
     .bind(super::pause::NAME)
+    .bind(model_id)
     .fetch_one(conn)
     .await?;
-    Ok(Load { in_flight, today, paused, owed })
+    Ok(Load { in_flight, today, paused, owed, model_missing })
 }

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::movement::{apply, run, statement, Entry, Kind, Moved, Refs, SETTLE};
 use super::{LedgerError, Outcome};
-use crate::domain::{Credits, GenerationStatus, TelegramId};
+use crate::domain::{Credits, GenerationStatus, ImageSize, TelegramId};
 
 /// Moves `cost` from available to reserved for generation `generation_id`. Short balance:
 /// `Insufficient`, nothing written. The generation row may be inserted later in the same
@@ -26,6 +26,10 @@ pub async fn reserve(
 pub enum Settlement<'a> {
     /// `succeeded`: the reserved cost is spent. Only once the image is stored.
     Commit,
+    /// `succeeded` with a picture smaller than the size bought: `charged` (the price of the
+    /// size delivered, at most the cost) is spent and the rest of the reserved cost goes back
+    /// to available — in the one settlement row, so a generation still settles exactly once.
+    CommitSmaller { charged: Credits, delivered: ImageSize },
     /// `failed`: the reserved cost goes back to available.
     Release { error: &'a str },
 }
@@ -48,12 +52,16 @@ pub async fn settle(
     epoch: i64,
     settlement: Settlement<'_>,
 ) -> Result<Settled, LedgerError> {
-    let (status, error, kind) = match settlement {
-        Settlement::Commit => (GenerationStatus::Succeeded, None, Kind::Commit),
-        Settlement::Release { error } => (GenerationStatus::Failed, Some(error), Kind::Release),
+    let (status, error, kind, charged, delivered) = match settlement {
+        Settlement::Commit => (GenerationStatus::Succeeded, None, Kind::Commit, None, None),
+        Settlement::CommitSmaller { charged, delivered } => {
+            (GenerationStatus::Succeeded, None, Kind::Commit, Some(charged.get()), Some(delivered.as_str()))
+        }
+        Settlement::Release { error } => (GenerationStatus::Failed, Some(error), Kind::Release, None, None),
     };
     let refs = Refs { generation_id: Some(generation_id), ..Refs::default() };
-    let query = statement(&SETTLE, kind, &refs).bind(status).bind(error).bind(epoch);
+    let query =
+        statement(&SETTLE, kind, &refs).bind(status).bind(error).bind(epoch).bind(charged).bind(delivered);
     match run(conn, query, kind, &refs).await? {
         Moved::Applied(entry) => Ok(Settled::Now(entry)),
         Moved::NoSource => Ok(Settled::Stale),

@@ -17,30 +17,42 @@ pub(super) struct Row {
     pub(super) attempts: i32,
     /// A status message row: its text is rendered from this generation when sent.
     pub(super) status_of: Option<uuid::Uuid>,
+    /// Its priority class (`Class`): 0 is a paid delivery.
+    pub(super) class: i16,
 }
 
 /// Each chat's head: its oldest pending row, except that a progress edit not due yet lets the
-/// rows behind it pass (a final status edit never does); deliveries before status edits. With
-/// whether the row is due.
+/// rows behind it pass (a final status edit never does). Chats in priority order: a chat's
+/// head takes the best class queued in that chat (a paid picture lifts the status edit and
+/// replies before it), then deliveries before status edits, then age. With whether the row is
+/// due.
 pub(super) async fn heads(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<(Row, bool)>> {
-    type HeadRow = (i64, i64, String, Value, Option<i64>, i32, Option<uuid::Uuid>, bool);
+    type HeadRow = (i64, i64, String, Value, Option<i64>, i32, Option<uuid::Uuid>, i16, i16, bool);
     let rows: Vec<HeadRow> = sqlx::query_as(
-        "SELECT id, chat_id, method, params, edits, attempts, status_of, next_attempt_at <= now()
-         FROM (SELECT DISTINCT ON (chat_id) * FROM outbox
+        "SELECT id, chat_id, method, params, edits, attempts, status_of, class, best, next_attempt_at <= now()
+         FROM (SELECT DISTINCT ON (chat_id) *, MIN(class) OVER (PARTITION BY chat_id) AS best
+               FROM outbox
                WHERE state = 'pending'
                  AND (status_of IS NULL OR next_attempt_at <= now() OR params->>'final' = 'true')
                ORDER BY chat_id, id) heads
-         ORDER BY status_of IS NOT NULL, id LIMIT $1",
+         ORDER BY best, status_of IS NOT NULL, id LIMIT $1",
     )
     .bind(limit)
     .fetch_all(pool)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, chat_id, method, params, edits, attempts, status_of, due)| {
-            (Row { id, chat_id, method, params, edits, attempts, status_of }, due)
+        .map(|(id, chat_id, method, params, edits, attempts, status_of, class, _best, due)| {
+            (Row { id, chat_id, method, params, edits, attempts, status_of, class }, due)
         })
         .collect())
+}
+
+/// The newest pending paid delivery's id (0 without one).
+pub(super) async fn newest_paid(pool: &PgPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox WHERE state = 'pending' AND class = 0")
+        .fetch_one(pool)
+        .await
 }
 
 /// The message an edit targets: its `message_id` once sent, and its state.
@@ -83,10 +95,12 @@ pub(super) async fn retry_later(pool: &PgPool, id: i64, reason: &str, after: Dur
     Ok(())
 }
 
-/// Drops everything still pending for `chat`.
+/// Drops everything still pending for `chat`, except paid deliveries, which are parked until
+/// the user is back.
 pub(super) async fn drop_chat(conn: &mut PgConnection, chat: i64, reason: &str) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE outbox SET state = 'dropped', last_error = $2 WHERE chat_id = $1 AND state = 'pending'",
+        "UPDATE outbox SET state = CASE WHEN class = 0 THEN 'parked' ELSE 'dropped' END, last_error = $2
+         WHERE chat_id = $1 AND state = 'pending'",
     )
     .bind(chat)
     .bind(reason)

@@ -13,6 +13,12 @@
 //! second, with the capacity left, the sender refreshes "generating" messages and sends the
 //! `upload_photo` chat action to chats waiting for a picture.
 //!
+//! Priority classes (DESIGN §10): chats are served in the order of the best class they have
+//! queued, and a paid delivery queued while lower classes are being sent interrupts the pass
+//! after the send in progress, so a backlog never delays it by more than one send slot. A paid
+//! delivery is never dropped for a transient failure (backoff capped at `retry_cap`, no
+//! attempt limit) and a 403 parks it until the user writes again.
+//!
 //! A row may carry a stored file instead of a Telegram file reference (`attachment`). The
 //! sender's SQL is `rows`.
 
@@ -37,6 +43,8 @@ const PER_CHAT_INTERVAL: Duration = Duration::from_millis(1000);
 const GLOBAL_PER_SECOND: usize = 30;
 const BATCH: i64 = 100;
 const MAX_ATTEMPTS: i32 = 10;
+/// The longest wait between tries of a failed send, unless `with_retry_cap` says otherwise.
+pub const RETRY_CAP: Duration = Duration::from_secs(60);
 /// How often progress edits and chat actions are considered.
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 /// Telegram shows a chat action for about 5 s.
@@ -66,11 +74,15 @@ pub struct Sender {
     /// When progress was last refreshed, and each chat's last `upload_photo` action.
     last_refresh: Option<Instant>,
     last_action: HashMap<i64, Instant>,
+    /// Names the models in status messages.
+    catalog: Arc<crate::domain::Catalog>,
+    retry_cap: Duration,
 }
 
 impl Sender {
-    pub fn new(pool: PgPool, api: BotApi, wake: Arc<Notify>) -> Self {
+    pub fn new(pool: PgPool, api: BotApi, wake: Arc<Notify>, catalog: Arc<crate::domain::Catalog>) -> Self {
         Self {
+            catalog,
             pool,
             api,
             wake,
@@ -79,7 +91,14 @@ impl Sender {
             storage: None,
             last_refresh: None,
             last_action: HashMap::new(),
+            retry_cap: RETRY_CAP,
         }
+    }
+
+    /// The longest wait between tries of a failed send (`OUTBOX_RETRY_CAP_MS`).
+    pub fn with_retry_cap(mut self, cap: Duration) -> Self {
+        self.retry_cap = cap.max(Duration::from_millis(1));
+        self
     }
 
     /// Lets rows carry stored files (`{"storage_key": …}` as `photo` or `document`), uploaded
@@ -150,6 +169,7 @@ impl Sender {
     /// after Telegram's answer), but cuts a 429 pause short and ends the pass there: the rest
     /// waits for the next sender.
     async fn tick(&mut self, shutdown: &watch::Receiver<bool>) -> anyhow::Result<bool> {
+        let newest_paid = rows::newest_paid(&self.pool).await?;
         let heads = rows::heads(&self.pool, BATCH).await?;
         let mut sent_any = false;
         for (row, due) in heads {
@@ -161,6 +181,10 @@ impl Sender {
             if !matches!(outcome, Sent::Waiting | Sent::Skipped) {
                 self.last_sent.insert(row.chat_id, Instant::now());
                 sent_any = true;
+            }
+            // A paid delivery queued meanwhile goes before the rest of this pass.
+            if row.class > 0 && rows::newest_paid(&self.pool).await? > newest_paid {
+                return Ok(true);
             }
             if let Sent::Pause(pause) = outcome {
                 tracing::warn!(?pause, "Telegram asked to slow down");
@@ -221,7 +245,7 @@ impl Sender {
                 self.mark_sent(row.id, None).await?;
                 return Ok(Sent::Done);
             }
-            Err(e) => classify(&e, row.attempts),
+            Err(e) => classify(&e, row, self.retry_cap),
         };
         self.failed(row, outcome).await
     }
@@ -245,7 +269,7 @@ impl Sender {
         let Some(generation) = row.status_of else {
             return Ok(Ok((params, None)));
         };
-        let Some(rendered) = status::render_now(&mut *self.pool.acquire().await?, generation).await? else {
+        let Some(rendered) = status::render_now(&mut *self.pool.acquire().await?, &self.catalog, generation).await? else {
             return Ok(Err(self.drop_row(row, "its generation is gone".to_owned()).await?));
         };
         if row.edits.is_some() && rendered.shown.as_deref() == Some(rendered.text.as_str()) {
@@ -266,7 +290,7 @@ impl Sender {
             Sent::Retry(after) | Sent::Pause(after) => {
                 rows::retry_later(&self.pool, row.id, outcome_reason(&outcome), *after).await?;
             }
-            Sent::Blocked => self.blocked(row.chat_id).await?,
+            Sent::Blocked => self.blocked(row).await?,
             Sent::Dropped(reason) => {
                 return self.drop_row(row, reason.clone()).await;
             }
@@ -327,14 +351,16 @@ impl Sender {
         Ok(())
     }
 
-    /// The user blocked the bot: mark them inactive and drop what was queued for them.
-    async fn blocked(&self, chat_id: i64) -> anyhow::Result<()> {
+    /// The user blocked the bot: mark them inactive and drop what was queued for them, except
+    /// paid deliveries (this row too, if it is one), which are parked until they are back.
+    async fn blocked(&self, row: &Row) -> anyhow::Result<()> {
+        let chat_id = row.chat_id;
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
         crate::db::users::set_active(&mut tx, chat_id, false).await?;
         rows::drop_chat(&mut tx, chat_id, "bot blocked").await?;
         tx.commit().await?;
-        tracing::info!(chat_id, "user blocked the bot: marked inactive");
+        tracing::info!(chat_id, "user blocked the bot: marked inactive; paid deliveries parked");
         Ok(())
     }
 }
@@ -346,15 +372,19 @@ fn outcome_reason(outcome: &Sent) -> &'static str {
     }
 }
 
-fn classify(error: &ApiError, attempts: i32) -> Sent {
-    let backoff = Duration::from_secs(2u64.saturating_pow(attempts.clamp(0, 6) as u32));
+/// What a failed send means for `row`: a paid delivery is never given up on for a transient
+/// failure (no attempt limit), other rows after `MAX_ATTEMPTS`; every backoff is capped at `cap`.
+fn classify(error: &ApiError, row: &Row, cap: Duration) -> Sent {
+    let attempts = row.attempts;
+    let backoff = Duration::from_secs(2u64.saturating_pow(attempts.clamp(0, 6) as u32)).min(cap);
+    let paid = row.class == 0;
     match error {
         ApiError::Refused { code: 429, retry_after, .. } => {
             Sent::Pause(Duration::from_secs(retry_after.unwrap_or(1)))
         }
         ApiError::Refused { code: 403, .. } => Sent::Blocked,
         ApiError::Refused { code: 400 | 404, description, .. } => Sent::Dropped(description.clone()),
-        _ if attempts + 1 >= MAX_ATTEMPTS => {
+        _ if !paid && attempts + 1 >= MAX_ATTEMPTS => {
             Sent::Dropped(format!("gave up after {MAX_ATTEMPTS} attempts: {error}"))
         }
         _ => Sent::Retry(backoff),

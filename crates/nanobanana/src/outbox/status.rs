@@ -15,8 +15,7 @@ use std::time::Duration;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::model_name;
-use crate::domain::{GenerationStatus, ImageSize, Model};
+use crate::domain::{Catalog, GenerationStatus, ImageSize};
 use crate::texts::{render, Lang};
 
 /// Progress edits of one message are at least this far apart (a final state's is not held).
@@ -50,12 +49,13 @@ pub async fn open(conn: &mut PgConnection, chat_id: i64, generation: Uuid) -> sq
 /// status message (generations not made through the bot) nothing happens.
 pub async fn touch(conn: &mut PgConnection, generation: Uuid, final_state: bool) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO outbox (chat_id, method, params, edits, status_of, next_attempt_at)
+        "INSERT INTO outbox (chat_id, method, params, edits, status_of, next_attempt_at, class)
          SELECT o.chat_id, 'editMessageText',
                 jsonb_build_object('chat_id', o.chat_id, 'parse_mode', 'HTML', 'final', $2),
                 o.id, g.id,
                 CASE WHEN $2 THEN now()
-                     ELSE GREATEST(now(), g.status_shown_at + $3::interval) END
+                     ELSE GREATEST(now(), g.status_shown_at + $3::interval) END,
+                2
          FROM generations g JOIN outbox o ON o.id = g.status_outbox_id
          WHERE g.id = $1
          ON CONFLICT (status_of) WHERE state = 'pending' AND status_of IS NOT NULL
@@ -94,7 +94,11 @@ type StateRow = (
 );
 
 /// The status text of `generation` from its current state; `None` if it is gone.
-pub async fn render_now(conn: &mut PgConnection, generation: Uuid) -> sqlx::Result<Option<Rendered>> {
+pub async fn render_now(
+    conn: &mut PgConnection,
+    catalog: &Catalog,
+    generation: Uuid,
+) -> sqlx::Result<Option<Rendered>> {
     let row: Option<StateRow> = sqlx::query_as(
         "SELECT g.status, g.prompt, g.model, g.image_size, g.cost, u.language, g.failure, g.error,
                 EXTRACT(EPOCH FROM (COALESCE(g.completed_at, now())
@@ -114,10 +118,7 @@ pub async fn render_now(conn: &mut PgConnection, generation: Uuid) -> sqlx::Resu
         let state = State {
             status,
             prompt: &prompt,
-            model: model_name(
-                Model::parse(&model).unwrap_or(Model::Flash),
-                size.and_then(|s| ImageSize::parse(&s).ok()),
-            ),
+            model: catalog.label(lang == Lang::En, &model, size.and_then(|s| ImageSize::parse(&s).ok())),
             cost,
             failure: failure.as_deref().unwrap_or_else(|| failure_of(error.as_deref())),
             elapsed: elapsed.max(0),
@@ -131,6 +132,7 @@ pub async fn render_now(conn: &mut PgConnection, generation: Uuid) -> sqlx::Resu
 fn failure_of(error: Option<&str>) -> &'static str {
     match error {
         Some(crate::jobs::DEADLINE_ERROR) => "failed_deadline",
+        Some(crate::jobs::availability::UNAVAILABLE_ERROR) => "failed_model_unavailable",
         _ => "failed_retries",
     }
 }

@@ -36,6 +36,8 @@ pub fn router() -> Router<Arc<World>> {
         .route("/users/{id}/grant", post(grant))
         .route("/gemini/latency", post(gemini_latency))
         .route("/gemini/queue", post(gemini_queue).delete(gemini_clear))
+        .route("/gemini/model", post(gemini_model))
+        .route("/gemini/shrink", post(gemini_shrink))
         .route("/telegram/faults", post(telegram_fault).delete(telegram_clear))
         .route("/telegram/pace", post(telegram_pace))
         .route("/yookassa/notifications", post(yookassa_mode))
@@ -272,6 +274,38 @@ async fn gemini_queue(State(world): Shared, Json(body): Json<Queue>) -> Answer {
     done(true)
 }
 
+#[derive(Deserialize)]
+struct ModelSwitch {
+    /// A Google model id of the catalog.
+    id: String,
+    served: bool,
+}
+
+/// Removes a model at the fake Gemini (unlisted, 404 NOT_FOUND) or serves it again; the
+/// worker's probe notices within `MODEL_PROBE_SECS`.
+async fn gemini_model(State(world): Shared, Json(body): Json<ModelSwitch>) -> Answer {
+    if fakes::gemini::models::find(&body.id).is_none() {
+        return Err(ApiError::bad(format!("the fake serves no model {:?}", body.id)));
+    }
+    if body.served {
+        world.gemini.restore_model(&body.id);
+    } else {
+        world.gemini.remove_model(&body.id);
+    }
+    done(true)
+}
+
+#[derive(Deserialize)]
+struct Shrink {
+    on: bool,
+}
+
+/// Every picture at 1K whatever size was bought (the worker retries once, then charges 1K).
+async fn gemini_shrink(State(world): Shared, Json(body): Json<Shrink>) -> Answer {
+    world.gemini.set_shrink(body.on);
+    done(true)
+}
+
 async fn gemini_clear(State(world): Shared) -> Answer {
     world.gemini.clear_queue();
     done(true)
@@ -298,6 +332,7 @@ async fn telegram_fault(State(world): Shared, Json(body): Json<TelegramFault>) -
         count: body.count,
         kind: body.kind,
         retry_after: body.retry_after,
+        processed: false,
     });
     done(true)
 }

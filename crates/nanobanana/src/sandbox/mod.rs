@@ -211,6 +211,8 @@ fn config(
         ("GEMINI_API_KEY", gemini.api_key().to_owned()),
         ("GEMINI_API_URL", gemini.base_url()),
         ("GEMINI_RPM", "600".to_owned()),
+        // The model switches take effect within seconds.
+        ("MODEL_PROBE_SECS", "10".to_owned()),
         ("YOOKASSA_SHOP_ID", yk.shop_id().to_owned()),
         ("YOOKASSA_SECRET_KEY", yk.secret_key().to_owned()),
         ("YOOKASSA_API_URL", yk.api_url()),

@@ -8,8 +8,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::repo::{self, Job};
-use crate::domain::model_name;
-use crate::domain::{Button, Delivery, ResultAction};
+use crate::domain::{Button, CatalogModel, Credits, Delivery, ImageSize, ResultAction};
 use crate::jobs::Produced;
 use crate::ledger::{self, Settled, Settlement};
 use crate::outbox;
@@ -26,17 +25,43 @@ pub enum Ended {
     Stale,
 }
 
-/// Commits the credits of a stored result and queues its delivery.
+/// What a delivered picture is charged: its model, the size bought and the size delivered
+/// (measured from its pixels).
+#[derive(Debug, Clone, Copy)]
+pub struct Charge<'a> {
+    pub model: &'a CatalogModel,
+    pub bought: ImageSize,
+    /// `None`: smaller than 1K.
+    pub delivered: Option<ImageSize>,
+}
+
+impl Charge<'_> {
+    /// A picture smaller than bought: the price of the size delivered and that size.
+    fn smaller(&self) -> Option<(Credits, ImageSize)> {
+        let (charged, got) = self.model.charge(self.bought, self.delivered);
+        (charged.get() < self.model.price(self.bought).get() || got < self.bought).then_some((charged, got))
+    }
+}
+
+/// Commits the credits of a stored result and queues its delivery. A picture smaller than the
+/// size bought is charged the price of the size delivered in the same one settlement (the rest
+/// goes back), and its user is told.
 pub async fn succeed(
     pool: &PgPool,
     id: Uuid,
     epoch: i64,
     user_id: i64,
     job: &Job,
+    charge: &Charge<'_>,
     produced: &Produced<'_>,
 ) -> anyhow::Result<Ended> {
+    let smaller = charge.smaller();
+    let settlement = match smaller {
+        Some((charged, delivered)) => Settlement::CommitSmaller { charged, delivered },
+        None => Settlement::Commit,
+    };
     let mut tx = pool.begin().await?;
-    let Settled::Now(entry) = ledger::settle(&mut tx, id, epoch, Settlement::Commit).await? else {
+    let Settled::Now(entry) = ledger::settle(&mut tx, id, epoch, settlement).await? else {
         tx.rollback().await?;
         return Ok(Ended::Stale);
     };
@@ -49,19 +74,64 @@ pub async fn succeed(
     let params = json!({
         "chat_id": user_id,
         "photo": photo,
-        "caption": caption(job),
+        "caption": caption(job, charge),
         "parse_mode": "HTML",
         "reply_markup": buttons(job.lang, id),
     });
-    outbox::enqueue(&mut tx, user_id, "sendPhoto", params).await?;
+    outbox::enqueue_delivery(&mut tx, user_id, "sendPhoto", params, id).await?;
     if job.delivery == Delivery::PhotoAndFile {
         let document = json!({ "storage_key": produced.result_key, "generation_id": id });
         let params = json!({ "chat_id": user_id, "document": document });
-        outbox::enqueue(&mut tx, user_id, "sendDocument", params).await?;
+        outbox::enqueue_delivery(&mut tx, user_id, "sendDocument", params, id).await?;
+    }
+    if let Some((charged, got)) = smaller {
+        let back = entry.amount - charged.get();
+        let text = render(
+            job.lang,
+            "smaller_delivered",
+            &[
+                ("got", got.as_str()),
+                ("bought", charge.bought.as_str()),
+                ("charged", &charged.to_string()),
+                ("cost", &entry.amount.to_string()),
+                ("back", &back.to_string()),
+            ],
+        );
+        outbox::send_text(&mut tx, user_id, &text, None).await?;
+        tracing::warn!(generation_id = %id, user_id, bought = %charge.bought, delivered = %got,
+            charged = charged.get(), cost = entry.amount, "picture smaller than bought: charged as delivered");
     }
     tx.commit().await?;
     tracing::info!(generation_id = %id, user_id, cost = entry.amount, "credits committed; delivery queued");
     Ok(Ended::Now)
+}
+
+/// How long after its commit a picture with no delivery in sight is re-queued.
+pub const REDELIVER_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
+/// Delivery rows one generation may get from the reconciler before it stops trying.
+const REDELIVER_TRIES: i64 = 3;
+
+/// The delivery reconciler (DESIGN §10 "Delivery is part of the sale"): a succeeded
+/// generation whose picture has no `file_id` and no delivery pending, parked or sent (a row
+/// dropped on a permanent error, or lost) gets its stored preview queued again. How many.
+pub async fn redeliver_lost(pool: &PgPool, age: std::time::Duration) -> anyhow::Result<usize> {
+    let mut conn = pool.acquire().await?;
+    let lost = outbox::undelivered(&mut conn, age, REDELIVER_TRIES, 100).await?;
+    for (id, user_id, preview_key, before) in &lost {
+        // The caption and buttons its first delivery had; without one, the buttons alone.
+        let mut params = match before {
+            Some(before) if before.get("photo").is_some() => before.clone(),
+            _ => {
+                let lang = repo::load(&mut conn, *id).await?.map_or(Lang::Ru, |job| job.lang);
+                json!({ "reply_markup": buttons(lang, *id) })
+            }
+        };
+        params["chat_id"] = json!(user_id);
+        params["photo"] = json!({ "storage_key": preview_key, "generation_id": id });
+        outbox::enqueue_delivery(&mut conn, *user_id, "sendPhoto", params, *id).await?;
+        tracing::warn!(generation_id = %id, user_id, "paid picture had no delivery in sight: queued again");
+    }
+    Ok(lost.len())
 }
 
 /// Why a generation failed, as the user is told.
@@ -73,6 +143,10 @@ pub enum Failure {
     Invalid,
     RetriesExhausted,
     Deadline,
+    /// The model is gone (the probe, a 404, or a key the catalog no longer has).
+    ModelUnavailable,
+    /// Gemini answered twice with image data that is not a picture.
+    NotAPicture,
 }
 
 impl Failure {
@@ -84,6 +158,8 @@ impl Failure {
             Failure::Invalid => "failed_invalid",
             Failure::RetriesExhausted => "failed_retries",
             Failure::Deadline => "failed_deadline",
+            Failure::ModelUnavailable => "failed_model_unavailable",
+            Failure::NotAPicture => "failed_not_a_picture",
         }
     }
 }
@@ -132,12 +208,13 @@ pub fn failure_text(lang: Lang, failure: Failure, credits: i64) -> String {
     render(lang, "generation_failed", &[("reason", &reason), ("credits", &credits.to_string())])
 }
 
-fn caption(job: &Job) -> String {
+fn caption(job: &Job, charge: &Charge<'_>) -> String {
     let mut prompt: String = job.prompt.chars().take(CAPTION_PROMPT_CHARS).collect();
     if prompt.chars().count() < job.prompt.chars().count() {
         prompt.push('…');
     }
-    let model = model_name(job.model, job.size);
+    let size = charge.smaller().map_or(charge.bought, |(_, got)| got);
+    let model = charge.model.label(job.lang == Lang::En, size);
     render(
         job.lang,
         "result_caption",
@@ -172,25 +249,24 @@ pub async fn alert_admins(
     Ok(())
 }
 
-/// The deadline sweep ended this generation (its own transaction): tell the user. Sent after
-/// the sweep committed, so a crash in between loses only this message, never money.
-pub async fn tell_expired(pool: &PgPool, id: Uuid, user_id: i64, credits: i64) -> anyhow::Result<()> {
+/// The deadline sweep (or the model probe) ended this generation in its own transaction: tell
+/// the user why. Sent after that committed, so a crash in between loses only this message,
+/// never money.
+pub async fn tell_ended(pool: &PgPool, id: Uuid, user_id: i64, credits: i64, failure: Failure) -> anyhow::Result<()> {
     let mut conn = pool.acquire().await?;
     let lang = crate::db::users::language(&mut *conn, user_id).await?.unwrap_or(Lang::Ru);
-    explain(&mut conn, id, user_id, lang, Failure::Deadline, credits).await?;
-    tracing::info!(generation_id = %id, user_id, "user told: deadline passed");
+    explain(&mut conn, id, user_id, lang, failure, credits).await?;
+    tracing::info!(generation_id = %id, user_id, ?failure, "user told why the generation ended");
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Model;
-
     fn job(prompt: &str, lang: Lang) -> Job {
         Job {
             prompt: prompt.to_owned(),
-            model: Model::Flash,
+            model: "flash".to_owned(),
             size: None,
             aspect_ratio: "16:9".to_owned(),
             lang,
@@ -203,12 +279,25 @@ mod tests {
     #[test]
     fn captions_escape_and_cut_the_prompt() {
         let long = "<b>".repeat(100);
-        let caption = caption(&job(&long, Lang::En));
+        let catalog = crate::domain::default_catalog();
+        let model = catalog.find("flash").expect("flash is now Nano Banana 2.1");
+        let charge = Charge { model, bought: ImageSize::K1, delivered: Some(ImageSize::K1) };
+        let caption = caption(&job(&long, Lang::En), &charge);
         assert!(
-            caption.starts_with("🍌 &lt;b&gt;") && caption.contains("…\nNano Banana 2 · 16:9"),
+            caption.starts_with("🍌 &lt;b&gt;") && caption.contains("…\nNano Banana 2.1 1K · 16:9"),
             "{caption}"
         );
+        let pro = catalog.find("pro").expect("pro");
+        let smaller = Charge { model: pro, bought: ImageSize::K4, delivered: Some(ImageSize::K1) };
+        assert!(caption_of(&smaller).contains("Nano Banana Pro 1K"), "{}", caption_of(&smaller));
+        assert_eq!(smaller.smaller().map(|(c, s)| (c.get(), s)), Some((20, ImageSize::K1)));
+        let full = Charge { model: pro, bought: ImageSize::K2, delivered: Some(ImageSize::K4) };
+        assert_eq!(full.smaller(), None);
         assert_eq!(caption.matches("&lt;b&gt;").count(), 66, "200 characters of the prompt, escaped");
+    }
+
+    fn caption_of(charge: &Charge<'_>) -> String {
+        caption(&job("x", Lang::En), charge)
     }
 
     #[test]

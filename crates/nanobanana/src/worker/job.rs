@@ -6,15 +6,16 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use chrono::Utc;
-use sqlx::Acquire;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use super::deliver::{self, Ended, Failure};
+use super::deliver::{self, Charge, Ended, Failure};
+use super::pausing::{pause_generation, resume_if_paused};
 use super::repo::{self, Job};
 use super::Worker;
+use crate::domain::{CatalogModel, ImageSize};
 use crate::gemini::{self, Class, Image, ImageFormat, LimitError, Outcome, Reference, Reply, Request};
-use crate::jobs::pause;
+use crate::jobs::availability::UNAVAILABLE_ERROR;
 use crate::jobs::Produced;
 use crate::jobs::{self, Claimed};
 use crate::storage as store;
@@ -61,6 +62,10 @@ async fn process(
     let Some(job) = loaded.await? else {
         anyhow::bail!("claimed generation {} has no row", claimed.id);
     };
+    let Some(model) = worker.catalog.find(&job.model) else {
+        let error = format!("{UNAVAILABLE_ERROR}: model {:?} is not in the catalog", job.model);
+        return Box::pin(fail(worker, claimed, &job, Failure::ModelUnavailable, &error)).await;
+    };
     // Held until the job ends: the photos stay in memory until Gemini has answered.
     let mut reservation = None;
     let references = match Box::pin(load_references(worker, claimed.id, &job, &mut reservation)).await {
@@ -69,42 +74,83 @@ async fn process(
             return Box::pin(retry(worker, claimed, &job, None, &format!("references: {error:#}"))).await
         }
     };
+    let bought = model.fit_size(job.size.unwrap_or(ImageSize::K1));
     let request = Request {
-        model: job.model,
+        model_id: model.id.clone(),
         prompt: job.prompt.clone(),
         references,
         aspect_ratio: job.aspect_ratio.clone(),
-        size: job.size,
+        // Always sent where the model takes it: without it Gemini renders 1K.
+        size: model.takes_size.then_some(bought),
     };
+    let ask = Ask { job: &job, model, bought };
+    // One more call at most, for an answer that is not a picture or a picture smaller than
+    // bought: each call costs the operator money.
+    let mut second_chance = true;
+    loop {
+        match attempt(worker, claimed, &ask, &request, &mut shutdown, second_chance).await? {
+            Next::Done(finished) => return Ok(finished),
+            Next::Again(reason) => {
+                tracing::info!(generation_id = %claimed.id, reason, "asking Gemini once more");
+                second_chance = false;
+            }
+        }
+    }
+}
+
+/// One Gemini call while the heartbeat keeps the lease (handed back on shutdown), and what to
+/// do with its answer.
+async fn attempt(
+    worker: &Worker,
+    claimed: &Claimed,
+    ask: &Ask<'_>,
+    request: &Request,
+    shutdown: &mut watch::Receiver<bool>,
+    second_chance: bool,
+) -> anyhow::Result<Next> {
     // The answer is read, stored and settled under a `finishing` permit: however many calls
     // are in flight, only a few answers are in memory and being processed at once.
-    let call = worker.gateway.generate_gated(&request, Some(worker.finishing.clone()));
+    let call = worker.gateway.generate_gated(request, Some(worker.finishing.clone()));
     let reply = tokio::select! {
         reply = call => reply,
         () = keep_lease(worker, claimed) => {
             tracing::warn!(generation_id = %claimed.id, "lease lost while Gemini worked; result discarded");
-            return Ok(Finished::Discarded);
+            return Ok(Next::Done(Finished::Discarded));
         }
-        () = stopped(&mut shutdown) => {
+        () = stopped(shutdown) => {
             Box::pin(async {
                 let mut conn = worker.pool.acquire().await?;
                 jobs::hand_back(&mut conn, claimed.id, claimed.epoch).await
             })
             .await?;
-            return Ok(Finished::HandedBack);
+            return Ok(Next::Done(Finished::HandedBack));
         }
     };
-    match reply {
-        Ok((reply, _finishing)) => Box::pin(settle(worker, claimed, &job, reply)).await,
+    Ok(match reply {
+        Ok((reply, _finishing)) => Box::pin(settle(worker, claimed, ask, reply, second_chance)).await?,
         Err(LimitError::Busy { retry_after }) => {
             let delay = retry_after.unwrap_or(std::time::Duration::from_secs(1));
-            Box::pin(requeue_uncounted(worker, claimed, delay, "no Gemini slot free")).await
+            Next::Done(Box::pin(requeue_uncounted(worker, claimed, delay, "no Gemini slot free")).await?)
         }
         Err(error @ LimitError::Redis(_)) => {
             let delay = std::time::Duration::from_secs(2);
-            Box::pin(requeue_uncounted(worker, claimed, delay, &error.to_string())).await
+            Next::Done(Box::pin(requeue_uncounted(worker, claimed, delay, &error.to_string())).await?)
         }
-    }
+    })
+}
+
+/// What a claimed job asks for, resolved against the catalog.
+struct Ask<'a> {
+    job: &'a Job,
+    model: &'a CatalogModel,
+    /// The size bought (and asked for, where the model takes `imageSize`).
+    bought: ImageSize,
+}
+
+/// After one call: the job left this worker, or it is worth one more call (why).
+enum Next {
+    Done(Finished),
+    Again(String),
 }
 
 /// Resolves once shutdown was asked for (never if the sender is gone without asking).
@@ -184,14 +230,36 @@ async fn load_references(
     Ok(references)
 }
 
-async fn settle(worker: &Worker, claimed: &Claimed, job: &Job, reply: Reply) -> anyhow::Result<Finished> {
+async fn settle(
+    worker: &Worker,
+    claimed: &Claimed,
+    ask: &Ask<'_>,
+    reply: Reply,
+    second_chance: bool,
+) -> anyhow::Result<Next> {
+    let job = ask.job;
     let kind = reply.outcome.kind();
-    match (reply.outcome.class(), &reply.outcome) {
-        (Class::Success, Outcome::Image(image)) => succeed(worker, claimed, job, image, &reply).await,
-        (Class::Pause, outcome) => pause_generation(worker, claimed, &describe(outcome)).await,
-        (Class::Retry, outcome) => {
-            retry(worker, claimed, job, outcome.retry_after(), &describe(outcome)).await
+    let finished = match (reply.outcome.class(), &reply.outcome) {
+        (Class::Success, Outcome::Image(image)) => {
+            let delivered = if worker.settings.measure_sizes {
+                ImageSize::measured(image.width, image.height)
+            } else {
+                Some(ask.bought)
+            };
+            if delivered.is_none_or(|size| size < ask.bought) && second_chance {
+                let (w, h) = (image.width, image.height);
+                return Ok(Next::Again(format!("small_image: asked {} and got {w}x{h}", ask.bought)));
+            }
+            return succeed(worker, claimed, ask, image, delivered, &reply, second_chance).await;
         }
+        (_, Outcome::BadImage { reason }) if second_chance => return Ok(Next::Again(format!("bad_image: {reason}"))),
+        (_, outcome @ Outcome::BadImage { .. }) => {
+            let error = format!("not a picture twice: {}", describe(outcome));
+            fail(worker, claimed, job, Failure::NotAPicture, &error).await?
+        }
+        (Class::ModelGone, outcome) => model_gone(worker, claimed, ask, &describe(outcome)).await?,
+        (Class::Pause, outcome) => pause_generation(worker, claimed, &describe(outcome)).await?,
+        (Class::Retry, outcome) => retry(worker, claimed, job, outcome.retry_after(), &describe(outcome)).await?,
         (_, outcome) => {
             let failure = match outcome {
                 Outcome::Blocked { .. } => Failure::Blocked,
@@ -200,19 +268,24 @@ async fn settle(worker: &Worker, claimed: &Claimed, job: &Job, reply: Reply) -> 
                 _ => Failure::Invalid,
             };
             let error = format!("{kind}: {}", describe(outcome));
-            fail(worker, claimed, job, failure, &error).await
+            fail(worker, claimed, job, failure, &error).await?
         }
-    }
+    };
+    Ok(Next::Done(finished))
 }
 
-/// Stores the original and the preview, then commits and queues the delivery.
+/// Stores the original and the preview, then commits (at the price of the size delivered when
+/// it is smaller than bought) and queues the delivery.
 async fn succeed(
     worker: &Worker,
     claimed: &Claimed,
-    job: &Job,
+    ask: &Ask<'_>,
     image: &Image,
+    delivered: Option<ImageSize>,
     reply: &Reply,
-) -> anyhow::Result<Finished> {
+    second_chance: bool,
+) -> anyhow::Result<Next> {
+    let job = ask.job;
     let ext = match image.format {
         ImageFormat::Png => "png",
         ImageFormat::Jpeg => "jpg",
@@ -220,23 +293,27 @@ async fn succeed(
     let result_key = store::original_key(claimed.id, ext);
     let preview_key = store::preview_key(claimed.id);
     let original = bytes::Bytes::from(image.bytes.clone());
+    let done = |finished| Ok(Next::Done(finished));
     if let Err(error) = worker.storage.put(&result_key, original.clone()).await {
-        return retry(worker, claimed, job, None, &format!("storing the original: {error:#}")).await;
+        return done(retry(worker, claimed, job, None, &format!("storing the original: {error:#}")).await?);
     }
     let preview = match store::preview::make_async(original).await {
         Ok(preview) => preview,
-        // The image is not one Telegram can show: like a bad image, never a success.
+        // A truncated or undecodable picture: never a success; asked for once more at most.
+        Err(error) if second_chance => return Ok(Next::Again(format!("bad_image: preview: {error}"))),
         Err(error) => {
-            return retry(worker, claimed, job, None, &format!("bad_image: preview: {error}")).await
+            let error = format!("not a picture twice: preview: {error}");
+            return done(fail(worker, claimed, job, Failure::NotAPicture, &error).await?);
         }
     };
     if let Err(error) = worker.storage.put(&preview_key, preview.bytes).await {
-        return retry(worker, claimed, job, None, &format!("storing the preview: {error:#}")).await;
+        return done(retry(worker, claimed, job, None, &format!("storing the preview: {error:#}")).await?);
     }
     if worker.paused_seen.load(std::sync::atomic::Ordering::Relaxed) {
         resume_if_paused(worker).await?;
     }
-    let cost = gemini::provider_cost(&worker.provider_costs, job.model, job.size, &reply.outcome);
+    let rendered = delivered.map_or(ask.model.offers[0].size, |size| ask.model.fit_size(size));
+    let cost = gemini::provider_cost(ask.model, rendered, &reply.outcome);
     let produced = Produced {
         result_key: &result_key,
         preview_key: &preview_key,
@@ -244,13 +321,23 @@ async fn succeed(
         provider_cost_micro_usd: cost.map(|c| c.get()),
         latency: reply.latency,
     };
-    match deliver::succeed(&worker.pool, claimed.id, claimed.epoch, claimed.user_id, job, &produced).await? {
-        Ended::Now => Ok(Finished::Succeeded),
+    let charge = Charge { model: ask.model, bought: ask.bought, delivered };
+    match deliver::succeed(&worker.pool, claimed.id, claimed.epoch, claimed.user_id, job, &charge, &produced).await? {
+        Ended::Now => done(Finished::Succeeded),
         Ended::Stale => {
             tracing::warn!(generation_id = %claimed.id, "lease lost before commit; result discarded");
-            Ok(Finished::Discarded)
+            done(Finished::Discarded)
         }
     }
+}
+
+/// Gemini answered 404 `NOT_FOUND` for the model: the same path as the probe finding it gone
+/// (hidden, its queue released, the admins told once), and this job fails with that reason.
+async fn model_gone(worker: &Worker, claimed: &Claimed, ask: &Ask<'_>, reason: &str) -> anyhow::Result<Finished> {
+    let error = format!("{UNAVAILABLE_ERROR}: {reason}");
+    let finished = fail(worker, claimed, ask.job, Failure::ModelUnavailable, &error).await?;
+    super::probe::missing(worker, ask.model, reason).await?;
+    Ok(finished)
 }
 
 /// Requeues with backoff, or ends the job failed when its attempts or its deadline are spent.
@@ -311,37 +398,6 @@ async fn requeue_uncounted(
     })
 }
 
-/// A spent daily quota or an invalid key: the job goes back (its attempt not counted) and
-/// generation pauses for everyone; the admins hear of it once, when the pause starts.
-async fn pause_generation(worker: &Worker, claimed: &Claimed, reason: &str) -> anyhow::Result<Finished> {
-    let probe = worker.settings.probe_every;
-    // Due at once: while paused, claims are gated by `pause::take_probe`, not by `run_after`.
-    let at = Utc::now();
-    let mut conn = worker.pool.acquire().await?;
-    let mut tx = conn.begin().await?;
-    if !jobs::requeue_uncounted(&mut tx, claimed.id, claimed.epoch, at, reason).await? {
-        tx.rollback().await?;
-        return Ok(Finished::Discarded);
-    }
-    if pause::pause(&mut tx, reason, probe).await? {
-        tracing::error!(reason, "Gemini refuses: generation paused for everyone");
-        deliver::alert_admins(&mut tx, &worker.admins, "admin_paused", reason).await?;
-    }
-    tx.commit().await?;
-    Ok(Finished::Paused)
-}
-
-async fn resume_if_paused(worker: &Worker) -> anyhow::Result<()> {
-    let mut conn = worker.pool.acquire().await?;
-    let mut tx = conn.begin().await?;
-    if pause::resume(&mut tx).await? {
-        tracing::info!("a Gemini call succeeded: generation resumed");
-        deliver::alert_admins(&mut tx, &worker.admins, "admin_resumed", "probe succeeded").await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
 /// What happened, for `last_error`, the logs and the admins; never the user's prompt.
 fn describe(outcome: &Outcome) -> String {
     let text = match outcome {
@@ -351,6 +407,7 @@ fn describe(outcome: &Outcome) -> String {
         | Outcome::InvalidKey { reason }
         | Outcome::Blocked { reason }
         | Outcome::Invalid { reason }
+        | Outcome::ModelNotFound { reason }
         | Outcome::BadImage { reason } => format!("{}: {reason}", outcome.kind()),
         Outcome::TextRefusal { .. } => "text_refusal".to_owned(),
         Outcome::NoImage { finish_reason } => {

@@ -16,7 +16,11 @@
 mod deliver;
 mod job;
 pub mod memory;
+mod pausing;
+pub mod probe;
 mod repo;
+
+pub use deliver::{redeliver_lost, REDELIVER_AFTER};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,7 +38,7 @@ pub use deliver::{failure_text, Failure};
 pub use job::Finished;
 
 use crate::config::Config;
-use crate::domain::ProviderCosts;
+use crate::domain::Catalog;
 use crate::gemini::{Client, Gateway, LimitSettings, Limits};
 use crate::signals::Waiter;
 
@@ -56,6 +60,12 @@ pub struct WorkerSettings {
     pub retry_delay_cap: Option<Duration>,
     /// While paused, one probe call per this interval.
     pub probe_every: Duration,
+    /// How often `GET /v1beta/models` confirms the catalog's ids (`probe`).
+    pub model_probe_every: Duration,
+    /// Whether a delivered picture is measured against the size bought (honest sizes). Always
+    /// in production; off only for tests and benchmarks whose fake Gemini answers with tiny
+    /// pictures on purpose (`small`), which would all count as smaller than bought.
+    pub measure_sizes: bool,
 }
 
 impl WorkerSettings {
@@ -71,6 +81,10 @@ impl WorkerSettings {
             max_attempts: 5,
             retry_delay_cap: None,
             probe_every: Duration::from_secs(300),
+            model_probe_every: Duration::from_secs(
+                config.gemini.as_ref().map_or(300, |g| u64::from(g.model_probe_secs)),
+            ),
+            measure_sizes: true,
         }
     }
 }
@@ -111,7 +125,8 @@ pub struct Worker {
     gateway: Gateway,
     storage: crate::storage::Storage,
     settings: WorkerSettings,
-    provider_costs: ProviderCosts,
+    /// The models: Google's ids, sizes, prices and costs.
+    catalog: Catalog,
     admins: Vec<i64>,
     /// For downloading reference photos; absent without `TELEGRAM_BOT_TOKEN`.
     telegram: Option<crate::telegram::client::BotApi>,
@@ -150,7 +165,7 @@ impl Worker {
             gateway: Gateway::new(client, limits),
             storage: crate::storage::Storage::from_location(&config.storage)?,
             settings,
-            provider_costs: config.pricing.provider_costs,
+            catalog: config.catalog.clone(),
             admins: config.operator.admin_ids.clone(),
             telegram: config.telegram.as_ref().map(crate::telegram::client::BotApi::new).transpose()?,
             paused_seen: AtomicBool::new(false),
@@ -173,6 +188,7 @@ pub async fn run(
     tracing::info!(worker_id = %worker.id, concurrency = worker.settings.concurrency, "worker started");
     let (wake_tx, mut wake) = mpsc::channel(1);
     let waker = tokio::spawn(listen(waiter, worker.settings.poll_every, wake_tx, shutdown.clone()));
+    let prober = tokio::spawn(probe::run(worker.clone(), shutdown.clone()));
     let mut tasks: JoinSet<Option<Finished>> = JoinSet::new();
     let mut sweep = tokio::time::interval(worker.settings.sweep_every);
     sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -201,6 +217,7 @@ pub async fn run(
     tracing::info!(worker_id = %worker.id, in_flight = tasks.len(), "worker stopping: handing back in-flight jobs");
     while tasks.join_next().await.is_some() {}
     waker.abort();
+    prober.abort();
     Ok(())
 }
 
@@ -246,16 +263,21 @@ async fn claim(
     Ok(())
 }
 
-/// Ends overdue generations and tells their users.
+/// Ends overdue generations and tells their users; re-queues paid pictures with no delivery
+/// in sight (`deliver::redeliver_lost`).
 async fn expire(worker: &Worker) {
     let result = async {
         let expired = crate::jobs::expire_overdue(&worker.pool, worker.settings.deadline_grace, 100).await?;
         for ended in expired {
-            deliver::tell_expired(&worker.pool, ended.id, ended.entry.user_id, ended.entry.amount).await?;
+            let (user, credits) = (ended.entry.user_id, ended.entry.amount);
+            deliver::tell_ended(&worker.pool, ended.id, user, credits, Failure::Deadline).await?;
         }
         anyhow::Ok(())
     };
     if let Err(error) = result.await {
         tracing::warn!(error = %format!("{error:#}"), "deadline sweep failed; will retry");
+    }
+    if let Err(error) = deliver::redeliver_lost(&worker.pool, deliver::REDELIVER_AFTER).await {
+        tracing::warn!(error = %format!("{error:#}"), "delivery reconciler failed; will retry");
     }
 }

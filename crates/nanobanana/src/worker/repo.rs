@@ -6,14 +6,17 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::{Delivery, ImageSize, Model, Settings};
+use crate::domain::{Delivery, ImageSize, Settings};
 use crate::texts::Lang;
 
 /// What a claimed generation asks for, and how its user wants the answer.
 #[derive(Debug, Clone)]
 pub struct Job {
     pub prompt: String,
-    pub model: Model,
+    /// The catalog key the generation was created with (as stored: a key of an earlier
+    /// release, such as `flash`, is looked up through the catalog's aliases).
+    pub model: String,
+    /// The size bought (`None` on rows of the previous release's Flash).
     pub size: Option<ImageSize>,
     pub aspect_ratio: String,
     pub lang: Lang,
@@ -40,7 +43,7 @@ pub async fn load(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Job>
     .await?;
     Ok(row.map(|(prompt, model, size, aspect_ratio, language, settings, references, status_message)| Job {
         prompt,
-        model: Model::parse(&model).unwrap_or(Model::Flash),
+        model,
         size: size.and_then(|s| ImageSize::parse(&s).ok()),
         aspect_ratio,
         lang: Lang::parse(&language).unwrap_or(Lang::Ru),

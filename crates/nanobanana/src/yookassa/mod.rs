@@ -140,6 +140,25 @@ impl Client {
         parse(self.get_raw("refunds", id).await?)
     }
 
+    /// `GET /refunds?payment_id=…`: every refund of a payment (an idempotence key is forgotten
+    /// after 24 h, so an old refund whose answer was lost is looked up here, never created again).
+    pub async fn refunds_of(&self, payment_id: &str) -> Result<Vec<Refund>, YkError> {
+        let valid = !payment_id.is_empty()
+            && payment_id.len() <= 64
+            && payment_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !valid {
+            return Err(YkError::Rejected {
+                status: 404,
+                code: "not_found".into(),
+                description: "not a YooKassa object id".into(),
+            });
+        }
+        let answer =
+            self.call(reqwest::Method::GET, &format!("/refunds?payment_id={payment_id}"), None).await?;
+        let items = answer.get("items").cloned().unwrap_or_else(|| json!([]));
+        parse(items)
+    }
+
     /// `GET /{collection}/{id}` as raw JSON (kept in `payment_events`).
     pub async fn get_raw(&self, collection: &str, id: &str) -> Result<Value, YkError> {
         let valid =

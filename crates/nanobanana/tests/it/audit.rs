@@ -109,6 +109,11 @@ const CORRUPTIONS: &[(&str, &str)] = &[
     ("generation_reserved_once", "DELETE FROM transactions WHERE type = 'reserve' AND user_id = 2002"),
     ("generation_settled_once", "UPDATE generations SET status = 'processing' WHERE status = 'succeeded'"),
     ("settlement_matches_status", "UPDATE generations SET status = 'failed' WHERE status = 'succeeded'"),
+    (
+        "commit_matches_charge",
+        "ALTER TABLE generations DROP CONSTRAINT generations_charged_within_cost;
+         UPDATE generations SET charged = cost - 1 WHERE status = 'succeeded'",
+    ),
     ("refund_held_once", "DELETE FROM transactions WHERE type = 'refund' AND amount = 5"),
     ("refund_release_matches_status", "UPDATE refunds SET status = 'failed' WHERE status = 'succeeded'"),
     ("dangling_reference", "UPDATE generations SET user_id = 999999 WHERE status = 'succeeded'"),

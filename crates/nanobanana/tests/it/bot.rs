@@ -27,8 +27,8 @@ async fn start_and_help_answer_in_the_users_language() {
     let ru = bot.messages(501, 1).await;
     let en = bot.messages(502, 1).await;
     let (ru, en) = (ru.messages[0].text().unwrap_or(""), en.messages[0].text().unwrap_or(""));
-    assert!(ru.contains("Баланс: 0 кредитов") && ru.contains("Nano Banana 2 — 10 кр."), "{ru}");
-    assert!(en.contains("Balance: 0 credits") && en.contains("Nano Banana 2: 10 cr."), "{en}");
+    assert!(ru.contains("Баланс: 0 кредитов") && ru.contains("Nano Banana 2.1 1K — 10 кр."), "{ru}");
+    assert!(en.contains("Balance: 0 credits") && en.contains("Nano Banana 2.1 1K: 10 cr."), "{en}");
     bot.command(502, "en", "help");
     bot.command(502, "en", "nosuchcommand");
     let chat = bot.messages(502, 3).await;
@@ -97,7 +97,9 @@ async fn the_same_update_delivered_five_times_at_once_has_one_effect() {
 #[tokio::test]
 async fn fifty_prompts_at_once_reserve_only_what_the_balance_and_the_cap_allow() {
     for (cap, expected) in [("5", 3), ("2", 2)] {
-        let bot = TestApp::builder().env("MAX_IN_FLIGHT", cap).start().await;
+        // 50 messages at once from one user: the reply budget (item 7) is not what this tests.
+        let bot =
+            TestApp::builder().env("MAX_IN_FLIGHT", cap).env("REPLY_BUDGET_PER_MINUTE", "0").start().await;
         bot.db.user_with(801, 30).await;
         let bodies: Vec<Vec<u8>> = (0..50)
             .map(|i| {
@@ -301,6 +303,7 @@ async fn a_429_or_a_500_is_waited_out_and_the_message_still_arrives_once() {
             count: 1,
             kind,
             retry_after: Some(1),
+            processed: false,
         });
         bot.command(3001, "en", "support");
     }
@@ -320,7 +323,7 @@ async fn settings_buttons_change_the_model_price_and_language() {
     bot.command(4001, "ru", "settings");
     let chat = bot.messages(4001, 1).await;
     let screen = &chat.messages[0];
-    assert!(screen.text().unwrap_or("").contains("Модель: Nano Banana 2 — 10 кр."), "{screen:?}");
+    assert!(screen.text().unwrap_or("").contains("Модель: Nano Banana 2.1 1K — 10 кр."), "{screen:?}");
     bot.tg.press_button(4001, screen.message_id, "st:m:pro").expect("press Pro");
     let chat = bot.chat(4001, |c| c.messages[0].edits.len() == 1).await;
     assert!(chat.messages[0].text().unwrap_or("").contains("Модель: Nano Banana Pro 1K — 20 кр."));
@@ -418,7 +421,7 @@ async fn an_album_delivered_twice_and_out_of_order_is_one_generation_and_a_late_
 
 #[tokio::test]
 async fn a_photo_with_a_caption_is_a_prompt_with_a_reference_and_too_many_are_refused() {
-    let bot = TestApp::builder().start().await;
+    let bot = TestApp::builder().env("MAX_REFERENCES_FLASH", "3").start().await;
     bot.db.user_with(5101, 100).await;
     bot.command(5101, "en", "help");
     bot.messages(5101, 1).await;
@@ -429,7 +432,8 @@ async fn a_photo_with_a_caption_is_a_prompt_with_a_reference_and_too_many_are_re
         .await
         .expect("generation");
     assert_eq!(references, ["solo"]);
-    // Nano Banana 2 takes at most 3 references (MAX_REFERENCES_FLASH).
+    // Nano Banana 2.1 takes at most 3 references here (the deprecated MAX_REFERENCES_FLASH,
+    // mapped onto the catalog).
     for (i, id) in ["r1", "r2", "r3", "r4"].iter().enumerate() {
         let caption = (i == 0).then_some("four is too many");
         let item = photo_update(9_400_010 + i as i64, 5101, 410 + i as i64, id, Some("album-4"), caption);

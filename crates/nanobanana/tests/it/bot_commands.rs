@@ -178,15 +178,18 @@ async fn a_banned_user_is_refused_until_unbanned_and_admins_see_users_and_stats(
         bot.ask(1300, "ru", "ban", "1301", 1).await,
         "Пользователь 1301 забанен: новые запросы отклоняются."
     );
+    // No replies to banned users: the message is recorded, nothing is sent or charged.
     bot.text(1301, "ru", "a cat");
-    let chat = bot.messages(1301, 1).await;
-    assert_eq!(chat.messages[0].text(), Some("Доступ к генерации закрыт. Вопросы: /support"));
+    bot.command(1301, "ru", "help");
+    bot.tg.wait_until_no_pending_updates(crate::support::WAIT).await.expect("updates delivered");
+    bot.drained().await;
+    assert!(bot.tg.chat(1301).is_none_or(|c| c.messages.is_empty()), "{:?}", bot.tg.chat(1301));
     assert_eq!(bot.db.balance(1301).await, (30, 0));
     assert_eq!(bot.count("SELECT COUNT(*) FROM generations").await, 0);
     assert_eq!(bot.ask(1310, "en", "unban", "1301", 1).await, "User 1301 is unbanned.");
     bot.text(1301, "ru", "a cat");
-    let chat = bot.messages(1301, 2).await;
-    assert!(chat.messages[1].text().unwrap_or("").contains("Запрос принят"), "{chat:?}");
+    let chat = bot.messages(1301, 1).await;
+    assert!(chat.messages[0].text().unwrap_or("").contains("Запрос принят"), "{chat:?}");
     assert_eq!(bot.db.balance(1301).await, (20, 10));
 
     let user = bot.ask(1300, "ru", "user", "1301", 2).await;
@@ -218,8 +221,9 @@ async fn a_banned_user_is_refused_until_unbanned_and_admins_see_users_and_stats(
         "Average processing time (7 days): 0.",
         "Credits sold: 100, spent: 10, granted by hand: 30",
         "Revenue: 100.00 ₽ and 0 ⭐",
-        // Nano Banana 2 at $0.039 and 100 ₽ per dollar (the defaults) against 10 credits (₽).
-        "Provider cost (as recorded, the tariff where not): 3.90 ₽, margin: 6.10 ₽",
+        // Nano Banana 2.1 1K at $0.034 and 100 ₽ per dollar (the defaults) against 10 credits (₽).
+        "Provider cost (as recorded, the tariff where not): 3.40 ₽, margin: 6.60 ₽",
+        "Finished by model: Nano Banana 2.1: 1",
     ] {
         assert!(stats.contains(part), "{part:?} in {stats}");
     }
@@ -252,8 +256,8 @@ async fn history_lists_generations_with_a_button_for_finished_ones() {
     // The user existed before writing, so they are spoken to in Russian, the default.
     let text = bot.ask(1401, "en", "history", "", 1).await;
     let chat = bot.messages(1401, 1).await;
-    assert!(text.starts_with("🖼 Последние картинки:\n\n1. ⏳ в очереди · Nano Banana 2 · "), "{text}");
-    assert!(text.contains("\n\n2. ✅ готово · Nano Banana 2 · ") && text.contains("a banana"), "{text}");
+    assert!(text.starts_with("🖼 Последние картинки:\n\n1. ⏳ в очереди · Nano Banana 2.1 1K · "), "{text}");
+    assert!(text.contains("\n\n2. ✅ готово · Nano Banana 2.1 1K · ") && text.contains("a banana"), "{text}");
     let keys = buttons(&chat.messages[0]);
     let expected = [
         ("Прислать ещё раз №2".to_owned(), format!("h:send:{done}")),
@@ -269,8 +273,8 @@ async fn history_lists_generations_with_a_button_for_finished_ones() {
         .expect("English");
     let text = bot.ask(1401, "en", "history", "", 2).await;
     let chat = bot.messages(1401, 2).await;
-    assert!(text.starts_with("🖼 Recent pictures:\n\n1. ⏳ queued · Nano Banana 2 · "), "{text}");
-    assert!(text.contains("\n\n2. ✅ done · Nano Banana 2 · "), "{text}");
+    assert!(text.starts_with("🖼 Recent pictures:\n\n1. ⏳ queued · Nano Banana 2.1 1K · "), "{text}");
+    assert!(text.contains("\n\n2. ✅ done · Nano Banana 2.1 1K · "), "{text}");
     assert_eq!(buttons(&chat.messages[1])[0].0, "Send again #2");
     let toast = bot.press(1401, chat.messages[1].message_id, &format!("h:send:{done}")).await;
     assert_eq!(toast, "Sending again is not available yet.");
@@ -466,13 +470,19 @@ async fn conversation_states_expire_and_are_taken_once() {
     conversation::set(&mut conn, 1701, &editing, Duration::from_secs(600)).await.expect("set");
     let state = conversation::get(&mut conn, 1701).await.expect("get");
     assert_eq!(state, Some(editing.clone()));
-    assert_eq!(conversation::take(&mut conn, 1701, AwaitingKind::DeleteConfirmation).await.expect("take"), None);
+    assert_eq!(
+        conversation::take(&mut conn, 1701, AwaitingKind::DeleteConfirmation).await.expect("take"),
+        None
+    );
     assert_eq!(conversation::take(&mut conn, 1701, AwaitingKind::Edit).await.expect("take"), Some(editing));
     assert_eq!(conversation::take(&mut conn, 1701, AwaitingKind::Edit).await.expect("take"), None);
     let deleting = Awaiting::DeleteConfirmation;
     conversation::set(&mut conn, 1701, &deleting, Duration::from_secs(0)).await.expect("set");
     assert_eq!(conversation::get(&mut conn, 1701).await.expect("get"), None, "expired at once");
-    assert_eq!(conversation::take(&mut conn, 1701, AwaitingKind::DeleteConfirmation).await.expect("take"), None);
+    assert_eq!(
+        conversation::take(&mut conn, 1701, AwaitingKind::DeleteConfirmation).await.expect("take"),
+        None
+    );
     conversation::set(&mut conn, 1701, &deleting, Duration::from_secs(600)).await.expect("set");
     conversation::clear(&mut conn, 1701).await.expect("clear");
     assert_eq!(conversation::get(&mut conn, 1701).await.expect("get"), None);

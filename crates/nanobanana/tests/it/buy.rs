@@ -326,6 +326,7 @@ async fn buy_stars_pre_checkout_answer_is_repeated_after_a_telegram_error() {
             count: 1,
             kind,
             retry_after: Some(1),
+            processed: false,
         });
     }
     shop.tg.pay_invoice(user, invoice.message_id).expect("pay");
@@ -357,6 +358,7 @@ async fn buy_stars_pre_checkout_redelivered_after_a_lost_answer_is_answered_agai
         count: 3,
         kind: FaultKind::ServerError,
         retry_after: None,
+        processed: false,
     });
     users::raw_update(shop.tg.state(), update.clone()).expect("query");
     shop.until(

@@ -7,7 +7,7 @@ use fakes::common::image::{render_jpeg, render_png};
 use fakes::gemini::Behaviour;
 use fakes::FakeGemini;
 use nanobanana::config::{GeminiConfig, HttpVersion, DEFAULT_REDIS_URL};
-use nanobanana::domain::{ImageSize, Model};
+use nanobanana::domain::ImageSize;
 use nanobanana::gemini::{
     Class, Client, Gateway, ImageFormat, LimitError, LimitSettings, Limits, ModelsError, Outcome, Reference,
     Request,
@@ -25,27 +25,30 @@ pub(crate) fn config(fake: &FakeGemini) -> GeminiConfig {
         api_key: Secret::new(fake.api_key().to_owned()),
         api_url: url::Url::parse(&fake.base_url()).expect("fake URL"),
         proxy: None,
-        model_pro: "gemini-3-pro-image".into(),
-        model_flash: "gemini-3.1-flash-image".into(),
         max_concurrency: 4,
         requests_per_minute: 1_000,
         timeout_secs: 30,
         http_version: HttpVersion::Auto,
         streams_per_connection: 100,
+        model_probe_secs: 300,
     }
 }
+
+const PRO: &str = "gemini-3-pro-image";
+/// Takes no `imageSize` (the fake answers 400 if it gets one).
+const LITE: &str = "gemini-3.1-flash-lite-image";
 
 fn client(fake: &FakeGemini) -> Client {
     Client::new(&config(fake)).expect("client")
 }
 
-fn request(model: Model, prompt: &str) -> Request {
+fn request(model: &str, prompt: &str) -> Request {
     Request {
-        model,
+        model_id: model.into(),
         prompt: prompt.into(),
         references: vec![],
         aspect_ratio: "1:1".into(),
-        size: Some(ImageSize::K1),
+        size: (model != LITE).then_some(ImageSize::K1),
     }
 }
 
@@ -74,7 +77,7 @@ async fn gemini_pro_request_carries_size_and_references_and_skips_thought_images
     let fake = fake().await;
     let png = render_png(40, 30, &[7; 32]);
     let jpeg = render_jpeg(20, 20, &[9; 32]);
-    let mut req = request(Model::Pro, "a banana astronaut [[png]]");
+    let mut req = request(PRO, "a banana astronaut [[png]]");
     req.aspect_ratio = "16:9".into();
     req.size = Some(ImageSize::K2);
     req.references = vec![
@@ -102,19 +105,21 @@ async fn gemini_pro_request_carries_size_and_references_and_skips_thought_images
 }
 
 #[tokio::test]
-async fn gemini_flash_request_never_sends_a_size() {
+async fn gemini_image_size_is_sent_whenever_the_model_takes_it() {
     let fake = fake().await;
-    let mut req = request(Model::Flash, "a pear [[jpeg]]");
-    req.size = Some(ImageSize::K4); // the fake answers 400 if Flash gets imageSize
-
+    let req = request(LITE, "a pear [[jpeg]]");
     let reply = client(&fake).generate(&req).await;
-
     let Outcome::Image(image) = &reply.outcome else { panic!("expected an image: {reply:?}") };
     assert_eq!((image.format, image.width, image.height), (ImageFormat::Jpeg, 64, 64));
-    let seen = fake.requests();
+
+    // No aspect ratio chosen beyond the default: the size is sent all the same.
+    let mut sized = request("gemini-nano-banana-2.1", "a plum");
+    sized.size = Some(ImageSize::K4);
+    assert!(matches!(client(&fake).generate(&sized).await.outcome, Outcome::Image(_)));
+    let seen: Vec<_> = fake.requests().into_iter().map(|r| (r.model, r.image_size)).collect();
     assert_eq!(
-        (seen[0].model.as_str(), seen[0].image_size.as_deref()),
-        ("gemini-3.1-flash-image", Some("1K"))
+        seen,
+        [(LITE.to_owned(), Some("1K".to_owned())), ("gemini-nano-banana-2.1".to_owned(), Some("4K".to_owned()))]
     );
 }
 
@@ -124,7 +129,7 @@ async fn gemini_every_outcome_class_through_the_fake() {
     let client = client(&fake);
     let outcome = |prompt: &'static str| {
         let client = client.clone();
-        async move { client.generate(&request(Model::Flash, prompt)).await.outcome }
+        async move { client.generate(&request(LITE, prompt)).await.outcome }
     };
 
     let limited = outcome("x [[429:7]]").await;
@@ -143,10 +148,10 @@ async fn gemini_every_outcome_class_through_the_fake() {
     );
 
     fake.queue(Behaviour::Server(503), 1);
-    let queued = client.generate(&request(Model::Pro, "plain")).await;
+    let queued = client.generate(&request(PRO, "plain")).await;
     assert_eq!((queued.outcome.class(), queued.status), (Class::Retry, Some(503)));
 
-    let mut bad_ratio = request(Model::Flash, "plain");
+    let mut bad_ratio = request(LITE, "plain");
     bad_ratio.aspect_ratio = "7:5".into();
     let invalid = client.generate(&bad_ratio).await.outcome;
     assert!(
@@ -154,10 +159,9 @@ async fn gemini_every_outcome_class_through_the_fake() {
         "{invalid:?}"
     );
 
-    let mut retired = config(&fake);
-    retired.model_flash = "gemini-2.5-flash-image".into();
-    let missing = Client::new(&retired).expect("client").generate(&request(Model::Flash, "x")).await;
-    assert!(matches!(&missing.outcome, Outcome::Invalid { reason } if reason.starts_with("404")));
+    let missing = client.generate(&request("gemini-3.1-flash-image", "x")).await;
+    assert!(matches!(&missing.outcome, Outcome::ModelNotFound { reason } if reason.starts_with("404 NOT_FOUND")));
+    assert_eq!(missing.outcome.class(), Class::ModelGone);
 }
 
 #[tokio::test]
@@ -167,7 +171,7 @@ async fn gemini_bad_key_is_invalid_key_and_never_shown() {
     wrong.api_key = Secret::new("sk-wrong-key-123".into());
     let client = Client::new(&wrong).expect("client");
 
-    let reply = client.generate(&request(Model::Pro, "x")).await;
+    let reply = client.generate(&request(PRO, "x")).await;
 
     assert!(matches!(reply.outcome, Outcome::InvalidKey { .. }), "{reply:?}");
     assert_eq!(reply.outcome.class(), Class::Pause);
@@ -193,7 +197,7 @@ async fn gemini_a_redirect_is_not_followed_with_the_key() {
     redirected.api_url = url::Url::parse(&format!("http://{address}")).expect("url");
     let client = Client::new(&redirected).expect("client");
 
-    let reply = client.generate(&request(Model::Flash, "x")).await;
+    let reply = client.generate(&request(LITE, "x")).await;
 
     assert!(!matches!(reply.outcome, Outcome::Image(_)), "{reply:?}");
     assert!(fake.requests().is_empty(), "the key followed the redirect: {:?}", fake.requests().len());
@@ -207,8 +211,8 @@ async fn gemini_dropped_connection_and_hang_are_retryable() {
     short.timeout_secs = 1;
     let client = Client::new(&short).expect("client");
 
-    let dropped = client.generate(&request(Model::Flash, "x [[drop]]")).await;
-    let hung = client.generate(&request(Model::Flash, "x [[hang]]")).await;
+    let dropped = client.generate(&request(LITE, "x [[drop]]")).await;
+    let hung = client.generate(&request(LITE, "x [[hang]]")).await;
 
     assert!(matches!(&dropped.outcome, Outcome::Retryable { after: None, .. }), "{dropped:?}");
     assert!(
@@ -226,12 +230,10 @@ async fn gemini_model_check_reports_missing_ids() {
 
     let missing = client(&fake).check_models(&ids).await.expect("models listed");
 
-    assert_eq!(missing, ["gemini-2.5-flash-image"]);
-    let mut retired = config(&fake);
-    retired.model_pro = "gemini-3-pro-image-preview".into();
-    let configured = Client::new(&retired).expect("client").missing_models().await.expect("models listed");
-    assert_eq!(configured, ["gemini-3-pro-image-preview"]);
-    assert_eq!(client(&fake).missing_models().await.expect("models listed"), Vec::<String>::new());
+    assert_eq!(missing, ["gemini-2.5-flash-image", "gemini-3.1-flash-image"]);
+    fake.remove_model("gemini-3-pro-image");
+    let missing = client(&fake).check_models(&["gemini-3-pro-image", LITE]).await.expect("models listed");
+    assert_eq!(missing, ["gemini-3-pro-image"]);
 }
 
 #[tokio::test]
@@ -242,13 +244,13 @@ async fn gemini_proxy_is_honoured() {
     let mut proxied = config(&fake);
     proxied.api_url = url::Url::parse("http://gemini.invalid").expect("url");
     proxied.proxy = Some(nanobanana::secret::Secret::new(url::Url::parse(&fake.base_url()).expect("proxy url")));
-    let reply = Client::new(&proxied).expect("client").generate(&request(Model::Flash, "x")).await;
+    let reply = Client::new(&proxied).expect("client").generate(&request(LITE, "x")).await;
     assert!(matches!(reply.outcome, Outcome::Image(_)), "{reply:?}");
 
     let mut socks = config(&fake);
     socks.proxy = Some(nanobanana::secret::Secret::new(url::Url::parse("socks5h://127.0.0.1:9").expect("socks url")));
     let unreachable =
-        Client::new(&socks).expect("socks5 accepted").generate(&request(Model::Flash, "x")).await;
+        Client::new(&socks).expect("socks5 accepted").generate(&request(LITE, "x")).await;
     assert_eq!(unreachable.outcome.class(), Class::Retry);
     assert_eq!(fake.requests().len(), 1, "nothing bypassed the dead proxy");
 }
@@ -277,7 +279,7 @@ async fn gemini_gateway_keeps_calls_in_flight_under_the_limit() {
     let calls: Vec<_> = (0..5)
         .map(|n| {
             let gateway = gateway.clone();
-            tokio::spawn(async move { gateway.generate(&request(Model::Flash, &format!("cat {n}"))).await })
+            tokio::spawn(async move { gateway.generate(&request(LITE, &format!("cat {n}"))).await })
         })
         .collect();
     let mut peak = 0;
@@ -341,14 +343,14 @@ async fn gemini_a_429_delay_slows_every_process() {
     let unrelated = Limits::new(redis().await, settings(&prefix(), 4, 1_000, wait));
     assert_eq!(elsewhere.slowed_for().await.expect("redis"), None);
 
-    let reply = gateway.generate(&request(Model::Pro, "x [[429:5]]")).await.expect("slot");
+    let reply = gateway.generate(&request(PRO, "x [[429:5]]")).await.expect("slot");
 
     assert_eq!(reply.outcome.retry_after(), Some(Duration::from_secs(5)));
     let left = elsewhere.slowed_for().await.expect("redis").expect("slowed down");
     assert!(left > Duration::from_secs(3) && left <= Duration::from_secs(5), "{left:?}");
     let held = elsewhere.acquire().await;
     assert!(matches!(held, Err(LimitError::Busy { retry_after: Some(d) }) if d > Duration::from_secs(3)));
-    let next = gateway.generate(&request(Model::Pro, "y")).await;
+    let next = gateway.generate(&request(PRO, "y")).await;
     assert!(matches!(next, Err(LimitError::Busy { .. })), "the process that got the 429 waits too");
     assert_eq!(fake.requests().len(), 1);
     drop(unrelated.acquire().await.expect("other prefixes are not slowed"));
@@ -358,7 +360,7 @@ async fn gemini_a_429_delay_slows_every_process() {
 async fn gemini_full_size_answers_are_read_and_checked() {
     let fake = FakeGemini::start(fakes::GeminiConfig::default()).await.expect("fake gemini starts");
 
-    let reply = client(&fake).generate(&request(Model::Pro, "a full-size lemon [[png]]")).await;
+    let reply = client(&fake).generate(&request(PRO, "a full-size lemon [[png]]")).await;
 
     let Outcome::Image(image) = &reply.outcome else { panic!("expected an image: {reply:?}") };
     assert_eq!((image.format, image.width, image.height), (ImageFormat::Png, 1024, 1024));
@@ -377,7 +379,7 @@ async fn gemini_an_answer_waits_for_its_gate_but_is_read_within_the_calls_timeou
 
     let waiting = {
         let (client, gate) = (client.clone(), gate.clone());
-        tokio::spawn(async move { client.generate_gated(&request(Model::Flash, "a"), Some(gate)).await })
+        tokio::spawn(async move { client.generate_gated(&request(LITE, "a"), Some(gate)).await })
     };
     fake.wait_for_requests(1, Duration::from_secs(20)).await.expect("answered");
     drop(held);
@@ -387,7 +389,7 @@ async fn gemini_an_answer_waits_for_its_gate_but_is_read_within_the_calls_timeou
 
     // A gate that never opens: the answer is read anyway, before the call's timeout ends it.
     let _never = permit;
-    let (reply, permit) = client.generate_gated(&request(Model::Flash, "b"), Some(gate)).await;
+    let (reply, permit) = client.generate_gated(&request(LITE, "b"), Some(gate)).await;
     assert!(matches!(reply.outcome, Outcome::Image(_)), "{reply:?}");
     assert!(permit.is_none());
 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use fakes::FakeGemini;
 use nanobanana::config::{GeminiConfig, HttpVersion};
-use nanobanana::domain::Model;
 use nanobanana::gemini::{Class, Client, Outcome, Request};
 
 async fn fake(config: fakes::GeminiConfig) -> FakeGemini {
@@ -25,7 +24,7 @@ fn client(fake: &FakeGemini, http_version: HttpVersion, streams_per_connection: 
 
 fn request(n: usize) -> Request {
     Request {
-        model: Model::Flash,
+        model_id: "gemini-3.1-flash-lite-image".into(),
         prompt: format!("a banana number {n}"),
         references: vec![],
         aspect_ratio: "1:1".into(),

@@ -8,7 +8,10 @@ mod bot_commands;
 #[cfg(feature = "sandbox")]
 mod browser;
 mod buy;
+mod catalog;
+mod chatter;
 mod crash;
+mod delivery;
 mod deploy;
 mod gemini;
 mod gemini_http;
@@ -24,4 +27,5 @@ mod scenario;
 mod shutdown;
 mod storage;
 mod support;
+mod unknown_outcomes;
 mod worker;

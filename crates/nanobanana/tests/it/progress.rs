@@ -131,9 +131,7 @@ async fn a_status_edit_never_arrives_after_the_photo_and_a_failure_says_why_in_p
 #[tokio::test]
 async fn result_buttons_regenerate_edit_and_send_the_original_in_both_languages() {
     let p = TestApp::builder().start().await;
-    let pro =
-        p.config.pricing.prices.get(nanobanana::domain::Model::Pro, Some(nanobanana::domain::ImageSize::K2));
-    let pro = pro.get();
+    let pro = p.config.catalog.find("pro").expect("pro").price(nanobanana::domain::ImageSize::K2).get();
     for (user, lang, toasts) in [
         (5_201, "en", ["Sending the original", "Generating again", "Write what to change"]),
         (5_202, "ru", ["Отправляю оригинал", "Генерирую ещё раз", "Напишите, что изменить"]),

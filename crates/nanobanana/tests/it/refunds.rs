@@ -171,11 +171,12 @@ async fn refunds_of_stars_go_through_refund_star_payment() {
     shop.finish().await;
 }
 
-/// Telegram fails `refundStarPayment` once (a 500: the outcome is unknown). Stars have no
-/// reconciler, so the admin's `/refund` must not close with the credits held for good: the
-/// update stays open, Telegram delivers it again and the same refund id finishes it.
+/// Telegram fails `refundStarPayment` once (a 500: the outcome is unknown). The admin's update
+/// closes at once with "held" (never a 5xx that would freeze the chat, DESIGN §10), and the
+/// Stars reconciler finishes it: not among Telegram's transactions, so the same refund is asked
+/// again.
 #[tokio::test]
-async fn refunds_of_stars_whose_outcome_was_unknown_are_repeated_not_left_held() {
+async fn refunds_of_stars_whose_outcome_was_unknown_are_reconciled_not_left_held() {
     use fakes::telegram::{Fault, FaultKind};
     let shop = Shop::start(&[]).await;
     let user = 7031;
@@ -185,13 +186,40 @@ async fn refunds_of_stars_whose_outcome_was_unknown_are_repeated_not_left_held()
         count: 1,
         kind: FaultKind::ServerError,
         retry_after: None,
+        processed: false,
     });
     let answer = admin_refund(&shop, &topup).await;
-    assert_eq!(answer, "Refunded: 100 credits, 80 ⭐.");
+    assert!(answer.starts_with("The refund's outcome is not known yet"), "{answer}");
     shop.wait_text(user, "Refund: 100 credits were taken back and 80 ⭐ returned").await;
     assert_eq!(shop.count("SELECT COUNT(*) FROM refunds WHERE status = 'succeeded'").await, 1);
     assert_eq!(shop.db.balance(user).await, (0, 0));
     let payments = shop.tg.payments();
     assert_eq!(payments.iter().filter(|p| p.status == "refunded").count(), 1, "{payments:?}");
+    shop.finish().await;
+}
+
+/// The refund went through but its answer was lost: the reconciler finds it among Telegram's
+/// outgoing Stars transactions and commits the hold without asking for it again.
+#[tokio::test]
+async fn refunds_of_stars_done_with_a_lost_answer_are_found_in_star_transactions() {
+    use fakes::telegram::{Fault, FaultKind};
+    let shop = Shop::start(&[]).await;
+    let user = 7032;
+    let topup = shop.paid_stars(user).await;
+    shop.tg.inject_fault(Fault {
+        method: "refundStarPayment".into(),
+        count: 1,
+        kind: FaultKind::ServerError,
+        retry_after: None,
+        processed: true,
+    });
+    let answer = admin_refund(&shop, &topup).await;
+    assert!(answer.starts_with("The refund's outcome is not known yet"), "{answer}");
+    shop.wait_text(user, "Refund: 100 credits were taken back and 80 ⭐ returned").await;
+    assert_eq!(shop.count("SELECT COUNT(*) FROM refunds WHERE status = 'succeeded'").await, 1);
+    assert_eq!(shop.db.balance(user).await, (0, 0));
+    let chat = shop.tg.chat(user).expect("chat");
+    let asked = chat.events.iter().filter(|e| e.method == "refundStarPayment").count();
+    assert_eq!(asked, 1, "refunded once, never asked again");
     shop.finish().await;
 }

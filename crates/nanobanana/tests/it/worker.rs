@@ -514,7 +514,9 @@ async fn worker_never_charges_for_an_undecodable_image() {
     let chat = p.chat(2_201, |c| texts(c).iter().any(|t| t.contains("could not be made"))).await;
     assert!(!chat.messages.iter().any(|m| m.kind == "photo"));
     p.wait_status(id, "failed").await;
-    assert_eq!(p.status(id).await.1, 3, "retried as a bad image, then given up");
+    // Asked for once more (each call costs the operator money), then given up in one attempt.
+    assert_eq!(p.status(id).await.1, 1, "one attempt, two calls, then given up");
+    assert!(texts(&chat).iter().any(|t| t.contains("not a picture")), "told what happened");
     assert_eq!(p.db.balance(2_201).await, (50, 0));
     assert_eq!(p.count("SELECT COUNT(*) FROM transactions WHERE type = 'commit'").await, 0);
     let error: Option<String> = sqlx::query_scalar("SELECT error FROM generations WHERE id = $1")
@@ -522,7 +524,7 @@ async fn worker_never_charges_for_an_undecodable_image() {
         .fetch_one(&p.db.pool)
         .await
         .expect("error");
-    assert!(error.as_deref().is_some_and(|e| e.contains("bad_image")), "{error:?}");
+    assert!(error.as_deref().is_some_and(|e| e.contains("not a picture")), "{error:?}");
     TestApp::stop_worker(w).await;
     p.finish().await;
     server.abort();

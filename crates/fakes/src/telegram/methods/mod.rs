@@ -22,7 +22,7 @@ pub use media::{photo_sizes, store_file};
 pub use payments::expire_payments;
 pub use updates::webhook_info as webhook_info_value;
 
-const METHODS: [&str; 27] = [
+const METHODS: [&str; 28] = [
     "getMe",
     "logOut",
     "close",
@@ -47,6 +47,7 @@ const METHODS: [&str; 27] = [
     "sendInvoice",
     "answerPreCheckoutQuery",
     "refundStarPayment",
+    "getStarTransactions",
     "getChat",
     "setMyDescription",
     "setMyShortDescription",
@@ -83,6 +84,7 @@ pub async fn dispatch(state: &Arc<TgState>, method: &'static str, p: Params) -> 
         "sendInvoice" => payments::send_invoice(state, &p),
         "answerPreCheckoutQuery" => payments::answer_pre_checkout_query(state, &p),
         "refundStarPayment" => payments::refund_star_payment(state, &p),
+        "getStarTransactions" => payments::get_star_transactions(state, &p),
         _ => Err(TgError::not_found()),
     }
 }

@@ -171,6 +171,32 @@ pub fn refund_star_payment(state: &TgState, p: &Params) -> TgResult {
     Ok(json!(true))
 }
 
+/// The bot's Stars transactions, oldest first: each paid charge as an incoming one (`source`),
+/// and each refund as an outgoing one (`receiver`) with the same id, the charge's
+/// `telegram_payment_charge_id`. `offset` and `limit` (1–100, default 100) page through them.
+pub fn get_star_transactions(state: &TgState, p: &Params) -> TgResult {
+    let offset = p.i64("offset")?.unwrap_or(0).max(0) as usize;
+    let limit = p.i64("limit")?.unwrap_or(100);
+    if !(1..=100).contains(&limit) {
+        return Err(TgError::bad_request("limit must be between 1 and 100"));
+    }
+    let inner = state.lock();
+    let date = unix_now();
+    let mut transactions = Vec::new();
+    for payment in inner.payments.iter().filter(|p| matches!(p.status.as_str(), "paid" | "refunded")) {
+        let Some(id) = payment.telegram_payment_charge_id.as_deref() else { continue };
+        let partner =
+            json!({"type": "user", "user": {"id": payment.user_id, "is_bot": false, "first_name": "User"}});
+        transactions.push(json!({"id": id, "amount": payment.total_amount, "date": date, "source": partner}));
+        if payment.status == "refunded" {
+            transactions
+                .push(json!({"id": id, "amount": payment.total_amount, "date": date, "receiver": partner}));
+        }
+    }
+    let page: Vec<_> = transactions.into_iter().skip(offset).take(limit as usize).collect();
+    Ok(json!({ "transactions": page }))
+}
+
 /// Marks payments whose query was not answered in time.
 pub fn expire_payments(state: &TgState) {
     let timeout = state.config.pre_checkout_timeout;

@@ -1,7 +1,8 @@
 //! Refunds in two phases (DESIGN §4 "Refunds"): hold the credits (only unspent ones; part of a
 //! charge is allowed), call the provider with the refund id as idempotence key, then commit or
 //! release the hold. An outcome the provider left unknown keeps the hold: the same refund id
-//! repeats the call later, and a `refund.succeeded` or the reconciler finishes it. A refund
+//! repeats the call later, and a `refund.succeeded` or a reconciler finishes it (`reconcile`
+//! for YooKassa, `stars` against Telegram's `getStarTransactions`). A refund
 //! made in YooKassa's dashboard takes back what is available and leaves the rest as debt.
 //! Never calls a provider inside a database transaction.
 
@@ -12,9 +13,11 @@ use uuid::Uuid;
 
 mod external;
 mod reconcile;
+mod stars;
 
 pub use external::RefundSettled;
 pub use reconcile::reconcile_held;
+pub use stars::reconcile_stars;
 
 use super::{record_event, YooKassa};
 use crate::domain::refund::proportion;
@@ -114,6 +117,7 @@ impl Refunder<'_> {
                 .bind(request.refund_id)
                 .fetch_optional(self.pool)
                 .await?;
+        let mut key_forgotten = false;
         let (charge, credits, amount_minor) = match existing {
             Some((payment_id, credits, amount_minor, status)) => {
                 let charge: ChargeRow = sqlx::query_as(&format!("{CHARGES} p.id = $1 GROUP BY p.id"))
@@ -123,11 +127,16 @@ impl Refunder<'_> {
                 if status != "held" {
                     return Ok(finished(request.refund_id, &charge, credits, amount_minor, &status));
                 }
+                key_forgotten = held_past_key_memory(self.pool, request.refund_id).await?;
                 (charge, credits, amount_minor)
             }
             None => self.hold(request).await?,
         };
         let outcome = match charge.provider.as_str() {
+            // YooKassa forgot our key: a create could pay out a second time.
+            "yookassa" if key_forgotten => {
+                self.look_up_yookassa(request.refund_id, &charge, amount_minor).await?
+            }
             "yookassa" => self.call_yookassa(request.refund_id, &charge, amount_minor).await?,
             _ => self.call_stars(&charge).await?,
         };
@@ -206,6 +215,43 @@ impl Refunder<'_> {
         }
     }
 
+    /// A hold older than YooKassa's memory of idempotence keys is never created again: the
+    /// payment's refunds are listed and one of this amount that none of our refunds claims yet
+    /// is taken as ours. None: it is left held for the operator (logged as an error).
+    async fn look_up_yookassa(
+        &self,
+        refund_id: Uuid,
+        charge: &ChargeRow,
+        amount_minor: i64,
+    ) -> Result<Call, RefundError> {
+        let yk = self.yookassa.ok_or(RefundError::NotConfigured("YooKassa"))?;
+        let refunds = match yk.client.refunds_of(&charge.payment_id).await {
+            Ok(refunds) => refunds,
+            Err(e) => return Ok(Call::Unknown(format!("listing the payment's refunds: {e}"), None)),
+        };
+        let claimed: Vec<String> = sqlx::query_scalar(
+            "SELECT provider_refund_id FROM refunds WHERE payment_id = $1 AND provider_refund_id IS NOT NULL",
+        )
+        .bind(charge.id)
+        .fetch_all(self.pool)
+        .await?;
+        let found = refunds.into_iter().find(|r| {
+            r.amount.minor().ok() == Some(amount_minor) && r.status != "canceled" && !claimed.contains(&r.id)
+        });
+        let Some(refund) = found else {
+            tracing::error!(%refund_id, payment_id = %charge.payment_id, amount_minor,
+                "refund held past YooKassa's 24 h key memory and not found at YooKassa: the operator must decide");
+            return Ok(Call::Unknown("held past 24 h, not found at YooKassa: for the operator".into(), None));
+        };
+        tracing::info!(%refund_id, provider_refund_id = %refund.id, status = %refund.status, "old held refund found at YooKassa");
+        Ok(match refund.status.as_str() {
+            "succeeded" => Call::Done(Some(refund.id)),
+            _ => {
+                Call::Unknown(format!("YooKassa refund {} is {}", refund.id, refund.status), Some(refund.id))
+            }
+        })
+    }
+
     async fn call_stars(&self, charge: &ChargeRow) -> Result<Call, RefundError> {
         let api = self.telegram.ok_or(RefundError::NotConfigured("Telegram"))?;
         let params = json!({"user_id": charge.user_id, "telegram_payment_charge_id": charge.payment_id});
@@ -261,6 +307,19 @@ enum Call {
     Done(Option<String>),
     Refused(String),
     Unknown(String, Option<String>),
+}
+
+/// YooKassa remembers an idempotence key for 24 h; past 23 h (a margin for clocks and calls in
+/// flight) a held refund's key is treated as forgotten.
+pub const KEY_MEMORY: std::time::Duration = std::time::Duration::from_secs(23 * 3600);
+
+/// Whether refund `id` was held longer ago than YooKassa remembers its key.
+async fn held_past_key_memory(pool: &PgPool, id: Uuid) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT created_at <= now() - make_interval(secs => $2) FROM refunds WHERE id = $1")
+        .bind(id)
+        .bind(KEY_MEMORY.as_secs_f64())
+        .fetch_one(pool)
+        .await
 }
 
 fn finished(refund_id: Uuid, charge: &ChargeRow, credits: i64, amount_minor: i64, status: &str) -> Refunded {

@@ -1,5 +1,7 @@
 //! The reconciler of our held YooKassa refunds whose answer is still unknown: a lost create
-//! answer is repeated with the same key; a known refund is read again and finished.
+//! answer is repeated with the same key while YooKassa remembers it (24 h), and after that looked
+//! up by payment and amount instead, never created again (`Refunder::refund`); a known refund is
+//! read again and finished.
 
 use serde_json::Value;
 use sqlx::Connection;

@@ -39,6 +39,10 @@ pub fn fast() -> WorkerSettings {
         max_attempts: 3,
         retry_delay_cap: Some(Duration::from_millis(100)),
         probe_every: Duration::from_millis(300),
+        model_probe_every: Duration::from_millis(300),
+        // The fake answers with 64 px pictures here: the tests of honest sizes turn it on with
+        // `TestAppBuilder::full_size_images`.
+        measure_sizes: false,
     }
 }
 
@@ -60,6 +64,7 @@ pub struct TestAppBuilder {
     gemini_url: Option<String>,
     heavy: Option<u32>,
     serve: bool,
+    full_size: bool,
 }
 
 /// A worker in this process, with its own small pool, until `TestApp::stop_worker`.
@@ -112,6 +117,7 @@ impl TestApp {
             gemini_url: None,
             heavy: None,
             serve: true,
+            full_size: false,
         }
     }
 }
@@ -157,6 +163,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// The fake Gemini renders pictures at the sizes Gemini does (1K = 1024², …) instead of
+    /// 64 px ones.
+    pub fn full_size_images(mut self) -> Self {
+        self.full_size = true;
+        self
+    }
+
     /// `serve` is not started here: the test runs it as a process (`TestApp::spawn_serve`).
     pub fn serve_as_process(mut self) -> Self {
         self.serve = false;
@@ -169,7 +182,7 @@ impl TestAppBuilder {
             None => TestDb::new().await,
         };
         let tg = FakeTelegram::start(self.telegram).await.expect("fake Telegram");
-        let gemini = FakeGemini::start(fakes::GeminiConfig { small: true, ..Default::default() })
+        let gemini = FakeGemini::start(fakes::GeminiConfig { small: !self.full_size, ..Default::default() })
             .await
             .expect("fake Gemini");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
