@@ -66,7 +66,11 @@ pub struct Args {
 const METRICS_TOKEN: &str = "loadgen-metrics-token-0123456789abcdef";
 
 /// `scrapers` clients GET `/metrics` in a loop until `stop`; (answers 200, other answers).
-fn scrape(address: std::net::SocketAddr, scrapers: u32, stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<(u64, u64)> {
+fn scrape(
+    address: std::net::SocketAddr,
+    scrapers: u32,
+    stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<(u64, u64)> {
     tokio::spawn(async move {
         let http = reqwest::Client::new();
         let url = format!("http://{address}/metrics");

@@ -119,7 +119,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Some(tg) => {
             let photo = noise_jpeg(args.reference_px)?;
             println!("reference photo: {0}×{0} px, {1:.1} MB", args.reference_px, photo.len() as f64 / 1e6);
-            Some(tg.upload_file(photo, fakes::telegram::FileKind::Photo).map_err(|e| anyhow::anyhow!("{e:?}"))?)
+            Some(
+                tg.upload_file(photo, fakes::telegram::FileKind::Photo)
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+            )
         }
         None => None,
     };

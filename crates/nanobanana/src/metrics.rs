@@ -31,7 +31,11 @@ impl Figures {
     }
 
     /// The figures at most `ttl` old.
-    pub async fn render(&self, pool: &sqlx::PgPool, catalog: &crate::domain::Catalog) -> sqlx::Result<String> {
+    pub async fn render(
+        &self,
+        pool: &sqlx::PgPool,
+        catalog: &crate::domain::Catalog,
+    ) -> sqlx::Result<String> {
         let mut cached = self.cached.lock().await;
         if let Some((_, text)) = cached.as_ref().filter(|(at, _)| at.elapsed() < self.ttl) {
             return Ok(text.clone());
@@ -91,11 +95,18 @@ pub async fn render_database(
     for ((status, model), count) in generations {
         sample(out, "nanobanana_generations", None, &format!("status=\"{status}\",model=\"{model}\""), count);
     }
-    let missing: Vec<String> = sqlx::query_scalar("SELECT model_id FROM unavailable_models").fetch_all(pool).await?;
+    let missing: Vec<String> =
+        sqlx::query_scalar("SELECT model_id FROM unavailable_models").fetch_all(pool).await?;
     let _ = writeln!(out, "# TYPE nanobanana_model_available gauge");
     for model in catalog.models() {
         let up = u8::from(!missing.contains(&model.id));
-        sample(out, "nanobanana_model_available", None, &format!("model=\"{}\",id=\"{}\"", model.key, model.id), up);
+        sample(
+            out,
+            "nanobanana_model_available",
+            None,
+            &format!("model=\"{}\",id=\"{}\"", model.key, model.id),
+            up,
+        );
     }
     let (queued, oldest) = backlog(pool, "generations WHERE status = 'queued'").await?;
     sample(out, "nanobanana_queue_depth", Some("gauge"), "", queued);

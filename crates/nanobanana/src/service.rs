@@ -62,7 +62,9 @@ pub async fn serve(
                 .with_context(|| format!("cannot listen on {address} (METRICS_ADDR)"))?;
             tracing::info!(%address, "serving metrics");
             let router = http::private_router(state.clone());
-            Some(tokio::spawn(axum::serve(listener, router).with_graceful_shutdown(stopped(shutdown.clone())).into_future()))
+            Some(tokio::spawn(
+                axum::serve(listener, router).with_graceful_shutdown(stopped(shutdown.clone())).into_future(),
+            ))
         }
         None => None,
     };
@@ -137,7 +139,8 @@ impl Background {
         .with_storage(storage.clone())
         .with_retry_cap(retry_cap);
         let sender = tokio::spawn(sender.run(shutdown.clone()));
-        let eraser = tokio::spawn(crate::bot::account::erase_loop(bot.pool.clone(), storage, shutdown.clone()));
+        let eraser =
+            tokio::spawn(crate::bot::account::erase_loop(bot.pool.clone(), storage, shutdown.clone()));
         let reconciler = bot.yookassa.clone().map(|yk| {
             tokio::spawn(crate::payments::reconcile_loop(yk, crate::payments::INTERVAL, shutdown.clone()))
         });

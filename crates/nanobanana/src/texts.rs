@@ -97,9 +97,9 @@ fn fill(template: &str, args: &[(&str, &str)], encode: impl Fn(&str) -> String) 
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        let value = after
-            .find('}')
-            .and_then(|close| args.iter().find(|(name, _)| *name == &after[..close]).map(|(_, v)| (close, v)));
+        let value = after.find('}').and_then(|close| {
+            args.iter().find(|(name, _)| *name == &after[..close]).map(|(_, v)| (close, v))
+        });
         match value {
             Some((close, value)) => {
                 out.push_str(&encode(value));
@@ -138,10 +138,8 @@ mod tests {
     #[test]
     fn a_value_never_fills_another_placeholder() {
         let args = [("id", "7"), ("name", "{available} {reserved}"), ("available", "5"), ("reserved", "0")];
-        let args: Vec<(&str, &str)> = args
-            .into_iter()
-            .chain([("registered", "r"), ("seen", "s"), ("status", "st")])
-            .collect();
+        let args: Vec<(&str, &str)> =
+            args.into_iter().chain([("registered", "r"), ("seen", "s"), ("status", "st")]).collect();
         let text = render(Lang::En, "admin_user", &args);
         assert!(text.contains("{available} {reserved}"), "{text}");
         let html = render_html(Lang::En, "admin_user", &args);

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Behaviour {
-    RateLimited { retry_secs: u64 },
+    RateLimited {
+        retry_secs: u64,
+    },
     DailyQuota,
     Server(u16),
     Blocked(String),

@@ -159,6 +159,7 @@ pub fn text_only(model: Model, request: &GenRequest) -> Value {
 pub fn garbage(model: Model, request: &GenRequest) -> Value {
     let bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
     let part = json!({"inlineData": {"mimeType": "image/png", "data": b64::encode(&bytes[..12])}});
-    let candidate = json!([{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}]);
+    let candidate =
+        json!([{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}]);
     envelope(model, request, Some(candidate), 1290, 0)
 }

@@ -143,7 +143,9 @@ async fn sizes_are_honoured_and_the_switches_remove_a_model_and_shrink_pictures(
         body["generationConfig"]["imageConfig"]["imageSize"] = json!(size);
         body
     };
-    for (size, ratio, dims) in [("2K", "16:9", (2752, 1536)), ("4K", "1:1", (4096, 4096)), ("1K", "1:8", (384, 3072))] {
+    for (size, ratio, dims) in
+        [("2K", "16:9", (2752, 1536)), ("4K", "1:1", (4096, 4096)), ("1K", "1:8", (384, 3072))]
+    {
         let answer = generate(&fake, NB21, &sized(size, ratio)).await.1;
         let info = sniff(&final_image(&answer)).expect("image");
         assert_eq!((info.width, info.height), dims, "{size} {ratio}");

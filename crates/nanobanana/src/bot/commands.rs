@@ -290,14 +290,16 @@ async fn on_button(
             let toast = account::confirm(conn, sender.lang, user, chat_id, message_id, confirmed).await?;
             return Ok(Some(toast));
         }
-        Button::Setting(change) => match settings::changed(config, &settings::missing(conn).await?, &current, change) {
-            Some(next) => {
-                current = next;
-                settings::save(conn, user, &current).await?;
-                true
+        Button::Setting(change) => {
+            match settings::changed(config, &settings::missing(conn).await?, &current, change) {
+                Some(next) => {
+                    current = next;
+                    settings::save(conn, user, &current).await?;
+                    true
+                }
+                None => false,
             }
-            None => false,
-        },
+        }
         // The language already set: nothing to change (an identical edit is a 400).
         Button::Language(chosen) if chosen != lang => {
             users::set_language(conn, user, chosen).await?;

@@ -29,7 +29,12 @@ pub async fn missing(conn: &mut PgConnection) -> Result<Vec<String>, BotError> {
 /// `settings` after a button's `change`, fitted to the catalog: a model the catalog lacks or
 /// Gemini does not serve is not taken, and the size and ratio become ones the model offers.
 /// `None` when nothing changes.
-pub fn changed(config: &Config, missing: &[String], settings: &Settings, change: SettingChange) -> Option<Settings> {
+pub fn changed(
+    config: &Config,
+    missing: &[String],
+    settings: &Settings,
+    change: SettingChange,
+) -> Option<Settings> {
     if let SettingChange::Model(key) = &change {
         let model = config.catalog.get(key)?;
         if missing.contains(&model.id) {
@@ -76,7 +81,12 @@ pub fn screen(lang: Lang, config: &Config, missing: &[String], settings: &Settin
             model
                 .offers
                 .iter()
-                .map(|o| button(mark(o.size == choice.size, format!("{} · {}", o.size, o.price)), SettingChange::Size(o.size)))
+                .map(|o| {
+                    button(
+                        mark(o.size == choice.size, format!("{} · {}", o.size, o.price)),
+                        SettingChange::Size(o.size),
+                    )
+                })
                 .collect(),
         );
     }

@@ -131,7 +131,8 @@ pub async fn render_stats(conn: &mut PgConnection, config: &Config, lang: Lang) 
 /// the model that replaced it; a key the catalog lacks under itself).
 fn per_model(rows: &[(String, Option<String>, i64, i64, i64)], config: &Config, lang: Lang) -> String {
     let counts: Vec<(String, i64)> = rows.iter().fold(Vec::new(), |mut acc, (model, _, _, _, count)| {
-        let label = config.catalog.find(model).map_or_else(|| model.clone(), |m| m.name(lang == Lang::En).to_owned());
+        let label =
+            config.catalog.find(model).map_or_else(|| model.clone(), |m| m.name(lang == Lang::En).to_owned());
         match acc.iter_mut().find(|(l, _)| *l == label) {
             Some((_, n)) => *n += count,
             None => acc.push((label, *count)),

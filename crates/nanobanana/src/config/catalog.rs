@@ -54,7 +54,9 @@ pub(super) fn catalog(env: &mut Env, warnings: &mut Vec<String>) -> Catalog {
         None => {
             let mut specs = default_specs();
             for (var, key, what) in legacy {
-                warnings.push(format!("{var} is deprecated: set MODEL_CATALOG instead (mapped onto model {key})"));
+                warnings.push(format!(
+                    "{var} is deprecated: set MODEL_CATALOG instead (mapped onto model {key})"
+                ));
                 apply_legacy(env, &mut specs, var, key, what);
             }
             specs
@@ -76,7 +78,8 @@ fn read(raw: &str) -> Result<Vec<ModelSpec>, String> {
     let text = if raw.trim_start().starts_with('[') {
         raw.to_owned()
     } else {
-        std::fs::read_to_string(raw.trim()).map_err(|e| format!("cannot read the catalog file {raw:?}: {e}"))?
+        std::fs::read_to_string(raw.trim())
+            .map_err(|e| format!("cannot read the catalog file {raw:?}: {e}"))?
     };
     serde_json::from_str(&text).map_err(|e| format!("not a JSON array of models: {e}"))
 }

@@ -209,7 +209,12 @@ impl Config {
         }
         urls.into_iter()
             .filter(|(_, url)| url.scheme() == "http" && !is_loopback(url))
-            .map(|(var, url)| format!("{var} is plain http:// ({}); tokens and keys would travel in clear text", url.host_str().unwrap_or("")))
+            .map(|(var, url)| {
+                format!(
+                    "{var} is plain http:// ({}); tokens and keys would travel in clear text",
+                    url.host_str().unwrap_or("")
+                )
+            })
             .collect()
     }
 

@@ -98,9 +98,16 @@ fn secrets_never_print() {
     ]);
     let config = load(Role::Run, &vars).unwrap();
     let printed = format!("{config:?}");
-    for secret in
-        ["ABC-def", "s3cr3t_-", "AIza-very-secret", "live_topsecret", "hunter2", "proxypass1", "proxypass2", "metrics-token"]
-    {
+    for secret in [
+        "ABC-def",
+        "s3cr3t_-",
+        "AIza-very-secret",
+        "live_topsecret",
+        "hunter2",
+        "proxypass1",
+        "proxypass2",
+        "metrics-token",
+    ] {
         assert!(!printed.contains(secret), "{secret} printed in {printed}");
     }
 }
@@ -281,7 +288,8 @@ fn each_catalog_problem_names_its_model_and_field() {
 #[test]
 fn a_catalog_price_below_cost_is_a_warning_per_size() {
     let cheap = catalog_json(|m| m[0]["price"] = serde_json::json!({"1K": 5, "4K": 35}));
-    let config = load(Role::Tool, &[("MODEL_CATALOG", &cheap), ("USD_RUB_RATE", "100")]).expect("a warning, not an error");
+    let config = load(Role::Tool, &[("MODEL_CATALOG", &cheap), ("USD_RUB_RATE", "100")])
+        .expect("a warning, not an error");
     let warnings: Vec<String> = config.prices_below_cost().iter().map(ToString::to_string).collect();
     assert_eq!(warnings, ["price of pro 1K is 5 credits (₽) but the provider charges 13.40 ₽"]);
 }
@@ -296,10 +304,14 @@ fn the_deprecated_variables_are_mapped_onto_the_catalog_with_a_warning() {
     let pro = config.catalog.find("pro").expect("pro");
     assert_eq!(pro.price(crate::domain::ImageSize::K2).get(), 30);
     let flash = config.catalog.find("flash").expect("the Flash of the previous release");
-    assert_eq!((flash.id.as_str(), flash.offers.len(), flash.takes_size), ("gemini-3.1-flash-image", 1, false));
+    assert_eq!(
+        (flash.id.as_str(), flash.offers.len(), flash.takes_size),
+        ("gemini-3.1-flash-image", 1, false)
+    );
     assert_eq!(flash.price(crate::domain::ImageSize::K1).get(), 12);
     assert_eq!(config.warnings.len(), 3, "{:?}", config.warnings);
     assert!(config.warnings.iter().all(|w| w.contains("deprecated")), "{:?}", config.warnings);
-    let ignored = load(Role::Tool, &[("MODEL_CATALOG", &catalog_json(|_| {})), ("PRICE_FLASH", "12")]).expect("valid");
+    let ignored =
+        load(Role::Tool, &[("MODEL_CATALOG", &catalog_json(|_| {})), ("PRICE_FLASH", "12")]).expect("valid");
     assert_eq!(ignored.warnings, ["PRICE_FLASH is deprecated and ignored: MODEL_CATALOG is set"]);
 }

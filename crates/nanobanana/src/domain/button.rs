@@ -161,7 +161,9 @@ mod tests {
         for model in crate::domain::default_catalog().models() {
             buttons.push(Button::Setting(SettingChange::Model(model.key.clone())));
         }
-        buttons.push(Button::Setting(SettingChange::Model(Model::parse(&"k".repeat(Model::MAX_LEN)).expect("key"))));
+        buttons.push(Button::Setting(SettingChange::Model(
+            Model::parse(&"k".repeat(Model::MAX_LEN)).expect("key"),
+        )));
         buttons.extend(
             [ImageSize::K1, ImageSize::K2, ImageSize::K4].map(|s| Button::Setting(SettingChange::Size(s))),
         );

@@ -19,8 +19,8 @@ mod status;
 
 pub use awaiting::{Awaiting, AwaitingKind};
 pub use button::{Button, ResultAction};
-pub use credits::{Credits, CreditsError};
 pub use catalog::{default_catalog, Catalog, CatalogError, CatalogModel, Choice, ModelSpec, Names, Offer};
+pub use credits::{Credits, CreditsError};
 pub use model::{aspect_ratio, ImageSize, Model, ModelError, ALL_ASPECT_RATIOS, COMMON_ASPECT_RATIOS};
 pub use money::{format_amount, Kopecks, MicroUsd, MoneyError};
 pub use payment::{ChargeStatus, Provider};

@@ -25,7 +25,9 @@ impl Model {
     pub fn parse(text: &str) -> Result<Self, ModelError> {
         let key = text.trim().to_ascii_lowercase();
         let valid = (1..=Self::MAX_LEN).contains(&key.len())
-            && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
         if valid {
             Ok(Self(key))
         } else {
@@ -111,7 +113,10 @@ pub const COMMON_ASPECT_RATIOS: [&str; 10] =
 
 /// The known ratio with this text, as a `'static` value (callback data round-trips through it).
 pub fn aspect_ratio(text: &str) -> Result<&'static str, ModelError> {
-    ALL_ASPECT_RATIOS.into_iter().find(|r| *r == text.trim()).ok_or_else(|| ModelError::UnknownRatio(text.to_owned()))
+    ALL_ASPECT_RATIOS
+        .into_iter()
+        .find(|r| *r == text.trim())
+        .ok_or_else(|| ModelError::UnknownRatio(text.to_owned()))
 }
 
 #[cfg(test)]
@@ -122,7 +127,11 @@ mod tests {
     fn parses_keys_sizes_and_ratios() {
         assert_eq!(Model::parse("Pro").map(|m| m.to_string()), Ok("pro".to_owned()));
         assert!(Model::parse("nb-2.1_x").is_ok());
-        assert!(Model::parse("").is_err() && Model::parse("a b").is_err() && Model::parse(&"x".repeat(25)).is_err());
+        assert!(
+            Model::parse("").is_err()
+                && Model::parse("a b").is_err()
+                && Model::parse(&"x".repeat(25)).is_err()
+        );
         assert_eq!(ImageSize::parse("4k"), Ok(ImageSize::K4));
         assert!(ImageSize::parse("8K").is_err());
         assert_eq!(aspect_ratio("8:1"), Ok("8:1"));

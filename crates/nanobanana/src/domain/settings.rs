@@ -139,7 +139,8 @@ mod tests {
     #[test]
     fn the_previous_release_settings_still_read() {
         let catalog = crate::domain::default_catalog();
-        let stored = serde_json::json!({"model": "flash", "size": "1K", "aspect_ratio": "16:9", "delivery": "photo"});
+        let stored =
+            serde_json::json!({"model": "flash", "size": "1K", "aspect_ratio": "16:9", "delivery": "photo"});
         let settings = Settings::from_json(&stored);
         let choice = settings.choice(&catalog);
         assert_eq!((choice.model.key.as_str(), choice.ratio, choice.replaced), ("nb21", "16:9", None));

@@ -19,7 +19,6 @@ use crate::payments::network;
 
 const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
-
 /// Whether the sender may reach the webhook: always without `TELEGRAM_TRUSTED_NETWORKS`,
 /// otherwise only from those networks (`X-Forwarded-For` believed from `TRUSTED_PROXIES`).
 fn sender_trusted(state: &AppState, peer: Option<SocketAddr>, headers: &HeaderMap) -> bool {

@@ -26,8 +26,10 @@ pub async fn mark_missing(conn: &mut PgConnection, model_id: &str, reason: &str)
 
 /// Marks `model_id` served again; `true` when it had been missing.
 pub async fn mark_present(conn: &mut PgConnection, model_id: &str) -> sqlx::Result<bool> {
-    let deleted =
-        sqlx::query("DELETE FROM unavailable_models WHERE model_id = $1").bind(model_id).execute(conn).await?;
+    let deleted = sqlx::query("DELETE FROM unavailable_models WHERE model_id = $1")
+        .bind(model_id)
+        .execute(conn)
+        .await?;
     Ok(deleted.rows_affected() == 1)
 }
 

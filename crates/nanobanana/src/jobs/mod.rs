@@ -28,7 +28,10 @@ pub use backoff::{backoff, backoff_with_jitter, BACKOFF_BASE, BACKOFF_CAP};
 pub use claim::{claim, new_worker_id, Claimed};
 pub use deadline::{expire_overdue, Expired, DEADLINE_ERROR, SWEEPER_ID};
 pub use lease::{hand_back, heartbeat, requeue_uncounted, retry_later};
-pub use record::{erase_prompts, erased, record_result, to_erase, set_failure, set_file_id, status_shown, Delivered, Produced};
+pub use record::{
+    erase_prompts, erased, record_result, set_failure, set_file_id, status_shown, to_erase, Delivered,
+    Produced,
+};
 
 /// The longest lease, claim batch or sweep batch accepted: anything longer is clamped, so a
 /// misconfigured caller cannot hold jobs for days or lock the table in one statement.

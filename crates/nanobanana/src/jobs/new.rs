@@ -108,18 +108,19 @@ pub async fn start(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<i64
 /// Call it holding the user's balance lock (`ledger::lock_balance`), so the counts see every
 /// request of theirs committed before it.
 pub async fn load_of(conn: &mut PgConnection, user: TelegramId, model_id: &str) -> sqlx::Result<Load> {
-    let (in_flight, today, paused, owed, model_missing): (i64, i64, Option<String>, i64, Option<String>) = sqlx::query_as(
-        "SELECT COUNT(*) FILTER (WHERE status IN ('queued', 'processing')),
+    let (in_flight, today, paused, owed, model_missing): (i64, i64, Option<String>, i64, Option<String>) =
+        sqlx::query_as(
+            "SELECT COUNT(*) FILTER (WHERE status IN ('queued', 'processing')),
                 COUNT(*) FILTER (WHERE created_at >= date_trunc('day', now())),
                 (SELECT reason FROM service_state WHERE name = $2),
                 COALESCE((SELECT owed FROM credit_debts WHERE user_id = $1), 0),
                 (SELECT reason FROM unavailable_models WHERE model_id = $3)
          FROM generations WHERE user_id = $1",
-    )
-    .bind(user)
-    .bind(super::pause::NAME)
-    .bind(model_id)
-    .fetch_one(conn)
-    .await?;
+        )
+        .bind(user)
+        .bind(super::pause::NAME)
+        .bind(model_id)
+        .fetch_one(conn)
+        .await?;
     Ok(Load { in_flight, today, paused, owed, model_missing })
 }

@@ -269,7 +269,9 @@ impl Sender {
         let Some(generation) = row.status_of else {
             return Ok(Ok((params, None)));
         };
-        let Some(rendered) = status::render_now(&mut *self.pool.acquire().await?, &self.catalog, generation).await? else {
+        let Some(rendered) =
+            status::render_now(&mut *self.pool.acquire().await?, &self.catalog, generation).await?
+        else {
             return Ok(Err(self.drop_row(row, "its generation is gone".to_owned()).await?));
         };
         if row.edits.is_some() && rendered.shown.as_deref() == Some(rendered.text.as_str()) {

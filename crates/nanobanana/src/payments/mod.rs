@@ -26,7 +26,9 @@ use crate::db::payments::{self as db, NewTopup, Provider};
 use crate::domain::{Kopecks, TelegramId};
 use crate::yookassa::{Client, Contact, CreatePayment, YkError};
 
-pub use reconcile::{reconcile_as_leader, reconcile_loop, reconcile_once, INTERVAL, MIN_AGE, RECONCILER_LOCK};
+pub use reconcile::{
+    reconcile_as_leader, reconcile_loop, reconcile_once, INTERVAL, MIN_AGE, RECONCILER_LOCK,
+};
 pub use settle::Settled;
 
 /// How long one YooKassa call may take before it counts as a timeout (and is retried).

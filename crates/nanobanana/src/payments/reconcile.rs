@@ -25,10 +25,11 @@ pub const RECONCILER_LOCK: i64 = 0x6e62_7265_636f_6e63; // "nbreconc"
 /// A failure of one charge is logged and the pass goes on; a database failure ends it.
 pub async fn reconcile_once(yk: &YooKassa, min_age: Duration) -> Result<usize, PaymentError> {
     // Fixed for the pass: a charge touched during it is newer and is not read twice.
-    let cutoff: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now() - make_interval(secs => $1)")
-        .bind(min_age.as_secs_f64())
-        .fetch_one(&yk.pool)
-        .await?;
+    let cutoff: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT now() - make_interval(secs => $1)")
+            .bind(min_age.as_secs_f64())
+            .fetch_one(&yk.pool)
+            .await?;
     let mut checked = 0;
     let mut after: Option<(chrono::DateTime<chrono::Utc>, i64)> = None;
     loop {
@@ -73,8 +74,10 @@ pub async fn reconcile_once(yk: &YooKassa, min_age: Duration) -> Result<usize, P
 pub async fn reconcile_as_leader(yk: &YooKassa, min_age: Duration) -> Result<Option<usize>, PaymentError> {
     use sqlx::Connection;
     let mut leader = yk.pool.acquire().await?.detach();
-    let got: bool =
-        sqlx::query_scalar("SELECT pg_try_advisory_lock($1)").bind(RECONCILER_LOCK).fetch_one(&mut leader).await?;
+    let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(RECONCILER_LOCK)
+        .fetch_one(&mut leader)
+        .await?;
     if !got {
         leader.close().await.ok();
         return Ok(None);

@@ -60,7 +60,8 @@ async fn local_host_only(request: Request, next: axum::middleware::Next) -> Resp
     if host_is_local(host) {
         next.run(request).await
     } else {
-        (StatusCode::MISDIRECTED_REQUEST, "the sandbox answers only localhost and IP addresses").into_response()
+        (StatusCode::MISDIRECTED_REQUEST, "the sandbox answers only localhost and IP addresses")
+            .into_response()
     }
 }
 

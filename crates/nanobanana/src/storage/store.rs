@@ -124,7 +124,7 @@ impl Storage {
         result.bytes().await.map_err(|e| backend(key, e))
     }
 
-/// Deletes every object whose key starts with `prefix/` (a deleted or missing one is no
+    /// Deletes every object whose key starts with `prefix/` (a deleted or missing one is no
     /// error: erasing twice is erasing once); returns how many were deleted.
     pub async fn delete_under(&self, prefix: &str) -> Result<usize, StorageError> {
         use futures_util::TryStreamExt;

@@ -252,7 +252,13 @@ pub async fn alert_admins(
 /// The deadline sweep (or the model probe) ended this generation in its own transaction: tell
 /// the user why. Sent after that committed, so a crash in between loses only this message,
 /// never money.
-pub async fn tell_ended(pool: &PgPool, id: Uuid, user_id: i64, credits: i64, failure: Failure) -> anyhow::Result<()> {
+pub async fn tell_ended(
+    pool: &PgPool,
+    id: Uuid,
+    user_id: i64,
+    credits: i64,
+    failure: Failure,
+) -> anyhow::Result<()> {
     let mut conn = pool.acquire().await?;
     let lang = crate::db::users::language(&mut *conn, user_id).await?.unwrap_or(Lang::Ru);
     explain(&mut conn, id, user_id, lang, failure, credits).await?;

@@ -4,22 +4,21 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
 use chrono::Utc;
 use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::deliver::{self, Charge, Ended, Failure};
 use super::pausing::{pause_generation, resume_if_paused};
+use super::references::load_references;
 use super::repo::{self, Job};
 use super::Worker;
 use crate::domain::{CatalogModel, ImageSize};
-use crate::gemini::{self, Class, Image, ImageFormat, LimitError, Outcome, Reference, Reply, Request};
+use crate::gemini::{self, Class, Image, ImageFormat, LimitError, Outcome, Reply, Request};
 use crate::jobs::availability::UNAVAILABLE_ERROR;
 use crate::jobs::Produced;
 use crate::jobs::{self, Claimed};
 use crate::storage as store;
-use crate::telegram::client::MAX_DOWNLOAD;
 
 /// How a job left this worker (for logs and tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,56 +179,6 @@ async fn keep_lease(worker: &Worker, claimed: &Claimed) {
     }
 }
 
-/// Downloads the reference photos from Telegram, scales down those larger than the model needs,
-/// and stores them before the call (so what Gemini saw is kept); a failure is retried like a
-/// failed call. The worst case is reserved from the worker's byte budget before the first
-/// download (`reservation`, held by the caller until the job ends), then shrunk to what the
-/// photos take.
-async fn load_references(
-    worker: &Worker,
-    id: uuid::Uuid,
-    job: &Job,
-    reservation: &mut Option<super::memory::Reservation>,
-) -> anyhow::Result<Vec<Reference>> {
-    if job.reference_file_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let telegram = worker.telegram.as_ref().context("references need TELEGRAM_BOT_TOKEN on the worker")?;
-    let count = job.reference_file_ids.len() as u64;
-    // Each photo in turn may need its download and its shrunk copy at once.
-    let held = reservation.insert(worker.memory.reserve((count + 1) * MAX_DOWNLOAD).await);
-    let mut kept = 0u64;
-    let mut references = Vec::with_capacity(job.reference_file_ids.len());
-    for (index, file_id) in job.reference_file_ids.iter().enumerate() {
-        let (downloaded, path) = telegram.download(file_id).await?;
-        let downloaded = bytes::Bytes::from(downloaded);
-        let bytes = match store::preview::shrink_reference_async(downloaded.clone()).await {
-            Ok(Some(shrunk)) => shrunk.bytes.to_vec(),
-            Ok(None) => downloaded.to_vec(),
-            // Not one we can decode (WebP, say): sent as it came, within Telegram's 20 MB.
-            Err(error) => {
-                tracing::debug!(index, %error, "reference kept as downloaded");
-                downloaded.to_vec()
-            }
-        };
-        drop(downloaded);
-        kept += bytes.len() as u64;
-        let (mime_type, ext) = match gemini::sniff(&bytes) {
-            Some(info) if info.format == ImageFormat::Png => ("image/png", "png"),
-            Some(_) => ("image/jpeg", "jpg"),
-            None if path.ends_with(".webp") => ("image/webp", "webp"),
-            None => anyhow::bail!("reference {index} is not a PNG, JPEG or WebP image"),
-        };
-        worker.storage.put(&store::reference_key(id, index, ext), bytes::Bytes::from(bytes.clone())).await?;
-        references.push(Reference { mime_type: mime_type.to_owned(), bytes });
-        // What is kept, plus room for the next download.
-        let more = index + 1 < job.reference_file_ids.len();
-        held.shrink_to(kept + if more { 2 * MAX_DOWNLOAD } else { 0 });
-    }
-    held.shrink_to(kept);
-    Ok(references)
-}
-
 async fn settle(
     worker: &Worker,
     claimed: &Claimed,
@@ -252,14 +201,18 @@ async fn settle(
             }
             return succeed(worker, claimed, ask, image, delivered, &reply, second_chance).await;
         }
-        (_, Outcome::BadImage { reason }) if second_chance => return Ok(Next::Again(format!("bad_image: {reason}"))),
+        (_, Outcome::BadImage { reason }) if second_chance => {
+            return Ok(Next::Again(format!("bad_image: {reason}")))
+        }
         (_, outcome @ Outcome::BadImage { .. }) => {
             let error = format!("not a picture twice: {}", describe(outcome));
             fail(worker, claimed, job, Failure::NotAPicture, &error).await?
         }
         (Class::ModelGone, outcome) => model_gone(worker, claimed, ask, &describe(outcome)).await?,
         (Class::Pause, outcome) => pause_generation(worker, claimed, &describe(outcome)).await?,
-        (Class::Retry, outcome) => retry(worker, claimed, job, outcome.retry_after(), &describe(outcome)).await?,
+        (Class::Retry, outcome) => {
+            retry(worker, claimed, job, outcome.retry_after(), &describe(outcome)).await?
+        }
         (_, outcome) => {
             let failure = match outcome {
                 Outcome::Blocked { .. } => Failure::Blocked,
@@ -322,7 +275,9 @@ async fn succeed(
         latency: reply.latency,
     };
     let charge = Charge { model: ask.model, bought: ask.bought, delivered };
-    match deliver::succeed(&worker.pool, claimed.id, claimed.epoch, claimed.user_id, job, &charge, &produced).await? {
+    match deliver::succeed(&worker.pool, claimed.id, claimed.epoch, claimed.user_id, job, &charge, &produced)
+        .await?
+    {
         Ended::Now => done(Finished::Succeeded),
         Ended::Stale => {
             tracing::warn!(generation_id = %claimed.id, "lease lost before commit; result discarded");
@@ -333,7 +288,12 @@ async fn succeed(
 
 /// Gemini answered 404 `NOT_FOUND` for the model: the same path as the probe finding it gone
 /// (hidden, its queue released, the admins told once), and this job fails with that reason.
-async fn model_gone(worker: &Worker, claimed: &Claimed, ask: &Ask<'_>, reason: &str) -> anyhow::Result<Finished> {
+async fn model_gone(
+    worker: &Worker,
+    claimed: &Claimed,
+    ask: &Ask<'_>,
+    reason: &str,
+) -> anyhow::Result<Finished> {
     let error = format!("{UNAVAILABLE_ERROR}: {reason}");
     let finished = fail(worker, claimed, ask.job, Failure::ModelUnavailable, &error).await?;
     super::probe::missing(worker, ask.model, reason).await?;

@@ -18,6 +18,7 @@ mod job;
 pub mod memory;
 mod pausing;
 pub mod probe;
+mod references;
 mod repo;
 
 pub use deliver::{redeliver_lost, REDELIVER_AFTER};

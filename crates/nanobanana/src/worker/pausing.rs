@@ -12,7 +12,11 @@ use crate::jobs::{self, pause, Claimed};
 
 /// A spent daily quota or an invalid key: the job goes back (its attempt not counted) and
 /// generation pauses for everyone; the admins hear of it once, when the pause starts.
-pub(super) async fn pause_generation(worker: &Worker, claimed: &Claimed, reason: &str) -> anyhow::Result<Finished> {
+pub(super) async fn pause_generation(
+    worker: &Worker,
+    claimed: &Claimed,
+    reason: &str,
+) -> anyhow::Result<Finished> {
     let probe = worker.settings.probe_every;
     // Due at once: while paused, claims are gated by `pause::take_probe`, not by `run_after`.
     let at = Utc::now();
@@ -40,4 +44,3 @@ pub(super) async fn resume_if_paused(worker: &Worker) -> anyhow::Result<()> {
     tx.commit().await?;
     Ok(())
 }
-

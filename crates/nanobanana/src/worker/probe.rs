@@ -62,15 +62,22 @@ pub async fn missing(worker: &Worker, model: &CatalogModel, reason: &str) -> any
     let reason: String = reason.chars().take(300).collect();
     if availability::mark_missing(&mut tx, &model.id, &reason).await? {
         tracing::error!(model = %model.key, id = %model.id, reason, "model unavailable: hidden, its queue released");
-        deliver::alert_admins(&mut tx, &worker.admins, "admin_model_missing", &describe(model, &reason)).await?;
+        deliver::alert_admins(&mut tx, &worker.admins, "admin_model_missing", &describe(model, &reason))
+            .await?;
     }
     tx.commit().await?;
     drop(conn);
     let mut keys = vec![model.key.to_string()];
     keys.extend(model.aliases.iter().map(ToString::to_string));
     for ended in availability::release_queued(&worker.pool, &keys, RELEASE_BATCH).await? {
-        deliver::tell_ended(&worker.pool, ended.id, ended.entry.user_id, ended.entry.amount, Failure::ModelUnavailable)
-            .await?;
+        deliver::tell_ended(
+            &worker.pool,
+            ended.id,
+            ended.entry.user_id,
+            ended.entry.amount,
+            Failure::ModelUnavailable,
+        )
+        .await?;
     }
     Ok(())
 }

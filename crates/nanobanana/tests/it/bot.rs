@@ -199,7 +199,10 @@ async fn metrics_need_the_token_and_fifty_scrapes_share_one_read_while_the_webho
         let answer = bot.http.get(format!("{}/readyz", bot.url)).send().await.expect("readyz");
         answer.status().as_u16()
     };
-    bot.tg.state().lock().ensure_user(fakes::telegram::users::user_object(931, &crate::support::profile("en")));
+    bot.tg
+        .state()
+        .lock()
+        .ensure_user(fakes::telegram::users::user_object(931, &crate::support::profile("en")));
     let update = serde_json::to_vec(&message_update(9_300_001, 931, "/help")).expect("JSON");
     let (scrapes, probes, webhook) = tokio::join!(
         join_all((0..50).map(|_| scrape())),
@@ -460,8 +463,9 @@ async fn telegram_trusted_networks_refuse_other_senders_and_believe_only_trusted
         .start()
         .await;
     let post = |forwarded: &[&str], id: i64| {
-        let body = serde_json::to_vec(&json!({"update_id": id, "poll_answer": {"poll_id": "1", "option_ids": []}}))
-            .expect("JSON");
+        let body =
+            serde_json::to_vec(&json!({"update_id": id, "poll_answer": {"poll_id": "1", "option_ids": []}}))
+                .expect("JSON");
         let mut request = bot
             .http
             .post(format!("{}/telegram/webhook", bot.url))

@@ -443,7 +443,12 @@ async fn deleteme_erases_personal_data_and_keeps_the_accounts() {
         Ok(())
     })
     .await;
-    bot.until("the erasure recorded", "SELECT COUNT(*) FROM generations WHERE erased_at IS NOT NULL AND result_key IS NULL", 1).await;
+    bot.until(
+        "the erasure recorded",
+        "SELECT COUNT(*) FROM generations WHERE erased_at IS NOT NULL AND result_key IS NULL",
+        1,
+    )
+    .await;
 
     // Writing again starts fresh, in the language Telegram says now; nothing is restored.
     let text = bot.ask(1601, "en", "start", "", 6).await;

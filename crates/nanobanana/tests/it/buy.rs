@@ -47,8 +47,7 @@ async fn buy_rubles_terms_first_then_pay_at_the_checkout_credited_once_and_told(
         .await
         .expect("an older acceptance");
     shop.choose(user, "en", "rub100").await;
-    shop
-        .tg
+    shop.tg
         .wait_for_chat(user, WAIT, |c| {
             c.messages.iter().filter(|m| m.text().is_some_and(|t| t.contains("Terms of use"))).count() == 2
         })
@@ -175,8 +174,7 @@ async fn buy_stars_credited_once_per_charge_and_a_second_charge_too() {
     shop.wait_text(user, "100 credits credited. Balance: 100 credits").await;
     let chat = shop.tg.chat(user).expect("chat");
     assert_eq!(answers(&chat).first().map(|a| a["ok"].clone()), Some(json!(true)));
-    let charge =
-        shop.tg.payments().into_iter().find_map(|p| p.telegram_payment_charge_id).expect("charge");
+    let charge = shop.tg.payments().into_iter().find_map(|p| p.telegram_payment_charge_id).expect("charge");
     // Telegram delivers the same successful_payment again (another update): nothing more.
     let paid = |charge: &str| {
         json!({"message": {"message_id": 900, "date": 0, "chat": {"id": user, "type": "private"},
@@ -283,7 +281,11 @@ async fn buy_killed_between_the_create_call_and_saving_its_answer_finishes_with_
     .await;
     serve.kill().await;
     blocker.rollback().await.expect("unlock");
-    assert_eq!(app.count("SELECT COUNT(*) FROM payments").await, 0, "the answer was not saved before the kill");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM payments").await,
+        0,
+        "the answer was not saved before the kill"
+    );
     let _serve = app.spawn_serve();
     let chat = app.chat(user, |c| !pay_buttons(c).is_empty()).await;
     let buttons = pay_buttons(&chat);

@@ -36,7 +36,8 @@ async fn the_settings_screen_of_each_default_model_offers_exactly_its_sizes_and_
         set_settings(&p, 7_001, serde_json::json!({"model": model.key.as_str()})).await;
         let buttons = settings_buttons(&p, 7_001, n + 2).await;
         let sizes: Vec<&str> = buttons.iter().filter_map(|b| b.strip_prefix("st:s:")).collect();
-        let want: Vec<&str> = if model.offers.len() > 1 { model.sizes().map(|s| s.as_str()).collect() } else { vec![] };
+        let want: Vec<&str> =
+            if model.offers.len() > 1 { model.sizes().map(|s| s.as_str()).collect() } else { vec![] };
         assert_eq!(sizes, want, "{}", model.key);
         let ratios: Vec<&str> = buttons.iter().filter_map(|b| b.strip_prefix("st:a:")).collect();
         assert_eq!(ratios, model.ratios, "{}", model.key);
@@ -72,7 +73,10 @@ async fn a_model_gemini_stops_serving_is_hidden_its_queue_released_and_admins_to
     p.wait_text(admin, "Model unavailable: Nano Banana Pro (gemini-3-pro-image)").await;
     // Hidden from /settings, refused for new requests.
     let buttons = settings_buttons(&p, 7_101, p.tg.chat(7_101).map_or(0, |c| c.messages.len()) + 1).await;
-    assert!(!buttons.iter().any(|b| b == "st:m:pro") && buttons.iter().any(|b| b == "st:m:nb21"), "{buttons:?}");
+    assert!(
+        !buttons.iter().any(|b| b == "st:m:pro") && buttons.iter().any(|b| b == "st:m:nb21"),
+        "{buttons:?}"
+    );
     p.text(7_101, "en", "another pear");
     p.wait_text(7_101, "Nano Banana Pro 1K is not available right now").await;
     assert_eq!(p.db.balance(7_101).await, (100, 0));
@@ -161,7 +165,12 @@ async fn a_database_of_the_previous_release_keeps_working() {
     p.funded(7_401, 100).await;
     p.funded(7_402, 100).await;
     // Settings as the previous release stored them, and one naming a model no longer sold.
-    set_settings(&p, 7_401, serde_json::json!({"model": "flash", "size": "1K", "aspect_ratio": "16:9", "delivery": "photo"})).await;
+    set_settings(
+        &p,
+        7_401,
+        serde_json::json!({"model": "flash", "size": "1K", "aspect_ratio": "16:9", "delivery": "photo"}),
+    )
+    .await;
     set_settings(&p, 7_402, serde_json::json!({"model": "ultra", "size": "2K", "aspect_ratio": "1:1"})).await;
     // A generation the previous release queued: model 'flash', no size.
     let old = p.db.request_generation(7_401, 10).await.expect("an old generation");

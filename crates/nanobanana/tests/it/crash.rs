@@ -16,7 +16,10 @@ async fn a_killed_service_loses_and_repeats_nothing() {
     // The service below opens up to 50 connections: run alone among the heavy tests.
     let app = TestApp::builder()
         .heavy(5)
-        .telegram(TelegramConfig { webhook_retry_delay: Duration::from_millis(100), ..TelegramConfig::default() })
+        .telegram(TelegramConfig {
+            webhook_retry_delay: Duration::from_millis(100),
+            ..TelegramConfig::default()
+        })
         .env("DATABASE_MAX_CONNECTIONS", "50")
         .serve_as_process()
         .start()

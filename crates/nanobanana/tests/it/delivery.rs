@@ -38,7 +38,8 @@ async fn a_paid_picture_survives_minutes_of_bad_gateway() {
             .expect("the delivery row");
     assert!(attempts >= 25, "the row was tried {attempts} times");
     // The fake shows the photo as soon as it takes it; the id is kept right after its answer.
-    p.until("the delivered file id kept", "SELECT COUNT(*) FROM generations WHERE file_id IS NOT NULL", 1).await;
+    p.until("the delivered file id kept", "SELECT COUNT(*) FROM generations WHERE file_id IS NOT NULL", 1)
+        .await;
     p.finish().await;
 }
 

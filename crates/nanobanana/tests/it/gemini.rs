@@ -119,7 +119,10 @@ async fn gemini_image_size_is_sent_whenever_the_model_takes_it() {
     let seen: Vec<_> = fake.requests().into_iter().map(|r| (r.model, r.image_size)).collect();
     assert_eq!(
         seen,
-        [(LITE.to_owned(), Some("1K".to_owned())), ("gemini-nano-banana-2.1".to_owned(), Some("4K".to_owned()))]
+        [
+            (LITE.to_owned(), Some("1K".to_owned())),
+            ("gemini-nano-banana-2.1".to_owned(), Some("4K".to_owned()))
+        ]
     );
 }
 
@@ -160,7 +163,9 @@ async fn gemini_every_outcome_class_through_the_fake() {
     );
 
     let missing = client.generate(&request("gemini-3.1-flash-image", "x")).await;
-    assert!(matches!(&missing.outcome, Outcome::ModelNotFound { reason } if reason.starts_with("404 NOT_FOUND")));
+    assert!(
+        matches!(&missing.outcome, Outcome::ModelNotFound { reason } if reason.starts_with("404 NOT_FOUND"))
+    );
     assert_eq!(missing.outcome.class(), Class::ModelGone);
 }
 
@@ -243,14 +248,15 @@ async fn gemini_proxy_is_honoured() {
     // host does not exist, so an answer proves the request went through the proxy.
     let mut proxied = config(&fake);
     proxied.api_url = url::Url::parse("http://gemini.invalid").expect("url");
-    proxied.proxy = Some(nanobanana::secret::Secret::new(url::Url::parse(&fake.base_url()).expect("proxy url")));
+    proxied.proxy =
+        Some(nanobanana::secret::Secret::new(url::Url::parse(&fake.base_url()).expect("proxy url")));
     let reply = Client::new(&proxied).expect("client").generate(&request(LITE, "x")).await;
     assert!(matches!(reply.outcome, Outcome::Image(_)), "{reply:?}");
 
     let mut socks = config(&fake);
-    socks.proxy = Some(nanobanana::secret::Secret::new(url::Url::parse("socks5h://127.0.0.1:9").expect("socks url")));
-    let unreachable =
-        Client::new(&socks).expect("socks5 accepted").generate(&request(LITE, "x")).await;
+    socks.proxy =
+        Some(nanobanana::secret::Secret::new(url::Url::parse("socks5h://127.0.0.1:9").expect("socks url")));
+    let unreachable = Client::new(&socks).expect("socks5 accepted").generate(&request(LITE, "x")).await;
     assert_eq!(unreachable.outcome.class(), Class::Retry);
     assert_eq!(fake.requests().len(), 1, "nothing bypassed the dead proxy");
 }

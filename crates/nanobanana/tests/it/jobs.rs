@@ -102,7 +102,9 @@ async fn a_generation_gets_its_deadline_at_insert() {
     let mut tx = db.pool.begin().await.expect("begin");
     ledger::reserve(&mut tx, USER, id, credits_of(10)).await.expect("reserve");
     let deadline = Some(Duration::from_secs(120));
-    assert!(nanobanana::jobs::new::insert_with_deadline(&mut tx, &generation, deadline).await.expect("insert"));
+    assert!(nanobanana::jobs::new::insert_with_deadline(&mut tx, &generation, deadline)
+        .await
+        .expect("insert"));
     tx.commit().await.expect("commit");
     let seconds_left = |id: Uuid| {
         sqlx::query_scalar::<_, f64>(

@@ -128,7 +128,10 @@ async fn payments_duplicated_and_reordered_notifications_credit_each_charge_once
 #[tokio::test]
 async fn payments_notifications_from_outside_the_trusted_networks_are_refused() {
     let shop = Shop::start_with(
-        fakes::YooKassaConfig { source_address: Some("127.0.0.2".parse().expect("ip")), ..Default::default() },
+        fakes::YooKassaConfig {
+            source_address: Some("127.0.0.2".parse().expect("ip")),
+            ..Default::default()
+        },
         &[],
     )
     .await;
@@ -185,7 +188,10 @@ async fn payments_forged_or_foreign_notifications_credit_nothing() {
     let cheap_id = cheap["id"].as_str().expect("id");
     shop.yk().pay(cheap_id).expect("pay");
     shop.notified(1).await;
-    assert_eq!(shop.client.check_payment(cheap_id).await.expect("check"), Settled::Ignored("amount mismatch"));
+    assert_eq!(
+        shop.client.check_payment(cheap_id).await.expect("check"),
+        Settled::Ignored("amount mismatch")
+    );
     assert_eq!(shop.db.balance(1005).await, (0, 0));
     assert_eq!(shop.topups_credited().await, 0);
     assert_eq!(shop.count("SELECT COUNT(*) FROM payments").await, 1);
@@ -363,8 +369,9 @@ async fn payments_through_serve_the_user_reads_the_credit_in_telegram() {
     let user = 1010;
     // The user opens the chat (so the bot may write) and gets the welcome.
     shop.open_chat(user, "en").await;
-    let checkout =
-        payments::start_yookassa(&shop.client, user, &Shop::pack(100), "update:1", None).await.expect("start");
+    let checkout = payments::start_yookassa(&shop.client, user, &Shop::pack(100), "update:1", None)
+        .await
+        .expect("start");
     let id = checkout.rsplit('/').next().expect("id").to_owned();
     shop.yk().pay(&id).expect("pay");
     let chat = shop.messages(user, 2).await;
@@ -394,7 +401,8 @@ async fn payments_a_receipt_is_sent_when_enabled_and_a_contact_is_known() {
     assert_eq!(payment["receipt_registration"], "pending", "{payment}");
     assert_eq!(payment["amount"]["value"], "300.00");
     // Without a contact no receipt is attempted (asking for one is the bot's job).
-    let url = payments::start_yookassa(&shop.client, 1011, &Shop::pack(100), "update:2", None).await.expect("ok");
+    let url =
+        payments::start_yookassa(&shop.client, 1011, &Shop::pack(100), "update:2", None).await.expect("ok");
     let payment = shop.yk().payment(url.rsplit('/').next().expect("id")).expect("payment");
     assert!(payment.get("receipt_registration").is_none(), "{payment}");
     shop.finish().await;

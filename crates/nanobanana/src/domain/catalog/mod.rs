@@ -173,7 +173,11 @@ impl Catalog {
         let mut models = Vec::new();
         let mut defaults = Vec::new();
         if specs.is_empty() {
-            errors.push(CatalogError { model: "-".into(), field: "models", problem: "the catalog is empty".into() });
+            errors.push(CatalogError {
+                model: "-".into(),
+                field: "models",
+                problem: "the catalog is empty".into(),
+            });
         }
         for (index, spec) in specs.iter().enumerate() {
             if let Some(model) = validate(index, spec, &mut errors) {
@@ -280,7 +284,10 @@ mod tests {
         assert_eq!(default.price(ImageSize::K1).get(), 10);
         assert_eq!(default.ratios.len(), 14);
         assert_eq!(catalog.get(&key("pro")).map(|m| m.ratios.len()), Some(10));
-        assert_eq!(catalog.get(&key("lite")).map(|m| m.sizes().collect::<Vec<_>>()), Some(vec![ImageSize::K1]));
+        assert_eq!(
+            catalog.get(&key("lite")).map(|m| m.sizes().collect::<Vec<_>>()),
+            Some(vec![ImageSize::K1])
+        );
         // The previous release's keys: `flash` is now Nano Banana 2.1.
         assert_eq!(catalog.get(&key("flash")).map(|m| m.key.as_str()), Some("nb21"));
     }
@@ -307,7 +314,10 @@ mod tests {
         let mut specs = default_specs();
         specs[0].ratios = Some(vec!["1:1".into(), "1:8".into()]);
         let found = errors(specs);
-        assert!(found.iter().any(|e| e == "model pro: ratios: 1:8 is a ratio gemini-3-pro-image does not take"), "{found:?}");
+        assert!(
+            found.iter().any(|e| e == "model pro: ratios: 1:8 is a ratio gemini-3-pro-image does not take"),
+            "{found:?}"
+        );
 
         let mut specs = default_specs();
         if let Some(p) = specs[1].price.as_mut() {
@@ -326,7 +336,10 @@ mod tests {
         let choice = catalog.resolve(Some(&key("lite")), ImageSize::K4, "8:1");
         assert_eq!((choice.model.key.as_str(), choice.size, choice.ratio), ("lite", ImageSize::K1, "1:1"));
         let choice = catalog.resolve(Some(&key("ultra")), ImageSize::K2, "16:9");
-        assert_eq!((choice.model.key.as_str(), choice.size, choice.replaced), ("nb21", ImageSize::K2, Some(key("ultra"))));
+        assert_eq!(
+            (choice.model.key.as_str(), choice.size, choice.replaced),
+            ("nb21", ImageSize::K2, Some(key("ultra")))
+        );
         let choice = catalog.resolve(None, ImageSize::K1, "1:1");
         assert_eq!(choice.replaced, None);
     }
@@ -335,7 +348,10 @@ mod tests {
     fn a_smaller_picture_costs_the_price_of_its_size_never_more() {
         let catalog = default_catalog();
         let pro = catalog.get(&key("pro")).expect("pro");
-        assert_eq!(pro.charge(ImageSize::K4, Some(ImageSize::K1)), (Credits::new(20).expect("c"), ImageSize::K1));
+        assert_eq!(
+            pro.charge(ImageSize::K4, Some(ImageSize::K1)),
+            (Credits::new(20).expect("c"), ImageSize::K1)
+        );
         assert_eq!(pro.charge(ImageSize::K4, Some(ImageSize::K4)).0.get(), 35);
         assert_eq!(pro.charge(ImageSize::K2, None).0.get(), 20);
         assert_eq!(pro.charge(ImageSize::K1, Some(ImageSize::K4)).0.get(), 20);

@@ -16,7 +16,11 @@ impl Problems<'_> {
     }
 }
 
-pub(super) fn validate(index: usize, spec: &ModelSpec, errors: &mut Vec<CatalogError>) -> Option<CatalogModel> {
+pub(super) fn validate(
+    index: usize,
+    spec: &ModelSpec,
+    errors: &mut Vec<CatalogError>,
+) -> Option<CatalogModel> {
     let before = errors.len();
     let model = spec.key.clone().unwrap_or_else(|| format!("#{}", index + 1));
     let mut problems = Problems { model, errors };
@@ -89,7 +93,10 @@ fn sizes(
         match ImageSize::parse(raw) {
             Ok(size) if renders.is_some_and(|r| !r.contains(&size)) => {
                 let id = id.unwrap_or_default();
-                problems.fail("sizes", format!("unknown size {raw:?} for {id}, which renders only {}", list(renders)));
+                problems.fail(
+                    "sizes",
+                    format!("unknown size {raw:?} for {id}, which renders only {}", list(renders)),
+                );
             }
             Ok(size) if sizes.contains(&size) => problems.fail("sizes", format!("{size} is listed twice")),
             Ok(size) => sizes.push(size),
@@ -117,7 +124,9 @@ fn ratios(
                 let id = id.unwrap_or_default();
                 problems.fail("ratios", format!("{ratio} is a ratio {id} does not take"));
             }
-            Ok(ratio) if ratios.contains(&ratio) => problems.fail("ratios", format!("{ratio} is listed twice")),
+            Ok(ratio) if ratios.contains(&ratio) => {
+                problems.fail("ratios", format!("{ratio} is listed twice"))
+            }
             Ok(ratio) => ratios.push(ratio),
             Err(e) => problems.fail("ratios", e.to_string()),
         }
@@ -143,7 +152,12 @@ fn offers(spec: &ModelSpec, sizes: &[ImageSize], problems: &mut Problems<'_>) ->
                 None
             }
         };
-        let cost = match spec.cost_usd.as_ref().and_then(|c| c.get(size.as_str())).map(|c| MicroUsd::parse_dollars(c)) {
+        let cost = match spec
+            .cost_usd
+            .as_ref()
+            .and_then(|c| c.get(size.as_str()))
+            .map(|c| MicroUsd::parse_dollars(c))
+        {
             Some(Ok(cost)) => Some(cost),
             Some(Err(e)) => {
                 problems.fail("cost_usd", format!("{size}: {e}"));

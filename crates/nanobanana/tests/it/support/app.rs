@@ -190,8 +190,10 @@ impl TestAppBuilder {
         let url = format!("http://{address}");
         let yookassa = match self.yookassa {
             Some(config) => {
-                let config =
-                    fakes::YooKassaConfig { notification_url: Some(format!("{url}/yookassa/webhook")), ..config };
+                let config = fakes::YooKassaConfig {
+                    notification_url: Some(format!("{url}/yookassa/webhook")),
+                    ..config
+                };
                 Some(FakeYooKassa::start(config).await.expect("fake YooKassa"))
             }
             None => None,
@@ -356,7 +358,9 @@ impl TestApp {
     pub fn process_logs(&self) -> String {
         let entries = std::fs::read_dir(self.storage.join("logs")).into_iter().flatten().flatten();
         entries
-            .map(|e| format!("{}:\n{}", e.path().display(), std::fs::read_to_string(e.path()).unwrap_or_default()))
+            .map(|e| {
+                format!("{}:\n{}", e.path().display(), std::fs::read_to_string(e.path()).unwrap_or_default())
+            })
             .collect::<Vec<_>>()
             .join("\n---\n")
     }
@@ -430,7 +434,12 @@ impl TestApp {
     }
 
     /// Waits for a message in `user`'s chat matching `found`; the latest such.
-    pub async fn wait_message(&self, user: i64, what: &str, found: impl Fn(&BotMessage) -> bool) -> BotMessage {
+    pub async fn wait_message(
+        &self,
+        user: i64,
+        what: &str,
+        found: impl Fn(&BotMessage) -> bool,
+    ) -> BotMessage {
         let chat = self
             .tg
             .wait_for_chat(user, WAIT, |c| c.messages.iter().any(&found))

@@ -48,6 +48,7 @@ pub async fn settled(pool: &PgPool, leave: Leave, timeout: Duration) {
         }
     })
     .await;
-    let report = nanobanana::audit::run(&mut *pool.acquire().await.expect("a connection")).await.expect("audit runs");
+    let report =
+        nanobanana::audit::run(&mut *pool.acquire().await.expect("a connection")).await.expect("audit runs");
     assert!(report.clean, "audit found violations:\n{report}");
 }

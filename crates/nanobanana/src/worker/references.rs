@@ -1,0 +1,60 @@
+//! A job's reference photos: downloaded from Telegram within the worker's byte budget, scaled
+//! down where larger than the model needs, and stored before the call.
+
+use anyhow::Context;
+
+use super::repo::Job;
+use super::Worker;
+use crate::gemini::{self, ImageFormat, Reference};
+use crate::storage as store;
+use crate::telegram::client::MAX_DOWNLOAD;
+
+/// Downloads the reference photos from Telegram, scales down those larger than the model needs,
+/// and stores them before the call (so what Gemini saw is kept); a failure is retried like a
+/// failed call. The worst case is reserved from the worker's byte budget before the first
+/// download (`reservation`, held by the caller until the job ends), then shrunk to what the
+/// photos take.
+pub(super) async fn load_references(
+    worker: &Worker,
+    id: uuid::Uuid,
+    job: &Job,
+    reservation: &mut Option<super::memory::Reservation>,
+) -> anyhow::Result<Vec<Reference>> {
+    if job.reference_file_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let telegram = worker.telegram.as_ref().context("references need TELEGRAM_BOT_TOKEN on the worker")?;
+    let count = job.reference_file_ids.len() as u64;
+    // Each photo in turn may need its download and its shrunk copy at once.
+    let held = reservation.insert(worker.memory.reserve((count + 1) * MAX_DOWNLOAD).await);
+    let mut kept = 0u64;
+    let mut references = Vec::with_capacity(job.reference_file_ids.len());
+    for (index, file_id) in job.reference_file_ids.iter().enumerate() {
+        let (downloaded, path) = telegram.download(file_id).await?;
+        let downloaded = bytes::Bytes::from(downloaded);
+        let bytes = match store::preview::shrink_reference_async(downloaded.clone()).await {
+            Ok(Some(shrunk)) => shrunk.bytes.to_vec(),
+            Ok(None) => downloaded.to_vec(),
+            // Not one we can decode (WebP, say): sent as it came, within Telegram's 20 MB.
+            Err(error) => {
+                tracing::debug!(index, %error, "reference kept as downloaded");
+                downloaded.to_vec()
+            }
+        };
+        drop(downloaded);
+        kept += bytes.len() as u64;
+        let (mime_type, ext) = match gemini::sniff(&bytes) {
+            Some(info) if info.format == ImageFormat::Png => ("image/png", "png"),
+            Some(_) => ("image/jpeg", "jpg"),
+            None if path.ends_with(".webp") => ("image/webp", "webp"),
+            None => anyhow::bail!("reference {index} is not a PNG, JPEG or WebP image"),
+        };
+        worker.storage.put(&store::reference_key(id, index, ext), bytes::Bytes::from(bytes.clone())).await?;
+        references.push(Reference { mime_type: mime_type.to_owned(), bytes });
+        // What is kept, plus room for the next download.
+        let more = index + 1 < job.reference_file_ids.len();
+        held.shrink_to(kept + if more { 2 * MAX_DOWNLOAD } else { 0 });
+    }
+    held.shrink_to(kept);
+    Ok(references)
+}
