@@ -246,7 +246,11 @@ async fn history_lists_generations_with_a_button_for_finished_ones() {
     let epoch = bot.db.start(done).await;
     bot.db.settle(done, epoch, Settlement::Commit).await.expect("commit");
     bot.db.request_generation(1401, 10).await.expect("generation");
-    sqlx::query("UPDATE generations SET created_at = created_at - interval '1 minute' WHERE id = $1")
+    // Neither a Telegram file id nor a stored preview (restored before the audit): sending
+    // again is not available. The preview fallback is `delivery.rs`'s.
+    sqlx::query(
+        "UPDATE generations SET created_at = created_at - interval '1 minute', preview_key = NULL WHERE id = $1",
+    )
         .bind(done)
         .execute(&bot.db.pool)
         .await
@@ -308,6 +312,12 @@ async fn history_lists_generations_with_a_button_for_finished_ones() {
     assert!(chat.messages[3].text().unwrap_or("").starts_with("⏳ Prompt accepted: a banana"), "{chat:?}");
     assert_eq!(bot.db.balance(1401).await, (70, 20));
     assert_eq!(bot.count("SELECT COUNT(*) FROM generations WHERE prompt = 'a banana'").await, 3);
+    sqlx::query("UPDATE generations SET preview_key = $2 WHERE id = $1")
+        .bind(done)
+        .bind(nanobanana::storage::preview_key(done))
+        .execute(&bot.db.pool)
+        .await
+        .expect("preview key back");
     bot.db.assert_audit_clean().await;
     // The queued generations are made, so the test ends with nothing in flight.
     bot.run_worker(fast()).await;
