@@ -108,6 +108,17 @@ async fn a_yookassa_refund_held_past_24_hours_is_looked_up_never_created_again()
     assert_eq!(shop.db.balance(done).await, (0, 0));
     let held = "SELECT COUNT(*) FROM refunds WHERE status = 'held'";
     assert_eq!(shop.count(held).await, 1, "the one YooKassa does not know waits for the operator");
+    // The operator learns of it from the audit, and decides: here, that it never happened.
+    let report = shop.db.audit().await;
+    let stale: Vec<_> = report.violations.iter().filter(|v| v.check == "refund_held_stale").collect();
+    assert_eq!((report.violations.len(), stale.len()), (1, 1), "{report}");
+    let unknown: uuid::Uuid = sqlx::query_scalar("SELECT id FROM refunds WHERE status = 'held'")
+        .fetch_one(&shop.db.pool)
+        .await
+        .expect("the held refund");
+    let mut tx = shop.db.pool.begin().await.expect("begin");
+    nanobanana::ledger::refund_release(&mut tx, unknown).await.expect("released by the operator");
+    tx.commit().await.expect("commit");
     shop.finish().await;
 }
 
