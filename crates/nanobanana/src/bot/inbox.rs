@@ -125,14 +125,6 @@ impl Bot {
     pub async fn handle(&self, raw: &Value) -> Result<(), BotError> {
         let (update_id, kind) = update::envelope(raw).ok_or(BotError::NotAnUpdate("no update_id"))?;
         let incoming = update::parse(raw);
-        // Over their reply budget, a user's messages are recorded and left unanswered (a
-        // payment never is: it is money, not chatter).
-        let muted = match &incoming {
-            Incoming::Message(m) if !matches!(m.content, Content::Paid(_)) => {
-                !self.replies.spend(m.from.id).await
-            }
-            _ => false,
-        };
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
         let mut recorded_handled = false;
@@ -156,6 +148,15 @@ impl Bot {
             drop(conn);
             return self.resume(update_id, Some(step), false).await;
         }
+        // Over their reply budget, a user's messages are recorded and left unanswered (a
+        // payment never is: it is money, not chatter). Spent only by a delivery that handles
+        // the update, so Telegram's redeliveries of one update never count twice.
+        let muted = match &incoming {
+            Incoming::Message(m) if !matches!(m.content, Content::Paid(_)) => {
+                !self.replies.spend(m.from.id).await
+            }
+            _ => false,
+        };
         if muted {
             if !recorded_handled {
                 record_step(&mut tx, update_id, None).await?;

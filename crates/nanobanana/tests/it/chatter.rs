@@ -71,3 +71,34 @@ async fn a_users_flood_is_answered_only_within_their_reply_budget() {
     assert!((5..=10).contains(&replies), "{replies} replies to 15 messages");
     p.finish().await;
 }
+
+/// Telegram delivers an update again when it gets no 2xx in time: a redelivery of an update
+/// already handled spends nothing of the user's budget, so their next message is answered.
+#[tokio::test]
+async fn a_redelivered_update_spends_the_reply_budget_once() {
+    let p = TestApp::builder().env("REPLY_BUDGET_PER_MINUTE", "3").start().await;
+    let user = 14_770;
+    p.command(user, "en", "start");
+    p.tg.wait_until_no_pending_updates(WAIT).await.expect("updates delivered");
+    let help = |update_id: i64| {
+        serde_json::json!({
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id, "date": 1_700_000_000, "text": "/help",
+                "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+                "chat": {"id": user, "type": "private", "first_name": "T"},
+                "from": {"id": user, "is_bot": false, "first_name": "T", "language_code": "en"}
+            }
+        })
+    };
+    for _ in 0..3 {
+        let body = serde_json::to_vec(&help(9_477_001)).expect("JSON");
+        assert!(p.post(Some(crate::support::SECRET), body).await.is_success());
+    }
+    let body = serde_json::to_vec(&help(9_477_002)).expect("JSON");
+    assert!(p.post(Some(crate::support::SECRET), body).await.is_success());
+    p.drained().await;
+    let replies = p.tg.chat(user).map_or(0, |c| c.messages.len());
+    assert_eq!(replies, 3, "/start and both /help answered, the redeliveries not counted");
+    p.finish().await;
+}
