@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod bot;
+pub mod broadcast;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -212,6 +212,14 @@ async fn on_message(
             album::add_item(conn, lang, &item).await?;
             Ok(None)
         }
+        Content::Image { file_id, caption: Some(caption), media_group_id: None }
+            if caption.starts_with("/broadcast") && is_admin(config, user) =>
+        {
+            let args = caption.trim_start_matches("/broadcast").trim();
+            let text = super::broadcast::handle(conn, config, user, lang, args, Some(file_id)).await?;
+            outbox::send_text(conn, chat, &text, None).await?;
+            Ok(None)
+        }
         Content::Image { file_id, caption, media_group_id: None } => {
             let references = [file_id.clone()];
             let prompt = caption.as_deref().unwrap_or("");
@@ -241,12 +249,23 @@ async fn on_command(
                 let link: String = args.chars().take(64).collect();
                 users::remember_deep_link(conn, user, &link).await?;
             }
+            let notes = super::growth::on_start(conn, config, user, lang, args).await?;
             let (available, _) = balance(conn, user).await?;
             let prices = price_list(lang, config);
-            (
-                render_html(lang, "welcome", &[("available", &available.to_string()), ("prices", &prices)]),
-                None,
-            )
+            let mut text =
+                render_html(lang, "welcome", &[("available", &available.to_string()), ("prices", &prices)]);
+            for note in notes {
+                text.push_str("\n\n");
+                text.push_str(&note);
+            }
+            (text, None)
+        }
+        "invite" => (super::growth::invite(conn, config, user, lang).await?, None),
+        "promo" => {
+            (super::growth::promo(conn, config, user, lang, is_admin(config, user), args).await?, None)
+        }
+        "broadcast" if is_admin(config, user) => {
+            (super::broadcast::handle(conn, config, user, lang, args, None).await?, None)
         }
         "help" => (render_html(lang, "help", &[("prices", &price_list(lang, config))]), None),
         "balance" => (balance_text(conn, lang, user).await?, None),

@@ -12,12 +12,14 @@ pub mod account;
 pub mod admin;
 pub mod album;
 pub mod background;
+pub mod broadcast;
 pub mod budget;
 #[cfg(test)]
 mod buttons_sent;
 pub mod buy;
 pub mod commands;
 pub mod conversation;
+pub mod growth;
 pub mod history;
 pub mod inbox;
 pub mod menu;

@@ -81,9 +81,20 @@ pub(super) async fn mark_dropped(pool: &PgPool, id: i64, reason: &str) -> sqlx::
     Ok(())
 }
 
+/// Takes a row out of 'pending' into 'sending' just before its send (broadcasts: at most
+/// once); `false` if it is not pending any more.
+pub(super) async fn claim_once(pool: &PgPool, id: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE outbox SET state = 'sending' WHERE id = $1 AND state = 'pending'")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub(super) async fn retry_later(pool: &PgPool, id: i64, reason: &str, after: Duration) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                           state = CASE WHEN state = 'sending' THEN 'pending' ELSE state END,
                            next_attempt_at = now() + make_interval(secs => $3)
          WHERE id = $1",
     )
@@ -100,7 +111,7 @@ pub(super) async fn retry_later(pool: &PgPool, id: i64, reason: &str, after: Dur
 pub(super) async fn drop_chat(conn: &mut PgConnection, chat: i64, reason: &str) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE outbox SET state = CASE WHEN class = 0 THEN 'parked' ELSE 'dropped' END, last_error = $2
-         WHERE chat_id = $1 AND state = 'pending'",
+         WHERE chat_id = $1 AND state IN ('pending', 'sending')",
     )
     .bind(chat)
     .bind(reason)

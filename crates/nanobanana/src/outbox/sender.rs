@@ -219,6 +219,11 @@ impl Sender {
             Ok(prepared) => prepared,
             Err(sent) => return Ok(sent),
         };
+        // A broadcast is sent at most once: it leaves 'pending' before the call, so a crash
+        // between Telegram's answer and the mark cannot send it again (DESIGN §10).
+        if row.class == super::Class::Broadcast as i16 && !rows::claim_once(&self.pool, row.id).await? {
+            return Ok(Sent::Skipped);
+        }
         let attachment = Attachment::of(&params);
         let answer = match &attachment {
             None => self.api.call(&row.method, &params).await,
