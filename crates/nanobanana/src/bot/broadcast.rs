@@ -12,6 +12,21 @@ use crate::domain::growth::{check_html, Segment};
 use crate::domain::TelegramId;
 use crate::texts::{render, Lang};
 
+/// A photo captioned `/broadcast …` from an admin: the command with the photo, answered in the
+/// chat. Never a generation.
+pub async fn from_photo(
+    conn: &mut PgConnection,
+    config: &Config,
+    (admin, chat, lang): (TelegramId, i64, Lang),
+    caption: &str,
+    photo: &str,
+) -> Result<Option<uuid::Uuid>, BotError> {
+    let args = caption.trim_start_matches("/broadcast").trim();
+    let text = handle(conn, config, admin, lang, args, Some(photo)).await?;
+    crate::outbox::send_text(conn, chat, &text, None).await?;
+    Ok(None)
+}
+
 /// Telegram's ceiling for one bot: messages per second.
 const TELEGRAM_PER_SECOND: u32 = 30;
 

@@ -215,10 +215,7 @@ async fn on_message(
         Content::Image { file_id, caption: Some(caption), media_group_id: None }
             if caption.starts_with("/broadcast") && is_admin(config, user) =>
         {
-            let args = caption.trim_start_matches("/broadcast").trim();
-            let text = super::broadcast::handle(conn, config, user, lang, args, Some(file_id)).await?;
-            outbox::send_text(conn, chat, &text, None).await?;
-            Ok(None)
+            super::broadcast::from_photo(conn, config, (user, chat, lang), caption, file_id).await
         }
         Content::Image { file_id, caption, media_group_id: None } => {
             let references = [file_id.clone()];
@@ -250,25 +247,18 @@ async fn on_command(
                 users::remember_deep_link(conn, user, &link).await?;
             }
             let notes = super::growth::on_start(conn, config, user, lang, args).await?;
-            let (available, _) = balance(conn, user).await?;
+            let (available, _) = super::balance::of(conn, user).await?;
             let prices = price_list(lang, config);
-            let mut text =
+            let text =
                 render_html(lang, "welcome", &[("available", &available.to_string()), ("prices", &prices)]);
-            for note in notes {
-                text.push_str("\n\n");
-                text.push_str(&note);
-            }
-            (text, None)
+            (text + &notes, None)
         }
         "invite" => (super::growth::invite(conn, config, user, lang).await?, None),
         "promo" => {
             (super::growth::promo(conn, config, user, lang, is_admin(config, user), args).await?, None)
         }
-        "broadcast" if is_admin(config, user) => {
-            (super::broadcast::handle(conn, config, user, lang, args, None).await?, None)
-        }
         "help" => (render_html(lang, "help", &[("prices", &price_list(lang, config))]), None),
-        "balance" => (balance_text(conn, lang, user).await?, None),
+        "balance" => (super::balance::text(conn, lang, user).await?, None),
         "support" | "paysupport" => (support(lang, config), None),
         "terms" => (account::terms(lang, config), None),
         "settings" => {
@@ -343,47 +333,6 @@ async fn on_button(
         outbox::enqueue(conn, chat_id, "editMessageText", params).await?;
     }
     Ok(Some(render(lang, "settings_saved", &[])))
-}
-
-async fn balance(conn: &mut PgConnection, user: i64) -> Result<(i64, i64), BotError> {
-    let b = crate::ledger::balance(conn, user).await?;
-    Ok(b.map_or((0, 0), |b| (b.credits_available, b.credits_reserved)))
-}
-
-async fn balance_text(conn: &mut PgConnection, lang: Lang, user: i64) -> Result<String, BotError> {
-    let (available, reserved) = balance(conn, user).await?;
-    let mut text = render(
-        lang,
-        "balance",
-        &[("available", &available.to_string()), ("reserved", &reserved.to_string())],
-    );
-    text.push_str("\n\n");
-    text.push_str(&recent_movements(conn, lang, user, 5).await?);
-    Ok(text)
-}
-
-/// The user's last `limit` journal rows, one a line, with a title.
-pub async fn recent_movements(
-    conn: &mut PgConnection,
-    lang: Lang,
-    user: i64,
-    limit: i64,
-) -> Result<String, BotError> {
-    let recent: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT type, delta_available, balance_after FROM transactions WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
-    )
-    .bind(user)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    if recent.is_empty() {
-        return Ok(render(lang, "balance_history_empty", &[]));
-    }
-    let mut text = render(lang, "balance_history_title", &[]);
-    for (kind, delta, after) in recent {
-        text.push_str(&format!("\n{} {delta:+} → {after}", render(lang, &format!("kind_{kind}"), &[])));
-    }
-    Ok(text)
 }
 
 /// Admin commands are for `ADMIN_IDS` only; for everyone else they do not exist.

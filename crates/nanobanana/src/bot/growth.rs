@@ -14,15 +14,15 @@ use crate::domain::{Credits, TelegramId};
 use crate::ledger::{self, BonusSource};
 use crate::texts::{render, Lang};
 
-/// What `/start` adds to the welcome: starter credits, a referral binding, a promo code. Each
-/// note is a line for the welcome message. Runs before the welcome reads the balance.
+/// What `/start` adds to the welcome: starter credits, a referral binding, a promo code, each a
+/// paragraph to append to the welcome message. Runs before the welcome reads the balance.
 pub async fn on_start(
     conn: &mut PgConnection,
     config: &Config,
     user: TelegramId,
     lang: Lang,
     args: &str,
-) -> Result<Vec<String>, BotError> {
+) -> Result<String, BotError> {
     let mut notes = Vec::new();
     match StartPayload::parse(args) {
         StartPayload::Referral(code) => {
@@ -38,7 +38,7 @@ pub async fn on_start(
     if let Some(note) = starter(conn, config, user, lang).await? {
         notes.insert(0, note);
     }
-    Ok(notes)
+    Ok(notes.iter().map(|note| format!("\n\n{note}")).collect())
 }
 
 /// Starter credits, once per Telegram account ever (the claim outlives `/deleteme`).

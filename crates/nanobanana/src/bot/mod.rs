@@ -12,6 +12,7 @@ pub mod account;
 pub mod admin;
 pub mod album;
 pub mod background;
+pub mod balance;
 pub mod broadcast;
 pub mod budget;
 #[cfg(test)]

@@ -48,7 +48,7 @@ pub async fn grant_bonus(
         reason: Some(reason),
         ..Refs::default()
     };
-    let entry = apply(conn, user, Kind::Grant /* PENDING: Kind::Bonus */, credits.get(), &refs).await?;
+    let entry = apply(conn, user, Kind::Bonus, credits.get(), &refs).await?;
     Ok(entry.map_or(Outcome::AlreadyDone, Outcome::Applied))
 }
 

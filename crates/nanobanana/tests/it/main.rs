@@ -3,6 +3,7 @@
 
 mod admin_cli;
 mod audit;
+mod bonus;
 mod bot;
 mod bot_commands;
 #[cfg(feature = "sandbox")]

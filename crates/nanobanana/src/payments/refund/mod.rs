@@ -161,8 +161,12 @@ impl Refunder<'_> {
             .into_iter()
             .find(|c| c.credits > c.refunded)
             .ok_or(RefundError::NothingToRefund(request.topup_id))?;
+        // Only unspent paid credits come back as money: bonus credits never do (DESIGN §10).
+        let paid = ledger::balance(&mut *self.pool.acquire().await?, charge.user_id)
+            .await?
+            .map_or(0, |b| b.credits_available - b.bonus_available);
         let refundable = charge.credits - charge.refunded;
-        let credits = request.credits.map_or(refundable, Credits::get);
+        let credits = request.credits.map_or(refundable.min(paid), Credits::get);
         if credits > refundable {
             return Err(RefundError::TooMany { requested: credits, refundable });
         }
