@@ -16,6 +16,7 @@ mod delivery;
 mod deploy;
 mod gemini;
 mod gemini_http;
+mod growth;
 mod jobs;
 mod ledger;
 mod model;
