@@ -3,7 +3,8 @@
 //! delivery never queues behind thousands of rows (it goes first anyway, by class). Each
 //! recipient gets its outbox row in the transaction that records it on the recipient
 //! (`FOR UPDATE SKIP LOCKED`, so two feeders never take the same one), hence once, whatever
-//! restarts. A running broadcast with no one left to feed or send is done.
+//! restarts. A running broadcast with no one left to feed or send (nothing on the wire for less
+//! than a minute) is done.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,7 +74,9 @@ pub async fn feed_once(pool: &PgPool, max_queued: i64) -> sqlx::Result<usize> {
             "UPDATE broadcasts SET state = 'done', finished_at = now()
              WHERE id = $1 AND state = 'running'
                AND NOT EXISTS (SELECT 1 FROM broadcast_recipients r LEFT JOIN outbox o ON o.id = r.outbox_id
-                               WHERE r.broadcast_id = $1 AND (r.outbox_id IS NULL OR o.state = 'pending'))",
+                               WHERE r.broadcast_id = $1
+                                 AND (r.outbox_id IS NULL OR o.state = 'pending'
+                                      OR (o.state = 'sending' AND o.next_attempt_at > now() - interval '1 minute')))",
         )
         .bind(broadcast.id)
         .execute(&mut *tx)

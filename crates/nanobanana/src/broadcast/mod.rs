@@ -184,21 +184,23 @@ pub async fn confirm(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<i6
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, sqlx::FromRow)]
 pub struct Progress {
     pub sent: i64,
-    /// Telegram refused the message, or the outcome of its send is unknown (a crash mid-send).
+    /// Telegram refused the message, or the outcome of its send is unknown (on the wire for over
+    /// a minute: its sender died mid-send).
     pub failed: i64,
     /// The recipient had blocked the bot (and is now inactive).
     pub blocked: i64,
-    /// Not sent yet (in the outbox or still to be fed to it).
+    /// Not sent yet (in the outbox, on the wire, or still to be fed to it).
     pub waiting: i64,
 }
 
 pub async fn progress(conn: &mut PgConnection, id: i64) -> sqlx::Result<Progress> {
     sqlx::query_as(
         "SELECT COUNT(*) FILTER (WHERE o.state = 'sent') AS sent,
-                COUNT(*) FILTER (WHERE o.state = 'sending'
+                COUNT(*) FILTER (WHERE (o.state = 'sending' AND o.next_attempt_at <= now() - interval '1 minute')
                                     OR (o.state = 'dropped' AND o.last_error IS DISTINCT FROM 'bot blocked')) AS failed,
                 COUNT(*) FILTER (WHERE o.state = 'dropped' AND o.last_error = 'bot blocked') AS blocked,
-                COUNT(*) FILTER (WHERE r.outbox_id IS NULL OR o.state = 'pending') AS waiting
+                COUNT(*) FILTER (WHERE r.outbox_id IS NULL OR o.state = 'pending'
+                                    OR (o.state = 'sending' AND o.next_attempt_at > now() - interval '1 minute')) AS waiting
          FROM broadcast_recipients r LEFT JOIN outbox o ON o.id = r.outbox_id
          WHERE r.broadcast_id = $1",
     )

@@ -6,6 +6,7 @@ mod audit;
 mod bonus;
 mod bot;
 mod bot_commands;
+mod broadcast;
 #[cfg(feature = "sandbox")]
 mod browser;
 mod buy;
