@@ -15,6 +15,7 @@ mod delivery;
 mod deploy;
 mod gemini;
 mod gemini_http;
+mod intake;
 mod jobs;
 mod ledger;
 mod model;
