@@ -7,14 +7,21 @@ use sqlx::PgConnection;
 
 use crate::domain::TelegramId;
 
+/// The starter claim key of the Telegram account `$1`: a SHA-256 of the id, kept after
+/// `/deleteme`.
+const STARTER_KEY: &str = "encode(sha256(convert_to('nanobanana-starter:' || $1::BIGINT, 'UTF8')), 'hex')";
+
+/// SQL that is true when the account `$1` has claimed its starter credits (for reads that
+/// decide whether `/start` has anything to grant).
+pub fn starter_claimed_sql() -> String {
+    format!("EXISTS (SELECT 1 FROM starter_claims WHERE id_hash = {STARTER_KEY})")
+}
+
 /// Claims the starter credits of `user`'s account: `true` the first time ever, `false` after.
-/// The key is a SHA-256 of the id, kept after `/deleteme`.
 pub async fn claim_starter(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<bool> {
-    let claimed = sqlx::query(
-        "INSERT INTO starter_claims (id_hash)
-         VALUES (encode(sha256(convert_to('nanobanana-starter:' || $1::BIGINT, 'UTF8')), 'hex'))
-         ON CONFLICT DO NOTHING",
-    )
+    let claimed = sqlx::query(&format!(
+        "INSERT INTO starter_claims (id_hash) VALUES ({STARTER_KEY}) ON CONFLICT DO NOTHING"
+    ))
     .bind(user)
     .execute(conn)
     .await?;

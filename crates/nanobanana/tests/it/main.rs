@@ -18,6 +18,7 @@ mod deploy;
 mod gemini;
 mod gemini_http;
 mod growth;
+mod intake;
 mod jobs;
 mod ledger;
 mod model;
