@@ -254,6 +254,10 @@ async fn on_command(
             (welcome::plain_reply(name, lang, config, available).unwrap_or_default() + &notes, None)
         }
         "balance" => (super::balance::text(conn, lang, user).await?, None),
+        "invite" => (super::growth::invite(conn, config, user, lang).await?, None),
+        "promo" => {
+            (super::growth::promo(conn, config, user, lang, is_admin(config, user), args).await?, None)
+        }
         "support" | "paysupport" => (support(lang, config), None),
         "terms" => (account::terms(lang, config), None),
         "settings" => {

@@ -34,7 +34,7 @@ pub enum RefundError {
     UnknownTopup(Uuid),
     #[error("topup {0} has no succeeded charge with credits left to refund")]
     NothingToRefund(Uuid),
-    #[error("{needed} credits to refund but only {available} unspent on the balance")]
+    #[error("{needed} credits to refund but only {available} unspent paid credits on the balance (bonus credits are never refunded)")]
     Spent { available: i64, needed: i64 },
     #[error("{requested} credits exceed the {refundable} still refundable from this charge")]
     TooMany { requested: i64, refundable: i64 },
@@ -161,12 +161,8 @@ impl Refunder<'_> {
             .into_iter()
             .find(|c| c.credits > c.refunded)
             .ok_or(RefundError::NothingToRefund(request.topup_id))?;
-        // Only unspent paid credits come back as money: bonus credits never do (DESIGN §10).
-        let paid = ledger::balance(&mut *self.pool.acquire().await?, charge.user_id)
-            .await?
-            .map_or(0, |b| b.credits_available - b.bonus_available);
         let refundable = charge.credits - charge.refunded;
-        let credits = request.credits.map_or(refundable.min(paid), Credits::get);
+        let credits = request.credits.map_or(refundable, Credits::get);
         if credits > refundable {
             return Err(RefundError::TooMany { requested: credits, refundable });
         }
