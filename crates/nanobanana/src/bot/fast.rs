@@ -74,38 +74,8 @@ pub async fn handle(
     if !config.limits.intake_fast_path {
         return full();
     }
-    let (from, chat, ask) = match incoming {
-        Incoming::Message(message) => match ask(message) {
-            Some(ask) => (&message.from, message.chat_id, ask),
-            None => return full(),
-        },
-        Incoming::Callback { from, chat_id: Some(chat), message_id: Some(message_id), data, .. } => {
-            match Button::parse(data) {
-                Some(Button::Setting(change)) => {
-                    (from, *chat, Ask::Setting { change, message_id: *message_id })
-                }
-                _ => return full(),
-            }
-        }
-        _ => return full(),
-    };
-    // The one read, without locks: the sender, their balance (for `/start`'s welcome), the models
-    // Gemini does not serve (for the settings screen), and whether the update id is known (a
-    // redelivery is the full path's, and spends no budget).
-    let known: Option<Known> = sqlx::query_as(
-        "SELECT u.language, u.settings,
-                NOT u.is_banned AND u.deleted_at IS NULL
-                    AND (u.awaiting IS NULL OR u.awaiting_until <= now())
-                    AND NOT EXISTS (SELECT 1 FROM telegram_updates WHERE update_id = $2) AS plain,
-                COALESCE(b.credits_available, 0) AS available,
-                ARRAY(SELECT model_id FROM unavailable_models ORDER BY model_id) AS missing
-         FROM users u LEFT JOIN balances b ON b.user_id = u.telegram_id
-         WHERE u.telegram_id = $1",
-    )
-    .bind(from.id)
-    .bind(update_id)
-    .fetch_optional(pool)
-    .await?;
+    let Some((from, chat, ask)) = classify(incoming) else { return full() };
+    let known = read(pool, from.id, update_id).await?;
     let Some(known) = known.filter(|k| k.plain) else { return full() };
     let Some(lang) = Lang::parse(&known.language) else { return full() };
     let settings = Settings::from_json(&known.settings);
@@ -133,20 +103,12 @@ pub async fn handle(
             (call(reply_call(&sender, &text).fetch_one(pool)).await?, None, None)
         }
         Ask::Setting { change, message_id } => {
-            let Some(next) = screen::changed(config, &known.missing, &settings, change) else {
+            let Some((query, toast)) =
+                setting_call(config, &sender, &known.missing, &settings, change, message_id)
+            else {
                 return full();
             };
-            let (text, keyboard) = screen::screen(lang, config, &known.missing, &next);
-            let params = serde_json::json!({
-                "chat_id": chat, "message_id": message_id, "text": text,
-                "parse_mode": "HTML", "reply_markup": keyboard,
-            });
-            let query =
-                with_sender("SELECT intake_setting($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", &sender)
-                    .bind(chat)
-                    .bind(next.to_json())
-                    .bind(params);
-            (call(query.fetch_one(pool)).await?, None, Some(render(lang, "settings_saved", &[])))
+            (call(query.fetch_one(pool)).await?, None, Some(toast))
         }
     };
     if done {
@@ -154,6 +116,42 @@ pub async fn handle(
     } else {
         Ok(spent)
     }
+}
+
+/// The sender, chat and ask of an update the fast path may answer.
+fn classify(incoming: &Incoming) -> Option<(&From, i64, Ask<'_>)> {
+    match incoming {
+        Incoming::Message(message) => Some((&message.from, message.chat_id, ask(message)?)),
+        Incoming::Callback { from, chat_id: Some(chat), message_id: Some(message_id), data, .. } => {
+            match Button::parse(data)? {
+                Button::Setting(change) => {
+                    Some((from, *chat, Ask::Setting { change, message_id: *message_id }))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The one read, without locks: the sender, their balance (for `/start`'s welcome), the models
+/// Gemini does not serve (for the settings screen), and whether the update id is known (a
+/// redelivery is the full path's, and spends no budget).
+async fn read(pool: &PgPool, user: i64, update_id: i64) -> sqlx::Result<Option<Known>> {
+    sqlx::query_as(
+        "SELECT u.language, u.settings,
+                NOT u.is_banned AND u.deleted_at IS NULL
+                    AND (u.awaiting IS NULL OR u.awaiting_until <= now())
+                    AND NOT EXISTS (SELECT 1 FROM telegram_updates WHERE update_id = $2) AS plain,
+                COALESCE(b.credits_available, 0) AS available,
+                ARRAY(SELECT model_id FROM unavailable_models ORDER BY model_id) AS missing
+         FROM users u LEFT JOIN balances b ON b.user_id = u.telegram_id
+         WHERE u.telegram_id = $1",
+    )
+    .bind(user)
+    .bind(update_id)
+    .fetch_optional(pool)
+    .await
 }
 
 /// The update's message as something the fast path answers, if it is.
@@ -212,6 +210,28 @@ fn reply_call<'a>(s: &'a Sender<'a>, text: &str) -> Call<'a> {
     with_sender("SELECT intake_reply($1, $2, $3, $4, $5, $6, $7, $8, $9, 'sendMessage', $10)", s)
         .bind(s.chat)
         .bind(params)
+}
+
+/// A settings button's call and its toast; `None` when the button changes nothing.
+fn setting_call<'a>(
+    config: &Config,
+    s: &'a Sender<'a>,
+    missing: &[String],
+    settings: &Settings,
+    change: SettingChange,
+    message_id: i64,
+) -> Option<(Call<'a>, String)> {
+    let next = screen::changed(config, missing, settings, change)?;
+    let (text, keyboard) = screen::screen(s.lang, config, missing, &next);
+    let params = serde_json::json!({
+        "chat_id": s.chat, "message_id": message_id, "text": text,
+        "parse_mode": "HTML", "reply_markup": keyboard,
+    });
+    let query = with_sender("SELECT intake_setting($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", s)
+        .bind(s.chat)
+        .bind(next.to_json())
+        .bind(params);
+    Some((query, render(s.lang, "settings_saved", &[])))
 }
 
 /// The prompt's call and the id of the generation it would create; `None` when the request is
