@@ -21,8 +21,9 @@ const TYPED: [&str; 5] = ["scen-open", "SCEN-FEW", "scen-old", "Scen-Open", "nos
 /// Creates the promo codes through the CLI; `scen-old` is then expired.
 pub async fn setup(system: &System) -> anyhow::Result<()> {
     for (code, uses) in CODES {
-        let out =
-            system.operator(&["promo", "create", "--code", code, "--credits", "5", "--uses", uses]).await?;
+        let out = system
+            .operator(&["admin", "promo", "create", "--code", code, "--credits", "5", "--uses", uses])
+            .await?;
         anyhow::ensure!(
             out.status.success(),
             "promo create {code}: {}",
