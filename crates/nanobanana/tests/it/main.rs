@@ -14,6 +14,7 @@ mod crash;
 mod delivery;
 mod deploy;
 mod gemini;
+mod gemini_budget;
 mod gemini_http;
 mod jobs;
 mod ledger;
