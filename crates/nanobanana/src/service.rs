@@ -95,7 +95,7 @@ async fn bot(pool: sqlx::PgPool, config: Arc<Config>, telegram: &TelegramConfig)
         crate::payments::YooKassa::new(pool.clone(), yk, Some(outbox_wake.clone()))
             .map_err(|e| tracing::error!(error = %e, "YooKassa client; ruble payments are off"))
             .ok()
-            .map(Arc::new)
+            .map(|yk| Arc::new(yk.with_admins(config.operator.admin_ids.clone())))
     });
     Ok(Bot { pool, config, api, outbox_wake, workers, yookassa, replies })
 }

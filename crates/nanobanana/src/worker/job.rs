@@ -70,7 +70,15 @@ async fn process(
     // Held until the job ends: the photos and the answer stay in memory until it is settled.
     let mut memory = worker.memory.empty();
     let loading = load_references(worker, claimed.id, &job, &mut memory, gemini::answer::expected(size));
-    let references = match Box::pin(loading).await {
+    // Waiting for budget can take a while: the lease is kept meanwhile.
+    let loaded = tokio::select! {
+        loaded = Box::pin(loading) => loaded,
+        () = keep_lease(worker, claimed) => {
+            tracing::warn!(generation_id = %claimed.id, "lease lost while loading references");
+            return Ok(Finished::Discarded);
+        }
+    };
+    let references = match loaded {
         Ok(references) => references,
         Err(error) => {
             return Box::pin(retry(worker, claimed, &job, None, &format!("references: {error:#}"))).await

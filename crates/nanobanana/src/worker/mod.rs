@@ -279,7 +279,8 @@ async fn expire(worker: &Worker) {
     if let Err(error) = result.await {
         tracing::warn!(error = %format!("{error:#}"), "deadline sweep failed; will retry");
     }
-    if let Err(error) = deliver::redeliver_lost(&worker.pool, deliver::REDELIVER_AFTER).await {
+    if let Err(error) = deliver::redeliver_lost(&worker.pool, deliver::REDELIVER_AFTER, &worker.admins).await
+    {
         tracing::warn!(error = %format!("{error:#}"), "delivery reconciler failed; will retry");
     }
 }

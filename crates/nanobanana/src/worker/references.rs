@@ -29,8 +29,11 @@ pub(super) async fn load_references(
     }
     let telegram = worker.telegram.as_ref().context("references need TELEGRAM_BOT_TOKEN on the worker")?;
     let count = job.reference_file_ids.len() as u64;
-    // Each photo in turn may need its download and its shrunk copy at once.
-    held.grow_to((count + 1) * MAX_DOWNLOAD + answer).await;
+    // The worst case over the whole job: every photo kept as large as a download, then sent.
+    // While a photo is shrunk, its download, bitmaps and shrunk copy (about 3 × MAX_DOWNLOAD)
+    // fit in the room the photos still to come leave (the base64 copies, 8/3 × MAX_DOWNLOAD
+    // each, come later). Capped at the whole budget: then the job runs alone.
+    held.grow_to(sending(count * MAX_DOWNLOAD) + answer).await;
     let mut kept = 0u64;
     let mut references = Vec::with_capacity(job.reference_file_ids.len());
     for (index, file_id) in job.reference_file_ids.iter().enumerate() {
@@ -55,9 +58,11 @@ pub(super) async fn load_references(
         };
         worker.storage.put(&store::reference_key(id, index, ext), bytes::Bytes::from(bytes.clone())).await?;
         references.push(Reference { mime_type: mime_type.to_owned(), bytes });
-        // What is kept, plus room for the next download.
-        let more = index + 1 < job.reference_file_ids.len();
-        held.shrink_to(kept + answer + if more { 2 * MAX_DOWNLOAD } else { 0 });
+        // What the job may still need, never less: the photos kept, those to come at their
+        // largest, and their sending. It only goes down (a photo kept is at most a download),
+        // so the job never has to wait for budget it gave away.
+        let to_come = count - index as u64 - 1;
+        held.shrink_to(sending(kept + to_come * MAX_DOWNLOAD) + answer);
     }
     held.shrink_to(sending(kept) + answer);
     Ok(references)

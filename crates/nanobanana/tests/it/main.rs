@@ -21,6 +21,7 @@ mod ledger;
 mod model;
 mod payments;
 mod progress;
+mod reconcilers;
 mod refunds;
 #[cfg(feature = "sandbox")]
 mod sandbox;
