@@ -14,6 +14,7 @@ mod crash;
 mod delivery;
 mod deploy;
 mod gemini;
+mod gemini_budget;
 mod gemini_http;
 mod intake;
 mod jobs;
@@ -21,6 +22,7 @@ mod ledger;
 mod model;
 mod payments;
 mod progress;
+mod reconcilers;
 mod refunds;
 #[cfg(feature = "sandbox")]
 mod sandbox;
