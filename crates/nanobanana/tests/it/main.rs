@@ -16,6 +16,7 @@ mod crash;
 mod delivery;
 mod deploy;
 mod gemini;
+mod gemini_budget;
 mod gemini_http;
 mod growth;
 mod intake;
@@ -24,6 +25,7 @@ mod ledger;
 mod model;
 mod payments;
 mod progress;
+mod reconcilers;
 mod refunds;
 #[cfg(feature = "sandbox")]
 mod sandbox;
