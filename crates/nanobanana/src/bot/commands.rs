@@ -142,6 +142,18 @@ async fn on_press(
             let (toast, generation) = history::again(conn, config, lang, &again, id).await?;
             (toast, generation, None)
         }
+        Button::Cancel { generation: id } => {
+            (super::cancel::press(conn, lang, pressed.user, id).await?, None, None)
+        }
+        Button::Style { key, default } => {
+            let place = (pressed.chat_id, pressed.message_id);
+            (super::styles::press(conn, sender, pressed.user, place, key, default).await?, None, None)
+        }
+        Button::Example { index } => {
+            let ask = (pressed.user, buyer.chat, update_id);
+            let (toast, generation) = super::examples::press(conn, config, sender, ask, index).await?;
+            (toast, generation, None)
+        }
         other => {
             let (chat_id, message_id) = (pressed.chat_id, pressed.message_id);
             let toast = on_button(conn, config, sender, pressed.user, chat_id, message_id, other).await?;
@@ -191,15 +203,7 @@ async fn on_message(
             on_command(conn, config, update_id, message, sender, name, args).await?;
             Ok(None)
         }
-        Content::Text(text) => {
-            // After ✏️ (and before the state expires), the text edits that picture.
-            let edited: Vec<String> = if sender.awaits(AwaitingKind::Edit) {
-                result::take_edit(conn, user).await?.into_iter().collect()
-            } else {
-                Vec::new()
-            };
-            request::generation_with(conn, config, lang, banned, &ask(text, &edited), settings).await
-        }
+        Content::Text(text) => super::edit::text_prompt(conn, config, sender, message, &ask(text, &[])).await,
         Content::Image { file_id, caption, media_group_id: Some(group) } => {
             let item = album::Item {
                 user,
@@ -243,12 +247,18 @@ async fn on_command(
             }
             let (available, _) = balance(conn, user).await?;
             let prices = price_list(lang, config);
-            (
-                render_html(lang, "welcome", &[("available", &available.to_string()), ("prices", &prices)]),
-                None,
-            )
+            let welcome =
+                render_html(lang, "welcome", &[("available", &available.to_string()), ("prices", &prices)]);
+            (with_examples(lang, welcome), Some(super::examples::keyboard(lang, config)))
         }
-        "help" => (render_html(lang, "help", &[("prices", &price_list(lang, config))]), None),
+        "help" => {
+            let help = render_html(lang, "help", &[("prices", &price_list(lang, config))]);
+            (with_examples(lang, help), Some(super::examples::keyboard(lang, config)))
+        }
+        "styles" => {
+            let (text, keyboard) = super::styles::screen(lang, sender.settings.style.as_deref());
+            (text, Some(keyboard))
+        }
         "balance" => (balance_text(conn, lang, user).await?, None),
         "support" | "paysupport" => (support(lang, config), None),
         "terms" => (account::terms(lang, config), None),
@@ -310,6 +320,7 @@ async fn on_button(
         // Handled by `apply`.
         Button::Buy { .. } | Button::AcceptTerms { .. } => false,
         Button::Result { .. } | Button::Again { .. } => false,
+        Button::Cancel { .. } | Button::Style { .. } | Button::Example { .. } => false,
     };
     if !changed {
         return Ok(Some(String::new()));
@@ -365,6 +376,11 @@ pub async fn recent_movements(
         text.push_str(&format!("\n{} {delta:+} → {after}", render(lang, &format!("kind_{kind}"), &[])));
     }
     Ok(text)
+}
+
+/// A `/start` or `/help` text with the hint to the examples under it.
+fn with_examples(lang: Lang, text: String) -> String {
+    format!("{text}\n\n{}", render(lang, "examples_hint", &[]))
 }
 
 /// Admin commands are for `ADMIN_IDS` only; for everyone else they do not exist.

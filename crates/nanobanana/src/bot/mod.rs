@@ -16,8 +16,11 @@ pub mod budget;
 #[cfg(test)]
 mod buttons_sent;
 pub mod buy;
+pub mod cancel;
 pub mod commands;
 pub mod conversation;
+pub mod edit;
+pub mod examples;
 pub mod history;
 pub mod inbox;
 pub mod menu;
@@ -25,3 +28,5 @@ pub mod request;
 pub mod result;
 pub mod settings;
 pub mod stats;
+pub mod styles;
+pub mod variants;

@@ -108,6 +108,16 @@ pub fn screen(lang: Lang, config: &Config, missing: &[String], settings: &Settin
             SettingChange::Delivery(Delivery::PhotoAndFile),
         ),
     ]);
+    // Pictures per prompt (DESIGN §10 "Variants"): each is charged as one.
+    rows.push(
+        crate::domain::VARIANTS
+            .iter()
+            .map(|&n| {
+                let label = render(lang, "variants_button", &[("n", &n.to_string())]);
+                button(mark(settings.variants == n, label), SettingChange::Variants(n))
+            })
+            .collect(),
+    );
     let other = match lang {
         Lang::Ru => Lang::En,
         Lang::En => Lang::Ru,

@@ -173,6 +173,8 @@ pub struct OperatorConfig {
     pub terms_url: Option<url::Url>,
     pub privacy_url: Option<url::Url>,
     pub terms_version: String,
+    /// A channel of prompt examples, linked from `/start` and `/help` (`EXAMPLES_URL`).
+    pub examples_url: Option<url::Url>,
 }
 
 /// YooKassa's published notification sources (its documentation, 2026).
@@ -394,5 +396,6 @@ pub(super) fn operator(env: &mut Env) -> OperatorConfig {
         terms_url: env.optional("TERMS_URL", web_url),
         privacy_url: env.optional("PRIVACY_URL", web_url),
         terms_version: env.raw("TERMS_VERSION").unwrap_or_else(|| "1".to_owned()),
+        examples_url: env.optional("EXAMPLES_URL", web_url),
     }
 }

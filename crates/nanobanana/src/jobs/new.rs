@@ -59,11 +59,35 @@ pub async fn insert_requested(
     reference_file_ids: &[String],
     status_outbox_id: Option<i64>,
 ) -> sqlx::Result<bool> {
+    insert_linked(conn, generation, deadline, reference_file_ids, status_outbox_id, &Links::default()).await
+}
+
+/// What links a generation to others and shapes its prompt (DESIGN §10): the picture it edits,
+/// the request its variants share, and the style preset applied to the user's words.
+#[derive(Debug, Clone, Default)]
+pub struct Links<'a> {
+    pub parent: Option<Uuid>,
+    pub request: Option<Uuid>,
+    /// How many variants the request has (1 without `request`).
+    pub variants: u8,
+    pub style: Option<&'a str>,
+}
+
+/// `insert_requested` with `links`.
+pub async fn insert_linked(
+    conn: &mut PgConnection,
+    generation: &NewGeneration<'_>,
+    deadline: Option<Duration>,
+    reference_file_ids: &[String],
+    status_outbox_id: Option<i64>,
+    links: &Links<'_>,
+) -> sqlx::Result<bool> {
     let inserted = sqlx::query(
         "INSERT INTO generations (id, user_id, prompt, model, image_size, aspect_ratio, cost, source_key,
-                                  deadline, reference_file_ids, status_outbox_id, model_id)
+                                  deadline, reference_file_ids, status_outbox_id, model_id,
+                                  parent_id, request_id, variants, style)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE(now() + $9::interval, now() + interval '15 minutes'),
-                 $10, $11, $12)
+                 $10, $11, $12, $13, $14, $15, $16)
          ON CONFLICT (user_id, source_key) DO NOTHING",
     )
     .bind(generation.id)
@@ -78,6 +102,10 @@ pub async fn insert_requested(
     .bind(reference_file_ids)
     .bind(status_outbox_id)
     .bind(generation.model_id)
+    .bind(links.parent)
+    .bind(links.request)
+    .bind(i16::from(links.variants.clamp(1, 4)))
+    .bind(links.style)
     .execute(conn)
     .await?
     .rows_affected();

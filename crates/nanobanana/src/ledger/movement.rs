@@ -127,6 +127,19 @@ pub(super) static SETTLE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// The cancel of a generation that has not started (DESIGN §10 "Variants and cancel"): the
+/// fenced transition `queued` (never claimed) → `failed` of the user's own generation is the
+/// source, so a claim that took it first (or an earlier cancel) yields no row and moves
+/// nothing; the whole reserved cost goes back. `$10` the error, `$11` the user.
+pub(super) static CANCEL: LazyLock<String> = LazyLock::new(|| {
+    movement_sql(
+        "UPDATE generations SET status = 'failed', error = $10, failure = 'failed_cancelled',
+                completed_at = now()
+         WHERE id = $4 AND user_id = $11 AND status = 'queued' AND started_at IS NULL
+         RETURNING user_id, cost AS amount, 0::BIGINT AS back",
+    )
+});
+
 /// What a movement statement found and did.
 pub(super) enum Moved {
     /// The source yielded nothing (a fenced update that matched no row).

@@ -279,6 +279,9 @@ impl Sender {
             return Ok(Err(Sent::Skipped));
         }
         params["text"] = rendered.text.clone().into();
+        if let Some(keyboard) = &rendered.keyboard {
+            params["reply_markup"] = keyboard.clone();
+        }
         if let Some(map) = params.as_object_mut() {
             map.remove("final");
         }
@@ -316,8 +319,15 @@ impl Sender {
     /// into the row just sent).
     async fn shown(&self, generation: Uuid, rendered: &Rendered) -> sqlx::Result<()> {
         let mut conn = self.pool.acquire().await?;
-        let now = status::shown(&mut conn, generation, &rendered.text, rendered.phase).await?;
-        if let Some(now) = now.filter(|now| *now != rendered.phase) {
+        let now = status::shown(&mut conn, generation, rendered).await?;
+        let moved = match rendered.progress {
+            // Several variants: `shown` says whether any moved on since it was rendered.
+            Some(then) => {
+                super::group::progress(&mut conn, generation).await?.filter(|p| *p != then).map(|p| p.phase())
+            }
+            None => now.filter(|now| *now != rendered.phase),
+        };
+        if let Some(now) = moved {
             status::touch(&mut conn, generation, now.is_final()).await?;
         }
         Ok(())

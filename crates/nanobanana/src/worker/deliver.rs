@@ -222,7 +222,7 @@ fn caption(job: &Job, charge: &Charge<'_>) -> String {
     )
 }
 
-/// 🔁 regenerate, ✏️ edit, 📎 original (`Button::Result`).
+/// 🔁 regenerate, ✏️ edit, 📎 original, ×4 variants (`Button::Result`).
 pub(crate) fn buttons(lang: Lang, id: Uuid) -> Value {
     let button = |key: &str, action: ResultAction| {
         let data = Button::Result { action, generation: id }.encode();
@@ -232,6 +232,7 @@ pub(crate) fn buttons(lang: Lang, id: Uuid) -> Value {
         button("button_regenerate", ResultAction::Regenerate),
         button("button_edit", ResultAction::Edit),
         button("button_original", ResultAction::Original),
+        button("button_variants4", ResultAction::Variants4),
     ]] })
 }
 
@@ -279,6 +280,8 @@ mod tests {
             delivery: Delivery::Photo,
             reference_file_ids: Vec::new(),
             status_message: false,
+            parent: None,
+            style: None,
         }
     }
 
@@ -310,7 +313,7 @@ mod tests {
     fn buttons_fit_telegrams_callback_data_limit() {
         let markup = buttons(Lang::Ru, Uuid::max());
         let row = markup["inline_keyboard"][0].as_array().expect("one row");
-        assert_eq!(row.len(), 3);
+        assert_eq!(row.len(), 4);
         for (button, action) in row.iter().zip(ResultAction::ALL) {
             let data = button["callback_data"].as_str().expect("data");
             assert!(data.len() <= Button::MAX_BYTES, "{data}");

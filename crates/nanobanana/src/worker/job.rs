@@ -8,6 +8,7 @@ use chrono::Utc;
 use tokio::sync::watch;
 use tracing::Instrument;
 
+use super::conversation;
 use super::deliver::{self, Charge, Ended, Failure};
 use super::pausing::{pause_generation, resume_if_paused};
 use super::references::load_references;
@@ -74,15 +75,24 @@ async fn process(
         }
     };
     let bought = model.fit_size(job.size.unwrap_or(ImageSize::K1));
-    let request = Request {
+    let mut request = Request {
         model_id: model.id.clone(),
-        prompt: job.prompt.clone(),
+        // The style's template applied to the user's words (they stay the generation's prompt).
+        prompt: crate::domain::styles::model_prompt(&job.prompt, job.style.as_deref()),
         references,
         aspect_ratio: job.aspect_ratio.clone(),
         // Always sent where the model takes it: without it Gemini renders 1K.
         size: model.takes_size.then_some(bought),
+        history: Vec::new(),
     };
-    let ask = Ask { job: &job, model, bought };
+    if let Some(parent) = job.parent {
+        if let Some(ended) =
+            Box::pin(conversation::prepare(worker, claimed, &job, parent, &mut request)).await?
+        {
+            return Ok(ended);
+        }
+    }
+    let ask = Ask { job: &job, model, bought, request: &request };
     // One more call at most, for an answer that is not a picture or a picture smaller than
     // bought: each call costs the operator money.
     let mut second_chance = true;
@@ -144,6 +154,8 @@ struct Ask<'a> {
     model: &'a CatalogModel,
     /// The size bought (and asked for, where the model takes `imageSize`).
     bought: ImageSize,
+    /// What Gemini is asked (its conversation is kept with the result).
+    request: &'a Request,
 }
 
 /// After one call: the job left this worker, or it is worth one more call (why).
@@ -262,6 +274,14 @@ async fn succeed(
     if let Err(error) = worker.storage.put(&preview_key, preview.bytes).await {
         return done(retry(worker, claimed, job, None, &format!("storing the preview: {error:#}")).await?);
     }
+    let turn_key = match conversation::keep(worker, claimed.id, ask.request, image.turn.as_ref()).await {
+        Ok(key) => key,
+        Err(error) => {
+            return done(
+                retry(worker, claimed, job, None, &format!("storing the conversation: {error:#}")).await?,
+            )
+        }
+    };
     if worker.paused_seen.load(std::sync::atomic::Ordering::Relaxed) {
         resume_if_paused(worker).await?;
     }
@@ -270,6 +290,7 @@ async fn succeed(
     let produced = Produced {
         result_key: &result_key,
         preview_key: &preview_key,
+        turn_key: turn_key.as_deref(),
         usage: reply.usage.map(|u| serde_json::to_value(u).unwrap_or_default()),
         provider_cost_micro_usd: cost.map(|c| c.get()),
         latency: reply.latency,
@@ -301,7 +322,7 @@ async fn model_gone(
 }
 
 /// Requeues with backoff, or ends the job failed when its attempts or its deadline are spent.
-async fn retry(
+pub(super) async fn retry(
     worker: &Worker,
     claimed: &Claimed,
     job: &Job,
@@ -328,7 +349,7 @@ async fn retry(
     }
 }
 
-async fn fail(
+pub(super) async fn fail(
     worker: &Worker,
     claimed: &Claimed,
     job: &Job,
