@@ -13,6 +13,7 @@ mod chatter;
 mod crash;
 mod delivery;
 mod deploy;
+mod editing;
 mod gemini;
 mod gemini_http;
 mod jobs;
