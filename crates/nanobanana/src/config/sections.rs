@@ -379,7 +379,7 @@ pub(super) fn pricing(env: &mut Env) -> Pricing {
 
 pub(super) fn limits(env: &mut Env) -> Limits {
     Limits {
-        max_in_flight: env.number("MAX_IN_FLIGHT", 2, 1..=100),
+        max_in_flight: env.number("MAX_IN_FLIGHT", 4, 1..=100),
         daily_generations: env.number("DAILY_GENERATION_CAP", 100, 1..=100_000),
         max_prompt_chars: env.number("MAX_PROMPT_CHARS", 2000, 1..=10_000),
         generation_deadline_secs: env.number("GENERATION_DEADLINE_SECS", 900, 60..=86_400),

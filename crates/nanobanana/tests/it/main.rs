@@ -29,4 +29,5 @@ mod shutdown;
 mod storage;
 mod support;
 mod unknown_outcomes;
+mod variants;
 mod worker;
