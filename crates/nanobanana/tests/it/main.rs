@@ -27,6 +27,7 @@ mod sandbox;
 mod scenario;
 mod shutdown;
 mod storage;
+mod styles;
 mod support;
 mod unknown_outcomes;
 mod variants;
