@@ -61,7 +61,7 @@ pub async fn settle(
     };
     let refs = Refs { generation_id: Some(generation_id), ..Refs::default() };
     let query =
-        statement(&SETTLE, kind, &refs).bind(status).bind(error).bind(epoch).bind(charged).bind(delivered);
+        statement(SETTLE, kind, &refs).bind(status).bind(error).bind(epoch).bind(charged).bind(delivered);
     match run(conn, query, kind, &refs).await? {
         Moved::Applied(entry) => Ok(Settled::Now(entry)),
         Moved::NoSource => Ok(Settled::Stale),

@@ -1,8 +1,6 @@
 //! One credit movement, in one statement: lock the balance row, write the journal row with
 //! the balance after it, update the balance.
 
-use std::sync::LazyLock;
-
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -77,55 +75,17 @@ pub(super) struct Refs<'a> {
     pub reason: Option<&'a str>,
 }
 
-/// The movement statement around a source: a query or fenced update named `src` yielding at
-/// most one `(user_id, amount, back)`, with its own parameters from `$10` on. `back` is added
-/// to the available side on top of the kind's signs: 0 for every movement but a commit that
-/// charged less than it had reserved (the rest goes back in the same row). `cur` locks the
-/// balance row and reads its latest committed values (READ COMMITTED re-reads a row it had to
-/// wait for); `j` writes nothing if a unique journal index already holds this movement or the
-/// available balance would go negative; `u` applies `j` to the balance.
-fn movement_sql(source: &str) -> String {
-    format!(
-        "WITH src AS ({source}),
-         cur AS (
-             SELECT b.user_id, b.credits_available AS a, b.credits_reserved AS r, src.amount, src.back
-             FROM balances b JOIN src ON b.user_id = src.user_id FOR UPDATE OF b),
-         j AS (
-             INSERT INTO transactions (user_id, type, amount, delta_available, delta_reserved,
-                 balance_after, reserved_after, generation_id, payment_id, refund_id,
-                 idempotency_key, actor, reason)
-             SELECT cur.user_id, $1, cur.amount, $2 * cur.amount + cur.back, $3 * cur.amount,
-                    cur.a + $2 * cur.amount + cur.back, cur.r + $3 * cur.amount, $4, $5, $6, $7, $8, $9
-             FROM cur WHERE cur.a + $2 * cur.amount + cur.back >= 0
-             ON CONFLICT DO NOTHING
-             RETURNING id, balance_after, reserved_after),
-         u AS (
-             UPDATE balances SET credits_available = j.balance_after,
-                                 credits_reserved = j.reserved_after, updated_at = now()
-             FROM j, cur WHERE balances.user_id = cur.user_id)
-         SELECT src.user_id, src.amount, cur.a, j.id, j.balance_after, j.reserved_after
-         FROM src LEFT JOIN cur ON TRUE LEFT JOIN j ON TRUE"
-    )
-}
+/// A movement of an amount given by the caller: the ledger's SQL function `ledger_move`
+/// (migration `…096_ledger_move`, owned by this module), which the server-side intake paths
+/// call too. `$1`–`$9` as `statement` binds them, then the user (`$10`) and amount (`$11`).
+static DIRECT: &str = "SELECT * FROM ledger_move($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 
-/// A movement of an amount given by the caller.
-static DIRECT: LazyLock<String> =
-    LazyLock::new(|| movement_sql("SELECT $10::BIGINT AS user_id, $11::BIGINT AS amount, 0::BIGINT AS back"));
-
-/// The settlement of a generation: the fenced transition out of `processing` is the source,
-/// so a stale lease yields no row and moves nothing. The whole reserved `cost` leaves reserved;
-/// a commit charging less (`$13`, a picture smaller than bought) records `charged` and the
-/// size delivered (`$14`) on the row, and gives `cost - charged` back to available in the same
-/// journal row. `LEAST` keeps the charge at or below the cost whatever the caller passes.
-pub(super) static SETTLE: LazyLock<String> = LazyLock::new(|| {
-    movement_sql(
-        "UPDATE generations SET status = $10, error = $11, completed_at = now(),
-                charged = CASE WHEN $13::BIGINT IS NULL THEN NULL ELSE LEAST(cost, $13::BIGINT) END,
-                delivered_size = $14
-         WHERE id = $4 AND lease_epoch = $12 AND status = 'processing'
-         RETURNING user_id, cost AS amount, COALESCE(cost - charged, 0) AS back",
-    )
-});
+/// The settlement of a generation: `ledger_settle` moves it out of `processing` fenced by its
+/// lease epoch and writes its movement (`ledger_move`) in the same call; a stale lease yields
+/// no row and moves nothing. After the shared parameters: status (`$10`), error (`$11`), epoch
+/// (`$12`), the credits charged when less than the cost (`$13`) and the size delivered (`$14`).
+/// The shared `$5`–`$9` are bound but unused: a settlement refers to its generation only.
+pub(super) static SETTLE: &str = "SELECT * FROM ledger_settle($1, $2, $3, $4, $10, $11, $12, $13, $14)";
 
 /// The cancel of a generation that has not started (DESIGN §10 "Variants and cancel"): the
 /// fenced transition `queued` (never claimed) → `failed` of the user's own generation is the
@@ -158,7 +118,7 @@ pub(super) async fn apply(
     amount: i64,
     refs: &Refs<'_>,
 ) -> Result<Option<Entry>, LedgerError> {
-    let query = statement(&DIRECT, kind, refs).bind(user_id).bind(amount);
+    let query = statement(DIRECT, kind, refs).bind(user_id).bind(amount);
     match run(conn, query, kind, refs).await? {
         Moved::Applied(entry) => Ok(Some(entry)),
         Moved::AlreadyDone => Ok(None),
