@@ -84,7 +84,7 @@ pub async fn cancel(
     user: TelegramId,
 ) -> Result<Settled, LedgerError> {
     let refs = Refs { generation_id: Some(generation_id), ..Refs::default() };
-    let query = statement(&CANCEL, Kind::Release, &refs).bind(CANCELLED_ERROR).bind(user);
+    let query = statement(CANCEL, Kind::Release, &refs).bind(CANCELLED_ERROR).bind(user);
     match run(conn, query, Kind::Release, &refs).await? {
         Moved::Applied(entry) => Ok(Settled::Now(entry)),
         Moved::NoSource => Ok(Settled::Stale),
