@@ -178,3 +178,38 @@ async fn the_fake_gemini_refuses_a_model_turn_without_its_signature_in_googles_s
     assert_eq!(roles, ["user", "model", "user"]);
     assert_eq!(recorded[1].turns[1].signatures, recorded[0].signatures, "what it returned came back");
 }
+
+#[tokio::test]
+async fn an_edit_that_cannot_continue_the_conversation_starts_from_the_last_picture_and_says_so() {
+    const USER: i64 = 1_811;
+    let p = TestApp::builder().start().await;
+    p.funded(USER, 100).await;
+    let w = p.start_worker(fast()).await;
+    let first = p.prompt(USER, "en", "a green teapot").await;
+    p.wait_status(first, "succeeded").await;
+    let picture = photo(&p, USER, 0).await;
+    // Its conversation is gone (kept before conversations were, or past the chain's bound).
+    sqlx::query("UPDATE generations SET turn_key = NULL WHERE id = $1")
+        .bind(first)
+        .execute(&p.db.pool)
+        .await
+        .expect("forget the conversation");
+    p.tg.send_reply(USER, "make it purple", picture.message_id).expect("reply");
+    let (edit, parent) = generation_for(&p, USER, "make it purple").await;
+    assert_eq!(parent, Some(first));
+    p.wait_status(edit, "succeeded").await;
+    p.wait_text(USER, "starting from the last picture").await;
+    let call = p.gemini.requests().into_iter().find(|r| r.prompt == "make it purple").expect("call");
+    assert_eq!(call.turns.len(), 1, "a fresh start: one turn");
+    let result_key: String = sqlx::query_scalar("SELECT result_key FROM generations WHERE id = $1")
+        .bind(first)
+        .fetch_one(&p.db.pool)
+        .await
+        .expect("result key");
+    let original = std::fs::read(p.storage.join(result_key)).expect("the stored original");
+    assert_eq!(call.references.len(), 1);
+    assert_eq!(call.references[0].size, original.len(), "the last picture as a plain reference");
+    assert_eq!(p.db.balance(USER).await, (80, 0));
+    TestApp::stop_worker(w).await;
+    p.finish().await;
+}
