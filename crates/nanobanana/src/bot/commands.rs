@@ -142,16 +142,10 @@ async fn on_press(
             let (toast, generation) = history::again(conn, config, lang, &again, id).await?;
             (toast, generation, None)
         }
-        Button::Cancel { generation: id } => {
-            (super::cancel::press(conn, lang, pressed.user, id).await?, None, None)
-        }
-        Button::Style { key, default } => {
-            let place = (pressed.chat_id, pressed.message_id);
-            (super::styles::press(conn, sender, pressed.user, place, key, default).await?, None, None)
-        }
-        Button::Example { index } => {
-            let ask = (pressed.user, buyer.chat, update_id);
-            let (toast, generation) = super::examples::press(conn, config, sender, ask, index).await?;
+        button @ (Button::Cancel { .. } | Button::Style { .. } | Button::Example { .. }) => {
+            let (chat, message) = (pressed.chat_id, pressed.message_id);
+            let place = super::presses::Place { user: pressed.user, chat, message, update_id };
+            let (toast, generation) = super::presses::press(conn, config, sender, &place, button).await?;
             (toast, generation, None)
         }
         other => {
@@ -249,16 +243,13 @@ async fn on_command(
             let prices = price_list(lang, config);
             let welcome =
                 render_html(lang, "welcome", &[("available", &available.to_string()), ("prices", &prices)]);
-            (with_examples(lang, welcome), Some(super::examples::keyboard(lang, config)))
+            (super::examples::under(lang, &welcome), Some(super::examples::keyboard(lang, config)))
         }
         "help" => {
             let help = render_html(lang, "help", &[("prices", &price_list(lang, config))]);
-            (with_examples(lang, help), Some(super::examples::keyboard(lang, config)))
+            (super::examples::under(lang, &help), Some(super::examples::keyboard(lang, config)))
         }
-        "styles" => {
-            let (text, keyboard) = super::styles::screen(lang, sender.settings.style.as_deref());
-            (text, Some(keyboard))
-        }
+        "styles" => super::styles::command(lang, sender.settings.style.as_deref()),
         "balance" => (balance_text(conn, lang, user).await?, None),
         "support" | "paysupport" => (support(lang, config), None),
         "terms" => (account::terms(lang, config), None),
@@ -376,11 +367,6 @@ pub async fn recent_movements(
         text.push_str(&format!("\n{} {delta:+} → {after}", render(lang, &format!("kind_{kind}"), &[])));
     }
     Ok(text)
-}
-
-/// A `/start` or `/help` text with the hint to the examples under it.
-fn with_examples(lang: Lang, text: String) -> String {
-    format!("{text}\n\n{}", render(lang, "examples_hint", &[]))
 }
 
 /// Admin commands are for `ADMIN_IDS` only; for everyone else they do not exist.

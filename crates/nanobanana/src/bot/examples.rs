@@ -20,6 +20,11 @@ pub fn prompt(lang: Lang, index: u8) -> Option<String> {
     (1..=COUNT).contains(&index).then(|| render(lang, &format!("example_{index}"), &[]))
 }
 
+/// A `/start` or `/help` text with the hint to the examples under it.
+pub fn under(lang: Lang, text: &str) -> String {
+    format!("{text}\n\n{}", render(lang, "examples_hint", &[]))
+}
+
 /// The keyboard under `/start` and `/help`: one button an example, and the channel.
 pub fn keyboard(lang: Lang, config: &Config) -> Value {
     let mut rows: Vec<Value> = (1..=COUNT)

@@ -24,6 +24,7 @@ pub mod examples;
 pub mod history;
 pub mod inbox;
 pub mod menu;
+pub mod presses;
 pub mod request;
 pub mod result;
 pub mod settings;

@@ -42,6 +42,12 @@ pub fn screen(lang: Lang, default: Option<&str>) -> (String, Value) {
     (render(lang, "styles", &[("current", &current)]), json!({ "inline_keyboard": rows }))
 }
 
+/// `/styles`: the screen as a command's answer.
+pub fn command(lang: Lang, default: Option<&str>) -> (String, Option<Value>) {
+    let (text, keyboard) = screen(lang, default);
+    (text, Some(keyboard))
+}
+
 /// A press on the `/styles` screen; the toast. An unknown key (a preset since removed) changes
 /// nothing.
 pub async fn press(

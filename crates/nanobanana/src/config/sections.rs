@@ -173,7 +173,6 @@ pub struct OperatorConfig {
     pub terms_url: Option<url::Url>,
     pub privacy_url: Option<url::Url>,
     pub terms_version: String,
-    /// A channel of prompt examples, linked from `/start` and `/help` (`EXAMPLES_URL`).
     pub examples_url: Option<url::Url>,
 }
 

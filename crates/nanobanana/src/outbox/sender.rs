@@ -319,15 +319,7 @@ impl Sender {
     /// into the row just sent).
     async fn shown(&self, generation: Uuid, rendered: &Rendered) -> sqlx::Result<()> {
         let mut conn = self.pool.acquire().await?;
-        let now = status::shown(&mut conn, generation, rendered).await?;
-        let moved = match rendered.progress {
-            // Several variants: `shown` says whether any moved on since it was rendered.
-            Some(then) => {
-                super::group::progress(&mut conn, generation).await?.filter(|p| *p != then).map(|p| p.phase())
-            }
-            None => now.filter(|now| *now != rendered.phase),
-        };
-        if let Some(now) = moved {
+        if let Some(now) = status::shown(&mut conn, generation, rendered).await? {
             status::touch(&mut conn, generation, now.is_final()).await?;
         }
         Ok(())

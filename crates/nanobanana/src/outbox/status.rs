@@ -199,15 +199,22 @@ pub fn text(lang: Lang, state: &State<'_>) -> String {
     }
 }
 
-/// The sender showed `text` (rendered for `phase`): remembered, so an identical edit is skipped
-/// and progress edits are spaced out. Waits for a transaction changing the generation to end,
-/// and returns its status now: if that is not `phase`, the caller queues another edit.
+/// The sender showed `rendered`: remembered, so an identical edit is skipped and progress
+/// edits are spaced out. Waits for a transaction changing the generation to end; if it (or, for
+/// a request of several variants, any variant) moved on since it was rendered, the status to
+/// show now: the caller queues another edit.
 pub async fn shown(
     conn: &mut PgConnection,
     generation: Uuid,
     rendered: &Rendered,
 ) -> sqlx::Result<Option<GenerationStatus>> {
-    crate::jobs::status_shown(conn, generation, &rendered.text, rendered.phase).await
+    let now = crate::jobs::status_shown(conn, generation, &rendered.text, rendered.phase).await?;
+    Ok(match rendered.progress {
+        Some(then) => {
+            super::group::progress(conn, generation).await?.filter(|p| *p != then).map(|p| p.phase())
+        }
+        None => now.filter(|now| *now != rendered.phase),
+    })
 }
 
 /// Queues edits for up to `limit` generations being worked on whose message still shows an
