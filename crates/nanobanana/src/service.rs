@@ -37,6 +37,17 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let telegram = config.telegram.clone().context("serve needs TELEGRAM_BOT_TOKEN")?;
+    // Bound before anything else, like the webhook's listener: by the time the service answers
+    // there, its metrics listener accepts too.
+    let private_listener = match config.metrics.addr {
+        Some(address) => Some((
+            address,
+            TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address} (METRICS_ADDR)"))?,
+        )),
+        None => None,
+    };
     let pool = db::connect(&config.database).await?;
     if config.database.auto_migrate {
         db::migrate(&pool).await?;
@@ -55,11 +66,8 @@ pub async fn serve(
         figures,
         draining: shutdown.clone(),
     };
-    let private = match config.metrics.addr {
-        Some(address) => {
-            let listener = TcpListener::bind(address)
-                .await
-                .with_context(|| format!("cannot listen on {address} (METRICS_ADDR)"))?;
+    let private = match private_listener {
+        Some((address, listener)) => {
             tracing::info!(%address, "serving metrics");
             let router = http::private_router(state.clone());
             Some(tokio::spawn(
@@ -97,7 +105,8 @@ async fn bot(pool: sqlx::PgPool, config: Arc<Config>, telegram: &TelegramConfig)
             .ok()
             .map(Arc::new)
     });
-    Ok(Bot { pool, config, api, outbox_wake, workers, yookassa, replies })
+    let fast_handled = Default::default();
+    Ok(Bot { pool, config, api, outbox_wake, workers, yookassa, replies, fast_handled })
 }
 
 /// Resolves once `shutdown` turns true (or its sender is gone).

@@ -76,10 +76,9 @@ pub async fn confirm(
 async fn anonymize(conn: &mut PgConnection, user: TelegramId) -> Result<(), BotError> {
     crate::db::users::anonymize(conn, user).await?;
     // What they wrote: the prompts of finished generations (unfinished ones still need theirs;
-    // their rows stay for the accounts), the raw updates they sent, and the texts already sent
-    // to their chat (captions and replies quote prompts).
+    // their rows stay for the accounts) and the texts already sent to their chat (captions and
+    // replies quote prompts). Updates are kept as ids and hashes only (never their bodies).
     crate::jobs::erase_prompts(conn, user).await?;
-    super::inbox::erase_updates_of(conn, user).await?;
     // Albums still gathering: their photos and caption are theirs too.
     super::album::erase_drafts(conn, user).await?;
     Ok(outbox::erase_sent(conn, user).await?)

@@ -45,7 +45,7 @@ async fn slow(bot: &Bot) {
         Ok(n) => tracing::info!(held = n, "held Stars refunds reconciled"),
         Err(e) => tracing::warn!(error = %e, "Stars refund reconciler pass failed"),
     }
-    match super::inbox::prune(&bot.pool, KEEP_UPDATES, 1000).await {
+    match super::updates::prune(&bot.pool, KEEP_UPDATES, 1000).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(pruned = n, "old updates forgotten"),
         Err(e) => tracing::warn!(error = %e, "pruning updates failed"),

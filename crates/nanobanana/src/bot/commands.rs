@@ -9,13 +9,13 @@ use super::buy::{self, Buyer};
 use super::request::{self, Ask};
 use super::settings;
 use super::BotError;
-use super::{account, history, result};
+use super::{account, history, result, welcome};
 use crate::config::Config;
 use crate::db::users::{self, NewUser};
 use crate::domain::{Awaiting, AwaitingKind, Button, Settings, TelegramId};
 use crate::outbox;
 use crate::telegram::update::{Content, From, Incoming, Message};
-use crate::texts::{render, render_html, Lang};
+use crate::texts::{render, Lang};
 
 /// What the update's transaction did that needs acting on after its commit.
 #[derive(Debug, Default)]
@@ -234,20 +234,14 @@ async fn on_command(
 ) -> Result<(), BotError> {
     let (user, chat, lang) = (message.from.id, message.chat_id, sender.lang);
     let (text, keyboard) = match name {
-        "start" => {
-            if !args.is_empty() {
+        "start" | "help" => {
+            if name == "start" && !args.is_empty() {
                 let link: String = args.chars().take(64).collect();
                 users::remember_deep_link(conn, user, &link).await?;
             }
             let (available, _) = balance(conn, user).await?;
-            let prices = price_list(lang, config);
-            let welcome =
-                render_html(lang, "welcome", &[("available", &available.to_string()), ("prices", &prices)]);
-            (super::examples::under(lang, &welcome), Some(super::examples::keyboard(lang, config)))
-        }
-        "help" => {
-            let help = render_html(lang, "help", &[("prices", &price_list(lang, config))]);
-            (super::examples::under(lang, &help), Some(super::examples::keyboard(lang, config)))
+            let text = welcome::plain_reply(name, lang, config, available).unwrap_or_default();
+            (text, Some(welcome::plain_keyboard(lang, config)))
         }
         "styles" => super::styles::command(lang, sender.settings.style.as_deref()),
         "balance" => (balance_text(conn, lang, user).await?, None),
@@ -381,19 +375,4 @@ fn support(lang: Lang, config: &Config) -> String {
     } else {
         render(lang, "support", &[("contact", contact)])
     }
-}
-
-fn price_list(lang: Lang, config: &Config) -> String {
-    let en = lang == Lang::En;
-    config
-        .catalog
-        .models()
-        .iter()
-        .flat_map(|model| model.offers.iter().map(move |offer| (model, offer)))
-        .map(|(model, offer)| {
-            let credits = offer.price.to_string();
-            render(lang, "price_item", &[("model", &model.label(en, offer.size)), ("credits", &credits)])
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }

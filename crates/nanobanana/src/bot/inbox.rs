@@ -6,11 +6,13 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgPool};
 use tokio::sync::Notify;
 
 use super::buy::{self, After, Finished};
 use super::commands::{self, Effects};
+use super::fast::{self, Fast};
+use super::updates::{claim, record_step, Claim};
 use super::BotError;
 use crate::config::Config;
 use crate::metrics;
@@ -33,6 +35,8 @@ pub struct Bot {
     pub yookassa: Option<Arc<crate::payments::YooKassa>>,
     /// How many of a user's messages a minute are answered.
     pub replies: super::budget::ReplyBudget,
+    /// Updates the fast path (`bot::fast`) handled, for `/metrics`.
+    pub fast_handled: std::sync::atomic::AtomicU64,
 }
 
 impl Bot {
@@ -125,6 +129,8 @@ impl Bot {
     pub async fn handle(&self, raw: &Value) -> Result<(), BotError> {
         let (update_id, kind) = update::envelope(raw).ok_or(BotError::NotAnUpdate("no update_id"))?;
         let incoming = update::parse(raw);
+        // The common paths in two round trips; anything else, and anything they leave, here.
+        let Some(budget) = self.fast(update_id, &kind, raw, &incoming).await? else { return Ok(()) };
         let mut conn = self.pool.acquire().await?;
         let mut tx = conn.begin().await?;
         let mut recorded_handled = false;
@@ -152,9 +158,10 @@ impl Bot {
         // payment never is: it is money, not chatter). Spent only by a delivery that handles
         // the update, so Telegram's redeliveries of one update never count twice.
         let muted = match &incoming {
-            Incoming::Message(m) if !matches!(m.content, Content::Paid(_)) => {
-                !self.replies.spend(m.from.id).await
-            }
+            Incoming::Message(m) if !matches!(m.content, Content::Paid(_)) => match budget {
+                Some(answered) => !answered,
+                None => !self.replies.spend(m.from.id).await,
+            },
             _ => false,
         };
         if muted {
@@ -183,6 +190,29 @@ impl Bot {
         }
         tracing::debug!(update_id, kind, "update handled");
         Ok(())
+    }
+
+    /// The fast path (`bot::fast`): `None` when it handled the update; else whether the reply
+    /// budget was already asked for this delivery, and its answer.
+    async fn fast(
+        &self,
+        update_id: i64,
+        kind: &str,
+        raw: &Value,
+        incoming: &Incoming,
+    ) -> Result<Option<Option<bool>>, BotError> {
+        let fast = fast::handle(&self.pool, &self.config, &self.replies, update_id, kind, raw, incoming);
+        match fast.await? {
+            Fast::Handled { generation } => {
+                metrics::inc(&metrics::UPDATES_HANDLED);
+                metrics::inc(&self.fast_handled);
+                let effects = Effects { generation, ..Effects::default() };
+                self.after_commit(update_id, incoming, effects).await;
+                tracing::debug!(update_id, kind, "update handled (fast path)");
+                Ok(None)
+            }
+            Fast::Full { budget } => Ok(Some(budget)),
+        }
     }
 
     /// What the committed update asks of the outside world: the outbox woken, the workers
@@ -280,111 +310,4 @@ impl Bot {
             tokio::time::sleep(wait).await;
         }
     }
-}
-
-/// Records where the update stands after its transaction: handled, or waiting for its
-/// external `step` (`buy::After`, as JSON).
-async fn record_step(conn: &mut PgConnection, update_id: i64, step: Option<&Value>) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE telegram_updates SET state = CASE WHEN $2::JSONB IS NULL THEN 'handled' ELSE 'received' END,
-                handled_at = CASE WHEN $2::JSONB IS NULL THEN now() END, step = $2::JSONB::TEXT
-         WHERE update_id = $1",
-    )
-    .bind(update_id)
-    .bind(step)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// `/deleteme`: the raw updates `user` sent are reduced to their ids.
-pub async fn erase_updates_of(conn: &mut PgConnection, user: i64) -> Result<(), BotError> {
-    sqlx::query(
-        "UPDATE telegram_updates SET raw = jsonb_build_object('update_id', update_id, 'erased', true)
-         WHERE jsonb_path_exists(raw, '$.*.from.id ? (@ == $id)', jsonb_build_object('id', $1))",
-    )
-    .bind(user)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-enum Claim {
-    /// To handle now; `inserted`: by this delivery, and already marked handled (the mark
-    /// commits with the effects or not at all).
-    New {
-        inserted: bool,
-    },
-    /// Handled up to an external step (`payments::bot::After`, as JSON) still to run.
-    Resume(String),
-    Handled,
-}
-
-/// Records the update and says how far it got. Holding the row lock, concurrent deliveries of
-/// the same update wait here for the first to finish. An `update_id` already known with another
-/// body is a new update (DESIGN §10: Telegram restarts its ids at random after a quiet week, and
-/// a second bot on the database has ids of its own): the old, handled row gives way to it.
-async fn claim(conn: &mut PgConnection, update_id: i64, kind: &str, raw: &Value) -> Result<Claim, BotError> {
-    // A first delivery (the common case) inserts the row and holds its lock in one round trip.
-    // It is written as handled: it commits together with the update's effects or not at all,
-    // and concurrent deliveries wait on it until then.
-    let inserted: Option<i32> = sqlx::query_scalar(
-        "INSERT INTO telegram_updates (update_id, raw, kind, state, handled_at, body_md5)
-         VALUES ($1, $2, $3, 'handled', now(), md5($2::JSONB::TEXT))
-         ON CONFLICT (update_id) DO NOTHING RETURNING 1",
-    )
-    .bind(update_id)
-    .bind(raw)
-    .bind(kind)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if inserted.is_some() {
-        return Ok(Claim::New { inserted: true });
-    }
-    let (state, step, same): (String, Option<String>, bool) = sqlx::query_as(
-        "SELECT state, step, body_md5 = md5($2::JSONB::TEXT) FROM telegram_updates WHERE update_id = $1 FOR UPDATE",
-    )
-    .bind(update_id)
-    .bind(raw)
-    .fetch_one(&mut *conn)
-    .await?;
-    if !same {
-        if state != "handled" {
-            // The earlier update of this id still has a step to finish (the resumer does):
-            // this one is taken when Telegram delivers it again.
-            return Err(BotError::Retry(format!("update id {update_id} reused before its step finished")));
-        }
-        tracing::info!(update_id, kind, "known update id with another body: a new update");
-        sqlx::query(
-            "UPDATE telegram_updates SET raw = $2, kind = $3, body_md5 = md5($2::JSONB::TEXT), state = 'handled',
-                    step = NULL, step_tried_at = NULL, error = NULL, received_at = now(), handled_at = now()
-             WHERE update_id = $1",
-        )
-        .bind(update_id)
-        .bind(raw)
-        .bind(kind)
-        .execute(&mut *conn)
-        .await?;
-        return Ok(Claim::New { inserted: true });
-    }
-    Ok(match (state.as_str(), step) {
-        ("handled", _) => Claim::Handled,
-        (_, Some(step)) => Claim::Resume(step),
-        _ => Claim::New { inserted: false },
-    })
-}
-
-/// Forgets handled updates received more than `age` ago (Telegram repeats an update for at
-/// most 24 h), at most `limit` a pass; how many.
-pub async fn prune(pool: &PgPool, age: std::time::Duration, limit: i64) -> sqlx::Result<u64> {
-    let done = sqlx::query(
-        "DELETE FROM telegram_updates WHERE update_id IN (
-             SELECT update_id FROM telegram_updates
-             WHERE state = 'handled' AND received_at < now() - make_interval(secs => $1) LIMIT $2)",
-    )
-    .bind(age.as_secs_f64())
-    .bind(limit)
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected())
 }

@@ -162,6 +162,8 @@ pub struct Limits {
     pub replies_per_minute: u32,
     /// The longest wait between tries of a failed Telegram send (`OUTBOX_RETRY_CAP_MS`).
     pub outbox_retry_cap_ms: u32,
+    /// `INTAKE_FAST_PATH` (on): plain prompts, `/start`, `/help` in two round trips (`bot::fast`).
+    pub intake_fast_path: bool,
     /// `WORKER_MEMORY_BUDGET_MB`: reference photos a worker holds at once.
     pub worker_memory_budget_mb: u32,
 }
@@ -384,6 +386,7 @@ pub(super) fn limits(env: &mut Env) -> Limits {
         generation_deadline_secs: env.number("GENERATION_DEADLINE_SECS", 900, 60..=86_400),
         replies_per_minute: env.number("REPLY_BUDGET_PER_MINUTE", 30, 0..=10_000),
         outbox_retry_cap_ms: env.number("OUTBOX_RETRY_CAP_MS", 60_000, 10..=3_600_000),
+        intake_fast_path: env.value("INTAKE_FAST_PATH", true),
         worker_memory_budget_mb: env.number("WORKER_MEMORY_BUDGET_MB", 512, 32..=1_048_576),
     }
 }

@@ -73,26 +73,15 @@ pub struct Touched {
 /// their data starts fresh in `language`, the one their Telegram speaks now. One statement:
 /// every update of a user runs it, so it also returns what handling the update needs.
 pub async fn touch(conn: &mut PgConnection, user: &NewUser<'_>, language: &str) -> sqlx::Result<Touched> {
-    sqlx::query_as(
-        "WITH u AS (
-             INSERT INTO users (telegram_id, username, first_name, language, last_seen_at)
-             VALUES ($1, $2, $3, $4, now())
-             ON CONFLICT (telegram_id) DO UPDATE
-                 SET username = EXCLUDED.username, first_name = EXCLUDED.first_name,
-                     last_seen_at = now(), is_active = TRUE, deleted_at = NULL,
-                     language = CASE WHEN users.deleted_at IS NULL THEN users.language
-                                     ELSE EXCLUDED.language END
-             RETURNING telegram_id, language, is_banned, (xmax = 0) AS created, settings,
-                       CASE WHEN awaiting_until > now() THEN awaiting END AS awaiting,
-                       CASE WHEN awaiting_until > now() THEN awaiting_data END AS awaiting_data)
-         SELECT language, is_banned, created, settings, awaiting, awaiting_data FROM u",
-    )
-    .bind(user.telegram_id)
-    .bind(user.username)
-    .bind(user.first_name)
-    .bind(language)
-    .fetch_one(conn)
-    .await
+    // One implementation with the intake's server-side paths: `users_touch` (migration
+    // `…220_owner_functions`, owned by this module).
+    sqlx::query_as("SELECT * FROM users_touch($1, $2, $3, $4)")
+        .bind(user.telegram_id)
+        .bind(user.username)
+        .bind(user.first_name)
+        .bind(language)
+        .fetch_one(conn)
+        .await
 }
 
 /// The language the user chose or Telegram told us, if the user is known.

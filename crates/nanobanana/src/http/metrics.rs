@@ -33,6 +33,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     metrics::render_counters(&mut out);
     let reads = state.figures.reads();
     metrics::sample(&mut out, "nanobanana_metrics_figures_read_total", Some("counter"), "", reads);
+    let fast = state.bot.fast_handled.load(std::sync::atomic::Ordering::Relaxed);
+    metrics::sample(&mut out, "nanobanana_updates_fast_total", Some("counter"), "", fast);
     let status = match state.figures.render(&state.bot.pool, &state.bot.config.catalog).await {
         Ok(figures) => {
             out.push_str(&figures);

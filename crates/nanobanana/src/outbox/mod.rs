@@ -47,15 +47,15 @@ pub async fn enqueue_as(
     params: Value,
     class: Class,
 ) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "INSERT INTO outbox (chat_id, method, params, class) VALUES ($1, $2, $3, $4) RETURNING id",
-    )
-    .bind(chat_id)
-    .bind(method)
-    .bind(params)
-    .bind(class as i16)
-    .fetch_one(conn)
-    .await
+    // `outbox_enqueue` (migration `…220_owner_functions`, owned by this module): the intake's
+    // server-side paths queue through it too.
+    sqlx::query_scalar("SELECT outbox_enqueue($1, $2, $3, $4)")
+        .bind(chat_id)
+        .bind(method)
+        .bind(params)
+        .bind(class as i16)
+        .fetch_one(conn)
+        .await
 }
 
 /// Queues the delivery of `generation`'s result (a paid picture or its original): first in
@@ -81,14 +81,8 @@ pub async fn enqueue_delivery(
 /// The user wrote again: their parked deliveries (held while they had blocked the bot) are due.
 /// Whether there were any.
 pub async fn unpark(conn: &mut PgConnection, chat: i64) -> sqlx::Result<bool> {
-    let moved = sqlx::query(
-        "UPDATE outbox SET state = 'pending', next_attempt_at = now(), attempts = 0
-         WHERE chat_id = $1 AND state = 'parked'",
-    )
-    .bind(chat)
-    .execute(conn)
-    .await?;
-    Ok(moved.rows_affected() > 0)
+    // `outbox_unpark`, shared with the intake's server-side paths.
+    sqlx::query_scalar("SELECT outbox_unpark($1)").bind(chat).fetch_one(conn).await
 }
 
 /// Succeeded generations whose picture is neither delivered (no `file_id`) nor on its way (no

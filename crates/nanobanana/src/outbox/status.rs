@@ -29,17 +29,12 @@ const PROMPT_CHARS: usize = 100;
 /// sent); the row's id, which the generation is inserted with (`jobs::new::insert_requested`)
 /// in the same transaction, right after (the row's reference to it is checked at commit).
 pub async fn open(conn: &mut PgConnection, chat_id: i64, generation: Uuid) -> sqlx::Result<i64> {
-    let params = serde_json::json!({ "chat_id": chat_id, "parse_mode": "HTML" });
-    let row: i64 = sqlx::query_scalar(
-        "INSERT INTO outbox (chat_id, method, params, status_of) VALUES ($1, 'sendMessage', $2, $3)
-         RETURNING id",
-    )
-    .bind(chat_id)
-    .bind(params)
-    .bind(generation)
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(row)
+    // `outbox_status_open`, shared with the intake's server-side paths.
+    sqlx::query_scalar("SELECT outbox_status_open($1, $2)")
+        .bind(chat_id)
+        .bind(generation)
+        .fetch_one(&mut *conn)
+        .await
 }
 
 /// The generation's state changed: its status message needs an edit (the message of its

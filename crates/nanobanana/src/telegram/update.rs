@@ -1,5 +1,6 @@
 //! Incoming updates, read leniently: unknown kinds and fields are skipped, never an error.
-//! Only what the bot acts on is extracted; the raw JSON is kept in `telegram_updates`.
+//! Only what the bot acts on is extracted; `telegram_updates` keeps an update's id and the
+//! hash of its body, never the body.
 
 use serde_json::Value;
 

@@ -144,8 +144,8 @@ const CORRUPTIONS: &[(&str, &str)] = &[
     ),
     (
         "update_stuck",
-        "INSERT INTO telegram_updates (update_id, raw, kind, step, received_at, body_md5)
-         VALUES (1, '{}', 'message', 'payment', now() - interval '2 hours', md5('{}'))",
+        "INSERT INTO telegram_updates (update_id, kind, step, received_at, body_md5)
+         VALUES (1, 'message', 'payment', now() - interval '2 hours', md5('{}'))",
     ),
     (
         "result_undelivered",

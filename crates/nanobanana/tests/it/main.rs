@@ -16,6 +16,7 @@ mod deploy;
 mod editing;
 mod gemini;
 mod gemini_http;
+mod intake;
 mod jobs;
 mod ledger;
 mod model;

@@ -153,7 +153,7 @@ async fn a_known_update_id_with_another_body_is_a_new_update() {
         .execute(&shop.db.pool)
         .await
         .expect("age");
-    let pruned = nanobanana::bot::inbox::prune(&shop.db.pool, Duration::from_secs(3 * 24 * 3600), 100)
+    let pruned = nanobanana::bot::updates::prune(&shop.db.pool, Duration::from_secs(3 * 24 * 3600), 100)
         .await
         .expect("prune");
     assert_eq!(pruned, 1);

@@ -1,0 +1,120 @@
+//! The intake's fast path (`bot::fast`, issue #16) against the full path it stands in for: the
+//! same updates leave the same rows either way, and the fast path really handles the plain ones
+//! (its counter on `/metrics`). Its concurrency — one update delivered five times at once, fifty
+//! prompts at once against the cap and the balance — is `bot.rs`'s, run on the fast path.
+
+use serde_json::{json, Value};
+
+use crate::support::{fast, TestApp, SECRET};
+
+fn update(update_id: i64, user: i64, text: &str) -> Vec<u8> {
+    let body = json!({
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id, "date": 1_700_000_000, "text": text,
+            "chat": {"id": user, "type": "private", "first_name": "T"},
+            "from": {"id": user, "is_bot": false, "first_name": "T", "language_code": "en"}
+        }
+    });
+    serde_json::to_vec(&body).expect("JSON")
+}
+
+/// Every row the updates below can write, without ids, times and what the sender changes (the
+/// fake Telegram's own updates, which open the chats, carry times in their bodies).
+const SNAPSHOT: &[&str] = &[
+    "SELECT COALESCE(json_agg(t ORDER BY update_id), '[]') FROM (
+         SELECT update_id, kind, state, step, body_md5 FROM telegram_updates
+         WHERE update_id < 100000000) t",
+    "SELECT COALESCE(json_agg(t ORDER BY telegram_id), '[]') FROM (
+         SELECT telegram_id, username, first_name, language, settings, is_active, is_banned,
+                last_seen_at IS NOT NULL AS seen, awaiting FROM users) t",
+    "SELECT COALESCE(json_agg(t ORDER BY user_id), '[]') FROM (
+         SELECT user_id, credits_available, credits_reserved FROM balances) t",
+    "SELECT COALESCE(json_agg(t ORDER BY source_key), '[]') FROM (
+         SELECT user_id, prompt, model, model_id, image_size, aspect_ratio, cost, status, source_key,
+                reference_file_ids, status_outbox_id IS NOT NULL AS has_status,
+                (deadline - created_at)::TEXT AS deadline FROM generations) t",
+    "SELECT COALESCE(json_agg(t ORDER BY n), '[]') FROM (
+         SELECT user_id, type, amount, delta_available, delta_reserved, balance_after,
+                reserved_after, generation_id IS NOT NULL AS for_generation, actor, reason,
+                         id AS n
+         FROM transactions WHERE actor IS DISTINCT FROM 'test') t",
+    "SELECT COALESCE(json_agg(t ORDER BY n), '[]') FROM (
+         SELECT chat_id, method, class, status_of IS NOT NULL AS status,
+                CASE WHEN status_of IS NULL THEN params END AS params, id AS n FROM outbox) t",
+];
+
+async fn snapshot(app: &TestApp) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for sql in SNAPSHOT {
+        let mut row: Value = sqlx::query_scalar(sql).fetch_one(&app.db.pool).await.expect(sql);
+        // Row ids only order the rows: a rolled-back try of the fast path used up sequence values.
+        for entry in row.as_array_mut().into_iter().flatten() {
+            if let Some(entry) = entry.as_object_mut() {
+                entry.remove("n");
+            }
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+async fn fast_count(app: &TestApp, metrics: &str) -> u64 {
+    let text = app.http.get(metrics).send().await.expect("metrics").text().await.expect("text");
+    text.lines()
+        .find_map(|line| line.strip_prefix("nanobanana_updates_fast_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("nanobanana_updates_fast_total")
+}
+
+#[tokio::test]
+async fn the_fast_path_leaves_exactly_the_rows_of_the_full_path_and_takes_the_plain_updates() {
+    let mut states = Vec::new();
+    for on in ["true", "false"] {
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let app = TestApp::builder()
+            .env("INTAKE_FAST_PATH", on)
+            .env("MAX_IN_FLIGHT", "2")
+            .env("METRICS_ADDR", &format!("127.0.0.1:{port}"))
+            .start()
+            .await;
+        let metrics = format!("http://127.0.0.1:{port}/metrics");
+        // Their chats opened (a new user's /start: the full path), then funded.
+        app.funded(901, 25).await;
+        app.funded(902, 5).await;
+        // Plain: /start, /help, two prompts. Not plain, each for its own
+        // reason: a third prompt
+        // over the in-flight cap, a prompt on a short balance, an empty-looking prompt, a deep
+        // link, an unknown command, and a redelivery.
+        let updates: &[(i64, i64, &str)] = &[
+            (9_000_001, 901, "/start"),
+            (9_000_002, 901, "/help"),
+            (9_000_003, 901, "a cat"),
+            (9_000_004, 901, "a dog on a skateboard"),
+            (9_000_005, 901, "a bird"),
+            (9_000_006, 902, "a fish"),
+            (9_000_007, 902, "   "),
+            (9_000_008, 902, "/start from_a_channel"),
+            (9_000_009, 902, "/nosuchcommand"),
+            (9_000_003, 901, "a cat"),
+            (9_000_010, 902, "/help"),
+        ];
+        for (id, user, text) in updates {
+            assert!(app.post(Some(SECRET), update(*id, *user, text)).await.is_success(), "update {id}");
+        }
+        let handled = fast_count(&app, &metrics).await;
+        assert_eq!(handled, if on == "true" { 5 } else { 0 }, "fast path on: {on}");
+        states.push(snapshot(&app).await);
+        // The welcome (after the first one of opening the chat) shows the balance.
+        let chat = app.messages(901, 2).await;
+        assert!(chat.messages[1].text().unwrap_or("").contains("25"), "{chat:?}");
+        assert_eq!(app.db.balance(901).await, (5, 20));
+        app.db.assert_audit_clean().await;
+        app.run_worker(fast()).await;
+        app.finish().await;
+    }
+    for (table, (fast, full)) in SNAPSHOT.iter().zip(states[0].iter().zip(&states[1])) {
+        assert_eq!(fast, full, "fast path, then full path: {table}");
+    }
+}
