@@ -67,30 +67,8 @@ pub async fn press(
     };
     match action {
         ResultAction::Regenerate | ResultAction::Variants4 => {
-            let ask = Ask {
-                user: press.user,
-                chat,
-                prompt: &done.prompt,
-                references: &done.reference_file_ids,
-                source_key: format!("update:{}", press.update_id),
-            };
-            // The same model (a key of an earlier release maps to its successor; one the
-            // catalog lacks becomes the default), size and ratio as the picture it repeats.
-            let model = config.catalog.find(&done.model).map(|m| m.key.clone());
-            let size = done.image_size.as_deref().and_then(|s| ImageSize::parse(s).ok());
-            let mut same = Settings { model, aspect_ratio: done.aspect_ratio.clone(), ..Settings::default() };
-            if let Some(size) = size {
-                same.size = size;
-            }
-            // The same style, and the same edit of the same picture when it was one.
             let variants = if action == ResultAction::Variants4 { 4 } else { 1 };
-            let extras =
-                Extras { parent: done.parent_id, style: done.style.as_deref(), variants: Some(variants) };
-            let created =
-                request::generation_extra(conn, config, lang, press.banned, &ask, Some(&same), &extras)
-                    .await?;
-            let toast = if variants > 1 { "result_variants" } else { "result_regenerating" };
-            Ok((render(lang, toast, &[]), created))
+            again(conn, config, lang, press, chat, &done, variants).await
         }
         ResultAction::Edit => {
             if done.file_id.is_none() {
@@ -112,6 +90,38 @@ pub async fn press(
             Ok((render(lang, "result_original_sent", &[]), None))
         }
     }
+}
+
+/// 🔁 and ×4: the same prompt, references, style (and edit of the same picture, when it was
+/// one) as a new request of `variants`, at the same model (a key of an earlier release maps to
+/// its successor; one the catalog lacks becomes the default), size and ratio.
+async fn again(
+    conn: &mut PgConnection,
+    config: &Config,
+    lang: Lang,
+    press: &Press,
+    chat: i64,
+    done: &Done,
+    variants: u8,
+) -> Result<(String, Option<Uuid>), BotError> {
+    let ask = Ask {
+        user: press.user,
+        chat,
+        prompt: &done.prompt,
+        references: &done.reference_file_ids,
+        source_key: format!("update:{}", press.update_id),
+    };
+    let model = config.catalog.find(&done.model).map(|m| m.key.clone());
+    let size = done.image_size.as_deref().and_then(|s| ImageSize::parse(s).ok());
+    let mut same = Settings { model, aspect_ratio: done.aspect_ratio.clone(), ..Settings::default() };
+    if let Some(size) = size {
+        same.size = size;
+    }
+    let extras = Extras { parent: done.parent_id, style: done.style.as_deref(), variants: Some(variants) };
+    let created =
+        request::generation_extra(conn, config, lang, press.banned, &ask, Some(&same), &extras).await?;
+    let toast = if variants > 1 { "result_variants" } else { "result_regenerating" };
+    Ok((render(lang, toast, &[]), created))
 }
 
 /// If the user pressed ✏️ and the state has not expired, takes it: the generation their text

@@ -251,10 +251,7 @@ async fn succeed(
     second_chance: bool,
 ) -> anyhow::Result<Next> {
     let job = ask.job;
-    let ext = match image.format {
-        ImageFormat::Png => "png",
-        ImageFormat::Jpeg => "jpg",
-    };
+    let ext = if image.format == ImageFormat::Png { "png" } else { "jpg" };
     let result_key = store::original_key(claimed.id, ext);
     let preview_key = store::preview_key(claimed.id);
     let original = bytes::Bytes::from(image.bytes.clone());
@@ -271,16 +268,16 @@ async fn succeed(
             return done(fail(worker, claimed, job, Failure::NotAPicture, &error).await?);
         }
     };
-    if let Err(error) = worker.storage.put(&preview_key, preview.bytes).await {
-        return done(retry(worker, claimed, job, None, &format!("storing the preview: {error:#}")).await?);
-    }
-    let turn_key = match conversation::keep(worker, claimed.id, ask.request, image.turn.as_ref()).await {
+    // The preview, then the conversation an edit of this picture continues.
+    let stored = match worker.storage.put(&preview_key, preview.bytes).await {
+        Ok(()) => conversation::keep(worker, claimed.id, ask.request, image.turn.as_ref())
+            .await
+            .map_err(|error| format!("storing the conversation: {error:#}")),
+        Err(error) => Err(format!("storing the preview: {error:#}")),
+    };
+    let turn_key = match stored {
         Ok(key) => key,
-        Err(error) => {
-            return done(
-                retry(worker, claimed, job, None, &format!("storing the conversation: {error:#}")).await?,
-            )
-        }
+        Err(why) => return done(retry(worker, claimed, job, None, &why).await?),
     };
     if worker.paused_seen.load(std::sync::atomic::Ordering::Relaxed) {
         resume_if_paused(worker).await?;
