@@ -1,8 +1,9 @@
-//! The intake's common paths at the speed of the database (issue #16): a prompt, `/start` and
-//! `/help` of a known user are one read and one call of a server-side function (migration
-//! `…221_intake`) that is the update's whole transaction — the claim, the sender touched, for a
-//! prompt the caps under the balance lock, the reserve by the ledger's own SQL, the status
-//! message and the generation. 2 round trips instead of 9–10.
+//! The intake's common paths at the speed of the database (issue #16): a prompt, `/start`,
+//! `/help` and a settings button of a known user are one read and one call of a server-side
+//! function (migrations `…221_intake`, `…222_intake_setting`) that is the update's whole
+//! transaction — the claim, the sender touched, for a prompt the caps under the balance lock,
+//! the reserve by the ledger's own SQL, the status message and the generation. 2 round trips
+//! instead of 9–10.
 //!
 //! Nothing is decided here that the full path (`inbox::Bot::handle`) would decide otherwise:
 //! whatever is not plain — a new, banned or deleted user, a conversation state, a deep link, a
@@ -14,19 +15,20 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::settings as screen;
 use super::welcome;
 use super::BotError;
 use crate::config::Config;
 use crate::domain::request::{self as rules, Limits};
-use crate::domain::Settings;
-use crate::telegram::update::{Content, Incoming, Message};
-use crate::texts::Lang;
+use crate::domain::{Button, SettingChange, Settings};
+use crate::telegram::update::{Content, From, Incoming, Message};
+use crate::texts::{render, Lang};
 
 /// What the fast path did with an update.
 #[derive(Debug)]
 pub enum Fast {
-    /// Handled and committed; the generation it queued, if any.
-    Handled { generation: Option<Uuid> },
+    /// Handled and committed; the generation it queued, if any, and the toast of a button.
+    Handled { generation: Option<Uuid>, callback_answer: Option<String> },
     /// For the full path. `budget`: the reply budget was already asked for this delivery, and
     /// this was its answer (it must not be spent twice).
     Full { budget: Option<bool> },
@@ -37,6 +39,11 @@ enum Ask<'a> {
     Prompt(&'a str),
     /// `/start` without a deep link, or `/help`.
     Reply(&'a str),
+    /// A settings button under the settings message `message_id`.
+    Setting {
+        change: SettingChange,
+        message_id: i64,
+    },
 }
 
 /// The SQLSTATE the intake functions raise for "the full path handles this".
@@ -49,6 +56,8 @@ struct Known {
     settings: Value,
     plain: bool,
     available: i64,
+    /// Google's ids Gemini does not serve now (`jobs::availability::missing`).
+    missing: Vec<String>,
 }
 
 /// Tries the fast path for one update.
@@ -61,55 +70,89 @@ pub async fn handle(
     raw: &Value,
     incoming: &Incoming,
 ) -> Result<Fast, BotError> {
-    let Incoming::Message(message) = incoming else { return Ok(Fast::Full { budget: None }) };
+    let full = || Ok(Fast::Full { budget: None });
     if !config.limits.intake_fast_path {
-        return Ok(Fast::Full { budget: None });
+        return full();
     }
-    let Some(ask) = ask(message) else { return Ok(Fast::Full { budget: None }) };
-    let user = message.from.id;
-    // The one read, without locks: the sender, their balance (for `/start`'s welcome), and
-    // whether the update id is known (a redelivery is the full path's, and spends no budget).
-    let known: Option<Known> = sqlx::query_as(
+    let Some((from, chat, ask)) = classify(incoming) else { return full() };
+    let known = read(pool, from.id, update_id).await?;
+    let Some(known) = known.filter(|k| k.plain) else { return full() };
+    let Some(lang) = Lang::parse(&known.language) else { return full() };
+    let settings = Settings::from_json(&known.settings);
+    let mut spent = Fast::Full { budget: None };
+    if matches!(ask, Ask::Prompt(_) | Ask::Reply(_)) {
+        // Spent before the one call: a muted user's update is recorded by the full path,
+        // unanswered.
+        if !replies.spend(from.id).await {
+            return Ok(Fast::Full { budget: Some(false) });
+        }
+        spent = Fast::Full { budget: Some(true) };
+    }
+    let sender = Sender { update_id, kind, raw, from, chat, lang, settings: &known.settings };
+    let (done, generation, callback_answer) = match ask {
+        Ask::Prompt(prompt) => {
+            let Some((query, generation)) = prompt_call(config, &sender, &settings, prompt)? else {
+                return Ok(spent);
+            };
+            (call(query.fetch_one(pool)).await?, Some(generation), None)
+        }
+        Ask::Reply(name) => {
+            let Some(text) = welcome::plain_reply(name, lang, config, known.available) else {
+                return Ok(spent);
+            };
+            let keyboard = welcome::plain_keyboard(lang, config);
+            (call(reply_call(&sender, &text, keyboard).fetch_one(pool)).await?, None, None)
+        }
+        Ask::Setting { change, message_id } => {
+            let Some((query, toast)) =
+                setting_call(config, &sender, &known.missing, &settings, change, message_id)
+            else {
+                return full();
+            };
+            (call(query.fetch_one(pool)).await?, None, Some(toast))
+        }
+    };
+    if done {
+        Ok(Fast::Handled { generation, callback_answer })
+    } else {
+        Ok(spent)
+    }
+}
+
+/// The sender, chat and ask of an update the fast path may answer.
+fn classify(incoming: &Incoming) -> Option<(&From, i64, Ask<'_>)> {
+    match incoming {
+        Incoming::Message(message) => Some((&message.from, message.chat_id, ask(message)?)),
+        Incoming::Callback { from, chat_id: Some(chat), message_id: Some(message_id), data, .. } => {
+            match Button::parse(data)? {
+                Button::Setting(change) => {
+                    Some((from, *chat, Ask::Setting { change, message_id: *message_id }))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The one read, without locks: the sender, their balance (for `/start`'s welcome), the models
+/// Gemini does not serve (for the settings screen), and whether the update id is known (a
+/// redelivery is the full path's, and spends no budget).
+async fn read(pool: &PgPool, user: i64, update_id: i64) -> sqlx::Result<Option<Known>> {
+    sqlx::query_as(
         "SELECT u.language, u.settings,
                 NOT u.is_banned AND u.deleted_at IS NULL
                     AND (u.awaiting IS NULL OR u.awaiting_until <= now())
                     AND NOT EXISTS (SELECT 1 FROM telegram_updates WHERE update_id = $2) AS plain,
-                COALESCE(b.credits_available, 0) AS available
+                COALESCE(b.credits_available, 0) AS available,
+                ARRAY(SELECT model_id FROM unavailable_models ORDER BY model_id) AS missing
          FROM users u LEFT JOIN balances b ON b.user_id = u.telegram_id
          WHERE u.telegram_id = $1",
     )
     .bind(user)
     .bind(update_id)
     .fetch_optional(pool)
-    .await?;
-    let Some(known) = known.filter(|k| k.plain) else { return Ok(Fast::Full { budget: None }) };
-    let Some(lang) = Lang::parse(&known.language) else { return Ok(Fast::Full { budget: None }) };
-    let settings = Settings::from_json(&known.settings);
-    // Spent before the one call: a muted user's update is recorded by the full path, unanswered.
-    if !replies.spend(user).await {
-        return Ok(Fast::Full { budget: Some(false) });
-    }
-    let spent = Fast::Full { budget: Some(true) };
-    let sender = Sender { update_id, kind, raw, message, lang, settings: &known.settings };
-    let outcome = match ask {
-        Ask::Prompt(prompt) => {
-            let Some(generation) = prompt_call(pool, config, &sender, &settings, prompt).await? else {
-                return Ok(spent);
-            };
-            call(generation.0).await.map(|done| done.then_some(Some(generation.1)))
-        }
-        Ask::Reply(name) => {
-            let available = known.available;
-            let Some(text) = welcome::plain_reply(name, lang, config, available) else { return Ok(spent) };
-            let keyboard = welcome::plain_keyboard(lang, config);
-            call(reply_call(pool, &sender, &text, keyboard)).await.map(|done| done.then_some(None))
-        }
-    };
-    match outcome {
-        Ok(Some(generation)) => Ok(Fast::Handled { generation }),
-        Ok(None) => Ok(spent),
-        Err(e) => Err(e),
-    }
+    .await
 }
 
 /// The update's message as something the fast path answers, if it is.
@@ -132,7 +175,8 @@ struct Sender<'a> {
     update_id: i64,
     kind: &'a str,
     raw: &'a Value,
-    message: &'a Message,
+    from: &'a From,
+    chat: i64,
     lang: Lang,
     settings: &'a Value,
 }
@@ -151,7 +195,7 @@ async fn call(query: impl std::future::Future<Output = sqlx::Result<String>>) ->
 
 /// The shared head of every intake call: the update and its sender (`$1`–`$8`).
 fn with_sender<'a>(sql: &'a str, s: &'a Sender<'a>) -> Call<'a> {
-    let from = &s.message.from;
+    let from = s.from;
     sqlx::query_scalar(sql)
         .bind(s.update_id)
         .bind(s.kind)
@@ -163,30 +207,43 @@ fn with_sender<'a>(sql: &'a str, s: &'a Sender<'a>) -> Call<'a> {
         .bind(s.settings)
 }
 
-fn reply_call<'a>(
-    pool: &'a PgPool,
+fn reply_call<'a>(s: &'a Sender<'a>, text: &str, keyboard: Value) -> Call<'a> {
+    let params = serde_json::json!({ "chat_id": s.chat, "text": text, "parse_mode": "HTML", "reply_markup": keyboard });
+    with_sender("SELECT intake_reply($1, $2, $3, $4, $5, $6, $7, $8, $9, 'sendMessage', $10)", s)
+        .bind(s.chat)
+        .bind(params)
+}
+
+/// A settings button's call and its toast; `None` when the button changes nothing.
+fn setting_call<'a>(
+    config: &Config,
     s: &'a Sender<'a>,
-    text: &str,
-    keyboard: Value,
-) -> impl std::future::Future<Output = sqlx::Result<String>> + 'a {
-    let chat = s.message.chat_id;
-    let params =
-        serde_json::json!({ "chat_id": chat, "text": text, "parse_mode": "HTML", "reply_markup": keyboard });
-    let query = with_sender("SELECT intake_reply($1, $2, $3, $4, $5, $6, $7, $8, $9, 'sendMessage', $10)", s)
-        .bind(chat)
+    missing: &[String],
+    settings: &Settings,
+    change: SettingChange,
+    message_id: i64,
+) -> Option<(Call<'a>, String)> {
+    let next = screen::changed(config, missing, settings, change)?;
+    let (text, keyboard) = screen::screen(s.lang, config, missing, &next);
+    let params = serde_json::json!({
+        "chat_id": s.chat, "message_id": message_id, "text": text,
+        "parse_mode": "HTML", "reply_markup": keyboard,
+    });
+    let query = with_sender("SELECT intake_setting($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)", s)
+        .bind(s.chat)
+        .bind(next.to_json())
         .bind(params);
-    query.fetch_one(pool)
+    Some((query, render(s.lang, "settings_saved", &[])))
 }
 
 /// The prompt's call and the id of the generation it would create; `None` when the request is
 /// not plain (a replaced model, a refusal of the ask itself).
-async fn prompt_call<'a>(
-    pool: &'a PgPool,
+fn prompt_call<'a>(
     config: &'a Config,
     s: &'a Sender<'a>,
     settings: &Settings,
     prompt: &'a str,
-) -> Result<Option<(impl std::future::Future<Output = sqlx::Result<String>> + 'a, Uuid)>, BotError> {
+) -> Result<Option<(Call<'a>, Uuid)>, BotError> {
     let choice = settings.choice(&config.catalog);
     // Several variants or a default style (issue 18) are the full path's.
     if choice.replaced.is_some() || settings.variants > 1 || settings.style.is_some() {
@@ -209,7 +266,7 @@ async fn prompt_call<'a>(
                               $19, $20, $21)",
         s,
     )
-    .bind(s.message.chat_id)
+    .bind(s.chat)
     .bind(generation)
     .bind(prompt.trim().to_owned())
     .bind(choice.model.key.as_str().to_owned())
@@ -222,5 +279,5 @@ async fn prompt_call<'a>(
     .bind(i64::from(limits.max_in_flight))
     .bind(i64::from(limits.daily_generations))
     .bind(crate::jobs::pause::NAME);
-    Ok(Some((query.fetch_one(pool), generation)))
+    Ok(Some((query, generation)))
 }

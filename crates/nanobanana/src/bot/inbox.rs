@@ -203,10 +203,10 @@ impl Bot {
     ) -> Result<Option<Option<bool>>, BotError> {
         let fast = fast::handle(&self.pool, &self.config, &self.replies, update_id, kind, raw, incoming);
         match fast.await? {
-            Fast::Handled { generation } => {
+            Fast::Handled { generation, callback_answer } => {
                 metrics::inc(&metrics::UPDATES_HANDLED);
                 metrics::inc(&self.fast_handled);
-                let effects = Effects { generation, ..Effects::default() };
+                let effects = Effects { generation, callback_answer, ..Effects::default() };
                 self.after_commit(update_id, incoming, effects).await;
                 tracing::debug!(update_id, kind, "update handled (fast path)");
                 Ok(None)

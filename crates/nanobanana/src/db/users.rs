@@ -155,11 +155,8 @@ pub async fn settings(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result
 }
 
 pub async fn save_settings(conn: &mut PgConnection, user: TelegramId, settings: Value) -> sqlx::Result<()> {
-    sqlx::query("UPDATE users SET settings = $2 WHERE telegram_id = $1")
-        .bind(user)
-        .bind(settings)
-        .execute(conn)
-        .await?;
+    // `users_save_settings` (migration `…222_intake_setting`), shared with the fast path.
+    sqlx::query("SELECT users_save_settings($1, $2)").bind(user).bind(settings).execute(conn).await?;
     Ok(())
 }
 

@@ -103,8 +103,15 @@ async fn the_fast_path_leaves_exactly_the_rows_of_the_full_path_and_takes_the_pl
         for (id, user, text) in updates {
             assert!(app.post(Some(SECRET), update(*id, *user, text)).await.is_success(), "update {id}");
         }
+        // A settings button (plain) under the settings screen (not plain: /settings reads more).
+        app.command(901, "en", "settings");
+        let has_2k = |m: &fakes::telegram::BotMessage| m.callback_data().iter().any(|d| d == "st:s:2K");
+        let screen = app.wait_message(901, "the settings screen", has_2k).await;
+        let toast = app.press(901, screen.message_id, "st:s:2K").await;
+        assert!(!toast.is_empty(), "the button's toast");
+        app.chat(901, |c| c.messages.iter().any(|m| !m.edits.is_empty())).await;
         let handled = fast_count(&app, &metrics).await;
-        assert_eq!(handled, if on == "true" { 5 } else { 0 }, "fast path on: {on}");
+        assert_eq!(handled, if on == "true" { 6 } else { 0 }, "fast path on: {on}");
         states.push(snapshot(&app).await);
         // The welcome (after the first one of opening the chat) shows the balance.
         let chat = app.messages(901, 2).await;
