@@ -27,8 +27,8 @@ pub const MAX_CONVERSATION_BYTES: usize = 24 * 1024 * 1024;
 /// What an edit sends before its instruction.
 #[derive(Debug)]
 pub(super) enum Continued {
-    /// The whole conversation so far.
-    Conversation(Vec<Value>),
+    /// The whole conversation so far (and its size as stored, in bytes).
+    Conversation(Vec<Value>, usize),
     /// Started afresh: the parent's picture as a plain reference (why, for the log).
     Restarted(Reference, &'static str),
     /// The parent's picture is gone (erased): there is nothing to edit.
@@ -51,7 +51,7 @@ pub(super) async fn continue_from(
             Ok(bytes) if bytes.len() > MAX_CONVERSATION_BYTES => "the conversation is too large",
             Ok(bytes) => match serde_json::from_slice::<Vec<Value>>(&bytes) {
                 Ok(contents) if model_turns(&contents) >= MAX_MODEL_TURNS => "the chain is long",
-                Ok(contents) => return Ok(Continued::Conversation(contents)),
+                Ok(contents) => return Ok(Continued::Conversation(contents, bytes.len())),
                 Err(_) => "the stored conversation is unreadable",
             },
             Err(StorageError::NotFound { .. }) => "the stored conversation is gone",
@@ -84,9 +84,22 @@ pub(super) async fn prepare(
     job: &Job,
     parent: uuid::Uuid,
     request: &mut Request,
+    reservation: &mut Option<super::memory::Reservation>,
 ) -> anyhow::Result<Option<Finished>> {
-    match continue_from(worker, job, claimed.user_id, parent).await {
-        Ok(Continued::Conversation(history)) => request.history = history,
+    // What an edit holds (the conversation, or the last picture) counts against the worker's
+    // byte budget like reference photos, held by the caller until the job ends.
+    let held = match reservation {
+        Some(held) => held,
+        None => reservation.insert(worker.memory.reserve(2 * MAX_CONVERSATION_BYTES as u64).await),
+    };
+    let outcome = continue_from(worker, job, claimed.user_id, parent).await;
+    match &outcome {
+        Ok(Continued::Conversation(_, bytes)) => held.shrink_to(*bytes as u64),
+        Ok(Continued::Restarted(picture, _)) => held.shrink_to(picture.bytes.len() as u64),
+        _ => held.shrink_to(0),
+    }
+    match outcome {
+        Ok(Continued::Conversation(history, _)) => request.history = history,
         Ok(Continued::Restarted(picture, _why)) => {
             request.references.insert(0, picture);
             if claimed.attempts <= 1 {

@@ -87,7 +87,8 @@ async fn process(
     };
     if let Some(parent) = job.parent {
         if let Some(ended) =
-            Box::pin(conversation::prepare(worker, claimed, &job, parent, &mut request)).await?
+            Box::pin(conversation::prepare(worker, claimed, &job, parent, &mut request, &mut reservation))
+                .await?
         {
             return Ok(ended);
         }
