@@ -105,8 +105,8 @@ async fn bot(pool: sqlx::PgPool, config: Arc<Config>, telegram: &TelegramConfig)
             .ok()
             .map(Arc::new)
     });
-    let fast_handled = Default::default();
-    Ok(Bot { pool, config, api, outbox_wake, workers, yookassa, replies, fast_handled })
+    let (fast_handled, senders) = (Default::default(), crate::bot::fast::Senders::new(100_000));
+    Ok(Bot { pool, config, api, outbox_wake, workers, yookassa, replies, fast_handled, senders })
 }
 
 /// Resolves once `shutdown` turns true (or its sender is gone).

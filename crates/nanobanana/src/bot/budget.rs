@@ -18,15 +18,26 @@ impl ReplyBudget {
         Self { conn, prefix: prefix.to_owned(), per_minute }
     }
 
+    /// Gives back a reply `spend` took for a delivery that turned out to be a repeat (best
+    /// effort: a lost give-back costs the user one reply this minute).
+    pub async fn give_back(&self, user: i64) {
+        if self.per_minute == 0 {
+            return;
+        }
+        let key = format!("{}replies:{user}:{}", self.prefix, minute());
+        let mut conn = self.conn.clone();
+        let back: Result<i64, _> = redis::cmd("DECR").arg(&key).query_async(&mut conn).await;
+        if let Err(e) = back {
+            tracing::warn!(error = %e, "reply budget: could not give a reply back");
+        }
+    }
+
     /// Spends one reply of `user`'s budget for this minute; whether there was one left.
     pub async fn spend(&self, user: i64) -> bool {
         if self.per_minute == 0 {
             return true;
         }
-        let minute = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() / 60);
-        let key = format!("{}replies:{user}:{minute}", self.prefix);
+        let key = format!("{}replies:{user}:{}", self.prefix, minute());
         let mut conn = self.conn.clone();
         let counted: Result<(i64,), _> =
             redis::pipe().atomic().incr(&key, 1).expire(&key, 120).ignore().query_async(&mut conn).await;
@@ -38,4 +49,9 @@ impl ReplyBudget {
             }
         }
     }
+}
+
+/// The current minute since the epoch: the budget's window.
+fn minute() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 60)
 }

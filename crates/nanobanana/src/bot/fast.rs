@@ -24,6 +24,48 @@ use crate::domain::{Button, SettingChange, Settings};
 use crate::telegram::update::{Content, From, Incoming, Message};
 use crate::texts::{render, Lang};
 
+/// What the fast path remembers of a user it served: what its one read found, so that their
+/// next prompts skip it (the function checks it against the row it locks).
+#[derive(Debug, Clone)]
+pub struct Remembered {
+    language: String,
+    settings: Value,
+}
+
+/// The users the fast path remembers, at most `cap` (then it starts over: a miss costs one read).
+pub struct Senders {
+    map: std::sync::Mutex<std::collections::HashMap<i64, std::sync::Arc<Remembered>>>,
+    cap: usize,
+}
+
+impl Senders {
+    pub fn new(cap: usize) -> Self {
+        Self { map: Default::default(), cap }
+    }
+
+    fn locked(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, std::sync::Arc<Remembered>>> {
+        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, user: i64) -> Option<std::sync::Arc<Remembered>> {
+        self.locked().get(&user).cloned()
+    }
+
+    fn remember(&self, user: i64, remembered: Remembered) {
+        let mut map = self.locked();
+        if map.len() >= self.cap {
+            map.clear();
+        }
+        map.insert(user, std::sync::Arc::new(remembered));
+    }
+
+    fn forget(&self, user: i64) {
+        self.locked().remove(&user);
+    }
+}
+
 /// What the fast path did with an update.
 #[derive(Debug)]
 pub enum Fast {
@@ -60,63 +102,119 @@ struct Known {
     missing: Vec<String>,
 }
 
+/// What the fast path works with.
+pub struct Context<'a> {
+    pub pool: &'a PgPool,
+    pub config: &'a Config,
+    pub replies: &'a super::budget::ReplyBudget,
+    pub senders: &'a Senders,
+}
+
 /// Tries the fast path for one update.
 pub async fn handle(
-    pool: &PgPool,
-    config: &Config,
-    replies: &super::budget::ReplyBudget,
+    cx: &Context<'_>,
     update_id: i64,
     kind: &str,
     raw: &Value,
     incoming: &Incoming,
 ) -> Result<Fast, BotError> {
     let full = || Ok(Fast::Full { budget: None });
-    if !config.limits.intake_fast_path {
+    if !cx.config.limits.intake_fast_path {
         return full();
     }
     let Some((from, chat, ask)) = classify(incoming) else { return full() };
-    let known = read(pool, from.id, update_id).await?;
+    if let Ask::Prompt(prompt) = ask {
+        if let Some(remembered) = cx.senders.get(from.id) {
+            return prompt_remembered(cx, update_id, kind, raw, (from, chat), &remembered, prompt).await;
+        }
+    }
+    let known = read(cx.pool, from.id, update_id).await?;
     let Some(known) = known.filter(|k| k.plain) else { return full() };
     let Some(lang) = Lang::parse(&known.language) else { return full() };
+    cx.senders
+        .remember(from.id, Remembered { language: known.language.clone(), settings: known.settings.clone() });
     let settings = Settings::from_json(&known.settings);
     let mut spent = Fast::Full { budget: None };
     if matches!(ask, Ask::Prompt(_) | Ask::Reply(_)) {
         // Spent before the one call: a muted user's update is recorded by the full path,
         // unanswered.
-        if !replies.spend(from.id).await {
+        if !cx.replies.spend(from.id).await {
             return Ok(Fast::Full { budget: Some(false) });
         }
         spent = Fast::Full { budget: Some(true) };
     }
     let sender = Sender { update_id, kind, raw, from, chat, lang, settings: &known.settings };
-    let (done, generation, callback_answer) = match ask {
+    let (query, generation, callback_answer) = match ask {
         Ask::Prompt(prompt) => {
-            let Some((query, generation)) = prompt_call(config, &sender, &settings, prompt)? else {
+            let Some((query, generation)) = prompt_call(cx.config, &sender, &settings, prompt)? else {
                 return Ok(spent);
             };
-            (call(query.fetch_one(pool)).await?, Some(generation), None)
+            (query, Some(generation), None)
         }
         Ask::Reply(name) => {
-            let Some(text) = welcome::plain_reply(name, lang, config, known.available) else {
+            let Some(text) = welcome::plain_reply(name, lang, cx.config, known.available) else {
                 return Ok(spent);
             };
-            let keyboard = welcome::plain_keyboard(lang, config);
-            (call(reply_call(&sender, &text, keyboard).fetch_one(pool)).await?, None, None)
+            let keyboard = welcome::plain_keyboard(lang, cx.config);
+            (reply_call(&sender, &text, keyboard), None, None)
         }
         Ask::Setting { change, message_id } => {
             let Some((query, toast)) =
-                setting_call(config, &sender, &known.missing, &settings, change, message_id)
+                setting_call(cx.config, &sender, &known.missing, &settings, change, message_id)
             else {
                 return full();
             };
-            (call(query.fetch_one(pool)).await?, None, Some(toast))
+            (query, None, Some(toast))
         }
     };
-    if done {
-        Ok(Fast::Handled { generation, callback_answer })
-    } else {
-        Ok(spent)
+    Ok(match call(query.fetch_one(cx.pool)).await? {
+        Called::Done => Fast::Handled { generation, callback_answer },
+        // Read as not known a moment ago: a concurrent delivery of the same update.
+        Called::Known => spent,
+        Called::Full => {
+            cx.senders.forget(from.id);
+            spent
+        }
+    })
+}
+
+/// A prompt of a user the fast path served before: one round trip. What it remembered is
+/// checked by the function (a change of language or settings, a ban, a conversation state all
+/// raise `NB001`); a miss is forgotten and goes to the full path.
+async fn prompt_remembered(
+    cx: &Context<'_>,
+    update_id: i64,
+    kind: &str,
+    raw: &Value,
+    (from, chat): (&From, i64),
+    remembered: &Remembered,
+    prompt: &str,
+) -> Result<Fast, BotError> {
+    let Some(lang) = Lang::parse(&remembered.language) else {
+        cx.senders.forget(from.id);
+        return Ok(Fast::Full { budget: None });
+    };
+    if !cx.replies.spend(from.id).await {
+        return Ok(Fast::Full { budget: Some(false) });
     }
+    let spent = Fast::Full { budget: Some(true) };
+    let sender = Sender { update_id, kind, raw, from, chat, lang, settings: &remembered.settings };
+    let settings = Settings::from_json(&remembered.settings);
+    let Some((query, generation)) = prompt_call(cx.config, &sender, &settings, prompt)? else {
+        return Ok(spent);
+    };
+    Ok(match call(query.fetch_one(cx.pool)).await? {
+        Called::Done => Fast::Handled { generation: Some(generation), callback_answer: None },
+        Called::Known => {
+            // A redelivery (nothing read first this time): it spends no budget.
+            cx.replies.give_back(from.id).await;
+            Fast::Full { budget: None }
+        }
+        Called::Full => {
+            cx.senders.forget(from.id);
+            spent
+        }
+    })
 }
 
 /// The sender, chat and ask of an update the fast path may answer.
@@ -183,12 +281,20 @@ struct Sender<'a> {
 
 type Call<'a> = sqlx::query::QueryScalar<'a, sqlx::Postgres, String, sqlx::postgres::PgArguments>;
 
-/// Runs one intake function: `true` when it handled the update, `false` when the full path
-/// must (it raised `NB001`, or the update id is known).
-async fn call(query: impl std::future::Future<Output = sqlx::Result<String>>) -> Result<bool, BotError> {
+/// How an intake function ended.
+enum Called {
+    Done,
+    /// The update id is known: nothing written.
+    Known,
+    /// It raised `NB001`: its writes rolled back, the full path decides.
+    Full,
+}
+
+async fn call(query: impl std::future::Future<Output = sqlx::Result<String>>) -> Result<Called, BotError> {
     match query.await {
-        Ok(outcome) => Ok(outcome != "known"),
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(FULL_PATH) => Ok(false),
+        Ok(outcome) if outcome == "known" => Ok(Called::Known),
+        Ok(_) => Ok(Called::Done),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(FULL_PATH) => Ok(Called::Full),
         Err(e) => Err(e.into()),
     }
 }

@@ -37,6 +37,8 @@ pub struct Bot {
     pub replies: super::budget::ReplyBudget,
     /// Updates the fast path (`bot::fast`) handled, for `/metrics`.
     pub fast_handled: std::sync::atomic::AtomicU64,
+    /// The users the fast path remembers.
+    pub senders: fast::Senders,
 }
 
 impl Bot {
@@ -201,7 +203,13 @@ impl Bot {
         raw: &Value,
         incoming: &Incoming,
     ) -> Result<Option<Option<bool>>, BotError> {
-        let fast = fast::handle(&self.pool, &self.config, &self.replies, update_id, kind, raw, incoming);
+        let cx = fast::Context {
+            pool: &self.pool,
+            config: &self.config,
+            replies: &self.replies,
+            senders: &self.senders,
+        };
+        let fast = fast::handle(&cx, update_id, kind, raw, incoming);
         match fast.await? {
             Fast::Handled { generation, callback_answer } => {
                 metrics::inc(&metrics::UPDATES_HANDLED);

@@ -110,8 +110,23 @@ async fn the_fast_path_leaves_exactly_the_rows_of_the_full_path_and_takes_the_pl
         let toast = app.press(901, screen.message_id, "st:s:2K").await;
         assert!(!toast.is_empty(), "the button's toast");
         app.chat(901, |c| c.messages.iter().any(|m| !m.edits.is_empty())).await;
+        // What the fast path remembers of a user goes stale when their settings change: their
+        // next prompt is refused by the function, forgotten, and priced by the full path.
+        app.funded(904, 100).await;
+        assert!(app.post(Some(SECRET), update(9_000_020, 904, "a first picture")).await.is_success());
+        app.command(904, "en", "settings");
+        let has_4k = |m: &fakes::telegram::BotMessage| m.callback_data().iter().any(|d| d == "st:s:4K");
+        let screen = app.wait_message(904, "the settings screen", has_4k).await;
+        app.press(904, screen.message_id, "st:s:4K").await;
+        assert!(app.post(Some(SECRET), update(9_000_021, 904, "a second picture")).await.is_success());
+        let sizes: Vec<String> =
+            sqlx::query_scalar("SELECT image_size FROM generations WHERE user_id = 904 ORDER BY source_key")
+                .fetch_all(&app.db.pool)
+                .await
+                .expect("sizes");
+        assert_eq!(sizes, ["1K", "4K"]);
         let handled = fast_count(&app, &metrics).await;
-        assert_eq!(handled, if on == "true" { 6 } else { 0 }, "fast path on: {on}");
+        assert_eq!(handled, if on == "true" { 8 } else { 0 }, "fast path on: {on}");
         states.push(snapshot(&app).await);
         // The welcome (after the first one of opening the chat) shows the balance.
         let chat = app.messages(901, 2).await;
