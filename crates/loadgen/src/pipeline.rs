@@ -1,5 +1,5 @@
 //! `loadgen pipeline`: the generation worker end to end against the fake Gemini (in this
-//! process, small images) and a fresh database. Generations are queued as requests would queue
+//! process, small images unless `--full-size`) and a fresh database. Generations are queued as requests would queue
 //! them (reserve + insert), then `--workers` workers take them to the end; the run measures
 //! generations/s from the first claim to the last settlement, CPU time per generation and the
 //! process' peak RSS. With `--latency-ms` high and `--concurrency` large it measures in-flight
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use nanobanana::config::{Config, Role};
 use nanobanana::db::{self, users};
-use nanobanana::domain::{Credits, Model};
+use nanobanana::domain::{Credits, ImageSize, Model};
 use nanobanana::ledger;
 use nanobanana::worker::{Worker, WorkerSettings};
 use serde_json::json;
@@ -30,7 +30,6 @@ use uuid::Uuid;
 use crate::setup;
 
 const FIRST_USER: i64 = 7_000_000;
-const PRICE: i64 = 10;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -67,6 +66,14 @@ pub struct Args {
     /// The reference photo's side in pixels (noise, JPEG quality 90: about a byte a pixel).
     #[arg(long, default_value_t = 3600)]
     reference_px: u32,
+    /// The size bought (1K, 2K or 4K; Nano Banana 2.1): with `--full-size`, how large Gemini's
+    /// answers are.
+    #[arg(long, default_value = "1K")]
+    image_size: String,
+    /// The fake Gemini in this process answers full-size pictures (a 4K PNG is tens of MB of
+    /// base64) instead of 64 px ones: shows what answers cost the worker's memory.
+    #[arg(long)]
+    full_size: bool,
     /// `WORKER_MEMORY_BUDGET_MB` of the workers.
     #[arg(long, default_value_t = 512)]
     memory_budget_mb: u32,
@@ -99,7 +106,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Some(_) => None,
         None => Some(
             fakes::FakeGemini::start(fakes::GeminiConfig {
-                small: true,
+                small: !args.full_size,
                 latency: Duration::from_millis(args.latency_ms),
                 ..Default::default()
             })
@@ -152,7 +159,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let config =
         Config::from_lookup(Role::Worker, &|k| vars.get(k).cloned().or_else(|| std::env::var(k).ok()))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-    queue(&pool, &args).await?;
+    let size = ImageSize::parse(&args.image_size).map_err(|e| anyhow::anyhow!("--image-size: {e}"))?;
+    let model = Model::parse("nb21").map_err(|e| anyhow::anyhow!("{e}"))?;
+    let price = config.catalog.get(&model).context("nb21 in the catalog")?.price(size);
+    queue(&pool, &args, size, price).await?;
     if let Some(file_id) = &reference {
         sqlx::query("UPDATE generations SET reference_file_ids = $1")
             .bind(vec![file_id.clone(); args.references])
@@ -160,8 +170,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .await?;
     }
     println!(
-        "queued {} generations for {} users, {} reference photo(s) each; worker memory budget {} MB",
-        args.generations, args.users, args.references, args.memory_budget_mb
+        "queued {} {} generations for {} users, {} reference photo(s) each, {} answers; worker memory \
+         budget {} MB",
+        args.generations,
+        size.as_str(),
+        args.users,
+        args.references,
+        if args.full_size { "full-size" } else { "64 px" },
+        args.memory_budget_mb
     );
 
     let fake_stats = FakeStats::new(in_process.as_ref(), args.gemini_url.as_deref());
@@ -259,7 +275,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "fake_http1_calls": seen.map(|s| s.http1_calls),
             "fake_connections": seen.map(|s| s.connections),
             "references": args.references, "reference_px": args.reference_px,
-            "memory_budget_mb": args.memory_budget_mb,
+            "memory_budget_mb": args.memory_budget_mb, "image_size": size.as_str(),
+            "full_size": args.full_size,
         });
         println!("{json}");
     }
@@ -311,7 +328,7 @@ fn round(x: f64) -> f64 {
 }
 
 /// Funds the users and queues the generations, round robin over the users.
-async fn queue(pool: &sqlx::PgPool, args: &Args) -> anyhow::Result<()> {
+async fn queue(pool: &sqlx::PgPool, args: &Args, size: ImageSize, cost: Credits) -> anyhow::Result<()> {
     let per_user = (args.generations as i64 + args.users - 1) / args.users;
     let reason = ledger::Reason::parse("loadgen pipeline").map_err(|e| anyhow::anyhow!("{e}"))?;
     for n in 0..args.users {
@@ -326,14 +343,13 @@ async fn queue(pool: &sqlx::PgPool, args: &Args) -> anyhow::Result<()> {
         let grant = ledger::Adjustment {
             user_id: user,
             direction: ledger::Direction::Grant,
-            credits: Credits::new(per_user * PRICE).context("credits")?,
+            credits: Credits::new(per_user * cost.get()).context("credits")?,
             reason: &reason,
             actor: "loadgen",
             idempotency_key: &key,
         };
         ledger::adjust(&mut conn, &grant).await?;
     }
-    let cost = Credits::new(PRICE).context("price")?;
     for n in 0..args.generations {
         let user = FIRST_USER + (n as i64 % args.users);
         let id = Uuid::now_v7();
@@ -347,7 +363,7 @@ async fn queue(pool: &sqlx::PgPool, args: &Args) -> anyhow::Result<()> {
             prompt: &prompt,
             model: Model::parse("nb21").expect("a catalog key"),
             model_id: None,
-            image_size: None,
+            image_size: Some(size),
             aspect_ratio: "1:1",
             cost,
             source_key: &source_key,

@@ -16,6 +16,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("metrics", 1),
     ("shutdown", 1),
     ("audit", 1),
+    ("budget", 1),
     // L2 core: the ledger, the job queue, the other tables, and the adapters to the outside.
     ("ledger", 2),
     ("jobs", 2),

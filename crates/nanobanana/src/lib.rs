@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod bot;
+pub mod budget;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -103,7 +103,7 @@ async fn bot(pool: sqlx::PgPool, config: Arc<Config>, telegram: &TelegramConfig)
         crate::payments::YooKassa::new(pool.clone(), yk, Some(outbox_wake.clone()))
             .map_err(|e| tracing::error!(error = %e, "YooKassa client; ruble payments are off"))
             .ok()
-            .map(Arc::new)
+            .map(|yk| Arc::new(yk.with_admins(config.operator.admin_ids.clone())))
     });
     let (fast_handled, senders) = (Default::default(), crate::bot::fast::Senders::new(100_000));
     Ok(Bot { pool, config, api, outbox_wake, workers, yookassa, replies, fast_handled, senders })

@@ -40,7 +40,14 @@ pub async fn run(bot: Arc<Bot>, mut shutdown: watch::Receiver<bool>) {
 }
 
 async fn slow(bot: &Bot) {
-    match crate::payments::refund::reconcile_stars(&bot.pool, &bot.api, STARS_REFUND_AGE).await {
+    match crate::payments::refund::reconcile_stars(
+        &bot.pool,
+        &bot.api,
+        STARS_REFUND_AGE,
+        &bot.config.operator.admin_ids,
+    )
+    .await
+    {
         Ok(0) => {}
         Ok(n) => tracing::info!(held = n, "held Stars refunds reconciled"),
         Err(e) => tracing::warn!(error = %e, "Stars refund reconciler pass failed"),

@@ -9,14 +9,16 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 
+use super::answer::{Gate, NoRoom};
 use super::classify::classify;
 use super::lanes::Lanes;
 use super::outcome::{Outcome, Reply};
 use super::request::Request;
 use super::response::Usage;
 use crate::config::GeminiConfig;
+use crate::domain::ImageSize;
 
 /// Answers larger than this are cut off: a 4K PNG plus two thought images in base64 fit well
 /// below it.
@@ -88,18 +90,22 @@ impl Client {
         self.generate_gated(request, None).await.0
     }
 
-    /// `generate`, but once the answer starts to arrive its body is read only with a permit of
-    /// `gate` (waiting at most `GATE_SHARE` of the call's timeout), which the caller keeps while
-    /// it processes the answer. So a worker holding thousands of calls reads, decodes and stores
-    /// a bounded number of answers at once; the others wait in the socket (HTTP/1.1) or within
-    /// their connection's HTTP/2 flow-control window, never as decoded images.
+    /// `generate`, but once the answer starts to arrive it is admitted by `gate`: its share of
+    /// the worker's byte budget is reserved (waiting until the call's deadline at most; else the
+    /// answer is dropped as retryable), then its body is read only with a `finishing` permit
+    /// (waiting at most `GATE_SHARE` of the call's timeout), which the caller keeps while it
+    /// processes the answer, and the share grows if the body outgrows it. So a worker holding
+    /// thousands of calls reads, decodes and stores a bounded number of answers at once, within
+    /// its budget; the others wait in the socket (HTTP/1.1) or within their connection's HTTP/2
+    /// flow-control window, never as decoded images.
     pub async fn generate_gated(
         &self,
         request: &Request,
-        gate: Option<Arc<Semaphore>>,
+        mut gate: Option<Gate<'_>>,
     ) -> (Reply, Option<OwnedSemaphorePermit>) {
         let url = format!("{}/v1beta/models/{}:generateContent", self.base, request.model_id);
         let started = Instant::now();
+        let deadline = tokio::time::Instant::from_std(started + self.timeout);
         // Held until the answer is read: the call occupies its connection's stream till then.
         let lane = self.lanes.take();
         // Its own statement, so the JSON tree is dropped before the wait: only its bytes travel.
@@ -108,20 +114,32 @@ impl Client {
         let mut permit = None;
         let (status, read) = match sent {
             Ok(response) => {
-                if let Some(gate) = gate {
-                    // Bounded: the call's own timeout keeps running while it waits.
-                    let until = started + self.timeout * GATE_SHARE.0 / GATE_SHARE.1;
-                    let wait = tokio::time::timeout_at(until.into(), gate.acquire_owned());
-                    permit = wait.await.ok().and_then(Result::ok);
-                }
                 let status = response.status().as_u16();
-                let read = Box::pin(async {
-                    match read_bounded(response).await {
-                        Ok(body) => Ok(classify_off_thread(status, body).await),
-                        Err(e) => Err(e),
+                let length = response.content_length().filter(|l| *l <= MAX_ANSWER as u64);
+                let mut admitted = Ok(());
+                if let Some(gate) = gate.as_mut() {
+                    admitted = gate.admit(request.size, length, deadline).await;
+                    if admitted.is_ok() {
+                        // Bounded: the call's own timeout keeps running while it waits.
+                        let until = started + self.timeout * GATE_SHARE.0 / GATE_SHARE.1;
+                        let wait =
+                            tokio::time::timeout_at(until.into(), gate.finishing.clone().acquire_owned());
+                        permit = wait.await.ok().and_then(Result::ok);
                     }
-                })
-                .await;
+                }
+                let read = match admitted {
+                    Err(no_room) => Err(ReadError::NoRoom(no_room)),
+                    Ok(()) => {
+                        let reading = Reading { gate: gate.as_mut(), size: request.size, deadline, length };
+                        Box::pin(async {
+                            match read_bounded(response, reading).await {
+                                Ok(body) => Ok(classify_off_thread(status, body).await),
+                                Err(e) => Err(e),
+                            }
+                        })
+                        .await
+                    }
+                };
                 (Some(status), read)
             }
             Err(e) => (None, Err(ReadError::Transport(e))),
@@ -145,7 +163,7 @@ impl Client {
             let lane = self.lanes.take();
             let response = lane.http().get(&url).query(&query).send().await.map_err(ReadError::from)?;
             let status = response.status().as_u16();
-            let body = read_bounded(response).await?;
+            let body = read_bounded(response, Reading::unbudgeted()).await?;
             drop(lane);
             if status != 200 {
                 return Err(ModelsError::Answer { status, outcome: classify(status, &body).0 });
@@ -195,14 +213,50 @@ pub enum ReadError {
     Transport(#[from] reqwest::Error),
     #[error("answer larger than {MAX_ANSWER} bytes")]
     TooLarge,
+    #[error(transparent)]
+    NoRoom(NoRoom),
 }
 
-/// The whole body, up to [`MAX_ANSWER`] bytes.
-async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, ReadError> {
-    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0).min(1 << 20) as usize);
+/// How a body is read: within a gate's budget (or not), for a picture of `size`.
+struct Reading<'g, 'a> {
+    gate: Option<&'g mut Gate<'a>>,
+    size: Option<ImageSize>,
+    deadline: tokio::time::Instant,
+    /// `Content-Length`, when the server said (and it is within `MAX_ANSWER`).
+    length: Option<u64>,
+}
+
+impl Reading<'_, '_> {
+    fn unbudgeted() -> Self {
+        let deadline = tokio::time::Instant::now();
+        Reading { gate: None, size: None, deadline, length: None }
+    }
+}
+
+/// The whole body, up to [`MAX_ANSWER`] bytes. Within a gate, every allocation for it is
+/// accounted before it is made (the admitted `Content-Length` is allocated at once).
+async fn read_bounded(
+    mut response: reqwest::Response,
+    mut reading: Reading<'_, '_>,
+) -> Result<Vec<u8>, ReadError> {
+    let first = match reading.gate {
+        Some(_) => reading.length.unwrap_or(0),
+        None => response.content_length().unwrap_or(0).min(1 << 20),
+    };
+    let mut body = Vec::with_capacity(first as usize);
     while let Some(chunk) = response.chunk().await? {
-        if body.len() + chunk.len() > MAX_ANSWER {
+        let wanted = body.len() + chunk.len();
+        if wanted > MAX_ANSWER {
             return Err(ReadError::TooLarge);
+        }
+        if wanted > body.capacity() {
+            let capacity = (body.capacity() * 2).max(wanted).clamp(1 << 16, MAX_ANSWER);
+            if let Some(gate) = reading.gate.as_mut() {
+                gate.account(reading.size, capacity as u64, reading.deadline)
+                    .await
+                    .map_err(ReadError::NoRoom)?;
+            }
+            body.reserve_exact(capacity - body.len());
         }
         body.extend_from_slice(&chunk);
     }
@@ -214,6 +268,7 @@ fn unread(error: &ReadError) -> Outcome {
     match error {
         ReadError::Transport(e) => transport(e),
         ReadError::TooLarge => Outcome::BadImage { reason: error.to_string() },
+        ReadError::NoRoom(_) => Outcome::Retryable { after: None, reason: error.to_string() },
     }
 }
 

@@ -2,10 +2,9 @@
 //! how long to wait slows every process down for that long. Never retries by itself: what to
 //! do with an outcome is the worker's decision.
 
-use std::sync::Arc;
+use tokio::sync::OwnedSemaphorePermit;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
+use super::answer::Gate;
 use super::client::Client;
 use super::limits::{LimitError, Limits};
 use super::outcome::Reply;
@@ -41,7 +40,7 @@ impl Gateway {
     pub async fn generate_gated(
         &self,
         request: &Request,
-        gate: Option<Arc<Semaphore>>,
+        gate: Option<Gate<'_>>,
     ) -> Result<(Reply, Option<OwnedSemaphorePermit>), LimitError> {
         // Boxed: the call is what waits; the limiter's Redis round trips need not be carried in
         // every waiting call's state.

@@ -8,6 +8,7 @@
 //! itself and never logs the API key or a prompt: it answers "what did Gemini say", and the
 //! worker decides what to do about it.
 
+pub mod answer;
 mod classify;
 mod client;
 mod cost;
@@ -19,6 +20,7 @@ mod outcome;
 mod request;
 mod response;
 
+pub use answer::Gate;
 pub use classify::classify;
 pub use client::{Client, ClientError, ModelsError, ReadError};
 pub use cost::provider_cost;

@@ -7,6 +7,7 @@
 //! broadcasts. A paid delivery is never dropped for a transient failure and is parked, not
 //! dropped, while its user has blocked the bot (`unpark` when they are back).
 
+pub mod alerts;
 mod attachment;
 pub mod group;
 mod rows;

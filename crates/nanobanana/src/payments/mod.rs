@@ -60,6 +60,8 @@ pub struct YooKassa {
     pub config: YooKassaConfig,
     /// Woken after a commit that queued a message for the user.
     pub outbox_wake: Option<Arc<Notify>>,
+    /// `ADMIN_IDS`: told by the reconciler what needs the operator (`with_admins`).
+    pub admins: Vec<i64>,
 }
 
 impl YooKassa {
@@ -79,7 +81,13 @@ impl YooKassa {
         timeout: Duration,
     ) -> Result<Self, reqwest::Error> {
         let client = Client::new(&config, timeout)?;
-        Ok(Self { pool, client, config, outbox_wake })
+        Ok(Self { pool, client, config, outbox_wake, admins: Vec::new() })
+    }
+
+    /// The admins the reconciler tells what needs the operator.
+    pub fn with_admins(mut self, admins: Vec<i64>) -> Self {
+        self.admins = admins;
+        self
     }
 
     /// Whether a notification from `ip` may be believed at all.

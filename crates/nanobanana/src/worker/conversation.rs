@@ -76,28 +76,25 @@ pub(super) async fn continue_from(
 }
 
 /// An edit: the conversation of the picture it edits goes before the instruction, or its
-/// picture as a plain reference when the chain cannot go on (the user is told once). `Some`
-/// when the job ended here.
+/// picture as a plain reference when the chain cannot go on (the user is told once). The
+/// bytes it added to `memory`, or how the job ended here.
 pub(super) async fn prepare(
     worker: &Worker,
     claimed: &Claimed,
     job: &Job,
     parent: uuid::Uuid,
     request: &mut Request,
-    reservation: &mut Option<super::memory::Reservation>,
-) -> anyhow::Result<Option<Finished>> {
+    memory: &mut crate::budget::Reservation,
+) -> anyhow::Result<Result<u64, Finished>> {
+    let outcome = continue_from(worker, job, claimed.user_id, parent).await;
     // What an edit holds (the conversation, or the last picture) counts against the worker's
     // byte budget like reference photos, held by the caller until the job ends.
-    let held = match reservation {
-        Some(held) => held,
-        None => reservation.insert(worker.memory.reserve(2 * MAX_CONVERSATION_BYTES as u64).await),
+    let extra = match &outcome {
+        Ok(Continued::Conversation(_, bytes)) => *bytes as u64,
+        Ok(Continued::Restarted(picture, _)) => picture.bytes.len() as u64,
+        _ => 0,
     };
-    let outcome = continue_from(worker, job, claimed.user_id, parent).await;
-    match &outcome {
-        Ok(Continued::Conversation(_, bytes)) => held.shrink_to(*bytes as u64),
-        Ok(Continued::Restarted(picture, _)) => held.shrink_to(picture.bytes.len() as u64),
-        _ => held.shrink_to(0),
-    }
+    memory.grow_to(memory.held() + extra).await;
     match outcome {
         Ok(Continued::Conversation(history, _)) => request.history = history,
         Ok(Continued::Restarted(picture, _why)) => {
@@ -110,15 +107,15 @@ pub(super) async fn prepare(
         }
         Ok(Continued::Nothing) => {
             let error = "edit: the picture it edits is gone";
-            return Ok(Some(super::job::fail(worker, claimed, job, Failure::Invalid, error).await?));
+            return Ok(Err(super::job::fail(worker, claimed, job, Failure::Invalid, error).await?));
         }
         Err(error) => {
-            return Ok(Some(
-                super::job::retry(worker, claimed, job, None, &format!("edit: {error:#}")).await?,
-            ));
+            return Ok(
+                Err(super::job::retry(worker, claimed, job, None, &format!("edit: {error:#}")).await?),
+            );
         }
     }
-    Ok(None)
+    Ok(Ok(extra))
 }
 
 fn model_turns(contents: &[Value]) -> usize {

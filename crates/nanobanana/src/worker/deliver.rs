@@ -4,7 +4,7 @@
 //! the transaction rolls back and nothing at all changes.
 
 use serde_json::{json, Value};
-use sqlx::PgPool;
+use sqlx::{Connection, PgPool};
 use uuid::Uuid;
 
 use super::repo::{self, Job};
@@ -12,6 +12,7 @@ use crate::domain::{Button, CatalogModel, Credits, Delivery, ImageSize, ResultAc
 use crate::jobs::Produced;
 use crate::ledger::{self, Settled, Settlement};
 use crate::outbox;
+use crate::outbox::alerts::{tell_admins_once, Alert};
 use crate::texts::{render, Lang};
 
 /// The prompt shown in a caption is cut to this many characters.
@@ -113,8 +114,13 @@ const REDELIVER_TRIES: i64 = 3;
 
 /// The delivery reconciler (DESIGN §10 "Delivery is part of the sale"): a succeeded
 /// generation whose picture has no `file_id` and no delivery pending, parked or sent (a row
-/// dropped on a permanent error, or lost) gets its stored preview queued again. How many.
-pub async fn redeliver_lost(pool: &PgPool, age: std::time::Duration) -> anyhow::Result<usize> {
+/// dropped on a permanent error, or lost) gets its stored preview queued again, and the admins
+/// (`admins`) are told, once per generation. How many.
+pub async fn redeliver_lost(
+    pool: &PgPool,
+    age: std::time::Duration,
+    admins: &[i64],
+) -> anyhow::Result<usize> {
     let mut conn = pool.acquire().await?;
     let lost = outbox::undelivered(&mut conn, age, REDELIVER_TRIES, 100).await?;
     for (id, user_id, preview_key, before) in &lost {
@@ -128,7 +134,12 @@ pub async fn redeliver_lost(pool: &PgPool, age: std::time::Duration) -> anyhow::
         };
         params["chat_id"] = json!(user_id);
         params["photo"] = json!({ "storage_key": preview_key, "generation_id": id });
-        outbox::enqueue_delivery(&mut conn, *user_id, "sendPhoto", params, *id).await?;
+        let mut tx = conn.begin().await?;
+        outbox::enqueue_delivery(&mut tx, *user_id, "sendPhoto", params, *id).await?;
+        let (generation, user) = (id.to_string(), user_id.to_string());
+        let args = [("generation", generation.as_str()), ("user", user.as_str())];
+        tell_admins_once(&mut tx, admins, Alert::Redelivered, &generation, &args).await?;
+        tx.commit().await?;
         tracing::warn!(generation_id = %id, user_id, "paid picture had no delivery in sight: queued again");
     }
     Ok(lost.len())

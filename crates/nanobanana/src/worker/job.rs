@@ -15,7 +15,7 @@ use super::references::load_references;
 use super::repo::{self, Job};
 use super::Worker;
 use crate::domain::{CatalogModel, ImageSize};
-use crate::gemini::{self, Class, Image, ImageFormat, LimitError, Outcome, Reply, Request};
+use crate::gemini::{self, Class, Gate, Image, ImageFormat, LimitError, Outcome, Reply, Request};
 use crate::jobs::availability::UNAVAILABLE_ERROR;
 use crate::jobs::Produced;
 use crate::jobs::{self, Claimed};
@@ -66,15 +66,26 @@ async fn process(
         let error = format!("{UNAVAILABLE_ERROR}: model {:?} is not in the catalog", job.model);
         return Box::pin(fail(worker, claimed, &job, Failure::ModelUnavailable, &error)).await;
     };
-    // Held until the job ends: the photos stay in memory until Gemini has answered.
-    let mut reservation = None;
-    let references = match Box::pin(load_references(worker, claimed.id, &job, &mut reservation)).await {
+    let bought = model.fit_size(job.size.unwrap_or(ImageSize::K1));
+    let size = model.takes_size.then_some(bought);
+    // Held until the job ends: the photos and the answer stay in memory until it is settled.
+    let mut memory = worker.memory.empty();
+    let loading = load_references(worker, claimed.id, &job, &mut memory, gemini::answer::expected(size));
+    // Waiting for budget can take a while: the lease is kept meanwhile.
+    let loaded = tokio::select! {
+        loaded = Box::pin(loading) => loaded,
+        () = keep_lease(worker, claimed) => {
+            tracing::warn!(generation_id = %claimed.id, "lease lost while loading references");
+            return Ok(Finished::Discarded);
+        }
+    };
+    let references = match loaded {
         Ok(references) => references,
         Err(error) => {
             return Box::pin(retry(worker, claimed, &job, None, &format!("references: {error:#}"))).await
         }
     };
-    let bought = model.fit_size(job.size.unwrap_or(ImageSize::K1));
+    let mut kept = references.iter().map(|r| r.bytes.len() as u64).sum();
     let mut request = Request {
         model_id: model.id.clone(),
         // The style's template applied to the user's words (they stay the generation's prompt).
@@ -82,15 +93,15 @@ async fn process(
         references,
         aspect_ratio: job.aspect_ratio.clone(),
         // Always sent where the model takes it: without it Gemini renders 1K.
-        size: model.takes_size.then_some(bought),
+        size,
         history: Vec::new(),
     };
     if let Some(parent) = job.parent {
-        if let Some(ended) =
-            Box::pin(conversation::prepare(worker, claimed, &job, parent, &mut request, &mut reservation))
-                .await?
+        match Box::pin(conversation::prepare(worker, claimed, &job, parent, &mut request, &mut memory))
+            .await?
         {
-            return Ok(ended);
+            Ok(extra) => kept += extra,
+            Err(ended) => return Ok(ended),
         }
     }
     let ask = Ask { job: &job, model, bought, request: &request };
@@ -98,7 +109,8 @@ async fn process(
     // bought: each call costs the operator money.
     let mut second_chance = true;
     loop {
-        match attempt(worker, claimed, &ask, &request, &mut shutdown, second_chance).await? {
+        let gate = Gate { finishing: worker.finishing.clone(), memory: &mut memory, base: kept };
+        match attempt(worker, claimed, &ask, &request, gate, &mut shutdown, second_chance).await? {
             Next::Done(finished) => return Ok(finished),
             Next::Again(reason) => {
                 tracing::info!(generation_id = %claimed.id, reason, "asking Gemini once more");
@@ -115,12 +127,14 @@ async fn attempt(
     claimed: &Claimed,
     ask: &Ask<'_>,
     request: &Request,
+    gate: Gate<'_>,
     shutdown: &mut watch::Receiver<bool>,
     second_chance: bool,
 ) -> anyhow::Result<Next> {
-    // The answer is read, stored and settled under a `finishing` permit: however many calls
-    // are in flight, only a few answers are in memory and being processed at once.
-    let call = worker.gateway.generate_gated(request, Some(worker.finishing.clone()));
+    // The answer is read, stored and settled within the byte budget and under a `finishing`
+    // permit: however many calls are in flight, only a few answers are in memory and being
+    // processed at once.
+    let call = worker.gateway.generate_gated(request, Some(gate));
     let reply = tokio::select! {
         reply = call => reply,
         () = keep_lease(worker, claimed) => {

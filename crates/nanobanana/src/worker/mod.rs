@@ -16,7 +16,6 @@
 mod conversation;
 mod deliver;
 mod job;
-pub mod memory;
 mod pausing;
 pub mod probe;
 mod references;
@@ -137,8 +136,8 @@ pub struct Worker {
     paused_seen: AtomicBool,
     /// Answers being read, stored and settled at once (`FINISHING_PER_CORE` per core).
     finishing: Arc<tokio::sync::Semaphore>,
-    /// Bytes of reference photos held at once (`WORKER_MEMORY_BUDGET_MB`).
-    pub memory: memory::MemoryBudget,
+    /// Bytes of reference photos and answers held at once (`WORKER_MEMORY_BUDGET_MB`).
+    pub memory: crate::budget::MemoryBudget,
     pub stats: Stats,
 }
 
@@ -174,7 +173,9 @@ impl Worker {
             finishing: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, usize::from) * FINISHING_PER_CORE,
             )),
-            memory: memory::MemoryBudget::new(u64::from(config.limits.worker_memory_budget_mb) * 1024 * 1024),
+            memory: crate::budget::MemoryBudget::new(
+                u64::from(config.limits.worker_memory_budget_mb) * 1024 * 1024,
+            ),
             stats: Stats::default(),
         })
     }
@@ -279,7 +280,8 @@ async fn expire(worker: &Worker) {
     if let Err(error) = result.await {
         tracing::warn!(error = %format!("{error:#}"), "deadline sweep failed; will retry");
     }
-    if let Err(error) = deliver::redeliver_lost(&worker.pool, deliver::REDELIVER_AFTER).await {
+    if let Err(error) = deliver::redeliver_lost(&worker.pool, deliver::REDELIVER_AFTER, &worker.admins).await
+    {
         tracing::warn!(error = %format!("{error:#}"), "delivery reconciler failed; will retry");
     }
 }

@@ -68,7 +68,9 @@ async fn a_paid_picture_waits_for_a_user_who_blocked_the_bot() {
 /// picture once, then leaves it alone.
 #[tokio::test]
 async fn a_picture_telegram_never_took_is_sent_again_from_the_preview_and_reconciled() {
-    let p = TestApp::builder().worker(fast()).start().await;
+    let admin = 14_199;
+    let p = TestApp::builder().worker(fast()).env("ADMIN_IDS", &admin.to_string()).start().await;
+    p.open_chat(admin, "en").await;
     let user = 14_103;
     p.funded(user, 50).await;
     p.tg.inject_fault(fault("sendPhoto", 2, FaultKind::BadRequest));
@@ -87,16 +89,20 @@ async fn a_picture_telegram_never_took_is_sent_again_from_the_preview_and_reconc
     p.press(user, history.message_id, &data).await;
     p.chat(user, |c| photos(c) == 1).await;
 
-    // The reconciler: only the second picture has no delivery in sight.
-    let queued = nanobanana::worker::redeliver_lost(&p.db.pool, Duration::ZERO).await.expect("reconcile");
+    // The reconciler: only the second picture has no delivery in sight; the admin hears of it.
+    let queued =
+        nanobanana::worker::redeliver_lost(&p.db.pool, Duration::ZERO, &[admin]).await.expect("reconcile");
     assert_eq!(queued, 1);
     p.chat(user, |c| photos(c) == 2).await;
+    p.wait_text(admin, &format!("A paid picture (generation {second}, user {user}) had no delivery")).await;
     let undelivered = "SELECT COUNT(*) FROM generations WHERE status = 'succeeded' AND file_id IS NULL";
     p.until("both file ids recorded", undelivered, 0).await;
     p.drained().await;
-    let queued = nanobanana::worker::redeliver_lost(&p.db.pool, Duration::ZERO).await.expect("reconcile");
+    let queued =
+        nanobanana::worker::redeliver_lost(&p.db.pool, Duration::ZERO, &[admin]).await.expect("reconcile");
     assert_eq!(queued, 0, "both pictures are delivered now");
     p.drained().await;
+    assert_eq!(p.count_texts(admin, "had no delivery in sight"), 1, "told once");
     assert_eq!(photos(&p.tg.chat(user).expect("chat")), 2, "each picture once");
     p.finish_leaving(crate::support::Leave { dropped_outbox: true, ..Default::default() }).await;
 }

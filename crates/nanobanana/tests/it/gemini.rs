@@ -34,15 +34,15 @@ pub(crate) fn config(fake: &FakeGemini) -> GeminiConfig {
     }
 }
 
-const PRO: &str = "gemini-3-pro-image";
+pub(crate) const PRO: &str = "gemini-3-pro-image";
 /// Takes no `imageSize` (the fake answers 400 if it gets one).
-const LITE: &str = "gemini-3.1-flash-lite-image";
+pub(crate) const LITE: &str = "gemini-3.1-flash-lite-image";
 
 fn client(fake: &FakeGemini) -> Client {
     Client::new(&config(fake)).expect("client")
 }
 
-fn request(model: &str, prompt: &str) -> Request {
+pub(crate) fn request(model: &str, prompt: &str) -> Request {
     Request {
         model_id: model.into(),
         prompt: prompt.into(),
@@ -373,30 +373,4 @@ async fn gemini_full_size_answers_are_read_and_checked() {
     assert_eq!((image.format, image.width, image.height), (ImageFormat::Png, 1024, 1024));
     // Over 256 KiB of answer: classified on the blocking pool.
     assert!(image.bytes.len() > 256 * 1024, "{} bytes", image.bytes.len());
-}
-
-#[tokio::test]
-async fn gemini_an_answer_waits_for_its_gate_but_is_read_within_the_calls_timeout() {
-    let fake = fake().await;
-    let mut short = config(&fake);
-    short.timeout_secs = 10; // the least allowed; the timeout also covers reading the answer
-    let client = Client::new(&short).expect("client");
-    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
-    let held = gate.clone().acquire_owned().await.expect("the only permit");
-
-    let waiting = {
-        let (client, gate) = (client.clone(), gate.clone());
-        tokio::spawn(async move { client.generate_gated(&request(LITE, "a"), Some(gate)).await })
-    };
-    fake.wait_for_requests(1, Duration::from_secs(20)).await.expect("answered");
-    drop(held);
-    let (reply, permit) = waiting.await.expect("call task");
-    assert!(matches!(reply.outcome, Outcome::Image(_)), "{reply:?}");
-    assert!(permit.is_some(), "read under the permit it waited for");
-
-    // A gate that never opens: the answer is read anyway, before the call's timeout ends it.
-    let _never = permit;
-    let (reply, permit) = client.generate_gated(&request(LITE, "b"), Some(gate)).await;
-    assert!(matches!(reply.outcome, Outcome::Image(_)), "{reply:?}");
-    assert!(permit.is_none());
 }

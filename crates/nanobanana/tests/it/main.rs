@@ -15,6 +15,7 @@ mod delivery;
 mod deploy;
 mod editing;
 mod gemini;
+mod gemini_budget;
 mod gemini_http;
 mod intake;
 mod jobs;
@@ -22,6 +23,7 @@ mod ledger;
 mod model;
 mod payments;
 mod progress;
+mod reconcilers;
 mod refunds;
 #[cfg(feature = "sandbox")]
 mod sandbox;

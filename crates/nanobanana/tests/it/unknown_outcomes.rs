@@ -108,6 +108,12 @@ async fn a_yookassa_refund_held_past_24_hours_is_looked_up_never_created_again()
     assert_eq!(shop.db.balance(done).await, (0, 0));
     let held = "SELECT COUNT(*) FROM refunds WHERE status = 'held'";
     assert_eq!(shop.count(held).await, 1, "the one YooKassa does not know waits for the operator");
+    // The admins are told, once however many passes find it, in their language.
+    shop.wait_text(ADMIN, "has been held for over 24 h and YooKassa has no refund").await;
+    nanobanana::payments::refund::reconcile_held(&shop.client).await.expect("a third pass");
+    shop.drained().await;
+    assert_eq!(shop.count_texts(ADMIN, "has been held for over 24 h"), 1, "told once");
+    assert_eq!(shop.count_texts(ADMIN, "is still held after"), 0, "handed over, not merely stuck");
     // The operator learns of it from the audit, and decides: here, that it never happened.
     let report = shop.db.audit().await;
     let stale: Vec<_> = report.violations.iter().filter(|v| v.check == "refund_held_stale").collect();

@@ -476,6 +476,43 @@ async fn worker_scales_down_references_larger_than_the_model_needs() {
     p.finish().await;
 }
 
+/// `WORKER_MEMORY_BUDGET_MB` at its least (32): each job's references (reserved at their
+/// worst case, a 20 MB download each, and their base64 copies) and answer need more than the
+/// whole budget, so each takes all of it and they run one at a time, never waiting for one
+/// another forever, each keeping its lease while it waits; everything is returned once they end.
+#[tokio::test]
+async fn worker_jobs_needing_more_than_the_whole_memory_budget_run_one_at_a_time() {
+    let p = pipeline_with(TestApp::builder().env("WORKER_MEMORY_BUDGET_MB", "32")).await;
+    let users = [2_111, 2_112, 2_113];
+    for user in users {
+        p.funded(user, 50).await;
+        let spec = users::ImageSpec {
+            caption: Some("make it blue".into()),
+            width: Some(300),
+            height: Some(200),
+            ..Default::default()
+        };
+        users::photo(p.tg.state(), user, &profile("en"), &spec, None).expect("photo");
+        p.chat(user, |c| c.messages.len() >= 2).await;
+    }
+    let w = p.start_worker(fast()).await;
+    let budget = w.worker.memory.total();
+    assert_eq!(budget, 32 << 20);
+    for user in users {
+        let id: Uuid = sqlx::query_scalar("SELECT id FROM generations WHERE user_id = $1")
+            .bind(user)
+            .fetch_one(&p.db.pool)
+            .await
+            .expect("a generation with a reference");
+        p.wait_status(id, "succeeded").await;
+        p.chat(user, |c| c.messages.iter().any(|m| m.kind == "photo")).await;
+    }
+    assert_eq!(p.gemini.requests().len(), 3, "one call each: none lost its lease while it waited");
+    assert_eq!(w.worker.memory.available(), budget, "all returned");
+    TestApp::stop_worker(w).await;
+    p.finish().await;
+}
+
 /// A Gemini that answers every call with an image part whose bytes have a PNG header and
 /// nothing decodable after it.
 async fn garbage_gemini() -> (String, JoinHandle<()>) {

@@ -16,7 +16,7 @@ mod reconcile;
 mod stars;
 
 pub use external::RefundSettled;
-pub use reconcile::reconcile_held;
+pub use reconcile::{reconcile_held, reconcile_held_in_pages, STUCK_AFTER};
 pub use stars::reconcile_stars;
 
 use super::{record_event, YooKassa};
@@ -241,7 +241,7 @@ impl Refunder<'_> {
         let Some(refund) = found else {
             tracing::error!(%refund_id, payment_id = %charge.payment_id, amount_minor,
                 "refund held past YooKassa's 24 h key memory and not found at YooKassa: the operator must decide");
-            return Ok(Call::Unknown("held past 24 h, not found at YooKassa: for the operator".into(), None));
+            return Ok(Call::Unknown(FOR_OPERATOR.into(), None));
         };
         tracing::info!(%refund_id, provider_refund_id = %refund.id, status = %refund.status, "old held refund found at YooKassa");
         Ok(match refund.status.as_str() {
@@ -302,6 +302,10 @@ impl Refunder<'_> {
         Ok(outcome)
     }
 }
+
+/// Why a refund held past YooKassa's key memory and not found there stays held: the operator
+/// decides (the reconciler tells the admins).
+pub(super) const FOR_OPERATOR: &str = "held past 24 h, not found at YooKassa: for the operator";
 
 enum Call {
     Done(Option<String>),

@@ -57,7 +57,7 @@ impl Shop {
         let app = builder.start().await;
         let config = app.config.yookassa.clone().expect("YooKassa configured");
         let client = YooKassa::with_timeout(app.db.pool.clone(), config, None, Duration::from_secs(1));
-        Self { client: Arc::new(client.expect("client")), app }
+        Self { client: Arc::new(client.expect("client").with_admins(vec![ADMIN])), app }
     }
 
     /// The fake YooKassa.
