@@ -278,6 +278,25 @@ pub async fn tell_ended(
     Ok(())
 }
 
+/// What happened, for `last_error`, the logs and the admins; never the user's prompt.
+pub(super) fn describe(outcome: &crate::gemini::Outcome) -> String {
+    let text = match outcome {
+        crate::gemini::Outcome::Image(_) => "image".to_owned(),
+        crate::gemini::Outcome::Retryable { reason, .. }
+        | crate::gemini::Outcome::DailyQuota { reason }
+        | crate::gemini::Outcome::InvalidKey { reason }
+        | crate::gemini::Outcome::Blocked { reason }
+        | crate::gemini::Outcome::Invalid { reason }
+        | crate::gemini::Outcome::ModelNotFound { reason }
+        | crate::gemini::Outcome::BadImage { reason } => format!("{}: {reason}", outcome.kind()),
+        crate::gemini::Outcome::TextRefusal { .. } => "text_refusal".to_owned(),
+        crate::gemini::Outcome::NoImage { finish_reason } => {
+            format!("no_image: {}", finish_reason.as_deref().unwrap_or("-"))
+        }
+    };
+    text.chars().take(500).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

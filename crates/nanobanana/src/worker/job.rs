@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::conversation;
-use super::deliver::{self, Charge, Ended, Failure};
+use super::deliver::{self, describe, Charge, Ended, Failure};
 use super::pausing::{pause_generation, resume_if_paused};
 use super::references::load_references;
 use super::repo::{self, Job};
@@ -389,23 +389,4 @@ async fn requeue_uncounted(
     } else {
         Finished::Discarded
     })
-}
-
-/// What happened, for `last_error`, the logs and the admins; never the user's prompt.
-fn describe(outcome: &Outcome) -> String {
-    let text = match outcome {
-        Outcome::Image(_) => "image".to_owned(),
-        Outcome::Retryable { reason, .. }
-        | Outcome::DailyQuota { reason }
-        | Outcome::InvalidKey { reason }
-        | Outcome::Blocked { reason }
-        | Outcome::Invalid { reason }
-        | Outcome::ModelNotFound { reason }
-        | Outcome::BadImage { reason } => format!("{}: {reason}", outcome.kind()),
-        Outcome::TextRefusal { .. } => "text_refusal".to_owned(),
-        Outcome::NoImage { finish_reason } => {
-            format!("no_image: {}", finish_reason.as_deref().unwrap_or("-"))
-        }
-    };
-    text.chars().take(500).collect()
 }
