@@ -27,11 +27,26 @@ pub struct Settings {
     pub size: ImageSize,
     pub aspect_ratio: String,
     pub delivery: Delivery,
+    /// Pictures per prompt: 1, 2 or 4 (DESIGN §10 "Variants and cancel").
+    pub variants: u8,
+    /// A style preset applied to every prompt until turned off (`domain::styles`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub style: Option<String>,
 }
+
+/// The numbers of variants a request may ask for.
+pub const VARIANTS: [u8; 3] = [1, 2, 4];
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { model: None, size: ImageSize::K1, aspect_ratio: "1:1".to_owned(), delivery: Delivery::Photo }
+        Self {
+            model: None,
+            size: ImageSize::K1,
+            aspect_ratio: "1:1".to_owned(),
+            delivery: Delivery::Photo,
+            variants: 1,
+            style: None,
+        }
     }
 }
 
@@ -53,6 +68,10 @@ impl Settings {
         if aspect_ratio(&settings.aspect_ratio).is_err() {
             settings.aspect_ratio = Settings::default().aspect_ratio;
         }
+        if !VARIANTS.contains(&settings.variants) {
+            settings.variants = 1;
+        }
+        settings.style = settings.style.filter(|key| super::styles::style(key).is_some());
         settings
     }
 
@@ -72,6 +91,7 @@ impl Settings {
             SettingChange::Size(size) => self.size = size,
             SettingChange::AspectRatio(ratio) => self.aspect_ratio = ratio.to_owned(),
             SettingChange::Delivery(delivery) => self.delivery = delivery,
+            SettingChange::Variants(n) => self.variants = n,
         }
     }
 }
@@ -86,6 +106,8 @@ pub enum SettingChange {
     /// One of `ALL_ASPECT_RATIOS`.
     AspectRatio(&'static str),
     Delivery(Delivery),
+    /// One of `VARIANTS` (`v:4`).
+    Variants(u8),
 }
 
 impl SettingChange {
@@ -98,6 +120,7 @@ impl SettingChange {
             "a" => ALL_ASPECT_RATIOS.into_iter().find(|a| *a == value).map(Self::AspectRatio),
             "d" if value == "photo" => Some(Self::Delivery(Delivery::Photo)),
             "d" if value == "file" => Some(Self::Delivery(Delivery::PhotoAndFile)),
+            "v" => value.parse().ok().filter(|n| VARIANTS.contains(n)).map(Self::Variants),
             _ => None,
         }
     }
@@ -109,6 +132,7 @@ impl SettingChange {
             Self::AspectRatio(ratio) => format!("a:{ratio}"),
             Self::Delivery(Delivery::Photo) => "d:photo".to_owned(),
             Self::Delivery(Delivery::PhotoAndFile) => "d:file".to_owned(),
+            Self::Variants(n) => format!("v:{n}"),
         }
     }
 }
@@ -124,16 +148,24 @@ mod tests {
             Settings::default()
         );
         let mut s = Settings::default();
-        for change in ["m:pro", "s:4K", "a:16:9", "d:file"] {
+        for change in ["m:pro", "s:4K", "a:16:9", "d:file", "v:4"] {
             let parsed = SettingChange::parse(change).expect(change);
             assert_eq!(parsed.encode(), change);
             s.apply(parsed);
         }
-        assert_eq!(s.size, ImageSize::K4);
+        assert_eq!((s.size, s.variants), (ImageSize::K4, 4));
         assert_eq!(Settings::from_json(&s.to_json()), s);
-        for bad in ["m:ultra ultra", "s:8K", "a:7:3", "d:fax", "zzz", "q:1"] {
+        for bad in ["m:ultra ultra", "s:8K", "a:7:3", "d:fax", "zzz", "q:1", "v:3", "v:x"] {
             assert_eq!(SettingChange::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn odd_variants_and_unknown_styles_read_as_the_default() {
+        let odd = Settings::from_json(&serde_json::json!({"variants": 3, "style": "no-such"}));
+        assert_eq!((odd.variants, odd.style), (1, None));
+        let fine = Settings::from_json(&serde_json::json!({"variants": 2, "style": "anime"}));
+        assert_eq!((fine.variants, fine.style.as_deref()), (2, Some("anime")));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::domain::TelegramId;
 pub use adjust::{adjust, adjust_alone, Adjusted, Adjustment, Direction, Reason, ReasonError};
 pub use balance::{balance, lock_balance, Balance};
 pub use charges::credit_charge;
-pub use generations::{reserve, settle, Settled, Settlement};
+pub use generations::{cancel, reserve, settle, Settled, Settlement, CANCELLED_ERROR};
 pub use movement::{Entry, Kind};
 pub use refunds::{refund_commit, refund_hold, refund_provider_id, refund_release, RefundHold};
 
