@@ -23,7 +23,7 @@ pub mod state;
 
 pub use behaviour::Behaviour;
 pub use config::{GeminiConfig, ImageFormat, GOOGLE_MAX_STREAMS};
-pub use state::{ReferenceRecord, RequestRecord, Stats};
+pub use state::{ReferenceRecord, RequestRecord, Stats, TurnRecord};
 
 use state::GeminiState;
 

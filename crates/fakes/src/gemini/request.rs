@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::error::GError;
 use super::models::Model;
+pub use super::state::TurnRecord;
 use crate::common::image_info::sniff;
 
 /// A reference image the caller sent.
@@ -30,6 +31,8 @@ pub struct GenRequest {
     pub seed: Option<i64>,
     /// `responseModalities` includes TEXT (or is absent).
     pub want_text: bool,
+    /// Every turn of `contents`, as recorded for tests (`RequestRecord::turns`).
+    pub turns: Vec<TurnRecord>,
 }
 
 const TOP: [&str; 7] = [
@@ -128,6 +131,7 @@ pub fn parse(model: Model, body: &[u8]) -> Result<GenRequest, GError> {
         .ok_or_else(|| GError::invalid("* GenerateContentRequest.contents: contents is not specified\n"))?;
     let mut texts = Vec::new();
     let mut references = Vec::new();
+    let mut turns = Vec::new();
     for (ci, content) in contents.iter().enumerate() {
         let content = fields(content, &["role", "parts"], &format!("contents[{ci}]"))?;
         let role = content.get("role").and_then(Value::as_str).unwrap_or("user");
@@ -140,17 +144,34 @@ pub fn parse(model: Model, body: &[u8]) -> Result<GenRequest, GError> {
                 "* GenerateContentRequest.contents[{ci}].parts: contents.parts must not be empty.\n"
             ))
         })?;
+        let mut turn = TurnRecord { role: role.to_owned(), ..TurnRecord::default() };
         for (pi, part) in parts.iter().enumerate() {
             let at = format!("contents[{ci}].parts[{pi}]");
             let part = fields(part, &PART, &at)?;
+            let signature = part.get("thoughtSignature").and_then(Value::as_str);
+            turn.signatures.extend(signature.map(str::to_owned));
+            if part.get("thought") == Some(&Value::Bool(true)) {
+                turn.thoughts += 1;
+            }
             match (part.get("text"), part.get("inlineData")) {
                 (Some(Value::String(text)), None) => {
                     if role == "user" {
                         texts.push(text.clone());
                     }
+                    turn.texts.push(text.clone());
                 }
                 (Some(other), None) => return Err(GError::invalid(format!("Invalid value at '{at}.text' (TYPE_STRING), {other}"))),
-                (None, Some(inline)) => references.push(inline_data(inline, &at)?),
+                (None, Some(inline)) => {
+                    let image = inline_data(inline, &at)?;
+                    turn.images.push(sha256_hex(&image.bytes));
+                    if role == "model" {
+                        // As Gemini 3 image models do: a model turn's image must come back with
+                        // the signature it was returned with.
+                        check_signature(&image.bytes, signature, ci, pi)?;
+                    } else {
+                        references.push(image);
+                    }
+                }
                 (None, None) if part.contains_key("fileData") => {
                     return Err(GError::invalid("Unsupported file uri: only files uploaded with the Files API can be used."))
                 }
@@ -162,6 +183,7 @@ pub fn parse(model: Model, body: &[u8]) -> Result<GenRequest, GError> {
                 }
             }
         }
+        turns.push(turn);
     }
     if references.len() > model.max_references {
         return Err(GError::invalid(format!(
@@ -174,7 +196,29 @@ pub fn parse(model: Model, body: &[u8]) -> Result<GenRequest, GError> {
         Some(config) => fields(config, &GENERATION, "generation_config")?,
         None => Map::new(),
     };
-    generation(model, &config, texts.join("\n"), references)
+    let mut request = generation(model, &config, texts.join("\n"), references)?;
+    request.turns = turns;
+    Ok(request)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A model turn's image part without its `thoughtSignature`, or with one that is not the
+/// signature the fake returned with that image: 400 INVALID_ARGUMENT, as Gemini 3 answers.
+fn check_signature(image: &[u8], signature: Option<&str>, ci: usize, pi: usize) -> Result<(), GError> {
+    let (content, part) = (ci + 1, pi + 1);
+    match signature {
+        None => Err(GError::invalid(format!(
+            "Image part is missing a thought_signature in content position {content}, part position {part}. Ensure thought signatures are passed back to the model. See https://ai.google.dev/gemini-api/docs/thought-signatures for more details."
+        ))),
+        Some(signature) if signature != super::respond::signature_of(image) => Err(GError::invalid(format!(
+            "Corrupted thought signature in content position {content}, part position {part}."
+        ))),
+        Some(_) => Ok(()),
+    }
 }
 
 fn inline_data(inline: &Value, at: &str) -> Result<Reference, GError> {
@@ -244,7 +288,7 @@ fn generation(
     };
     let want_text = modalities.is_none_or(|m| m.iter().any(|x| x == "TEXT"));
     let seed = config.get("seed").and_then(Value::as_i64);
-    Ok(GenRequest { prompt, references, aspect_ratio, image_size, seed, want_text })
+    Ok(GenRequest { prompt, references, aspect_ratio, image_size, seed, want_text, turns: Vec::new() })
 }
 
 #[cfg(test)]
@@ -288,5 +332,33 @@ mod tests {
         let bad =
             json!({"contents": [{"parts": [{"inlineData": {"mimeType": "image/png", "data": "***"}}]}]});
         assert!(parse_json(pro(), bad).expect_err("base64").message.contains("Base64 decoding failed"));
+    }
+
+    #[test]
+    fn a_model_turn_needs_the_signature_of_its_image() {
+        let image = crate::common::image::render_png(8, 8, &[7; 32]);
+        let data = crate::common::b64::encode(&image);
+        let turn = |signature: Option<String>| {
+            let mut part = json!({"inlineData": {"mimeType": "image/png", "data": data}});
+            if let Some(signature) = signature {
+                part["thoughtSignature"] = json!(signature);
+            }
+            json!({"contents": [{"role": "user", "parts": [{"text": "a cat"}]},
+                {"role": "model", "parts": [{"text": "Here", "thoughtSignature": "x"}, part]},
+                {"role": "user", "parts": [{"text": "make it blue"}]}]})
+        };
+        let missing = parse_json(pro(), turn(None)).expect_err("unsigned");
+        assert_eq!((missing.code, missing.status), (400, "INVALID_ARGUMENT"));
+        assert!(missing.message.contains("content position 2, part position 2"), "{}", missing.message);
+        let wrong = parse_json(pro(), turn(Some("AAAA".into()))).expect_err("not its signature");
+        assert!(wrong.message.contains("Corrupted thought signature"), "{}", wrong.message);
+        let signed =
+            parse_json(pro(), turn(Some(super::super::respond::signature_of(&image)))).expect("signed");
+        assert_eq!(signed.prompt, "a cat\nmake it blue");
+        assert!(signed.references.is_empty(), "the model's picture is not a reference");
+        let roles: Vec<&str> = signed.turns.iter().map(|t| t.role.as_str()).collect();
+        assert_eq!(roles, ["user", "model", "user"]);
+        assert_eq!(signed.turns[1].signatures.len(), 2);
+        assert_eq!(signed.turns[1].images.len(), 1);
     }
 }

@@ -64,12 +64,23 @@ fn seed(model: Model, request: &GenRequest, what: &str) -> [u8; 32] {
     seed_of(&parts)
 }
 
-fn image_part(width: u32, height: u32, seed: &[u8; 32], jpeg: bool) -> Value {
+fn image_part(width: u32, height: u32, seed: &[u8; 32], jpeg: bool) -> (Value, Vec<u8>) {
     let (mime, bytes) = match jpeg {
         true => ("image/jpeg", render_jpeg(width, height, seed)),
         false => ("image/png", render_png(width, height, seed)),
     };
-    json!({"inlineData": {"mimeType": mime, "data": b64::encode(&bytes)}})
+    (json!({"inlineData": {"mimeType": mime, "data": b64::encode(&bytes)}}), bytes)
+}
+
+/// The `thoughtSignature` the fake puts on an image it returns: bound to the image's bytes, so
+/// a model turn sent back with a signature that is not the one of its image is caught
+/// (`request::check_signatures`) without the fake keeping any state.
+pub fn signature_of(image: &[u8]) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    hash.update(b"fake-gemini thought signature\0");
+    hash.update(image);
+    b64::encode(&hash.finalize())
 }
 
 /// JPEG or PNG for this request: a `[[jpeg]]` / `[[png]]` marker, else the configured format
@@ -92,7 +103,11 @@ fn wants_jpeg(model: Model, request: &GenRequest, format: ImageFormat) -> bool {
 pub fn success(model: Model, request: &GenRequest, small: bool, format: ImageFormat) -> Value {
     let (width, height) = dimensions(&request.aspect_ratio, &request.image_size, small);
     let jpeg = wants_jpeg(model, request, format);
-    let signature = b64::encode(&seed(model, request, "signature"));
+    let (mut last, final_bytes) = image_part(width, height, &seed(model, request, "final"), jpeg);
+    // Every Gemini 3 image model signs its image parts and the first text part after its
+    // thoughts; a multi-turn request must send them back.
+    let signature = signature_of(&final_bytes);
+    last["thoughtSignature"] = json!(signature);
     let mut parts = Vec::new();
     let mut thoughts = 0;
     if model.pro {
@@ -101,7 +116,7 @@ pub fn success(model: Model, request: &GenRequest, small: bool, format: ImageFor
         // Up to two interim images, as Gemini 3 sends them: how many varies with the request.
         let interim = seed(model, request, "interim")[0] % 3;
         for n in 1..=interim {
-            let mut thought = image_part(
+            let (mut thought, _) = image_part(
                 (width / 4).max(1),
                 (height / 4).max(1),
                 &seed(model, request, &format!("thought{n}")),
@@ -113,10 +128,6 @@ pub fn success(model: Model, request: &GenRequest, small: bool, format: ImageFor
     }
     if request.want_text {
         parts.push(json!({"text": "Here is your image.", "thoughtSignature": signature}));
-    }
-    let mut last = image_part(width, height, &seed(model, request, "final"), jpeg);
-    if model.pro || !request.want_text {
-        last["thoughtSignature"] = json!(signature);
     }
     parts.push(last);
     // Sometimes a closing remark follows the image, so "the last part" is not the result.

@@ -132,6 +132,8 @@ async fn generate(
         status: None,
         behaviour: None,
         http_version: format!("{version:?}"),
+        turns: Vec::new(),
+        signatures: Vec::new(),
     };
     let parsed = match body {
         Ok(body) => parse(model, &body),
@@ -153,6 +155,7 @@ async fn generate(
     record.image_size = Some(request.image_size.clone());
     record.seed = request.seed;
     record.references = references(&request);
+    record.turns = request.turns.clone();
     let mut behaviours = from_prompt(&request.prompt);
     let (queued, latency_ms) = {
         let mut inner = s.lock();
@@ -176,10 +179,11 @@ async fn generate(
     if matches!(outcome, Some(Behaviour::Hang | Behaviour::Drop)) {
         // Recorded before the answer never comes, so a test can see the request arrived.
         store(&s, record);
-        return answer(&s, model, request, outcome).await;
+        return answer(&s, model, request, outcome).await.0;
     }
-    let response = answer(&s, model, request, outcome).await;
+    let (response, signatures) = answer(&s, model, request, outcome).await;
     record.status = Some(response.status().as_u16());
+    record.signatures = signatures;
     store(&s, record);
     response
 }
@@ -191,7 +195,13 @@ fn store(s: &GeminiState, record: RequestRecord) {
     s.version.send_modify(|v| *v += 1);
 }
 
-async fn answer(s: &GeminiState, model: Model, request: GenRequest, outcome: Option<Behaviour>) -> Response {
+/// The answer, and the `thoughtSignature`s it carries.
+async fn answer(
+    s: &GeminiState,
+    model: Model,
+    request: GenRequest,
+    outcome: Option<Behaviour>,
+) -> (Response, Vec<String>) {
     let json = match outcome {
         None => {
             let (small, format) = (s.config.small, s.config.image_format);
@@ -202,30 +212,41 @@ async fn answer(s: &GeminiState, model: Model, request: GenRequest, outcome: Opt
             let render = move || respond::success(model, &request, small, format);
             let rendered = tokio::task::spawn_blocking(render).await;
             return match rendered {
-                Ok(body) => Json(body).into_response(),
-                Err(_) => GError::server(500).into_response(),
+                Ok(body) => {
+                    let parts = body.pointer("/candidates/0/content/parts").and_then(Value::as_array);
+                    let signatures = parts
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|p| p.get("thoughtSignature").and_then(Value::as_str))
+                        .map(str::to_owned)
+                        .collect();
+                    (Json(body).into_response(), signatures)
+                }
+                Err(_) => (GError::server(500).into_response(), Vec::new()),
             };
         }
         Some(Behaviour::RateLimited { retry_secs }) => {
-            return GError::quota(model.id, retry_secs, false).into_response()
+            return (GError::quota(model.id, retry_secs, false).into_response(), Vec::new())
         }
-        Some(Behaviour::DailyQuota) => return GError::quota(model.id, 41, true).into_response(),
-        Some(Behaviour::Server(code)) => return GError::server(code).into_response(),
+        Some(Behaviour::DailyQuota) => {
+            return (GError::quota(model.id, 41, true).into_response(), Vec::new())
+        }
+        Some(Behaviour::Server(code)) => return (GError::server(code).into_response(), Vec::new()),
         Some(Behaviour::Blocked(reason)) => respond::blocked(model, &request, &reason),
         Some(Behaviour::Finish(reason)) => respond::finished(model, &request, &reason),
         Some(Behaviour::TextOnly) => respond::text_only(model, &request),
         Some(Behaviour::Garbage) => respond::garbage(model, &request),
-        Some(Behaviour::Drop) => return Response::new(Body::new(Broken)),
+        Some(Behaviour::Drop) => return (Response::new(Body::new(Broken)), Vec::new()),
         Some(Behaviour::Hang) => {
             tokio::select! {
                 _ = tokio::time::sleep(s.config.hang) => {}
                 _ = s.shutdown.wait() => {}
             }
-            return GError::server(504).into_response();
+            return (GError::server(504).into_response(), Vec::new());
         }
-        Some(Behaviour::Latency(_)) => return GError::server(500).into_response(),
+        Some(Behaviour::Latency(_)) => return (GError::server(500).into_response(), Vec::new()),
     };
-    Json(json).into_response()
+    (Json(json).into_response(), Vec::new())
 }
 
 /// A body that fails at once: the server aborts the connection mid-answer.

@@ -112,6 +112,27 @@ pub struct RequestRecord {
     /// "HTTP/1.1" or "HTTP/2.0".
     #[serde(default)]
     pub http_version: String,
+    /// The turns of `contents` as received (one for a plain request; user and model turns
+    /// alternating for an edit).
+    #[serde(default)]
+    pub turns: Vec<TurnRecord>,
+    /// The `thoughtSignature`s of the answer's parts (what an edit must send back).
+    #[serde(default)]
+    pub signatures: Vec<String>,
+}
+
+/// One turn of a request's `contents`, as the fake received it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TurnRecord {
+    /// `user` or `model`.
+    pub role: String,
+    pub texts: Vec<String>,
+    /// The sha256 (hex) of each image part.
+    pub images: Vec<String>,
+    /// The `thoughtSignature`s its parts carried, in order.
+    pub signatures: Vec<String>,
+    /// Parts marked `thought: true` (a client should drop them).
+    pub thoughts: usize,
 }
 
 pub const MAX_RECORDS: usize = 1_000;

@@ -60,12 +60,18 @@ fn answer<T: serde::Serialize>(result: Result<T, ActionError>) -> Response {
 #[derive(Deserialize)]
 struct TextBody {
     text: String,
+    /// A reply to this message of the chat (Telegram's `reply_to_message`).
+    #[serde(default)]
+    reply_to_message_id: Option<i64>,
     #[serde(flatten)]
     profile: UserProfile,
 }
 
 async fn text(State(s): St, Path(id): Path<i64>, Json(b): Json<TextBody>) -> Response {
-    answer(users::text(&s, id, &b.profile, &b.text))
+    match b.reply_to_message_id {
+        Some(reply_to) => answer(users::reply(&s, id, &b.profile, &b.text, reply_to)),
+        None => answer(users::text(&s, id, &b.profile, &b.text)),
+    }
 }
 
 #[derive(Deserialize)]

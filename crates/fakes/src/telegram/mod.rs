@@ -91,6 +91,11 @@ impl FakeTelegram {
         users::text(&self.state, user_id, &UserProfile::default(), text)
     }
 
+    /// A text replying to the bot's message `reply_to` in the user's chat.
+    pub fn send_reply(&self, user_id: i64, text: &str, reply_to: i64) -> Result<Sent, ActionError> {
+        users::reply(&self.state, user_id, &UserProfile::default(), text, reply_to)
+    }
+
     pub fn send_command(&self, user_id: i64, command: &str, args: Option<&str>) -> Result<Sent, ActionError> {
         users::command(&self.state, user_id, &UserProfile::default(), command, args)
     }

@@ -42,7 +42,8 @@ pub enum Action {
     ComeBack,
     /// 🔁 under a delivered picture: the same request again, charged like any other.
     Regenerate,
-    /// ✏️ under a delivered picture, then a new prompt (the picture is its reference).
+    /// ✏️ under a delivered picture, then a new prompt (an edit of that picture: the Gemini
+    /// conversation that made it is continued).
     Edit,
     /// 📎 under a delivered picture: the original as a document.
     Original,

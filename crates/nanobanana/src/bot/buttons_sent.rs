@@ -24,11 +24,25 @@ fn kind(button: &Button) -> &'static str {
         Button::Again { .. } => "again",
         Button::DeleteMe { .. } => "delete me",
         Button::Result { .. } => "result",
+        Button::Cancel { .. } => "cancel",
+        Button::Style { .. } => "style",
+        Button::Example { .. } => "example",
     }
 }
 
-const KINDS: [&str; 8] =
-    ["buy", "terms", "setting", "language", "send again", "again", "delete me", "result"];
+const KINDS: [&str; 11] = [
+    "buy",
+    "terms",
+    "setting",
+    "language",
+    "send again",
+    "again",
+    "delete me",
+    "result",
+    "cancel",
+    "style",
+    "example",
+];
 
 /// The `callback_data` of every button of an `inline_keyboard` markup.
 fn callback_data(markup: &Value) -> Vec<String> {
@@ -59,6 +73,8 @@ fn every_button_the_bot_sends_parses_back() {
         aspect_ratio: "21:9".to_owned(),
         delivery: Delivery::PhotoAndFile,
         news: false,
+        variants: 4,
+        style: Some("anime".to_owned()),
     };
     let mut keyboards = Vec::new();
     for lang in [Lang::Ru, Lang::En] {
@@ -85,6 +101,11 @@ fn every_button_the_bot_sends_parses_back() {
         keyboards.push(serde_json::json!({ "inline_keyboard": [history] }));
         keyboards.push(account::confirm_keyboard(lang));
         keyboards.push(crate::worker::result_buttons(lang, Uuid::max()));
+        keyboards.push(crate::outbox::group::cancel_markup(lang, Uuid::max()));
+        for default in [None, Some("anime")] {
+            keyboards.push(super::styles::screen(lang, default).1);
+        }
+        keyboards.push(super::examples::keyboard(lang, &config));
     }
 
     let mut kinds = BTreeSet::new();

@@ -142,6 +142,12 @@ async fn on_press(
             let (toast, generation) = history::again(conn, config, lang, &again, id).await?;
             (toast, generation, None)
         }
+        button @ (Button::Cancel { .. } | Button::Style { .. } | Button::Example { .. }) => {
+            let (chat, message) = (pressed.chat_id, pressed.message_id);
+            let place = super::presses::Place { user: pressed.user, chat, message, update_id };
+            let (toast, generation) = super::presses::press(conn, config, sender, &place, button).await?;
+            (toast, generation, None)
+        }
         other => {
             let (chat_id, message_id) = (pressed.chat_id, pressed.message_id);
             let toast = on_button(conn, config, sender, pressed.user, chat_id, message_id, other).await?;
@@ -191,15 +197,7 @@ async fn on_message(
             on_command(conn, config, update_id, message, sender, name, args).await?;
             Ok(None)
         }
-        Content::Text(text) => {
-            // After ✏️ (and before the state expires), the text edits that picture.
-            let edited: Vec<String> = if sender.awaits(AwaitingKind::Edit) {
-                result::take_edit(conn, user).await?.into_iter().collect()
-            } else {
-                Vec::new()
-            };
-            request::generation_with(conn, config, lang, banned, &ask(text, &edited), settings).await
-        }
+        Content::Text(text) => super::edit::text_prompt(conn, config, sender, message, &ask(text, &[])).await,
         Content::Image { file_id, caption, media_group_id: Some(group) } => {
             let item = album::Item {
                 user,
@@ -251,8 +249,10 @@ async fn on_command(
                 _ => String::new(),
             };
             let (available, _) = super::balance::of(conn, user).await?;
-            (welcome::plain_reply(name, lang, config, available).unwrap_or_default() + &notes, None)
+            let text = welcome::plain_reply(name, lang, config, available).unwrap_or_default() + &notes;
+            (text, Some(welcome::plain_keyboard(lang, config)))
         }
+        "styles" => super::styles::command(lang, sender.settings.style.as_deref()),
         "balance" => (super::balance::text(conn, lang, user).await?, None),
         "invite" => (super::growth::invite(conn, config, user, lang).await?, None),
         "promo" => {
@@ -318,6 +318,7 @@ async fn on_button(
         // Handled by `apply`.
         Button::Buy { .. } | Button::AcceptTerms { .. } => false,
         Button::Result { .. } | Button::Again { .. } => false,
+        Button::Cancel { .. } | Button::Style { .. } | Button::Example { .. } => false,
     };
     if !changed {
         return Ok(Some(String::new()));

@@ -161,7 +161,8 @@ pub async fn handle(
             let Some(text) = welcome::plain_reply(name, lang, cx.config, known.available) else {
                 return Ok(spent);
             };
-            (reply_call(&sender, &text), None, None)
+            let keyboard = welcome::plain_keyboard(lang, cx.config);
+            (reply_call(&sender, &text, keyboard), None, None)
         }
         Ask::Setting { change, message_id } => {
             let Some((query, toast)) =
@@ -266,7 +267,8 @@ fn ask(message: &Message) -> Option<Ask<'_>> {
         return None;
     }
     match &message.content {
-        Content::Text(text) => Some(Ask::Prompt(text)),
+        // A reply may edit a picture (issue 18): the full path's.
+        Content::Text(text) if message.reply_to.is_none() => Some(Ask::Prompt(text)),
         Content::Command { name, args } if args.is_empty() && welcome::PLAIN.contains(&name.as_str()) => {
             Some(Ask::Reply(name))
         }
@@ -319,8 +321,8 @@ fn with_sender<'a>(sql: &'a str, s: &'a Sender<'a>) -> Call<'a> {
         .bind(s.settings)
 }
 
-fn reply_call<'a>(s: &'a Sender<'a>, text: &str) -> Call<'a> {
-    let params = serde_json::json!({ "chat_id": s.chat, "text": text, "parse_mode": "HTML" });
+fn reply_call<'a>(s: &'a Sender<'a>, text: &str, keyboard: Value) -> Call<'a> {
+    let params = serde_json::json!({ "chat_id": s.chat, "text": text, "parse_mode": "HTML", "reply_markup": keyboard });
     with_sender("SELECT intake_reply($1, $2, $3, $4, $5, $6, $7, $8, $9, 'sendMessage', $10)", s)
         .bind(s.chat)
         .bind(params)
@@ -357,7 +359,8 @@ fn prompt_call<'a>(
     prompt: &'a str,
 ) -> Result<Option<(Call<'a>, Uuid)>, BotError> {
     let choice = settings.choice(&config.catalog);
-    if choice.replaced.is_some() {
+    // Several variants or a default style (issue 18) are the full path's.
+    if choice.replaced.is_some() || settings.variants > 1 || settings.style.is_some() {
         return Ok(None);
     }
     let limits = Limits {

@@ -25,6 +25,7 @@ struct Row {
     model: String,
     image_size: Option<String>,
     prompt: String,
+    style: Option<String>,
     created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -36,7 +37,7 @@ pub async fn screen(
     user: TelegramId,
 ) -> Result<(String, Option<Value>), BotError> {
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, status, model, COALESCE(delivered_size, image_size) AS image_size, prompt, created_at FROM generations
+        "SELECT id, status, model, COALESCE(delivered_size, image_size) AS image_size, prompt, style, created_at FROM generations
          WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
     )
     .bind(user)
@@ -55,6 +56,11 @@ pub async fn screen(
         let mut prompt: String = row.prompt.chars().take(PROMPT_EXCERPT).collect();
         if row.prompt.chars().count() > PROMPT_EXCERPT {
             prompt.push('…');
+        }
+        // The user's own words, and the style the model got them in (DESIGN §10 "Styles").
+        if let Some(style) = row.style.as_deref().and_then(crate::domain::styles::style) {
+            let name = style.name(lang == Lang::En);
+            prompt = format!("{prompt} ({})", render(lang, "history_style", &[("style", name)]));
         }
         text.push_str("\n\n");
         text.push_str(&render(

@@ -8,8 +8,19 @@ use crate::telegram::client::BotApi;
 use crate::texts::{render, Lang};
 
 /// The commands in menu order; each has a `menu_<name>` text.
-pub const COMMANDS: &[&str] =
-    &["start", "help", "balance", "buy", "settings", "history", "support", "terms", "paysupport", "deleteme"];
+pub const COMMANDS: &[&str] = &[
+    "start",
+    "help",
+    "balance",
+    "buy",
+    "settings",
+    "history",
+    "styles",
+    "support",
+    "terms",
+    "paysupport",
+    "deleteme",
+];
 
 /// `setMyCommands` parameters for `lang`: Russian without a language (the default), English
 /// for `language_code: "en"`.

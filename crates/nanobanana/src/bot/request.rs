@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::domain::request::{self as rules, Limits, Refusal};
 use crate::domain::{CatalogModel, Choice, Credits, Settings};
 use crate::jobs::new as generations;
-use crate::ledger::{self, LedgerError, Outcome};
+use crate::ledger;
 use crate::outbox;
 use crate::texts::{render, Lang};
 
@@ -31,6 +31,15 @@ pub struct Ask<'a> {
     pub source_key: String,
 }
 
+/// What a request adds to the user's words (DESIGN §10): the picture it edits, a style preset,
+/// how many variants. The defaults: none, the user's default style, their variants setting.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras<'a> {
+    pub parent: Option<Uuid>,
+    pub style: Option<&'a str>,
+    pub variants: Option<u8>,
+}
+
 pub async fn generation(
     conn: &mut PgConnection,
     config: &Config,
@@ -39,6 +48,20 @@ pub async fn generation(
     ask: &Ask<'_>,
 ) -> Result<Option<Uuid>, BotError> {
     generation_with(conn, config, lang, banned, ask, None).await
+}
+
+/// `generation` with `extras`, with the user's settings (`fixed: None`) or `fixed` ones.
+#[allow(clippy::too_many_arguments)]
+pub async fn generation_extra(
+    conn: &mut PgConnection,
+    config: &Config,
+    lang: Lang,
+    banned: bool,
+    ask: &Ask<'_>,
+    fixed: Option<&Settings>,
+    extras: &Extras<'_>,
+) -> Result<Option<Uuid>, BotError> {
+    generation_as(conn, config, lang, banned, ask, fixed, fixed.is_none(), extras).await
 }
 
 /// `generation` with the user's settings as already read (`None`: read them here). Settings
@@ -51,7 +74,7 @@ pub async fn generation_with(
     ask: &Ask<'_>,
     own: Option<&Settings>,
 ) -> Result<Option<Uuid>, BotError> {
-    generation_as(conn, config, lang, banned, ask, own, true).await
+    generation_as(conn, config, lang, banned, ask, own, true, &Extras::default()).await
 }
 
 /// `generation` with `fixed` settings instead of the user's (🔁 regenerate asks with the
@@ -64,9 +87,10 @@ pub async fn generation_repeating(
     ask: &Ask<'_>,
     fixed: &Settings,
 ) -> Result<Option<Uuid>, BotError> {
-    generation_as(conn, config, lang, banned, ask, Some(fixed), false).await
+    generation_as(conn, config, lang, banned, ask, Some(fixed), false, &Extras::default()).await
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn generation_as(
     conn: &mut PgConnection,
     config: &Config,
@@ -75,11 +99,13 @@ async fn generation_as(
     ask: &Ask<'_>,
     fixed: Option<&Settings>,
     own: bool,
+    extras: &Extras<'_>,
 ) -> Result<Option<Uuid>, BotError> {
     let chosen = match fixed {
         Some(fixed) => fixed.clone(),
         None => settings::load(conn, ask.user).await?,
     };
+    let (chosen, shape) = super::variants::shape(chosen, own, extras);
     let choice = chosen.choice(&config.catalog);
     if own && choice.replaced.is_some() {
         replaced(conn, lang, ask, &chosen, &choice).await?;
@@ -111,12 +137,12 @@ async fn generation_as(
     }
     let cost = model.price(size);
     // Read under the lock: a short balance would be refused; no need to ask the ledger.
-    if let Err(refusal) = rules::check_caps(&load, available, cost, &limits) {
+    if let Err(refusal) = rules::check_caps_for(&load, available, cost, shape.variants, &limits) {
         return refuse(conn, config, lang, ask.chat, &refusal, "").await;
     }
     let deadline = std::time::Duration::from_secs(u64::from(config.limits.generation_deadline_secs));
     let queued = Queued { choice: &choice, cost, deadline };
-    match queue(conn, ask, &queued).await? {
+    match super::variants::queue(conn, ask, &queued, &shape).await? {
         Ok(id) => Ok(Some(id)),
         Err(refusal) => refuse(conn, config, lang, ask.chat, &refusal, "").await,
     }
@@ -155,56 +181,10 @@ fn limits(config: &Config, model: &CatalogModel) -> Limits {
 }
 
 /// What a request that passed its checks is queued with.
-struct Queued<'a> {
-    choice: &'a Choice<'a>,
-    cost: Credits,
-    deadline: std::time::Duration,
-}
-
-/// Reserves the cost, queues the status message and inserts the generation linked to it and
-/// to its reference photos. A short balance the ledger finds is a refusal; a second
-/// generation from the same source fails the transaction rather than half-write.
-async fn queue(
-    conn: &mut PgConnection,
-    ask: &Ask<'_>,
-    queued: &Queued<'_>,
-) -> Result<Result<Uuid, Refusal>, BotError> {
-    let (user, id, cost) = (ask.user, Uuid::now_v7(), queued.cost);
-    let source_key = &ask.source_key;
-    let generation = generations::NewGeneration {
-        id,
-        user_id: user,
-        prompt: ask.prompt.trim(),
-        model: queued.choice.model.key.clone(),
-        model_id: Some(&queued.choice.model.id),
-        image_size: Some(queued.choice.size),
-        aspect_ratio: queued.choice.ratio,
-        cost,
-        source_key,
-    };
-    match ledger::reserve(conn, user, id, cost).await {
-        Ok(Outcome::Applied(_)) => {}
-        Err(LedgerError::Insufficient { available, .. }) => {
-            return Ok(Err(Refusal::ShortBalance { cost, available }))
-        }
-        Err(e) => return Err(e.into()),
-        Ok(Outcome::AlreadyDone) => {
-            tracing::error!(user, %id, "generation already reserved");
-            return Err(BotError::Inconsistent(format!("generation {id} already reserved")));
-        }
-    }
-    // The status message: rendered from the generation's state when it is sent.
-    let status = crate::outbox::status::open(conn, ask.chat, id).await?;
-    let references = ask.references;
-    if !generations::insert_requested(conn, &generation, Some(queued.deadline), references, Some(status))
-        .await?
-    {
-        // The source already made a generation: the update's own row prevents this; if it ever
-        // happens, refuse to half-write by failing the transaction.
-        tracing::error!(user, source_key, "generation request could not be recorded");
-        return Err(BotError::Inconsistent(format!("source {source_key} already has a generation")));
-    }
-    Ok(Ok(id))
+pub(super) struct Queued<'a> {
+    pub choice: &'a Choice<'a>,
+    pub cost: Credits,
+    pub deadline: std::time::Duration,
 }
 
 /// Tells the user why the request was refused; a short balance comes with the packs to buy.

@@ -1,15 +1,16 @@
 //! The buttons under a delivered picture (DESIGN §4 "Worker", §10 "Delivery is part of the sale"): 🔁 regenerate (the
-//! same prompt, settings and references as a new request, reserved and charged like any
-//! other), ✏️ edit (the user's next text becomes a new prompt with this picture as the
-//! reference; the state expires) and 📎 original (the stored original as a document). Each
-//! acts only on the presser's own finished generation; the answer is the callback's toast.
+//! same prompt, settings, style and references as a new request, reserved and charged like
+//! any other), ×4 (the same, as four variants), ✏️ edit (the user's next text edits this
+//! picture as a conversation with Gemini, `edit`; the state expires) and 📎 original (the
+//! stored original as a document). Each acts only on the presser's own finished generation;
+//! the answer is the callback's toast.
 
 use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::conversation;
-use super::request::{self, Ask};
+use super::request::{self, Ask, Extras};
 use super::BotError;
 use crate::config::Config;
 use crate::domain::{Awaiting, AwaitingKind, ImageSize, ResultAction, Settings};
@@ -34,6 +35,8 @@ struct Done {
     result_key: Option<String>,
     document_file_id: Option<String>,
     file_id: Option<String>,
+    style: Option<String>,
+    parent_id: Option<Uuid>,
 }
 
 /// Handles a press of `action` under generation `id` (`Button::Result`, as `worker::deliver`
@@ -52,7 +55,7 @@ pub async fn press(
     };
     let found: Option<Done> = sqlx::query_as(
         "SELECT prompt, model, image_size, aspect_ratio, reference_file_ids, result_key,
-                document_file_id, file_id
+                document_file_id, file_id, style, parent_id
          FROM generations WHERE id = $1 AND user_id = $2 AND status = 'succeeded'",
     )
     .bind(id)
@@ -63,25 +66,9 @@ pub async fn press(
         return Ok(not_found());
     };
     match action {
-        ResultAction::Regenerate => {
-            let ask = Ask {
-                user: press.user,
-                chat,
-                prompt: &done.prompt,
-                references: &done.reference_file_ids,
-                source_key: format!("update:{}", press.update_id),
-            };
-            // The same model (a key of an earlier release maps to its successor; one the
-            // catalog lacks becomes the default), size and ratio as the picture it repeats.
-            let model = config.catalog.find(&done.model).map(|m| m.key.clone());
-            let size = done.image_size.as_deref().and_then(|s| ImageSize::parse(s).ok());
-            let mut same = Settings { model, aspect_ratio: done.aspect_ratio.clone(), ..Settings::default() };
-            if let Some(size) = size {
-                same.size = size;
-            }
-            let created =
-                request::generation_repeating(conn, config, lang, press.banned, &ask, &same).await?;
-            Ok((render(lang, "result_regenerating", &[]), created))
+        ResultAction::Regenerate | ResultAction::Variants4 => {
+            let variants = if action == ResultAction::Variants4 { 4 } else { 1 };
+            again(conn, config, lang, press, chat, &done, variants).await
         }
         ResultAction::Edit => {
             if done.file_id.is_none() {
@@ -105,19 +92,44 @@ pub async fn press(
     }
 }
 
-/// If the user pressed ✏️ and the state has not expired, takes it: the reference for their
-/// prompt (the delivered picture's Telegram file id). `None` otherwise: a plain prompt.
-pub async fn take_edit(conn: &mut PgConnection, user: i64) -> Result<Option<String>, BotError> {
+/// 🔁 and ×4: the same prompt, references, style (and edit of the same picture, when it was
+/// one) as a new request of `variants`, at the same model (a key of an earlier release maps to
+/// its successor; one the catalog lacks becomes the default), size and ratio.
+async fn again(
+    conn: &mut PgConnection,
+    config: &Config,
+    lang: Lang,
+    press: &Press,
+    chat: i64,
+    done: &Done,
+    variants: u8,
+) -> Result<(String, Option<Uuid>), BotError> {
+    let ask = Ask {
+        user: press.user,
+        chat,
+        prompt: &done.prompt,
+        references: &done.reference_file_ids,
+        source_key: format!("update:{}", press.update_id),
+    };
+    let model = config.catalog.find(&done.model).map(|m| m.key.clone());
+    let size = done.image_size.as_deref().and_then(|s| ImageSize::parse(s).ok());
+    let mut same = Settings { model, aspect_ratio: done.aspect_ratio.clone(), ..Settings::default() };
+    if let Some(size) = size {
+        same.size = size;
+    }
+    let extras = Extras { parent: done.parent_id, style: done.style.as_deref(), variants: Some(variants) };
+    let created =
+        request::generation_extra(conn, config, lang, press.banned, &ask, Some(&same), &extras).await?;
+    let toast = if variants > 1 { "result_variants" } else { "result_regenerating" };
+    Ok((render(lang, toast, &[]), created))
+}
+
+/// If the user pressed ✏️ and the state has not expired, takes it: the generation their text
+/// edits (their own, delivered). `None` otherwise: a plain prompt.
+pub async fn take_edit(conn: &mut PgConnection, user: i64) -> Result<Option<Uuid>, BotError> {
     let Some(Awaiting::Edit { generation: id }) = conversation::take(conn, user, AwaitingKind::Edit).await?
     else {
         return Ok(None);
     };
-    sqlx::query_scalar(
-        "SELECT file_id FROM generations WHERE id = $1 AND user_id = $2 AND file_id IS NOT NULL",
-    )
-    .bind(id)
-    .bind(user)
-    .fetch_optional(conn)
-    .await
-    .map_err(Into::into)
+    super::edit::editable(conn, user, id).await
 }

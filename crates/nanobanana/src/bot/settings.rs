@@ -110,6 +110,7 @@ pub fn screen(lang: Lang, config: &Config, missing: &[String], settings: &Settin
     ]);
     let news = if settings.news { "settings_news_on" } else { "settings_news_off" };
     rows.push(vec![button(render(lang, news, &[]), SettingChange::News(!settings.news))]);
+    rows.push(variants_row(lang, settings));
     let other = match lang {
         Lang::Ru => Lang::En,
         Lang::En => Lang::Ru,
@@ -117,4 +118,14 @@ pub fn screen(lang: Lang, config: &Config, missing: &[String], settings: &Settin
     let language = Button::Language(other).encode();
     rows.push(vec![json!({ "text": render(lang, "language_button", &[]), "callback_data": language })]);
     (text, json!({ "inline_keyboard": rows }))
+}
+
+/// Pictures per prompt (DESIGN §10 "Variants"): ×1, ×2, ×4, each variant charged as one.
+fn variants_row(lang: Lang, settings: &Settings) -> Vec<Value> {
+    let row = crate::domain::VARIANTS.iter().map(|&n| {
+        let label = render(lang, "variants_button", &[("n", &n.to_string())]);
+        let label = if settings.variants == n { format!("✅ {label}") } else { label };
+        json!({ "text": label, "callback_data": Button::Setting(SettingChange::Variants(n)).encode() })
+    });
+    row.collect()
 }

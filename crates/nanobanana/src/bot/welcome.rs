@@ -13,11 +13,18 @@ pub fn plain_reply(name: &str, lang: Lang, config: &Config, available: i64) -> O
     let prices = price_list(lang, config);
     match name {
         "start" => {
-            Some(render_html(lang, "welcome", &[("available", &available.to_string()), ("prices", &prices)]))
+            let welcome =
+                render_html(lang, "welcome", &[("available", &available.to_string()), ("prices", &prices)]);
+            Some(super::examples::under(lang, &welcome))
         }
-        "help" => Some(render_html(lang, "help", &[("prices", &prices)])),
+        "help" => Some(super::examples::under(lang, &render_html(lang, "help", &[("prices", &prices)]))),
         _ => None,
     }
+}
+
+/// The keyboard under a `PLAIN` command's answer: the prompt examples (issue 18).
+pub fn plain_keyboard(lang: Lang, config: &Config) -> serde_json::Value {
+    super::examples::keyboard(lang, config)
 }
 
 /// The catalog's offers with their prices, one line.

@@ -175,6 +175,7 @@ pub struct OperatorConfig {
     pub terms_url: Option<url::Url>,
     pub privacy_url: Option<url::Url>,
     pub terms_version: String,
+    pub examples_url: Option<url::Url>,
 }
 
 /// YooKassa's published notification sources (its documentation, 2026).
@@ -379,7 +380,7 @@ pub(super) fn pricing(env: &mut Env) -> Pricing {
 
 pub(super) fn limits(env: &mut Env) -> Limits {
     Limits {
-        max_in_flight: env.number("MAX_IN_FLIGHT", 2, 1..=100),
+        max_in_flight: env.number("MAX_IN_FLIGHT", 4, 1..=100),
         daily_generations: env.number("DAILY_GENERATION_CAP", 100, 1..=100_000),
         max_prompt_chars: env.number("MAX_PROMPT_CHARS", 2000, 1..=10_000),
         generation_deadline_secs: env.number("GENERATION_DEADLINE_SECS", 900, 60..=86_400),
@@ -397,5 +398,6 @@ pub(super) fn operator(env: &mut Env) -> OperatorConfig {
         terms_url: env.optional("TERMS_URL", web_url),
         privacy_url: env.optional("PRIVACY_URL", web_url),
         terms_version: env.raw("TERMS_VERSION").unwrap_or_else(|| "1".to_owned()),
+        examples_url: env.optional("EXAMPLES_URL", web_url),
     }
 }

@@ -15,6 +15,8 @@ pub enum Awaiting {
     Edit { generation: Uuid },
     /// The confirmation of `/deleteme`.
     DeleteConfirmation,
+    /// The next prompt gets this style preset (`/styles`, "next prompt").
+    Styled { style: String },
 }
 
 /// Which state, without its data: what a caller takes or checks for.
@@ -23,6 +25,7 @@ pub enum AwaitingKind {
     ReceiptContact,
     Edit,
     DeleteConfirmation,
+    Styled,
 }
 
 impl AwaitingKind {
@@ -32,13 +35,19 @@ impl AwaitingKind {
             AwaitingKind::ReceiptContact => "receipt_contact",
             AwaitingKind::Edit => "edit",
             AwaitingKind::DeleteConfirmation => "deleteme",
+            AwaitingKind::Styled => "styled",
         }
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        [AwaitingKind::ReceiptContact, AwaitingKind::Edit, AwaitingKind::DeleteConfirmation]
-            .into_iter()
-            .find(|kind| kind.name() == name)
+        [
+            AwaitingKind::ReceiptContact,
+            AwaitingKind::Edit,
+            AwaitingKind::DeleteConfirmation,
+            AwaitingKind::Styled,
+        ]
+        .into_iter()
+        .find(|kind| kind.name() == name)
     }
 }
 
@@ -48,6 +57,7 @@ impl Awaiting {
             Awaiting::ReceiptContact { .. } => AwaitingKind::ReceiptContact,
             Awaiting::Edit { .. } => AwaitingKind::Edit,
             Awaiting::DeleteConfirmation => AwaitingKind::DeleteConfirmation,
+            Awaiting::Styled { .. } => AwaitingKind::Styled,
         }
     }
 
@@ -57,6 +67,7 @@ impl Awaiting {
             Awaiting::ReceiptContact { pack } => Some(json!({ "pack": pack })),
             Awaiting::Edit { generation } => Some(json!({ "generation": generation })),
             Awaiting::DeleteConfirmation => None,
+            Awaiting::Styled { style } => Some(json!({ "style": style })),
         }
     }
 
@@ -70,6 +81,7 @@ impl Awaiting {
             }
             AwaitingKind::Edit => Awaiting::Edit { generation: Uuid::parse_str(field("generation")?).ok()? },
             AwaitingKind::DeleteConfirmation => Awaiting::DeleteConfirmation,
+            AwaitingKind::Styled => Awaiting::Styled { style: field("style")?.to_owned() },
         })
     }
 }
@@ -84,6 +96,7 @@ mod tests {
             Awaiting::ReceiptContact { pack: "rub_100".into() },
             Awaiting::Edit { generation: Uuid::now_v7() },
             Awaiting::DeleteConfirmation,
+            Awaiting::Styled { style: "anime".into() },
         ];
         for state in states {
             let (name, data) = (state.kind().name(), state.data());

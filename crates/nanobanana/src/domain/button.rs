@@ -21,7 +21,10 @@ use crate::texts::Lang;
 /// | `SendAgain` | `h:send:<generation id>` |
 /// | `Again` | `h:again:<generation id>` |
 /// | `DeleteMe` | `del:yes`, `del:no` |
-/// | `Result` | `regen:<generation id>`, `edit:<generation id>`, `orig:<generation id>` |
+/// | `Result` | `regen:<generation id>`, `edit:<generation id>`, `orig:<generation id>`, `x4:<generation id>` |
+/// | `Cancel` | `cancel:<generation id>` |
+/// | `Style` | `sty:n:<key>` (next prompt), `sty:d:<key>` (default), `sty:off` |
+/// | `Example` | `ex:<index>` |
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Button {
     /// `/buy`: a pack chosen.
@@ -41,6 +44,12 @@ pub enum Button {
     DeleteMe { confirmed: bool },
     /// The buttons under a delivered picture.
     Result { action: ResultAction, generation: Uuid },
+    /// ❌ on a status message: what of the request has not started is cancelled.
+    Cancel { generation: Uuid },
+    /// `/styles`: a preset for the next prompt, or as the default (`key: None`: default off).
+    Style { key: Option<String>, default: bool },
+    /// `/start`, `/help`: one of the prompt examples, as a prompt.
+    Example { index: u8 },
 }
 
 /// The buttons under a delivered picture: 🔁, ✏️, 📎.
@@ -49,16 +58,19 @@ pub enum ResultAction {
     Regenerate,
     Edit,
     Original,
+    /// ×4: four variants of the same prompt, settings and references.
+    Variants4,
 }
 
 impl ResultAction {
-    pub const ALL: [ResultAction; 3] = [Self::Regenerate, Self::Edit, Self::Original];
+    pub const ALL: [ResultAction; 4] = [Self::Regenerate, Self::Edit, Self::Original, Self::Variants4];
 
     fn prefix(self) -> &'static str {
         match self {
             Self::Regenerate => "regen",
             Self::Edit => "edit",
             Self::Original => "orig",
+            Self::Variants4 => "x4",
         }
     }
 }
@@ -86,6 +98,12 @@ impl Button {
             Self::DeleteMe { confirmed: true } => "del:yes".to_owned(),
             Self::DeleteMe { confirmed: false } => "del:no".to_owned(),
             Self::Result { action, generation } => format!("{}:{generation}", action.prefix()),
+            Self::Cancel { generation } => format!("cancel:{generation}"),
+            Self::Style { key: None, .. } => "sty:off".to_owned(),
+            Self::Style { key: Some(key), default } => {
+                format!("sty:{}:{key}", if *default { "d" } else { "n" })
+            }
+            Self::Example { index } => format!("ex:{index}"),
         };
         cut(data)
     }
@@ -113,6 +131,14 @@ impl Button {
             },
             "del" if rest == "yes" => Self::DeleteMe { confirmed: true },
             "del" if rest == "no" => Self::DeleteMe { confirmed: false },
+            "cancel" => Self::Cancel { generation: uuid(rest)? },
+            "sty" if rest == "off" => Self::Style { key: None, default: true },
+            "sty" => match rest.split_once(':')? {
+                ("n", key) if !key.is_empty() => Self::Style { key: Some(key.to_owned()), default: false },
+                ("d", key) if !key.is_empty() => Self::Style { key: Some(key.to_owned()), default: true },
+                _ => return None,
+            },
+            "ex" => Self::Example { index: rest.parse().ok()? },
             _ => {
                 let action = ResultAction::ALL.into_iter().find(|a| a.prefix() == kind)?;
                 Self::Result { action, generation: uuid(rest)? }
@@ -171,6 +197,14 @@ mod tests {
         );
         buttons.extend(ALL_ASPECT_RATIOS.map(|a| Button::Setting(SettingChange::AspectRatio(a))));
         buttons.extend(ResultAction::ALL.map(|action| Button::Result { action, generation: id }));
+        buttons.push(Button::Cancel { generation: id });
+        buttons.push(Button::Style { key: None, default: true });
+        buttons.push(Button::Example { index: 2 });
+        for style in crate::domain::styles::styles() {
+            for default in [false, true] {
+                buttons.push(Button::Style { key: Some(style.key.clone()), default });
+            }
+        }
         buttons
     }
 

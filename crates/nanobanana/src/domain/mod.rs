@@ -17,6 +17,7 @@ pub mod refund;
 pub mod request;
 mod settings;
 mod status;
+pub mod styles;
 
 pub use awaiting::{Awaiting, AwaitingKind};
 pub use button::{Button, ResultAction};
@@ -26,7 +27,7 @@ pub use model::{aspect_ratio, ImageSize, Model, ModelError, ALL_ASPECT_RATIOS, C
 pub use money::{format_amount, Kopecks, MicroUsd, MoneyError};
 pub use payment::{ChargeStatus, Provider};
 pub use price::{below_cost, BelowCost};
-pub use settings::{Delivery, SettingChange, Settings};
+pub use settings::{Delivery, SettingChange, Settings, VARIANTS};
 pub use status::GenerationStatus;
 
 /// A Telegram user id as Telegram sends it (positive for users).

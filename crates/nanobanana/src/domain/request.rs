@@ -109,12 +109,27 @@ pub fn check_pause(load: &Load) -> Result<(), Refusal> {
 
 /// The caps and the balance, after any debt was repaid (`available` is the balance then).
 pub fn check_caps(load: &Load, available: i64, cost: Credits, limits: &Limits) -> Result<(), Refusal> {
-    if load.in_flight >= i64::from(limits.max_in_flight) {
+    check_caps_for(load, available, cost, 1, limits)
+}
+
+/// `check_caps` for a request of `variants` pictures at `cost` each (DESIGN §10 "Variants"):
+/// each variant counts against the caps, and the balance must cover them all — otherwise the
+/// whole request is refused before anything is reserved.
+pub fn check_caps_for(
+    load: &Load,
+    available: i64,
+    cost: Credits,
+    variants: u8,
+    limits: &Limits,
+) -> Result<(), Refusal> {
+    let n = i64::from(variants.max(1));
+    let total = Credits::new(cost.get().saturating_mul(n)).unwrap_or(cost);
+    if load.in_flight + n > i64::from(limits.max_in_flight) {
         Err(Refusal::TooManyInFlight { count: load.in_flight })
-    } else if load.today >= i64::from(limits.daily_generations) {
+    } else if load.today + n > i64::from(limits.daily_generations) {
         Err(Refusal::DailyCap { cap: limits.daily_generations })
-    } else if available < cost.get() {
-        Err(Refusal::ShortBalance { cost, available })
+    } else if available < total.get() {
+        Err(Refusal::ShortBalance { cost: total, available })
     } else {
         Ok(())
     }
@@ -171,5 +186,24 @@ mod tests {
         assert_eq!(check_caps(&busy, 0, cost, &LIMITS), Err(Refusal::TooManyInFlight { count: 2 }));
         let done_for_today = Load { today: 5, ..Load::default() };
         assert_eq!(check_caps(&done_for_today, 100, cost, &LIMITS), Err(Refusal::DailyCap { cap: 5 }));
+    }
+
+    #[test]
+    fn variants_count_against_the_caps_and_the_balance_covers_them_all() {
+        let cost = credits(10);
+        let limits = Limits { max_in_flight: 4, daily_generations: 8, ..LIMITS };
+        assert_eq!(check_caps_for(&Load::default(), 40, cost, 4, &limits), Ok(()));
+        assert_eq!(
+            check_caps_for(&Load::default(), 20, cost, 4, &limits),
+            Err(Refusal::ShortBalance { cost: credits(40), available: 20 })
+        );
+        let one_running = Load { in_flight: 1, ..Load::default() };
+        assert_eq!(
+            check_caps_for(&one_running, 100, cost, 4, &limits),
+            Err(Refusal::TooManyInFlight { count: 1 })
+        );
+        let late = Load { today: 5, ..Load::default() };
+        assert_eq!(check_caps_for(&late, 100, cost, 4, &limits), Err(Refusal::DailyCap { cap: 8 }));
+        assert_eq!(check_caps_for(&late, 100, cost, 2, &limits), Ok(()));
     }
 }

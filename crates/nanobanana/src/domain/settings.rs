@@ -29,7 +29,15 @@ pub struct Settings {
     pub delivery: Delivery,
     /// Whether broadcasts reach the user ("news: on/off" in `/settings`).
     pub news: bool,
+    /// Pictures per prompt: 1, 2 or 4 (DESIGN §10 "Variants and cancel").
+    pub variants: u8,
+    /// A style preset applied to every prompt until turned off (`domain::styles`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub style: Option<String>,
 }
+
+/// The numbers of variants a request may ask for.
+pub const VARIANTS: [u8; 3] = [1, 2, 4];
 
 impl Default for Settings {
     fn default() -> Self {
@@ -39,6 +47,8 @@ impl Default for Settings {
             aspect_ratio: "1:1".to_owned(),
             delivery: Delivery::Photo,
             news: true,
+            variants: 1,
+            style: None,
         }
     }
 }
@@ -61,6 +71,10 @@ impl Settings {
         if aspect_ratio(&settings.aspect_ratio).is_err() {
             settings.aspect_ratio = Settings::default().aspect_ratio;
         }
+        if !VARIANTS.contains(&settings.variants) {
+            settings.variants = 1;
+        }
+        settings.style = settings.style.filter(|key| super::styles::style(key).is_some());
         settings
     }
 
@@ -81,6 +95,7 @@ impl Settings {
             SettingChange::AspectRatio(ratio) => self.aspect_ratio = ratio.to_owned(),
             SettingChange::Delivery(delivery) => self.delivery = delivery,
             SettingChange::News(on) => self.news = on,
+            SettingChange::Variants(n) => self.variants = n,
         }
     }
 }
@@ -97,6 +112,8 @@ pub enum SettingChange {
     Delivery(Delivery),
     /// Broadcasts on or off.
     News(bool),
+    /// One of `VARIANTS` (`v:4`).
+    Variants(u8),
 }
 
 impl SettingChange {
@@ -111,6 +128,7 @@ impl SettingChange {
             "d" if value == "file" => Some(Self::Delivery(Delivery::PhotoAndFile)),
             "n" if value == "on" => Some(Self::News(true)),
             "n" if value == "off" => Some(Self::News(false)),
+            "v" => value.parse().ok().filter(|n| VARIANTS.contains(n)).map(Self::Variants),
             _ => None,
         }
     }
@@ -124,6 +142,7 @@ impl SettingChange {
             Self::Delivery(Delivery::PhotoAndFile) => "d:file".to_owned(),
             Self::News(true) => "n:on".to_owned(),
             Self::News(false) => "n:off".to_owned(),
+            Self::Variants(n) => format!("v:{n}"),
         }
     }
 }
@@ -139,17 +158,25 @@ mod tests {
             Settings::default()
         );
         let mut s = Settings::default();
-        for change in ["m:pro", "s:4K", "a:16:9", "d:file", "n:off"] {
+        for change in ["m:pro", "s:4K", "a:16:9", "d:file", "v:4", "n:off"] {
             let parsed = SettingChange::parse(change).expect(change);
             assert_eq!(parsed.encode(), change);
             s.apply(parsed);
         }
-        assert_eq!(s.size, ImageSize::K4);
+        assert_eq!((s.size, s.variants), (ImageSize::K4, 4));
         assert!(!s.news);
         assert_eq!(Settings::from_json(&s.to_json()), s);
-        for bad in ["m:ultra ultra", "s:8K", "a:7:3", "d:fax", "zzz", "q:1"] {
+        for bad in ["m:ultra ultra", "s:8K", "a:7:3", "d:fax", "zzz", "q:1", "v:3", "v:x"] {
             assert_eq!(SettingChange::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn odd_variants_and_unknown_styles_read_as_the_default() {
+        let odd = Settings::from_json(&serde_json::json!({"variants": 3, "style": "no-such"}));
+        assert_eq!((odd.variants, odd.style), (1, None));
+        let fine = Settings::from_json(&serde_json::json!({"variants": 2, "style": "anime"}));
+        assert_eq!((fine.variants, fine.style.as_deref()), (2, Some("anime")));
     }
 
     #[test]

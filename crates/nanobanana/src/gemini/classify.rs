@@ -71,7 +71,7 @@ fn success_body(response: GenerateResponse) -> Outcome {
         return Outcome::Blocked { reason: reason.to_owned() };
     }
     if let Some(data) = last_image(&candidate) {
-        return image(data);
+        return image(data, model_turn(&candidate));
     }
     let text: Vec<&str> = parts(&candidate)
         .filter(|p| !p.is_thought())
@@ -99,13 +99,21 @@ fn last_image(candidate: &Candidate) -> Option<&str> {
         .last()
 }
 
-fn image(data: &str) -> Outcome {
+/// The candidate's turn as an edit sends it back: the parts that are not thoughts, each with
+/// its signature (DESIGN §10 "Editing is a conversation").
+fn model_turn(candidate: &Candidate) -> Option<serde_json::Value> {
+    let parts: Vec<serde_json::Value> =
+        parts(candidate).filter(|p| !p.is_thought()).filter_map(|p| p.echo()).collect();
+    (!parts.is_empty()).then(|| serde_json::json!({ "role": "model", "parts": parts }))
+}
+
+fn image(data: &str, turn: Option<serde_json::Value>) -> Outcome {
     let Some(bytes) = STANDARD.decode(data).or_else(|_| URL_SAFE.decode(data)).ok() else {
         return Outcome::BadImage { reason: "image data is not base64".into() };
     };
     match sniff(&bytes) {
         Some(info) => {
-            Outcome::Image(Image { bytes, format: info.format, width: info.width, height: info.height })
+            Outcome::Image(Image { bytes, format: info.format, width: info.width, height: info.height, turn })
         }
         None => Outcome::BadImage { reason: format!("{} bytes that are not a PNG or JPEG", bytes.len()) },
     }
@@ -158,6 +166,30 @@ mod tests {
         assert_eq!((image.format, image.width, image.height), (ImageFormat::Jpeg, 30, 20));
         let usage = usage.expect("usage");
         assert_eq!((usage.candidates_token_count, usage.thoughts_token_count), (1120, 180));
+    }
+
+    #[test]
+    fn the_model_turn_keeps_signatures_and_drops_thoughts() {
+        let mut signed = image_part(&jpeg_header(30, 20), false);
+        signed["thoughtSignature"] = json!("sig-image");
+        let body = candidate(
+            vec![
+                json!({"text": "thinking", "thought": true, "thoughtSignature": "sig-thought"}),
+                image_part(&png_header(10, 10), true),
+                json!({"text": "Here it is", "thoughtSignature": "sig-text"}),
+                signed,
+            ],
+            "STOP",
+        );
+        let Outcome::Image(image) = ok(body) else { panic!("an image") };
+        let turn = image.turn.expect("the model turn");
+        assert_eq!(turn["role"], "model");
+        let parts = turn["parts"].as_array().expect("parts");
+        assert_eq!(parts.len(), 2, "thoughts dropped: {turn}");
+        assert_eq!(parts[0], json!({"text": "Here it is", "thoughtSignature": "sig-text"}));
+        assert_eq!(parts[1]["thoughtSignature"], "sig-image");
+        assert_eq!(parts[1]["inlineData"]["mimeType"], "image/png");
+        assert!(parts[1]["inlineData"]["data"].as_str().is_some_and(|d| !d.is_empty()));
     }
 
     #[test]

@@ -21,7 +21,7 @@ mod tests {
     use crate::domain::{default_catalog, Model};
 
     fn image() -> Outcome {
-        Outcome::Image(Image { bytes: vec![1], format: ImageFormat::Png, width: 1, height: 1 })
+        Outcome::Image(Image { bytes: vec![1], format: ImageFormat::Png, width: 1, height: 1, turn: None })
     }
 
     #[test]

@@ -28,5 +28,5 @@ pub use gateway::Gateway;
 pub use image::{sniff, ImageFormat, ImageInfo};
 pub use limits::{LimitError, LimitSettings, Limits, Permit, MINUTE};
 pub use outcome::{Class, Image, Outcome, Reply};
-pub use request::{Reference, Request};
+pub use request::{user_turn, Reference, Request};
 pub use response::Usage;

@@ -14,6 +14,9 @@ pub struct Image {
     pub format: ImageFormat,
     pub width: u32,
     pub height: u32,
+    /// The model's turn as Gemini returned it, thoughts dropped (its text and image parts with
+    /// their `thoughtSignature`s): what an edit of this picture sends back as the model turn.
+    pub turn: Option<serde_json::Value>,
 }
 
 impl Image {

@@ -34,6 +34,10 @@ pub struct Request {
     pub aspect_ratio: String,
     /// `imageSize`; `None` only for a model that does not take it (`CatalogModel::takes_size`).
     pub size: Option<ImageSize>,
+    /// The conversation before this prompt (an edit): `contents` entries, user and model turns
+    /// alternating, the model turns as Gemini returned them (`Image::turn`). Empty for a new
+    /// picture.
+    pub history: Vec<Value>,
 }
 
 /// Debug output shows the prompt's length, never the prompt (it is the user's content).
@@ -45,6 +49,7 @@ impl std::fmt::Debug for Request {
             .field("references", &self.references)
             .field("aspect_ratio", &self.aspect_ratio)
             .field("size", &self.size)
+            .field("history_turns", &self.history.len())
             .finish()
     }
 }
@@ -52,21 +57,28 @@ impl std::fmt::Debug for Request {
 impl Request {
     /// The `generateContent` body.
     pub fn body(&self) -> Value {
-        let mut parts = vec![json!({ "text": self.prompt })];
-        parts.extend(
-            self.references.iter().map(
-                |r| json!({"inline_data": {"mime_type": r.mime_type, "data": STANDARD.encode(&r.bytes)}}),
-            ),
-        );
+        let mut contents = self.history.clone();
+        contents.push(user_turn(&self.prompt, &self.references));
         let mut image_config = json!({ "aspectRatio": self.aspect_ratio });
         if let Some(size) = self.size {
             image_config["imageSize"] = json!(size.as_str());
         }
         json!({
-            "contents": [{"role": "user", "parts": parts}],
+            "contents": contents,
             "generationConfig": {"responseModalities": ["TEXT", "IMAGE"], "imageConfig": image_config},
         })
     }
+}
+
+/// A user turn: the prompt, then the reference images inline.
+pub fn user_turn(prompt: &str, references: &[Reference]) -> Value {
+    let mut parts = vec![json!({ "text": prompt })];
+    parts.extend(
+        references
+            .iter()
+            .map(|r| json!({"inline_data": {"mime_type": r.mime_type, "data": STANDARD.encode(&r.bytes)}})),
+    );
+    json!({"role": "user", "parts": parts})
 }
 
 #[cfg(test)]
@@ -80,6 +92,7 @@ mod tests {
             references: vec![Reference { mime_type: "image/png".into(), bytes: vec![1, 2, 3] }],
             aspect_ratio: "16:9".into(),
             size,
+            history: Vec::new(),
         }
     }
 
@@ -92,6 +105,20 @@ mod tests {
         assert_eq!(parts[1]["inline_data"], json!({"mime_type": "image/png", "data": "AQID"}));
         let flash = request(None).body();
         assert_eq!(flash["generationConfig"]["imageConfig"], json!({"aspectRatio": "16:9"}));
+    }
+
+    #[test]
+    fn an_edit_sends_the_conversation_before_the_new_instruction() {
+        let model = json!({"role": "model", "parts": [{"inlineData": {"mimeType": "image/png", "data": "AQ=="},
+            "thoughtSignature": "sig"}]});
+        let mut edit = request(Some(ImageSize::K1));
+        edit.history = vec![user_turn("a cat", &[]), model.clone()];
+        edit.references.clear();
+        let contents = edit.body()["contents"].clone();
+        assert_eq!(contents.as_array().map(Vec::len), Some(3));
+        assert_eq!(contents[0], json!({"role": "user", "parts": [{"text": "a cat"}]}));
+        assert_eq!(contents[1], model);
+        assert_eq!(contents[2], json!({"role": "user", "parts": [{"text": "a secret banana"}]}));
     }
 
     #[test]

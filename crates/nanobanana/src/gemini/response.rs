@@ -42,11 +42,31 @@ pub struct Part {
     /// Interim images and reasoning text of thinking models; never the result.
     #[serde(default)]
     pub thought: Option<bool>,
+    /// Gemini 3's opaque signature of its reasoning: a multi-turn request must return it on
+    /// the part that carried it (DESIGN §10 "Editing is a conversation").
+    #[serde(default, alias = "thought_signature")]
+    pub thought_signature: Option<String>,
 }
 
 impl Part {
     pub fn is_thought(&self) -> bool {
         self.thought == Some(true)
+    }
+
+    /// This part as a multi-turn request sends it back: text or image, with its signature.
+    /// `None` for a part with neither (nothing to send back).
+    pub fn echo(&self) -> Option<Value> {
+        let mut part = match (&self.text, &self.inline_data) {
+            (Some(text), _) => serde_json::json!({ "text": text }),
+            (None, Some(InlineData { mime_type, data: Some(data) })) => serde_json::json!({
+                "inlineData": { "mimeType": mime_type.as_deref().unwrap_or("image/png"), "data": data }
+            }),
+            _ => return None,
+        };
+        if let Some(signature) = &self.thought_signature {
+            part["thoughtSignature"] = Value::String(signature.clone());
+        }
+        Some(part)
     }
 }
 

@@ -17,6 +17,8 @@ use crate::domain::{GenerationStatus, TelegramId};
 pub struct Produced<'a> {
     pub result_key: &'a str,
     pub preview_key: &'a str,
+    /// The stored conversation an edit continues (`storage::conversation_key`), if kept.
+    pub turn_key: Option<&'a str>,
     pub usage: Option<Value>,
     pub provider_cost_micro_usd: Option<i64>,
     pub latency: Duration,
@@ -25,7 +27,7 @@ pub struct Produced<'a> {
 pub async fn record_result(conn: &mut PgConnection, id: Uuid, result: &Produced<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE generations SET result_key = $2, preview_key = $3, usage = $4,
-                provider_cost_micro_usd = $5, latency_ms = $6
+                provider_cost_micro_usd = $5, latency_ms = $6, turn_key = $7
          WHERE id = $1",
     )
     .bind(id)
@@ -34,6 +36,7 @@ pub async fn record_result(conn: &mut PgConnection, id: Uuid, result: &Produced<
     .bind(&result.usage)
     .bind(result.provider_cost_micro_usd)
     .bind(i64::try_from(result.latency.as_millis()).unwrap_or(i64::MAX))
+    .bind(result.turn_key)
     .execute(conn)
     .await?;
     Ok(())
@@ -124,7 +127,7 @@ pub async fn to_erase<'c>(conn: impl sqlx::PgExecutor<'c>, limit: i64) -> sqlx::
 /// Records that `ids`' objects are deleted: their keys name nothing any more.
 pub async fn erased<'c>(conn: impl sqlx::PgExecutor<'c>, ids: &[Uuid]) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE generations SET erased_at = now(), result_key = NULL, preview_key = NULL
+        "UPDATE generations SET erased_at = now(), result_key = NULL, preview_key = NULL, turn_key = NULL
          WHERE id = ANY($1) AND erased_at IS NULL",
     )
     .bind(ids)

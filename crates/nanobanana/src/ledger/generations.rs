@@ -3,7 +3,7 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::movement::{apply, run, statement, Entry, Kind, Moved, Refs, SETTLE};
+use super::movement::{apply, run, statement, Entry, Kind, Moved, Refs, CANCEL, SETTLE};
 use super::{LedgerError, Outcome};
 use crate::domain::{Credits, GenerationStatus, ImageSize, TelegramId};
 
@@ -67,6 +67,27 @@ pub async fn settle(
         Moved::NoSource => Ok(Settled::Stale),
         // The fence passed but a settlement row exists: the data disagrees with itself.
         // Refuse, so the caller's transaction (and its status change) rolls back.
+        Moved::AlreadyDone => Err(LedgerError::AlreadySettled(generation_id)),
+    }
+}
+
+/// Why a cancelled generation ended (its `error`).
+pub const CANCELLED_ERROR: &str = "cancelled by the user";
+
+/// Cancels generation `generation_id` of `user` if no worker has started it: its status moves
+/// `queued` → `failed` and its reserved cost is released, in one statement, exactly once.
+/// `Stale` when it had started (the claim won), was settled already (a second press), or is
+/// not theirs: nothing changed.
+pub async fn cancel(
+    conn: &mut PgConnection,
+    generation_id: Uuid,
+    user: TelegramId,
+) -> Result<Settled, LedgerError> {
+    let refs = Refs { generation_id: Some(generation_id), ..Refs::default() };
+    let query = statement(CANCEL, Kind::Release, &refs).bind(CANCELLED_ERROR).bind(user);
+    match run(conn, query, Kind::Release, &refs).await? {
+        Moved::Applied(entry) => Ok(Settled::Now(entry)),
+        Moved::NoSource => Ok(Settled::Stale),
         Moved::AlreadyDone => Err(LedgerError::AlreadySettled(generation_id)),
     }
 }

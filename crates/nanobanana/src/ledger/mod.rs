@@ -27,7 +27,7 @@ pub use adjust::{adjust, adjust_alone, Adjusted, Adjustment, Direction, Reason, 
 pub use balance::{balance, lock_balance, Balance};
 pub use bonus::{grant_bonus, take_back_bonus, BonusSource};
 pub use charges::credit_charge;
-pub use generations::{reserve, settle, Settled, Settlement};
+pub use generations::{cancel, reserve, settle, Settled, Settlement, CANCELLED_ERROR};
 pub use movement::{Entry, Kind};
 pub use refunds::{refund_commit, refund_hold, refund_provider_id, refund_release, RefundHold};
 

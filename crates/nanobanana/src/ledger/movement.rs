@@ -90,6 +90,13 @@ static DIRECT: &str = "SELECT * FROM ledger_move($1, $2, $3, $4, $5, $6, $7, $8,
 /// The shared `$5`–`$9` are bound but unused: a settlement refers to its generation only.
 pub(super) static SETTLE: &str = "SELECT * FROM ledger_settle($1, $2, $3, $4, $10, $11, $12, $13, $14)";
 
+/// The cancel of a generation that has not started (DESIGN §10 "Variants and cancel"):
+/// `ledger_cancel` (migration `…151_ledger_cancel`, owned by this module) moves the user's own
+/// generation `queued` (never claimed) → `failed` and releases its cost through `ledger_move`
+/// in the same call; a claim that took it first, or an earlier cancel, yields no row and moves
+/// nothing. After the shared parameters: the error (`$10`) and the user (`$11`).
+pub(super) static CANCEL: &str = "SELECT * FROM ledger_cancel($1, $2, $3, $4, $10, $11)";
+
 /// What a movement statement found and did.
 pub(super) enum Moved {
     /// The source yielded nothing (a fenced update that matched no row).

@@ -9,6 +9,7 @@
 
 pub mod alerts;
 mod attachment;
+pub mod group;
 mod rows;
 mod sender;
 pub mod status;
@@ -114,6 +115,24 @@ pub async fn undelivered(
     .bind(max_tries)
     .bind(limit)
     .fetch_all(conn)
+    .await
+}
+
+/// The generation whose picture message `message_id` in `chat` shows (a delivery row Telegram
+/// answered with that id), if it is one: a reply to it edits that picture.
+pub async fn delivered_in(
+    conn: &mut PgConnection,
+    chat: i64,
+    message_id: i64,
+) -> sqlx::Result<Option<uuid::Uuid>> {
+    sqlx::query_scalar(
+        "SELECT delivers FROM outbox
+         WHERE chat_id = $1 AND message_id = $2 AND delivers IS NOT NULL AND method = 'sendPhoto'
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(chat)
+    .bind(message_id)
+    .fetch_optional(conn)
     .await
 }
 

@@ -300,6 +300,9 @@ impl Sender {
             return Ok(Err(Sent::Skipped));
         }
         params["text"] = rendered.text.clone().into();
+        if let Some(keyboard) = &rendered.keyboard {
+            params["reply_markup"] = keyboard.clone();
+        }
         if let Some(map) = params.as_object_mut() {
             map.remove("final");
         }
@@ -337,8 +340,7 @@ impl Sender {
     /// into the row just sent).
     async fn shown(&self, generation: Uuid, rendered: &Rendered) -> sqlx::Result<()> {
         let mut conn = self.pool.acquire().await?;
-        let now = status::shown(&mut conn, generation, &rendered.text, rendered.phase).await?;
-        if let Some(now) = now.filter(|now| *now != rendered.phase) {
+        if let Some(now) = status::shown(&mut conn, generation, rendered).await? {
             status::touch(&mut conn, generation, now.is_final()).await?;
         }
         Ok(())

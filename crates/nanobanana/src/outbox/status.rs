@@ -37,7 +37,8 @@ pub async fn open(conn: &mut PgConnection, chat_id: i64, generation: Uuid) -> sq
         .await
 }
 
-/// The generation's state changed: its status message needs an edit. Folds into the pending
+/// The generation's state changed: its status message needs an edit (the message of its
+/// request, when it is one of several variants: they share the first one's). Folds into the pending
 /// status row if there is one (taking its row lock, so a sender marking it sent waits for this
 /// transaction and then sees the change). `final_state`: due at once, and never skipped by the
 /// sender, so it goes before anything queued after it in the chat (the photo). Without a
@@ -47,7 +48,7 @@ pub async fn touch(conn: &mut PgConnection, generation: Uuid, final_state: bool)
         "INSERT INTO outbox (chat_id, method, params, edits, status_of, next_attempt_at, class)
          SELECT o.chat_id, 'editMessageText',
                 jsonb_build_object('chat_id', o.chat_id, 'parse_mode', 'HTML', 'final', $2),
-                o.id, g.id,
+                o.id, COALESCE(o.status_of, g.id),
                 CASE WHEN $2 THEN now()
                      ELSE GREATEST(now(), g.status_shown_at + $3::interval) END,
                 2
@@ -72,6 +73,10 @@ pub struct Rendered {
     pub phase: GenerationStatus,
     /// What the message shows already (an edit to the same text is skipped).
     pub shown: Option<String>,
+    /// ❌ while something of the request has not started.
+    pub keyboard: Option<serde_json::Value>,
+    /// A request of several variants: where it stood when rendered.
+    pub progress: Option<super::group::Progress>,
 }
 
 type StateRow = (
@@ -106,21 +111,37 @@ pub async fn render_now(
          WHERE g.id = $1",
     )
     .bind(generation)
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.map(|(status, prompt, model, size, cost, language, failure, error, elapsed, position, shown)| {
-        let lang = Lang::parse(&language).unwrap_or(Lang::Ru);
-        let state = State {
-            status,
-            prompt: &prompt,
-            model: catalog.label(lang == Lang::En, &model, size.and_then(|s| ImageSize::parse(&s).ok())),
-            cost,
-            failure: failure.as_deref().unwrap_or_else(|| failure_of(error.as_deref())),
-            elapsed: elapsed.max(0),
-            position: position.max(1),
-        };
-        Rendered { text: text(lang, &state), phase: status, shown }
-    }))
+    let Some((status, prompt, model, size, cost, language, failure, error, elapsed, position, shown)) = row
+    else {
+        return Ok(None);
+    };
+    let lang = Lang::parse(&language).unwrap_or(Lang::Ru);
+    let state = State {
+        status,
+        prompt: &prompt,
+        model: catalog.label(lang == Lang::En, &model, size.and_then(|s| ImageSize::parse(&s).ok())),
+        cost,
+        failure: failure.as_deref().unwrap_or_else(|| failure_of(error.as_deref())),
+        elapsed: elapsed.max(0),
+        position: position.max(1),
+    };
+    let keyboard = super::group::cancel_keyboard(conn, lang, generation).await?;
+    let progress = super::group::progress(conn, generation).await?;
+    let (text, phase) = match &progress {
+        Some(progress) => (progress.text(lang, &cut_prompt(&prompt), &state.model), progress.phase()),
+        None => (text(lang, &state), status),
+    };
+    Ok(Some(Rendered { text, phase, shown, keyboard, progress }))
+}
+
+fn cut_prompt(prompt: &str) -> String {
+    let mut cut: String = prompt.chars().take(PROMPT_CHARS).collect();
+    if prompt.chars().count() > PROMPT_CHARS {
+        cut.push('…');
+    }
+    cut
 }
 
 /// The failure text key of a generation ended without one recorded (the deadline sweep).
@@ -147,10 +168,7 @@ pub struct State<'a> {
 
 /// The status text of `state` in `lang`.
 pub fn text(lang: Lang, state: &State<'_>) -> String {
-    let mut prompt: String = state.prompt.chars().take(PROMPT_CHARS).collect();
-    if state.prompt.chars().count() > PROMPT_CHARS {
-        prompt.push('…');
-    }
+    let prompt = cut_prompt(state.prompt);
     let (cost, elapsed) = (state.cost.to_string(), state.elapsed.to_string());
     match state.status {
         GenerationStatus::Queued => {
@@ -176,16 +194,22 @@ pub fn text(lang: Lang, state: &State<'_>) -> String {
     }
 }
 
-/// The sender showed `text` (rendered for `phase`): remembered, so an identical edit is skipped
-/// and progress edits are spaced out. Waits for a transaction changing the generation to end,
-/// and returns its status now: if that is not `phase`, the caller queues another edit.
+/// The sender showed `rendered`: remembered, so an identical edit is skipped and progress
+/// edits are spaced out. Waits for a transaction changing the generation to end; if it (or, for
+/// a request of several variants, any variant) moved on since it was rendered, the status to
+/// show now: the caller queues another edit.
 pub async fn shown(
     conn: &mut PgConnection,
     generation: Uuid,
-    text: &str,
-    phase: GenerationStatus,
+    rendered: &Rendered,
 ) -> sqlx::Result<Option<GenerationStatus>> {
-    crate::jobs::status_shown(conn, generation, text, phase).await
+    let now = crate::jobs::status_shown(conn, generation, &rendered.text, rendered.phase).await?;
+    Ok(match rendered.progress {
+        Some(then) => {
+            super::group::progress(conn, generation).await?.filter(|p| *p != then).map(|p| p.phase())
+        }
+        None => now.filter(|now| *now != rendered.phase),
+    })
 }
 
 /// Queues edits for up to `limit` generations being worked on whose message still shows an

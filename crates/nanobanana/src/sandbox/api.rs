@@ -132,6 +132,9 @@ async fn add_user(State(world): Shared, Json(new): Json<NewUser>) -> Answer {
 #[derive(Deserialize)]
 struct Text {
     text: String,
+    /// A reply to this bot message (a reply to a picture edits it).
+    #[serde(default)]
+    reply_to_message_id: Option<i64>,
 }
 
 /// A text; one starting with `/` is a command (with its arguments), as Telegram marks it.
@@ -151,7 +154,10 @@ async fn text(State(world): Shared, Path(id): Path<i64>, Json(body): Json<Text>)
             let name = head.split('@').next().unwrap_or(head);
             users::command(state, id, &profile, name, Some(args.trim()))?
         }
-        _ => users::text(state, id, &profile, text)?,
+        _ => match body.reply_to_message_id {
+            Some(reply_to) => users::reply(state, id, &profile, text, reply_to)?,
+            None => users::text(state, id, &profile, text)?,
+        },
     };
     done(sent)
 }

@@ -56,6 +56,14 @@ pub fn preview_key(generation: Uuid) -> String {
     format!("generations/{generation}/preview.jpg")
 }
 
+/// `generations/{id}/conversation.json`: the Gemini conversation that made the picture (the
+/// user turns with their references, the model turns as Gemini returned them, signatures
+/// included), which an edit of it continues. Under the generation's folder, so `/deleteme`
+/// erases it with the pictures.
+pub fn conversation_key(generation: Uuid) -> String {
+    format!("generations/{generation}/conversation.json")
+}
+
 /// `references/{id}/{index}.{ext}`: the user's reference photos, stored before the Gemini call.
 pub fn reference_key(generation: Uuid, index: usize, ext: &str) -> String {
     format!("references/{generation}/{index}.{ext}")
@@ -72,7 +80,7 @@ mod tests {
         assert_eq!(original, "generations/00000000-0000-0000-0000-000000000000/original.png");
         assert_eq!(preview_key(id), "generations/00000000-0000-0000-0000-000000000000/preview.jpg");
         assert_eq!(reference_key(id, 2, "jpg"), "references/00000000-0000-0000-0000-000000000000/2.jpg");
-        for key in [original, preview_key(id), reference_key(id, 0, "jpg")] {
+        for key in [original, preview_key(id), reference_key(id, 0, "jpg"), conversation_key(id)] {
             assert_eq!(validate_key(&key), Ok(()), "{key}");
         }
     }

@@ -10,5 +10,5 @@ mod key;
 pub mod preview;
 mod store;
 
-pub use key::{original_key, preview_key, reference_key, validate_key, KeyError};
+pub use key::{conversation_key, original_key, preview_key, reference_key, validate_key, KeyError};
 pub use store::{Storage, StorageError, MAX_OBJECT_BYTES};

@@ -64,6 +64,9 @@ pub struct Message {
     pub private: bool,
     pub from: From,
     pub content: Content,
+    /// The message this one replies to (`reply_to_message.message_id`), if any: a reply to a
+    /// delivered picture edits it.
+    pub reply_to: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,6 +160,7 @@ pub fn parse(update: &Value) -> Incoming {
                 private,
                 from,
                 content: content(message),
+                reply_to: message.pointer("/reply_to_message/message_id").and_then(Value::as_i64),
             });
         }
     }
@@ -211,7 +215,10 @@ mod tests {
         };
         assert_eq!(m.content, Content::Command { name: "start".into(), args: "ref-42".into() });
         let Incoming::Message(m) = parse(&message(json!({"text": "a cat"}))) else { panic!() };
-        assert_eq!(m.content, Content::Text("a cat".into()));
+        assert_eq!((m.content, m.reply_to), (Content::Text("a cat".into()), None));
+        let reply = json!({"text": "bluer", "reply_to_message": {"message_id": 41, "photo": []}});
+        let Incoming::Message(m) = parse(&message(reply)) else { panic!() };
+        assert_eq!(m.reply_to, Some(41));
         let Incoming::Message(m) = parse(&message(json!({"sticker": {}}))) else { panic!() };
         assert_eq!(m.content, Content::Unsupported("sticker"));
         let photo = json!({"photo": [{"file_id": "small"}, {"file_id": "big"}], "caption": "cat", "media_group_id": "g1"});

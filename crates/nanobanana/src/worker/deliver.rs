@@ -233,7 +233,7 @@ fn caption(job: &Job, charge: &Charge<'_>) -> String {
     )
 }
 
-/// 🔁 regenerate, ✏️ edit, 📎 original (`Button::Result`).
+/// 🔁 regenerate, ✏️ edit, 📎 original, ×4 variants (`Button::Result`).
 pub(crate) fn buttons(lang: Lang, id: Uuid) -> Value {
     let button = |key: &str, action: ResultAction| {
         let data = Button::Result { action, generation: id }.encode();
@@ -243,6 +243,7 @@ pub(crate) fn buttons(lang: Lang, id: Uuid) -> Value {
         button("button_regenerate", ResultAction::Regenerate),
         button("button_edit", ResultAction::Edit),
         button("button_original", ResultAction::Original),
+        button("button_variants4", ResultAction::Variants4),
     ]] })
 }
 
@@ -277,6 +278,25 @@ pub async fn tell_ended(
     Ok(())
 }
 
+/// What happened, for `last_error`, the logs and the admins; never the user's prompt.
+pub(super) fn describe(outcome: &crate::gemini::Outcome) -> String {
+    let text = match outcome {
+        crate::gemini::Outcome::Image(_) => "image".to_owned(),
+        crate::gemini::Outcome::Retryable { reason, .. }
+        | crate::gemini::Outcome::DailyQuota { reason }
+        | crate::gemini::Outcome::InvalidKey { reason }
+        | crate::gemini::Outcome::Blocked { reason }
+        | crate::gemini::Outcome::Invalid { reason }
+        | crate::gemini::Outcome::ModelNotFound { reason }
+        | crate::gemini::Outcome::BadImage { reason } => format!("{}: {reason}", outcome.kind()),
+        crate::gemini::Outcome::TextRefusal { .. } => "text_refusal".to_owned(),
+        crate::gemini::Outcome::NoImage { finish_reason } => {
+            format!("no_image: {}", finish_reason.as_deref().unwrap_or("-"))
+        }
+    };
+    text.chars().take(500).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,6 +310,8 @@ mod tests {
             delivery: Delivery::Photo,
             reference_file_ids: Vec::new(),
             status_message: false,
+            parent: None,
+            style: None,
         }
     }
 
@@ -321,7 +343,7 @@ mod tests {
     fn buttons_fit_telegrams_callback_data_limit() {
         let markup = buttons(Lang::Ru, Uuid::max());
         let row = markup["inline_keyboard"][0].as_array().expect("one row");
-        assert_eq!(row.len(), 3);
+        assert_eq!(row.len(), 4);
         for (button, action) in row.iter().zip(ResultAction::ALL) {
             let data = button["callback_data"].as_str().expect("data");
             assert!(data.len() <= Button::MAX_BYTES, "{data}");

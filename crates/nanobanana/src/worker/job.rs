@@ -8,7 +8,8 @@ use chrono::Utc;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use super::deliver::{self, Charge, Ended, Failure};
+use super::conversation;
+use super::deliver::{self, describe, Charge, Ended, Failure};
 use super::pausing::{pause_generation, resume_if_paused};
 use super::references::load_references;
 use super::repo::{self, Job};
@@ -84,16 +85,26 @@ async fn process(
             return Box::pin(retry(worker, claimed, &job, None, &format!("references: {error:#}"))).await
         }
     };
-    let kept = references.iter().map(|r| r.bytes.len() as u64).sum();
-    let request = Request {
+    let mut kept = references.iter().map(|r| r.bytes.len() as u64).sum();
+    let mut request = Request {
         model_id: model.id.clone(),
-        prompt: job.prompt.clone(),
+        // The style's template applied to the user's words (they stay the generation's prompt).
+        prompt: crate::domain::styles::model_prompt(&job.prompt, job.style.as_deref()),
         references,
         aspect_ratio: job.aspect_ratio.clone(),
         // Always sent where the model takes it: without it Gemini renders 1K.
         size,
+        history: Vec::new(),
     };
-    let ask = Ask { job: &job, model, bought };
+    if let Some(parent) = job.parent {
+        match Box::pin(conversation::prepare(worker, claimed, &job, parent, &mut request, &mut memory))
+            .await?
+        {
+            Ok(extra) => kept += extra,
+            Err(ended) => return Ok(ended),
+        }
+    }
+    let ask = Ask { job: &job, model, bought, request: &request };
     // One more call at most, for an answer that is not a picture or a picture smaller than
     // bought: each call costs the operator money.
     let mut second_chance = true;
@@ -158,6 +169,8 @@ struct Ask<'a> {
     model: &'a CatalogModel,
     /// The size bought (and asked for, where the model takes `imageSize`).
     bought: ImageSize,
+    /// What Gemini is asked (its conversation is kept with the result).
+    request: &'a Request,
 }
 
 /// After one call: the job left this worker, or it is worth one more call (why).
@@ -253,10 +266,7 @@ async fn succeed(
     second_chance: bool,
 ) -> anyhow::Result<Next> {
     let job = ask.job;
-    let ext = match image.format {
-        ImageFormat::Png => "png",
-        ImageFormat::Jpeg => "jpg",
-    };
+    let ext = if image.format == ImageFormat::Png { "png" } else { "jpg" };
     let result_key = store::original_key(claimed.id, ext);
     let preview_key = store::preview_key(claimed.id);
     let original = bytes::Bytes::from(image.bytes.clone());
@@ -273,9 +283,17 @@ async fn succeed(
             return done(fail(worker, claimed, job, Failure::NotAPicture, &error).await?);
         }
     };
-    if let Err(error) = worker.storage.put(&preview_key, preview.bytes).await {
-        return done(retry(worker, claimed, job, None, &format!("storing the preview: {error:#}")).await?);
-    }
+    // The preview, then the conversation an edit of this picture continues.
+    let stored = match worker.storage.put(&preview_key, preview.bytes).await {
+        Ok(()) => conversation::keep(worker, claimed.id, ask.request, image.turn.as_ref())
+            .await
+            .map_err(|error| format!("storing the conversation: {error:#}")),
+        Err(error) => Err(format!("storing the preview: {error:#}")),
+    };
+    let turn_key = match stored {
+        Ok(key) => key,
+        Err(why) => return done(retry(worker, claimed, job, None, &why).await?),
+    };
     if worker.paused_seen.load(std::sync::atomic::Ordering::Relaxed) {
         resume_if_paused(worker).await?;
     }
@@ -284,6 +302,7 @@ async fn succeed(
     let produced = Produced {
         result_key: &result_key,
         preview_key: &preview_key,
+        turn_key: turn_key.as_deref(),
         usage: reply.usage.map(|u| serde_json::to_value(u).unwrap_or_default()),
         provider_cost_micro_usd: cost.map(|c| c.get()),
         latency: reply.latency,
@@ -315,7 +334,7 @@ async fn model_gone(
 }
 
 /// Requeues with backoff, or ends the job failed when its attempts or its deadline are spent.
-async fn retry(
+pub(super) async fn retry(
     worker: &Worker,
     claimed: &Claimed,
     job: &Job,
@@ -342,7 +361,7 @@ async fn retry(
     }
 }
 
-async fn fail(
+pub(super) async fn fail(
     worker: &Worker,
     claimed: &Claimed,
     job: &Job,
@@ -370,23 +389,4 @@ async fn requeue_uncounted(
     } else {
         Finished::Discarded
     })
-}
-
-/// What happened, for `last_error`, the logs and the admins; never the user's prompt.
-fn describe(outcome: &Outcome) -> String {
-    let text = match outcome {
-        Outcome::Image(_) => "image".to_owned(),
-        Outcome::Retryable { reason, .. }
-        | Outcome::DailyQuota { reason }
-        | Outcome::InvalidKey { reason }
-        | Outcome::Blocked { reason }
-        | Outcome::Invalid { reason }
-        | Outcome::ModelNotFound { reason }
-        | Outcome::BadImage { reason } => format!("{}: {reason}", outcome.kind()),
-        Outcome::TextRefusal { .. } => "text_refusal".to_owned(),
-        Outcome::NoImage { finish_reason } => {
-            format!("no_image: {}", finish_reason.as_deref().unwrap_or("-"))
-        }
-    };
-    text.chars().take(500).collect()
 }

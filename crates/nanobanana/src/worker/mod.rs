@@ -13,6 +13,7 @@
 //! This module never moves credits except through `ledger::settle`, and never sends to
 //! Telegram itself: everything the user sees goes through the outbox.
 
+mod conversation;
 mod deliver;
 mod job;
 mod pausing;

@@ -62,6 +62,7 @@ async fn the_command_menu_is_registered_in_both_languages() {
         "buy",
         "settings",
         "history",
+        "styles",
         "support",
         "terms",
         "paysupport",

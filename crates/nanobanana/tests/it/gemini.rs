@@ -49,6 +49,7 @@ pub(crate) fn request(model: &str, prompt: &str) -> Request {
         references: vec![],
         aspect_ratio: "1:1".into(),
         size: (model != LITE).then_some(ImageSize::K1),
+        history: Vec::new(),
     }
 }
 

@@ -29,6 +29,7 @@ fn request(n: usize) -> Request {
         references: vec![],
         aspect_ratio: "1:1".into(),
         size: None,
+        history: Vec::new(),
     }
 }
 

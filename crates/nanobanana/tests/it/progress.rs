@@ -188,27 +188,33 @@ async fn result_buttons_regenerate_edit_and_send_the_original_in_both_languages(
         p.wait_status(again.0, "succeeded").await;
         assert_eq!(p.db.balance(user).await, (1_000 - 2 * pro, 0), "charged for each, once");
 
-        // ✏️ the next text is a prompt with this picture as its reference ...
+        // ✏️ the next text edits this picture: the conversation that made it goes to Gemini
+        // (the model turn with its signatures), at the picture's own model, size and ratio ...
         assert_eq!(p.press(user, photo.message_id, &data[1]).await, toasts[2]);
-        let photo_file: String = sqlx::query_scalar("SELECT file_id FROM generations WHERE id = $1")
-            .bind(first)
-            .fetch_one(&p.db.pool)
-            .await
-            .expect("the delivered photo's file id");
         p.text(user, lang, "make it blue");
         let edited = wait_generation(&p, user, "make it blue").await;
-        let references: Vec<String> =
-            sqlx::query_scalar("SELECT reference_file_ids FROM generations WHERE id = $1")
-                .bind(edited)
-                .fetch_one(&p.db.pool)
-                .await
-                .expect("references");
-        assert_eq!(references, vec![photo_file.clone()]);
+        let (parent, model, size, ratio): (Option<Uuid>, String, Option<String>, String) = sqlx::query_as(
+            "SELECT parent_id, model, image_size, aspect_ratio FROM generations WHERE id = $1",
+        )
+        .bind(edited)
+        .fetch_one(&p.db.pool)
+        .await
+        .expect("the edit");
+        assert_eq!(
+            (parent, model.as_str(), size.as_deref(), ratio.as_str()),
+            (Some(first), "pro", Some("2K"), "16:9")
+        );
         p.wait_status(edited, "succeeded").await;
-        let sent = p.tg.file_bytes(&photo_file).expect("photo bytes");
-        let seen = p.gemini.requests().into_iter().find(|r| r.prompt == "make it blue").expect("call");
-        assert_eq!(seen.references.len(), 1);
-        assert_eq!(seen.references[0].size, sent.len(), "Gemini saw the delivered picture");
+        let seen = p
+            .gemini
+            .requests()
+            .into_iter()
+            .find(|r| r.turns.last().is_some_and(|t| t.texts == ["make it blue"]))
+            .expect("call");
+        let roles: Vec<&str> = seen.turns.iter().map(|t| t.role.as_str()).collect();
+        assert_eq!(roles, ["user", "model", "user"]);
+        assert_eq!(seen.turns[0].texts, ["a banana boat"]);
+        assert!(!seen.turns[1].signatures.is_empty(), "the model turn with its signatures");
 
         // ... once: the text after it is a plain prompt again, and so is one after the state expired.
         p.press(user, photo.message_id, &data[1]).await;

@@ -337,3 +337,85 @@ async fn sandbox_command_prints_its_url_resets_its_database_and_stops_on_sigterm
         .await
         .expect("drop");
 }
+
+/// The sandbox shows issue 18's features through its API as the page uses them: a reply to a
+/// picture edits it (the fake Gemini gets the conversation), ×4 on a result makes four
+/// variants of one request, and `/styles` applies a preset to the next prompt.
+#[tokio::test]
+async fn sandbox_api_replies_edit_pictures_and_shows_variants_and_styles() {
+    let db = TestDb::heavy(5).await;
+    let sandbox = start(&db).await;
+    let http = reqwest::Client::new();
+    let post = |path: String, body: Value| http.post(format!("{}{path}", sandbox.url())).json(&body).send();
+    let tg = sandbox.telegram();
+    let until = |what: &'static str, sql: String, want: i64| {
+        let db = &db;
+        async move {
+            crate::support::wait::until(what, WAIT, || async {
+                let n = count(db, &sql).await;
+                if n == want {
+                    Ok(())
+                } else {
+                    Err(format!("{n}"))
+                }
+            })
+            .await
+        }
+    };
+    post("/api/users/1001/text".into(), json!({"text": "/start"})).await.expect("start");
+    until("the user", "SELECT COUNT(*) FROM users WHERE telegram_id = 1001".into(), 1).await;
+    post("/api/users/1001/grant".into(), json!({"credits": 200})).await.expect("grant");
+    post("/api/users/1001/text".into(), json!({"text": "a lighthouse"})).await.expect("prompt");
+    until(
+        "the picture",
+        "SELECT COUNT(*) FROM outbox WHERE delivers IS NOT NULL AND message_id IS NOT NULL".into(),
+        1,
+    )
+    .await;
+    let photo = tg.chat(1001).expect("chat").messages.into_iter().find(|m| m.kind == "photo").expect("photo");
+    // A reply to a message that does not exist is refused; to the picture, it edits it.
+    let missing = post("/api/users/1001/text".into(), json!({"text": "x", "reply_to_message_id": 99_999}));
+    assert_eq!(missing.await.expect("answer").status().as_u16(), 404);
+    let reply = json!({"text": "make it night", "reply_to_message_id": photo.message_id});
+    assert_eq!(post("/api/users/1001/text".into(), reply).await.expect("reply").status().as_u16(), 200);
+    until(
+        "the edit",
+        "SELECT COUNT(*) FROM generations WHERE parent_id IS NOT NULL AND status = 'succeeded'".into(),
+        1,
+    )
+    .await;
+    let edit =
+        sandbox.gemini().requests().into_iter().find(|r| r.prompt.contains("make it night")).expect("call");
+    assert_eq!(edit.turns.len(), 3, "{edit:?}");
+    // ×4 under the picture.
+    let x4 = photo.callback_data().into_iter().find(|d| d.starts_with("x4:")).expect("×4 button");
+    post("/api/users/1001/press".into(), json!({"message_id": photo.message_id, "data": x4}))
+        .await
+        .expect("×4");
+    until("four variants", "SELECT COUNT(*) FROM generations WHERE request_id IS NOT NULL".into(), 4).await;
+    // /styles, then the next prompt in that style.
+    post("/api/users/1001/text".into(), json!({"text": "/styles"})).await.expect("styles");
+    let screen = crate::support::wait::until("the styles screen", WAIT, || async {
+        let chat = tg.chat(1001).ok_or("no chat")?;
+        chat.messages
+            .into_iter()
+            .find(|m| m.callback_data().iter().any(|d| d == "sty:n:watercolor"))
+            .ok_or("not yet")
+    })
+    .await;
+    post(
+        "/api/users/1001/press".into(),
+        json!({"message_id": screen.message_id, "data": "sty:n:watercolor"}),
+    )
+    .await
+    .expect("style");
+    until("the styled answer", "SELECT COUNT(*) FROM users WHERE awaiting = 'styled'".into(), 1).await;
+    post("/api/users/1001/text".into(), json!({"text": "a harbour"})).await.expect("prompt");
+    until("the styled prompt", "SELECT COUNT(*) FROM generations WHERE style = 'watercolor'".into(), 1).await;
+    db.assert_settled(Leave::default()).await;
+    let styled =
+        sandbox.gemini().requests().into_iter().find(|r| r.prompt.contains("a harbour")).expect("call");
+    assert!(styled.prompt.starts_with("A delicate watercolor painting of a harbour"), "{}", styled.prompt);
+    sandbox.stop().await.expect("stops");
+    db.assert_audit_clean().await;
+}

@@ -51,7 +51,7 @@ async fn worker_delivers_photo_and_original_and_charges_once() {
     );
     assert_eq!(
         photo.callback_data(),
-        vec![format!("regen:{id}"), format!("edit:{id}"), format!("orig:{id}")]
+        vec![format!("regen:{id}"), format!("edit:{id}"), format!("orig:{id}"), format!("x4:{id}")]
     );
     let document = chat.messages.iter().find(|m| m.kind == "document").expect("a document");
     // The files Telegram got are the stored ones.

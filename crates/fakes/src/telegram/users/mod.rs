@@ -141,6 +141,27 @@ pub fn text(state: &TgState, user_id: i64, profile: &UserProfile, text: &str) ->
     user_message(state, user_id, profile, |m| m["text"] = json!(text))
 }
 
+/// A text that replies to message `reply_to` of the chat (a bot message, embedded as
+/// Telegram embeds it in `reply_to_message`); the message must exist.
+pub fn reply(
+    state: &TgState,
+    user_id: i64,
+    profile: &UserProfile,
+    text: &str,
+    reply_to: i64,
+) -> Result<Sent, ActionError> {
+    let replied = {
+        let mut inner = state.lock();
+        let message =
+            inner.chat(user_id).and_then(|chat| chat.messages.get(&reply_to)).filter(|m| !m.deleted);
+        message.map(|m| m.message.clone()).ok_or(ActionError::NoSuchMessage(user_id, reply_to))?
+    };
+    user_message(state, user_id, profile, |m| {
+        m["text"] = json!(text);
+        m["reply_to_message"] = replied;
+    })
+}
+
 pub fn command(
     state: &TgState,
     user_id: i64,

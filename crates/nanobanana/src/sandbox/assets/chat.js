@@ -103,6 +103,11 @@
       const i = m.invoice;
       html += `<div class="invoice"><b>${escape(i.title)}</b><p>${escape(i.description)}</p><span class="amount">${escape(money(i.total_amount, i.currency))}</span></div>`;
     }
+    if (m.reply_to_message) {
+      const r = m.reply_to_message;
+      const what = r.photo ? '🖼 ' + (r.caption || 'picture') : (r.text || 'message');
+      html += `<div class="quote">↩ ${escape(what.slice(0, 60))}</div>`;
+    }
     if (m.text) html += `<div class="text">${formatted(m.text, m.entities)}</div>`;
     if (m.caption) html += `<div class="text">${formatted(m.caption, m.caption_entities)}</div>`;
     if (!html) html = `<div class="text unsupported">(${escape(Object.keys(m).filter((k) => !['message_id', 'from', 'chat', 'date'].includes(k)).join(', '))})</div>`;
@@ -120,7 +125,9 @@
       const p = m.refunded_payment;
       return `<div class="service">Refunded ${escape(money(p.total_amount, p.currency))}</div>`;
     }
-    return `<div class="msg ${item.from}" data-id="${m.message_id}">${body(item)}</div>${item.from === 'bot' ? keyboard(m, m.message_id) : ''}`;
+    // A reply to a picture edits it (Telegram: swipe or "Reply").
+    const reply = item.from === 'bot' && m.photo ? `<button type="button" class="reply" data-reply="${m.message_id}" title="Reply: edit this picture">↩</button>` : '';
+    return `<div class="msg ${item.from}" data-id="${m.message_id}">${body(item)}${reply}</div>${item.from === 'bot' ? keyboard(m, m.message_id) : ''}`;
   }
 
   function drawMessages(items) {
@@ -229,7 +236,16 @@
     refresh().catch(report);
   }
 
-  function send(text) { return act(api(`/api/users/${user}/text`, { text })); }
+  // The bot message the next text replies to (`null`: none).
+  let replyTo = null;
+
+  function send(text) {
+    const body = { text };
+    if (replyTo !== null && !text.startsWith('/')) body.reply_to_message_id = replyTo;
+    replyTo = null;
+    drawAttachments();
+    return act(api(`/api/users/${user}/text`, body));
+  }
 
   const readBase64 = (file) => new Promise((resolve, reject) => {
     const reader = new FileReader();
@@ -240,8 +256,9 @@
 
   function drawAttachments() {
     const box = $('attachments');
-    box.hidden = attachments.length === 0;
-    box.innerHTML = attachments.map((f, i) => `<span class="attachment">${escape(f.name)} <button type="button" data-unattach="${i}">×</button></span>`).join('')
+    box.hidden = attachments.length === 0 && replyTo === null;
+    box.innerHTML = (replyTo !== null ? '<span class="attachment">↩ replying to a picture: your text edits it <button type="button" data-unreply="1">×</button></span>' : '')
+      + attachments.map((f, i) => `<span class="attachment">${escape(f.name)} <button type="button" data-unattach="${i}">×</button></span>`).join('')
       + (attachments.length > 1 ? '<span class="hint">sent as one album</span>' : '');
   }
 
@@ -282,9 +299,11 @@
   $('menu-button').addEventListener('click', () => { $('menu').hidden = !$('menu').hidden; });
 
   document.addEventListener('click', (event) => {
-    const target = event.target.closest('[data-press],[data-pay],[data-command],[data-user],[data-unattach],[data-delete],[data-post]');
+    const target = event.target.closest('[data-press],[data-pay],[data-command],[data-user],[data-unattach],[data-delete],[data-post],[data-reply],[data-unreply]');
     if (!target) return;
     const d = target.dataset;
+    if (d.reply) { replyTo = Number(d.reply); drawAttachments(); $('composer-text').focus(); return; }
+    if (d.unreply) { replyTo = null; drawAttachments(); return; }
     if (d.press) act(api(`/api/users/${user}/press`, { message_id: Number(d.press), data: d.data }));
     else if (d.pay) act(api(`/api/users/${user}/pay`, { message_id: Number(d.pay) }));
     else if (d.command) { event.preventDefault(); $('menu').hidden = true; send(d.command); }
