@@ -2,6 +2,7 @@
 //! readable table, and with `--json` ends with one line holding one JSON object with every
 //! figure, the reference measured in the same run, and their `ratio`.
 
+mod broadcast;
 mod intake;
 mod ledger;
 mod payments;
@@ -37,6 +38,9 @@ enum Command {
     /// The end-to-end scenario: real `serve` and `worker` processes, hundreds of simulated
     /// users, a chaos driver; every guarantee checked once drained.
     Scenario(scenario_cli::Args),
+    /// A broadcast to 10,000 users while 100 users generate: the broadcast's messages/s and the
+    /// paid pictures' p99 delay, against the same load without the broadcast.
+    Broadcast(broadcast::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,6 +60,7 @@ fn main() -> anyhow::Result<()> {
             Command::Pipeline(args) => pipeline::run(args).await,
             Command::Payments(args) => payments::run(args).await,
             Command::Scenario(args) => scenario_cli::run(args).await,
+            Command::Broadcast(args) => broadcast::run(args).await,
         }
     })
 }

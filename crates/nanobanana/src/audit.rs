@@ -1,6 +1,8 @@
 //! `nanobanana audit`: checks the ledger guarantees (DESIGN §1.2) over the whole database and
 //! reports every violation with the ids needed to find it. Read-only; runs in one snapshot.
 
+mod bonus;
+
 use sqlx::{Connection, PgConnection};
 
 /// One broken rule about one thing.
@@ -292,7 +294,12 @@ const CHECKS: &[(&str, &str)] = &[
 
 /// The names of every check, in the order they run.
 pub fn check_names() -> Vec<&'static str> {
-    CHECKS.iter().map(|(name, _)| *name).collect()
+    all_checks().map(|(name, _)| *name).collect()
+}
+
+/// The ledger's checks, then those of bonus money.
+fn all_checks() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    CHECKS.iter().chain(bonus::CHECKS)
 }
 
 /// Runs every check in one repeatable-read snapshot, so concurrent traffic cannot make a
@@ -307,7 +314,7 @@ pub async fn run(conn: &mut PgConnection) -> sqlx::Result<Report> {
 
 async fn run_checks(conn: &mut PgConnection) -> sqlx::Result<Report> {
     let mut violations = Vec::new();
-    for (check, sql) in CHECKS {
+    for (check, sql) in all_checks() {
         let limited = format!("SELECT * FROM ({sql}) v LIMIT {LIMIT_PER_CHECK}");
         let rows: Vec<(Option<i64>, Option<String>, Option<String>)> =
             sqlx::query_as(&limited).fetch_all(&mut *conn).await?;

@@ -32,6 +32,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     // L4 processes: independent of one another.
     ("payments", 4),
     ("worker", 4),
+    ("broadcast", 4),
     // L5: the conversation.
     ("bot", 5),
     // L6 entry points: the command line, the composition root, HTTP, the sandbox.

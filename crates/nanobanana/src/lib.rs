@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod bot;
+pub mod broadcast;
 pub mod budget;
 pub mod cli;
 pub mod config;

@@ -126,10 +126,12 @@ struct Background {
     resumer: tokio::task::JoinHandle<()>,
     poller: Option<tokio::task::JoinHandle<()>>,
     eraser: tokio::task::JoinHandle<()>,
+    broadcasts: tokio::task::JoinHandle<()>,
 }
 
 impl Background {
-    /// The outbox sender, the payment reconciler (with YooKassa), the album sweeper, the update
+    /// The outbox sender, the broadcast feeder, the payment reconciler (with YooKassa), the album
+    /// sweeper, the update
     /// resumer with the Stars refund reconciler (`bot::background`), and either
     /// the webhook registered (with `PUBLIC_BASE_URL`) or long polling.
     async fn start(
@@ -154,6 +156,11 @@ impl Background {
             tokio::spawn(crate::payments::reconcile_loop(yk, crate::payments::INTERVAL, shutdown.clone()))
         });
         let albums = tokio::spawn(crate::bot::album::sweep(bot.clone(), shutdown.clone()));
+        let broadcasts = tokio::spawn(crate::broadcast::feeder::run(
+            bot.pool.clone(),
+            bot.outbox_wake.clone(),
+            shutdown.clone(),
+        ));
         let resumer = tokio::spawn(crate::bot::background::run(bot.clone(), shutdown.clone()));
         let poller = match telegram.mode {
             TelegramMode::Webhook => {
@@ -167,7 +174,7 @@ impl Background {
                 Some(tokio::spawn(poll(bot.clone(), shutdown)))
             }
         };
-        Ok(Self { sender, reconciler, albums, resumer, poller, eraser })
+        Ok(Self { sender, reconciler, albums, resumer, poller, eraser, broadcasts })
     }
 
     /// Waits for each to finish the pass in progress.
@@ -178,6 +185,7 @@ impl Background {
         self.albums.await?;
         self.resumer.await?;
         self.eraser.await?;
+        self.broadcasts.await?;
         if let Some(reconciler) = self.reconciler {
             reconciler.await?;
         }

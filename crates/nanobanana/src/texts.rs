@@ -1,5 +1,5 @@
 //! The bot's words, in Russian and English, from the resource files `texts/ru.json` and
-//! `texts/en.json` (embedded at build time). Handlers name a key and its arguments; arguments
+//! `texts/en.json`, with `texts/growth.{ru,en}.json` merged in (embedded at build time). Handlers name a key and its arguments; arguments
 //! are escaped for Telegram's HTML, so user input can never change the formatting.
 
 use std::collections::HashMap;
@@ -44,8 +44,26 @@ fn load(source: &str, name: &str) -> Table {
         .unwrap_or_else(|e| unreachable!("texts/{name}.json is checked by tests: {e}"))
 }
 
-static RU: LazyLock<Table> = LazyLock::new(|| load(include_str!("../texts/ru.json"), "ru"));
-static EN: LazyLock<Table> = LazyLock::new(|| load(include_str!("../texts/en.json"), "en"));
+/// The main table and, merged into it, the growth texts (starter, referrals, promo codes,
+/// broadcasts) kept in a file of their own.
+fn load_with(main: (&str, &str), growth: (&str, &str)) -> Table {
+    let mut table = load(main.0, main.1);
+    table.extend(load(growth.0, growth.1));
+    table
+}
+
+static RU: LazyLock<Table> = LazyLock::new(|| {
+    load_with(
+        (include_str!("../texts/ru.json"), "ru"),
+        (include_str!("../texts/growth.ru.json"), "growth.ru"),
+    )
+});
+static EN: LazyLock<Table> = LazyLock::new(|| {
+    load_with(
+        (include_str!("../texts/en.json"), "en"),
+        (include_str!("../texts/growth.en.json"), "growth.en"),
+    )
+});
 
 fn table(lang: Lang) -> &'static Table {
     match lang {

@@ -28,11 +28,9 @@ impl Crowd {
         let state = system.tg.state();
         let (id, profile) = (self.users[index].id, self.users[index].profile.clone());
         match action {
-            Action::Start => {
-                let sent = users::command(state, id, &profile, "start", None);
-                self.record(sent);
-                self.users[index].started = true;
-            }
+            Action::Start => self.start_maybe_referred(system, index).await?,
+            Action::Invite => self.growth_action(system, index, true),
+            Action::Promo => self.growth_action(system, index, false),
             Action::Balance => self.record(users::command(state, id, &profile, "balance", None)),
             Action::Settings => self.record(users::command(state, id, &profile, "settings", None)),
             Action::PressSetting => self.press_setting(system, id, &profile),

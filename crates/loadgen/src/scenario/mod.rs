@@ -10,6 +10,7 @@ mod act;
 mod buy;
 pub mod chaos;
 pub mod check;
+pub mod growth;
 mod money;
 pub mod proxy;
 mod refunds;
@@ -154,6 +155,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         crowd.each_flow_first();
     }
     crowd.fund(&system, 60).await?;
+    growth::setup(&system).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let chaos =
         options.chaos.clone().map(|chaos_options| spawn_chaos(&options, chaos_options, &system, stopped));
@@ -176,6 +178,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let final_exits = terminate(&system, options.setup.grace_secs, &mut problems).await;
     let (counts, broken) = check::check(&system, &crowd.updates, &crowd.ever_blocked).await?;
     problems.extend(broken);
+    growth::check(&system, &mut problems).await?;
     let (process_starts, process_kills) = system.restarts().await;
     let mut flows: BTreeMap<String, u64> = crowd.flows.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
     flows.extend(refunds::admin_answers(&system).into_iter().map(|(k, v)| (k.to_owned(), v)));
@@ -239,7 +242,13 @@ async fn act(options: &Options, crowd: &mut Crowd, system: &Arc<System>) -> (f64
         elapsed < options.duration
             || (options.act_until_flows_shown && crowd.owes_required() && elapsed < options.duration * 4)
     };
+    let mut broadcast = false;
     while acting(crowd) {
+        // The admin's broadcast, in the middle of the chaos.
+        if !broadcast && started.elapsed() >= options.duration / 2 {
+            growth::broadcast(crowd, system);
+            broadcast = true;
+        }
         if let Err(e) = crowd.step(system).await {
             problems.push(format!("user action: {e:#}"));
         }

@@ -47,6 +47,10 @@ pub enum Action {
     Edit,
     /// 📎 under a delivered picture: the original as a document.
     Original,
+    /// `/invite`: the user's referral link (others may then join by it).
+    Invite,
+    /// `/promo CODE`: an open, a used-up, an expired or a made-up code, some typed twice.
+    Promo,
 }
 
 /// The flows a short run (`each_flow_first`) must show at least once each.
@@ -264,6 +268,8 @@ impl Crowd {
             (Action::Regenerate, 5),
             (Action::Edit, 4),
             (Action::Original, 3),
+            (Action::Invite, 2),
+            (Action::Promo, 3),
         ];
         // A purchase under way has the user's attention.
         if user.purchase.is_some() {

@@ -1,5 +1,5 @@
 //! Admin commands in the chat, for `ADMIN_IDS` only: `/grant`, `/user`, `/ban`, `/unban`,
-//! `/stats`. The caller checks the sender is an admin; everyone else gets "unknown command".
+//! `/stats`, `/broadcast` (`bot::broadcast`). The caller checks the sender is an admin; everyone else gets "unknown command".
 //! Arguments are parsed here and a bad one is answered with what is wrong; credits move only
 //! through `ledger::adjust`, keyed to the update so a redelivered update cannot grant twice.
 
@@ -13,7 +13,7 @@ use crate::outbox;
 use crate::texts::{render, Lang};
 
 /// The admin commands this module answers.
-pub const COMMANDS: &[&str] = &["grant", "user", "ban", "unban", "stats"];
+pub const COMMANDS: &[&str] = &["grant", "user", "ban", "unban", "stats", "broadcast"];
 
 /// Who is asking and in which update.
 pub struct Caller {
@@ -34,6 +34,7 @@ pub async fn handle(
     match name {
         "grant" => grant(conn, caller, args).await,
         "stats" => super::stats::render_stats(conn, config, lang).await,
+        "broadcast" => super::broadcast::handle(conn, config, caller.admin, lang, args, None).await,
         _ => {
             let Some(id) = args.split_whitespace().next() else {
                 return Ok(render(lang, "admin_id_usage", &[("command", name)]));
@@ -175,6 +176,6 @@ async fn show(conn: &mut PgConnection, lang: Lang, user: TelegramId) -> Result<S
         ],
     );
     text.push_str("\n\n");
-    text.push_str(&super::commands::recent_movements(conn, lang, user, 10).await?);
+    text.push_str(&super::balance::recent_movements(conn, lang, user, 10).await?);
     Ok(text)
 }

@@ -72,6 +72,7 @@ fn every_button_the_bot_sends_parses_back() {
         size: ImageSize::K4,
         aspect_ratio: "21:9".to_owned(),
         delivery: Delivery::PhotoAndFile,
+        news: false,
         variants: 4,
         style: Some("anime".to_owned()),
     };

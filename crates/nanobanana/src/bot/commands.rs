@@ -210,6 +210,11 @@ async fn on_message(
             album::add_item(conn, lang, &item).await?;
             Ok(None)
         }
+        Content::Image { file_id, caption: Some(caption), media_group_id: None }
+            if caption.starts_with("/broadcast") && is_admin(config, user) =>
+        {
+            super::broadcast::from_photo(conn, config, (user, chat, lang), caption, file_id).await
+        }
         Content::Image { file_id, caption, media_group_id: None } => {
             let references = [file_id.clone()];
             let prompt = caption.as_deref().unwrap_or("");
@@ -239,12 +244,20 @@ async fn on_command(
                 let link: String = args.chars().take(64).collect();
                 users::remember_deep_link(conn, user, &link).await?;
             }
-            let (available, _) = balance(conn, user).await?;
-            let text = welcome::plain_reply(name, lang, config, available).unwrap_or_default();
+            let notes = match name {
+                "start" => super::growth::on_start(conn, config, user, lang, args).await?,
+                _ => String::new(),
+            };
+            let (available, _) = super::balance::of(conn, user).await?;
+            let text = welcome::plain_reply(name, lang, config, available).unwrap_or_default() + &notes;
             (text, Some(welcome::plain_keyboard(lang, config)))
         }
         "styles" => super::styles::command(lang, sender.settings.style.as_deref()),
-        "balance" => (balance_text(conn, lang, user).await?, None),
+        "balance" => (super::balance::text(conn, lang, user).await?, None),
+        "invite" => (super::growth::invite(conn, config, user, lang).await?, None),
+        "promo" => {
+            (super::growth::promo(conn, config, user, lang, is_admin(config, user), args).await?, None)
+        }
         "support" | "paysupport" => (support(lang, config), None),
         "terms" => (account::terms(lang, config), None),
         "settings" => {
@@ -320,47 +333,6 @@ async fn on_button(
         outbox::enqueue(conn, chat_id, "editMessageText", params).await?;
     }
     Ok(Some(render(lang, "settings_saved", &[])))
-}
-
-async fn balance(conn: &mut PgConnection, user: i64) -> Result<(i64, i64), BotError> {
-    let b = crate::ledger::balance(conn, user).await?;
-    Ok(b.map_or((0, 0), |b| (b.credits_available, b.credits_reserved)))
-}
-
-async fn balance_text(conn: &mut PgConnection, lang: Lang, user: i64) -> Result<String, BotError> {
-    let (available, reserved) = balance(conn, user).await?;
-    let mut text = render(
-        lang,
-        "balance",
-        &[("available", &available.to_string()), ("reserved", &reserved.to_string())],
-    );
-    text.push_str("\n\n");
-    text.push_str(&recent_movements(conn, lang, user, 5).await?);
-    Ok(text)
-}
-
-/// The user's last `limit` journal rows, one a line, with a title.
-pub async fn recent_movements(
-    conn: &mut PgConnection,
-    lang: Lang,
-    user: i64,
-    limit: i64,
-) -> Result<String, BotError> {
-    let recent: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT type, delta_available, balance_after FROM transactions WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
-    )
-    .bind(user)
-    .bind(limit)
-    .fetch_all(&mut *conn)
-    .await?;
-    if recent.is_empty() {
-        return Ok(render(lang, "balance_history_empty", &[]));
-    }
-    let mut text = render(lang, "balance_history_title", &[]);
-    for (kind, delta, after) in recent {
-        text.push_str(&format!("\n{} {delta:+} → {after}", render(lang, &format!("kind_{kind}"), &[])));
-    }
-    Ok(text)
 }
 
 /// Admin commands are for `ADMIN_IDS` only; for everyone else they do not exist.

@@ -100,6 +100,9 @@ struct Known {
     available: i64,
     /// Google's ids Gemini does not serve now (`jobs::availability::missing`).
     missing: Vec<String>,
+    /// Whether the account has had its starter credits (a first `/start` grants them: the full
+    /// path's).
+    starter_claimed: bool,
 }
 
 /// What the fast path works with.
@@ -130,6 +133,9 @@ pub async fn handle(
     }
     let known = read(cx.pool, from.id, update_id).await?;
     let Some(known) = known.filter(|k| k.plain) else { return full() };
+    if matches!(ask, Ask::Reply("start")) && cx.config.growth.starter_credits > 0 && !known.starter_claimed {
+        return full();
+    }
     let Some(lang) = Lang::parse(&known.language) else { return full() };
     cx.senders
         .remember(from.id, Remembered { language: known.language.clone(), settings: known.settings.clone() });
@@ -237,16 +243,18 @@ fn classify(incoming: &Incoming) -> Option<(&From, i64, Ask<'_>)> {
 /// Gemini does not serve (for the settings screen), and whether the update id is known (a
 /// redelivery is the full path's, and spends no budget).
 async fn read(pool: &PgPool, user: i64, update_id: i64) -> sqlx::Result<Option<Known>> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "SELECT u.language, u.settings,
                 NOT u.is_banned AND u.deleted_at IS NULL
                     AND (u.awaiting IS NULL OR u.awaiting_until <= now())
                     AND NOT EXISTS (SELECT 1 FROM telegram_updates WHERE update_id = $2) AS plain,
                 COALESCE(b.credits_available, 0) AS available,
-                ARRAY(SELECT model_id FROM unavailable_models ORDER BY model_id) AS missing
+                ARRAY(SELECT model_id FROM unavailable_models ORDER BY model_id) AS missing,
+                {} AS starter_claimed
          FROM users u LEFT JOIN balances b ON b.user_id = u.telegram_id
          WHERE u.telegram_id = $1",
-    )
+        crate::db::growth::starter_claimed_sql()
+    ))
     .bind(user)
     .bind(update_id)
     .fetch_optional(pool)

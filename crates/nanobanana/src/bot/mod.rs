@@ -12,6 +12,8 @@ pub mod account;
 pub mod admin;
 pub mod album;
 pub mod background;
+pub mod balance;
+pub mod broadcast;
 pub mod budget;
 #[cfg(test)]
 mod buttons_sent;
@@ -22,6 +24,7 @@ pub mod conversation;
 pub mod edit;
 pub mod examples;
 pub mod fast;
+pub mod growth;
 pub mod history;
 pub mod inbox;
 pub mod menu;

@@ -1,4 +1,4 @@
-//! `/settings`: the user's model, size, aspect ratio, delivery and language, as a message with
+//! `/settings`: the user's model, size, aspect ratio, delivery, news and language, as a message with
 //! an inline keyboard whose buttons change one setting each and redraw the message. The models
 //! are the catalog's, less those Gemini does not serve now; the sizes and ratios offered are
 //! the chosen model's own (never a global list).
@@ -108,6 +108,8 @@ pub fn screen(lang: Lang, config: &Config, missing: &[String], settings: &Settin
             SettingChange::Delivery(Delivery::PhotoAndFile),
         ),
     ]);
+    let news = if settings.news { "settings_news_on" } else { "settings_news_off" };
+    rows.push(vec![button(render(lang, news, &[]), SettingChange::News(!settings.news))]);
     rows.push(variants_row(lang, settings));
     let other = match lang {
         Lang::Ru => Lang::En,

@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod health;
+pub mod promo;
 pub mod refund;
 
 use std::process::ExitCode;
@@ -96,6 +97,9 @@ pub enum AdminCommand {
     },
     /// Refund a topup in two phases: hold its unspent credits, ask the provider, commit or release.
     Refund(refund::RefundArgs),
+    /// Promo codes: create, list, disable.
+    #[command(subcommand)]
+    Promo(promo::PromoCommand),
 }
 
 #[derive(Debug, Args)]
@@ -169,7 +173,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     }
 }
 
-async fn pool(config: &Config) -> anyhow::Result<PgPool> {
+pub(crate) async fn pool(config: &Config) -> anyhow::Result<PgPool> {
     let pool = db::connect(&config.database).await?;
     if config.database.auto_migrate {
         db::migrate(&pool).await?;
@@ -247,6 +251,7 @@ async fn admin(config: &Config, command: AdminCommand) -> anyhow::Result<ExitCod
         AdminCommand::Grant(args) => adjust(config, Direction::Grant, args).await?,
         AdminCommand::Deduct(args) => adjust(config, Direction::Deduct, args).await?,
         AdminCommand::Refund(args) => return refund::run(config, &pool(config).await?, args).await,
+        AdminCommand::Promo(command) => return promo::run(config, command).await,
         AdminCommand::Show { user, limit, json } => {
             let pool = pool(config).await?;
             let report = admin::show(&mut *pool.acquire().await?, user, limit).await?;

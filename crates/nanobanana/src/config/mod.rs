@@ -4,12 +4,14 @@
 
 mod catalog;
 mod env;
+mod growth;
 mod sections;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use env::{ConfigError, ConfigErrors};
+pub use growth::GrowthConfig;
 pub use sections::*;
 
 use crate::domain::{below_cost, BelowCost, Catalog};
@@ -70,6 +72,8 @@ pub struct Config {
     pub pricing: Pricing,
     pub limits: Limits,
     pub operator: OperatorConfig,
+    /// Starter credits, referral rewards, links, broadcasts' pace.
+    pub growth: GrowthConfig,
     /// After SIGTERM, how long a process may take to finish its in-flight work before it
     /// exits anyway (`SHUTDOWN_GRACE_SECS`).
     pub shutdown_grace: std::time::Duration,
@@ -171,6 +175,7 @@ impl Config {
         let pricing = pricing(&mut env);
         let limits = limits(&mut env);
         let operator = operator(&mut env);
+        let growth = growth::growth(&mut env, &catalog);
         let shutdown_grace =
             std::time::Duration::from_secs(env.number("SHUTDOWN_GRACE_SECS", 20, 1..=3600).into());
         env.finish()?;
@@ -188,6 +193,7 @@ impl Config {
             pricing,
             limits,
             operator,
+            growth,
             shutdown_grace,
             warnings,
             metrics,

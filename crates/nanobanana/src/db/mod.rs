@@ -1,10 +1,12 @@
 //! The database (DESIGN §2, L2): connecting (creating the database only for `migrate` and the
 //! sandbox), migrations, and the owners of the tables that are neither money nor jobs nor the
-//! conversation: `users` (`db::users`), orders and provider charges (`db::payments`). The
+//! conversation: `users` (`db::users`), orders and provider charges (`db::payments`), who may
+//! get growth credits (`db::growth`: starter claims, referrals, promo codes). The
 //! ledger owns `balances`, `transactions`, `refunds` and `credit_debts`; `jobs` owns
 //! `generations` and `service_state`; `outbox` its table; `bot` the updates and albums;
 //! `payments` its audit trail and dashboard refunds. Never moves credits.
 
+pub mod growth;
 pub mod payments;
 pub mod users;
 

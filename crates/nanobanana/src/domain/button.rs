@@ -16,7 +16,7 @@ use crate::texts::Lang;
 /// |---|---|
 /// | `Buy` | `buy:<pack id>` |
 /// | `AcceptTerms` | `terms:<version>:<pack id>`, `terms:<version>:` without a pack |
-/// | `Setting` | `st:m:pro`, `st:s:2K`, `st:a:16:9`, `st:d:photo`, `st:d:file` |
+/// | `Setting` | `st:m:pro`, `st:s:2K`, `st:a:16:9`, `st:d:photo`, `st:d:file`, `st:n:on`, `st:n:off` |
 /// | `Language` | `lang:ru`, `lang:en` |
 /// | `SendAgain` | `h:send:<generation id>` |
 /// | `Again` | `h:again:<generation id>` |
@@ -183,6 +183,8 @@ mod tests {
             Button::DeleteMe { confirmed: false },
             Button::Setting(SettingChange::Delivery(Delivery::Photo)),
             Button::Setting(SettingChange::Delivery(Delivery::PhotoAndFile)),
+            Button::Setting(SettingChange::News(true)),
+            Button::Setting(SettingChange::News(false)),
         ];
         for model in crate::domain::default_catalog().models() {
             buttons.push(Button::Setting(SettingChange::Model(model.key.clone())));

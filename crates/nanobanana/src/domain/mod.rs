@@ -8,6 +8,7 @@ mod awaiting;
 mod button;
 pub mod catalog;
 mod credits;
+pub mod growth;
 mod model;
 mod money;
 mod payment;

@@ -27,6 +27,8 @@ pub struct Settings {
     pub size: ImageSize,
     pub aspect_ratio: String,
     pub delivery: Delivery,
+    /// Whether broadcasts reach the user ("news: on/off" in `/settings`).
+    pub news: bool,
     /// Pictures per prompt: 1, 2 or 4 (DESIGN §10 "Variants and cancel").
     pub variants: u8,
     /// A style preset applied to every prompt until turned off (`domain::styles`).
@@ -44,6 +46,7 @@ impl Default for Settings {
             size: ImageSize::K1,
             aspect_ratio: "1:1".to_owned(),
             delivery: Delivery::Photo,
+            news: true,
             variants: 1,
             style: None,
         }
@@ -91,13 +94,14 @@ impl Settings {
             SettingChange::Size(size) => self.size = size,
             SettingChange::AspectRatio(ratio) => self.aspect_ratio = ratio.to_owned(),
             SettingChange::Delivery(delivery) => self.delivery = delivery,
+            SettingChange::News(on) => self.news = on,
             SettingChange::Variants(n) => self.variants = n,
         }
     }
 }
 
 /// One change a settings button makes, named on the wire as `m:pro`, `s:2K`, `a:16:9`,
-/// `d:photo` or `d:file` (after the button's `st:`, see `Button`).
+/// `d:photo`, `d:file`, `n:on` or `n:off` (after the button's `st:`, see `Button`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SettingChange {
     /// A catalog key (checked against the catalog when applied).
@@ -106,6 +110,8 @@ pub enum SettingChange {
     /// One of `ALL_ASPECT_RATIOS`.
     AspectRatio(&'static str),
     Delivery(Delivery),
+    /// Broadcasts on or off.
+    News(bool),
     /// One of `VARIANTS` (`v:4`).
     Variants(u8),
 }
@@ -120,6 +126,8 @@ impl SettingChange {
             "a" => ALL_ASPECT_RATIOS.into_iter().find(|a| *a == value).map(Self::AspectRatio),
             "d" if value == "photo" => Some(Self::Delivery(Delivery::Photo)),
             "d" if value == "file" => Some(Self::Delivery(Delivery::PhotoAndFile)),
+            "n" if value == "on" => Some(Self::News(true)),
+            "n" if value == "off" => Some(Self::News(false)),
             "v" => value.parse().ok().filter(|n| VARIANTS.contains(n)).map(Self::Variants),
             _ => None,
         }
@@ -132,6 +140,8 @@ impl SettingChange {
             Self::AspectRatio(ratio) => format!("a:{ratio}"),
             Self::Delivery(Delivery::Photo) => "d:photo".to_owned(),
             Self::Delivery(Delivery::PhotoAndFile) => "d:file".to_owned(),
+            Self::News(true) => "n:on".to_owned(),
+            Self::News(false) => "n:off".to_owned(),
             Self::Variants(n) => format!("v:{n}"),
         }
     }
@@ -148,12 +158,13 @@ mod tests {
             Settings::default()
         );
         let mut s = Settings::default();
-        for change in ["m:pro", "s:4K", "a:16:9", "d:file", "v:4"] {
+        for change in ["m:pro", "s:4K", "a:16:9", "d:file", "v:4", "n:off"] {
             let parsed = SettingChange::parse(change).expect(change);
             assert_eq!(parsed.encode(), change);
             s.apply(parsed);
         }
         assert_eq!((s.size, s.variants), (ImageSize::K4, 4));
+        assert!(!s.news);
         assert_eq!(Settings::from_json(&s.to_json()), s);
         for bad in ["m:ultra ultra", "s:8K", "a:7:3", "d:fax", "zzz", "q:1", "v:3", "v:x"] {
             assert_eq!(SettingChange::parse(bad), None, "{bad}");

@@ -9,11 +9,15 @@ use crate::domain::TelegramId;
 pub struct Balance {
     pub credits_available: i64,
     pub credits_reserved: i64,
+    /// The bonus part of `credits_available` (spent first, never refunded as money).
+    pub bonus_available: i64,
+    /// The bonus part of `credits_reserved`.
+    pub bonus_reserved: i64,
 }
 
 /// The user's balance, or `None` for an unknown user.
 pub async fn balance(conn: &mut PgConnection, user: TelegramId) -> sqlx::Result<Option<Balance>> {
-    sqlx::query_as("SELECT credits_available, credits_reserved FROM balances WHERE user_id = $1")
+    sqlx::query_as("SELECT credits_available, credits_reserved, bonus_available, bonus_reserved FROM balances WHERE user_id = $1")
         .bind(user)
         .fetch_optional(conn)
         .await

@@ -12,6 +12,7 @@
 
 mod adjust;
 mod balance;
+mod bonus;
 mod charges;
 pub mod debt;
 mod generations;
@@ -24,6 +25,7 @@ use crate::domain::TelegramId;
 
 pub use adjust::{adjust, adjust_alone, Adjusted, Adjustment, Direction, Reason, ReasonError};
 pub use balance::{balance, lock_balance, Balance};
+pub use bonus::{grant_bonus, take_back_bonus, BonusSource};
 pub use charges::credit_charge;
 pub use generations::{cancel, reserve, settle, Settled, Settlement, CANCELLED_ERROR};
 pub use movement::{Entry, Kind};

@@ -19,6 +19,8 @@ pub enum Kind {
     Deduct,
     Refund,
     RefundRelease,
+    /// Credits given, not bought (DESIGN §10): starter, referral, promo, an admin's gift.
+    Bonus,
 }
 
 impl Kind {
@@ -32,13 +34,14 @@ impl Kind {
             Kind::Deduct => "deduct",
             Kind::Refund => "refund",
             Kind::RefundRelease => "refund_release",
+            Kind::Bonus => "bonus",
         }
     }
 
     /// The signs of (Δ available, Δ reserved) for a movement of a positive amount.
     fn signs(self) -> (i64, i64) {
         match self {
-            Kind::Topup | Kind::Grant | Kind::RefundRelease => (1, 0),
+            Kind::Topup | Kind::Grant | Kind::RefundRelease | Kind::Bonus => (1, 0),
             Kind::Deduct | Kind::Refund => (-1, 0),
             Kind::Reserve => (-1, 1),
             Kind::Commit => (0, -1),

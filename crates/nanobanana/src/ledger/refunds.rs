@@ -20,7 +20,8 @@ pub struct RefundHold<'a> {
 }
 
 /// Phase one: takes `credits` out of the available balance into refund `refund_id` (`held`).
-/// Only available credits can be held (`Insufficient` otherwise), and never more than the
+/// Only available paid credits can be held (`Insufficient` otherwise; bonus credits are never
+/// refunded), and never more than the
 /// charge's credits not already refunded or held. Repeating the same refund id: `AlreadyDone`.
 pub async fn refund_hold(conn: &mut PgConnection, hold: &RefundHold<'_>) -> Result<Outcome, LedgerError> {
     let row: Option<(i64, i64, String)> =
@@ -32,8 +33,11 @@ pub async fn refund_hold(conn: &mut PgConnection, hold: &RefundHold<'_>) -> Resu
     if status != "succeeded" {
         return Err(LedgerError::NotSucceeded(hold.payment_id));
     }
-    // The balance lock serializes this user's refunds, so the sum below cannot go stale.
-    let available = lock(conn, user_id).await?;
+    // The balance lock serializes this user's refunds, so the sum below cannot go stale. Only
+    // paid credits can be refunded: bonus credits are never returned as money (DESIGN §10).
+    lock(conn, user_id).await?;
+    let available =
+        super::balance(conn, user_id).await?.map_or(0, |b| b.credits_available - b.bonus_available);
     let already: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM refunds WHERE id = $1)")
         .bind(hold.refund_id)
         .fetch_one(&mut *conn)
@@ -94,6 +98,7 @@ pub async fn refund_commit(
     .rows_affected();
     if done == 1 {
         tracing::info!(%refund_id, "refund committed");
+        take_back_referral(conn, refund_id).await?;
         return Ok(true);
     }
     ensure_exists(conn, refund_id).await?;
@@ -145,4 +150,27 @@ async fn ensure_exists(conn: &mut PgConnection, refund_id: Uuid) -> Result<(), L
     } else {
         Err(LedgerError::UnknownRefund(refund_id))
     }
+}
+
+/// The refund of a friend's charge takes back the referral reward that charge earned its
+/// referrer (the bonus row keyed `referral:<payment>`), as far as it is unspent; once per
+/// charge, whatever number of refunds it has.
+async fn take_back_referral(conn: &mut PgConnection, refund_id: Uuid) -> Result<(), LedgerError> {
+    let reward: Option<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT t.user_id, t.amount, r.payment_id FROM refunds r
+         JOIN transactions t ON t.idempotency_key = 'referral:' || r.payment_id AND t.type = 'bonus'
+         WHERE r.id = $1",
+    )
+    .bind(refund_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((referrer, amount, payment_id)) = reward else {
+        return Ok(());
+    };
+    let key = format!("referral-back:{payment_id}");
+    let reason = format!("payment {payment_id} refunded");
+    let taken =
+        super::take_back_bonus(conn, referrer, amount, super::BonusSource::Referral, &key, &reason).await?;
+    tracing::info!(referrer, payment_id, reward = amount, taken, "referral reward taken back");
+    Ok(())
 }

@@ -159,3 +159,23 @@ pub async fn erase_sent(conn: &mut PgConnection, chat: i64) -> sqlx::Result<()> 
         .await?;
     Ok(())
 }
+
+/// Rows of `class` still waiting to be sent (the broadcast feeder keeps this small).
+pub async fn pending_in_class(conn: &mut PgConnection, class: Class) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = 'pending' AND class = $1")
+        .bind(class as i16)
+        .fetch_one(conn)
+        .await
+}
+
+/// Drops the rows among `ids` not sent yet (a canceled broadcast); how many.
+pub async fn cancel_pending(conn: &mut PgConnection, ids: &[i64], reason: &str) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "UPDATE outbox SET state = 'dropped', last_error = $2 WHERE id = ANY($1) AND state = 'pending'",
+    )
+    .bind(ids)
+    .bind(reason)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -19,10 +19,13 @@ pub(super) struct Row {
     pub(super) status_of: Option<uuid::Uuid>,
     /// Its priority class (`Class`): 0 is a paid delivery.
     pub(super) class: i16,
+    /// The best class queued in its chat (0: a paid delivery waits behind this row).
+    pub(super) best: i16,
 }
 
 /// Each chat's head: its oldest pending row, except that a progress edit not due yet lets the
-/// rows behind it pass (a final status edit never does). Chats in priority order: a chat's
+/// rows behind it pass (a final status edit never does), and a broadcast goes after the chat's
+/// other rows (it belongs to no conversation, so nothing waits for it). Chats in priority order: a chat's
 /// head takes the best class queued in that chat (a paid picture lifts the status edit and
 /// replies before it), then deliveries before status edits, then age. With whether the row is
 /// due.
@@ -34,7 +37,7 @@ pub(super) async fn heads(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<(Row, b
                FROM outbox
                WHERE state = 'pending'
                  AND (status_of IS NULL OR next_attempt_at <= now() OR params->>'final' = 'true')
-               ORDER BY chat_id, id) heads
+               ORDER BY chat_id, class = 3, id) heads
          ORDER BY best, status_of IS NOT NULL, id LIMIT $1",
     )
     .bind(limit)
@@ -42,8 +45,8 @@ pub(super) async fn heads(pool: &PgPool, limit: i64) -> sqlx::Result<Vec<(Row, b
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, chat_id, method, params, edits, attempts, status_of, class, _best, due)| {
-            (Row { id, chat_id, method, params, edits, attempts, status_of, class }, due)
+        .map(|(id, chat_id, method, params, edits, attempts, status_of, class, best, due)| {
+            (Row { id, chat_id, method, params, edits, attempts, status_of, class, best }, due)
         })
         .collect())
 }
@@ -81,9 +84,23 @@ pub(super) async fn mark_dropped(pool: &PgPool, id: i64, reason: &str) -> sqlx::
     Ok(())
 }
 
+/// Takes a row out of 'pending' into 'sending' just before its send (broadcasts: at most
+/// once), noting when in `next_attempt_at`; `false` if it is not pending any more. A row still
+/// 'sending' a minute later was on the wire when its sender died: its outcome is unknown.
+pub(super) async fn claim_once(pool: &PgPool, id: i64) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE outbox SET state = 'sending', next_attempt_at = now() WHERE id = $1 AND state = 'pending'",
+    )
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub(super) async fn retry_later(pool: &PgPool, id: i64, reason: &str, after: Duration) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE outbox SET attempts = attempts + 1, last_error = $2,
+                           state = CASE WHEN state = 'sending' THEN 'pending' ELSE state END,
                            next_attempt_at = now() + make_interval(secs => $3)
          WHERE id = $1",
     )
@@ -100,7 +117,7 @@ pub(super) async fn retry_later(pool: &PgPool, id: i64, reason: &str, after: Dur
 pub(super) async fn drop_chat(conn: &mut PgConnection, chat: i64, reason: &str) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE outbox SET state = CASE WHEN class = 0 THEN 'parked' ELSE 'dropped' END, last_error = $2
-         WHERE chat_id = $1 AND state = 'pending'",
+         WHERE chat_id = $1 AND state IN ('pending', 'sending')",
     )
     .bind(chat)
     .bind(reason)

@@ -172,8 +172,19 @@ impl Sender {
         let newest_paid = rows::newest_paid(&self.pool).await?;
         let heads = rows::heads(&self.pool, BATCH).await?;
         let mut sent_any = false;
+        // When a chat with a paid delivery, skipped for its pace, may send again: the pass
+        // ends there, so lower classes never hold it longer than one send slot.
+        let mut paid_ready: Option<Instant> = None;
         for (row, due) in heads {
-            if !due || self.last_sent.get(&row.chat_id).is_some_and(|t| t.elapsed() < PER_CHAT_INTERVAL) {
+            if row.class > 0 && paid_ready.is_some_and(|at| Instant::now() >= at) {
+                return Ok(true);
+            }
+            let paced = self.last_sent.get(&row.chat_id).filter(|t| t.elapsed() < PER_CHAT_INTERVAL);
+            if let (Some(last), true, 0) = (paced, due, row.best) {
+                let ready = *last + PER_CHAT_INTERVAL;
+                paid_ready = Some(paid_ready.map_or(ready, |at| at.min(ready)));
+            }
+            if !due || paced.is_some() {
                 continue;
             }
             self.wait_for_global_slot().await;
@@ -181,6 +192,11 @@ impl Sender {
             if !matches!(outcome, Sent::Waiting | Sent::Skipped) {
                 self.last_sent.insert(row.chat_id, Instant::now());
                 sent_any = true;
+                // A paid delivery behind this row may go once the chat's pace allows.
+                if row.best == 0 && row.class > 0 {
+                    let ready = Instant::now() + PER_CHAT_INTERVAL;
+                    paid_ready = Some(paid_ready.map_or(ready, |at| at.min(ready)));
+                }
             }
             // A paid delivery queued meanwhile goes before the rest of this pass.
             if row.class > 0 && rows::newest_paid(&self.pool).await? > newest_paid {
@@ -219,6 +235,11 @@ impl Sender {
             Ok(prepared) => prepared,
             Err(sent) => return Ok(sent),
         };
+        // A broadcast is sent at most once: it leaves 'pending' before the call, so a crash
+        // between Telegram's answer and the mark cannot send it again (DESIGN §10).
+        if row.class == super::Class::Broadcast as i16 && !rows::claim_once(&self.pool, row.id).await? {
+            return Ok(Sent::Skipped);
+        }
         let attachment = Attachment::of(&params);
         let answer = match &attachment {
             None => self.api.call(&row.method, &params).await,

@@ -10,6 +10,7 @@
 pub mod contact;
 pub mod network;
 mod reconcile;
+mod referral;
 pub mod refund;
 mod settle;
 pub mod stars;

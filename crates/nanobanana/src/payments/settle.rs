@@ -127,6 +127,7 @@ async fn credit(conn: &mut PgConnection, charge_id: i64, user: i64) -> Result<Op
         Err(LedgerError::NotSucceeded(_)) => Ok(None),
         Err(e) => Err(e.into()),
         Ok(Outcome::Applied(entry)) => {
+            super::referral::reward(conn, charge_id, &entry).await?;
             let lang = language(conn, user).await?;
             let (credits, balance) = (entry.amount.to_string(), entry.available_after.to_string());
             let text =

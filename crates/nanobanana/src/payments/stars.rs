@@ -148,6 +148,7 @@ pub async fn paid(
     let payment_row = db::record_charge(conn, &charge).await?;
     match ledger::credit_charge(conn, payment_row).await? {
         Outcome::Applied(entry) => {
+            super::referral::reward(conn, payment_row, &entry).await?;
             let text = render(
                 lang,
                 "payment_credited",

@@ -19,6 +19,8 @@ async fn healthy() -> TestDb {
     db.user_with(BOB, 30).await;
     let payment = db.succeeded_charge(ALICE, 200).await;
     db.credit(payment).await.unwrap();
+    // Bonus: the first reserve takes 10 of it, the released one 5, the running one 5.
+    db.bonus(ALICE, 15).await;
     let done = db.request_generation(ALICE, 10).await.unwrap();
     let epoch = db.start(done).await;
     db.settle(done, epoch, Settlement::Commit).await.unwrap();
@@ -83,7 +85,7 @@ async fn a_healthy_ledger_is_clean() {
 const CORRUPTIONS: &[(&str, &str)] = &[
     (
         "negative_balance",
-        "ALTER TABLE balances DROP CONSTRAINT balances_non_negative;
+        "ALTER TABLE balances DROP CONSTRAINT balances_non_negative, DROP CONSTRAINT balances_bonus_within;
          UPDATE balances SET credits_available = -5 WHERE user_id = 2002",
     ),
     (
@@ -153,6 +155,23 @@ const CORRUPTIONS: &[(&str, &str)] = &[
                                created_at = now() - interval '2 hours'
          WHERE status = 'succeeded'",
     ),
+    (
+        "bonus_vs_journal",
+        "ALTER TABLE balances DROP CONSTRAINT balances_bonus_within;
+         UPDATE balances SET bonus_available = bonus_available + 1 WHERE user_id = 2001",
+    ),
+    ("bonus_shape", "UPDATE transactions SET bonus_delta_available = 1 WHERE type = 'topup'"),
+    (
+        "bonus_spent_first",
+        "UPDATE transactions SET bonus_delta_available = 0, bonus_delta_reserved = 0
+         WHERE type = 'reserve' AND bonus_delta_reserved > 0",
+    ),
+    (
+        "bonus_reserved_vs_generations",
+        "UPDATE generations SET status = 'queued' WHERE status = 'processing' AND user_id = 2001;
+         UPDATE generations SET status = 'failed' WHERE status = 'queued' AND user_id = 2001",
+    ),
+    ("bonus_source", "UPDATE transactions SET actor = 'a friend' WHERE type = 'bonus'"),
 ];
 
 #[tokio::test]

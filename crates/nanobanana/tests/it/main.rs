@@ -3,8 +3,10 @@
 
 mod admin_cli;
 mod audit;
+mod bonus;
 mod bot;
 mod bot_commands;
+mod broadcast;
 #[cfg(feature = "sandbox")]
 mod browser;
 mod buy;
@@ -17,6 +19,7 @@ mod editing;
 mod gemini;
 mod gemini_budget;
 mod gemini_http;
+mod growth;
 mod intake;
 mod jobs;
 mod ledger;

@@ -1,5 +1,5 @@
 //! A model-based property test: random sequences of charge / reserve / start / settle /
-//! refund / adjust across several users, each step checked against a plain in-memory model
+//! refund / adjust / bonus / take-back across several users, each step checked against a plain in-memory model
 //! of what the ledger must do, balances compared after every step, and the audit clean at
 //! the end of every sequence.
 
@@ -7,7 +7,6 @@ use std::collections::HashMap;
 
 use nanobanana::ledger::{self, LedgerError, Outcome, RefundHold, Settled, Settlement};
 use proptest::prelude::*;
-use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use uuid::Uuid;
 
@@ -15,59 +14,9 @@ use crate::support::{credits_of, TestDb};
 
 const USERS: i64 = 3;
 
-#[derive(Debug, Clone)]
-enum Op {
-    /// A new succeeded charge, credited; `repeat` credits it again.
-    Charge {
-        user: i64,
-        credits: i64,
-        repeat: bool,
-    },
-    Reserve {
-        user: i64,
-        cost: i64,
-    },
-    Start {
-        generation: Index,
-    },
-    /// Settle with the current epoch, or a stale one.
-    Settle {
-        generation: Index,
-        commit: bool,
-        stale: bool,
-    },
-    RefundHold {
-        charge: Index,
-        credits: i64,
-        reuse: Option<Index>,
-    },
-    RefundFinish {
-        refund: Index,
-        success: bool,
-    },
-    Adjust {
-        user: i64,
-        deduct: bool,
-        credits: i64,
-        reuse_key: Option<Index>,
-    },
-}
+mod ops;
 
-fn op() -> impl Strategy<Value = Op> {
-    let user = 0..USERS;
-    prop_oneof![
-        1 => (user.clone(), 1..60i64, any::<bool>()).prop_map(|(user, credits, repeat)| Op::Charge { user, credits, repeat }),
-        3 => (user.clone(), 1..40i64).prop_map(|(user, cost)| Op::Reserve { user, cost }),
-        2 => any::<Index>().prop_map(|generation| Op::Start { generation }),
-        3 => (any::<Index>(), any::<bool>(), prop::bool::weighted(0.2))
-            .prop_map(|(generation, commit, stale)| Op::Settle { generation, commit, stale }),
-        1 => (any::<Index>(), 1..40i64, prop::option::weighted(0.2, any::<Index>()))
-            .prop_map(|(charge, credits, reuse)| Op::RefundHold { charge, credits, reuse }),
-        1 => (any::<Index>(), any::<bool>()).prop_map(|(refund, success)| Op::RefundFinish { refund, success }),
-        1 => (user, any::<bool>(), 1..50i64, prop::option::weighted(0.2, any::<Index>()))
-            .prop_map(|(user, deduct, credits, reuse_key)| Op::Adjust { user, deduct, credits, reuse_key }),
-    ]
-}
+use ops::{op, Op};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum GenState {
@@ -80,8 +29,10 @@ enum GenState {
 #[derive(Default)]
 struct Model {
     balances: HashMap<i64, (i64, i64)>,
-    /// (id, user, cost, state)
-    generations: Vec<(Uuid, i64, i64, GenState)>,
+    /// The bonus part of each balance: (available, reserved).
+    bonus: HashMap<i64, (i64, i64)>,
+    /// (id, user, cost, state, bonus its reserve took)
+    generations: Vec<(Uuid, i64, i64, GenState, i64)>,
     /// (payments.id, user, credits, credits refunded or held)
     charges: Vec<(i64, i64, i64, i64)>,
     /// (id, charge index, credits, finished)
@@ -136,7 +87,12 @@ impl Case<'_> {
                         check(balance.0 >= *cost, || format!("{op:?} succeeded with only {}", balance.0))?;
                         balance.0 -= cost;
                         balance.1 += cost;
-                        self.model.generations.push((id, uid, *cost, GenState::Queued));
+                        // Bonus first.
+                        let bonus = self.model.bonus.entry(uid).or_default();
+                        let taken = bonus.0.min(*cost);
+                        bonus.0 -= taken;
+                        bonus.1 += taken;
+                        self.model.generations.push((id, uid, *cost, GenState::Queued, taken));
                     }
                     Err(LedgerError::Insufficient { available, .. }) => {
                         check(balance.0 < *cost && available == balance.0, || {
@@ -151,7 +107,7 @@ impl Case<'_> {
                     return Ok(());
                 }
                 let i = generation.index(self.model.generations.len());
-                let (id, _, _, state) = self.model.generations[i];
+                let (id, _, _, state, _) = self.model.generations[i];
                 let started = nanobanana::jobs::new::start(&mut *db.conn().await, id)
                     .await
                     .map_err(|e| fail(e.into()))?;
@@ -171,7 +127,7 @@ impl Case<'_> {
                     return Ok(());
                 }
                 let i = generation.index(self.model.generations.len());
-                let (id, uid, cost, state) = self.model.generations[i];
+                let (id, uid, cost, state, reserved_bonus) = self.model.generations[i];
                 let epoch = match state {
                     GenState::Processing(epoch) if *stale => epoch - 1,
                     GenState::Processing(epoch) => epoch,
@@ -189,6 +145,12 @@ impl Case<'_> {
                     balance.1 -= cost;
                     if !commit {
                         balance.0 += cost;
+                    }
+                    // The reserve's mix goes back on release; on commit its bonus is spent.
+                    let bonus = self.model.bonus.entry(uid).or_default();
+                    bonus.1 -= reserved_bonus;
+                    if !commit {
+                        bonus.0 += reserved_bonus;
                     }
                     self.model.generations[i].3 = GenState::Done;
                 }
@@ -213,7 +175,9 @@ impl Case<'_> {
                 let mut tx = db.pool.begin().await.map_err(|e| fail(e.into()))?;
                 let result = ledger::refund_hold(&mut tx, &hold).await;
                 tx.commit().await.map_err(|e| fail(e.into()))?;
-                let available = self.model.balances.entry(uid).or_default().0;
+                // Only paid credits can be refunded.
+                let available = self.model.balances.entry(uid).or_default().0
+                    - self.model.bonus.get(&uid).map_or(0, |b| b.0);
                 match (result, reused) {
                     (Ok(Outcome::AlreadyDone), Some(_)) => {}
                     (Ok(Outcome::Applied(_)), None) => {
@@ -297,6 +261,10 @@ impl Case<'_> {
                     (Ok(Outcome::Applied(_)), None) => {
                         check(!deduct || balance.0 >= *credits, || format!("{op:?} overdrew"))?;
                         balance.0 += if *deduct { -credits } else { *credits };
+                        if *deduct {
+                            let bonus = self.model.bonus.entry(uid).or_default();
+                            bonus.0 -= bonus.0.min(*credits);
+                        }
                         self.model.keys.push((key, uid, *deduct, *credits));
                     }
                     (Err(LedgerError::Insufficient { .. }), None) => {
@@ -307,8 +275,52 @@ impl Case<'_> {
                     }
                 }
             }
+            Op::Bonus { user, credits, repeat } => self.bonus(op, *user, *credits, *repeat).await?,
+            Op::TakeBack { user, credits } => self.take_back(op, *user, *credits).await?,
         }
         self.compare_balances(op).await
+    }
+
+    async fn bonus(&mut self, op: &Op, user: i64, credits: i64, repeat: bool) -> Result<(), TestCaseError> {
+        let uid = self.uid(user);
+        let key = format!("model-bonus:{}", Uuid::new_v4());
+        for time in 0..if repeat { 2 } else { 1 } {
+            let mut tx = self.db.pool.begin().await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let outcome = ledger::grant_bonus(
+                &mut tx,
+                uid,
+                credits_of(credits),
+                ledger::BonusSource::Promo,
+                &key,
+                "model",
+            )
+            .await
+            .map_err(|e| TestCaseError::fail(format!("{op:?}: {e:?}")))?;
+            tx.commit().await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+            check(matches!(outcome, Outcome::Applied(_)) == (time == 0), || {
+                format!("{op:?} #{time}: {outcome:?}")
+            })?;
+        }
+        self.model.balances.entry(uid).or_default().0 += credits;
+        self.model.bonus.entry(uid).or_default().0 += credits;
+        Ok(())
+    }
+
+    async fn take_back(&mut self, op: &Op, user: i64, credits: i64) -> Result<(), TestCaseError> {
+        let uid = self.uid(user);
+        let key = format!("model-back:{}", Uuid::new_v4());
+        let mut tx = self.db.pool.begin().await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let taken =
+            ledger::take_back_bonus(&mut tx, uid, credits, ledger::BonusSource::Referral, &key, "model")
+                .await
+                .map_err(|e| TestCaseError::fail(format!("{op:?}: {e:?}")))?;
+        tx.commit().await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let bonus = self.model.bonus.entry(uid).or_default();
+        let expected = bonus.0.min(credits);
+        check(taken == expected, || format!("{op:?} took {taken}, model says {expected}"))?;
+        bonus.0 -= taken;
+        self.model.balances.entry(uid).or_default().0 -= taken;
+        Ok(())
     }
 
     async fn compare_balances(&self, op: &Op) -> Result<(), TestCaseError> {
@@ -318,6 +330,11 @@ impl Case<'_> {
             let actual = self.db.balance(uid).await;
             check(actual == expected, || {
                 format!("after {op:?}: user {uid} has {actual:?}, model says {expected:?}")
+            })?;
+            let bonus = self.model.bonus.get(&uid).copied().unwrap_or_default();
+            let actual = self.db.bonus_balance(uid).await;
+            check(actual == bonus, || {
+                format!("after {op:?}: user {uid} has bonus {actual:?}, model says {bonus:?}")
             })?;
         }
         Ok(())

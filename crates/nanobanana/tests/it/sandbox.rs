@@ -53,7 +53,8 @@ async fn sandbox_in_chromium_chat_prompt_picture_original_album_and_credits() {
     let browser = Browser::start("sandbox").await;
     browser.goto(&format!("{}/?user=1001", sandbox.url())).await;
 
-    // A new chat shows START, as Telegram does; pressing it sends /start.
+    // A new chat shows START, as Telegram does; pressing it sends /start (and brings the
+    // starter credits: 10, one picture of the default model).
     browser.click("#start", WAIT).await;
     browser
         .wait_until(
@@ -83,20 +84,20 @@ async fn sandbox_in_chromium_chat_prompt_picture_original_album_and_credits() {
     browser.screenshot("02-checkout").await;
     browser.click("form[action$='/pay'] button", WAIT).await;
     browser.wait_until("back in the chat", "return location.pathname === '/'", json!(null), WAIT).await;
-    balance_is(&browser, 100).await;
+    balance_is(&browser, 110).await;
 
     // Credits in Stars: the invoice pays in place.
     browser.type_into("#composer-text", "/buy", WAIT).await;
     browser.click("#send", WAIT).await;
     browser.click(".row.bot .kb-button[data-data='buy:xtr100']", WAIT).await;
     browser.click(".row.bot .kb-button[data-pay]", WAIT).await;
-    balance_is(&browser, 200).await;
+    balance_is(&browser, 210).await;
     browser.screenshot("03-paid").await;
 
     // The operator's grant from the panel moves the balance too.
     browser.fill("#grant-form input[name=credits]", "50", WAIT).await;
     browser.click("#grant-form button", WAIT).await;
-    balance_is(&browser, 250).await;
+    balance_is(&browser, 260).await;
 
     // Inline buttons: /settings, then "photo and the original as a file"; the message is
     // edited in place and the button's answer shows as a toast.
@@ -125,7 +126,7 @@ async fn sandbox_in_chromium_chat_prompt_picture_original_album_and_credits() {
     browser.type_into("#composer-text", "a banana astronaut", WAIT).await;
     browser.click("#send", WAIT).await;
     browser.wait_until("the picture arrives", LOADED_PHOTOS, json!(1), WAIT).await;
-    balance_is(&browser, 240).await;
+    balance_is(&browser, 250).await;
     let href = browser
         .wait_until(
             "the original arrives",
@@ -168,7 +169,7 @@ async fn sandbox_in_chromium_chat_prompt_picture_original_album_and_credits() {
     browser.type_into("#composer-text", "the two of them together", WAIT).await;
     browser.click("#send", WAIT).await;
     browser.wait_until("the album's picture", LOADED_PHOTOS, json!(2), WAIT).await;
-    balance_is(&browser, 230).await;
+    balance_is(&browser, 240).await;
     let user_photos =
         browser.eval("return document.querySelectorAll('.row.user img.photo').length", json!(null)).await;
     assert_eq!(user_photos, json!(2));

@@ -133,7 +133,10 @@ async fn take_back(
     if claimed.is_none() {
         return Ok(None);
     }
-    let available = ledger::lock_balance(conn, charge.user_id).await?.unwrap_or(0);
+    // What the balance holds of paid credits (a refund never takes bonus credits).
+    ledger::lock_balance(conn, charge.user_id).await?;
+    let available =
+        ledger::balance(conn, charge.user_id).await?.map_or(0, |b| b.credits_available - b.bonus_available);
     let deducted = worth.min(available);
     let debt = worth - deducted;
     if let Ok(credits) = Credits::new(deducted) {

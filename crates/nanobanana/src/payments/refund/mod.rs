@@ -34,7 +34,7 @@ pub enum RefundError {
     UnknownTopup(Uuid),
     #[error("topup {0} has no succeeded charge with credits left to refund")]
     NothingToRefund(Uuid),
-    #[error("{needed} credits to refund but only {available} unspent on the balance")]
+    #[error("{needed} credits to refund but only {available} unspent paid credits on the balance (bonus credits are never refunded)")]
     Spent { available: i64, needed: i64 },
     #[error("{requested} credits exceed the {refundable} still refundable from this charge")]
     TooMany { requested: i64, refundable: i64 },

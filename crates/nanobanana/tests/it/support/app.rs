@@ -217,6 +217,9 @@ impl TestAppBuilder {
             ("GEMINI_RPM", "100000".to_owned()),
             ("GEMINI_MAX_CONCURRENCY", "16".to_owned()),
             ("STORAGE_URL", format!("file://{}", storage.display())),
+            // Starter credits would change every balance a test expects; the growth tests
+            // set their own.
+            ("STARTER_CREDITS", "0".to_owned()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))

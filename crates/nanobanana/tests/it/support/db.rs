@@ -161,6 +161,33 @@ impl TestDb {
         (b.credits_available, b.credits_reserved)
     }
 
+    /// The bonus part of the balance: (available, reserved).
+    pub async fn bonus_balance(&self, telegram_id: TelegramId) -> (i64, i64) {
+        let b = nanobanana::ledger::balance(&mut *self.conn().await, telegram_id)
+            .await
+            .expect("read balance")
+            .expect("user exists");
+        (b.bonus_available, b.bonus_reserved)
+    }
+
+    /// Gives `credits` bonus credits (source: promo) through the ledger, under a fresh key.
+    pub async fn bonus(&self, telegram_id: TelegramId, credits: i64) {
+        let mut tx = self.pool.begin().await.expect("begin");
+        let key = format!("test-bonus:{}", Uuid::new_v4());
+        let outcome = ledger::grant_bonus(
+            &mut tx,
+            telegram_id,
+            credits_of(credits),
+            ledger::BonusSource::Promo,
+            &key,
+            "test",
+        )
+        .await
+        .expect("bonus");
+        assert!(matches!(outcome, Outcome::Applied(_)));
+        tx.commit().await.expect("commit");
+    }
+
     /// Inserts a generation and reserves its cost in one transaction, as a request does.
     pub async fn request_generation(
         &self,
@@ -253,7 +280,8 @@ impl TestDb {
         epoch: i64,
         settlement: ledger::Settlement<'_>,
     ) -> Result<ledger::Settled, ledger::LedgerError> {
-        let commit = matches!(settlement, ledger::Settlement::Commit);
+        let commit =
+            matches!(settlement, ledger::Settlement::Commit | ledger::Settlement::CommitSmaller { .. });
         let mut tx = self.pool.begin().await?;
         let settled = ledger::settle(&mut tx, id, epoch, settlement).await?;
         if commit && matches!(settled, ledger::Settled::Now(_)) {
