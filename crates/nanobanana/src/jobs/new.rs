@@ -59,23 +59,7 @@ pub async fn insert_requested(
     reference_file_ids: &[String],
     status_outbox_id: Option<i64>,
 ) -> sqlx::Result<bool> {
-    // `generation_insert` (migration `…220_owner_functions`, owned by this module): the
-    // intake's server-side prompt path inserts through it too.
-    sqlx::query_scalar("SELECT generation_insert($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
-        .bind(generation.id)
-        .bind(generation.user_id)
-        .bind(generation.prompt)
-        .bind(generation.model.as_str())
-        .bind(generation.image_size.map(ImageSize::as_str))
-        .bind(generation.aspect_ratio)
-        .bind(generation.cost.get())
-        .bind(generation.source_key)
-        .bind(deadline.map(|d| Duration::from_secs(d.min(MAX_DEADLINE).as_secs())))
-        .bind(reference_file_ids)
-        .bind(status_outbox_id)
-        .bind(generation.model_id)
-        .fetch_one(conn)
-        .await
+    insert_linked(conn, generation, deadline, reference_file_ids, status_outbox_id, &Links::default()).await
 }
 
 /// What links a generation to others and shapes its prompt (DESIGN §10): the picture it edits,
@@ -98,17 +82,10 @@ pub async fn insert_linked(
     status_outbox_id: Option<i64>,
     links: &Links<'_>,
 ) -> sqlx::Result<bool> {
-    if links.parent.is_none() && links.request.is_none() && links.style.is_none() {
-        // A plain generation: the owner's function, as the intake's fast path inserts too.
-        return insert_requested(conn, generation, deadline, reference_file_ids, status_outbox_id).await;
-    }
-    let inserted = sqlx::query(
-        "INSERT INTO generations (id, user_id, prompt, model, image_size, aspect_ratio, cost, source_key,
-                                  deadline, reference_file_ids, status_outbox_id, model_id,
-                                  parent_id, request_id, variants, style)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE(now() + $9::interval, now() + interval '15 minutes'),
-                 $10, $11, $12, $13, $14, $15, $16)
-         ON CONFLICT (user_id, source_key) DO NOTHING",
+    // `generation_insert` (migrations `…220`, `…224`, owned by this module): the intake's
+    // server-side prompt path inserts through it too.
+    sqlx::query_scalar(
+        "SELECT generation_insert($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(generation.id)
     .bind(generation.user_id)
@@ -126,10 +103,8 @@ pub async fn insert_linked(
     .bind(links.request)
     .bind(i16::from(links.variants.clamp(1, 4)))
     .bind(links.style)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
+    .fetch_one(conn)
+    .await
 }
 
 /// Takes this one queued generation into `processing` under a new lease epoch (which every
