@@ -33,6 +33,7 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("payments", 4),
     ("worker", 4),
     ("broadcast", 4),
+    ("reports", 4),
     // L5: the conversation.
     ("bot", 5),
     // L6 entry points: the command line, the composition root, HTTP, the sandbox.

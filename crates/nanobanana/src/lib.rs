@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod outbox;
 pub mod payments;
 pub mod redis;
+pub mod reports;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod secret;

@@ -53,6 +53,7 @@ pub async fn serve(
         db::migrate(&pool).await?;
     }
     warn_about_configuration(&config);
+    crate::reports::check_timezone(&pool, &config.operator.timezone).await?;
     let bot = Arc::new(bot(pool, config.clone(), &telegram).await?);
     // Before the webhook, so the menu is in place by the time updates arrive.
     crate::bot::menu::register(&bot.api).await;
@@ -127,6 +128,8 @@ struct Background {
     poller: Option<tokio::task::JoinHandle<()>>,
     eraser: tokio::task::JoinHandle<()>,
     broadcasts: tokio::task::JoinHandle<()>,
+    reports: tokio::task::JoinHandle<()>,
+    daily_report: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Background {
@@ -162,6 +165,14 @@ impl Background {
             shutdown.clone(),
         ));
         let resumer = tokio::spawn(crate::bot::background::run(bot.clone(), shutdown.clone()));
+        let reports = tokio::spawn(crate::reports::refresh_loop(
+            bot.pool.clone(),
+            bot.config.operator.timezone.clone(),
+            shutdown.clone(),
+        ));
+        let daily_report = daily_report(&bot.config).map(|report| {
+            tokio::spawn(report.run(bot.pool.clone(), bot.outbox_wake.clone(), shutdown.clone()))
+        });
         let poller = match telegram.mode {
             TelegramMode::Webhook => {
                 if let Some(base) = &telegram.public_base_url {
@@ -174,7 +185,7 @@ impl Background {
                 Some(tokio::spawn(poll(bot.clone(), shutdown)))
             }
         };
-        Ok(Self { sender, reconciler, albums, resumer, poller, eraser, broadcasts })
+        Ok(Self { sender, reconciler, albums, resumer, poller, eraser, broadcasts, reports, daily_report })
     }
 
     /// Waits for each to finish the pass in progress.
@@ -186,12 +197,28 @@ impl Background {
         self.resumer.await?;
         self.eraser.await?;
         self.broadcasts.await?;
+        self.reports.await?;
+        if let Some(daily_report) = self.daily_report {
+            daily_report.await?;
+        }
         if let Some(reconciler) = self.reconciler {
             reconciler.await?;
         }
         self.sender.await?;
         Ok(())
     }
+}
+
+/// The daily report, when `DAILY_REPORT_HOUR` is set.
+fn daily_report(config: &Config) -> Option<crate::reports::daily::DailyReport> {
+    let hour = config.operator.daily_report_hour?;
+    Some(crate::reports::daily::DailyReport {
+        timezone: config.operator.timezone.clone(),
+        hour,
+        admins: config.operator.admin_ids.clone(),
+        rates: crate::reports::rates(config),
+        panel_link: "/panel".to_owned(),
+    })
 }
 
 async fn set_webhook(api: &BotApi, telegram: &TelegramConfig, base: &url::Url) -> anyhow::Result<()> {

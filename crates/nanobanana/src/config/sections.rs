@@ -150,6 +150,9 @@ pub struct Packs {
 pub struct Pricing {
     /// Kopecks per US dollar.
     pub usd_rate: Kopecks,
+    /// Kopecks per Telegram Star (`STAR_RUB_RATE`): what the overview and the daily report
+    /// count a Star as in rubles.
+    pub star_rate: Kopecks,
 }
 
 #[derive(Debug, Clone)]
@@ -176,6 +179,12 @@ pub struct OperatorConfig {
     pub privacy_url: Option<url::Url>,
     pub terms_version: String,
     pub examples_url: Option<url::Url>,
+    /// The operator's IANA time zone (`OPERATOR_TIMEZONE`, default `UTC`): where the overview's
+    /// days begin and when the daily report goes out. Postgres checks the name at start-up.
+    pub timezone: String,
+    /// The hour (0–23, in `timezone`) admins get yesterday's figures (`DAILY_REPORT_HOUR`);
+    /// unset: no daily report.
+    pub daily_report_hour: Option<u8>,
 }
 
 /// YooKassa's published notification sources (its documentation, 2026).
@@ -375,7 +384,15 @@ pub(super) fn pricing(env: &mut Env) -> Pricing {
         }
         Ok(rate)
     });
-    Pricing { usd_rate }
+    let default_star = Kopecks::parse_rubles("1.30").unwrap_or_else(|e| unreachable!("default rate: {e}"));
+    let star_rate = env.or("STAR_RUB_RATE", default_star, |raw| {
+        let rate = Kopecks::parse_rubles(raw).map_err(|e| e.to_string())?;
+        if rate.get() == 0 {
+            return Err("the rate must be positive".to_owned());
+        }
+        Ok(rate)
+    });
+    Pricing { usd_rate, star_rate }
 }
 
 pub(super) fn limits(env: &mut Env) -> Limits {
@@ -399,5 +416,21 @@ pub(super) fn operator(env: &mut Env) -> OperatorConfig {
         privacy_url: env.optional("PRIVACY_URL", web_url),
         terms_version: env.raw("TERMS_VERSION").unwrap_or_else(|| "1".to_owned()),
         examples_url: env.optional("EXAMPLES_URL", web_url),
+        timezone: env.or("OPERATOR_TIMEZONE", "UTC".to_owned(), timezone_name),
+        daily_report_hour: env.optional("DAILY_REPORT_HOUR", |raw| match raw.trim().parse::<u8>() {
+            Ok(hour) if hour <= 23 => Ok(hour),
+            _ => Err(format!("{raw:?} is not an hour from 0 to 23")),
+        }),
     }
+}
+
+/// An IANA zone name's shape (`Europe/Moscow`, `UTC`, `America/Argentina/Buenos_Aires`); whether
+/// Postgres knows it is checked at start-up (`reports::check_timezone`), where the zone is used.
+fn timezone_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | '_' | '-' | '+');
+    if name.is_empty() || name.len() > 64 || !name.chars().all(allowed) {
+        return Err(format!("{raw:?} is not a time zone name like Europe/Moscow or UTC"));
+    }
+    Ok(name.to_owned())
 }

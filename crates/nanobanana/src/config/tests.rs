@@ -315,3 +315,27 @@ fn the_deprecated_variables_are_mapped_onto_the_catalog_with_a_warning() {
         load(Role::Tool, &[("MODEL_CATALOG", &catalog_json(|_| {})), ("PRICE_FLASH", "12")]).expect("valid");
     assert_eq!(ignored.warnings, ["PRICE_FLASH is deprecated and ignored: MODEL_CATALOG is set"]);
 }
+
+#[test]
+fn operator_timezone_star_rate_and_report_hour() {
+    let config = load(Role::Tool, &[]).unwrap();
+    assert_eq!(config.operator.timezone, "UTC");
+    assert_eq!(config.operator.daily_report_hour, None);
+    assert_eq!(config.pricing.star_rate.get(), 130);
+    let config = load(
+        Role::Tool,
+        &[("OPERATOR_TIMEZONE", "Europe/Moscow"), ("DAILY_REPORT_HOUR", "9"), ("STAR_RUB_RATE", "1.79")],
+    )
+    .unwrap();
+    assert_eq!(config.operator.timezone, "Europe/Moscow");
+    assert_eq!(config.operator.daily_report_hour, Some(9));
+    assert_eq!(config.pricing.star_rate.get(), 179);
+    let bad = errors(
+        Role::Tool,
+        &[("OPERATOR_TIMEZONE", "Moscow; DROP"), ("DAILY_REPORT_HOUR", "24"), ("STAR_RUB_RATE", "1.333")],
+    )
+    .to_string();
+    for var in ["OPERATOR_TIMEZONE", "DAILY_REPORT_HOUR", "STAR_RUB_RATE"] {
+        assert!(bad.contains(var), "{var} is named in {bad}");
+    }
+}

@@ -17,6 +17,8 @@ pub enum Alert {
     RefundStuck,
     /// A paid picture had no delivery in sight and was queued again.
     Redelivered,
+    /// Yesterday's figures (`reports::daily`), once per day (the subject is the date).
+    DailyReport,
 }
 
 impl Alert {
@@ -25,6 +27,7 @@ impl Alert {
             Alert::RefundForOperator => "refund_for_operator",
             Alert::RefundStuck => "refund_stuck",
             Alert::Redelivered => "redelivered",
+            Alert::DailyReport => "daily_report",
         }
     }
 
@@ -33,6 +36,7 @@ impl Alert {
             Alert::RefundForOperator => "admin_refund_for_operator",
             Alert::RefundStuck => "admin_refund_stuck",
             Alert::Redelivered => "admin_redelivered",
+            Alert::DailyReport => "admin_daily_report",
         }
     }
 }

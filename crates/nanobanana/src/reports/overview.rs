@@ -1,0 +1,67 @@
+//! The overview of a window (today, 7 or 30 days): closed days from the rollup (stored on
+//! demand when missing), today computed live, and the figures that are not sums of days —
+//! active users and the conversion of the window's new users — read live.
+
+use chrono::NaiveDate;
+use sqlx::PgPool;
+
+use super::days;
+use super::figures::{DayFigures, Range, Rates};
+use super::summary::Summary;
+
+#[derive(Debug, Clone)]
+pub struct Overview {
+    pub range: Range,
+    pub from: NaiveDate,
+    pub today: NaiveDate,
+    /// Every day of the window in order (a day with nothing is all zeros).
+    pub days: Vec<DayFigures>,
+    pub summary: Summary,
+    /// Users seen (any message) since the window began.
+    pub active_users: i64,
+    /// Users registered in the window who have a succeeded payment (at any time so far).
+    pub converted: i64,
+}
+
+/// The overview of `range` in zone `tz`.
+pub async fn overview(pool: &PgPool, tz: &str, rates: Rates, range: Range) -> sqlx::Result<Overview> {
+    let today = days::today(&mut *pool.acquire().await?, tz).await?;
+    let from = range.first_day(today);
+    if from < today {
+        days::ensure(pool, tz, from, today).await?;
+    }
+    let closed = async {
+        if from < today {
+            days::load(&mut *pool.acquire().await?, tz, from, today - chrono::Days::new(1)).await
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let live = async { days::compute(&mut *pool.acquire().await?, tz, today).await };
+    let users = async {
+        sqlx::query_as::<_, (i64, i64)>(
+            "WITH b AS (SELECT $2::date::timestamp AT TIME ZONE $1 AS lo)
+             SELECT (SELECT COUNT(*) FROM users, b WHERE last_seen_at >= b.lo),
+                    (SELECT COUNT(*) FROM users u, b WHERE u.registered_at >= b.lo
+                       AND EXISTS (SELECT 1 FROM payments p WHERE p.user_id = u.telegram_id AND p.status = 'succeeded'))",
+        )
+        .bind(tz)
+        .bind(from)
+        .fetch_one(pool)
+        .await
+    };
+    let (closed, live, (active_users, converted)) = tokio::try_join!(closed, live, users)?;
+    let mut window = Vec::with_capacity(range.days() as usize);
+    let mut day = from;
+    let mut stored = closed.into_iter().peekable();
+    while day < today {
+        match stored.next_if(|d| d.day == day) {
+            Some(figures) => window.push(figures),
+            None => window.push(DayFigures { day, ..DayFigures::default() }),
+        }
+        day = day + chrono::Days::new(1);
+    }
+    window.push(live);
+    let summary = Summary::of(&window, rates);
+    Ok(Overview { range, from, today, days: window, summary, active_users, converted })
+}
