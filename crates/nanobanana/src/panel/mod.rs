@@ -8,6 +8,7 @@
 
 pub mod auth;
 mod home;
+mod user_actions;
 mod users;
 
 use std::sync::Arc;
