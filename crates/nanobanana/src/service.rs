@@ -228,7 +228,8 @@ fn daily_report(config: &Config) -> Option<crate::reports::daily::DailyReport> {
         hour,
         admins: config.operator.admin_ids.clone(),
         rates: crate::reports::rates(config),
-        panel_link: "/panel".to_owned(),
+        // The panel's address when it is on; otherwise the bot's /panel (which says it is off).
+        panel_link: config.panel.as_ref().map_or_else(|| "/panel".to_owned(), |p| p.link("")),
     })
 }
 

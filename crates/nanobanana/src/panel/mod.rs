@@ -7,7 +7,8 @@
 //! same code as the CLI and the bot.
 
 pub mod auth;
-mod home;
+pub mod chart;
+mod overview;
 mod user_actions;
 mod users;
 
@@ -55,7 +56,7 @@ pub fn router(state: Option<PanelState>) -> Router {
         });
     };
     Router::new()
-        .route("/", get(home::page))
+        .route("/", get(overview::page))
         .route("/assets/panel.css", get(|| async { asset("text/css", include_str!("assets/panel.css")) }))
         .route(
             "/assets/panel.js",

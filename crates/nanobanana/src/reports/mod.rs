@@ -4,7 +4,6 @@
 //! report's messages. Days are calendar days in the operator's time zone, bucketed by Postgres
 //! (`AT TIME ZONE`); money is integer kopecks and Stars, converted at configured rates.
 
-pub mod chart;
 pub mod daily;
 pub mod days;
 pub mod figures;

@@ -21,6 +21,8 @@ pub struct Overview {
     pub active_users: i64,
     /// Users registered in the window who have a succeeded payment (at any time so far).
     pub converted: i64,
+    /// The rates the money was converted at.
+    pub rates: Rates,
 }
 
 /// The overview of `range` in zone `tz`.
@@ -63,5 +65,5 @@ pub async fn overview(pool: &PgPool, tz: &str, rates: Rates, range: Range) -> sq
     }
     window.push(live);
     let summary = Summary::of(&window, rates);
-    Ok(Overview { range, from, today, days: window, summary, active_users, converted })
+    Ok(Overview { range, from, today, days: window, summary, active_users, converted, rates })
 }
