@@ -57,6 +57,7 @@ pub fn router(state: Option<PanelState>) -> Router {
     };
     Router::new()
         .route("/", get(overview::page))
+        .route("/overview/refresh", axum::routing::post(overview::refresh))
         .route("/assets/panel.css", get(|| async { asset("text/css", include_str!("assets/panel.css")) }))
         .route(
             "/assets/panel.js",

@@ -6,6 +6,7 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Response;
+use axum::Form;
 use serde::Deserialize;
 
 use super::chart::{chart, Kind, Series};
@@ -16,6 +17,29 @@ use crate::reports::{self, Overview, Range};
 #[derive(Debug, Deserialize)]
 pub struct Params {
     range: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefreshForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    range: String,
+}
+
+/// "Recompute": stores every closed day the overview shows again, from the tables (what the
+/// background refresher does for the last two days every few minutes). Idempotent.
+pub async fn refresh(
+    admin: Admin,
+    State(state): State<PanelState>,
+    Form(form): Form<RefreshForm>,
+) -> Result<Response, PanelError> {
+    admin.check_csrf(&form.csrf)?;
+    let range = Range::parse(&form.range).unwrap_or(Range::Week);
+    let days =
+        reports::days::rebuild(state.pool(), &state.config().operator.timezone, reports::KEPT_DAYS).await?;
+    tracing::info!(admin = admin.id, days, "overview recomputed");
+    Ok(super::see_other(&format!("/panel?range={}", range.encode())))
 }
 
 /// One figure of the grid: its element id, label and text.
@@ -46,6 +70,7 @@ pub struct FailureRow {
 #[template(path = "panel/overview.html")]
 struct Page {
     chrome: Chrome,
+    range: &'static str,
     ranges: Vec<(&'static str, &'static str, bool)>,
     period: String,
     figures: Vec<Figure>,
@@ -71,6 +96,7 @@ pub async fn page(
         |key: &str| config.catalog.find(key).map_or_else(|| key.to_owned(), |m| m.name(true).to_owned());
     super::render(Page {
         chrome: Chrome::new(&admin, ""),
+        range: range.encode(),
         ranges: Range::ALL.iter().map(|r| (r.encode(), range_label(*r), *r == range)).collect(),
         period: period(&overview, &config.operator.timezone),
         figures: figures(&overview),

@@ -247,3 +247,13 @@ pub async fn refresh(pool: &PgPool, tz: &str, keep_days: u64) -> sqlx::Result<us
     stored += ensure(pool, tz, today - chrono::Days::new(keep_days), today).await?;
     Ok(stored)
 }
+
+/// Stores again every closed day of the last `days` days (the operator's "recompute", and
+/// what a load test runs after seeding history under a running service).
+pub async fn rebuild(pool: &PgPool, tz: &str, days: u64) -> sqlx::Result<usize> {
+    let today = today(&mut *pool.acquire().await?, tz).await?;
+    for back in 1..=days {
+        store(pool, tz, today - chrono::Days::new(back)).await?;
+    }
+    Ok(days as usize)
+}

@@ -25,6 +25,7 @@ mod jobs;
 mod ledger;
 mod model;
 mod panel;
+mod panel_overview;
 mod payments;
 mod progress;
 mod reconcilers;
