@@ -5,6 +5,7 @@
 mod broadcast;
 mod intake;
 mod ledger;
+mod overview;
 mod payments;
 mod pgbench;
 mod pipeline;
@@ -41,6 +42,9 @@ enum Command {
     /// A broadcast to 10,000 users while 100 users generate: the broadcast's messages/s and the
     /// paid pictures' p99 delay, against the same load without the broadcast.
     Broadcast(broadcast::Args),
+    /// The panel's overview on 1,000,000 generations and 100,000 users: the rollup's build, each
+    /// window's queries and each page over HTTP, against the 300 ms target.
+    Overview(overview::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +65,7 @@ fn main() -> anyhow::Result<()> {
             Command::Payments(args) => payments::run(args).await,
             Command::Scenario(args) => scenario_cli::run(args).await,
             Command::Broadcast(args) => broadcast::run(args).await,
+            Command::Overview(args) => overview::run(args).await,
         }
     })
 }

@@ -4,14 +4,27 @@
 //! operator's time zone changes. Today is never stored: it is `compute`d on each read.
 //! Reads every table; writes only the rollup.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, PgPool};
 
 use super::figures::{bucket_sql, DayFigures, GenerationGroup};
 
-/// The bounds of day `$2` in zone `$1` as timestamptz, for the queries below.
-const BOUNDS: &str =
-    "SELECT $2::date::timestamp AT TIME ZONE $1 AS lo, ($2::date + 1)::timestamp AT TIME ZONE $1 AS hi";
+/// The bounds of the day, bound as `$1` and `$2` in the queries below: computed once, so a scan
+/// compares plain timestamps instead of converting zones per row.
+const BOUNDS: &str = "SELECT $1::timestamptz AS lo, $2::timestamptz AS hi";
+
+/// The first instant of `day` in zone `tz` and of the day after.
+pub async fn bounds(
+    conn: &mut PgConnection,
+    tz: &str,
+    day: NaiveDate,
+) -> sqlx::Result<(DateTime<Utc>, DateTime<Utc>)> {
+    sqlx::query_as("SELECT $2::date::timestamp AT TIME ZONE $1, ($2::date + 1)::timestamp AT TIME ZONE $1")
+        .bind(tz)
+        .bind(day)
+        .fetch_one(conn)
+        .await
+}
 
 /// How many closed days a pass refreshes even when stored: a generation settles within its
 /// deadline (at most a day) and a payment or refund may be recorded a little after midnight.
@@ -24,6 +37,7 @@ pub async fn today(conn: &mut PgConnection, tz: &str) -> sqlx::Result<NaiveDate>
 
 /// Day `day`'s figures in zone `tz`, from the tables.
 pub async fn compute(conn: &mut PgConnection, tz: &str, day: NaiveDate) -> sqlx::Result<DayFigures> {
+    let (lo, hi) = bounds(&mut *conn, tz, day).await?;
     let (new_users, payers, rub_kopecks, stars, refund_kopecks, refund_stars): (i64, i64, i64, i64, i64, i64) =
         sqlx::query_as(&format!(
             "WITH b AS ({BOUNDS}),
@@ -45,8 +59,8 @@ pub async fn compute(conn: &mut PgConnection, tz: &str, day: NaiveDate) -> sqlx:
                     (SELECT COALESCE(SUM(amount_minor) FILTER (WHERE currency = 'RUB'), 0)::int8 FROM refunded),
                     (SELECT COALESCE(SUM(amount_minor) FILTER (WHERE currency = 'XTR'), 0)::int8 FROM refunded)"
         ))
-        .bind(tz)
-        .bind(day)
+        .bind(lo)
+        .bind(hi)
         .fetch_one(&mut *conn)
         .await?;
     let generations: Vec<GenerationGroup> = sqlx::query_as(&format!(
@@ -56,8 +70,8 @@ pub async fn compute(conn: &mut PgConnection, tz: &str, day: NaiveDate) -> sqlx:
          FROM generations g, b WHERE g.created_at >= b.lo AND g.created_at < b.hi
          GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
     ))
-    .bind(tz)
-    .bind(day)
+    .bind(lo)
+    .bind(hi)
     .fetch_all(&mut *conn)
     .await?;
     let ms = "(EXTRACT(EPOCH FROM (g.completed_at - g.created_at)) * 1000)::int8";
@@ -68,8 +82,8 @@ pub async fn compute(conn: &mut PgConnection, tz: &str, day: NaiveDate) -> sqlx:
          GROUP BY 1 ORDER BY 1",
         bucket = bucket_sql(ms)
     ))
-    .bind(tz)
-    .bind(day)
+    .bind(lo)
+    .bind(hi)
     .fetch_all(&mut *conn)
     .await?;
     Ok(DayFigures {
@@ -135,14 +149,18 @@ pub async fn store(pool: &PgPool, tz: &str, day: NaiveDate) -> sqlx::Result<DayF
     Ok(figures)
 }
 
+/// Stored days of a window: each day's figures (with an empty `latency`) and the processing
+/// times of all of them as one histogram, summed by Postgres (a window reads ~200 buckets, not
+/// ~200 per day).
+#[derive(Debug, Clone, Default)]
+pub struct Stored {
+    pub days: Vec<DayFigures>,
+    pub latency: Vec<(i64, i64)>,
+}
+
 /// The stored figures of days `from..=to` in zone `tz` (days stored for another zone are not
 /// returned), in day order.
-pub async fn load(
-    conn: &mut PgConnection,
-    tz: &str,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> sqlx::Result<Vec<DayFigures>> {
+pub async fn load(conn: &mut PgConnection, tz: &str, from: NaiveDate, to: NaiveDate) -> sqlx::Result<Stored> {
     #[derive(sqlx::FromRow)]
     struct Row {
         day: NaiveDate,
@@ -172,16 +190,16 @@ pub async fn load(
     .bind(tz)
     .fetch_all(&mut *conn)
     .await?;
-    let latency: Vec<(NaiveDate, i64, i64)> = sqlx::query_as(
-        "SELECT l.day, l.bucket_ms, l.generations FROM report_latency l JOIN report_days d USING (day)
-         WHERE l.day BETWEEN $1 AND $2 AND d.timezone = $3 ORDER BY 1, 2",
+    let latency: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT l.bucket_ms, SUM(l.generations)::int8 FROM report_latency l JOIN report_days d USING (day)
+         WHERE l.day BETWEEN $1 AND $2 AND d.timezone = $3 GROUP BY 1 ORDER BY 1",
     )
     .bind(from)
     .bind(to)
     .bind(tz)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows
+    let days = rows
         .into_iter()
         .map(|r| DayFigures {
             day: r.day,
@@ -202,9 +220,10 @@ pub async fn load(
                     cost_micro_usd: *cost,
                 })
                 .collect(),
-            latency: latency.iter().filter(|l| l.0 == r.day).map(|(_, b, n)| (*b, *n)).collect(),
+            latency: Vec::new(),
         })
-        .collect())
+        .collect();
+    Ok(Stored { days, latency })
 }
 
 /// The closed days of `from..=to` (before `today`) that are not stored for zone `tz`.

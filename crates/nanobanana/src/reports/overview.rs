@@ -36,26 +36,32 @@ pub async fn overview(pool: &PgPool, tz: &str, rates: Rates, range: Range) -> sq
         if from < today {
             days::load(&mut *pool.acquire().await?, tz, from, today - chrono::Days::new(1)).await
         } else {
-            Ok(Vec::new())
+            Ok(days::Stored::default())
         }
     };
     let live = async { days::compute(&mut *pool.acquire().await?, tz, today).await };
-    let users = async {
-        sqlx::query_as::<_, (i64, i64)>(
-            "WITH b AS (SELECT $2::date::timestamp AT TIME ZONE $1 AS lo)
-             SELECT (SELECT COUNT(*) FROM users, b WHERE last_seen_at >= b.lo),
-                    (SELECT COUNT(*) FROM users u, b WHERE u.registered_at >= b.lo
-                       AND EXISTS (SELECT 1 FROM payments p WHERE p.user_id = u.telegram_id AND p.status = 'succeeded'))",
+    let (lo, _) = days::bounds(&mut *pool.acquire().await?, tz, from).await?;
+    // Two scans that are not sums of days, each on its own connection beside the others.
+    let active = async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users WHERE last_seen_at >= $1")
+            .bind(lo)
+            .fetch_one(pool)
+            .await
+    };
+    let converted = async {
+        // From the payments (fewer rows than the window's users), each user once.
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(DISTINCT p.user_id) FROM payments p JOIN users u ON u.telegram_id = p.user_id
+             WHERE p.status = 'succeeded' AND u.registered_at >= $1",
         )
-        .bind(tz)
-        .bind(from)
+        .bind(lo)
         .fetch_one(pool)
         .await
     };
-    let (closed, live, (active_users, converted)) = tokio::try_join!(closed, live, users)?;
+    let (closed, live, active_users, converted) = tokio::try_join!(closed, live, active, converted)?;
     let mut window = Vec::with_capacity(range.days() as usize);
     let mut day = from;
-    let mut stored = closed.into_iter().peekable();
+    let mut stored = closed.days.into_iter().peekable();
     while day < today {
         match stored.next_if(|d| d.day == day) {
             Some(figures) => window.push(figures),
@@ -64,6 +70,6 @@ pub async fn overview(pool: &PgPool, tz: &str, rates: Rates, range: Range) -> sq
         day = day + chrono::Days::new(1);
     }
     window.push(live);
-    let summary = Summary::of(&window, rates);
+    let summary = Summary::with_latency(&window, &closed.latency, rates);
     Ok(Overview { range, from, today, days: window, summary, active_users, converted, rates })
 }

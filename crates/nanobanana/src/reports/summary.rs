@@ -32,6 +32,11 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(days: &[DayFigures], rates: Rates) -> Self {
+        Self::with_latency(days, &[], rates)
+    }
+
+    /// As `of`, with `latency` (processing times not in the days' own histograms) added.
+    pub fn with_latency(days: &[DayFigures], latency: &[(i64, i64)], rates: Rates) -> Self {
         let mut by_model: Vec<ModelCounts> = Vec::new();
         let mut failures: Vec<(String, i64)> = Vec::new();
         for group in days.iter().flat_map(|d| &d.generations) {
@@ -58,7 +63,7 @@ impl Summary {
         }
         by_model.sort_by(|a, b| b.total().cmp(&a.total()).then_with(|| a.model.cmp(&b.model)));
         failures.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let latency = merge_histograms(days.iter().map(|d| d.latency.as_slice()));
+        let latency = merge_histograms(days.iter().map(|d| d.latency.as_slice()).chain([latency]));
         Summary {
             money: Money::of(days, rates),
             new_users: days.iter().map(|d| d.new_users).sum(),
