@@ -42,9 +42,17 @@ pub async fn check_timezone(pool: &PgPool, tz: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long after start the first background pass runs: a page opened before it stores what it
+/// misses itself, and a short-lived process (a test, a one-off `run`) never pays for it.
+pub const FIRST_REFRESH_AFTER: Duration = Duration::from_secs(60);
+
 /// Until shutdown: keeps the rollup of closed days stored and fresh, one pass every
-/// `REFRESH_EVERY` (and one at start).
+/// `REFRESH_EVERY` (the first `FIRST_REFRESH_AFTER` after start).
 pub async fn refresh_loop(pool: PgPool, tz: String, mut shutdown: watch::Receiver<bool>) {
+    tokio::select! {
+        _ = tokio::time::sleep(FIRST_REFRESH_AFTER) => {}
+        _ = shutdown.changed() => return,
+    }
     while !*shutdown.borrow() {
         match days::refresh(&pool, &tz, KEPT_DAYS).await {
             Ok(stored) => tracing::debug!(stored, "overview rollup refreshed"),
