@@ -212,6 +212,12 @@ async fn panel_in_chromium_finds_a_user_grants_bans_and_refunds() {
     let shop = Shop::start(&[("PANEL_SECRET", PANEL_SECRET)]).await;
     let user = 8201;
     let topup = shop.paid_user(user, "en").await;
+    // A picture, for the thumbnails and "resend".
+    shop.run_worker(crate::support::fast()).await;
+    let picture = shop.prompt(user, "en", "a banana on the moon").await;
+    shop.wait_status(picture, "succeeded").await;
+    shop.wait_message(user, "the picture", |m| m.kind == "photo").await;
+    let paid = shop.db.balance(user).await.0;
     let link = login_link(&shop, ADMIN).await;
 
     let browser = Browser::start("panel").await;
@@ -224,16 +230,12 @@ async fn panel_in_chromium_finds_a_user_grants_bans_and_refunds() {
     browser.fill("#user-search", &user.to_string(), WAIT).await;
     browser.click("form.inline button", WAIT).await;
     browser.click(&format!("a[href='/panel/users/{user}']"), WAIT).await;
-    let paid = browser.find("#paid", WAIT).await;
-    drop(paid);
-    browser
-        .wait_until(
-            "paid 100",
-            "return document.querySelector('#paid').textContent === '100'",
-            serde_json::json!(null),
-            WAIT,
-        )
-        .await;
+    browser.find("#paid", WAIT).await;
+    let shown =
+        browser.eval("return document.querySelector('#paid').textContent", serde_json::json!(null)).await;
+    assert_eq!(shown, serde_json::json!(paid.to_string()));
+    let thumb = "const i = document.querySelector('img.thumb'); return i && i.complete && i.naturalWidth > 0";
+    browser.wait_until("the thumbnail drawn", thumb, serde_json::json!(null), WAIT).await;
     browser.screenshot("2-user").await;
 
     // Grant 15 credits.
@@ -248,7 +250,7 @@ async fn panel_in_chromium_finds_a_user_grants_bans_and_refunds() {
             WAIT,
         )
         .await;
-    assert_eq!(shop.db.balance(user).await, (115, 0));
+    assert_eq!(shop.db.balance(user).await, (paid + 15, 0));
 
     // Refund 40 credits of the topup (confirm dialogs accepted as a person would).
     browser.eval("window.confirm = () => true; return true", serde_json::json!(null)).await;
@@ -263,7 +265,7 @@ async fn panel_in_chromium_finds_a_user_grants_bans_and_refunds() {
         )
         .await;
     browser.screenshot("3-refunded").await;
-    assert_eq!(shop.db.balance(user).await, (75, 0));
+    assert_eq!(shop.db.balance(user).await, (paid + 15 - 40, 0));
     assert_eq!(
         shop.count("SELECT COUNT(*) FROM refunds WHERE status = 'succeeded' AND credits = 40").await,
         1
@@ -272,6 +274,14 @@ async fn panel_in_chromium_finds_a_user_grants_bans_and_refunds() {
         sqlx::query_scalar("SELECT reason FROM refunds").fetch_one(&shop.db.pool).await.expect("refund row");
     assert_eq!(refunded, format!("panel:{ADMIN}"));
     assert!(!topup.is_empty());
+
+    // Resend the picture: a second photo in the chat.
+    let photos = |c: &fakes::telegram::ChatRecord| c.messages.iter().filter(|m| m.kind == "photo").count();
+    let before = photos(&shop.chat(user, |_| true).await);
+    browser.click("#generations form button", WAIT).await;
+    let resent = "return document.querySelector('#flash')?.textContent.includes('again')";
+    browser.wait_until("resent", resent, serde_json::json!(null), WAIT).await;
+    shop.chat(user, |c| photos(c) > before).await;
 
     // Ban, then unban.
     browser.eval("window.confirm = () => true; return true", serde_json::json!(null)).await;
@@ -293,12 +303,17 @@ async fn panel_in_chromium_finds_a_user_grants_bans_and_refunds() {
             WAIT,
         )
         .await;
-    assert_eq!(shop.count("SELECT COUNT(*) FROM panel_actions WHERE admin_id = 9000").await, 4);
+    assert_eq!(shop.count("SELECT COUNT(*) FROM panel_actions WHERE admin_id = 9000").await, 5);
     browser.screenshot("4-actions").await;
+    // On a phone the page fits its width: nothing but the tables scrolls sideways.
+    browser.resize(390, 844).await;
+    let fits = "return document.documentElement.scrollWidth <= window.innerWidth + 1";
+    browser.wait_until("fits a phone", fits, serde_json::json!(null), WAIT).await;
+    browser.screenshot("5-phone").await;
     // The admins' actions are on the user's page, with who did them.
     let client = PanelClient::login(&shop, ADMIN).await;
     let (_, page) = client.get(&format!("/panel/users/{user}")).await;
-    for action in ["grant", "refund", "ban", "unban"] {
+    for action in ["grant", "refund", "resend", "ban", "unban"] {
         assert!(page.contains(&format!("<td>{action}</td>")), "{action} listed");
     }
     shop.finish().await;
