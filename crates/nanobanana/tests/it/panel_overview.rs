@@ -382,3 +382,12 @@ async fn the_daily_report_reaches_each_admin_once_when_two_replicas_send_it() {
     assert_eq!(app.count_texts(first, "Figures for"), 1);
     assert_eq!(app.count_texts(second, "Итоги за"), 1);
 }
+
+#[tokio::test]
+async fn an_unknown_operator_time_zone_is_refused_at_start_up_naming_the_variable() {
+    let db = crate::support::TestDb::new().await;
+    reports::check_timezone(&db.pool, "Europe/Moscow").await.expect("a zone Postgres knows");
+    reports::check_timezone(&db.pool, "UTC").await.expect("the default");
+    let refused = reports::check_timezone(&db.pool, "Mars/Olympus_Mons").await.expect_err("an unknown zone");
+    assert!(refused.to_string().contains("OPERATOR_TIMEZONE"), "{refused}");
+}
