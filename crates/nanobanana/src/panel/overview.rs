@@ -76,7 +76,8 @@ struct Page {
     figures: Vec<Figure>,
     models: Vec<ModelRow>,
     failures: Vec<FailureRow>,
-    charts: Vec<(&'static str, String)>,
+    /// (element id, heading, SVG).
+    charts: Vec<(&'static str, &'static str, String)>,
 }
 
 pub async fn page(
@@ -209,7 +210,7 @@ fn failure_label(key: &str) -> String {
     }
 }
 
-fn charts(o: &Overview, name: &dyn Fn(&str) -> String) -> Vec<(&'static str, String)> {
+fn charts(o: &Overview, name: &dyn Fn(&str) -> String) -> Vec<(&'static str, &'static str, String)> {
     let labels: Vec<String> = o.days.iter().map(|d| d.day.format("%d.%m").to_string()).collect();
     let money: Vec<reports::Money> = o.days.iter().map(|d| reports::Money::of([d], o.rates)).collect();
     let revenue =
@@ -232,12 +233,15 @@ fn charts(o: &Overview, name: &dyn Fn(&str) -> String) -> Vec<(&'static str, Str
     let new = Series { name: "New users".into(), values: o.days.iter().map(|d| d.new_users).collect() };
     let paying = Series { name: "Paying users".into(), values: o.days.iter().map(|d| d.payers).collect() };
     let whole_rubles = |k: i64| format!("{} ₽", thousands((k / 100).max(0) as u64));
+    let (money_title, models_title, users_title) =
+        ("Revenue and provider cost per day", "Generations per day by model", "New and paying users per day");
     vec![
         (
             "chart-money",
-            chart("Revenue and provider cost per day", Kind::Lines, &labels, &[revenue, cost], whole_rubles),
+            money_title,
+            chart(money_title, Kind::Lines, &labels, &[revenue, cost], whole_rubles),
         ),
-        ("chart-models", chart("Generations per day by model", Kind::StackedBars, &labels, &by_model, count)),
-        ("chart-users", chart("New and paying users per day", Kind::Lines, &labels, &[new, paying], count)),
+        ("chart-models", models_title, chart(models_title, Kind::StackedBars, &labels, &by_model, count)),
+        ("chart-users", users_title, chart(users_title, Kind::Lines, &labels, &[new, paying], count)),
     ]
 }
