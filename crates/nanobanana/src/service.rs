@@ -53,7 +53,6 @@ pub async fn serve(
         db::migrate(&pool).await?;
     }
     warn_about_configuration(&config);
-    crate::reports::check_timezone(&pool, &config.operator.timezone).await?;
     let bot = Arc::new(bot(pool, config.clone(), &telegram).await?);
     // Before the webhook, so the menu is in place by the time updates arrive.
     crate::bot::menu::register(&bot.api).await;
@@ -153,6 +152,7 @@ impl Background {
         telegram: &TelegramConfig,
         shutdown: watch::Receiver<bool>,
     ) -> anyhow::Result<Self> {
+        crate::reports::check_timezone(&bot.pool, &bot.config.operator.timezone).await?;
         let storage = crate::storage::Storage::from_location(&bot.config.storage)?;
         let retry_cap = Duration::from_millis(u64::from(bot.config.limits.outbox_retry_cap_ms));
         let sender = outbox::Sender::new(

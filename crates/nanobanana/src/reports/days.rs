@@ -149,6 +149,45 @@ pub async fn store(pool: &PgPool, tz: &str, day: NaiveDate) -> sqlx::Result<DayF
     Ok(figures)
 }
 
+/// A stored day's own row.
+#[derive(sqlx::FromRow)]
+struct Row {
+    day: NaiveDate,
+    new_users: i64,
+    payers: i64,
+    rub_kopecks: i64,
+    stars: i64,
+    refund_kopecks: i64,
+    refund_stars: i64,
+}
+
+/// Each stored day with its generation groups.
+fn assemble(rows: Vec<Row>, groups: &[(NaiveDate, String, String, String, i64, i64)]) -> Vec<DayFigures> {
+    rows.into_iter()
+        .map(|r| DayFigures {
+            day: r.day,
+            new_users: r.new_users,
+            payers: r.payers,
+            rub_kopecks: r.rub_kopecks,
+            stars: r.stars,
+            refund_kopecks: r.refund_kopecks,
+            refund_stars: r.refund_stars,
+            generations: groups
+                .iter()
+                .filter(|g| g.0 == r.day)
+                .map(|(_, model, status, failure, generations, cost)| GenerationGroup {
+                    model: model.clone(),
+                    status: status.clone(),
+                    failure: failure.clone(),
+                    generations: *generations,
+                    cost_micro_usd: *cost,
+                })
+                .collect(),
+            latency: Vec::new(),
+        })
+        .collect()
+}
+
 /// Stored days of a window: each day's figures (with an empty `latency`) and the processing
 /// times of all of them as one histogram, summed by Postgres (a window reads ~200 buckets, not
 /// ~200 per day).
@@ -161,16 +200,6 @@ pub struct Stored {
 /// The stored figures of days `from..=to` in zone `tz` (days stored for another zone are not
 /// returned), in day order.
 pub async fn load(conn: &mut PgConnection, tz: &str, from: NaiveDate, to: NaiveDate) -> sqlx::Result<Stored> {
-    #[derive(sqlx::FromRow)]
-    struct Row {
-        day: NaiveDate,
-        new_users: i64,
-        payers: i64,
-        rub_kopecks: i64,
-        stars: i64,
-        refund_kopecks: i64,
-        refund_stars: i64,
-    }
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT day, new_users, payers, rub_kopecks, stars, refund_kopecks, refund_stars FROM report_days
          WHERE day BETWEEN $1 AND $2 AND timezone = $3 ORDER BY day",
@@ -199,31 +228,7 @@ pub async fn load(conn: &mut PgConnection, tz: &str, from: NaiveDate, to: NaiveD
     .bind(tz)
     .fetch_all(&mut *conn)
     .await?;
-    let days = rows
-        .into_iter()
-        .map(|r| DayFigures {
-            day: r.day,
-            new_users: r.new_users,
-            payers: r.payers,
-            rub_kopecks: r.rub_kopecks,
-            stars: r.stars,
-            refund_kopecks: r.refund_kopecks,
-            refund_stars: r.refund_stars,
-            generations: groups
-                .iter()
-                .filter(|g| g.0 == r.day)
-                .map(|(_, model, status, failure, generations, cost)| GenerationGroup {
-                    model: model.clone(),
-                    status: status.clone(),
-                    failure: failure.clone(),
-                    generations: *generations,
-                    cost_micro_usd: *cost,
-                })
-                .collect(),
-            latency: Vec::new(),
-        })
-        .collect();
-    Ok(Stored { days, latency })
+    Ok(Stored { days: assemble(rows, &groups), latency })
 }
 
 /// The closed days of `from..=to` (before `today`) that are not stored for zone `tz`.
