@@ -60,6 +60,11 @@ fn default_users() -> Vec<SimUser> {
         .collect()
 }
 
+/// The simulated user who is an admin of the bot (`ADMIN_IDS`): the first one.
+pub(crate) fn admin_id() -> i64 {
+    default_users().first().map_or(0, |u| u.id)
+}
+
 /// What the web chat's handlers share: the fakes, a small pool for balances, the users.
 pub(crate) struct World {
     pub tg: FakeTelegram,
@@ -195,7 +200,7 @@ fn config(
     web_url: &str,
 ) -> anyhow::Result<Config> {
     let secret = uuid::Uuid::new_v4().simple().to_string();
-    let admins = default_users().first().map(|u| u.id.to_string()).unwrap_or_default();
+    let admins = admin_id().to_string();
     let vars: HashMap<&str, String> = [
         ("DATABASE_URL", options.database_url.to_string()),
         // Per pool: serve and the worker each have one.

@@ -10,6 +10,8 @@
   let seenToasts = null;
   let attachments = [];
   let stick = true;
+  // The simulated user who is an admin of the bot (ADMIN_IDS).
+  let admin = 0;
   const drawn = new Map();
 
   async function api(path, body, method = 'POST') {
@@ -175,7 +177,13 @@
     setIfIdle($('gemini-latency'), s.gemini.latency_ms);
     $('gemini-queued').textContent = s.gemini.queued.length ? s.gemini.queued.join(', ') : 'normal';
     $('telegram-faults').textContent = s.telegram.faults.length ? s.telegram.faults.map((f) => `${f.kind} × ${f.count} (${f.method})`).join(', ') : 'none';
-    $('strict-pace').checked = s.telegram.strict_pace;
+    // The operator's panel: /panel as the admin, whose chat then shows the bot's login link.
+  $('operator-panel').addEventListener('click', () => {
+    if (!admin) return;
+    if (user !== admin) switchUser(admin);
+    send('/panel');
+  });
+  $('strict-pace').checked = s.telegram.strict_pace;
     $('yookassa-held').textContent = s.yookassa.held;
     const form = $('yookassa-form');
     if (!form.contains(document.activeElement)) {
@@ -209,6 +217,9 @@
     lastState = text;
     const state = JSON.parse(text);
     user = state.user;
+    admin = state.admin;
+    const named = state.users.find((u) => u.id === admin);
+    if (named) $('admin-name').textContent = named.first_name;
     drawUsers(state);
     drawMessages(state.chat.messages);
     drawMenu(state.commands);
