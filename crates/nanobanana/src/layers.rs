@@ -35,8 +35,10 @@ pub const LAYERS: &[(&str, u8)] = &[
     ("broadcast", 4),
     // L5: the conversation.
     ("bot", 5),
-    // L6 entry points: the command line, the composition root, HTTP, the sandbox.
+    // L6 entry points: the command line, the composition root, HTTP, the operator's panel, the
+    // sandbox.
     ("cli", 6),
+    ("panel", 6),
     ("service", 6),
     ("http", 6),
     ("sandbox", 6),

@@ -16,6 +16,7 @@ pub mod layers;
 pub mod ledger;
 pub mod metrics;
 pub mod outbox;
+pub mod panel;
 pub mod payments;
 pub mod redis;
 #[cfg(feature = "sandbox")]

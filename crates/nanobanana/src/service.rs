@@ -59,6 +59,7 @@ pub async fn serve(
     let background = Background::start(&bot, &telegram, shutdown.clone()).await?;
     let redis = crate::redis::connect(&config.redis).await?;
     let figures = Arc::new(crate::metrics::Figures::new(METRICS_TTL));
+    let panel = panel_state(&bot);
     let state = AppState {
         bot,
         webhook_secret: telegram.webhook_secret.clone(),
@@ -76,9 +77,9 @@ pub async fn serve(
         }
         None => None,
     };
-    let address = listener.local_addr()?;
-    tracing::info!(%address, "serving");
-    axum::serve(listener, http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+    tracing::info!(address = %listener.local_addr()?, "serving");
+    let app = http::router(state).nest("/panel", crate::panel::router(panel));
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(stopped(shutdown))
         .await
         .context("HTTP server")?;
@@ -107,6 +108,16 @@ async fn bot(pool: sqlx::PgPool, config: Arc<Config>, telegram: &TelegramConfig)
     });
     let (fast_handled, senders) = (Default::default(), crate::bot::fast::Senders::new(100_000));
     Ok(Bot { pool, config, api, outbox_wake, workers, yookassa, replies, fast_handled, senders })
+}
+
+/// The operator panel's state, when `PANEL_SECRET` turns it on.
+fn panel_state(bot: &Arc<Bot>) -> Option<crate::panel::PanelState> {
+    let panel = bot.config.panel.clone()?;
+    Some(crate::panel::PanelState {
+        bot: bot.clone(),
+        panel: Arc::new(panel),
+        storage: crate::storage::Storage::from_location(&bot.config.storage).ok(),
+    })
 }
 
 /// Resolves once `shutdown` turns true (or its sender is gone).

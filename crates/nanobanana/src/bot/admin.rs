@@ -1,5 +1,5 @@
 //! Admin commands in the chat, for `ADMIN_IDS` only: `/grant`, `/user`, `/ban`, `/unban`,
-//! `/stats`, `/broadcast` (`bot::broadcast`). The caller checks the sender is an admin; everyone else gets "unknown command".
+//! `/stats`, `/broadcast` (`bot::broadcast`), `/panel` (a one-time login link to the web panel). The caller checks the sender is an admin; everyone else gets "unknown command".
 //! Arguments are parsed here and a bad one is answered with what is wrong; credits move only
 //! through `ledger::adjust`, keyed to the update so a redelivered update cannot grant twice.
 
@@ -13,7 +13,7 @@ use crate::outbox;
 use crate::texts::{render, Lang};
 
 /// The admin commands this module answers.
-pub const COMMANDS: &[&str] = &["grant", "user", "ban", "unban", "stats", "broadcast"];
+pub const COMMANDS: &[&str] = &["grant", "user", "ban", "unban", "stats", "broadcast", "panel"];
 
 /// Who is asking and in which update.
 pub struct Caller {
@@ -35,6 +35,7 @@ pub async fn handle(
         "grant" => grant(conn, caller, args).await,
         "stats" => super::stats::render_stats(conn, config, lang).await,
         "broadcast" => super::broadcast::handle(conn, config, caller.admin, lang, args, None).await,
+        "panel" => panel_link(conn, config, caller).await,
         _ => {
             let Some(id) = args.split_whitespace().next() else {
                 return Ok(render(lang, "admin_id_usage", &[("command", name)]));
@@ -100,6 +101,20 @@ async fn grant(conn: &mut PgConnection, caller: &Caller, args: &str) -> Result<S
         "admin_granted",
         &[("credits", &credits), ("id", &user.to_string()), ("available", &available)],
     ))
+}
+
+/// `/panel`: a signed link, valid 5 minutes and once, that logs this admin into the web panel.
+async fn panel_link(
+    conn: &mut PgConnection,
+    config: &crate::config::Config,
+    caller: &Caller,
+) -> Result<String, BotError> {
+    let Some(panel) = &config.panel else {
+        return Ok(render(caller.lang, "admin_panel_off", &[]));
+    };
+    let token = crate::db::panel::create_link(conn, &panel.secret, caller.admin).await?;
+    let link = panel.link(&format!("login?token={token}"));
+    Ok(render(caller.lang, "admin_panel_link", &[("link", &link)]))
 }
 
 async fn user_lang(conn: &mut PgConnection, user: TelegramId) -> Result<Lang, BotError> {

@@ -5,6 +5,7 @@
 mod catalog;
 mod env;
 mod growth;
+mod panel;
 mod sections;
 
 use std::net::SocketAddr;
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 
 pub use env::{ConfigError, ConfigErrors};
 pub use growth::GrowthConfig;
+pub use panel::PanelConfig;
 pub use sections::*;
 
 use crate::domain::{below_cost, BelowCost, Catalog};
@@ -81,6 +83,8 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// Where `GET /metrics` is served and who may read it.
     pub metrics: MetricsConfig,
+    /// The operator's web panel; off without `PANEL_SECRET`.
+    pub panel: Option<PanelConfig>,
 }
 
 /// `/metrics` shows revenue, so it is never public: on its own listener (`METRICS_ADDR`,
@@ -90,6 +94,17 @@ pub struct Config {
 pub struct MetricsConfig {
     pub addr: Option<SocketAddr>,
     pub token: Option<Secret<String>>,
+}
+
+fn log(env: &mut Env) -> LogConfig {
+    LogConfig {
+        format: env.or("LOG_FORMAT", LogFormat::Pretty, |raw| match raw {
+            "pretty" => Ok(LogFormat::Pretty),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("{other:?} is neither pretty nor json")),
+        }),
+        dir: env.raw("LOG_DIR").map(PathBuf::from),
+    }
 }
 
 fn metrics(env: &mut Env) -> MetricsConfig {
@@ -150,14 +165,7 @@ impl Config {
             prefix: env.raw("REDIS_PREFIX").unwrap_or_else(|| "nb:".to_owned()),
         };
         let listen_addr = listen_addr(&mut env);
-        let log = LogConfig {
-            format: env.or("LOG_FORMAT", LogFormat::Pretty, |raw| match raw {
-                "pretty" => Ok(LogFormat::Pretty),
-                "json" => Ok(LogFormat::Json),
-                other => Err(format!("{other:?} is neither pretty nor json")),
-            }),
-            dir: env.raw("LOG_DIR").map(PathBuf::from),
-        };
+        let log = log(&mut env);
         let storage = env.or("STORAGE_URL", StorageLocation::default(), StorageLocation::parse);
         let purpose = format!("for `{}`", role.name());
         let proxies = trusted_proxies(&mut env);
@@ -176,6 +184,8 @@ impl Config {
         let limits = limits(&mut env);
         let operator = operator(&mut env);
         let growth = growth::growth(&mut env, &catalog);
+        let panel =
+            panel::panel(&mut env, telegram.as_ref().and_then(|t| t.public_base_url.as_ref()), listen_addr);
         let shutdown_grace =
             std::time::Duration::from_secs(env.number("SHUTDOWN_GRACE_SECS", 20, 1..=3600).into());
         env.finish()?;
@@ -197,6 +207,7 @@ impl Config {
             shutdown_grace,
             warnings,
             metrics,
+            panel,
         })
     }
 

@@ -192,7 +192,7 @@ pub const MIN_WEBHOOK_SECRET: usize = 32;
 const PROXY_SCHEMES: &[&str] = &["http", "https", "socks5", "socks5h"];
 const WEB_SCHEMES: &[&str] = &["http", "https"];
 
-fn web_url(raw: &str) -> Result<url::Url, String> {
+pub(super) fn web_url(raw: &str) -> Result<url::Url, String> {
     url_with_scheme(raw, WEB_SCHEMES)
 }
 

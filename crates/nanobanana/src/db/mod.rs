@@ -4,10 +4,12 @@
 //! get growth credits (`db::growth`: starter claims, referrals, promo codes). The
 //! ledger owns `balances`, `transactions`, `refunds` and `credit_debts`; `jobs` owns
 //! `generations` and `service_state`; `outbox` its table; `bot` the updates and albums;
-//! `payments` its audit trail and dashboard refunds; the last passes of the background
-//! processes (`db::runs`). Never moves credits.
+//! `payments` its audit trail and dashboard refunds; the operator panel's links, sessions and
+//! actions (`db::panel`); the last passes of the background processes (`db::runs`). Never
+//! moves credits.
 
 pub mod growth;
+pub mod panel;
 pub mod payments;
 pub mod runs;
 pub mod users;
