@@ -7,7 +7,13 @@
 //! same code as the CLI and the bot.
 
 pub mod auth;
+mod broadcasts;
+mod forms;
+mod generations;
 mod home;
+mod payments;
+mod promo;
+mod system;
 mod users;
 
 use std::sync::Arc;
@@ -62,6 +68,11 @@ pub fn router(state: Option<PanelState>) -> Router {
         )
         .merge(auth::routes())
         .merge(users::routes())
+        .merge(generations::routes())
+        .merge(payments::routes())
+        .merge(promo::routes())
+        .merge(broadcasts::routes())
+        .merge(system::routes())
         .fallback(|| async { PanelError::new(StatusCode::NOT_FOUND, "No such page.").into_response() })
         .with_state(state)
 }

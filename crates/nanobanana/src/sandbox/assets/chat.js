@@ -61,6 +61,10 @@
       for (const e of opens[i] || []) out += open(e);
       if (i < text.length) out += escape(text[i]);
     }
+    // Telegram's clients make bare URLs links (the fake Telegram sends no `url` entities).
+    if (!sorted.some((e) => /link|url/.test(e.type))) {
+      out = out.replace(/https?:\/\/[^\s<]+/g, (url) => `<a href="${url}" target="_blank" rel="noopener">${url}</a>`);
+    }
     return out;
   }
 
