@@ -196,6 +196,14 @@ async fn sandbox_in_chromium_chat_prompt_picture_original_album_and_credits() {
     let chatting_as =
         browser.eval("return document.getElementById('chat-with').textContent", json!(null)).await;
     assert!(chatting_as.as_str().unwrap_or("").contains("Alice"), "{chatting_as}");
+    // One press, one command (the side panel redraws every poll; its button must not multiply).
+    let sent = browser
+        .eval(
+            "return Array.from(document.querySelectorAll('.row.user .text')).filter(t => t.textContent.trim() === '/panel').length",
+            json!(null),
+        )
+        .await;
+    assert_eq!(sent, json!(1));
     browser.screenshot("08-panel-link").await;
     browser.goto(link.as_str().expect("a link")).await;
     browser.click("#login", WAIT).await;

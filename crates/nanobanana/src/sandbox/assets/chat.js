@@ -181,13 +181,7 @@
     setIfIdle($('gemini-latency'), s.gemini.latency_ms);
     $('gemini-queued').textContent = s.gemini.queued.length ? s.gemini.queued.join(', ') : 'normal';
     $('telegram-faults').textContent = s.telegram.faults.length ? s.telegram.faults.map((f) => `${f.kind} × ${f.count} (${f.method})`).join(', ') : 'none';
-    // The operator's panel: /panel as the admin, whose chat then shows the bot's login link.
-  $('operator-panel').addEventListener('click', () => {
-    if (!admin) return;
-    if (user !== admin) switchUser(admin);
-    send('/panel');
-  });
-  $('strict-pace').checked = s.telegram.strict_pace;
+    $('strict-pace').checked = s.telegram.strict_pace;
     $('yookassa-held').textContent = s.yookassa.held;
     const form = $('yookassa-form');
     if (!form.contains(document.activeElement)) {
@@ -354,6 +348,12 @@
   $('grant-form').addEventListener('submit', (event) => {
     event.preventDefault();
     act(api(`/api/users/${user}/grant`, formBody(event.target)));
+  });
+  // The operator's panel: /panel as the admin, whose chat then shows the bot's login link.
+  $('operator-panel').addEventListener('click', () => {
+    if (!admin) return;
+    if (user !== admin) switchUser(admin);
+    send('/panel');
   });
   $('strict-pace').addEventListener('change', (e) => act(api('/api/telegram/pace', { strict: e.target.checked })));
   $('blocked').addEventListener('change', (e) => act(api(`/api/users/${user}/block`, { blocked: e.target.checked })));

@@ -1,0 +1,363 @@
+//! The operator panel's pages for promo codes, broadcasts and the system (issue #19), used
+//! from a real headless Chromium as an operator would after logging in through the bot's
+//! `/panel` link: a promo code created, a broadcast composed, previewed, started, paused with
+//! its progress shown live, resumed to the end, generation paused (a prompt refused) and
+//! resumed (a prompt served), the audit run from the page. Screenshots go to
+//! `target/test-artifacts/panel_pages/`. Then, over plain HTTP, every form of these pages
+//! refused without its session's CSRF token or with a wrong one, writing nothing, and a
+//! double submit done once.
+
+use std::collections::BTreeMap;
+
+use fakes::telegram::users;
+use serde_json::json;
+
+use crate::support::app::profile;
+use crate::support::{fast, wait, TestApp, WAIT};
+
+const ADMIN: i64 = 1001;
+const SECRET: &str = "panel-pages-test-secret-0123456789abcdef";
+/// Where the broadcast's recipients start, and how many (at ~30 messages a second, about ten
+/// seconds of sending: the pause lands mid-way).
+const FIRST: i64 = 30_001;
+const RECIPIENTS: i64 = 300;
+
+async fn start() -> TestApp {
+    TestApp::builder()
+        .env("ADMIN_IDS", &ADMIN.to_string())
+        .env("PANEL_SECRET", SECRET)
+        .env("DATABASE_MAX_CONNECTIONS", "10")
+        .heavy(5)
+        .start()
+        .await
+}
+
+/// A one-time login link from the bot, as the admin gets it after `/panel`.
+async fn login_link(app: &TestApp) -> String {
+    const MARK: &str = "/panel/login?token=";
+    let before = app.count_texts(ADMIN, MARK);
+    app.command(ADMIN, "en", "panel");
+    let chat = app
+        .chat(ADMIN, |c| {
+            c.messages.iter().filter(|m| m.text().is_some_and(|t| t.contains(MARK))).count() > before
+        })
+        .await;
+    let text =
+        chat.messages.iter().rev().find_map(|m| m.text().filter(|t| t.contains(MARK))).expect("the link");
+    let at = text.find("http").expect("a URL in the message");
+    text[at..].split_whitespace().next().expect("the URL").to_owned()
+}
+
+/// The value of the first hidden input named `name` in `html`.
+fn hidden(html: &str, name: &str) -> String {
+    let needle = format!("name=\"{name}\" value=\"");
+    let at = html.find(&needle).unwrap_or_else(|| panic!("no {name} in the page")) + needle.len();
+    html[at..].split('"').next().expect("a value").to_owned()
+}
+
+#[cfg(feature = "sandbox")]
+mod in_chromium {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::browser::Browser;
+
+    /// Waits until the element `css` shows exactly `text`.
+    async fn shows(browser: &Browser, css: &str, text: &str) {
+        let script = "const e = document.querySelector(arguments[0].css); return e && e.textContent.trim() === arguments[0].text";
+        browser
+            .wait_until(&format!("{css} shows {text:?}"), script, json!({"css": css, "text": text}), WAIT)
+            .await;
+    }
+
+    async fn note_says(browser: &Browser, part: &str) {
+        let script =
+            "const e = document.getElementById('note'); return e && e.textContent.includes(arguments[0])";
+        browser.wait_until(&format!("the note says {part:?}"), script, json!(part), WAIT).await;
+    }
+
+    async fn login(browser: &Browser, app: &TestApp) {
+        browser.goto(&login_link(app).await).await;
+        browser.click("#login", WAIT).await;
+        browser.wait_until("logged in", "return location.pathname === '/panel'", json!(null), WAIT).await;
+    }
+
+    #[tokio::test]
+    async fn panel_pages_in_chromium_promo_code_broadcast_pause_and_audit() {
+        let app = start().await;
+        sqlx::query(
+            "INSERT INTO users (telegram_id, language, last_seen_at)
+             SELECT g, 'en', now() FROM generate_series($1::BIGINT, $2::BIGINT) g",
+        )
+        .bind(FIRST)
+        .bind(FIRST + RECIPIENTS - 1)
+        .execute(&app.db.pool)
+        .await
+        .expect("users");
+        {
+            let mut tg = app.tg.state().lock();
+            for user in FIRST..FIRST + RECIPIENTS {
+                tg.ensure_user(users::user_object(user, &profile("en")));
+            }
+        }
+        app.open_chat(ADMIN, "en").await;
+        let browser = Browser::start("panel_pages").await;
+        login(&browser, &app).await;
+        let page = |path: &str| format!("{}/panel/{path}", app.url);
+
+        // A promo code, through the same call as the bot's /promo new.
+        browser.goto(&page("promo")).await;
+        browser.fill("#new-promo input[name=code]", "Spring26", WAIT).await;
+        browser.fill("#new-promo input[name=credits]", "25", WAIT).await;
+        browser.fill("#new-promo input[name=uses]", "3", WAIT).await;
+        browser.fill("#new-promo input[name=days]", "7", WAIT).await;
+        browser.click("#new-promo button", WAIT).await;
+        note_says(&browser, "Promo code created").await;
+        shows(&browser, "#promo-codes tr[data-code='spring26'] td.num", "25").await;
+        browser.screenshot("01-promo").await;
+        let (credits, uses, by, week): (i64, i64, String, bool) = sqlx::query_as(
+            "SELECT credits, max_uses, created_by, expires_at BETWEEN now() + interval '6 days' AND now() + interval '7 days'
+             FROM promo_codes WHERE code = 'spring26'",
+        )
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("the code");
+        assert_eq!((credits, uses, by.as_str(), week), (25, 3, "panel:1001", true));
+
+        // A broadcast: composed, previewed in the admin's chat, started after the confirmation.
+        browser.goto(&page("broadcasts")).await;
+        browser.type_into("#compose textarea[name=text]", "<b>Spring</b> news from the panel", WAIT).await;
+        browser.type_into("#compose input[name=button_text]", "Open", WAIT).await;
+        browser.type_into("#compose input[name=button_url]", "https://example.com/spring", WAIT).await;
+        browser.click("#compose button", WAIT).await;
+        note_says(&browser, "Draft saved").await;
+        shows(&browser, "#state", "draft").await;
+        browser.click("#preview button", WAIT).await;
+        note_says(&browser, "Sent to your own chat").await;
+        let preview = app.wait_text(ADMIN, "Spring news from the panel").await;
+        assert_eq!(
+            preview.message["reply_markup"]["inline_keyboard"][0][0]["url"],
+            json!("https://example.com/spring"),
+            "{preview:?}"
+        );
+        shows(&browser, "#audience", &(RECIPIENTS + 1).to_string()).await;
+        browser.click("#start-link", WAIT).await;
+        browser.screenshot("02-broadcast-confirm").await;
+        browser.click("#start button", WAIT).await;
+        note_says(&browser, "Started").await;
+        // Paused mid-way: what was fed to the outbox goes out, the rest waits.
+        browser.click("#pause button", WAIT).await;
+        note_says(&browser, "Paused").await;
+        shows(&browser, "#state", "paused").await;
+        let id: i64 =
+            sqlx::query_scalar("SELECT id FROM broadcasts").fetch_one(&app.db.pool).await.expect("id");
+        wait::until_count(
+            &app.db.pool,
+            "the fed rows sent",
+            "SELECT COUNT(*) FROM outbox WHERE class = 3 AND state IN ('pending', 'sending')",
+            0,
+        )
+        .await;
+        let progress = {
+            let mut conn = app.db.pool.acquire().await.expect("conn");
+            nanobanana::broadcast::progress(&mut conn, id).await.expect("progress")
+        };
+        assert!(progress.sent > 0 && progress.waiting > 0, "paused mid-way: {progress:?}");
+        assert_eq!(progress.sent + progress.waiting + progress.failed + progress.blocked, RECIPIENTS + 1);
+        // The page's figures follow by themselves (its script polls the progress).
+        shows(&browser, "#sent", &progress.sent.to_string()).await;
+        shows(&browser, "#waiting", &progress.waiting.to_string()).await;
+        browser.screenshot("03-broadcast-paused").await;
+        browser.click("#resume button", WAIT).await;
+        note_says(&browser, "Resumed").await;
+        let done = "const e = document.getElementById('state'); return e && e.textContent.trim() === 'done'";
+        browser.wait_until("the broadcast done", done, json!(null), Duration::from_secs(90)).await;
+        shows(&browser, "#sent", &(RECIPIENTS + 1).to_string()).await;
+        browser.screenshot("04-broadcast-done").await;
+        for user in (FIRST..FIRST + RECIPIENTS).chain([ADMIN]) {
+            let got = app.tg.chat(user).map_or(0, |c| {
+                c.messages
+                    .iter()
+                    .filter(|m| m.text().is_some_and(|t| t.contains("Spring news from the panel")))
+                    .count()
+            });
+            // The admin also got the preview.
+            let want = if user == ADMIN { 2 } else { 1 };
+            assert_eq!(got, want, "user {user}");
+        }
+
+        // Generation paused for everyone: a prompt is refused and charges nothing.
+        browser.goto(&page("system")).await;
+        shows(&browser, "#generation-state", "running").await;
+        browser.eval("window.confirm = () => true; return 1", json!(null)).await;
+        browser.click("#pause button", WAIT).await;
+        note_says(&browser, "Generation paused").await;
+        shows(&browser, "#generation-state", "paused").await;
+        browser.screenshot("05-system-paused").await;
+        app.funded(4001, 100).await;
+        app.text(4001, "en", "a red fox");
+        app.wait_text(4001, "Generation is paused").await;
+        assert_eq!(app.count("SELECT COUNT(*) FROM generations WHERE user_id = 4001").await, 0);
+        assert_eq!(app.db.balance(4001).await, (100, 0));
+        // Resumed: the same prompt is served.
+        browser.click("#resume button", WAIT).await;
+        note_says(&browser, "Generation resumed").await;
+        shows(&browser, "#generation-state", "running").await;
+        app.run_worker(fast()).await;
+        app.text(4001, "en", "a red fox");
+        app.wait_message(4001, "the picture", |m| m.kind == "photo").await;
+
+        // The audit, run from the page.
+        browser.click("#run-audit button", WAIT).await;
+        note_says(&browser, "The audit ran").await;
+        let clean =
+            "const e = document.getElementById('audit-result'); return e && e.textContent.includes('clean')";
+        browser.wait_until("the audit's result", clean, json!(null), WAIT).await;
+        browser.screenshot("06-system-audited").await;
+
+        // The lists show what happened.
+        browser.goto(&page("generations")).await;
+        browser.find("#generations tr.status-succeeded", WAIT).await;
+        browser.screenshot("07-generations").await;
+        browser.goto(&page("payments")).await;
+        browser.find("#charges", WAIT).await;
+        browser.screenshot("08-payments").await;
+        browser.close().await;
+
+        let actions: BTreeMap<String, i64> =
+            sqlx::query_as("SELECT action, COUNT(*) FROM panel_actions WHERE admin_id = $1 GROUP BY 1")
+                .bind(ADMIN)
+                .fetch_all(&app.db.pool)
+                .await
+                .expect("actions")
+                .into_iter()
+                .collect();
+        let expected: BTreeMap<String, i64> = [
+            "audit_run",
+            "broadcast_draft",
+            "broadcast_pause",
+            "broadcast_preview",
+            "broadcast_resume",
+            "broadcast_start",
+            "generation_pause",
+            "generation_resume",
+            "promo_create",
+        ]
+        .into_iter()
+        .map(|a| (a.to_owned(), 1))
+        .collect();
+        assert_eq!(actions, expected);
+        app.finish().await;
+    }
+}
+
+/// Logs in over plain HTTP; the session cookie (`name=value`).
+async fn http_login(app: &TestApp, http: &reqwest::Client) -> String {
+    let link = login_link(app).await;
+    let token = link.split("token=").nth(1).expect("a token").to_owned();
+    let answer =
+        http.post(format!("{}/panel/login", app.url)).form(&[("token", token)]).send().await.expect("login");
+    assert_eq!(answer.status().as_u16(), 303);
+    let cookie = answer.headers()[reqwest::header::SET_COOKIE].to_str().expect("a cookie");
+    cookie.split(';').next().expect("name=value").to_owned()
+}
+
+/// What the forms could change, to compare before and after.
+async fn footprint(app: &TestApp) -> Vec<i64> {
+    let mut counts = Vec::new();
+    for sql in [
+        "SELECT COUNT(*) FROM panel_actions",
+        "SELECT COUNT(*) FROM promo_codes",
+        "SELECT COUNT(*) FROM promo_codes WHERE disabled",
+        "SELECT COUNT(*) FROM broadcasts",
+        "SELECT COUNT(*) FROM broadcasts WHERE state <> 'draft' OR segment <> 'all'",
+        "SELECT COUNT(*) FROM broadcast_recipients",
+        "SELECT COUNT(*) FROM service_state",
+        "SELECT COUNT(*) FROM background_runs WHERE name = 'audit'",
+        "SELECT COUNT(*) FROM outbox",
+    ] {
+        counts.push(app.count(sql).await);
+    }
+    counts
+}
+
+#[tokio::test]
+async fn panel_forms_without_their_csrf_token_are_refused_and_write_nothing() {
+    let app = start().await;
+    app.open_chat(ADMIN, "en").await;
+    // A draft to aim the broadcast forms at, by the bot's own /broadcast.
+    users::command(app.tg.state(), ADMIN, &profile("en"), "broadcast", Some("new Hello")).expect("command");
+    app.wait_text(ADMIN, "Draft 1").await;
+    let http =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let cookie = http_login(&app, &http).await;
+    let page = http
+        .get(format!("{}/panel/promo", app.url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("the page")
+        .text()
+        .await
+        .expect("html");
+    let csrf = hidden(&page, "csrf");
+    app.drained().await;
+    let before = footprint(&app).await;
+
+    let forms: [(&str, &[(&str, &str)]); 10] = [
+        ("promo", &[("code", "nope1"), ("credits", "5"), ("uses", "1")]),
+        ("promo/disable", &[("code", "nope1")]),
+        ("broadcasts", &[("text", "Hi")]),
+        ("broadcasts/1/segment", &[("segment", "paid")]),
+        ("broadcasts/1/preview", &[]),
+        ("broadcasts/1/start", &[]),
+        ("broadcasts/1/control", &[("action", "cancel")]),
+        ("system/pause", &[]),
+        ("system/resume", &[]),
+        ("system/audit", &[]),
+    ];
+    let same_length = "x".repeat(csrf.len());
+    for (path, fields) in forms {
+        let url = format!("{}/panel/{path}", app.url);
+        for token in [None, Some(""), Some("wrong"), Some(same_length.as_str())] {
+            let key = uuid::Uuid::new_v4().to_string();
+            let mut body: Vec<(&str, &str)> = fields.to_vec();
+            body.push(("key", &key));
+            if let Some(token) = token {
+                body.push(("csrf", token));
+            }
+            let answer = http.post(&url).header("cookie", &cookie).form(&body).send().await.expect("answer");
+            assert_eq!(answer.status().as_u16(), 403, "{path} with csrf {token:?}");
+            let text = answer.text().await.expect("body");
+            assert!(text.contains("did not come from the panel"), "{path}: {text}");
+        }
+        // The right token without the session cookie: not logged in.
+        let key = uuid::Uuid::new_v4().to_string();
+        let mut body: Vec<(&str, &str)> = fields.to_vec();
+        body.extend([("key", key.as_str()), ("csrf", csrf.as_str())]);
+        let answer = http.post(&url).form(&body).send().await.expect("answer");
+        assert_eq!(answer.status().as_u16(), 401, "{path} without a cookie");
+    }
+    assert_eq!(footprint(&app).await, before, "a refused form wrote something");
+
+    // With its token, a form submitted twice does its action once.
+    let key = uuid::Uuid::new_v4().to_string();
+    let body =
+        [("csrf", csrf.as_str()), ("key", key.as_str()), ("code", "twice"), ("credits", "5"), ("uses", "2")];
+    let mut places = Vec::new();
+    for _ in 0..2 {
+        let answer = http
+            .post(format!("{}/panel/promo", app.url))
+            .header("cookie", &cookie)
+            .form(&body)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(answer.status().as_u16(), 303);
+        places.push(answer.headers()[reqwest::header::LOCATION].to_str().expect("location").to_owned());
+    }
+    assert_eq!(places, ["/panel/promo?note=created", "/panel/promo?note=again"]);
+    assert_eq!(app.count("SELECT COUNT(*) FROM promo_codes WHERE code = 'twice'").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM panel_actions WHERE action = 'promo_create'").await, 1);
+    app.finish().await;
+}
