@@ -145,7 +145,10 @@ mod in_chromium {
         browser.screenshot("02-broadcast-confirm").await;
         browser.click("#start button", WAIT).await;
         note_says(&browser, "Started").await;
-        // Paused mid-way: what was fed to the outbox goes out, the rest waits.
+        // The progress moves on the page by itself (its script polls it); paused mid-way, what
+        // was fed to the outbox goes out and the rest waits.
+        let moving = "const e = document.getElementById('sent'); return e && Number(e.textContent) > 0";
+        browser.wait_until("the first messages sent", moving, json!(null), WAIT).await;
         browser.click("#pause button", WAIT).await;
         note_says(&browser, "Paused").await;
         shows(&browser, "#state", "paused").await;
@@ -207,9 +210,28 @@ mod in_chromium {
         app.text(4001, "en", "a red fox");
         app.wait_message(4001, "the picture", |m| m.kind == "photo").await;
 
-        // The audit, run from the page.
+        // The background processes' last passes are recorded (the worker's sweep, delivery
+        // reconciler and model probe run at its start; serve's Stars refund reconciler at its).
+        wait::until_count(
+            &app.db.pool,
+            "the passes recorded",
+            "SELECT COUNT(*) FROM background_runs WHERE ok AND name IN
+               ('deadline_sweep', 'delivery_reconciler', 'model_probe', 'stars_refund_reconciler')",
+            4,
+        )
+        .await;
+        // The audit, run from the page; the page comes back with the passes too.
         browser.click("#run-audit button", WAIT).await;
         note_says(&browser, "The audit ran").await;
+        for process in ["deadline_sweep", "delivery_reconciler", "model_probe", "stars_refund_reconciler"] {
+            let row = browser
+                .eval(
+                    "const r = document.querySelector(`#processes tr[data-process='${arguments[0]}']`); return r && r.textContent",
+                    json!(process),
+                )
+                .await;
+            assert!(row.as_str().unwrap_or("").contains("ok,"), "{process}: {row}");
+        }
         let clean =
             "const e = document.getElementById('audit-result'); return e && e.textContent.includes('clean')";
         browser.wait_until("the audit's result", clean, json!(null), WAIT).await;
@@ -360,4 +382,30 @@ async fn panel_forms_without_their_csrf_token_are_refused_and_write_nothing() {
     assert_eq!(app.count("SELECT COUNT(*) FROM promo_codes WHERE code = 'twice'").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM panel_actions WHERE action = 'promo_create'").await, 1);
     app.finish().await;
+}
+
+/// An operator's pause holds until the operator resumes: the worker's probe never takes it,
+/// Gemini's own pause does not replace it and a successful call does not lift it.
+#[tokio::test]
+async fn an_operators_pause_is_lifted_only_by_an_operator() {
+    use std::time::Duration;
+
+    use nanobanana::jobs::pause;
+
+    let db = crate::support::TestDb::new().await;
+    let mut conn = db.conn().await;
+    assert!(pause::pause_by_operator(&mut conn, ADMIN).await.expect("pause"));
+    assert!(!pause::pause_by_operator(&mut conn, ADMIN).await.expect("again"), "already the operator's");
+    assert!(!pause::take_probe(&mut conn, Duration::from_secs(1)).await.expect("probe"));
+    assert!(!pause::pause(&mut conn, "daily_quota", Duration::ZERO).await.expect("Gemini's pause"));
+    assert!(!pause::resume(&mut conn).await.expect("a call succeeded"));
+    let held = pause::is_paused(&mut conn).await.expect("read").expect("still paused");
+    assert!(held.by_operator(), "{held:?}");
+    assert_eq!(held.reason, "operator: paused by admin 1001");
+    assert!(pause::resume_by_operator(&mut conn).await.expect("resume"));
+    assert_eq!(pause::is_paused(&mut conn).await.expect("read"), None);
+    // Gemini's pause, once the operator resumed, works as before, and the operator can end it.
+    assert!(pause::pause(&mut conn, "daily_quota", Duration::ZERO).await.expect("Gemini's pause"));
+    assert!(pause::take_probe(&mut conn, Duration::from_secs(60)).await.expect("probe"));
+    assert!(pause::resume_by_operator(&mut conn).await.expect("the operator resumes"));
 }
