@@ -96,31 +96,13 @@ struct Binds {
 const WHERE: &str = "($1::TEXT IS NULL OR status = $1) AND ($2::TEXT IS NULL OR model = $2)
      AND ($3::TIMESTAMPTZ IS NULL OR created_at >= $3) AND ($4::TIMESTAMPTZ IS NULL OR created_at < $4)";
 
-async fn page(
-    State(state): State<PanelState>,
-    admin: Admin,
-    Query(filter): Query<Filter>,
-) -> Result<Response, PanelError> {
-    let keys: Vec<String> = state.config().catalog.models().iter().map(|m| m.key.to_string()).collect();
-    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let (start, end) = forms::days(&filter.from, &filter.to)?;
-    let binds = Binds {
-        status: forms::one_of("status", &filter.status, &STATUSES.iter().map(|s| s.0).collect::<Vec<_>>())?,
-        // A model no longer in the catalog can still be asked for by its key.
-        model: Some(filter.model.trim().to_owned()).filter(|m| !m.is_empty() && m.len() <= 64),
-        start,
-        end,
-    };
-    let cursor = forms::parse_cursor(&filter.before)?;
-    let before_id = match &cursor {
-        Some((_, id)) => {
-            Some(uuid::Uuid::try_parse(id).map_err(|_| PanelError::bad_request("Broken page link.")))
-                .transpose()?
-        }
-        None => None,
-    };
-    let mut conn = state.pool().acquire().await?;
-    let mut rows: Vec<Row> = sqlx::query_as(&format!(
+/// A page of rows (one more than shown, to tell whether there is a next) older than `before`.
+async fn newest(
+    conn: &mut sqlx::PgConnection,
+    binds: &Binds,
+    before: Option<(DateTime<Utc>, uuid::Uuid)>,
+) -> sqlx::Result<Vec<Row>> {
+    sqlx::query_as(&format!(
         "SELECT id, user_id, model, image_size, status, cost, attempts, error, left(prompt, 80) AS prompt,
                 created_at, completed_at
          FROM generations
@@ -131,16 +113,20 @@ async fn page(
     .bind(&binds.model)
     .bind(binds.start)
     .bind(binds.end)
-    .bind(cursor.as_ref().map(|c| c.0))
-    .bind(before_id)
+    .bind(before.map(|b| b.0))
+    .bind(before.map(|b| b.1))
     .bind(PAGE + 1)
-    .fetch_all(&mut *conn)
-    .await?;
-    let more = rows.len() > PAGE as usize;
-    rows.truncate(PAGE as usize);
-    // Failures by reason: in the chosen days, or the last seven.
-    let since = binds.start.unwrap_or_else(|| Utc::now() - chrono::Duration::days(7));
-    let failures: Vec<Failure> = sqlx::query_as(&format!(
+    .fetch_all(conn)
+    .await
+}
+
+/// The failures of the filters (any status) since `since`, by reason and model.
+async fn failures(
+    conn: &mut sqlx::PgConnection,
+    binds: &Binds,
+    since: DateTime<Utc>,
+) -> sqlx::Result<Vec<Failure>> {
+    sqlx::query_as(&format!(
         "SELECT COALESCE(error, '(no reason)') AS reason, model, COUNT(*) AS count FROM generations
          WHERE {WHERE} AND status = 'failed' AND created_at >= $5
          GROUP BY 1, 2 ORDER BY 3 DESC, 1 LIMIT 20"
@@ -150,8 +136,33 @@ async fn page(
     .bind(binds.start)
     .bind(binds.end)
     .bind(since)
-    .fetch_all(&mut *conn)
-    .await?;
+    .fetch_all(conn)
+    .await
+}
+
+async fn page(
+    State(state): State<PanelState>,
+    admin: Admin,
+    Query(filter): Query<Filter>,
+) -> Result<Response, PanelError> {
+    let (start, end) = forms::days(&filter.from, &filter.to)?;
+    let binds = Binds {
+        status: forms::one_of("status", &filter.status, &STATUSES.iter().map(|s| s.0).collect::<Vec<_>>())?,
+        // A model no longer in the catalog can still be asked for by its key.
+        model: Some(filter.model.trim().to_owned()).filter(|m| !m.is_empty() && m.len() <= 64),
+        start,
+        end,
+    };
+    let cursor = forms::parse_cursor(&filter.before)?;
+    let bad = |_| PanelError::bad_request("Broken page link.");
+    let before_id = cursor.as_ref().map(|(_, id)| uuid::Uuid::try_parse(id).map_err(bad)).transpose()?;
+    let mut conn = state.pool().acquire().await?;
+    let mut rows = newest(&mut conn, &binds, cursor.as_ref().map(|c| c.0).zip(before_id)).await?;
+    let more = rows.len() > PAGE as usize;
+    rows.truncate(PAGE as usize);
+    // Failures by reason: in the chosen days, or the last seven.
+    let since = binds.start.unwrap_or_else(|| Utc::now() - chrono::Duration::days(7));
+    let failures = failures(&mut conn, &binds, since).await?;
     let waiting: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM generations WHERE status IN ('queued', 'processing')")
             .fetch_one(&mut *conn)
@@ -168,7 +179,8 @@ async fn page(
     };
     let older = rows.last().filter(|_| more).map(|last| link(&forms::cursor(&last.created_at, last.id)));
     let first = cursor.is_some().then(|| link(""));
-    let models: Vec<(&str, &str)> = key_refs.iter().map(|k| (*k, *k)).collect();
+    let keys: Vec<String> = state.config().catalog.models().iter().map(|m| m.key.to_string()).collect();
+    let models: Vec<(&str, &str)> = keys.iter().map(|k| (k.as_str(), k.as_str())).collect();
     super::render(Page {
         chrome: Chrome::new(&admin, "generations"),
         statuses: forms::choices("any status", STATUSES, &filter.status),

@@ -112,6 +112,54 @@ struct Page {
     first: Option<String>,
 }
 
+/// Provider, status, start and end (each optional).
+type Filters<'a> = (Option<&'a str>, Option<&'a str>, Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// A page of charges (one more than shown) older than `before`.
+async fn newest(
+    conn: &mut sqlx::PgConnection,
+    (provider, status, start, end): Filters<'_>,
+    before: Option<(DateTime<Utc>, i64)>,
+) -> sqlx::Result<Vec<Charge>> {
+    sqlx::query_as(
+        "SELECT id, provider, payment_id, user_id, currency, amount_minor, credits, status, created_at
+         FROM payments
+         WHERE ($1::TEXT IS NULL OR provider = $1) AND ($2::TEXT IS NULL OR status = $2)
+           AND ($3::TIMESTAMPTZ IS NULL OR created_at >= $3) AND ($4::TIMESTAMPTZ IS NULL OR created_at < $4)
+           AND ($5::TIMESTAMPTZ IS NULL OR (created_at, id) < ($5, $6))
+         ORDER BY created_at DESC, id DESC LIMIT $7",
+    )
+    .bind(provider)
+    .bind(status)
+    .bind(start)
+    .bind(end)
+    .bind(before.map(|b| b.0))
+    .bind(before.map(|b| b.1))
+    .bind(PAGE + 1)
+    .fetch_all(conn)
+    .await
+}
+
+/// The refunds of the provider and days: held ones first, then the newest.
+async fn refunds(
+    conn: &mut sqlx::PgConnection,
+    (provider, _, start, end): Filters<'_>,
+) -> sqlx::Result<Vec<Refund>> {
+    sqlx::query_as(
+        "SELECT r.id, r.payment_id AS charge, r.user_id, r.credits, p.currency, r.amount_minor, r.status,
+                r.reason, r.created_at
+         FROM refunds r JOIN payments p ON p.id = r.payment_id
+         WHERE ($1::TEXT IS NULL OR p.provider = $1)
+           AND ($2::TIMESTAMPTZ IS NULL OR r.created_at >= $2) AND ($3::TIMESTAMPTZ IS NULL OR r.created_at < $3)
+         ORDER BY (r.status = 'held') DESC, r.created_at DESC LIMIT 50",
+    )
+    .bind(provider)
+    .bind(start)
+    .bind(end)
+    .fetch_all(conn)
+    .await
+}
+
 async fn page(
     State(state): State<PanelState>,
     admin: Admin,
@@ -122,45 +170,14 @@ async fn page(
     let status = forms::one_of("status", &filter.status, &names(STATUSES))?;
     let (start, end) = forms::days(&filter.from, &filter.to)?;
     let cursor = forms::parse_cursor(&filter.before)?;
-    let before_id = match &cursor {
-        Some((_, id)) => {
-            Some(id.parse::<i64>().map_err(|_| PanelError::bad_request("Broken page link."))).transpose()?
-        }
-        None => None,
-    };
+    let bad = |_| PanelError::bad_request("Broken page link.");
+    let before_id = cursor.as_ref().map(|(_, id)| id.parse::<i64>().map_err(bad)).transpose()?;
     let mut conn = state.pool().acquire().await?;
-    let mut charges: Vec<Charge> = sqlx::query_as(
-        "SELECT id, provider, payment_id, user_id, currency, amount_minor, credits, status, created_at
-         FROM payments
-         WHERE ($1::TEXT IS NULL OR provider = $1) AND ($2::TEXT IS NULL OR status = $2)
-           AND ($3::TIMESTAMPTZ IS NULL OR created_at >= $3) AND ($4::TIMESTAMPTZ IS NULL OR created_at < $4)
-           AND ($5::TIMESTAMPTZ IS NULL OR (created_at, id) < ($5, $6))
-         ORDER BY created_at DESC, id DESC LIMIT $7",
-    )
-    .bind(&provider)
-    .bind(&status)
-    .bind(start)
-    .bind(end)
-    .bind(cursor.as_ref().map(|c| c.0))
-    .bind(before_id)
-    .bind(PAGE + 1)
-    .fetch_all(&mut *conn)
-    .await?;
+    let filters = (provider.as_deref(), status.as_deref(), start, end);
+    let mut charges = newest(&mut conn, filters, cursor.as_ref().map(|c| c.0).zip(before_id)).await?;
     let more = charges.len() > PAGE as usize;
     charges.truncate(PAGE as usize);
-    let refunds: Vec<Refund> = sqlx::query_as(
-        "SELECT r.id, r.payment_id AS charge, r.user_id, r.credits, p.currency, r.amount_minor, r.status,
-                r.reason, r.created_at
-         FROM refunds r JOIN payments p ON p.id = r.payment_id
-         WHERE ($1::TEXT IS NULL OR p.provider = $1)
-           AND ($2::TIMESTAMPTZ IS NULL OR r.created_at >= $2) AND ($3::TIMESTAMPTZ IS NULL OR r.created_at < $3)
-         ORDER BY (r.status = 'held') DESC, r.created_at DESC LIMIT 50",
-    )
-    .bind(&provider)
-    .bind(start)
-    .bind(end)
-    .fetch_all(&mut *conn)
-    .await?;
+    let refunds = refunds(&mut conn, filters).await?;
     let (pending, held): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM payments WHERE status IN ('pending', 'waiting_for_capture')),
                 (SELECT COUNT(*) FROM refunds WHERE status = 'held')",

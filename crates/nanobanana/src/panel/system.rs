@@ -106,6 +106,26 @@ struct Audit {
 }
 
 impl Audit {
+    fn of(run: &Run) -> Self {
+        let violations = run
+            .report
+            .as_ref()
+            .and_then(|report| report["violations"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|v| {
+                let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+                (text("check"), text("subject"), text("detail"))
+            })
+            .collect();
+        Self {
+            at: run.finished_at,
+            clean: run.ok,
+            detail: run.detail.clone().unwrap_or_default(),
+            violations,
+        }
+    }
+
     fn when(&self) -> String {
         super::when(&self.at)
     }
@@ -127,6 +147,25 @@ struct Page {
     processes: Vec<Process>,
     audit: Option<Audit>,
     keys: [uuid::Uuid; 3],
+}
+
+/// The outbox's pending rows per priority class, every class listed.
+async fn lanes(conn: &mut sqlx::PgConnection) -> sqlx::Result<Vec<Lane>> {
+    let found: Vec<Lane> = sqlx::query_as(
+        "SELECT class, COUNT(*) AS pending, COUNT(*) FILTER (WHERE next_attempt_at <= now()) AS due,
+                EXTRACT(EPOCH FROM now() - MIN(created_at))::FLOAT8 AS oldest
+         FROM outbox WHERE state = 'pending' GROUP BY class ORDER BY class",
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok((0..=3i16)
+        .map(|class| {
+            found.iter().find(|l| l.class == class).map_or(
+                Lane { class, pending: 0, due: 0, oldest: None },
+                |l| Lane { class, pending: l.pending, due: l.due, oldest: l.oldest },
+            )
+        })
+        .collect())
 }
 
 async fn page(
@@ -156,21 +195,7 @@ async fn page(
     )
     .fetch_one(&mut *conn)
     .await?;
-    let lanes: Vec<Lane> = sqlx::query_as(
-        "SELECT class, COUNT(*) AS pending, COUNT(*) FILTER (WHERE next_attempt_at <= now()) AS due,
-                EXTRACT(EPOCH FROM now() - MIN(created_at))::FLOAT8 AS oldest
-         FROM outbox WHERE state = 'pending' GROUP BY class ORDER BY class",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let lanes = (0..=3i16)
-        .map(|class| {
-            lanes.iter().find(|l| l.class == class).map_or(
-                Lane { class, pending: 0, due: 0, oldest: None },
-                |l| Lane { class, pending: l.pending, due: l.due, oldest: l.oldest },
-            )
-        })
-        .collect();
+    let lanes = lanes(&mut conn).await?;
     let parked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE state = 'parked'")
         .fetch_one(&mut *conn)
         .await?;
@@ -179,20 +204,7 @@ async fn page(
         .iter()
         .map(|(name, what)| Process { name, what, run: recorded.iter().find(|r| r.name == *name).cloned() })
         .collect();
-    let audit = recorded.iter().find(|r| r.name == runs::AUDIT).map(|r| {
-        let violations = r
-            .report
-            .as_ref()
-            .and_then(|report| report["violations"].as_array().cloned())
-            .unwrap_or_default()
-            .iter()
-            .map(|v| {
-                let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
-                (text("check"), text("subject"), text("detail"))
-            })
-            .collect();
-        Audit { at: r.finished_at, clean: r.ok, detail: r.detail.clone().unwrap_or_default(), violations }
-    });
+    let audit = recorded.iter().find(|r| r.name == runs::AUDIT).map(Audit::of);
     super::render(Page {
         chrome: Chrome::new(&admin, "system"),
         note: forms::note(shown.note.as_deref(), NOTES),
