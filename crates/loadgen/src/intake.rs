@@ -61,6 +61,10 @@ pub struct Args {
     /// End with one JSON line.
     #[arg(long)]
     json: bool,
+    /// Who drives the closed loop: `reqwest` (in this process) or `wrk` (a process of its own,
+    /// the neutral driver; Debian's `wrk` package).
+    #[arg(long, default_value = "reqwest", value_parser = ["reqwest", "wrk"])]
+    driver: String,
 }
 
 const METRICS_TOKEN: &str = "loadgen-metrics-token-0123456789abcdef";
@@ -216,9 +220,15 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
     let answered = latencies.len() as f64 / offered_seconds;
     let (p50, p99) = (latencies.percentile_ms(50.0), latencies.percentile_ms(99.0));
     setup::checkpoint(&url).await;
-    let (peak, mut closed) = closed_loop(&target, args.clients, args.duration).await;
-    let (closed_p50, closed_p99) = (closed.percentile_ms(50.0), closed.percentile_ms(99.0));
-    let errors = target.errors.load(Ordering::Relaxed);
+    let (peak, closed_p50, closed_p99, driver_errors) = if args.driver == "wrk" {
+        let ids = (1_000_000_000, FIRST_USER, args.users);
+        let run = crate::wrk::run(&target.url, args.clients, args.duration, ids, SECRET).await?;
+        (run.per_second, run.p50_ms, run.p99_ms, run.errors)
+    } else {
+        let (peak, mut closed) = closed_loop(&target, args.clients, args.duration).await;
+        (peak, closed.percentile_ms(50.0), closed.percentile_ms(99.0), 0)
+    };
+    let errors = target.errors.load(Ordering::Relaxed) + driver_errors;
     let _ = stop_scraping.send(true);
     let (scrapes, scrape_errors) = scrapers.await?;
     let scrapes_per_s = scrapes as f64 / scraped_from.elapsed().as_secs_f64();
@@ -237,7 +247,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
     let closed_target = targets
         .closed_p99_ms
         .map_or(String::new(), |t| format!(" (target p99 ≤ {t} ms: {})", met(closed_p99 <= t)));
-    println!("peak: {peak:.1} updates/s with {} clients, p50 {closed_p50:.2} ms, p99 {closed_p99:.2} ms{closed_target}", args.clients);
+    println!("peak ({} driver): {peak:.1} updates/s with {} clients, p50 {closed_p50:.2} ms, p99 {closed_p99:.2} ms{closed_target}", args.driver, args.clients);
     println!("reference: pgbench tpcb-like, scale {0}, {0} clients: {tps:.1} tps", args.clients);
     println!(
         "ratio: peak ÷ pgbench tps = {ratio:.2} (target ≥ {}: {})",
@@ -256,7 +266,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
             "benchmark": "intake", "users": args.users, "duration_s": args.duration,
             "offered_per_s": args.rate, "answered_per_s": round(answered),
             "p50_ms": round(p50), "p99_ms": round(p99),
-            "peak_per_s": round(peak), "clients": args.clients, "errors": errors, "wrk": args.wrk,
+            "peak_per_s": round(peak), "clients": args.clients, "errors": errors, "wrk": args.wrk, "driver": args.driver,
             "peak_p50_ms": round(closed_p50), "peak_p99_ms": round(closed_p99),
             "reference": { "name": "pgbench tpcb-like", "scale": args.clients, "clients": args.clients, "tps": round(tps) },
             "ratio": round(ratio), "target_ratio": targets.closed_ratio, "p99_target_ms": targets.open_p99_ms,

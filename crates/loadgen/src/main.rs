@@ -11,6 +11,7 @@ mod pipeline;
 mod scenario_cli;
 mod setup;
 mod stats;
+mod wrk;
 
 use clap::{Parser, Subcommand};
 

@@ -61,9 +61,14 @@ pub async fn create_link(
     .bind(LINK_TTL)
     .fetch_one(conn)
     .await?;
-    let expires_at = expires.timestamp();
-    let tag = URL_SAFE_NO_PAD.encode(signature(secret, id, admin, expires_at).finalize().into_bytes());
-    Ok(format!("{}.{admin}.{expires_at}.{tag}", id.simple()))
+    Ok(token(secret, &Link { id, admin, expires_at: expires.timestamp() }))
+}
+
+/// The signed token of `link`: `id.admin.expiry.signature`.
+pub fn token(secret: &Secret<String>, link: &Link) -> String {
+    let tag = URL_SAFE_NO_PAD
+        .encode(signature(secret, link.id, link.admin, link.expires_at).finalize().into_bytes());
+    format!("{}.{}.{}.{tag}", link.id.simple(), link.admin, link.expires_at)
 }
 
 /// Checks a token's form, signature and expiry (no database).
@@ -235,8 +240,7 @@ mod tests {
     }
 
     fn token(id: Uuid, admin: TelegramId, expires_at: i64, key: &Secret<String>) -> String {
-        let tag = URL_SAFE_NO_PAD.encode(signature(key, id, admin, expires_at).finalize().into_bytes());
-        format!("{}.{admin}.{expires_at}.{tag}", id.simple())
+        super::token(key, &Link { id, admin, expires_at })
     }
 
     #[test]

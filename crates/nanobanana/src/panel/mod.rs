@@ -14,6 +14,7 @@ mod home;
 mod payments;
 mod promo;
 mod system;
+mod user_actions;
 mod users;
 
 use std::sync::Arc;

@@ -118,6 +118,12 @@ impl Browser {
         body["value"].clone()
     }
 
+    /// Sets the window's size (a phone: 390 × 844).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.call(reqwest::Method::POST, "/window/rect", Some(json!({"width": width, "height": height})))
+            .await;
+    }
+
     pub async fn goto(&self, url: &str) {
         self.call(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await;
     }

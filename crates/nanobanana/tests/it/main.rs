@@ -24,6 +24,7 @@ mod intake;
 mod jobs;
 mod ledger;
 mod model;
+mod panel;
 mod panel_pages;
 mod payments;
 mod progress;

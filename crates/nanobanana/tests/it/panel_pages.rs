@@ -13,10 +13,10 @@ use fakes::telegram::users;
 use serde_json::json;
 
 use crate::support::app::profile;
+use crate::support::panel::{login_link, PanelClient, PANEL_SECRET};
 use crate::support::{fast, wait, TestApp, WAIT};
 
 const ADMIN: i64 = 1001;
-const SECRET: &str = "panel-pages-test-secret-0123456789abcdef";
 /// Where the broadcast's recipients start, and how many (at ~30 messages a second, about ten
 /// seconds of sending: the pause lands mid-way).
 const FIRST: i64 = 30_001;
@@ -25,34 +25,11 @@ const RECIPIENTS: i64 = 300;
 async fn start() -> TestApp {
     TestApp::builder()
         .env("ADMIN_IDS", &ADMIN.to_string())
-        .env("PANEL_SECRET", SECRET)
+        .env("PANEL_SECRET", PANEL_SECRET)
         .env("DATABASE_MAX_CONNECTIONS", "10")
         .heavy(5)
         .start()
         .await
-}
-
-/// A one-time login link from the bot, as the admin gets it after `/panel`.
-async fn login_link(app: &TestApp) -> String {
-    const MARK: &str = "/panel/login?token=";
-    let before = app.count_texts(ADMIN, MARK);
-    app.command(ADMIN, "en", "panel");
-    let chat = app
-        .chat(ADMIN, |c| {
-            c.messages.iter().filter(|m| m.text().is_some_and(|t| t.contains(MARK))).count() > before
-        })
-        .await;
-    let text =
-        chat.messages.iter().rev().find_map(|m| m.text().filter(|t| t.contains(MARK))).expect("the link");
-    let at = text.find("http").expect("a URL in the message");
-    text[at..].split_whitespace().next().expect("the URL").to_owned()
-}
-
-/// The value of the first hidden input named `name` in `html`.
-fn hidden(html: &str, name: &str) -> String {
-    let needle = format!("name=\"{name}\" value=\"");
-    let at = html.find(&needle).unwrap_or_else(|| panic!("no {name} in the page")) + needle.len();
-    html[at..].split('"').next().expect("a value").to_owned()
 }
 
 #[cfg(feature = "sandbox")]
@@ -72,12 +49,12 @@ mod in_chromium {
 
     async fn note_says(browser: &Browser, part: &str) {
         let script =
-            "const e = document.getElementById('note'); return e && e.textContent.includes(arguments[0])";
+            "const e = document.querySelector('#flash, #flash-error'); return e && e.textContent.includes(arguments[0])";
         browser.wait_until(&format!("the note says {part:?}"), script, json!(part), WAIT).await;
     }
 
     async fn login(browser: &Browser, app: &TestApp) {
-        browser.goto(&login_link(app).await).await;
+        browser.goto(&login_link(app, ADMIN).await).await;
         browser.click("#login", WAIT).await;
         browser.wait_until("logged in", "return location.pathname === '/panel'", json!(null), WAIT).await;
     }
@@ -273,17 +250,6 @@ mod in_chromium {
     }
 }
 
-/// Logs in over plain HTTP; the session cookie (`name=value`).
-async fn http_login(app: &TestApp, http: &reqwest::Client) -> String {
-    let link = login_link(app).await;
-    let token = link.split("token=").nth(1).expect("a token").to_owned();
-    let answer =
-        http.post(format!("{}/panel/login", app.url)).form(&[("token", token)]).send().await.expect("login");
-    assert_eq!(answer.status().as_u16(), 303);
-    let cookie = answer.headers()[reqwest::header::SET_COOKIE].to_str().expect("a cookie");
-    cookie.split(';').next().expect("name=value").to_owned()
-}
-
 /// What the forms could change, to compare before and after.
 async fn footprint(app: &TestApp) -> Vec<i64> {
     let mut counts = Vec::new();
@@ -310,19 +276,8 @@ async fn panel_forms_without_their_csrf_token_are_refused_and_write_nothing() {
     // A draft to aim the broadcast forms at, by the bot's own /broadcast.
     users::command(app.tg.state(), ADMIN, &profile("en"), "broadcast", Some("new Hello")).expect("command");
     app.wait_text(ADMIN, "Draft 1").await;
-    let http =
-        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-    let cookie = http_login(&app, &http).await;
-    let page = http
-        .get(format!("{}/panel/promo", app.url))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("the page")
-        .text()
-        .await
-        .expect("html");
-    let csrf = hidden(&page, "csrf");
+    let panel = PanelClient::login(&app, ADMIN).await;
+    let (http, cookie, csrf) = (&panel.http, &panel.cookie, &panel.csrf);
     app.drained().await;
     let before = footprint(&app).await;
 
@@ -348,7 +303,7 @@ async fn panel_forms_without_their_csrf_token_are_refused_and_write_nothing() {
             if let Some(token) = token {
                 body.push(("csrf", token));
             }
-            let answer = http.post(&url).header("cookie", &cookie).form(&body).send().await.expect("answer");
+            let answer = http.post(&url).header("cookie", cookie).form(&body).send().await.expect("answer");
             assert_eq!(answer.status().as_u16(), 403, "{path} with csrf {token:?}");
             let text = answer.text().await.expect("body");
             assert!(text.contains("did not come from the panel"), "{path}: {text}");
@@ -370,7 +325,7 @@ async fn panel_forms_without_their_csrf_token_are_refused_and_write_nothing() {
     for _ in 0..2 {
         let answer = http
             .post(format!("{}/panel/promo", app.url))
-            .header("cookie", &cookie)
+            .header("cookie", cookie)
             .form(&body)
             .send()
             .await

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod db;
 pub mod end;
+pub mod panel;
 pub mod process;
 pub mod shop;
 pub mod wait;
