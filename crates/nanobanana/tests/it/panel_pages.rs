@@ -364,3 +364,104 @@ async fn an_operators_pause_is_lifted_only_by_an_operator() {
     assert!(pause::take_probe(&mut conn, Duration::from_secs(60)).await.expect("probe"));
     assert!(pause::resume_by_operator(&mut conn).await.expect("the operator resumes"));
 }
+
+/// The lists over HTTP: generations newest first a page at a time (no row twice, none lost),
+/// waiting ones highlighted, failures with their reason and counted by it, the filters, bad
+/// filters refused; charges with the pending one highlighted and the held refund first.
+#[tokio::test]
+async fn panel_lists_filter_page_and_highlight() {
+    use nanobanana::ledger::{self, Settlement};
+
+    let app = start().await;
+    let user = 5001;
+    app.db.user_with(user, 1000).await;
+    let mut ids = Vec::new();
+    for i in 0..55 {
+        let id = app.db.request_prompt(user, 10, &format!("prompt number {i}")).await.expect("request");
+        if i < 54 {
+            let epoch = app.db.start(id).await;
+            let settlement = if i % 20 == 7 {
+                Settlement::Release { error: "prompt_blocked" }
+            } else {
+                Settlement::Commit
+            };
+            app.db.settle(id, epoch, settlement).await.expect("settle");
+        }
+        ids.push(id);
+    }
+    let queued = *ids.last().expect("the last");
+    let panel = PanelClient::login(&app, ADMIN).await;
+    let rows = |html: &str| -> Vec<String> {
+        html.split("data-id=\"").skip(1).filter_map(|r| r.split('"').next()).map(str::to_owned).collect()
+    };
+
+    // Page one: the 50 newest, the queued one first and highlighted; then the 5 older.
+    let (status, first) = panel.get("/panel/generations").await;
+    assert_eq!(status.as_u16(), 200, "{first}");
+    let one = rows(&first);
+    assert_eq!(one.len(), 50);
+    assert_eq!(one[0], queued.to_string());
+    assert!(first.contains(&format!("<tr class=\"hot status-queued\" data-id=\"{queued}\">")), "{first}");
+    let older = first.split("id=\"older\" href=\"").nth(1).and_then(|r| r.split('"').next()).expect("older");
+    let (_, second) = panel.get(&older.replace("&amp;", "&")).await;
+    let two = rows(&second);
+    assert_eq!(two.len(), 5);
+    let mut seen: Vec<String> = one.into_iter().chain(two).collect();
+    seen.sort();
+    let mut all: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    all.sort();
+    assert_eq!(seen, all, "every generation once across the pages");
+
+    // Failures: three, with their reason, and counted by it.
+    let (_, failed) = panel.get("/panel/generations?status=failed").await;
+    assert_eq!(rows(&failed).len(), 3);
+    assert_eq!(failed.matches("<span class=\"bad reason\">prompt_blocked</span>").count(), 3);
+    assert!(
+        failed.contains("<td class=\"bad\">prompt_blocked</td><td>nb21</td><td class=\"num\">3</td>"),
+        "{failed}"
+    );
+    assert_eq!(rows(&panel.get("/panel/generations?model=nb21&status=queued").await.1).len(), 1);
+    assert_eq!(rows(&panel.get("/panel/generations?model=pro").await.1).len(), 0);
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+    assert_eq!(rows(&panel.get(&format!("/panel/generations?from={tomorrow}")).await.1).len(), 0);
+    assert_eq!(rows(&panel.get(&format!("/panel/generations?to={tomorrow}")).await.1).len(), 50);
+    for bad in ["status=lost", "from=yesterday", "before=nonsense"] {
+        let (status, _) = panel.get(&format!("/panel/generations?{bad}")).await;
+        assert_eq!(status.as_u16(), 400, "{bad}");
+    }
+
+    // Charges: one credited, one pending at the provider; a refund held on the credited one.
+    let paid = app.db.succeeded_charge(user, 100).await;
+    app.db.credit(paid).await.expect("credited");
+    let topup = app.db.topup(user, 50).await;
+    let pending = app.db.charge(topup, "pay-pending", nanobanana::db::payments::ChargeStatus::Pending).await;
+    let hold = ledger::RefundHold {
+        refund_id: uuid::Uuid::new_v4(),
+        payment_id: paid,
+        credits: crate::support::credits_of(40),
+        amount_minor: 4000,
+        reason: Some("asked by the user"),
+    };
+    let mut tx = app.db.pool.begin().await.expect("begin");
+    ledger::refund_hold(&mut tx, &hold).await.expect("held");
+    tx.commit().await.expect("commit");
+    let (_, page) = panel.get("/panel/payments").await;
+    assert!(page.contains(&format!("<tr class=\"hot status-pending\" data-id=\"{pending}\">")), "{page}");
+    assert!(page.contains(&format!("<tr class=\"status-succeeded\" data-id=\"{paid}\">")), "{page}");
+    assert!(
+        page.contains(&format!("<tr class=\"hot status-held\" data-id=\"{}\">", hold.refund_id)),
+        "{page}"
+    );
+    assert!(page.contains("<div class=\"value\" id=\"pending-count\">1</div>"), "{page}");
+    assert!(page.contains("id=\"held-count\">1</div>"), "{page}");
+    let (_, only) = panel.get("/panel/payments?status=pending").await;
+    assert!(only.contains("pay-pending") && !only.contains("status-succeeded\" data-id"), "{only}");
+    let (_, stars) = panel.get("/panel/payments?provider=stars").await;
+    assert!(stars.contains("No charges match."), "{stars}");
+    assert_eq!(panel.get("/panel/payments?provider=paypal").await.0.as_u16(), 400);
+
+    // What was left waiting ends, so the test ends settled and audited.
+    let epoch = app.db.start(queued).await;
+    app.db.settle(queued, epoch, Settlement::Release { error: "test over" }).await.expect("release");
+    app.finish().await;
+}
