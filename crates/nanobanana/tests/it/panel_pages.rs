@@ -221,6 +221,18 @@ mod in_chromium {
         browser.goto(&page("payments")).await;
         browser.find("#charges", WAIT).await;
         browser.screenshot("08-payments").await;
+
+        // Each page fits a phone's width (wide tables scroll inside their card).
+        browser.resize(390, 844).await;
+        let fits = "return document.documentElement.scrollWidth <= window.innerWidth + 1";
+        for path in ["generations", "payments", "promo", "broadcasts", &format!("broadcasts/{id}"), "system"]
+        {
+            browser.goto(&page(path)).await;
+            browser.find("main h1", WAIT).await;
+            let fit = browser.eval(fits, json!(null)).await;
+            assert_eq!(fit, json!(true), "/panel/{path} is wider than a phone");
+            browser.screenshot(&format!("09-phone-{}", path.replace('/', "-"))).await;
+        }
         browser.close().await;
 
         let actions: BTreeMap<String, i64> =
