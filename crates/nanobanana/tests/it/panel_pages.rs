@@ -100,8 +100,25 @@ mod in_chromium {
         .await
         .expect("the code");
         assert_eq!((credits, uses, by.as_str(), week), (25, 3, "panel:1001", true));
+        // A real code: a user redeems it in the bot; disabled from the page, it is refused.
+        app.open_chat(4002, "en").await;
+        users::command(app.tg.state(), 4002, &profile("en"), "promo", Some("spring26")).expect("promo");
+        app.wait_text(4002, "Promo code accepted").await;
+        browser.goto(&page("promo")).await;
+        shows(&browser, "#promo-codes tr[data-code='spring26'] td:nth-child(3)", "1 / 3").await;
+        browser.eval("window.confirm = () => true; return 1", json!(null)).await;
+        browser.click("#promo-codes tr[data-code='spring26'] button.danger", WAIT).await;
+        note_says(&browser, "Promo code disabled").await;
+        app.open_chat(4003, "en").await;
+        users::command(app.tg.state(), 4003, &profile("en"), "promo", Some("spring26")).expect("promo");
+        app.wait_text(4003, "switched off").await;
+        assert_eq!(
+            app.count("SELECT COUNT(*) FROM promo_codes WHERE code = 'spring26' AND disabled").await,
+            1
+        );
 
-        // A broadcast: composed, previewed in the admin's chat, started after the confirmation.
+        // A broadcast to everyone active (the 300, the admin, and the two who used the code):
+        // composed, previewed in the admin's chat, started after the confirmation.
         browser.goto(&page("broadcasts")).await;
         browser.type_into("#compose textarea[name=text]", "<b>Spring</b> news from the panel", WAIT).await;
         browser.type_into("#compose input[name=button_text]", "Open", WAIT).await;
@@ -117,7 +134,7 @@ mod in_chromium {
             json!("https://example.com/spring"),
             "{preview:?}"
         );
-        shows(&browser, "#audience", &(RECIPIENTS + 1).to_string()).await;
+        shows(&browser, "#audience", &(RECIPIENTS + 3).to_string()).await;
         browser.click("#start-link", WAIT).await;
         browser.screenshot("02-broadcast-confirm").await;
         browser.click("#start button", WAIT).await;
@@ -143,7 +160,7 @@ mod in_chromium {
             nanobanana::broadcast::progress(&mut conn, id).await.expect("progress")
         };
         assert!(progress.sent > 0 && progress.waiting > 0, "paused mid-way: {progress:?}");
-        assert_eq!(progress.sent + progress.waiting + progress.failed + progress.blocked, RECIPIENTS + 1);
+        assert_eq!(progress.sent + progress.waiting + progress.failed + progress.blocked, RECIPIENTS + 3);
         // The page's figures follow by themselves (its script polls the progress).
         shows(&browser, "#sent", &progress.sent.to_string()).await;
         shows(&browser, "#waiting", &progress.waiting.to_string()).await;
@@ -152,9 +169,9 @@ mod in_chromium {
         note_says(&browser, "Resumed").await;
         let done = "const e = document.getElementById('state'); return e && e.textContent.trim() === 'done'";
         browser.wait_until("the broadcast done", done, json!(null), Duration::from_secs(90)).await;
-        shows(&browser, "#sent", &(RECIPIENTS + 1).to_string()).await;
+        shows(&browser, "#sent", &(RECIPIENTS + 3).to_string()).await;
         browser.screenshot("04-broadcast-done").await;
-        for user in (FIRST..FIRST + RECIPIENTS).chain([ADMIN]) {
+        for user in (FIRST..FIRST + RECIPIENTS).chain([ADMIN, 4002, 4003]) {
             let got = app.tg.chat(user).map_or(0, |c| {
                 c.messages
                     .iter()
@@ -253,6 +270,7 @@ mod in_chromium {
             "generation_pause",
             "generation_resume",
             "promo_create",
+            "promo_disable",
         ]
         .into_iter()
         .map(|a| (a.to_owned(), 1))
