@@ -200,6 +200,8 @@ mod in_chromium {
         browser.click("#resume button", WAIT).await;
         note_says(&browser, "Generation resumed").await;
         shows(&browser, "#generation-state", "running").await;
+        // Gemini stops serving Nano Banana Pro: the worker's probe at its start marks it.
+        app.gemini.remove_model("gemini-3-pro-image");
         app.run_worker(fast()).await;
         app.text(4001, "en", "a red fox");
         app.wait_message(4001, "the picture", |m| m.kind == "photo").await;
@@ -226,6 +228,16 @@ mod in_chromium {
                 .await;
             assert!(row.as_str().unwrap_or("").contains("ok,"), "{process}: {row}");
         }
+        let model = |key: &str| {
+            format!("const r = document.querySelector(\"#models tr[data-model='{key}']\"); return r && r.textContent")
+        };
+        let pro = browser.eval(&model("pro"), json!(null)).await;
+        assert!(
+            pro.as_str().unwrap_or("").contains("unavailable — not listed by GET /v1beta/models"),
+            "{pro}"
+        );
+        let nb21 = browser.eval(&model("nb21"), json!(null)).await;
+        assert!(nb21.as_str().unwrap_or("").contains("served"), "{nb21}");
         let clean =
             "const e = document.getElementById('audit-result'); return e && e.textContent.includes('clean')";
         browser.wait_until("the audit's result", clean, json!(null), WAIT).await;
