@@ -93,6 +93,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.users > 0 && args.generations > 0 && args.runs > 0, "positive values only");
     let (url, seeded) = database(&args).await?;
     let pool = PgPoolOptions::new().max_connections(8).connect(url.as_str()).await?;
+    // A reused database gets the migrations written since it was seeded.
+    nanobanana::db::migrate(&pool).await?;
     let counts: (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM generations), (SELECT COUNT(*) FROM payments)",
     )

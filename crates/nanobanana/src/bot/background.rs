@@ -40,18 +40,21 @@ pub async fn run(bot: Arc<Bot>, mut shutdown: watch::Receiver<bool>) {
 }
 
 async fn slow(bot: &Bot) {
-    match crate::payments::refund::reconcile_stars(
+    let started = std::time::Instant::now();
+    let result = crate::payments::refund::reconcile_stars(
         &bot.pool,
         &bot.api,
         STARS_REFUND_AGE,
         &bot.config.operator.admin_ids,
     )
-    .await
-    {
+    .await;
+    match &result {
         Ok(0) => {}
         Ok(n) => tracing::info!(held = n, "held Stars refunds reconciled"),
         Err(e) => tracing::warn!(error = %e, "Stars refund reconciler pass failed"),
     }
+    let result = result.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    crate::db::runs::note(&bot.pool, crate::db::runs::STARS_REFUNDS, started, &result).await;
     match super::updates::prune(&bot.pool, KEEP_UPDATES, 1000).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(pruned = n, "old updates forgotten"),

@@ -8,7 +8,7 @@ use sqlx::PgConnection;
 use super::BotError;
 use crate::broadcast::{self, Control, Draft};
 use crate::config::Config;
-use crate::domain::growth::{check_html, Segment};
+use crate::domain::growth::{check_button, check_html, Segment};
 use crate::domain::TelegramId;
 use crate::texts::{render, Lang};
 
@@ -113,14 +113,11 @@ async fn compose(
     let mut button = None;
     if let Some((body, last)) = text.rsplit_once('\n').map(|(b, l)| (b.to_owned(), l.to_owned())) {
         if let Some(spec) = last.trim().strip_prefix("button:") {
-            let Some((label, url)) = spec.split_once('|').map(|(l, u)| (l.trim(), u.trim())) else {
+            let checked = spec.split_once('|').and_then(|(label, url)| check_button(label, url));
+            let Some(checked) = checked else {
                 return Ok(render(lang, "broadcast_bad_button", &[]));
             };
-            let url_ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https" | "tg"));
-            if label.is_empty() || label.chars().count() > 64 || !url_ok {
-                return Ok(render(lang, "broadcast_bad_button", &[]));
-            }
-            button = Some((label.to_owned(), url.to_owned()));
+            button = Some(checked);
             text = body;
         }
     }

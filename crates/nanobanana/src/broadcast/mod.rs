@@ -75,6 +75,14 @@ pub async fn find(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<Broad
         .await
 }
 
+/// The newest broadcasts, drafts included (the panel's list).
+pub async fn recent(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Broadcast>> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM broadcasts ORDER BY id DESC LIMIT $1"))
+        .bind(limit)
+        .fetch_all(conn)
+        .await
+}
+
 /// The newest broadcast that is not a draft, for `/broadcast status` without an id.
 pub async fn latest(conn: &mut PgConnection) -> sqlx::Result<Option<Broadcast>> {
     sqlx::query_as(&format!(

@@ -14,7 +14,6 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use sqlx::PgPool;
 
-use crate::audit;
 use crate::config::{Config, Role};
 use crate::db;
 use crate::domain::{Credits, TelegramId};
@@ -236,7 +235,7 @@ async fn listen(config: &Config) -> anyhow::Result<tokio::net::TcpListener> {
 async fn audit(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     let pool = pool(config).await?;
     let mut conn = pool.acquire().await?;
-    let report = audit::run(&mut conn).await.context("running the audit")?;
+    let report = crate::db::runs::run_audit(&mut conn, "cli").await.context("running the audit")?;
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

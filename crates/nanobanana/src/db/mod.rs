@@ -5,11 +5,13 @@
 //! ledger owns `balances`, `transactions`, `refunds` and `credit_debts`; `jobs` owns
 //! `generations` and `service_state`; `outbox` its table; `bot` the updates and albums;
 //! `payments` its audit trail and dashboard refunds; the operator panel's links, sessions and
-//! actions (`db::panel`). Never moves credits.
+//! actions (`db::panel`); the last passes of the background processes (`db::runs`). Never
+//! moves credits.
 
 pub mod growth;
 pub mod panel;
 pub mod payments;
+pub mod runs;
 pub mod users;
 
 use std::time::Duration;

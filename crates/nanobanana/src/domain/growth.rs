@@ -88,6 +88,14 @@ impl Segment {
     }
 }
 
+/// A broadcast's URL button: a label of 1–64 characters and an http, https or tg URL; both
+/// trimmed. `None` when either is wrong.
+pub fn check_button(label: &str, url: &str) -> Option<(String, String)> {
+    let (label, url) = (label.trim(), url.trim());
+    let url_ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https" | "tg"));
+    (!label.is_empty() && label.chars().count() <= 64 && url_ok).then(|| (label.to_owned(), url.to_owned()))
+}
+
 /// The tags Telegram's HTML parse mode knows.
 const TAGS: &[&str] = &[
     "b",
@@ -158,6 +166,20 @@ pub fn check_html(text: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_button_needs_a_short_label_and_a_web_or_tg_url() {
+        use super::check_button;
+        assert_eq!(
+            check_button(" Open ", " https://example.com/x "),
+            Some(("Open".to_owned(), "https://example.com/x".to_owned()))
+        );
+        assert!(check_button("Open", "tg://resolve?domain=x").is_some());
+        assert_eq!(check_button("", "https://example.com"), None);
+        assert_eq!(check_button(&"x".repeat(65), "https://example.com"), None);
+        assert_eq!(check_button("Open", "javascript:alert(1)"), None);
+        assert_eq!(check_button("Open", "not a url"), None);
+    }
+
     use super::*;
 
     #[test]

@@ -38,6 +38,21 @@ pub async fn missing(conn: &mut PgConnection) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar("SELECT model_id FROM unavailable_models ORDER BY model_id").fetch_all(conn).await
 }
 
+/// A missing model: its Google id, why and since when.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Missing {
+    pub model_id: String,
+    pub reason: String,
+    pub since: chrono::DateTime<chrono::Utc>,
+}
+
+/// The Google ids missing now, with why and since when (the panel's System page).
+pub async fn missing_since(conn: &mut PgConnection) -> sqlx::Result<Vec<Missing>> {
+    sqlx::query_as("SELECT model_id, reason, since FROM unavailable_models ORDER BY model_id")
+        .fetch_all(conn)
+        .await
+}
+
 /// Claims the queued generations stored under any of `keys` (a model's key and aliases) under
 /// a fresh epoch, and ends them `failed` with their credits released, in one transaction.
 pub async fn release_queued(pool: &PgPool, keys: &[String], limit: u32) -> sqlx::Result<Vec<Expired>> {

@@ -7,8 +7,14 @@
 //! same code as the CLI and the bot.
 
 pub mod auth;
+mod broadcasts;
 pub mod chart;
+mod forms;
+mod generations;
 mod overview;
+mod payments;
+mod promo;
+mod system;
 mod user_actions;
 mod users;
 
@@ -65,6 +71,11 @@ pub fn router(state: Option<PanelState>) -> Router {
         )
         .merge(auth::routes())
         .merge(users::routes())
+        .merge(generations::routes())
+        .merge(payments::routes())
+        .merge(promo::routes())
+        .merge(broadcasts::routes())
+        .merge(system::routes())
         .fallback(|| async { PanelError::new(StatusCode::NOT_FOUND, "No such page.").into_response() })
         .with_state(state)
 }

@@ -91,10 +91,20 @@ pub async fn reconcile_as_leader(yk: &YooKassa, min_age: Duration) -> Result<Opt
 /// Passes every `interval` until `shutdown` turns true; a replica that is not the leader skips.
 pub async fn reconcile_loop(yk: Arc<YooKassa>, interval: Duration, mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow() {
-        match reconcile_as_leader(&yk, MIN_AGE).await {
-            Ok(Some(_)) => {}
-            Ok(None) => tracing::debug!("another replica reconciles this pass"),
-            Err(e) => tracing::error!(error = %e, "reconciler pass failed"),
+        let started = std::time::Instant::now();
+        let pass = match reconcile_as_leader(&yk, MIN_AGE).await {
+            Ok(Some(n)) => Some(Ok(i64::try_from(n).unwrap_or(i64::MAX))),
+            Ok(None) => {
+                tracing::debug!("another replica reconciles this pass");
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reconciler pass failed");
+                Some(Err(e))
+            }
+        };
+        if let Some(result) = pass {
+            crate::db::runs::note(&yk.pool, crate::db::runs::PAYMENTS, started, &result).await;
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}

@@ -1,7 +1,9 @@
 //! `nanobanana sandbox`: the whole bot on one machine with no tokens. One process runs the
 //! service (`run`: serve + worker) against the three fakes started in-process (Telegram with
 //! simulated users, Gemini, YooKassa), and a web chat on one URL that drives the simulated
-//! users and shows what the bot did, plus the fakes' switches.
+//! users and shows what the bot did, plus the fakes' switches. The first simulated user is an
+//! admin of the bot: `/panel` from them (the side panel's "Operator panel") brings a login link
+//! to the operator's web panel on the service's own address.
 //!
 //! Only `DATABASE_URL` (its server: the sandbox uses a database of its own) and `REDIS_URL`
 //! (under its own key prefix) come from outside; everything else is wired here. This module
@@ -58,6 +60,11 @@ fn default_users() -> Vec<SimUser> {
         .into_iter()
         .map(|(id, name, lang)| SimUser { id, first_name: name.into(), language_code: lang.into() })
         .collect()
+}
+
+/// The simulated user who is an admin of the bot (`ADMIN_IDS`): the first one.
+pub(crate) fn admin_id() -> i64 {
+    default_users().first().map_or(0, |u| u.id)
 }
 
 /// What the web chat's handlers share: the fakes, a small pool for balances, the users.
@@ -195,7 +202,9 @@ fn config(
     web_url: &str,
 ) -> anyhow::Result<Config> {
     let secret = uuid::Uuid::new_v4().simple().to_string();
-    let admins = default_users().first().map(|u| u.id.to_string()).unwrap_or_default();
+    // The operator's panel, on the service's listener; its login links point there.
+    let panel_secret = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let admins = admin_id().to_string();
     let vars: HashMap<&str, String> = [
         ("DATABASE_URL", options.database_url.to_string()),
         // Per pool: serve and the worker each have one.
@@ -219,6 +228,8 @@ fn config(
         ("YOOKASSA_RETURN_URL", format!("{web_url}/")),
         ("YOOKASSA_TRUSTED_NETWORKS", "127.0.0.1/32".to_owned()),
         ("ADMIN_IDS", admins),
+        ("PANEL_SECRET", panel_secret),
+        ("PANEL_URL", service_url.to_owned()),
         ("SUPPORT_CONTACT", "@sandbox_support".to_owned()),
         ("TERMS_URL", format!("{web_url}/terms")),
         ("PRIVACY_URL", format!("{web_url}/privacy")),

@@ -35,6 +35,7 @@ pub async fn state(world: &World, user: i64) -> anyhow::Result<Value> {
     let lang = world.user(user).map(|u| u.language_code).unwrap_or_default();
     Ok(json!({
         "user": user,
+        "admin": super::admin_id(),
         "users": users,
         "chat": chat(world, user),
         "commands": commands(world, &lang),

@@ -269,19 +269,28 @@ async fn claim(
 /// Ends overdue generations and tells their users; re-queues paid pictures with no delivery
 /// in sight (`deliver::redeliver_lost`).
 async fn expire(worker: &Worker) {
+    use crate::db::runs;
+    let started = std::time::Instant::now();
     let result = async {
         let expired = crate::jobs::expire_overdue(&worker.pool, worker.settings.deadline_grace, 100).await?;
+        let ended = i64::try_from(expired.len()).unwrap_or(i64::MAX);
         for ended in expired {
             let (user, credits) = (ended.entry.user_id, ended.entry.amount);
             deliver::tell_ended(&worker.pool, ended.id, user, credits, Failure::Deadline).await?;
         }
-        anyhow::Ok(())
-    };
-    if let Err(error) = result.await {
+        anyhow::Ok(ended)
+    }
+    .await;
+    if let Err(error) = &result {
         tracing::warn!(error = %format!("{error:#}"), "deadline sweep failed; will retry");
     }
-    if let Err(error) = deliver::redeliver_lost(&worker.pool, deliver::REDELIVER_AFTER, &worker.admins).await
-    {
+    runs::note(&worker.pool, runs::DEADLINES, started, &result).await;
+    let started = std::time::Instant::now();
+    let result = deliver::redeliver_lost(&worker.pool, deliver::REDELIVER_AFTER, &worker.admins)
+        .await
+        .map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+    if let Err(error) = &result {
         tracing::warn!(error = %format!("{error:#}"), "delivery reconciler failed; will retry");
     }
+    runs::note(&worker.pool, runs::DELIVERIES, started, &result).await;
 }

@@ -26,27 +26,34 @@ pub async fn run(worker: Arc<Worker>, mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow() {
         tokio::select! {
             _ = every.tick() => {
-                if let Err(error) = probe(&worker).await {
+                let started = std::time::Instant::now();
+                let result = probe(&worker).await;
+                if let Err(error) = &result {
                     tracing::warn!(error = %format!("{error:#}"), "model probe failed; will try again");
                 }
+                let result = result.map(|missing| i64::try_from(missing).unwrap_or(i64::MAX));
+                crate::db::runs::note(&worker.pool, crate::db::runs::MODEL_PROBE, started, &result).await;
             }
             _ = shutdown.changed() => {}
         }
     }
 }
 
-/// One probe: which catalog ids `GET /v1beta/models` lists, and what follows from it.
-pub async fn probe(worker: &Worker) -> anyhow::Result<()> {
+/// One probe: which catalog ids `GET /v1beta/models` lists, and what follows from it. How
+/// many of the catalog's models are missing.
+pub async fn probe(worker: &Worker) -> anyhow::Result<usize> {
     let ids: Vec<&str> = worker.catalog.models().iter().map(|m| m.id.as_str()).collect();
     let unlisted = worker.gateway.client().check_models(&ids).await?;
+    let mut gone = 0;
     for model in worker.catalog.models() {
         if unlisted.contains(&model.id) {
             missing(worker, model, "not listed by GET /v1beta/models").await?;
+            gone += 1;
         } else {
             present(worker, model).await?;
         }
     }
-    Ok(())
+    Ok(gone)
 }
 
 fn describe(model: &CatalogModel, reason: &str) -> String {

@@ -26,6 +26,7 @@ mod ledger;
 mod model;
 mod panel;
 mod panel_overview;
+mod panel_pages;
 mod payments;
 mod progress;
 mod reconcilers;

@@ -181,6 +181,41 @@ async fn sandbox_in_chromium_chat_prompt_picture_original_album_and_credits() {
     browser.find("#start", WAIT).await;
     balance_is(&browser, 0).await;
     browser.screenshot("07-other-user").await;
+
+    // The side panel's "Operator panel": /panel as the admin (the first user, whose chat it
+    // opens), the bot's one-time link in the chat, and the link logs the browser in.
+    browser.click("#operator-panel", WAIT).await;
+    let link = browser
+        .wait_until(
+            "the panel's login link",
+            "const a = Array.from(document.querySelectorAll('.row.bot .text a')).find(a => a.href.includes('/panel/login?token=')); return a && a.href",
+            json!(null),
+            WAIT,
+        )
+        .await;
+    let chatting_as =
+        browser.eval("return document.getElementById('chat-with').textContent", json!(null)).await;
+    assert!(chatting_as.as_str().unwrap_or("").contains("Alice"), "{chatting_as}");
+    // One press, one command (the side panel redraws every poll; its button must not multiply).
+    let sent = browser
+        .eval(
+            "return Array.from(document.querySelectorAll('.row.user .text')).filter(t => t.textContent.trim() === '/panel').length",
+            json!(null),
+        )
+        .await;
+    assert_eq!(sent, json!(1));
+    browser.screenshot("08-panel-link").await;
+    browser.goto(link.as_str().expect("a link")).await;
+    browser.click("#login", WAIT).await;
+    browser
+        .wait_until(
+            "the operator panel",
+            "return location.pathname === '/panel' && document.querySelector('header.top .who').textContent.includes('1001')",
+            json!(null),
+            WAIT,
+        )
+        .await;
+    browser.screenshot("09-panel").await;
     browser.close().await;
 
     db.assert_settled(Leave::default()).await;

@@ -10,6 +10,8 @@
   let seenToasts = null;
   let attachments = [];
   let stick = true;
+  // The simulated user who is an admin of the bot (ADMIN_IDS).
+  let admin = 0;
   const drawn = new Map();
 
   async function api(path, body, method = 'POST') {
@@ -58,6 +60,10 @@
       for (const e of closes[i] || []) out += close(e);
       for (const e of opens[i] || []) out += open(e);
       if (i < text.length) out += escape(text[i]);
+    }
+    // Telegram's clients make bare URLs links (the fake Telegram sends no `url` entities).
+    if (!sorted.some((e) => /link|url/.test(e.type))) {
+      out = out.replace(/https?:\/\/[^\s<]+/g, (url) => `<a href="${url}" target="_blank" rel="noopener">${url}</a>`);
     }
     return out;
   }
@@ -209,6 +215,9 @@
     lastState = text;
     const state = JSON.parse(text);
     user = state.user;
+    admin = state.admin;
+    const named = state.users.find((u) => u.id === admin);
+    if (named) $('admin-name').textContent = named.first_name;
     drawUsers(state);
     drawMessages(state.chat.messages);
     drawMenu(state.commands);
@@ -339,6 +348,12 @@
   $('grant-form').addEventListener('submit', (event) => {
     event.preventDefault();
     act(api(`/api/users/${user}/grant`, formBody(event.target)));
+  });
+  // The operator's panel: /panel as the admin, whose chat then shows the bot's login link.
+  $('operator-panel').addEventListener('click', () => {
+    if (!admin) return;
+    if (user !== admin) switchUser(admin);
+    send('/panel');
   });
   $('strict-pace').addEventListener('change', (e) => act(api('/api/telegram/pace', { strict: e.target.checked })));
   $('blocked').addEventListener('change', (e) => act(api(`/api/users/${user}/block`, { blocked: e.target.checked })));
