@@ -208,8 +208,21 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
     });
     // Warm up connections and caches before measuring (the first answer also means the
     // service has migrated its database).
-    for _ in 0..200 {
-        target.post().await.context("the service does not answer")?;
+    target.post().await.context("the service does not answer")?;
+    // Concurrently, so that the service's pool has opened its connections (each one's first
+    // call compiles the server-side functions) before anything is measured.
+    let warmers: Vec<_> = (0..args.clients)
+        .map(|_| {
+            let target = target.clone();
+            tokio::spawn(async move {
+                for _ in 0..20 {
+                    target.post().await;
+                }
+            })
+        })
+        .collect();
+    for warmer in warmers {
+        warmer.await?;
     }
     fund(&url, args.users, if args.wrk { 1 } else { 2 }).await?;
     setup::checkpoint(&url).await;

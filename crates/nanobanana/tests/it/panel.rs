@@ -310,6 +310,7 @@ async fn panel_in_chromium_finds_a_user_grants_bans_and_refunds() {
     let fits = "return document.documentElement.scrollWidth <= window.innerWidth + 1";
     browser.wait_until("fits a phone", fits, serde_json::json!(null), WAIT).await;
     browser.screenshot("5-phone").await;
+    browser.close().await;
     // The admins' actions are on the user's page, with who did them.
     let client = PanelClient::login(&shop, ADMIN).await;
     let (_, page) = client.get(&format!("/panel/users/{user}")).await;
