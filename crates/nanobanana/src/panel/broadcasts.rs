@@ -108,11 +108,10 @@ async fn compose(
             PanelError::bad_request("The button: a label of 1–64 characters and an http(s) or tg:// URL.")
         })?),
     };
-    let mut conn = state.pool().acquire().await?;
-    let mut tx = conn.begin().await?;
-    if !record_action(&mut tx, key, admin.id, "broadcast_draft", "broadcast:new", None).await? {
+    let Some(mut tx) = forms::begin(&state, key, &admin, "broadcast_draft", "broadcast:new", None).await?
+    else {
         return Ok(super::see_other("/panel/broadcasts?note=again"));
-    }
+    };
     let id = broadcast::draft(&mut tx, admin.id, &Draft { text, photo: None, button }).await?;
     tx.commit().await?;
     tracing::info!(admin = admin.id, broadcast_id = id, "panel: broadcast drafted");
@@ -246,12 +245,10 @@ async fn start(
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PanelError> {
     let key = forms::checked(&admin, &form.csrf, &form.key)?;
-    let mut conn = state.pool().acquire().await?;
-    let mut tx = conn.begin().await?;
     let target = format!("broadcast:{id}");
-    if !record_action(&mut tx, key, admin.id, "broadcast_start", &target, None).await? {
+    let Some(mut tx) = forms::begin(&state, key, &admin, "broadcast_start", &target, None).await? else {
         return Ok(back(id, "again"));
-    }
+    };
     let Some(recipients) = broadcast::confirm(&mut tx, id).await? else {
         tx.rollback().await?;
         return Ok(back(id, "not_draft"));

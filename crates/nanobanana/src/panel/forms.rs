@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Admin, PanelError};
+use super::{Admin, PanelError, PanelState};
 
 /// The form's CSRF token, then its key: the key under which the action is recorded (and done
 /// once). Nothing is read or written before this passes.
@@ -12,6 +12,22 @@ pub fn checked(admin: &Admin, csrf: &str, key: &str) -> Result<uuid::Uuid, Panel
     admin.check_csrf(csrf)?;
     uuid::Uuid::try_parse(key.trim())
         .map_err(|_| PanelError::bad_request("This form has no valid key: reload the page and try again."))
+}
+
+/// The transaction of a form's action, begun with the action recorded under its key and admin
+/// (`db::panel::record_action`); `None` when that form was already done — a double submit —
+/// and then nothing is to be done.
+pub async fn begin(
+    state: &PanelState,
+    key: uuid::Uuid,
+    admin: &Admin,
+    action: &str,
+    target: &str,
+    detail: Option<&str>,
+) -> Result<Option<sqlx::Transaction<'static, sqlx::Postgres>>, PanelError> {
+    let mut tx = state.pool().begin().await?;
+    let first = crate::db::panel::record_action(&mut tx, key, admin.id, action, target, detail).await?;
+    Ok(first.then_some(tx))
 }
 
 /// An option of a `<select>`.

@@ -120,16 +120,16 @@ async fn create(
     let key = forms::checked(&admin, &form.csrf, &form.key)?;
     let (name, credits, uses, days) = parse_new(&form)?;
     let actor = format!("panel:{}", admin.id);
-    let mut conn = state.pool().acquire().await?;
-    let mut tx = conn.begin().await?;
     let detail = format!(
         "{} credits, {uses} uses, {} days",
         credits.get(),
         days.map_or("∞".into(), |d| d.to_string())
     );
-    if !record_action(&mut tx, key, admin.id, "promo_create", name.as_str(), Some(&detail)).await? {
+    let Some(mut tx) =
+        forms::begin(&state, key, &admin, "promo_create", name.as_str(), Some(&detail)).await?
+    else {
         return Ok(super::see_other("/panel/promo?note=again"));
-    }
+    };
     let new = NewPromo {
         code: name.as_str(),
         credits: credits.get(),
@@ -167,11 +167,9 @@ async fn disable(
 ) -> Result<Response, PanelError> {
     let key = forms::checked(&admin, &form.csrf, &form.key)?;
     let name = PromoName::parse(&form.code).ok_or_else(|| PanelError::bad_request("No such promo code."))?;
-    let mut conn = state.pool().acquire().await?;
-    let mut tx = conn.begin().await?;
-    if !record_action(&mut tx, key, admin.id, "promo_disable", name.as_str(), None).await? {
+    let Some(mut tx) = forms::begin(&state, key, &admin, "promo_disable", name.as_str(), None).await? else {
         return Ok(super::see_other("/panel/promo?note=again"));
-    }
+    };
     if !growth::disable_promo(&mut tx, name.as_str()).await? {
         tx.rollback().await?;
         return Ok(super::see_other("/panel/promo?note=unknown"));

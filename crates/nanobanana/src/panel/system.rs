@@ -235,11 +235,10 @@ async fn pause_generation(
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PanelError> {
     let key = forms::checked(&admin, &form.csrf, &form.key)?;
-    let mut conn = state.pool().acquire().await?;
-    let mut tx = conn.begin().await?;
-    if !record_action(&mut tx, key, admin.id, "generation_pause", "generation", None).await? {
+    let Some(mut tx) = forms::begin(&state, key, &admin, "generation_pause", "generation", None).await?
+    else {
         return Ok(super::see_other("/panel/system?note=again"));
-    }
+    };
     let changed = pause::pause_by_operator(&mut tx, admin.id).await?;
     tx.commit().await?;
     tracing::warn!(admin = admin.id, "panel: generation paused by an operator");
@@ -252,11 +251,10 @@ async fn resume_generation(
     Form(form): Form<ActionForm>,
 ) -> Result<Response, PanelError> {
     let key = forms::checked(&admin, &form.csrf, &form.key)?;
-    let mut conn = state.pool().acquire().await?;
-    let mut tx = conn.begin().await?;
-    if !record_action(&mut tx, key, admin.id, "generation_resume", "generation", None).await? {
+    let Some(mut tx) = forms::begin(&state, key, &admin, "generation_resume", "generation", None).await?
+    else {
         return Ok(super::see_other("/panel/system?note=again"));
-    }
+    };
     let changed = pause::resume_by_operator(&mut tx).await?;
     tx.commit().await?;
     tracing::warn!(admin = admin.id, "panel: generation resumed by an operator");

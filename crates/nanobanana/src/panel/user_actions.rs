@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sqlx::Connection;
 use uuid::Uuid;
 
-use super::{see_other, Admin, PanelError, PanelState};
+use super::{forms, see_other, Admin, PanelError, PanelState};
 use crate::db::panel::record_action;
 use crate::domain::{Credits, TelegramId};
 use crate::ledger::{self, Adjustment, Direction, LedgerError, Outcome, Reason};
@@ -44,9 +44,7 @@ pub struct ActionForm {
 impl ActionForm {
     /// The CSRF token checked, then the form's key.
     fn key(&self, admin: &Admin) -> Result<Uuid, PanelError> {
-        admin.check_csrf(&self.csrf)?;
-        Uuid::try_parse(self.key.trim())
-            .map_err(|_| PanelError::bad_request("The form has no valid key: reload the page."))
+        forms::checked(admin, &self.csrf, &self.key)
     }
 }
 
@@ -97,11 +95,11 @@ pub async fn adjust(
     let (actor, ledger_key) = (format!("panel:{}", admin.id), format!("panel:{key}"));
     let action = if direction == Direction::Grant { "grant" } else { "deduct" };
     let detail = format!("{credits} credits: {}", reason.as_str());
-    let mut conn = state.pool().acquire().await?;
-    let mut tx = conn.begin().await?;
-    if !record_action(&mut tx, key, admin.id, action, &format!("user:{user}"), Some(&detail)).await? {
+    let Some(mut tx) =
+        forms::begin(&state, key, &admin, action, &format!("user:{user}"), Some(&detail)).await?
+    else {
         return Ok(back(user, "repeat"));
-    }
+    };
     let adjustment = Adjustment {
         user_id: user,
         direction,
@@ -150,11 +148,9 @@ pub async fn ban(
         _ => return Err(PanelError::bad_request("Choose ban or unban.")),
     };
     let action = if banned { "ban" } else { "unban" };
-    let mut conn = state.pool().acquire().await?;
-    let mut tx = conn.begin().await?;
-    if !record_action(&mut tx, key, admin.id, action, &format!("user:{user}"), None).await? {
+    let Some(mut tx) = forms::begin(&state, key, &admin, action, &format!("user:{user}"), None).await? else {
         return Ok(back(user, "repeat"));
-    }
+    };
     if !crate::db::users::set_banned(&mut tx, user, banned).await? {
         return Err(PanelError::not_found(format!("No user {user}.")));
     }
@@ -222,12 +218,10 @@ pub async fn resend(
     let key = form.key(&admin)?;
     let generation = Uuid::try_parse(form.generation.trim())
         .map_err(|_| PanelError::bad_request("No valid generation id."))?;
-    let mut conn = state.pool().acquire().await?;
-    let mut tx = conn.begin().await?;
-    let target = format!("user:{user}");
-    if !record_action(&mut tx, key, admin.id, "resend", &target, Some(&generation.to_string())).await? {
+    let (target, detail) = (format!("user:{user}"), generation.to_string());
+    let Some(mut tx) = forms::begin(&state, key, &admin, "resend", &target, Some(&detail)).await? else {
         return Ok(back(user, "repeat"));
-    }
+    };
     let lang = crate::db::users::language(&mut *tx, user).await?.unwrap_or(Lang::Ru);
     let toast = crate::bot::history::send_again(&mut tx, lang, user, Some(user), generation).await?;
     if toast != render(lang, "history_sent", &[]) {
