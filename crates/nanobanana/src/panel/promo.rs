@@ -9,12 +9,10 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use sqlx::Connection;
 
 use super::forms;
 use super::{Admin, Chrome, PanelError, PanelState};
 use crate::db::growth::{self, NewPromo, PromoCode};
-use crate::db::panel::record_action;
 use crate::domain::growth::PromoName;
 use crate::domain::Credits;
 

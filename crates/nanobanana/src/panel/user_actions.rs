@@ -10,7 +10,6 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::Form;
 use serde::Deserialize;
-use sqlx::Connection;
 use uuid::Uuid;
 
 use super::{forms, see_other, Admin, PanelError, PanelState};
