@@ -162,17 +162,6 @@ pub async fn end_session(conn: &mut PgConnection, token: &str) -> sqlx::Result<b
     Ok(ended.rows_affected() > 0)
 }
 
-/// Ends every session of an admin no longer in `admins` (`ADMIN_IDS` changed).
-pub async fn end_sessions_except(conn: &mut PgConnection, admins: &[TelegramId]) -> sqlx::Result<u64> {
-    let ended = sqlx::query(
-        "UPDATE panel_sessions SET ended_at = now() WHERE ended_at IS NULL AND admin_id <> ALL($1)",
-    )
-    .bind(admins)
-    .execute(conn)
-    .await?;
-    Ok(ended.rows_affected())
-}
-
 /// Records that `admin` did `action` to `target` from the form `key`, in the caller's
 /// transaction; false when that form was already done (a double submit), and the caller then
 /// does nothing.
