@@ -59,7 +59,7 @@ pub async fn serve(
     let background = Background::start(&bot, &telegram, shutdown.clone()).await?;
     let redis = crate::redis::connect(&config.redis).await?;
     let figures = Arc::new(crate::metrics::Figures::new(METRICS_TTL));
-    let panel = panel_state(&bot);
+    let panel = panel_state(&bot, &background.storage);
     let state = AppState {
         bot,
         webhook_secret: telegram.webhook_secret.clone(),
@@ -110,13 +110,14 @@ async fn bot(pool: sqlx::PgPool, config: Arc<Config>, telegram: &TelegramConfig)
     Ok(Bot { pool, config, api, outbox_wake, workers, yookassa, replies, fast_handled, senders })
 }
 
-/// The operator panel's state, when `PANEL_SECRET` turns it on.
-fn panel_state(bot: &Arc<Bot>) -> Option<crate::panel::PanelState> {
+/// The operator panel's state, when `PANEL_SECRET` turns it on; it reads previews from the
+/// storage the outbox sender uses.
+fn panel_state(bot: &Arc<Bot>, storage: &crate::storage::Storage) -> Option<crate::panel::PanelState> {
     let panel = bot.config.panel.clone()?;
     Some(crate::panel::PanelState {
         bot: bot.clone(),
         panel: Arc::new(panel),
-        storage: crate::storage::Storage::from_location(&bot.config.storage).ok(),
+        storage: Some(storage.clone()),
     })
 }
 
@@ -140,6 +141,8 @@ struct Background {
     broadcasts: tokio::task::JoinHandle<()>,
     reports: tokio::task::JoinHandle<()>,
     daily_report: Option<tokio::task::JoinHandle<()>>,
+    /// The image storage, built once here; the panel reads previews from it too.
+    storage: crate::storage::Storage,
 }
 
 impl Background {
@@ -164,8 +167,11 @@ impl Background {
         .with_storage(storage.clone())
         .with_retry_cap(retry_cap);
         let sender = tokio::spawn(sender.run(shutdown.clone()));
-        let eraser =
-            tokio::spawn(crate::bot::account::erase_loop(bot.pool.clone(), storage, shutdown.clone()));
+        let eraser = tokio::spawn(crate::bot::account::erase_loop(
+            bot.pool.clone(),
+            storage.clone(),
+            shutdown.clone(),
+        ));
         let reconciler = bot.yookassa.clone().map(|yk| {
             tokio::spawn(crate::payments::reconcile_loop(yk, crate::payments::INTERVAL, shutdown.clone()))
         });
@@ -176,14 +182,7 @@ impl Background {
             shutdown.clone(),
         ));
         let resumer = tokio::spawn(crate::bot::background::run(bot.clone(), shutdown.clone()));
-        let reports = tokio::spawn(crate::reports::refresh_loop(
-            bot.pool.clone(),
-            bot.config.operator.timezone.clone(),
-            shutdown.clone(),
-        ));
-        let daily_report = daily_report(&bot.config).map(|report| {
-            tokio::spawn(report.run(bot.pool.clone(), bot.outbox_wake.clone(), shutdown.clone()))
-        });
+        let (reports, daily_report) = spawn_reports(bot, &shutdown);
         let poller = match telegram.mode {
             TelegramMode::Webhook => {
                 if let Some(base) = &telegram.public_base_url {
@@ -196,7 +195,18 @@ impl Background {
                 Some(tokio::spawn(poll(bot.clone(), shutdown)))
             }
         };
-        Ok(Self { sender, reconciler, albums, resumer, poller, eraser, broadcasts, reports, daily_report })
+        Ok(Self {
+            sender,
+            reconciler,
+            albums,
+            resumer,
+            poller,
+            eraser,
+            broadcasts,
+            reports,
+            daily_report,
+            storage,
+        })
     }
 
     /// Waits for each to finish the pass in progress.
@@ -218,6 +228,18 @@ impl Background {
         self.sender.await?;
         Ok(())
     }
+}
+
+/// The overview's rollup refresher, and the daily report when `DAILY_REPORT_HOUR` is set.
+fn spawn_reports(
+    bot: &Arc<Bot>,
+    shutdown: &watch::Receiver<bool>,
+) -> (tokio::task::JoinHandle<()>, Option<tokio::task::JoinHandle<()>>) {
+    let (pool, timezone) = (bot.pool.clone(), bot.config.operator.timezone.clone());
+    let refresher = tokio::spawn(crate::reports::refresh_loop(pool, timezone, shutdown.clone()));
+    let daily = daily_report(&bot.config)
+        .map(|report| tokio::spawn(report.run(bot.pool.clone(), bot.outbox_wake.clone(), shutdown.clone())));
+    (refresher, daily)
 }
 
 /// The daily report, when `DAILY_REPORT_HOUR` is set.

@@ -85,8 +85,9 @@ pub fn cursor(at: &DateTime<Utc>, id: impl std::fmt::Display) -> String {
     format!("{}.{id}", at.timestamp_micros())
 }
 
-/// A cursor back into its time and id text; `None` for no cursor, a 400 for a bad one.
-pub fn parse_cursor(text: &str) -> Result<Option<(DateTime<Utc>, String)>, PanelError> {
+/// A cursor back into its time and id (of the list's id type); `None` for no cursor, a 400 for
+/// a bad one.
+pub fn parse_cursor<I: std::str::FromStr>(text: &str) -> Result<Option<(DateTime<Utc>, I)>, PanelError> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
@@ -97,7 +98,7 @@ pub fn parse_cursor(text: &str) -> Result<Option<(DateTime<Utc>, String)>, Panel
     if id.is_empty() || id.len() > 64 {
         return Err(bad());
     }
-    Ok(Some((at, id.to_owned())))
+    Ok(Some((at, id.parse().map_err(|_| bad())?)))
 }
 
 /// A query string of the non-empty `pairs`.
@@ -134,9 +135,11 @@ mod tests {
         let at = DateTime::from_timestamp_micros(1_764_000_000_123_456).expect("time");
         let text = cursor(&at, 42);
         assert_eq!(parse_cursor(&text).expect("parses"), Some((at, "42".to_owned())));
-        assert_eq!(parse_cursor("").expect("none"), None);
+        assert_eq!(parse_cursor::<i64>(&text).expect("parses"), Some((at, 42)));
+        assert!(parse_cursor::<uuid::Uuid>(&text).is_err(), "not a generation's id");
+        assert_eq!(parse_cursor::<String>("").expect("none"), None);
         for bad in ["x", "12", "abc.1", "1."] {
-            assert!(parse_cursor(bad).is_err(), "{bad}");
+            assert!(parse_cursor::<String>(bad).is_err(), "{bad}");
         }
     }
 

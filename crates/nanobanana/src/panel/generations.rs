@@ -153,11 +153,9 @@ async fn page(
         start,
         end,
     };
-    let cursor = forms::parse_cursor(&filter.before)?;
-    let bad = |_| PanelError::bad_request("Broken page link.");
-    let before_id = cursor.as_ref().map(|(_, id)| uuid::Uuid::try_parse(id).map_err(bad)).transpose()?;
+    let cursor = forms::parse_cursor::<uuid::Uuid>(&filter.before)?;
     let mut conn = state.pool().acquire().await?;
-    let mut rows = newest(&mut conn, &binds, cursor.as_ref().map(|c| c.0).zip(before_id)).await?;
+    let mut rows = newest(&mut conn, &binds, cursor).await?;
     let more = rows.len() > PAGE as usize;
     rows.truncate(PAGE as usize);
     // Failures by reason: in the chosen days, or the last seven.

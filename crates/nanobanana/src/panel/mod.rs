@@ -187,11 +187,13 @@ pub fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
 }
 
-/// Money for people: kopecks as rubles with two decimals (no floats).
-pub fn rubles(kopecks: i64) -> String {
-    let sign = if kopecks < 0 { "-" } else { "" };
-    let k = kopecks.unsigned_abs();
-    format!("{sign}{}.{:02} ₽", k / 100, k % 100)
+/// An amount in its currency's smallest unit, for people: kopecks as rubles to the kopeck
+/// (`reports::figures::rubles`), Stars as `domain::format_amount` writes them.
+pub fn money(currency: &str, minor: i64) -> String {
+    match currency {
+        "RUB" => crate::reports::figures::rubles(minor),
+        _ => crate::domain::format_amount(currency, minor),
+    }
 }
 
 /// A time for people, UTC.
@@ -204,9 +206,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rubles_from_kopecks() {
-        assert_eq!(rubles(0), "0.00 ₽");
-        assert_eq!(rubles(12345), "123.45 ₽");
-        assert_eq!(rubles(-5), "-0.05 ₽");
+    fn money_in_its_currency() {
+        assert_eq!(money("RUB", 0), "0.00 ₽");
+        assert_eq!(money("RUB", 12345), "123.45 ₽");
+        assert_eq!(money("RUB", -5), "-0.05 ₽");
+        assert_eq!(money("XTR", 50), "50 ⭐");
     }
 }

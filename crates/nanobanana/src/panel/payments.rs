@@ -37,15 +37,6 @@ struct Filter {
     before: String,
 }
 
-/// An amount in its currency: kopecks as rubles, or Stars.
-fn money(currency: &str, minor: i64) -> String {
-    if currency == "XTR" {
-        format!("⭐ {minor}")
-    } else {
-        super::rubles(minor)
-    }
-}
-
 #[derive(Debug, sqlx::FromRow)]
 struct Charge {
     id: i64,
@@ -64,7 +55,7 @@ impl Charge {
         matches!(self.status.as_str(), "pending" | "waiting_for_capture")
     }
     fn amount(&self) -> String {
-        money(&self.currency, self.amount_minor)
+        super::money(&self.currency, self.amount_minor)
     }
     fn created(&self) -> String {
         super::when(&self.created_at)
@@ -89,7 +80,7 @@ impl Refund {
         self.status == "held"
     }
     fn amount(&self) -> String {
-        money(&self.currency, self.amount_minor)
+        super::money(&self.currency, self.amount_minor)
     }
     fn created(&self) -> String {
         super::when(&self.created_at)
@@ -169,12 +160,10 @@ async fn page(
     let provider = forms::one_of("provider", &filter.provider, &names(PROVIDERS))?;
     let status = forms::one_of("status", &filter.status, &names(STATUSES))?;
     let (start, end) = forms::days(&filter.from, &filter.to)?;
-    let cursor = forms::parse_cursor(&filter.before)?;
-    let bad = |_| PanelError::bad_request("Broken page link.");
-    let before_id = cursor.as_ref().map(|(_, id)| id.parse::<i64>().map_err(bad)).transpose()?;
+    let cursor = forms::parse_cursor::<i64>(&filter.before)?;
     let mut conn = state.pool().acquire().await?;
     let filters = (provider.as_deref(), status.as_deref(), start, end);
-    let mut charges = newest(&mut conn, filters, cursor.as_ref().map(|c| c.0).zip(before_id)).await?;
+    let mut charges = newest(&mut conn, filters, cursor).await?;
     let more = charges.len() > PAGE as usize;
     charges.truncate(PAGE as usize);
     let refunds = refunds(&mut conn, filters).await?;

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{rubles, user_actions, when, Admin, Chrome, PanelError, PanelState};
+use super::{money, user_actions, when, Admin, Chrome, PanelError, PanelState};
 use crate::domain::TelegramId;
 
 pub fn routes() -> Router<PanelState> {
@@ -175,14 +175,6 @@ pub struct RefundRow {
 impl RefundRow {
     pub fn amount(&self) -> String {
         money(&self.currency, self.amount_minor)
-    }
-}
-
-pub fn money(currency: &str, minor: i64) -> String {
-    if currency == "RUB" {
-        rubles(minor)
-    } else {
-        format!("{minor} ⭐")
     }
 }
 
