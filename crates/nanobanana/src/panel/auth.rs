@@ -35,8 +35,7 @@ pub struct Admin {
 impl Admin {
     /// Refuses a state-changing request whose form lacks this session's CSRF token.
     pub fn check_csrf(&self, form_csrf: &str) -> Result<(), PanelError> {
-        if form_csrf.len() == self.csrf.len() && constant_time_eq(form_csrf.as_bytes(), self.csrf.as_bytes())
-        {
+        if crate::http::constant_time_eq(form_csrf.as_bytes(), self.csrf.as_bytes()) {
             Ok(())
         } else {
             Err(PanelError::new(
@@ -81,10 +80,6 @@ fn cookie(headers: &HeaderMap) -> Option<String> {
         .find(|(name, _)| *name == COOKIE)
         .map(|(_, value)| value.to_owned())
         .filter(|value| !value.is_empty() && value.len() <= 128)
-}
-
-pub(super) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[derive(Deserialize)]
