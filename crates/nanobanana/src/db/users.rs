@@ -71,7 +71,9 @@ pub struct Touched {
 /// Records that the user wrote: creates them (with `language` and a zero balance) on first
 /// contact, refreshes their names otherwise, and marks them active again. A user who deleted
 /// their data starts fresh in `language`, the one their Telegram speaks now. One statement:
-/// every update of a user runs it, so it also returns what handling the update needs.
+/// every update of a user runs it, so it also returns what handling the update needs. A user
+/// seen this minute with nothing to change is locked (as the write would) and read, not
+/// rewritten: `last_seen_at` is kept to the minute (migration `…341`).
 pub async fn touch(conn: &mut PgConnection, user: &NewUser<'_>, language: &str) -> sqlx::Result<Touched> {
     // One implementation with the intake's server-side paths: `users_touch` (migration
     // `…220_owner_functions`, owned by this module).

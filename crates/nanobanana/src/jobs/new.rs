@@ -129,16 +129,18 @@ pub async fn start(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<i64
 /// their generations in flight and created today, whether generation is paused for everyone,
 /// whether that model is missing at Gemini, and what they owe.
 /// Call it holding the user's balance lock (`ledger::lock_balance`), so the counts see every
-/// request of theirs committed before it.
+/// request of theirs committed before it. Each count reads only what it counts (in flight:
+/// `generations_active`; today: `generations_by_user`), never the user's whole history.
 pub async fn load_of(conn: &mut PgConnection, user: TelegramId, model_id: &str) -> sqlx::Result<Load> {
     let (in_flight, today, paused, owed, model_missing): (i64, i64, Option<String>, i64, Option<String>) =
         sqlx::query_as(
-            "SELECT COUNT(*) FILTER (WHERE status IN ('queued', 'processing')),
-                COUNT(*) FILTER (WHERE created_at >= date_trunc('day', now())),
+            "SELECT (SELECT COUNT(*) FROM generations
+                 WHERE user_id = $1 AND status IN ('queued', 'processing')),
+                (SELECT COUNT(*) FROM generations
+                 WHERE user_id = $1 AND created_at >= date_trunc('day', now())),
                 (SELECT reason FROM service_state WHERE name = $2),
                 COALESCE((SELECT owed FROM credit_debts WHERE user_id = $1), 0),
-                (SELECT reason FROM unavailable_models WHERE model_id = $3)
-         FROM generations WHERE user_id = $1",
+                (SELECT reason FROM unavailable_models WHERE model_id = $3)",
         )
         .bind(user)
         .bind(super::pause::NAME)

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{fast, TestApp, SECRET};
+use crate::support::{fast, TestApp, TestDb, SECRET};
 
 fn update(update_id: i64, user: i64, text: &str) -> Vec<u8> {
     let body = json!({
@@ -139,4 +139,110 @@ async fn the_fast_path_leaves_exactly_the_rows_of_the_full_path_and_takes_the_pl
     for (table, (fast, full)) in SNAPSHOT.iter().zip(states[0].iter().zip(&states[1])) {
         assert_eq!(fast, full, "fast path, then full path: {table}");
     }
+}
+
+/// `users_touch` (every update runs it): a sender seen this minute with nothing changed is
+/// locked as before and read, not rewritten; a new name, a new minute, a return after blocking
+/// the bot each write.
+#[tokio::test]
+async fn a_sender_seen_this_minute_is_locked_and_read_not_rewritten() {
+    use nanobanana::db::users::{self, NewUser};
+
+    let db = TestDb::new().await;
+    let user = NewUser { telegram_id: 4242, username: Some("ann"), first_name: Some("Ann") };
+    let version = || async {
+        let row: (String, bool, String) =
+            sqlx::query_as("SELECT xmin::TEXT, is_active, first_name FROM users WHERE telegram_id = 4242")
+                .fetch_one(&db.pool)
+                .await
+                .expect("the user's row");
+        row
+    };
+    let touch = |user: NewUser<'static>| {
+        let pool = db.pool.clone();
+        async move { users::touch(&mut *pool.acquire().await.expect("conn"), &user, "en").await.expect("touch") }
+    };
+    assert!(touch(user.clone()).await.created, "first contact creates the user");
+    let (first, _, _) = version().await;
+    let again = touch(user.clone()).await;
+    assert!(!again.created && again.language == "en" && !again.is_banned);
+    assert_eq!(version().await.0, first, "seen this minute, nothing changed: no new row version");
+
+    // The read still locks the row as the update did, for the rest of the transaction.
+    let mut tx = db.pool.begin().await.expect("begin");
+    users::touch(&mut tx, &user, "en").await.expect("touch in a transaction");
+    let locked = sqlx::query("SELECT 1 FROM users WHERE telegram_id = 4242 FOR NO KEY UPDATE NOWAIT")
+        .execute(&db.pool)
+        .await
+        .expect_err("the row is locked by the touching transaction");
+    assert!(locked.to_string().contains("could not obtain lock"), "{locked}");
+    tx.rollback().await.expect("rollback");
+
+    let renamed = NewUser { first_name: Some("Anna"), ..user.clone() };
+    touch(renamed.clone()).await;
+    let (second, _, name) = version().await;
+    assert!(second != first && name == "Anna", "a new first name is written");
+
+    sqlx::query("UPDATE users SET last_seen_at = date_trunc('minute', now()) - interval '1 second', is_active = FALSE WHERE telegram_id = 4242")
+        .execute(&db.pool)
+        .await
+        .expect("seen last minute, then blocked the bot");
+    touch(renamed).await;
+    let fresh: bool = sqlx::query_scalar(
+        "SELECT last_seen_at >= date_trunc('minute', now()) AND is_active FROM users WHERE telegram_id = 4242",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("seen");
+    assert!(fresh, "a new minute writes last_seen_at, and a returning user is active again");
+}
+
+/// The caps count what they name — generations in flight (from any day) and generations
+/// created today — without reading the user's whole history, in the full path
+/// (`jobs::new::load_of`) and in the fast path's `intake_prompt` alike. (The history is written
+/// raw, without its journal: this test reads counts and leaves the audit to the others.)
+#[tokio::test]
+async fn the_caps_count_in_flight_and_today_from_any_history() {
+    let db = TestDb::new().await;
+    db.user_with(4343, 1_000).await;
+    // Yesterday: three succeeded and one still queued; today: two succeeded and one processing.
+    for (status, day, n) in
+        [("succeeded", -1, 3), ("queued", -1, 1), ("succeeded", 0, 2), ("processing", 0, 1)]
+    {
+        sqlx::query(
+            "INSERT INTO generations (user_id, prompt, model, cost, source_key, status, created_at)
+             SELECT 4343, 'p', 'nb21', 1, $1 || '-' || $2 || '-' || g, $1,
+                    date_trunc('day', now()) + make_interval(days => $2) + make_interval(secs => g)
+             FROM generate_series(1, $3) g",
+        )
+        .bind(status)
+        .bind(day)
+        .bind(n)
+        .execute(&db.pool)
+        .await
+        .expect("history");
+    }
+    let load = nanobanana::jobs::new::load_of(&mut *db.conn().await, 4343, "gemini-x").await.expect("load");
+    assert_eq!((load.in_flight, load.today), (2, 3), "in flight from any day; created today only");
+
+    // The same counts in the fast path's function: refused (NB001) exactly at each cap.
+    let prompt = |max_in_flight: i64, daily: i64, update: i64| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT intake_prompt($1, 'message', '{}'::jsonb, 4343, 'tester', 'Test', 'ru', '{}'::jsonb,
+                        4343, gen_random_uuid(), 'p', 'nb21', NULL, NULL, '1:1', 1, NULL, $1::TEXT,
+                        $2, $3, 'generation_pause')",
+            )
+            .bind(update)
+            .bind(max_in_flight)
+            .bind(daily)
+            .fetch_one(&pool)
+            .await
+        }
+    };
+    let refused = |r: Result<String, sqlx::Error>| matches!(r, Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("NB001"));
+    assert!(refused(prompt(2, 100, 1).await), "two in flight reach a cap of two");
+    assert!(refused(prompt(3, 3, 2).await), "three today reach a daily cap of three");
+    assert_eq!(prompt(3, 4, 3).await.expect("under both caps"), "queued");
 }
