@@ -2,8 +2,8 @@
 //! database and the fake Telegram; updates (a mix of /start, /balance and prompts from many
 //! users, half of them funded) are posted to its webhook over HTTP.
 //!
-//! Two phases: an open loop at a fixed offered rate (latency of each answer: p50/p99), then a
-//! closed loop of `--clients` posting as fast as answers come (peak updates/s, and its
+//! Two phases: an open loop at a fixed offered rate (latency of each answer: p50/p99; its first
+//! `--warmup` seconds, the cold start after a checkpoint, reported apart), then a closed loop of `--clients` posting as fast as answers come (peak updates/s, and its
 //! p50/p99). Reference: pgbench tpcb-like at the same client count and duration. Targets: p99
 //! ≤ 20 ms at 500 updates/s; peak ≥ 0.5 × pgbench tps.
 //!
@@ -58,6 +58,13 @@ pub struct Args {
     /// both phases: the webhook's latency with and without them shows what scrapes cost it.
     #[arg(long, default_value_t = 0)]
     scrapers: u32,
+    /// Seconds of the open loop at its rate before it is measured (its cold start after the
+    /// checkpoint: reported apart, not judged).
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+    /// Print the open loop's latency second by second.
+    #[arg(long)]
+    timeline: bool,
     /// End with one JSON line.
     #[arg(long)]
     json: bool,
@@ -229,9 +236,10 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
     let (stop_scraping, scraping) = watch::channel(false);
     let scraped_from = Instant::now();
     let scrapers = scrape(address, args.scrapers, scraping);
-    let (mut latencies, offered_seconds) = fixed_rate(&target, args.rate, args.duration).await;
-    let answered = latencies.len() as f64 / offered_seconds;
-    let (p50, p99) = (latencies.percentile_ms(50.0), latencies.percentile_ms(99.0));
+    let mut open = fixed_rate(&target, args.rate, args.duration, args.warmup).await;
+    let answered = open.measured.len() as f64 / open.seconds;
+    let (p50, p99) = (open.measured.percentile_ms(50.0), open.measured.percentile_ms(99.0));
+    let warmup_p99 = open.warmup.percentile_ms(99.0);
     setup::checkpoint(&url).await;
     let (peak, closed_p50, closed_p99, driver_errors) = if args.driver == "wrk" {
         let ids = (1_000_000_000, FIRST_USER, args.users);
@@ -257,6 +265,20 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
         "fixed rate: offered {} updates/s, answered {answered:.1}/s, p50 {p50:.2} ms, p99 {p99:.2} ms (target p99 ≤ {} ms: {})",
         args.rate, targets.open_p99_ms, met(p99 <= targets.open_p99_ms)
     );
+    if args.warmup > 0 {
+        println!(
+            "  before it, {} s at the same rate after a checkpoint (not judged): {} updates, p99 {warmup_p99:.2} ms",
+            args.warmup,
+            open.warmup.len()
+        );
+    }
+    if args.timeline {
+        for (second, samples) in open.by_second.iter_mut().enumerate() {
+            let (p50, p99, max) =
+                (samples.percentile_ms(50.0), samples.percentile_ms(99.0), samples.percentile_ms(100.0));
+            println!("  second {second:>3}: {:>5} updates, p50 {p50:>7.2} ms, p99 {p99:>7.2} ms, max {max:>7.2} ms", samples.len());
+        }
+    }
     let closed_target = targets
         .closed_p99_ms
         .map_or(String::new(), |t| format!(" (target p99 ≤ {t} ms: {})", met(closed_p99 <= t)));
@@ -278,7 +300,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
         let json = json!({
             "benchmark": "intake", "users": args.users, "duration_s": args.duration,
             "offered_per_s": args.rate, "answered_per_s": round(answered),
-            "p50_ms": round(p50), "p99_ms": round(p99),
+            "p50_ms": round(p50), "p99_ms": round(p99), "warmup_s": args.warmup, "warmup_p99_ms": round(warmup_p99),
             "peak_per_s": round(peak), "clients": args.clients, "errors": errors, "wrk": args.wrk, "driver": args.driver,
             "peak_p50_ms": round(closed_p50), "peak_p99_ms": round(closed_p99),
             "reference": { "name": "pgbench tpcb-like", "scale": args.clients, "clients": args.clients, "tps": round(tps) },
@@ -319,13 +341,27 @@ async fn fund(url: &url::Url, count: i64, every: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Posts at `rate` per second for `seconds` regardless of answers (an open loop), with at most
-/// 4096 updates outstanding; returns the latencies and the seconds it took.
-async fn fixed_rate(target: &Arc<Target>, rate: u32, seconds: u64) -> (Samples, f64) {
+/// What the open loop measured.
+struct OpenLoop {
+    /// Latencies of the updates sent after the warm-up.
+    measured: Samples,
+    /// Seconds the measured part took.
+    seconds: f64,
+    /// Latencies of the warm-up's updates (reported, not judged).
+    warmup: Samples,
+    /// The measured latencies by whole second of sending, for `--timeline`.
+    by_second: Vec<Samples>,
+}
+
+/// Posts at `rate` per second for `warmup` + `seconds` regardless of answers (an open loop),
+/// with at most 4096 updates outstanding. The first `warmup` seconds run at the same rate but
+/// are kept apart: the first of a loop after a checkpoint (full-page writes, new connections)
+/// is its cold start, not its steady state.
+async fn fixed_rate(target: &Arc<Target>, rate: u32, seconds: u64, warmup: u64) -> OpenLoop {
     let outstanding = Arc::new(Semaphore::new(4096));
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let total = u64::from(rate) * seconds;
+    let total = u64::from(rate) * (warmup + seconds);
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(total as usize);
     for _ in 0..total {
@@ -333,18 +369,34 @@ async fn fixed_rate(target: &Arc<Target>, rate: u32, seconds: u64) -> (Samples, 
         let Ok(permit) = outstanding.clone().acquire_owned().await else { break };
         let target = target.clone();
         tasks.push(tokio::spawn(async move {
+            let sent = started.elapsed();
             let latency = target.post().await;
             drop(permit);
-            latency
+            latency.map(|latency| (sent, latency))
         }));
     }
-    let mut samples = Samples::default();
+    let warmup = Duration::from_secs(warmup);
+    let mut open = OpenLoop {
+        measured: Samples::default(),
+        seconds: 0.0,
+        warmup: Samples::default(),
+        by_second: vec![Samples::default(); seconds as usize],
+    };
     for task in tasks {
-        if let Ok(Some(latency)) = task.await {
-            samples.push(latency);
+        let Ok(Some((sent, latency))) = task.await else { continue };
+        match sent.checked_sub(warmup) {
+            None => open.warmup.push(latency),
+            Some(after) => {
+                open.measured.push(latency);
+                let second = (after.as_secs() as usize).min(open.by_second.len().saturating_sub(1));
+                if let Some(samples) = open.by_second.get_mut(second) {
+                    samples.push(latency);
+                }
+            }
         }
     }
-    (samples, started.elapsed().as_secs_f64())
+    open.seconds = started.elapsed().saturating_sub(warmup).as_secs_f64();
+    open
 }
 
 /// `clients` loops posting back to back for `seconds`; updates answered per second, and the
