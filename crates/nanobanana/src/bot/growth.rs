@@ -178,92 +178,105 @@ pub async fn admin_promo(
     action: &str,
     args: &[&str],
 ) -> Result<String, BotError> {
-    let usage = || Ok(render(lang, "admin_promo_usage", &[]));
     match (action, args) {
         ("new", [code, credits, rest @ ..]) if rest.len() <= 2 => {
-            let Some(name) = PromoName::parse(code) else {
-                return Ok(render(lang, "promo_invalid", &[]));
-            };
-            let Ok(credits) = Credits::parse(credits) else {
-                return Ok(render(lang, "admin_bad_credits", &[("value", credits)]));
-            };
-            let number = |at: usize, default: Option<u32>| match rest.get(at) {
-                None => Ok(default),
-                Some(raw) => raw.parse::<u32>().ok().filter(|n| *n > 0).map(Some).ok_or(*raw),
-            };
-            let (uses, days) = match (number(0, Some(1)), number(1, None)) {
-                (Ok(uses), Ok(days)) => (uses.unwrap_or(1), days),
-                (Err(bad), _) | (_, Err(bad)) => {
-                    return Ok(render(lang, "admin_promo_bad_number", &[("value", bad)]));
-                }
-            };
-            let new = NewPromo {
-                code: name.as_str(),
-                credits: credits.get(),
-                max_uses: i64::from(uses),
-                days,
-                created_by: actor,
-            };
-            let Some(made) = growth::create_promo(conn, &new).await? else {
-                return Ok(render(lang, "admin_promo_exists", &[("code", name.as_str())]));
-            };
-            let expiry = match made.expires_at {
-                Some(at) => render(
-                    lang,
-                    "admin_promo_expires",
-                    &[("at", &at.format("%Y-%m-%d %H:%M UTC").to_string())],
-                ),
-                None => render(lang, "admin_promo_no_expiry", &[]),
-            };
-            let link = config.growth.start_link(&format!("promo_{}", made.code));
-            Ok(render(
-                lang,
-                "admin_promo_created",
-                &[
-                    ("code", &made.code),
-                    ("credits", &made.credits.to_string()),
-                    ("uses", &made.max_uses.to_string()),
-                    ("expiry", &expiry),
-                    ("link", &link),
-                ],
-            ))
+            promo_new(conn, config, actor, lang, code, credits, rest).await
         }
-        ("list", []) => {
-            let codes = growth::list_promos(conn).await?;
-            if codes.is_empty() {
-                return Ok(render(lang, "admin_promo_list_empty", &[]));
-            }
-            let now = chrono::Utc::now();
-            let lines: Vec<String> = codes
-                .iter()
-                .map(|c| {
-                    let state = if c.disabled {
-                        "admin_promo_state_disabled"
-                    } else if c.expires_at.is_some_and(|at| at <= now) {
-                        "admin_promo_state_expired"
-                    } else {
-                        "admin_promo_state_active"
-                    };
-                    render(
-                        lang,
-                        "admin_promo_item",
-                        &[
-                            ("code", &c.code),
-                            ("credits", &c.credits.to_string()),
-                            ("used", &c.used.to_string()),
-                            ("uses", &c.max_uses.to_string()),
-                            ("state", &render(lang, state, &[])),
-                        ],
-                    )
-                })
-                .collect();
-            Ok(lines.join("\n"))
-        }
+        ("list", []) => promo_list(conn, lang).await,
         ("disable", [code]) => {
             let found = growth::disable_promo(conn, code).await?;
             let key = if found { "admin_promo_disabled" } else { "admin_promo_not_found" };
             Ok(render(lang, key, &[("code", &code.to_ascii_lowercase())]))
         }
-        _ => usage(),
+        _ => Ok(render(lang, "admin_promo_usage", &[])),
     }
+}
+
+/// `/promo new CODE CREDITS [USES] [DAYS]`: the code created, or why not.
+async fn promo_new(
+    conn: &mut PgConnection,
+    config: &Config,
+    actor: &str,
+    lang: Lang,
+    code: &str,
+    credits: &str,
+    rest: &[&str],
+) -> Result<String, BotError> {
+    let Some(name) = PromoName::parse(code) else {
+        return Ok(render(lang, "promo_invalid", &[]));
+    };
+    let Ok(credits) = Credits::parse(credits) else {
+        return Ok(render(lang, "admin_bad_credits", &[("value", credits)]));
+    };
+    let number = |at: usize, default: Option<u32>| match rest.get(at) {
+        None => Ok(default),
+        Some(raw) => raw.parse::<u32>().ok().filter(|n| *n > 0).map(Some).ok_or(*raw),
+    };
+    let (uses, days) = match (number(0, Some(1)), number(1, None)) {
+        (Ok(uses), Ok(days)) => (uses.unwrap_or(1), days),
+        (Err(bad), _) | (_, Err(bad)) => {
+            return Ok(render(lang, "admin_promo_bad_number", &[("value", bad)]));
+        }
+    };
+    let new = NewPromo {
+        code: name.as_str(),
+        credits: credits.get(),
+        max_uses: i64::from(uses),
+        days,
+        created_by: actor,
+    };
+    let Some(made) = growth::create_promo(conn, &new).await? else {
+        return Ok(render(lang, "admin_promo_exists", &[("code", name.as_str())]));
+    };
+    let expiry = match made.expires_at {
+        Some(at) => {
+            render(lang, "admin_promo_expires", &[("at", &at.format("%Y-%m-%d %H:%M UTC").to_string())])
+        }
+        None => render(lang, "admin_promo_no_expiry", &[]),
+    };
+    let link = config.growth.start_link(&format!("promo_{}", made.code));
+    Ok(render(
+        lang,
+        "admin_promo_created",
+        &[
+            ("code", &made.code),
+            ("credits", &made.credits.to_string()),
+            ("uses", &made.max_uses.to_string()),
+            ("expiry", &expiry),
+            ("link", &link),
+        ],
+    ))
+}
+
+/// `/promo list`: every code with its use and state.
+async fn promo_list(conn: &mut PgConnection, lang: Lang) -> Result<String, BotError> {
+    let codes = growth::list_promos(conn).await?;
+    if codes.is_empty() {
+        return Ok(render(lang, "admin_promo_list_empty", &[]));
+    }
+    let now = chrono::Utc::now();
+    let lines: Vec<String> = codes
+        .iter()
+        .map(|c| {
+            let state = if c.disabled {
+                "admin_promo_state_disabled"
+            } else if c.expires_at.is_some_and(|at| at <= now) {
+                "admin_promo_state_expired"
+            } else {
+                "admin_promo_state_active"
+            };
+            render(
+                lang,
+                "admin_promo_item",
+                &[
+                    ("code", &c.code),
+                    ("credits", &c.credits.to_string()),
+                    ("used", &c.used.to_string()),
+                    ("uses", &c.max_uses.to_string()),
+                    ("state", &render(lang, state, &[])),
+                ],
+            )
+        })
+        .collect();
+    Ok(lines.join("\n"))
 }

@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 use super::BotError;
 use crate::config::Config;
 use crate::db::users;
-use crate::domain::{Button, Delivery, SettingChange, Settings};
+use crate::domain::{Button, Choice, Delivery, SettingChange, Settings};
 use crate::texts::{render, Lang};
 
 pub async fn load(conn: &mut PgConnection, user: i64) -> Result<Settings, BotError> {
@@ -69,47 +69,10 @@ pub fn screen(lang: Lang, config: &Config, missing: &[String], settings: &Settin
             ("delivery", &delivery),
         ],
     );
-    let mark = |chosen: bool, label: String| if chosen { format!("✅ {label}") } else { label };
-    let button = |label: String, change: SettingChange| json!({ "text": label, "callback_data": Button::Setting(change).encode() });
-    let offered = config.catalog.models().iter().filter(|m| !missing.contains(&m.id));
-    let models: Vec<Value> = offered
-        .map(|m| button(mark(m.key == model.key, m.name(en).to_owned()), SettingChange::Model(m.key.clone())))
-        .collect();
-    let mut rows: Vec<Vec<Value>> = models.chunks(2).map(<[Value]>::to_vec).collect();
-    if model.offers.len() > 1 {
-        rows.push(
-            model
-                .offers
-                .iter()
-                .map(|o| {
-                    button(
-                        mark(o.size == choice.size, format!("{} · {}", o.size, o.price)),
-                        SettingChange::Size(o.size),
-                    )
-                })
-                .collect(),
-        );
-    }
-    for chunk in model.ratios.chunks(5) {
-        rows.push(
-            chunk
-                .iter()
-                .map(|&a| button(mark(a == choice.ratio, a.to_owned()), SettingChange::AspectRatio(a)))
-                .collect(),
-        );
-    }
-    rows.push(vec![
-        button(
-            mark(settings.delivery == Delivery::Photo, render(lang, "delivery_photo", &[])),
-            SettingChange::Delivery(Delivery::Photo),
-        ),
-        button(
-            mark(settings.delivery == Delivery::PhotoAndFile, render(lang, "delivery_file", &[])),
-            SettingChange::Delivery(Delivery::PhotoAndFile),
-        ),
-    ]);
+    let mut rows = model_rows(en, config, missing, &choice);
+    rows.push(delivery_row(lang, settings));
     let news = if settings.news { "settings_news_on" } else { "settings_news_off" };
-    rows.push(vec![button(render(lang, news, &[]), SettingChange::News(!settings.news))]);
+    rows.push(vec![setting_button(render(lang, news, &[]), SettingChange::News(!settings.news))]);
     rows.push(variants_row(lang, settings));
     let other = match lang {
         Lang::Ru => Lang::En,
@@ -118,6 +81,63 @@ pub fn screen(lang: Lang, config: &Config, missing: &[String], settings: &Settin
     let language = Button::Language(other).encode();
     rows.push(vec![json!({ "text": render(lang, "language_button", &[]), "callback_data": language })]);
     (text, json!({ "inline_keyboard": rows }))
+}
+
+/// A button's label, ticked when it is the current choice.
+fn mark(chosen: bool, label: String) -> String {
+    if chosen {
+        format!("✅ {label}")
+    } else {
+        label
+    }
+}
+
+fn setting_button(label: String, change: SettingChange) -> Value {
+    json!({ "text": label, "callback_data": Button::Setting(change).encode() })
+}
+
+/// The models offered now (two a row), the chosen model's sizes with their prices (when it has
+/// more than one) and its aspect ratios (five a row).
+fn model_rows(en: bool, config: &Config, missing: &[String], choice: &Choice<'_>) -> Vec<Vec<Value>> {
+    let model = choice.model;
+    let offered = config.catalog.models().iter().filter(|m| !missing.contains(&m.id));
+    let models: Vec<Value> = offered
+        .map(|m| {
+            setting_button(
+                mark(m.key == model.key, m.name(en).to_owned()),
+                SettingChange::Model(m.key.clone()),
+            )
+        })
+        .collect();
+    let mut rows: Vec<Vec<Value>> = models.chunks(2).map(<[Value]>::to_vec).collect();
+    if model.offers.len() > 1 {
+        let sizes = model.offers.iter().map(|o| {
+            let label = mark(o.size == choice.size, format!("{} · {}", o.size, o.price));
+            setting_button(label, SettingChange::Size(o.size))
+        });
+        rows.push(sizes.collect());
+    }
+    for chunk in model.ratios.chunks(5) {
+        let ratios = chunk
+            .iter()
+            .map(|&a| setting_button(mark(a == choice.ratio, a.to_owned()), SettingChange::AspectRatio(a)));
+        rows.push(ratios.collect());
+    }
+    rows
+}
+
+/// Photo, or photo and the original as a file.
+fn delivery_row(lang: Lang, settings: &Settings) -> Vec<Value> {
+    [Delivery::Photo, Delivery::PhotoAndFile]
+        .into_iter()
+        .map(|delivery| {
+            let key = if delivery == Delivery::Photo { "delivery_photo" } else { "delivery_file" };
+            setting_button(
+                mark(settings.delivery == delivery, render(lang, key, &[])),
+                SettingChange::Delivery(delivery),
+            )
+        })
+        .collect()
 }
 
 /// Pictures per prompt (DESIGN §10 "Variants"): ×1, ×2, ×4, each variant charged as one.
