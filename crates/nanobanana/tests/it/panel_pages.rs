@@ -165,10 +165,24 @@ mod in_chromium {
         shows(&browser, "#sent", &progress.sent.to_string()).await;
         shows(&browser, "#waiting", &progress.waiting.to_string()).await;
         browser.screenshot("03-broadcast-paused").await;
+        // Resumed from the bot while the page is open: its buttons follow without a reload
+        // (Pause offered again, Resume gone), and the page's Pause then pauses it once more.
+        users::command(app.tg.state(), ADMIN, &profile("en"), "broadcast", Some(&format!("resume {id}")))
+            .expect("/broadcast resume");
+        let offers_pause =
+            "const p = document.getElementById('pause'), r = document.getElementById('resume');
+                            return p && r && !p.hidden && r.hidden && p.offsetParent !== null";
+        browser.wait_until("the page offering Pause again", offers_pause, json!(null), WAIT).await;
+        shows(&browser, "#state", "running").await;
+        browser.click("#pause button", WAIT).await;
+        note_says(&browser, "Paused").await;
         browser.click("#resume button", WAIT).await;
         note_says(&browser, "Resumed").await;
         let done = "const e = document.getElementById('state'); return e && e.textContent.trim() === 'done'";
         browser.wait_until("the broadcast done", done, json!(null), Duration::from_secs(90)).await;
+        // A finished broadcast offers no control (the card hides itself as the state arrives).
+        let no_control = "const c = document.getElementById('control'); return !c || (c.hidden && c.offsetParent === null)";
+        browser.wait_until("the controls gone with the broadcast", no_control, json!(null), WAIT).await;
         shows(&browser, "#sent", &(RECIPIENTS + 3).to_string()).await;
         browser.screenshot("04-broadcast-done").await;
         for user in (FIRST..FIRST + RECIPIENTS).chain([ADMIN, 4002, 4003]) {
@@ -285,7 +299,8 @@ mod in_chromium {
             "promo_disable",
         ]
         .into_iter()
-        .map(|a| (a.to_owned(), 1))
+        // Paused twice from the page (resumed once from the bot in between).
+        .map(|a| (a.to_owned(), if a == "broadcast_pause" { 2 } else { 1 }))
         .collect();
         assert_eq!(actions, expected);
         app.finish().await;

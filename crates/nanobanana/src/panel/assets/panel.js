@@ -1,5 +1,7 @@
 // The operator panel's one script: asks before destructive actions, and refreshes parts of a
 // page that declare `data-refresh="URL"` (their text comes from a JSON endpoint of the panel).
+// When the endpoint answers a `state`, every part of the page marked `data-states="a b"` is
+// shown in those states only (a broadcast's buttons follow it as it is paused or ends).
 document.addEventListener("submit", (event) => {
   const question = event.target.getAttribute("data-confirm");
   if (question && !window.confirm(question)) event.preventDefault();
@@ -15,6 +17,11 @@ for (const element of document.querySelectorAll("[data-refresh]")) {
         for (const [key, value] of Object.entries(figures)) {
           const target = element.querySelector(`[data-key="${key}"]`);
           if (target) target.textContent = String(value);
+        }
+        if (typeof figures.state === "string") {
+          for (const part of document.querySelectorAll("[data-states]")) {
+            part.hidden = !part.getAttribute("data-states").split(" ").includes(figures.state);
+          }
         }
       }
     } catch (_) { /* the next tick tries again */ }
