@@ -32,10 +32,11 @@ BEGIN
     PERFORM intake_sender(p_user, p_username, p_first_name, p_language, p_settings);
     -- The lock comes first, so the counts see every request of this user committed before it.
     SELECT credits_available INTO v_available FROM balances WHERE user_id = p_user FOR UPDATE;
-    SELECT COUNT(*) INTO v_in_flight FROM generations
-    WHERE user_id = p_user AND status IN ('queued', 'processing');
-    SELECT COUNT(*) INTO v_today FROM generations
-    WHERE user_id = p_user AND created_at >= date_trunc('day', now());
+    SELECT (SELECT COUNT(*) FROM generations
+            WHERE user_id = p_user AND status IN ('queued', 'processing')),
+           (SELECT COUNT(*) FROM generations
+            WHERE user_id = p_user AND created_at >= date_trunc('day', now()))
+    INTO v_in_flight, v_today;
     IF v_available IS NULL OR v_available < p_cost
        OR v_in_flight >= p_max_in_flight OR v_today >= p_daily
        OR EXISTS (SELECT 1 FROM service_state WHERE name = p_pause)
