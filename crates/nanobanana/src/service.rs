@@ -26,6 +26,8 @@ pub const ALLOWED_UPDATES: &[&str] = &["message", "callback_query", "pre_checkou
 
 /// How old `/metrics`' database figures may be.
 pub const METRICS_TTL: Duration = Duration::from_secs(5);
+/// How old its business totals may be (each read scans whole tables: `metrics::render_totals`).
+pub const METRICS_TOTALS_TTL: Duration = Duration::from_secs(300);
 
 /// Serves on `listener` until `shutdown` turns true; then stops accepting connections (readiness
 /// answers 503 at once), answers the requests in flight, lets the album sweeper, the reconciler
@@ -58,7 +60,7 @@ pub async fn serve(
     crate::bot::menu::register(&bot.api).await;
     let background = Background::start(&bot, &telegram, shutdown.clone()).await?;
     let redis = crate::redis::connect(&config.redis).await?;
-    let figures = Arc::new(crate::metrics::Figures::new(METRICS_TTL));
+    let figures = Arc::new(crate::metrics::Figures::new(METRICS_TTL, METRICS_TOTALS_TTL));
     let panel = panel_state(&bot, &background.storage);
     let state = AppState {
         bot,

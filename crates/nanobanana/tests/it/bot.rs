@@ -219,6 +219,24 @@ async fn metrics_need_the_token_and_fifty_scrapes_share_one_read_while_the_webho
     let reads = scrapes.iter().map(|m| figures_read(m)).max().unwrap_or(0);
     assert!((1..=2).contains(&reads), "{reads} reads for 50 scrapes");
     bot.messages(931, 1).await;
+
+    // The live figures follow within seconds; the business totals (each a whole-table scan)
+    // are kept for minutes: a generation queued now shows in the queue depth, not yet among
+    // the generations by status.
+    bot.db.user_with(932, 100).await;
+    let queued = bot.db.request_generation(932, 10).await.expect("a queued generation");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let later = loop {
+        let metrics = scrape().await;
+        if metrics.contains("\nnanobanana_queue_depth 1\n") {
+            break metrics;
+        }
+        assert!(std::time::Instant::now() < deadline, "the queue depth never counted it: {metrics}");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    assert!(!later.contains("nanobanana_generations{status=\"queued\""), "totals not read again: {later}");
+    let cancelled = nanobanana::ledger::cancel(&mut *bot.db.conn().await, queued, 932).await.expect("cancel");
+    assert!(matches!(cancelled, nanobanana::ledger::Settled::Now(_)));
     bot.finish().await;
 }
 
