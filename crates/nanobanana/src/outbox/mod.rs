@@ -90,7 +90,8 @@ pub async fn unpark(conn: &mut PgConnection, chat: i64) -> sqlx::Result<bool> {
 /// pending, parked or sent delivery row), finished more than `age` ago and less than a week
 /// ago, with fewer than `max_tries` delivery rows so far: the delivery reconciler re-queues
 /// them. With each one's user (its chat), stored preview and the parameters its last delivery
-/// row had (caption, buttons), if any.
+/// row had (caption, buttons), if any. Read through `generations_undelivered` (migration
+/// `…343`), which holds only the pictures not delivered yet.
 pub async fn undelivered(
     conn: &mut PgConnection,
     age: std::time::Duration,
