@@ -255,7 +255,14 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
     let scrapes_per_s = scrapes as f64 / scraped_from.elapsed().as_secs_f64();
     let _ = stop.send(true);
     server.await??;
-    let tps = Pgbench::init(args.clients).await?.tpcb_like(args.clients, args.duration).await?;
+    let pgbench = Pgbench::init(args.clients).await?;
+    let mut reference = pgbench.tpcb_like_timed(args.clients, args.duration, None, 0).await?;
+    let tps = reference.tps;
+    let (ref_p50, ref_p99) = (reference.latency.percentile_ms(50.0), reference.latency.percentile_ms(99.0));
+    // The open loop's yardstick: the database's own transaction at the same fixed rate.
+    let mut at_rate =
+        pgbench.tpcb_like_timed(args.clients, args.duration, Some(args.rate), args.warmup).await?;
+    let (rate_p50, rate_p99) = (at_rate.latency.percentile_ms(50.0), at_rate.latency.percentile_ms(99.0));
     let ratio = peak / tps;
 
     let met = |ok: bool| if ok { "met" } else { "NOT met" };
@@ -264,6 +271,10 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
     println!(
         "fixed rate: offered {} updates/s, answered {answered:.1}/s, p50 {p50:.2} ms, p99 {p99:.2} ms (target p99 ≤ {} ms: {})",
         args.rate, targets.open_p99_ms, met(p99 <= targets.open_p99_ms)
+    );
+    println!(
+        "  reference: pgbench tpcb-like at the same fixed rate, {} clients: {:.1} tps, p50 {rate_p50:.2} ms, p99 {rate_p99:.2} ms",
+        args.clients, at_rate.tps
     );
     if args.warmup > 0 {
         println!(
@@ -283,7 +294,10 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
         .closed_p99_ms
         .map_or(String::new(), |t| format!(" (target p99 ≤ {t} ms: {})", met(closed_p99 <= t)));
     println!("peak ({} driver): {peak:.1} updates/s with {} clients, p50 {closed_p50:.2} ms, p99 {closed_p99:.2} ms{closed_target}", args.driver, args.clients);
-    println!("reference: pgbench tpcb-like, scale {0}, {0} clients: {tps:.1} tps", args.clients);
+    println!(
+        "reference: pgbench tpcb-like, scale {0}, {0} clients: {tps:.1} tps, p50 {ref_p50:.2} ms, p99 {ref_p99:.2} ms",
+        args.clients
+    );
     println!(
         "ratio: peak ÷ pgbench tps = {ratio:.2} (target ≥ {}: {})",
         targets.closed_ratio,
@@ -303,7 +317,9 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
             "p50_ms": round(p50), "p99_ms": round(p99), "warmup_s": args.warmup, "warmup_p99_ms": round(warmup_p99),
             "peak_per_s": round(peak), "clients": args.clients, "errors": errors, "wrk": args.wrk, "driver": args.driver,
             "peak_p50_ms": round(closed_p50), "peak_p99_ms": round(closed_p99),
-            "reference": { "name": "pgbench tpcb-like", "scale": args.clients, "clients": args.clients, "tps": round(tps) },
+            "reference": { "name": "pgbench tpcb-like", "scale": args.clients, "clients": args.clients, "tps": round(tps),
+                           "p50_ms": round(ref_p50), "p99_ms": round(ref_p99),
+                           "at_rate": { "tps": round(at_rate.tps), "p50_ms": round(rate_p50), "p99_ms": round(rate_p99) } },
             "ratio": round(ratio), "target_ratio": targets.closed_ratio, "p99_target_ms": targets.open_p99_ms,
             "scrapers": args.scrapers, "scrapes": scrapes, "scrapes_per_s": round(scrapes_per_s), "scrape_errors": scrape_errors,
         });
