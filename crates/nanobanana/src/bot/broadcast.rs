@@ -50,56 +50,76 @@ pub async fn handle(
             }
             None => Ok(render(lang, "broadcast_no_draft", &[])),
         },
-        "segment" => {
-            let Some(segment) = Segment::parse(rest) else {
-                return Ok(render(lang, "broadcast_segment_usage", &[]));
-            };
-            let Some(mut draft) = broadcast::latest_draft(conn, admin).await? else {
-                return Ok(render(lang, "broadcast_no_draft", &[]));
-            };
-            broadcast::set_segment(conn, draft.id, &segment).await?;
-            draft.segment = segment.encode();
-            summary(conn, lang, &draft).await
-        }
-        "confirm" => {
-            let Some(draft) = broadcast::latest_draft(conn, admin).await? else {
-                return Ok(render(lang, "broadcast_no_draft", &[]));
-            };
-            let count = broadcast::confirm(conn, draft.id).await?.unwrap_or(0);
-            let rate = rate(config);
-            Ok(render(
-                lang,
-                "broadcast_started",
-                &[
-                    ("id", &draft.id.to_string()),
-                    ("count", &count.to_string()),
-                    ("eta", &eta(count, rate)),
-                    ("rate", &rate.to_string()),
-                ],
-            ))
-        }
+        "segment" => segment(conn, admin, lang, rest).await,
+        "confirm" => confirm(conn, config, admin, lang).await,
         "status" => status(conn, config, lang, id).await,
-        "pause" | "resume" | "cancel" => {
-            let control = match action {
-                "pause" => Control::Pause,
-                "resume" => Control::Resume,
-                _ => Control::Cancel,
-            };
-            let Some(id) = id.or(broadcast::latest(conn).await?.map(|b| b.id)) else {
-                return Ok(render(lang, "broadcast_none", &[("id", rest.trim())]));
-            };
-            Ok(match broadcast::control(conn, id, control).await? {
-                None => render(lang, "broadcast_none", &[("id", &id.to_string())]),
-                Some(Ok(state)) => {
-                    render(lang, "broadcast_changed", &[("id", &id.to_string()), ("state", &state)])
-                }
-                Some(Err(state)) => {
-                    render(lang, "broadcast_not_changed", &[("id", &id.to_string()), ("state", &state)])
-                }
-            })
-        }
+        "pause" => control(conn, lang, id, rest, Control::Pause).await,
+        "resume" => control(conn, lang, id, rest, Control::Resume).await,
+        "cancel" => control(conn, lang, id, rest, Control::Cancel).await,
         _ => Ok(render(lang, "broadcast_usage", &[])),
     }
+}
+
+/// `/broadcast segment …`: the draft's audience.
+async fn segment(
+    conn: &mut PgConnection,
+    admin: TelegramId,
+    lang: Lang,
+    rest: &str,
+) -> Result<String, BotError> {
+    let Some(segment) = Segment::parse(rest) else {
+        return Ok(render(lang, "broadcast_segment_usage", &[]));
+    };
+    let Some(mut draft) = broadcast::latest_draft(conn, admin).await? else {
+        return Ok(render(lang, "broadcast_no_draft", &[]));
+    };
+    broadcast::set_segment(conn, draft.id, &segment).await?;
+    draft.segment = segment.encode();
+    summary(conn, lang, &draft).await
+}
+
+/// `/broadcast confirm`: the draft starts, with how many it goes to and when it will be done.
+async fn confirm(
+    conn: &mut PgConnection,
+    config: &Config,
+    admin: TelegramId,
+    lang: Lang,
+) -> Result<String, BotError> {
+    let Some(draft) = broadcast::latest_draft(conn, admin).await? else {
+        return Ok(render(lang, "broadcast_no_draft", &[]));
+    };
+    let count = broadcast::confirm(conn, draft.id).await?.unwrap_or(0);
+    let rate = rate(config);
+    Ok(render(
+        lang,
+        "broadcast_started",
+        &[
+            ("id", &draft.id.to_string()),
+            ("count", &count.to_string()),
+            ("eta", &eta(count, rate)),
+            ("rate", &rate.to_string()),
+        ],
+    ))
+}
+
+/// `/broadcast pause|resume|cancel [id]` (the latest broadcast without an id).
+async fn control(
+    conn: &mut PgConnection,
+    lang: Lang,
+    id: Option<i64>,
+    rest: &str,
+    control: Control,
+) -> Result<String, BotError> {
+    let Some(id) = id.or(broadcast::latest(conn).await?.map(|b| b.id)) else {
+        return Ok(render(lang, "broadcast_none", &[("id", rest.trim())]));
+    };
+    Ok(match broadcast::control(conn, id, control).await? {
+        None => render(lang, "broadcast_none", &[("id", &id.to_string())]),
+        Some(Ok(state)) => render(lang, "broadcast_changed", &[("id", &id.to_string()), ("state", &state)]),
+        Some(Err(state)) => {
+            render(lang, "broadcast_not_changed", &[("id", &id.to_string()), ("state", &state)])
+        }
+    })
 }
 
 async fn compose(

@@ -15,6 +15,8 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::senders::Remembered;
+pub use super::senders::Senders;
 use super::settings as screen;
 use super::welcome;
 use super::BotError;
@@ -23,48 +25,6 @@ use crate::domain::request::{self as rules, Limits};
 use crate::domain::{Button, SettingChange, Settings};
 use crate::telegram::update::{Content, From, Incoming, Message};
 use crate::texts::{render, Lang};
-
-/// What the fast path remembers of a user it served: what its one read found, so that their
-/// next prompts skip it (the function checks it against the row it locks).
-#[derive(Debug, Clone)]
-pub struct Remembered {
-    language: String,
-    settings: Value,
-}
-
-/// The users the fast path remembers, at most `cap` (then it starts over: a miss costs one read).
-pub struct Senders {
-    map: std::sync::Mutex<std::collections::HashMap<i64, std::sync::Arc<Remembered>>>,
-    cap: usize,
-}
-
-impl Senders {
-    pub fn new(cap: usize) -> Self {
-        Self { map: Default::default(), cap }
-    }
-
-    fn locked(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, std::sync::Arc<Remembered>>> {
-        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn get(&self, user: i64) -> Option<std::sync::Arc<Remembered>> {
-        self.locked().get(&user).cloned()
-    }
-
-    fn remember(&self, user: i64, remembered: Remembered) {
-        let mut map = self.locked();
-        if map.len() >= self.cap {
-            map.clear();
-        }
-        map.insert(user, std::sync::Arc::new(remembered));
-    }
-
-    fn forget(&self, user: i64) {
-        self.locked().remove(&user);
-    }
-}
 
 /// What the fast path did with an update.
 #[derive(Debug)]
@@ -150,28 +110,10 @@ pub async fn handle(
         spent = Fast::Full { budget: Some(true) };
     }
     let sender = Sender { update_id, kind, raw, from, chat, lang, settings: &known.settings };
-    let (query, generation, callback_answer) = match ask {
-        Ask::Prompt(prompt) => {
-            let Some((query, generation)) = prompt_call(cx.config, &sender, &settings, prompt)? else {
-                return Ok(spent);
-            };
-            (query, Some(generation), None)
-        }
-        Ask::Reply(name) => {
-            let Some(text) = welcome::plain_reply(name, lang, cx.config, known.available) else {
-                return Ok(spent);
-            };
-            let keyboard = welcome::plain_keyboard(lang, cx.config);
-            (reply_call(&sender, &text, keyboard), None, None)
-        }
-        Ask::Setting { change, message_id } => {
-            let Some((query, toast)) =
-                setting_call(cx.config, &sender, &known.missing, &settings, change, message_id)
-            else {
-                return full();
-            };
-            (query, None, Some(toast))
-        }
+    let Some((query, generation, callback_answer)) = call_of(cx.config, &sender, &known, &settings, ask)?
+    else {
+        // The full path's, with the budget as spent above (a setting's: not asked).
+        return Ok(spent);
     };
     Ok(match call(query.fetch_one(cx.pool)).await? {
         Called::Done => Fast::Handled { generation, callback_answer },
@@ -180,6 +122,29 @@ pub async fn handle(
         Called::Full => {
             cx.senders.forget(from.id);
             spent
+        }
+    })
+}
+
+/// The one call that handles `ask`, the generation it would queue and a button's toast; `None`
+/// when the ask is not plain after all (the full path's).
+fn call_of<'a>(
+    config: &'a Config,
+    sender: &'a Sender<'a>,
+    known: &Known,
+    settings: &Settings,
+    ask: Ask<'a>,
+) -> Result<Option<(Call<'a>, Option<Uuid>, Option<String>)>, BotError> {
+    Ok(match ask {
+        Ask::Prompt(prompt) => prompt_call(config, sender, settings, prompt)?
+            .map(|(query, generation)| (query, Some(generation), None)),
+        Ask::Reply(name) => welcome::plain_reply(name, sender.lang, config, known.available).map(|text| {
+            let keyboard = welcome::plain_keyboard(sender.lang, config);
+            (reply_call(sender, &text, keyboard), None, None)
+        }),
+        Ask::Setting { change, message_id } => {
+            setting_call(config, sender, &known.missing, settings, change, message_id)
+                .map(|(query, toast)| (query, None, Some(toast)))
         }
     })
 }

@@ -156,17 +156,7 @@ impl Bot {
             drop(conn);
             return self.resume(update_id, Some(step), false).await;
         }
-        // Over their reply budget, a user's messages are recorded and left unanswered (a
-        // payment never is: it is money, not chatter). Spent only by a delivery that handles
-        // the update, so Telegram's redeliveries of one update never count twice.
-        let muted = match &incoming {
-            Incoming::Message(m) if !matches!(m.content, Content::Paid(_)) => match budget {
-                Some(answered) => !answered,
-                None => !self.replies.spend(m.from.id).await,
-            },
-            _ => false,
-        };
-        if muted {
+        if self.muted(&incoming, budget).await {
             if !recorded_handled {
                 record_step(&mut tx, update_id, None).await?;
             }
@@ -192,6 +182,20 @@ impl Bot {
         }
         tracing::debug!(update_id, kind, "update handled");
         Ok(())
+    }
+
+    /// Over their reply budget, a user's messages are recorded and left unanswered (a payment
+    /// never is: it is money, not chatter). Spent only by a delivery that handles the update, so
+    /// Telegram's redeliveries of one update never count twice; `budget`: the fast path's answer
+    /// when it already asked for this delivery.
+    async fn muted(&self, incoming: &Incoming, budget: Option<bool>) -> bool {
+        match incoming {
+            Incoming::Message(m) if !matches!(m.content, Content::Paid(_)) => match budget {
+                Some(answered) => !answered,
+                None => !self.replies.spend(m.from.id).await,
+            },
+            _ => false,
+        }
     }
 
     /// The fast path (`bot::fast`): `None` when it handled the update; else whether the reply

@@ -31,6 +31,7 @@ pub mod menu;
 pub mod presses;
 pub mod request;
 pub mod result;
+mod senders;
 pub mod settings;
 pub mod stats;
 pub mod styles;

@@ -10,16 +10,17 @@ use tracing::Instrument;
 
 use super::conversation;
 use super::deliver::{self, describe, Charge, Ended, Failure};
+use super::kept::{self, Kept, NotKept};
 use super::pausing::{pause_generation, resume_if_paused};
 use super::references::load_references;
 use super::repo::{self, Job};
 use super::Worker;
+use crate::budget::Reservation;
 use crate::domain::{CatalogModel, ImageSize};
-use crate::gemini::{self, Class, Gate, Image, ImageFormat, LimitError, Outcome, Reply, Request};
+use crate::gemini::{self, Class, Gate, Image, LimitError, Outcome, Reference, Reply, Request};
 use crate::jobs::availability::UNAVAILABLE_ERROR;
 use crate::jobs::Produced;
 use crate::jobs::{self, Claimed};
-use crate::storage as store;
 
 /// How a job left this worker (for logs and tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,20 +71,9 @@ async fn process(
     let size = model.takes_size.then_some(bought);
     // Held until the job ends: the photos and the answer stay in memory until it is settled.
     let mut memory = worker.memory.empty();
-    let loading = load_references(worker, claimed.id, &job, &mut memory, gemini::answer::expected(size));
-    // Waiting for budget can take a while: the lease is kept meanwhile.
-    let loaded = tokio::select! {
-        loaded = Box::pin(loading) => loaded,
-        () = keep_lease(worker, claimed) => {
-            tracing::warn!(generation_id = %claimed.id, "lease lost while loading references");
-            return Ok(Finished::Discarded);
-        }
-    };
-    let references = match loaded {
+    let references = match Box::pin(references(worker, claimed, &job, &mut memory, size)).await? {
         Ok(references) => references,
-        Err(error) => {
-            return Box::pin(retry(worker, claimed, &job, None, &format!("references: {error:#}"))).await
-        }
+        Err(ended) => return Ok(ended),
     };
     let mut kept = references.iter().map(|r| r.bytes.len() as u64).sum();
     let mut request = Request {
@@ -116,6 +106,31 @@ async fn process(
                 tracing::info!(generation_id = %claimed.id, reason, "asking Gemini once more");
                 second_chance = false;
             }
+        }
+    }
+}
+
+/// The job's reference photos, loaded into `memory` while the lease is kept (waiting for budget
+/// can take a while); `Err`: how the job ended instead (the lease lost, or a retry queued).
+async fn references(
+    worker: &Worker,
+    claimed: &Claimed,
+    job: &Job,
+    memory: &mut Reservation,
+    size: Option<ImageSize>,
+) -> anyhow::Result<Result<Vec<Reference>, Finished>> {
+    let loading = load_references(worker, claimed.id, job, memory, gemini::answer::expected(size));
+    let loaded = tokio::select! {
+        loaded = Box::pin(loading) => loaded,
+        () = keep_lease(worker, claimed) => {
+            tracing::warn!(generation_id = %claimed.id, "lease lost while loading references");
+            return Ok(Err(Finished::Discarded));
+        }
+    };
+    match loaded {
+        Ok(references) => Ok(Ok(references)),
+        Err(error) => {
+            Box::pin(retry(worker, claimed, job, None, &format!("references: {error:#}"))).await.map(Err)
         }
     }
 }
@@ -266,34 +281,20 @@ async fn succeed(
     second_chance: bool,
 ) -> anyhow::Result<Next> {
     let job = ask.job;
-    let ext = if image.format == ImageFormat::Png { "png" } else { "jpg" };
-    let result_key = store::original_key(claimed.id, ext);
-    let preview_key = store::preview_key(claimed.id);
-    let original = bytes::Bytes::from(image.bytes.clone());
     let done = |finished| Ok(Next::Done(finished));
-    if let Err(error) = worker.storage.put(&result_key, original.clone()).await {
-        return done(retry(worker, claimed, job, None, &format!("storing the original: {error:#}")).await?);
-    }
-    let preview = match store::preview::make_async(original).await {
-        Ok(preview) => preview,
-        // A truncated or undecodable picture: never a success; asked for once more at most.
-        Err(error) if second_chance => return Ok(Next::Again(format!("bad_image: preview: {error}"))),
-        Err(error) => {
-            let error = format!("not a picture twice: preview: {error}");
-            return done(fail(worker, claimed, job, Failure::NotAPicture, &error).await?);
-        }
-    };
-    // The preview, then the conversation an edit of this picture continues.
-    let stored = match worker.storage.put(&preview_key, preview.bytes).await {
-        Ok(()) => conversation::keep(worker, claimed.id, ask.request, image.turn.as_ref())
-            .await
-            .map_err(|error| format!("storing the conversation: {error:#}")),
-        Err(error) => Err(format!("storing the preview: {error:#}")),
-    };
-    let turn_key = match stored {
-        Ok(key) => key,
-        Err(why) => return done(retry(worker, claimed, job, None, &why).await?),
-    };
+    let Kept { result_key, preview_key, turn_key } =
+        match kept::keep(worker, claimed.id, ask.request, image).await {
+            Ok(kept) => kept,
+            Err(NotKept::Storage(why)) => return done(retry(worker, claimed, job, None, &why).await?),
+            // A truncated or undecodable picture: never a success; asked for once more at most.
+            Err(NotKept::NotAPicture(error)) if second_chance => {
+                return Ok(Next::Again(format!("bad_image: preview: {error}")))
+            }
+            Err(NotKept::NotAPicture(error)) => {
+                let error = format!("not a picture twice: preview: {error}");
+                return done(fail(worker, claimed, job, Failure::NotAPicture, &error).await?);
+            }
+        };
     if worker.paused_seen.load(std::sync::atomic::Ordering::Relaxed) {
         resume_if_paused(worker).await?;
     }

@@ -16,6 +16,7 @@
 mod conversation;
 mod deliver;
 mod job;
+mod kept;
 mod pausing;
 pub mod probe;
 mod references;
