@@ -38,18 +38,18 @@ const DEFAULT_CLIENTS: u32 = 16;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Offered updates per second in the fixed-rate phase.
-    #[arg(long, default_value_t = DEFAULT_RATE)]
-    rate: u32,
+    /// Offered updates per second in the fixed-rate phase (default 500; 1,000 with `--wrk`).
+    #[arg(long)]
+    rate: Option<u32>,
     /// Seconds of each phase (and of pgbench).
     #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// Distinct users sending updates.
-    #[arg(long, default_value_t = DEFAULT_USERS)]
-    users: i64,
-    /// Concurrent clients in the peak phase and for pgbench.
-    #[arg(long, default_value_t = DEFAULT_CLIENTS)]
-    clients: u32,
+    /// Distinct users sending updates (default 2,000; 1,000 with `--wrk`).
+    #[arg(long)]
+    users: Option<i64>,
+    /// Concurrent clients in the peak phase and for pgbench (default 16; 32 with `--wrk`).
+    #[arg(long)]
+    clients: Option<u32>,
     /// The wrk-like load (see the module's doc): overrides the mix, funds every user, and
     /// defaults to 1,000 users, 32 clients and 1,000 updates/s.
     #[arg(long)]
@@ -169,19 +169,22 @@ impl Target {
     }
 }
 
-pub async fn run(mut args: Args) -> anyhow::Result<()> {
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    // An explicit value always wins; `--wrk` changes only the defaults.
+    let (rate, users, clients) = match args.wrk {
+        true => (args.rate.unwrap_or(1000), args.users.unwrap_or(1000), args.clients.unwrap_or(32)),
+        false => (
+            args.rate.unwrap_or(DEFAULT_RATE),
+            args.users.unwrap_or(DEFAULT_USERS),
+            args.clients.unwrap_or(DEFAULT_CLIENTS),
+        ),
+    };
     let targets = if args.wrk {
-        args.users = if args.users == DEFAULT_USERS { 1000 } else { args.users };
-        args.clients = if args.clients == DEFAULT_CLIENTS { 32 } else { args.clients };
-        args.rate = if args.rate == DEFAULT_RATE { 1000 } else { args.rate };
         Targets { open_p99_ms: 10.0, closed_ratio: 0.8, closed_p99_ms: Some(15.0) }
     } else {
         Targets { open_p99_ms: P99_TARGET_MS, closed_ratio: PEAK_TARGET_RATIO, closed_p99_ms: None }
     };
-    anyhow::ensure!(
-        args.rate > 0 && args.duration > 0 && args.users > 0 && args.clients > 0,
-        "positive values only"
-    );
+    anyhow::ensure!(rate > 0 && args.duration > 0 && users > 0 && clients > 0, "positive values only");
     let url = setup::fresh_database("nanobanana_loadgen_intake").await?;
     let telegram = fakes::FakeTelegram::start(fakes::telegram::TelegramConfig::default()).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -189,7 +192,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
     let prefix = format!("loadgen:{}:", uuid::Uuid::new_v4().simple());
     let vars = [
         ("DATABASE_URL", url.to_string()),
-        ("DATABASE_MAX_CONNECTIONS", args.clients.max(8).to_string()),
+        ("DATABASE_MAX_CONNECTIONS", clients.max(8).to_string()),
         ("TELEGRAM_BOT_TOKEN", telegram.token().to_owned()),
         ("TELEGRAM_WEBHOOK_SECRET", SECRET.to_owned()),
         ("TELEGRAM_API_URL", telegram.base_url()),
@@ -210,7 +213,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
         url: format!("http://{address}/telegram/webhook"),
         next_update: AtomicI64::new(1),
         errors: AtomicU64::new(0),
-        users: args.users,
+        users: users,
         wrk: args.wrk,
     });
     // Warm up connections and caches before measuring (the first answer also means the
@@ -218,7 +221,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
     target.post().await.context("the service does not answer")?;
     // Concurrently, so that the service's pool has opened its connections (each one's first
     // call compiles the server-side functions) before anything is measured.
-    let warmers: Vec<_> = (0..args.clients)
+    let warmers: Vec<_> = (0..clients)
         .map(|_| {
             let target = target.clone();
             tokio::spawn(async move {
@@ -231,22 +234,22 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
     for warmer in warmers {
         warmer.await?;
     }
-    fund(&url, args.users, if args.wrk { 1 } else { 2 }).await?;
+    fund(&url, users, if args.wrk { 1 } else { 2 }).await?;
     setup::checkpoint(&url).await;
     let (stop_scraping, scraping) = watch::channel(false);
     let scraped_from = Instant::now();
     let scrapers = scrape(address, args.scrapers, scraping);
-    let mut open = fixed_rate(&target, args.rate, args.duration, args.warmup).await;
+    let mut open = fixed_rate(&target, rate, args.duration, args.warmup).await;
     let answered = open.measured.len() as f64 / open.seconds;
     let (p50, p99) = (open.measured.percentile_ms(50.0), open.measured.percentile_ms(99.0));
     let warmup_p99 = open.warmup.percentile_ms(99.0);
     setup::checkpoint(&url).await;
     let (peak, closed_p50, closed_p99, driver_errors) = if args.driver == "wrk" {
-        let ids = (1_000_000_000, FIRST_USER, args.users);
-        let run = crate::wrk::run(&target.url, args.clients, args.duration, ids, SECRET).await?;
+        let ids = (1_000_000_000, FIRST_USER, users);
+        let run = crate::wrk::run(&target.url, clients, args.duration, ids, SECRET).await?;
         (run.per_second, run.p50_ms, run.p99_ms, run.errors)
     } else {
-        let (peak, mut closed) = closed_loop(&target, args.clients, args.duration).await;
+        let (peak, mut closed) = closed_loop(&target, clients, args.duration).await;
         (peak, closed.percentile_ms(50.0), closed.percentile_ms(99.0), 0)
     };
     let errors = target.errors.load(Ordering::Relaxed) + driver_errors;
@@ -255,26 +258,25 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
     let scrapes_per_s = scrapes as f64 / scraped_from.elapsed().as_secs_f64();
     let _ = stop.send(true);
     server.await??;
-    let pgbench = Pgbench::init(args.clients).await?;
-    let mut reference = pgbench.tpcb_like_timed(args.clients, args.duration, None, 0).await?;
+    let pgbench = Pgbench::init(clients).await?;
+    let mut reference = pgbench.tpcb_like_timed(clients, args.duration, None, 0).await?;
     let tps = reference.tps;
     let (ref_p50, ref_p99) = (reference.latency.percentile_ms(50.0), reference.latency.percentile_ms(99.0));
     // The open loop's yardstick: the database's own transaction at the same fixed rate.
-    let mut at_rate =
-        pgbench.tpcb_like_timed(args.clients, args.duration, Some(args.rate), args.warmup).await?;
+    let mut at_rate = pgbench.tpcb_like_timed(clients, args.duration, Some(rate), args.warmup).await?;
     let (rate_p50, rate_p99) = (at_rate.latency.percentile_ms(50.0), at_rate.latency.percentile_ms(99.0));
     let ratio = peak / tps;
 
     let met = |ok: bool| if ok { "met" } else { "NOT met" };
     let mix = if args.wrk { "wrk-like: 90% prompts, 10% /start, all funded" } else { "mixed, half funded" };
-    println!("loadgen intake: {} users ({mix}), {} s per phase", args.users, args.duration);
+    println!("loadgen intake: {} users ({mix}), {} s per phase", users, args.duration);
     println!(
         "fixed rate: offered {} updates/s, answered {answered:.1}/s, p50 {p50:.2} ms, p99 {p99:.2} ms (target p99 ≤ {} ms: {})",
-        args.rate, targets.open_p99_ms, met(p99 <= targets.open_p99_ms)
+        rate, targets.open_p99_ms, met(p99 <= targets.open_p99_ms)
     );
     println!(
         "  reference: pgbench tpcb-like at the same fixed rate, {} clients: {:.1} tps, p50 {rate_p50:.2} ms, p99 {rate_p99:.2} ms",
-        args.clients, at_rate.tps
+        clients, at_rate.tps
     );
     if args.warmup > 0 {
         println!(
@@ -293,10 +295,10 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
     let closed_target = targets
         .closed_p99_ms
         .map_or(String::new(), |t| format!(" (target p99 ≤ {t} ms: {})", met(closed_p99 <= t)));
-    println!("peak ({} driver): {peak:.1} updates/s with {} clients, p50 {closed_p50:.2} ms, p99 {closed_p99:.2} ms{closed_target}", args.driver, args.clients);
+    println!("peak ({} driver): {peak:.1} updates/s with {} clients, p50 {closed_p50:.2} ms, p99 {closed_p99:.2} ms{closed_target}", args.driver, clients);
     println!(
         "reference: pgbench tpcb-like, scale {0}, {0} clients: {tps:.1} tps, p50 {ref_p50:.2} ms, p99 {ref_p99:.2} ms",
-        args.clients
+        clients
     );
     println!(
         "ratio: peak ÷ pgbench tps = {ratio:.2} (target ≥ {}: {})",
@@ -312,12 +314,12 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
     }
     if args.json {
         let json = json!({
-            "benchmark": "intake", "users": args.users, "duration_s": args.duration,
-            "offered_per_s": args.rate, "answered_per_s": round(answered),
+            "benchmark": "intake", "users": users, "duration_s": args.duration,
+            "offered_per_s": rate, "answered_per_s": round(answered),
             "p50_ms": round(p50), "p99_ms": round(p99), "warmup_s": args.warmup, "warmup_p99_ms": round(warmup_p99),
-            "peak_per_s": round(peak), "clients": args.clients, "errors": errors, "wrk": args.wrk, "driver": args.driver,
+            "peak_per_s": round(peak), "clients": clients, "errors": errors, "wrk": args.wrk, "driver": args.driver,
             "peak_p50_ms": round(closed_p50), "peak_p99_ms": round(closed_p99),
-            "reference": { "name": "pgbench tpcb-like", "scale": args.clients, "clients": args.clients, "tps": round(tps),
+            "reference": { "name": "pgbench tpcb-like", "scale": clients, "clients": clients, "tps": round(tps),
                            "p50_ms": round(ref_p50), "p99_ms": round(ref_p99),
                            "at_rate": { "tps": round(at_rate.tps), "p50_ms": round(rate_p50), "p99_ms": round(rate_p99) } },
             "ratio": round(ratio), "target_ratio": targets.closed_ratio, "p99_target_ms": targets.open_p99_ms,
