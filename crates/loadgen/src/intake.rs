@@ -213,7 +213,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         url: format!("http://{address}/telegram/webhook"),
         next_update: AtomicI64::new(1),
         errors: AtomicU64::new(0),
-        users: users,
+        users,
         wrk: args.wrk,
     });
     // Warm up connections and caches before measuring (the first answer also means the

@@ -1,10 +1,9 @@
 //! The machine's reference: pgbench's built-in tpcb-like script on a database of its own.
 
-use std::process::Command;
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
-
-use std::time::Duration;
 
 use crate::setup;
 use crate::stats::Samples;
@@ -46,9 +45,19 @@ impl Pgbench {
         Ok(pgbench)
     }
 
+    /// The built-in tpcb-like script with `clients` for `seconds`, after a checkpoint.
+    fn tpcb(&self, clients: u32, seconds: u64) -> Command {
+        let threads = clients.min(std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
+        let mut run = self.command();
+        run.args(["-b", "tpcb-like", "-c", &clients.to_string(), "-j", &threads.to_string()]);
+        run.args(["-T", &seconds.to_string()]);
+        run
+    }
+
     /// Runs the built-in tpcb-like script with `clients` for `seconds`; returns its tps.
     pub async fn tpcb_like(&self, clients: u32, seconds: u64) -> anyhow::Result<f64> {
-        Ok(self.tpcb_like_timed(clients, seconds, None, 0).await?.tps)
+        setup::checkpoint(&self.url).await;
+        tps_of(execute(self.tpcb(clients, seconds)).await?)
     }
 
     /// The same run, with each transaction's latency (pgbench's `--log`): the reference's own
@@ -64,28 +73,37 @@ impl Pgbench {
         warmup: u64,
     ) -> anyhow::Result<Reference> {
         setup::checkpoint(&self.url).await;
-        let threads = clients.min(std::thread::available_parallelism().map_or(2, |n| n.get() as u32));
         let logs = std::env::temp_dir().join(format!("loadgen-pgbench-{}", std::process::id()));
+        // Nothing of an earlier process that had this id may be read as this run's.
+        let _ = std::fs::remove_dir_all(&logs);
         std::fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
-        let mut run = self.command();
-        run.args(["-b", "tpcb-like", "-c", &clients.to_string(), "-j", &threads.to_string()]);
-        run.args(["-T", &(warmup + seconds).to_string(), "--log"]);
-        run.arg(format!("--log-prefix={}", logs.join("tx").display()));
+        let mut run = self.tpcb(clients, warmup + seconds);
+        run.arg("--log").arg(format!("--log-prefix={}", logs.join("tx").display()));
         if let Some(rate) = rate {
             run.args(["-R", &rate.to_string()]);
         }
-        let measured_from = std::time::SystemTime::now() + Duration::from_secs(warmup);
-        let output = tokio::task::spawn_blocking(move || run.output()).await?.context("running pgbench")?;
-        let measured_from = measured_from.duration_since(std::time::UNIX_EPOCH)?.as_micros();
-        let latency = read_latencies(&logs, measured_from);
+        let measured_from = (SystemTime::now() + Duration::from_secs(warmup)).duration_since(UNIX_EPOCH)?;
+        let output = execute(run).await;
+        let latency = read_latencies(&logs, measured_from.as_micros());
         let _ = std::fs::remove_dir_all(&logs);
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        if !output.status.success() {
-            bail!("pgbench failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
-        }
-        let tps = parse_tps(&stdout).with_context(|| format!("no tps in pgbench's output:\n{stdout}"))?;
-        Ok(Reference { tps, latency: latency? })
+        Ok(Reference { tps: tps_of(output?)?, latency: latency? })
     }
+}
+
+/// Runs pgbench to its end; its output if it succeeded.
+async fn execute(mut run: Command) -> anyhow::Result<Output> {
+    let output = tokio::task::spawn_blocking(move || run.output()).await?.context("running pgbench")?;
+    if !output.status.success() {
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        bail!("pgbench failed: {stdout}{}", String::from_utf8_lossy(&output.stderr));
+    }
+    Ok(output)
+}
+
+/// The tps pgbench printed.
+fn tps_of(output: Output) -> anyhow::Result<f64> {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    parse_tps(&stdout).with_context(|| format!("no tps in pgbench's output:\n{stdout}"))
 }
 
 /// One reference run: its rate and every transaction's latency.

@@ -126,6 +126,9 @@ pub async fn handle(
     })
 }
 
+/// An ask's one call, the generation it would queue and a button's toast.
+type Handling<'a> = (Call<'a>, Option<Uuid>, Option<String>);
+
 /// The one call that handles `ask`, the generation it would queue and a button's toast; `None`
 /// when the ask is not plain after all (the full path's).
 fn call_of<'a>(
@@ -134,7 +137,7 @@ fn call_of<'a>(
     known: &Known,
     settings: &Settings,
     ask: Ask<'a>,
-) -> Result<Option<(Call<'a>, Option<Uuid>, Option<String>)>, BotError> {
+) -> Result<Option<Handling<'a>>, BotError> {
     Ok(match ask {
         Ask::Prompt(prompt) => prompt_call(config, sender, settings, prompt)?
             .map(|(query, generation)| (query, Some(generation), None)),
